@@ -1,0 +1,64 @@
+// The ChatService port: presence of users, pushed presence changes, messages to a user or a
+// channel (with a page-1 preview), and commands people send back. Adapters: local (embedded),
+// and later xmpp, graph (Teams), slack, matrix, mattermost.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/error.hpp"
+#include "atdesk/core/presence.hpp"
+#include "atdesk/core/recipient.hpp"
+
+namespace atdesk::chat {
+
+struct ChatMessage {
+  std::string text;
+  std::string job_id;                     // the job it is about, when any
+  std::vector<std::byte> preview_png;     // empty: no preview
+};
+
+// A command a person sent in reply ("print", "print at lobby", "delete 3fa2c9d1", ...).
+struct ChatCommand {
+  std::string service;  // the chat service's name
+  std::string from;     // the person's address on that service (verified by the service)
+  std::optional<std::string> channel;  // set when sent in a channel
+  std::string text;
+};
+
+enum class ServiceState { connected, connecting, broken };
+std::string_view to_string(ServiceState s);
+
+using PresenceHandler = std::function<void(const std::string& user, const Presence& presence)>;
+using CommandHandler = std::function<void(const ChatCommand& command)>;
+
+class ChatService {
+ public:
+  virtual ~ChatService() = default;
+  ChatService() = default;
+  ChatService(const ChatService&) = delete;
+  ChatService& operator=(const ChatService&) = delete;
+
+  virtual const std::string& name() const = 0;
+  virtual ServiceState state() const = 0;
+
+  // Presence of several users at once; blocks for at most the adapter's configured timeout.
+  // Users the service does not know are absent from the map.
+  virtual Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) = 0;
+  // Members of a channel (whose presence decides for a channel recipient).
+  virtual Result<std::vector<std::string>> channel_members(const std::string& channel) = 0;
+  // Calls `handler` whenever the presence of a watched user changes (push where the service
+  // has it, polling where not). Replaces the watched set.
+  virtual void watch(std::vector<std::string> users, PresenceHandler handler) = 0;
+  virtual Result<void> send(const Recipient& to, const ChatMessage& message) = 0;
+  virtual void on_command(CommandHandler handler) = 0;
+  // The registration check for a recipient rule: does this user or channel exist?
+  virtual Result<void> verify(const Recipient& recipient) = 0;
+};
+
+}  // namespace atdesk::chat

@@ -1,0 +1,68 @@
+// A job: one received document with its sender, pages, recipients and state, and the rules for
+// which state changes are allowed. The engine is the only code that changes a job's state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "atdesk/core/clock.hpp"
+#include "atdesk/core/ids.hpp"
+#include "atdesk/core/recipient.hpp"
+#include "atdesk/core/sender.hpp"
+
+namespace atdesk {
+
+// received -> stored -> printing -> printed, or stored -> held -> releasing -> printing -> printed;
+// any live state can end in deleted, expired or failed.
+enum class JobState { received, stored, held, releasing, printing, printed, deleted, expired, failed };
+
+std::string_view to_string(JobState s);
+std::optional<JobState> parse_job_state(std::string_view text);
+bool is_final(JobState s);  // printed, deleted, expired, failed
+bool can_transition(JobState from, JobState to);
+
+enum class JobSource { upload, inbox, hylafax, sip, webhook, ipp };
+std::string_view to_string(JobSource s);
+std::optional<JobSource> parse_job_source(std::string_view text);
+
+enum class DocumentFormat { tiff, pdf };
+std::string_view to_string(DocumentFormat f);  // "tiff" | "pdf"
+std::string_view media_type(DocumentFormat f);  // "image/tiff" | "application/pdf"
+
+struct Job {
+  JobId id;
+  JobState state = JobState::received;
+  JobSource source = JobSource::upload;
+  Sender sender;
+  std::string document_name;  // as received (file name, IPP job-name), for people
+  DocumentFormat format = DocumentFormat::tiff;
+  int pages = 0;
+  bool incomplete = false;  // a fax call that dropped before the last page
+  std::uint64_t size_bytes = 0;
+  Timestamp received_at{};
+  Timestamp updated_at{};
+  std::vector<Recipient> recipients;  // from the recipient table at reception
+  std::string mode_table;             // the table used for the last decision
+  std::string printer;                // printer chosen for (or used by) the print
+  std::string reason;                 // why the job is in its state, in a sentence
+  int print_attempts = 0;
+  std::string printer_job;  // the printer's job id/URI of the current print, for tracking
+
+  bool operator==(const Job&) const = default;
+};
+
+// One row in a job's history.
+struct Transition {
+  JobId job;
+  Timestamp at{};
+  JobState from = JobState::received;
+  JobState to = JobState::received;
+  std::string actor;   // "engine", "user:alice", "api:admin", "chat:xmpp:alice@example.org"
+  std::string reason;  // a sentence a person can read
+  bool operator==(const Transition&) const = default;
+};
+
+}  // namespace atdesk

@@ -1,0 +1,53 @@
+// Who sent a job, and the number it was sent to. Fax numbers are normalised to international
+// digits (no '+') so that "+81 3-1234-5678", "0312345678" and "81312345678" compare equal.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "atdesk/core/error.hpp"
+
+namespace atdesk {
+
+// How national numbers are written where atdesk runs.
+struct NumberPlan {
+  std::string country_code;              // e.g. "81"; empty: numbers are kept as written
+  std::string trunk_prefix = "0";        // national prefix replaced by the country code
+  std::string international_prefix = "00";  // dialled before a country code
+};
+
+class FaxNumber {
+ public:
+  FaxNumber() = default;
+  // Accepts digits with spaces, dashes, dots, slashes and parentheses, an optional leading '+'.
+  // Rules: '+' or the international prefix -> the digits that follow are international;
+  // the trunk prefix -> country code + the rest; otherwise the digits as written.
+  static Result<FaxNumber> parse(std::string_view text, const NumberPlan& plan);
+
+  const std::string& digits() const { return digits_; }
+  // "+81312345678" (or the bare digits when no country code could be known).
+  std::string display() const;
+  bool empty() const { return digits_.empty(); }
+  auto operator<=>(const FaxNumber&) const = default;
+
+ private:
+  explicit FaxNumber(std::string digits) : digits_(std::move(digits)) {}
+  std::string digits_;
+};
+
+struct Sender {
+  std::optional<FaxNumber> fax;  // from the TSI or the caller ID, normalised
+  std::string tsi;               // as the remote fax sent it (free text, up to 20 chars)
+  std::string caller_id;         // as the line presented it
+  std::string sip_uri;           // "sip:user@host", lowercased scheme and host
+  std::string email;             // "user@example.com"
+  std::string ip;                // textual IPv4 or IPv6 address of the peer
+  std::string ipp_user;          // requesting-user-name of an IPP print job
+  std::optional<FaxNumber> called;  // the number dialled (DID)
+
+  // A short human description: the best identifier present ("+81312345678", "alice@..", ...).
+  std::string display() const;
+};
+
+}  // namespace atdesk

@@ -1,0 +1,164 @@
+// The engine: the seed's loop. A job arrives -> stored durably -> recipient table -> presence ->
+// active mode table -> print now, or hold and notify; presence changes release held jobs.
+// The engine owns every job transition (Engine::transition is the one place a state changes).
+//
+// Thread-safety: every public method may be called from any thread. Methods that change state
+// serialise on the engine's own lock; blocking I/O (printing, presence look-ups, chat messages,
+// document conversion) runs on the engine's worker threads, never under that lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "atdesk/chat/chat_service.hpp"
+#include "atdesk/core/clock.hpp"
+#include "atdesk/core/decide.hpp"
+#include "atdesk/core/job.hpp"
+#include "atdesk/core/mode_table.hpp"
+#include "atdesk/core/recipient_table.hpp"
+#include "atdesk/core/schedule.hpp"
+#include "atdesk/document/document.hpp"
+#include "atdesk/print/printer.hpp"
+#include "atdesk/store/blob_store.hpp"
+#include "atdesk/store/job_store.hpp"
+#include "atdesk/store/table_store.hpp"
+
+namespace atdesk::engine {
+
+using Bytes = std::vector<std::byte>;
+
+struct IncomingDocument {
+  Bytes data;
+  std::string name;  // file name or IPP job-name, for people and error messages
+  Sender sender;
+  JobSource source = JobSource::upload;
+  bool incomplete = false;  // fax call dropped before the end
+};
+
+struct Settings {
+  Policy policy;
+  NumberPlan numbers;
+  MatchPreference match = MatchPreference::sender_first;
+  document::Limits limits;
+  std::string default_printer;                    // must name a configured printer
+  std::chrono::seconds retention{7 * 24 * 3600};  // held jobs expire after this
+  std::chrono::seconds print_retry_min{2};
+  std::chrono::seconds print_retry_max{300};
+  std::chrono::seconds print_track_interval{1};
+  std::chrono::seconds housekeeping_interval{30};  // retention and schedule checks
+  int preview_px = 480;
+  int worker_threads = 4;
+};
+
+struct Dependencies {
+  store::JobStore& jobs;
+  store::TableStore& tables;
+  store::BlobStore& blobs;
+  const Clock& clock;
+  const TimeZone& time_zone;
+  std::map<std::string, print::Printer*> printers;
+  std::map<std::string, chat::ChatService*> chat_services;
+};
+
+struct MetricsSnapshot {
+  std::vector<std::pair<JobState, std::int64_t>> jobs_by_state;
+  std::uint64_t decisions_print = 0;
+  std::uint64_t decisions_hold = 0;
+  std::uint64_t presence_lookups_ok = 0;
+  std::uint64_t presence_lookups_failed = 0;
+  std::uint64_t prints_submitted = 0;
+  std::uint64_t prints_completed = 0;
+  std::uint64_t prints_failed = 0;
+  std::uint64_t print_retries = 0;
+  // Seconds from submission to the printer until the printer reported completion.
+  std::vector<double> print_latency_buckets{0.5, 1, 2, 5, 10, 30, 60, 300};
+  std::vector<std::uint64_t> print_latency_counts;  // cumulative per bucket, then +Inf
+  double print_latency_sum = 0;
+  std::uint64_t print_latency_count = 0;
+};
+
+// The view of a recipient for the overview page and the API.
+struct RecipientView {
+  Recipient recipient;
+  RecipientPresence presence;
+  Action action = Action::hold;  // what the active table makes of it
+  std::int64_t held_jobs = 0;
+};
+
+class Engine {
+ public:
+  Engine(Settings settings, Dependencies deps);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Reconciles jobs left in `printing`/`releasing`, decides jobs left `stored`, watches presence
+  // of every recipient in the table, starts timers. Call once.
+  Result<void> start();
+  // Stops timers and workers; jobs in flight stay durable and resume at the next start.
+  void stop();
+
+  // Ingress: validates and stores the document durably, commits the job row (state `stored`)
+  // and returns it; the decision then runs asynchronously. Bad documents: Errc::invalid_argument
+  // or Errc::limit_exceeded naming the document, and nothing is stored.
+  Result<Job> submit(IncomingDocument document);
+
+  // Jobs. `id` is a full id or a unique short id.
+  Result<Job> job(std::string_view id);
+  Result<std::vector<Job>> jobs(const store::JobFilter& filter);
+  Result<std::vector<Transition>> history(std::string_view id);
+  Result<Bytes> blob(std::string_view id, store::BlobKind kind);
+  Result<Bytes> page_png(std::string_view id, int page, int max_px);
+  // Release a held job (to `printer` or the rule's/default printer). Errc::conflict if the job
+  // is not held.
+  Result<Job> release(std::string_view id, std::optional<std::string> printer,
+                      const std::string& actor);
+  // Delete a job that is not being printed; removes its documents.
+  Result<Job> remove(std::string_view id, const std::string& actor);
+
+  // Recipient table.
+  Result<std::vector<RecipientRule>> recipient_rules();
+  Result<RecipientRule> add_recipient_rule(RecipientRule rule, const std::string& actor);
+  Result<void> update_recipient_rule(const RecipientRule& rule, const std::string& actor);
+  Result<void> remove_recipient_rule(std::int64_t id, const std::string& actor);
+  Result<std::vector<RecipientRule>> replace_recipient_rules(std::vector<RecipientRule> rules,
+                                                             const std::string& actor);
+  // Who the table sends a sender's jobs to (for the UI's "test a sender").
+  Result<std::vector<Recipient>> route(const Sender& sender);
+
+  // Mode tables and schedule; a change re-checks every held job at once.
+  Result<std::vector<ModeTable>> mode_tables();
+  Result<void> put_mode_table(const ModeTable& table, const std::string& actor);
+  Result<void> remove_mode_table(const std::string& name, const std::string& actor);
+  Result<Schedule> schedule();
+  Result<void> put_schedule(const Schedule& schedule, const std::string& actor);
+  std::string active_mode_table();
+
+  // Presence and recipients as the engine sees them now.
+  Result<std::vector<RecipientView>> recipients_overview();
+
+  Result<std::vector<store::AuditEntry>> audit(std::size_t limit, std::int64_t before_id = 0);
+  Result<void> record_audit(const std::string& actor, const std::string& action,
+                            const std::string& subject, const std::string& detail);
+
+  std::vector<print::PrinterStatus> printers();
+  std::map<std::string, chat::ServiceState> chat_services();
+  MetricsSnapshot metrics();
+
+  const Settings& settings() const;
+
+  // Waits until no decision, print or notification is queued or running (tests, shutdown).
+  void drain();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atdesk::engine

@@ -1,0 +1,63 @@
+// The Printer port: submit a printable PDF, follow the printer's job, find a job by name after a
+// crash, describe the printer. Calls block (an adapter talks IPP); the engine calls them from
+// its worker threads.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/error.hpp"
+
+namespace atdesk::print {
+
+struct PrintOptions {
+  std::string job_name;  // "atdesk-<job id>": the key for reconciliation
+  std::string user;      // requesting-user-name
+  int copies = 1;
+};
+
+struct Submission {
+  std::string printer;  // printer name in atdesk
+  int job_id = 0;       // the printer's job-id
+  bool operator==(const Submission&) const = default;
+};
+
+enum class RemoteJobState { pending, held, processing, stopped, canceled, aborted, completed };
+std::string_view to_string(RemoteJobState s);
+inline bool is_terminal(RemoteJobState s) {
+  return s == RemoteJobState::canceled || s == RemoteJobState::aborted ||
+         s == RemoteJobState::completed;
+}
+
+enum class PrinterState { idle, processing, stopped, unreachable };
+std::string_view to_string(PrinterState s);
+
+struct PrinterStatus {
+  std::string name;
+  std::string uri;
+  PrinterState state = PrinterState::unreachable;
+  std::vector<std::string> state_reasons;  // IPP printer-state-reasons
+  std::vector<std::string> formats;        // document-format-supported
+  std::string message;                     // printer-state-message or the connection error
+};
+
+class Printer {
+ public:
+  virtual ~Printer() = default;
+  Printer() = default;
+  Printer(const Printer&) = delete;
+  Printer& operator=(const Printer&) = delete;
+
+  virtual const std::string& name() const = 0;
+  // Errc::unavailable when the printer cannot be reached or does not accept jobs (stopped).
+  virtual Result<Submission> submit(std::span<const std::byte> pdf, const PrintOptions& options) = 0;
+  virtual Result<RemoteJobState> status(const Submission& submission) = 0;
+  // The printer's job with this job-name (any state), for reconciliation after a crash.
+  virtual Result<std::optional<std::pair<Submission, RemoteJobState>>> find(
+      const std::string& job_name) = 0;
+  virtual Result<PrinterStatus> describe() = 0;
+};
+
+}  // namespace atdesk::print

@@ -1,0 +1,52 @@
+// The JobStore port: jobs and their history. Every write is a committed transaction when the
+// call returns. Implementations: SQLite (default) and, later, PostgreSQL.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/error.hpp"
+#include "atdesk/core/job.hpp"
+
+namespace atdesk::store {
+
+struct JobFilter {
+  std::vector<JobState> states;        // empty: any state
+  std::optional<std::string> recipient;  // Recipient::key()
+  std::optional<std::string> sender;     // substring of the sender's display or any identifier
+  std::optional<Timestamp> received_after;
+  std::optional<Timestamp> received_before;
+  std::size_t limit = 1000;
+  bool oldest_first = false;  // default: newest first
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+  JobStore() = default;
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Inserts a new job and its first history row in one transaction. Errc::conflict if the id
+  // exists.
+  virtual Result<void> insert(const Job& job, const Transition& first) = 0;
+
+  // Saves `job` (all mutable columns) and appends `transition`, but only if the stored state is
+  // still `expected`; otherwise Errc::conflict and nothing changes. This compare-and-set is what
+  // makes "a released job prints once" hold across threads and nodes.
+  virtual Result<void> update(const Job& job, JobState expected, const Transition& transition) = 0;
+
+  // Saves mutable columns that do not change the state (print_attempts, printer_job, reason).
+  virtual Result<void> save(const Job& job) = 0;
+
+  virtual Result<Job> get(const JobId& id) = 0;
+  // Resolves a short id (a unique prefix of at least 4 hex digits) or a full id.
+  virtual Result<Job> find(std::string_view id_or_prefix) = 0;
+  virtual Result<std::vector<Job>> list(const JobFilter& filter) = 0;
+  virtual Result<std::vector<Transition>> history(const JobId& id) = 0;
+  // Job counts by state, for metrics.
+  virtual Result<std::vector<std::pair<JobState, std::int64_t>>> count_by_state() = 0;
+};
+
+}  // namespace atdesk::store
