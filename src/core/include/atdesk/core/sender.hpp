@@ -50,4 +50,10 @@ struct Sender {
   std::string display() const;
 };
 
+// Reads a sender given as text by an operator or an upload form: a fax number (normalised with
+// `plan`), a "sip:"/"sips:" URI, an e-mail address, or an IPv4/IPv6 address. `field` names the
+// input in error messages.
+Result<Sender> parse_sender(std::string_view text, const NumberPlan& plan,
+                            std::string_view field = "sender");
+
 }  // namespace atdesk

@@ -48,10 +48,10 @@ struct Settings {
   document::Limits limits;
   std::string default_printer;                    // must name a configured printer
   std::chrono::seconds retention{7 * 24 * 3600};  // held jobs expire after this
-  std::chrono::seconds print_retry_min{2};
-  std::chrono::seconds print_retry_max{300};
-  std::chrono::seconds print_track_interval{1};
-  std::chrono::seconds housekeeping_interval{30};  // retention and schedule checks
+  std::chrono::milliseconds print_retry_min{2000};   // first retry after a printer failure
+  std::chrono::milliseconds print_retry_max{300000};  // backoff doubles up to this
+  std::chrono::milliseconds print_track_interval{500};
+  std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks
   int preview_px = 480;
   int worker_threads = 4;
 };
@@ -152,6 +152,10 @@ class Engine {
   MetricsSnapshot metrics();
 
   const Settings& settings() const;
+
+  // Expires held jobs past retention and re-checks held jobs when the schedule switched tables.
+  // Runs by itself every settings().housekeeping_interval; callable directly (tests, CLI).
+  void run_housekeeping();
 
   // Waits until no decision, print or notification is queued or running (tests, shutdown).
   void drain();

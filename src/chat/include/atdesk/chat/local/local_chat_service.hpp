@@ -43,7 +43,8 @@ class LocalChatService final : public ChatService {
   // Local-only operations, for the API and CLI.
   Result<void> set_presence(const std::string& user, Presence presence);
   Result<void> set_channel_members(const std::string& channel, std::vector<std::string> members);
-  std::vector<StoredMessage> messages(const Recipient& to, std::int64_t after_seq = 0) const;
+  // Messages to one recipient (Recipient::key()), or to everyone when `to_key` is empty.
+  std::vector<StoredMessage> messages(const std::string& to_key, std::int64_t after_seq = 0) const;
   // Delivers a command as if `from` had typed `text` (optionally in `channel`).
   void post_command(const ChatCommand& command);
 

@@ -1,0 +1,291 @@
+#include "config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+namespace atdesk::app {
+namespace {
+
+// Reads one table of the config, remembering which keys were used so the rest can be reported.
+class Section {
+ public:
+  Section(const toml::value* table, std::string path, std::string file)
+      : table_(table), path_(std::move(path)), file_(std::move(file)) {}
+
+  bool present() const { return table_ != nullptr; }
+
+  std::string where(const std::string& key) const {
+    return file_ + ": " + (path_.empty() ? "" : "[" + path_ + "] ") + key;
+  }
+
+  const toml::value* get(const std::string& key) {
+    used_.insert(key);
+    if (!table_ || !table_->contains(key)) return nullptr;
+    return &table_->at(key);
+  }
+
+  Result<void> string(const std::string& key, std::string& out) {
+    if (const auto* v = get(key)) {
+      if (!v->is_string()) return fail(Errc::invalid_argument, where(key) + ": expected a string");
+      out = v->as_string().str;
+    }
+    return {};
+  }
+
+  template <class Int>
+  Result<void> integer(const std::string& key, Int& out, long long min, long long max) {
+    if (const auto* v = get(key)) {
+      if (!v->is_integer()) {
+        return fail(Errc::invalid_argument, where(key) + ": expected an integer");
+      }
+      const auto n = v->as_integer();
+      if (n < min || n > max) {
+        return fail(Errc::invalid_argument, where(key) + ": expected " + std::to_string(min) +
+                                                " to " + std::to_string(max) + ", got " +
+                                                std::to_string(n));
+      }
+      out = static_cast<Int>(n);
+    }
+    return {};
+  }
+
+  Result<void> boolean(const std::string& key, bool& out) {
+    if (const auto* v = get(key)) {
+      if (!v->is_boolean()) return fail(Errc::invalid_argument, where(key) + ": expected true or false");
+      out = v->as_boolean();
+    }
+    return {};
+  }
+
+  Result<void> no_unknown_keys() const {
+    if (!table_) return {};
+    for (const auto& [key, value] : table_->as_table()) {
+      if (!used_.contains(key)) {
+        return fail(Errc::invalid_argument, where(key) + ": unknown key");
+      }
+    }
+    return {};
+  }
+
+ private:
+  const toml::value* table_;
+  std::string path_;
+  std::string file_;
+  std::set<std::string> used_;
+};
+
+Result<Action> action(Section& s, const std::string& key, Action fallback) {
+  std::string text(to_string(fallback));
+  if (auto ok = s.string(key, text); !ok) return fail(ok.error());
+  auto a = parse_action(text);
+  if (!a) {
+    return fail(Errc::invalid_argument,
+                s.where(key) + ": expected \"print\" or \"hold\", got \"" + text + "\"");
+  }
+  return *a;
+}
+
+#define ATDESK_TRY(expr)                          \
+  do {                                            \
+    if (auto ok_ = (expr); !ok_) return fail(ok_.error()); \
+  } while (0)
+
+Result<Config> from_toml(const toml::value& root, const std::string& file) {
+  Config c;
+  c.source = file;
+  if (!root.is_table()) return fail(Errc::invalid_argument, file + ": expected a TOML table");
+  Section top(&root, "", file);
+  auto section = [&](const std::string& name) -> const toml::value* {
+    const auto* v = top.get(name);
+    return v && v->is_table() ? v : nullptr;
+  };
+  for (const auto& [key, value] : root.as_table()) {
+    if (key != "printer" && !value.is_table()) {
+      return fail(Errc::invalid_argument, file + ": " + key + ": expected a [" + key + "] table");
+    }
+  }
+
+  Section server(section("server"), "server", file);
+  std::string listen = c.listen_address + ":" + std::to_string(c.port);
+  ATDESK_TRY(server.string("listen", listen));
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return fail(Errc::invalid_argument,
+                server.where("listen") + ": expected \"address:port\", got \"" + listen + "\"");
+  }
+  c.listen_address = listen.substr(0, colon);
+  if (c.listen_address.size() > 2 && c.listen_address.front() == '[') {
+    c.listen_address = c.listen_address.substr(1, c.listen_address.size() - 2);
+  }
+  try {
+    std::size_t used = 0;
+    const auto port = std::stoul(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+    c.port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    return fail(Errc::invalid_argument, server.where("listen") +
+                                            ": expected a port number 0-65535 after ':', got \"" +
+                                            listen + "\"");
+  }
+  ATDESK_TRY(server.integer("threads", c.http_threads, 1, 64));
+  ATDESK_TRY(server.no_unknown_keys());
+
+  Section storage(section("storage"), "storage", file);
+  std::string state = c.state_dir.string(), db, spool, key, token;
+  ATDESK_TRY(storage.string("state_dir", state));
+  ATDESK_TRY(storage.string("database", db));
+  ATDESK_TRY(storage.string("spool_dir", spool));
+  ATDESK_TRY(storage.string("key_file", key));
+  ATDESK_TRY(storage.string("admin_token_file", token));
+  ATDESK_TRY(storage.no_unknown_keys());
+  c.state_dir = state;
+  c.database = db.empty() ? c.state_dir / "atdesk.db" : std::filesystem::path(db);
+  c.spool_dir = spool.empty() ? c.state_dir / "spool" : std::filesystem::path(spool);
+  c.key_file = key.empty() ? c.state_dir / "spool.key" : std::filesystem::path(key);
+  c.token_file = token.empty() ? c.state_dir / "admin.token" : std::filesystem::path(token);
+
+  Section general(section("general"), "general", file);
+  ATDESK_TRY(general.string("time_zone", c.time_zone));
+  ATDESK_TRY(general.integer("worker_threads", c.worker_threads, 1, 64));
+  ATDESK_TRY(general.no_unknown_keys());
+
+  Section numbers(section("numbers"), "numbers", file);
+  ATDESK_TRY(numbers.string("country_code", c.numbers.country_code));
+  ATDESK_TRY(numbers.string("trunk_prefix", c.numbers.trunk_prefix));
+  ATDESK_TRY(numbers.string("international_prefix", c.numbers.international_prefix));
+  ATDESK_TRY(numbers.no_unknown_keys());
+  for (const auto* f : {&c.numbers.country_code, &c.numbers.trunk_prefix,
+                        &c.numbers.international_prefix}) {
+    if (f->find_first_not_of("0123456789") != std::string::npos || f->size() > 4) {
+      return fail(Errc::invalid_argument,
+                  file + ": [numbers]: expected up to 4 digits, got \"" + *f + "\"");
+    }
+  }
+
+  Section policy(section("policy"), "policy", file);
+  auto unknown = action(policy, "unknown_sender", c.policy.unknown_sender);
+  if (!unknown) return fail(unknown.error());
+  c.policy.unknown_sender = *unknown;
+  auto unavailable = action(policy, "presence_unavailable", c.policy.presence_unavailable);
+  if (!unavailable) return fail(unavailable.error());
+  c.policy.presence_unavailable = *unavailable;
+  std::string match = "sender";
+  ATDESK_TRY(policy.string("match_first", match));
+  if (match == "sender") {
+    c.match = MatchPreference::sender_first;
+  } else if (match == "called") {
+    c.match = MatchPreference::called_first;
+  } else {
+    return fail(Errc::invalid_argument, policy.where("match_first") +
+                                            ": expected \"sender\" or \"called\", got \"" + match +
+                                            "\"");
+  }
+  ATDESK_TRY(policy.no_unknown_keys());
+
+  Section retention(section("retention"), "retention", file);
+  long long days = c.retention.count() / 86400;
+  ATDESK_TRY(retention.integer("held_days", days, 1, 3650));
+  c.retention = std::chrono::seconds(days * 86400);
+  ATDESK_TRY(retention.no_unknown_keys());
+
+  Section limits(section("limits"), "limits", file);
+  long long mb = static_cast<long long>(c.limits.max_file_bytes >> 20);
+  ATDESK_TRY(limits.integer("max_file_mb", mb, 1, 4096));
+  c.limits.max_file_bytes = static_cast<std::uint64_t>(mb) << 20;
+  ATDESK_TRY(limits.integer("max_pages", c.limits.max_pages, 1, 10000));
+  ATDESK_TRY(limits.integer("max_width_px", c.limits.max_width_px, 100, 100000));
+  ATDESK_TRY(limits.integer("max_height_px", c.limits.max_height_px, 100, 100000));
+  ATDESK_TRY(limits.no_unknown_keys());
+
+  if (const auto* printers = top.get("printer")) {
+    if (!printers->is_array()) {
+      return fail(Errc::invalid_argument, file + ": printer: expected [[printer]] tables");
+    }
+    std::size_t i = 0;
+    for (const auto& p : printers->as_array()) {
+      const std::string path = "printer " + std::to_string(i + 1);
+      if (!p.is_table()) return fail(Errc::invalid_argument, file + ": [" + path + "]: expected a table");
+      Section s(&p, path, file);
+      PrinterConfig pc;
+      ATDESK_TRY(s.string("name", pc.name));
+      ATDESK_TRY(s.string("uri", pc.uri));
+      ATDESK_TRY(s.boolean("default", pc.is_default));
+      ATDESK_TRY(s.no_unknown_keys());
+      if (pc.name.empty() || pc.name.size() > 64 ||
+          pc.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos) {
+        return fail(Errc::invalid_argument,
+                    s.where("name") + ": expected 1-64 of A-Z a-z 0-9 . _ -, got \"" + pc.name + "\"");
+      }
+      if (!(pc.uri.starts_with("ipp://") || pc.uri.starts_with("ipps://"))) {
+        return fail(Errc::invalid_argument,
+                    s.where("uri") + ": expected an ipp:// or ipps:// URI, got \"" + pc.uri + "\"");
+      }
+      for (const auto& other : c.printers) {
+        if (other.name == pc.name) {
+          return fail(Errc::invalid_argument, s.where("name") + ": printer \"" + pc.name +
+                                                  "\" is configured twice");
+        }
+      }
+      c.printers.push_back(std::move(pc));
+      ++i;
+    }
+    if (std::count_if(c.printers.begin(), c.printers.end(),
+                      [](const PrinterConfig& p) { return p.is_default; }) > 1) {
+      return fail(Errc::invalid_argument, file + ": [[printer]] default: only one printer may be the default");
+    }
+  }
+
+  Section chat(section("chat"), "chat", file);
+  if (const auto* local = chat.get("local")) {
+    if (!local->is_table()) return fail(Errc::invalid_argument, chat.where("local") + ": expected a table");
+    Section s(local, "chat.local", file);
+    ATDESK_TRY(s.boolean("enabled", c.local_chat));
+    ATDESK_TRY(s.no_unknown_keys());
+  }
+  ATDESK_TRY(chat.no_unknown_keys());
+
+  Section inbox(section("inbox"), "inbox", file);
+  std::string dir;
+  ATDESK_TRY(inbox.string("dir", dir));
+  long long poll = c.inbox_poll.count();
+  ATDESK_TRY(inbox.integer("poll_ms", poll, 50, 600000));
+  c.inbox_poll = std::chrono::milliseconds(poll);
+  ATDESK_TRY(inbox.no_unknown_keys());
+  if (!dir.empty()) c.inbox_dir = dir;
+
+  ATDESK_TRY(top.no_unknown_keys());
+  return c;
+}
+
+}  // namespace
+
+std::string Config::default_printer() const {
+  for (const auto& p : printers) {
+    if (p.is_default) return p.name;
+  }
+  return printers.empty() ? std::string{} : printers.front().name;
+}
+
+Result<Config> parse_config(const std::string& text, const std::string& name) {
+  try {
+    std::istringstream in(text);
+    return from_toml(toml::parse(in, name), name);
+  } catch (const toml::exception& e) {
+    return fail(Errc::invalid_argument, std::string(e.what()));
+  } catch (const std::exception& e) {
+    return fail(Errc::invalid_argument, name + ": " + e.what());
+  }
+}
+
+Result<Config> load_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(Errc::not_found, file.string() + ": cannot open the configuration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_config(buffer.str(), file.string());
+}
+
+}  // namespace atdesk::app

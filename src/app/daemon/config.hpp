@@ -1,0 +1,65 @@
+// atdesk.toml: what an operator sets once. A bad file fails at start with the file, the key and
+// what was expected. Secrets are never in this file: only paths to files that hold them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/decide.hpp"
+#include "atdesk/core/error.hpp"
+#include "atdesk/core/recipient_table.hpp"
+#include "atdesk/core/sender.hpp"
+#include "atdesk/document/document.hpp"
+
+namespace atdesk::app {
+
+struct PrinterConfig {
+  std::string name;
+  std::string uri;
+  bool is_default = false;
+};
+
+struct Config {
+  std::string source = "<embedded defaults>";  // the file it was read from
+
+  // [server]
+  std::string listen_address = "127.0.0.1";
+  std::uint16_t port = 8631;
+  int http_threads = 2;
+
+  // [storage]
+  std::filesystem::path state_dir = "/var/lib/atdesk";
+  std::filesystem::path database;    // default <state_dir>/atdesk.db
+  std::filesystem::path spool_dir;   // default <state_dir>/spool
+  std::filesystem::path key_file;    // default <state_dir>/spool.key
+  std::filesystem::path token_file;  // default <state_dir>/admin.token
+
+  // [general]
+  std::string time_zone = "UTC";
+  int worker_threads = 4;
+
+  NumberPlan numbers;  // [numbers]
+  Policy policy;       // [policy]
+  MatchPreference match = MatchPreference::sender_first;
+  std::chrono::seconds retention{7 * 24 * 3600};  // [retention] held_days
+  document::Limits limits;                        // [limits]
+
+  std::vector<PrinterConfig> printers;  // [[printer]]
+  bool local_chat = true;               // [chat.local] enabled
+
+  std::optional<std::filesystem::path> inbox_dir;  // [inbox] dir
+  std::chrono::milliseconds inbox_poll{1000};      // [inbox] poll_ms
+
+  std::string default_printer() const;
+};
+
+// Reads and validates a TOML file. Unknown keys are errors (they are usually typos).
+Result<Config> load_config(const std::filesystem::path& file);
+// Parses TOML text; `name` is used in messages.
+Result<Config> parse_config(const std::string& text, const std::string& name);
+
+}  // namespace atdesk::app

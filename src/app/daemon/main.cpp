@@ -1,0 +1,175 @@
+// atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store, encrypted spool, IPP
+// printers, local chat service, inbox folder) and injects them into the engine and the HTTP API.
+#include <csignal>
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "atdesk/api/auth.hpp"
+#include "atdesk/api/http_server.hpp"
+#include "atdesk/api/rest_api.hpp"
+#include "atdesk/chat/local/local_chat_service.hpp"
+#include "atdesk/engine/engine.hpp"
+#include "atdesk/fax/inbox.hpp"
+#include "atdesk/print/ipp_printer.hpp"
+#include "atdesk/store/spool.hpp"
+#include "atdesk/store/sqlite_store.hpp"
+#include "atdesk/tz/zone.hpp"
+#include "config.hpp"
+#include "secrets.hpp"
+
+namespace {
+
+int run(const atdesk::app::Config& config) {
+  using namespace atdesk;
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir, ec);
+  std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+
+  auto zone = tz::load_time_zone(config.time_zone);
+  if (!zone) {
+    spdlog::critical("{}: [general] time_zone: {}", config.source, zone.error().message);
+    return 2;
+  }
+  auto db = store::SqliteStore::open(config.database, config.numbers);
+  if (!db) {
+    spdlog::critical("cannot open the store: {}", db.error().message);
+    return 2;
+  }
+  auto spool = store::EncryptedSpool::open(config.spool_dir, config.key_file);
+  if (!spool) {
+    spdlog::critical("cannot open the spool: {}", spool.error().message);
+    return 2;
+  }
+  bool created = false;
+  auto token = app::load_or_create_token(config.token_file, created);
+  if (!token) {
+    spdlog::critical("{}", token.error().message);
+    return 2;
+  }
+
+  SystemClock clock;
+  std::vector<std::unique_ptr<print::IppPrinter>> printers;
+  std::map<std::string, print::Printer*> printer_map;
+  for (const auto& p : config.printers) {
+    printers.push_back(std::make_unique<print::IppPrinter>(print::IppPrinter::Settings{p.name, p.uri}));
+    printer_map.emplace(p.name, printers.back().get());
+  }
+  std::unique_ptr<chat::LocalChatService> local;
+  std::map<std::string, chat::ChatService*> chat_map;
+  if (config.local_chat) {
+    local = std::make_unique<chat::LocalChatService>(chat::LocalChatService::Settings{}, **db, clock);
+    chat_map.emplace(local->name(), local.get());
+  }
+
+  engine::Settings settings;
+  settings.policy = config.policy;
+  settings.numbers = config.numbers;
+  settings.match = config.match;
+  settings.limits = config.limits;
+  settings.default_printer = config.default_printer();
+  settings.retention = config.retention;
+  settings.worker_threads = config.worker_threads;
+  engine::Engine engine(settings, engine::Dependencies{**db, **db, **spool, clock, **zone,
+                                                       printer_map, chat_map});
+  if (auto ok = engine.start(); !ok) {
+    spdlog::critical("cannot start: {}", ok.error().message);
+    return 2;
+  }
+
+  api::TokenAuthenticator auth(*token);
+  api::Router router;
+  api::install_rest_api(router, engine, local.get(), auth);
+  api::HttpServer server(
+      api::HttpServer::Settings{config.listen_address, config.port, config.http_threads}, router);
+  if (auto ok = server.start(); !ok) {
+    spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
+                     ok.error().message);
+    engine.stop();
+    return 2;
+  }
+
+  std::unique_ptr<fax::InboxWatcher> inbox;
+  if (config.inbox_dir) {
+    inbox = std::make_unique<fax::InboxWatcher>(
+        fax::InboxWatcher::Settings{*config.inbox_dir, config.inbox_poll, config.numbers,
+                                    config.limits.max_file_bytes},
+        [&engine](engine::IncomingDocument d) { return engine.submit(std::move(d)); });
+    if (auto ok = inbox->start(); !ok) {
+      spdlog::critical("{}", ok.error().message);
+      return 2;
+    }
+  }
+
+  const std::string host = config.listen_address.find(':') != std::string::npos
+                               ? "[" + config.listen_address + "]"
+                               : config.listen_address;
+  std::cout << "atdeskd is running\n"
+            << "  web UI and API:   http://" << host << ":" << server.port() << "/\n"
+            << "  admin token:      " << config.token_file.string()
+            << (created ? " (created now)" : "") << "\n"
+            << "  store:            " << config.database.string() << "\n"
+            << "  spool:            " << config.spool_dir.string() << "\n";
+  for (const auto& p : config.printers) {
+    std::cout << "  printer:          " << p.name << " " << p.uri
+              << (p.name == settings.default_printer ? " (default)" : "") << "\n";
+  }
+  if (config.inbox_dir) std::cout << "  inbox folder:     " << config.inbox_dir->string() << "\n";
+  std::cout << std::flush;
+
+  // Wait for SIGINT/SIGTERM; then stop taking work, and let the engine stop cleanly. Jobs in
+  // flight are durable and resume at the next start.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  if (inbox) inbox->stop();
+  server.stop();
+  engine.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread starts, so that only sigwait() receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App cli{"atdeskd: prints or holds faxes and print jobs by their recipient's chat presence"};
+  std::string config_file;
+  std::string state_dir;
+  bool check = false;
+  cli.add_option("-c,--config", config_file, "atdesk.toml (default: embedded defaults)");
+  cli.add_option("--state-dir", state_dir, "overrides [storage] state_dir and the paths under it");
+  cli.add_flag("--check-config", check, "validate the configuration and exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  auto config = config_file.empty() ? atdesk::app::parse_config("", "<embedded defaults>")
+                                    : atdesk::app::load_config(config_file);
+  if (!config) {
+    std::cerr << "atdeskd: " << config.error().message << "\n";
+    return 2;
+  }
+  if (!state_dir.empty()) {
+    config->state_dir = state_dir;
+    config->database = config->state_dir / "atdesk.db";
+    config->spool_dir = config->state_dir / "spool";
+    config->key_file = config->state_dir / "spool.key";
+    config->token_file = config->state_dir / "admin.token";
+  }
+  if (check) {
+    std::cout << config->source << ": ok\n";
+    return 0;
+  }
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  return run(*config);
+}

@@ -1,0 +1,152 @@
+// Commands people send back in chat ("print", "print at <printer>", "delete <id>", "list",
+// "hold", "resume", "help"). Obeyed only from a recipient of the job; every refusal is audited.
+#include <algorithm>
+#include <spdlog/spdlog.h>
+
+#include "engine_impl.hpp"
+
+namespace atdesk::engine {
+namespace {
+
+std::string sender_key(const chat::ChatCommand& c) {
+  return Recipient{RecipientKind::user, c.service, c.from}.key();
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  for (char c : text.substr(0, 80)) out += (static_cast<unsigned char>(c) < 0x20) ? '?' : c;
+  return out;
+}
+
+}  // namespace
+
+bool Engine::Impl::is_recipient(const Job& job, const chat::ChatCommand& c) const {
+  return std::any_of(job.recipients.begin(), job.recipients.end(), [&](const Recipient& r) {
+    if (r.service != c.service) return false;
+    if (r.kind == RecipientKind::user) return r.address == c.from;
+    return c.channel && *c.channel == r.address;
+  });
+}
+
+bool Engine::Impl::hold_flag(const std::string& recipient_key) {
+  auto v = deps_.tables.get_setting("hold", recipient_key);
+  return v && *v && **v == "1";
+}
+
+Result<void> Engine::Impl::set_hold_flag(const std::string& recipient_key, bool on) {
+  return deps_.tables.put_setting("hold", recipient_key, on ? "1" : "0");
+}
+
+void Engine::Impl::reply(const chat::ChatCommand& c, const std::string& text) {
+  auto it = deps_.chat_services.find(c.service);
+  if (it == deps_.chat_services.end()) return;
+  const Recipient to = c.channel ? Recipient{RecipientKind::channel, c.service, *c.channel}
+                                 : Recipient{RecipientKind::user, c.service, c.from};
+  chat::ChatMessage m;
+  m.text = text;
+  if (auto ok = it->second->send(to, m); !ok) {
+    spdlog::warn("reply to {} failed: {}", to.key(), ok.error().message);
+  }
+}
+
+void Engine::Impl::on_command(const chat::ChatCommand& c) {
+  const std::string actor = "chat:" + c.service + ":" + c.from;
+  auto request = parse_command(c.text);
+  if (!request) {
+    (void)audit(actor, "command.refused", "", "'" + printable(c.text) + "': " +
+                                                  request.error().message);
+    reply(c, "Sorry, I did not understand that (" + request.error().message + ").\n" +
+                 command_help());
+    return;
+  }
+  auto refuse = [&](const std::string& subject, const std::string& why) {
+    (void)audit(actor, "command.refused", subject, "'" + printable(c.text) + "': " + why);
+    reply(c, "Sorry, " + why + ".");
+  };
+  auto held_for_sender = [&] {
+    store::JobFilter f;
+    f.states = {JobState::held};
+    f.oldest_first = true;
+    f.limit = 1'000'000;
+    std::vector<Job> mine;
+    for (auto& j : deps_.jobs.list(f).value_or(std::vector<Job>{})) {
+      if (is_recipient(j, c)) mine.push_back(std::move(j));
+    }
+    return mine;
+  };
+  auto find_own = [&](const std::string& id) -> std::optional<Job> {
+    auto job = deps_.jobs.find(id);
+    // The same answer for "no such job" and "not yours": ids of other people's jobs stay hidden.
+    if (!job || !is_recipient(*job, c)) {
+      refuse(id, "there is no job " + id + " for you");
+      return std::nullopt;
+    }
+    return *job;
+  };
+
+  switch (request->kind) {
+    case CommandKind::help:
+      reply(c, command_help());
+      return;
+    case CommandKind::list: {
+      auto mine = held_for_sender();
+      if (mine.empty()) return reply(c, "Nothing is held for you.");
+      std::string text = std::to_string(mine.size()) + " held:";
+      for (const auto& j : mine) {
+        text += "\n" + std::string(j.id.short_id()) + "  from " + j.sender.display() + ", " +
+                std::to_string(j.pages) + " page(s), received " + local_time(j.received_at);
+      }
+      return reply(c, text);
+    }
+    case CommandKind::hold:
+    case CommandKind::resume: {
+      const bool on = request->kind == CommandKind::hold;
+      if (auto ok = set_hold_flag(sender_key(c), on); !ok) {
+        return reply(c, "Sorry, that did not work: " + ok.error().message);
+      }
+      (void)audit(actor, on ? "user.hold" : "user.resume", sender_key(c),
+                  on ? "hold everything" : "resume");
+      if (on) return reply(c, "OK: everything for you stays held until you send 'resume'.");
+      reply(c, "OK: jobs for you print again as your presence allows.");
+      recheck_held("resumed by " + c.from);
+      return;
+    }
+    case CommandKind::remove: {
+      if (!request->job_id) return refuse("", "say which job to delete: 'delete <id>'");
+      auto job = find_own(*request->job_id);
+      if (!job) return;
+      auto done = remove(*job, actor);
+      return reply(c, done ? "Deleted job " + std::string(done->id.short_id()) + "."
+                           : "Sorry, " + done.error().message + ".");
+    }
+    case CommandKind::print: {
+      if (request->printer && !printer(*request->printer)) {
+        std::string names;
+        for (const auto& [name, p] : deps_.printers) names += (names.empty() ? "" : ", ") + name;
+        return refuse(*request->printer,
+                      "there is no printer '" + *request->printer + "' (printers: " + names + ")");
+      }
+      std::vector<Job> targets;
+      if (request->job_id) {
+        auto job = find_own(*request->job_id);
+        if (!job) return;
+        targets.push_back(std::move(*job));
+      } else {
+        targets = held_for_sender();
+        if (targets.empty()) return reply(c, "Nothing is held for you.");
+      }
+      std::string text;
+      for (auto& job : targets) {
+        auto released = release(job, request->printer, actor, "released by " + c.from + " in chat");
+        text += (text.empty() ? "" : "\n") +
+                (released ? "Printing job " + std::string(released->id.short_id()) + " on " +
+                                released->printer + "."
+                          : "Job " + std::string(job.id.short_id()) + ": " +
+                                released.error().message + ".");
+      }
+      return reply(c, text);
+    }
+  }
+}
+
+}  // namespace atdesk::engine

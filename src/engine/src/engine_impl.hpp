@@ -1,0 +1,113 @@
+// Internal to the engine: the state behind the Engine facade, shared by engine.cpp (tables,
+// facade), job_flow.cpp (decide, print, release, retention) and chat_commands.cpp.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "atdesk/core/command.hpp"
+#include "atdesk/engine/engine.hpp"
+
+namespace atdesk::engine {
+
+class Engine::Impl {
+ public:
+  Impl(Settings settings, Dependencies deps);
+  ~Impl();
+
+  // --- lifecycle (engine.cpp)
+  Result<void> start();
+  void stop();
+  void drain();
+
+  // --- tables (engine.cpp)
+  Result<void> load_tables();  // (re)builds the caches from the TableStore
+  std::shared_ptr<const RecipientTable> recipient_table() const;
+  ModeTable mode_table(const std::string& name) const;  // missing table: all hold
+  std::string active_table_name() const;
+  void rewatch();  // tells each chat service which users to watch
+  Result<void> audit(const std::string& actor, const std::string& action,
+                     const std::string& subject, const std::string& detail);
+
+  // --- the one function that changes a job's state (job_flow.cpp). Saves `job` with the new
+  // state and appends the history row, only if the stored state is still job.state.
+  Result<Job> transition(Job job, JobState to, const std::string& actor, std::string reason);
+
+  // --- job flow (job_flow.cpp)
+  Result<Job> submit(IncomingDocument document);
+  void process_stored(const JobId& id);             // decide a stored job
+  void recheck_held(const std::string& why);        // re-decide every held job
+  void on_presence(const std::string& service, const std::string& user, const Presence& p);
+  Result<Job> release(Job job, std::optional<std::string> printer, const std::string& actor,
+                      const std::string& reason);
+  void print(const JobId& id);                      // a job in `printing`: submit and track
+  void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
+  void schedule_retry(const JobId& id);
+  void reconcile();                                 // start-up: printing/releasing/stored jobs
+  void housekeeping();
+  void housekeeping_tick();  // housekeeping(), then re-arms its timer
+  Result<Job> remove(Job job, const std::string& actor);
+
+  // Presence of recipients, gathered from the chat services (blocking, outside any lock).
+  PresenceMap gather_presence(std::span<const Recipient> recipients);
+  // decide() with the hold-everything flags of recipients applied.
+  Decision decide_job(Job& job, const std::string& rule_printer);  // sets job.mode_table
+  std::string printer_for(const std::string& requested) const;
+  print::Printer* printer(const std::string& name) const;
+
+  // --- chat (messages.cpp, chat_commands.cpp)
+  void notify(const Job& job, const std::string& text, bool with_preview);
+  std::string held_text(const Job& job) const;
+  std::string printed_text(const Job& job) const;
+  std::string local_time(Timestamp t) const;
+  void on_command(const chat::ChatCommand& command);
+  void reply(const chat::ChatCommand& command, const std::string& text);
+  bool is_recipient(const Job& job, const chat::ChatCommand& command) const;
+  bool hold_flag(const std::string& recipient_key);
+  Result<void> set_hold_flag(const std::string& recipient_key, bool on);
+
+  // --- work scheduling
+  void post(std::function<void()> fn);
+  void post_after(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  Settings settings_;
+  Dependencies deps_;
+
+  mutable std::mutex mutex_;  // guards the caches below and serialises transitions
+  std::shared_ptr<const RecipientTable> table_;
+  std::map<std::string, ModeTable> modes_;
+  Schedule schedule_;
+  std::string last_active_table_;
+  std::set<std::string> retrying_;  // job ids with a print retry scheduled
+
+  // Counters for /metrics.
+  std::atomic<std::uint64_t> decisions_print_{0}, decisions_hold_{0};
+  std::atomic<std::uint64_t> presence_ok_{0}, presence_failed_{0};
+  std::atomic<std::uint64_t> prints_submitted_{0}, prints_completed_{0}, prints_failed_{0};
+  std::atomic<std::uint64_t> print_retries_{0};
+  std::mutex latency_mutex_;
+  std::vector<std::uint64_t> latency_counts_;
+  double latency_sum_ = 0;
+  std::uint64_t latency_count_ = 0;
+  void observe_latency(double seconds);
+
+  // Work queue: an io_context run by worker threads; `pending_` counts queued + running tasks.
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  std::vector<std::thread> workers_;
+  std::mutex pending_mutex_;
+  std::condition_variable pending_cv_;
+  int pending_ = 0;
+  bool started_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace atdesk::engine

@@ -1,0 +1,368 @@
+// The seed's scenarios (FIG. 16) through the engine, with in-memory stores, a fake printer and
+// the real local chat service and document pipeline.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "atdesk/chat/local/local_chat_service.hpp"
+#include "atdesk/engine/engine.hpp"
+#include "atdesk/testing/fake_printer.hpp"
+#include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/memory_store.hpp"
+#include "atdesk/testing/sample_fax.hpp"
+
+namespace atdesk {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakePrinter;
+
+const NumberPlan kPlan{"81", "0", "00"};
+
+// Waits for a condition the engine reaches on its worker threads; fails after a deadline.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds deadline = 10s) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return pred();
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(); }
+  void TearDown() override {
+    if (engine_) engine_->stop();
+  }
+
+  void start() {
+    engine::Settings s;
+    s.numbers = kPlan;
+    s.default_printer = "front";
+    s.print_retry_min = 20ms;
+    s.print_retry_max = 100ms;
+    s.print_track_interval = 5ms;
+    s.housekeeping_interval = 1h;  // tests call run_housekeeping() themselves
+    s.retention = 24h;
+    s.worker_threads = 2;
+    engine_ = std::make_unique<engine::Engine>(
+        s, engine::Dependencies{jobs_, tables_, blobs_, clock_, zone_,
+                                {{"front", &front_}, {"back", &back_}},
+                                {{"local", &local_}}});
+    ASSERT_TRUE(engine_->start());
+  }
+
+  void add_rule(const std::string& pattern, const std::string& recipient_key) {
+    RecipientRule rule;
+    rule.pattern = *SenderPattern::parse(pattern, kPlan);
+    rule.recipient = *Recipient::parse_key(recipient_key);
+    ASSERT_TRUE(engine_->add_recipient_rule(rule, "test"));
+  }
+
+  void set_presence(const std::string& user, Availability a, WorkLocation w) {
+    Presence p;
+    p.availability = a;
+    p.location = w;
+    ASSERT_TRUE(local_.set_presence(user, p));
+  }
+
+  Job submit(const std::string& sender, int pages = 1) {
+    engine::IncomingDocument doc;
+    doc.data = testing::sample_fax(pages);
+    doc.name = "fax.tif";
+    doc.sender = *parse_sender(sender, kPlan);
+    auto job = engine_->submit(std::move(doc));
+    EXPECT_TRUE(job) << job.error().describe();
+    return *job;
+  }
+
+  JobState state_of(const Job& job) { return engine_->job(job.id.str())->state; }
+
+  bool reaches(const Job& job, JobState s) {
+    return eventually([&] { return state_of(job) == s; });
+  }
+
+  std::vector<chat::StoredMessage> messages(const std::string& key) {
+    return local_.messages(key);
+  }
+
+  testing::MemoryJobStore jobs_;
+  testing::MemoryTableStore tables_;
+  testing::MemoryBlobStore blobs_;
+  ManualClock clock_{Timestamp{std::chrono::sys_days{std::chrono::year{2026} / 11 / 24}} + 10h};
+  testing::FixedZone zone_;
+  FakePrinter front_{"front"};
+  FakePrinter back_{"back"};
+  chat::LocalChatService local_{{}, tables_, clock_};
+  std::unique_ptr<engine::Engine> engine_;
+};
+
+TEST_F(EngineTest, UnknownSenderPrintsByPolicy) {
+  auto job = submit("+81 3-9999-0000", 2);
+  EXPECT_EQ(job.state, JobState::stored);
+  EXPECT_EQ(job.pages, 2);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.completed(), std::vector<std::string>{"atdesk-" + job.id.str()});
+  auto history = engine_->history(job.id.str());
+  ASSERT_TRUE(history);
+  std::vector<JobState> states;
+  for (const auto& t : *history) states.push_back(t.to);
+  EXPECT_EQ(states, (std::vector{JobState::stored, JobState::printing, JobState::printed}));
+  EXPECT_NE((*history)[1].reason.find("not in the recipient table"), std::string::npos)
+      << (*history)[1].reason;
+}
+
+TEST_F(EngineTest, AvailableAtOfficePrintsAndNotifiesPrinted) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  auto job = submit("+81 3-1234-5678");
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  ASSERT_TRUE(eventually([&] { return !messages("user:local:alice").empty(); }));
+  auto m = messages("user:local:alice");
+  EXPECT_NE(m.back().text.find("Printed"), std::string::npos) << m.back().text;
+  EXPECT_EQ(m.back().job_id, job.id.str());
+}
+
+TEST_F(EngineTest, BusyHoldsNotifiesThenPrintsWhenAvailable) {
+  add_rule("prefix:03", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::remote);
+  auto job = submit("0312345678", 3);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
+  auto held = messages("user:local:alice").front();
+  EXPECT_NE(held.text.find("is held"), std::string::npos) << held.text;
+  EXPECT_NE(held.text.find("busy"), std::string::npos) << held.text;
+  EXPECT_TRUE(held.has_preview);
+  EXPECT_EQ(front_.received(), 0u);
+
+  set_presence("alice", Availability::available, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.completed().size(), 1u);
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 2; }));
+  EXPECT_NE(messages("user:local:alice").back().text.find("Printed"), std::string::npos);
+}
+
+TEST_F(EngineTest, OldestHeldJobPrintsFirst) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::away, WorkLocation::remote);
+  auto first = submit("0312345678");
+  ASSERT_TRUE(reaches(first, JobState::held));
+  clock_.advance(1min);
+  auto second = submit("0312345678");
+  ASSERT_TRUE(reaches(second, JobState::held));
+  set_presence("alice", Availability::away, WorkLocation::office);  // away+office prints
+  ASSERT_TRUE(reaches(first, JobState::printed));
+  ASSERT_TRUE(reaches(second, JobState::printed));
+  auto done = front_.completed();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0], "atdesk-" + first.id.str());
+}
+
+TEST_F(EngineTest, ReleasedByHandThenPresenceChangePrintsOnce) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::do_not_disturb, WorkLocation::office);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(engine_->release(job.id.short_id(), "back", "api:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  set_presence("alice", Availability::available, WorkLocation::office);
+  engine_->drain();
+  EXPECT_EQ(back_.received(), 1u);
+  EXPECT_EQ(front_.received(), 0u);
+  EXPECT_EQ(engine_->job(job.id.str())->printer, "back");
+  // Releasing again is refused: the job is no longer held.
+  auto again = engine_->release(job.id.str(), std::nullopt, "api:admin");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::conflict);
+}
+
+TEST_F(EngineTest, ChannelPrintsWhenAnyMemberCanPickUp) {
+  ASSERT_TRUE(local_.set_channel_members("front-desk", {"bob", "carol"}));
+  add_rule("others", "channel:local:front-desk");
+  set_presence("bob", Availability::busy, WorkLocation::office);
+  set_presence("carol", Availability::offline, WorkLocation::unknown);
+  auto job = submit("+1 555 0100");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return !messages("channel:local:front-desk").empty(); }));
+  set_presence("carol", Availability::available, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_NE(engine_->job(job.id.str())->reason.find("printed"), std::string::npos);
+}
+
+TEST_F(EngineTest, PrinterDownHoldsRetriesAndPrintsOnceBack) {
+  front_.online = false;
+  auto job = submit("0399999999");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  EXPECT_NE(engine_->job(job.id.str())->reason.find("will retry"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return front_.submit_calls >= 2; }));  // retried with backoff
+  front_.online = true;
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  engine_->drain();
+  EXPECT_EQ(front_.completed().size(), 1u);
+}
+
+TEST_F(EngineTest, AbortedPrintIsHeldAndRetried) {
+  front_.abort_jobs = true;
+  auto job = submit("0399999999");
+  ASSERT_TRUE(eventually([&] { return front_.received() >= 1; }));
+  front_.abort_jobs = false;
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.completed().size(), 1u);
+}
+
+TEST_F(EngineTest, ChatPrintFromRecipientReleasesStrangerIsRefused) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+
+  local_.post_command({"local", "mallory", std::nullopt, "print " + std::string(job.id.short_id())});
+  ASSERT_TRUE(eventually([&] { return !messages("user:local:mallory").empty(); }));
+  EXPECT_NE(messages("user:local:mallory").back().text.find("Sorry"), std::string::npos);
+  EXPECT_EQ(state_of(job), JobState::held);
+  auto audit = engine_->audit(10);
+  ASSERT_TRUE(audit);
+  EXPECT_TRUE(std::any_of(audit->begin(), audit->end(), [](const store::AuditEntry& e) {
+    return e.action == "command.refused" && e.actor == "chat:local:mallory";
+  }));
+
+  local_.post_command({"local", "alice", std::nullopt, "print at back"});
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(back_.completed().size(), 1u);
+}
+
+TEST_F(EngineTest, HoldCommandKeepsJobsHeldUntilResume) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  local_.post_command({"local", "alice", std::nullopt, "hold"});
+  engine_->drain();
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  EXPECT_NE(engine_->job(job.id.str())->reason.find("hold everything"), std::string::npos);
+  local_.post_command({"local", "alice", std::nullopt, "resume"});
+  ASSERT_TRUE(reaches(job, JobState::printed));
+}
+
+TEST_F(EngineTest, HostileCommandIsRefusedAndAudited) {
+  local_.post_command({"local", "eve", std::nullopt, std::string(5000, 'x') + "\x01"});
+  ASSERT_TRUE(eventually([&] { return !messages("user:local:eve").empty(); }));
+  auto audit = engine_->audit(10);
+  ASSERT_TRUE(audit);
+  ASSERT_FALSE(audit->empty());
+  EXPECT_EQ(audit->front().action, "command.refused");
+}
+
+TEST_F(EngineTest, DeleteRemovesDocumentsAndIsFinal) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(engine_->remove(job.id.str(), "api:admin"));
+  EXPECT_EQ(state_of(job), JobState::deleted);
+  EXPECT_FALSE(*blobs_.exists(job.id, store::BlobKind::original));
+  set_presence("alice", Availability::available, WorkLocation::office);
+  engine_->drain();
+  EXPECT_EQ(front_.received(), 0u);
+}
+
+TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  clock_.advance(23h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(job), JobState::held);
+  clock_.advance(2h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(job), JobState::expired);
+  EXPECT_FALSE(*blobs_.exists(job.id, store::BlobKind::original));
+  auto m = messages("user:local:alice");
+  EXPECT_NE(m.back().text.find("retention"), std::string::npos);
+}
+
+TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  ModeTable everything("always");
+  for (auto a : kAllAvailabilities)
+    for (auto w : kAllWorkLocations) everything.set(a, w, Action::print);
+  ASSERT_TRUE(engine_->put_mode_table(everything, "test"));
+  Schedule s;
+  s.default_table = "weekday";
+  s.rules.push_back({"always", 0x7f, 18h, 24h});  // evenings: print everything
+  ASSERT_TRUE(engine_->put_schedule(s, "test"));
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  clock_.advance(9h);  // 19:00
+  engine_->run_housekeeping();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(engine_->active_mode_table(), "always");
+}
+
+TEST_F(EngineTest, ModeTableChangeTakesEffectAtOnce) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::remote);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  auto table = ModeTable::seed_default("weekday");
+  table.set(Availability::available, WorkLocation::remote, Action::print);
+  ASSERT_TRUE(engine_->put_mode_table(table, "api:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+}
+
+TEST_F(EngineTest, BadDocumentIsRefusedAndNothingStored) {
+  engine::IncomingDocument doc;
+  const std::string junk = "II*\0garbage";
+  for (char c : junk) doc.data.push_back(static_cast<std::byte>(c));
+  doc.name = "broken.tif";
+  doc.sender = *parse_sender("0312345678", kPlan);
+  auto job = engine_->submit(std::move(doc));
+  ASSERT_FALSE(job);
+  EXPECT_NE(job.error().message.find("broken.tif"), std::string::npos) << job.error().message;
+  EXPECT_EQ(blobs_.count(), 0u);
+  EXPECT_TRUE(engine_->jobs({})->empty());
+}
+
+TEST_F(EngineTest, PrintingJobIsReconciledAtRestartWithoutDuplicate) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  front_.polls_to_complete = 1000000;  // the printer never finishes before the "crash"
+  auto job = submit("0312345678");
+  ASSERT_TRUE(eventually([&] { return front_.received() == 1; }));
+  engine_->stop();  // as if killed: the job is left in `printing`
+  engine_.reset();
+  EXPECT_EQ(jobs_.get(job.id)->state, JobState::printing);
+  front_.polls_to_complete = 1;
+  start();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(), 1u);  // found by job name, not submitted again
+}
+
+TEST_F(EngineTest, CrashBeforeSubmitIsPrintedAtRestart) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  front_.online = false;
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  engine_->stop();
+  engine_.reset();
+  front_.online = true;
+  start();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.completed().size(), 1u);
+}
+
+TEST_F(EngineTest, RuleForUnconfiguredChatServiceIsRefused) {
+  RecipientRule rule;
+  rule.pattern = *SenderPattern::parse("0312345678", kPlan);
+  rule.recipient = *Recipient::parse_key("user:teams:alice@example.org");
+  auto added = engine_->add_recipient_rule(rule, "test");
+  ASSERT_FALSE(added);  // a rule must name a configured chat service
+  EXPECT_NE(added.error().message.find("teams"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace atdesk
