@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# The seed's scenarios end to end on real parts: atdeskd as a process on SQLite with the local
+# chat service, a real IPP Everywhere printer (ippeveprinter), driven through the REST API and
+# the atdesk CLI. Outcomes are checked at the printer: the documents it received and their pages.
+#
+# usage: scenarios.sh <repo root> <build dir> [scenario ...]
+set -euo pipefail
+
+root=$1
+build=$2
+shift 2
+atdeskd="$build/src/app/daemon/atdeskd"
+cli="$build/src/app/cli/atdesk"
+work=$(mktemp -d /tmp/atdesk-it.XXXXXX)
+chmod 700 "$work"
+failures=0
+daemon_pid=""
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+  stop_daemon
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  if [ "$failures" -ne 0 ]; then
+    log "---- atdeskd log (last 60 lines) ----"
+    tail -n 60 "$work/atdeskd.log" >&2 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+printer_port=$(free_port)
+api_port=$(free_port)
+"$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-it >/dev/null
+printer_spool="$work/printer/spool"
+
+cat >"$work/atdesk.toml" <<TOML
+[server]
+listen = "127.0.0.1:$api_port"
+[storage]
+state_dir = "$work/state"
+[numbers]
+country_code = "81"
+[[printer]]
+name = "demo"
+uri = "ipp://127.0.0.1:$printer_port/ipp/print"
+default = true
+[inbox]
+dir = "$work/inbox"
+poll_ms = 200
+TOML
+
+export ATDESK_URL="http://127.0.0.1:$api_port"
+export ATDESK_TOKEN_FILE="$work/state/admin.token"
+
+start_daemon() {
+  "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 1 200); do
+    if curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1; then return 0; fi
+    sleep 0.05
+  done
+  log "atdeskd did not start"
+  return 1
+}
+
+stop_daemon() {
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=""
+  fi
+}
+
+kill_daemon() {
+  kill -KILL "$daemon_pid" 2>/dev/null || true
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=""
+}
+
+api() {  # api METHOD PATH [curl args...]
+  local method=$1 path=$2
+  shift 2
+  curl -sS -X "$method" -H "Authorization: Bearer $(cat "$ATDESK_TOKEN_FILE")" "$@" \
+    "$ATDESK_URL$path"
+}
+
+fax() {  # fax PAGES -> path of a fresh sample fax
+  local f="$work/fax-$RANDOM$RANDOM.tif"
+  "$root/scripts/sample-fax" "$f" "$1" >/dev/null
+  echo "$f"
+}
+
+submit() {  # submit SENDER [PAGES] -> job id
+  local out
+  out=$("$cli" --json submit "$(fax "${2:-1}")" --sender "$1")
+  jq -r .id <<<"$out"
+}
+
+state_of() { "$cli" --json show "$1" | jq -r '.job.state // .state'; }
+
+wait_state() {  # wait_state ID STATE [seconds]
+  local id=$1 want=$2 deadline=$((SECONDS + ${3:-30})) s=""
+  while [ $SECONDS -lt $deadline ]; do
+    s=$(state_of "$id" 2>/dev/null || true)
+    [ "$s" = "$want" ] && return 0
+    sleep 0.1
+  done
+  log "job $id is '$s', expected '$want'"
+  return 1
+}
+
+# Documents the printer received for a job (ippeveprinter keeps them with -k; their file names
+# carry the job name atdesk-<job id>).
+printed_files() { find "$printer_spool" -type f -name "*atdesk-$1*" 2>/dev/null | sort; }
+printed_count() { printed_files "$1" | wc -l; }
+printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
+
+expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
+  if [ "$2" != "$3" ]; then
+    log "  FAIL: $1: got '$2', expected '$3'"
+    return 1
+  fi
+}
+
+messages_to() { "$cli" --json messages --to "$1" | jq -r '.messages[].text'; }
+
+presence() { "$cli" presence set "$@" >/dev/null; }
+
+# ------------------------------------------------------------------------------------------
+scenario_unknown_sender_prints() {
+  local id
+  id=$(submit "+1 212 555 0100" 2)
+  wait_state "$id" printed
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+  expect_eq "pages printed" "$(printed_pages "$id")" 2
+}
+
+scenario_available_at_office_prints() {
+  "$cli" recipients add 0311110000 user:local:kate >/dev/null
+  presence kate available office
+  local id
+  id=$(submit "+81 3-1111-0000" 3)
+  wait_state "$id" printed
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+  expect_eq "pages printed" "$(printed_pages "$id")" 3
+  sleep 0.2
+  messages_to user:local:kate | grep -q "^Printed:"
+}
+
+scenario_busy_holds_then_presence_prints() {
+  "$cli" recipients add prefix:0322 user:local:alice >/dev/null
+  presence alice busy remote
+  local id
+  id=$(submit "0322223333" 2)
+  wait_state "$id" held
+  expect_eq "documents at the printer while held" "$(printed_count "$id")" 0
+  messages_to user:local:alice | grep -q "is held"
+  "$cli" --json show "$id" | jq -e '(.job.reason // .reason) | contains("busy")' >/dev/null
+  # The page-1 preview exists and is a PNG.
+  api GET "/api/v1/jobs/$id/preview.png" -o "$work/preview.png"
+  head -c 8 "$work/preview.png" | od -An -c | grep -q "P   N   G"
+  presence alice available office
+  wait_state "$id" printed
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+  sleep 0.2
+  messages_to user:local:alice | grep -q "^Printed:"
+}
+
+scenario_released_by_hand_prints_once() {
+  "$cli" recipients add 0333334444 user:local:bob >/dev/null
+  presence bob do_not_disturb office
+  local id
+  id=$(submit "0333334444")
+  wait_state "$id" held
+  "$cli" release "$id" >/dev/null
+  wait_state "$id" printed
+  presence bob available office
+  sleep 1
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+  # A second release is refused with exit code 5 (conflict).
+  local rc=0
+  "$cli" release "$id" >/dev/null 2>&1 || rc=$?
+  expect_eq "exit code of a second release" "$rc" 5
+}
+
+scenario_channel_prints_when_any_member_available() {
+  "$cli" channel members front-desk carol dave >/dev/null
+  "$cli" recipients add 0344445555 channel:local:front-desk >/dev/null
+  presence carol busy office
+  presence dave offline
+  local id
+  id=$(submit "0344445555")
+  wait_state "$id" held
+  messages_to channel:local:front-desk | grep -q "is held"
+  presence dave available office
+  wait_state "$id" printed
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+}
+
+scenario_chat_commands() {
+  "$cli" recipients add 0355556666 user:local:erin >/dev/null
+  presence erin busy remote
+  local id
+  id=$(submit "0355556666")
+  wait_state "$id" held
+  "$cli" command --from mallory "print ${id:0:8}" >/dev/null
+  sleep 0.5
+  expect_eq "state after a stranger's print" "$(state_of "$id")" held
+  "$cli" --json audit | jq -e '[.entries[] | select(.action == "command.refused")] | length > 0' >/dev/null
+  "$cli" command --from erin "print" >/dev/null
+  wait_state "$id" printed
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+}
+
+scenario_inbox_folder() {
+  mkdir -p "$work/inbox"
+  cp "$(fax 2)" "$work/inbox/incoming-1.tif"
+  echo '{"sender": "+1 415 555 0199", "called": "+81 3-5555-0000"}' >"$work/inbox/incoming-1.json"
+  printf 'not a fax' >"$work/inbox/broken.tif"
+  echo '{"sender": "+1 415 555 0198"}' >"$work/inbox/broken.json"
+  local deadline=$((SECONDS + 20))
+  until [ -f "$work/inbox/processed/incoming-1.json" ] && [ -f "$work/inbox/rejected/broken.reason.txt" ]; do
+    [ $SECONDS -lt $deadline ] || { log "inbox did not process the files"; return 1; }
+    sleep 0.1
+  done
+  grep -q "broken.tif" "$work/inbox/rejected/broken.reason.txt"
+  [ -f "$work/inbox/rejected/broken.tif" ]
+  local id
+  id=$("$cli" --json jobs --sender 4155550199 | jq -r '.jobs[0].id')
+  wait_state "$id" printed
+}
+
+scenario_bad_input_and_auth() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$ATDESK_URL/api/v1/jobs")
+  expect_eq "status without a token" "$code" 401
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer nope" "$ATDESK_URL/api/v1/jobs")
+  expect_eq "status with a wrong token" "$code" 401
+  printf 'II*\0 this is not a tiff' >"$work/bad.tif"
+  code=$(api POST /api/v1/jobs -o "$work/bad.json" -w '%{http_code}' \
+    -F "document=@$work/bad.tif" -F "sender=0312345678")
+  expect_eq "status for a malformed TIFF" "$code" 400
+  jq -e '.error.message | contains("bad.tif")' "$work/bad.json" >/dev/null
+  code=$(api POST /api/v1/jobs -o /dev/null -w '%{http_code}' \
+    -F "document=@$(fax 1)" -F "sender=not a number!")
+  expect_eq "status for a bad sender" "$code" 400
+}
+
+scenario_printer_down_then_back() {
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null
+  local id
+  id=$(submit "+1 646 555 0123")
+  wait_state "$id" held
+  "$cli" --json show "$id" | jq -e '(.job.reason // .reason) | contains("will retry")' >/dev/null
+  "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-it >/dev/null
+  wait_state "$id" printed 60
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+}
+
+scenario_sigkill_mid_print_prints_once() {
+  local ids=() id
+  for i in 1 2 3 4 5; do
+    ids+=("$(submit "+1 303 555 01$i$i" 1)")
+    # Kill at a different instant each time: right after the receipt, or a little later.
+    sleep "0.0$((i * 2))"
+    kill_daemon
+    start_daemon
+  done
+  for id in "${ids[@]}"; do
+    wait_state "$id" printed 60
+    expect_eq "documents at the printer for $id" "$(printed_count "$id")" 1
+  done
+}
+
+all=(unknown_sender_prints available_at_office_prints busy_holds_then_presence_prints
+  released_by_hand_prints_once channel_prints_when_any_member_available chat_commands
+  inbox_folder bad_input_and_auth printer_down_then_back sigkill_mid_print_prints_once)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
+
+start_daemon
+for s in "${selected[@]}"; do
+  if ( set -e; "scenario_$s" ); then
+    log "ok   $s"
+  else
+    log "FAIL $s"
+    failures=$((failures + 1))
+  fi
+done
+[ "$failures" -eq 0 ]
