@@ -292,7 +292,12 @@ selected=("$@")
 
 start_daemon
 for s in "${selected[@]}"; do
-  if ( set -e; "scenario_$s" ); then
+  # Not in an `if`: bash ignores set -e inside a condition, and each step must count.
+  set +e
+  (set -e; "scenario_$s")
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ]; then
     log "ok   $s"
   else
     log "FAIL $s"

@@ -1,0 +1,148 @@
+// atdesk.toml: defaults, every section, and errors that name the file, the key and what was
+// expected.
+#include <gtest/gtest.h>
+
+#include "config.hpp"
+
+namespace atdesk::app {
+namespace {
+
+Config parse_ok(const std::string& text) {
+  auto c = parse_config(text, "atdesk.toml");
+  EXPECT_TRUE(c) << c.error().message;
+  return c.value_or(Config{});
+}
+
+std::string parse_error(const std::string& text) {
+  auto c = parse_config(text, "atdesk.toml");
+  EXPECT_FALSE(c) << "expected an error for:\n" << text;
+  return c ? std::string{} : c.error().message;
+}
+
+TEST(Config, EmptyFileGivesEmbeddedDefaults) {
+  auto c = parse_ok("");
+  EXPECT_EQ(c.listen_address, "127.0.0.1");
+  EXPECT_EQ(c.port, 8631);
+  EXPECT_EQ(c.database, std::filesystem::path("/var/lib/atdesk/atdesk.db"));
+  EXPECT_EQ(c.key_file, std::filesystem::path("/var/lib/atdesk/spool.key"));
+  EXPECT_EQ(c.policy.unknown_sender, Action::print);
+  EXPECT_EQ(c.policy.presence_unavailable, Action::hold);
+  EXPECT_TRUE(c.local_chat);
+  EXPECT_FALSE(c.inbox_dir);
+  EXPECT_EQ(c.retention, std::chrono::hours(7 * 24));
+}
+
+TEST(Config, ReadsEverySection) {
+  auto c = parse_ok(R"(
+[server]
+listen = "[::1]:9000"
+threads = 3
+[storage]
+state_dir = "/srv/atdesk"
+key_file = "/etc/atdesk/spool.key"
+[general]
+time_zone = "Asia/Tokyo"
+worker_threads = 8
+[numbers]
+country_code = "81"
+[policy]
+unknown_sender = "hold"
+presence_unavailable = "print"
+match_first = "called"
+[retention]
+held_days = 30
+[limits]
+max_file_mb = 10
+max_pages = 50
+[[printer]]
+name = "lobby"
+uri = "ipp://10.0.0.5/ipp/print"
+[[printer]]
+name = "back-office"
+uri = "ipps://printer.example.org/ipp/print"
+default = true
+[chat.local]
+enabled = false
+[inbox]
+dir = "/var/spool/atdesk/inbox"
+poll_ms = 250
+)");
+  EXPECT_EQ(c.listen_address, "::1");
+  EXPECT_EQ(c.port, 9000);
+  EXPECT_EQ(c.http_threads, 3);
+  EXPECT_EQ(c.database, std::filesystem::path("/srv/atdesk/atdesk.db"));
+  EXPECT_EQ(c.key_file, std::filesystem::path("/etc/atdesk/spool.key"));
+  EXPECT_EQ(c.time_zone, "Asia/Tokyo");
+  EXPECT_EQ(c.numbers.country_code, "81");
+  EXPECT_EQ(c.policy.unknown_sender, Action::hold);
+  EXPECT_EQ(c.policy.presence_unavailable, Action::print);
+  EXPECT_EQ(c.match, MatchPreference::called_first);
+  EXPECT_EQ(c.retention, std::chrono::hours(30 * 24));
+  EXPECT_EQ(c.limits.max_file_bytes, 10u << 20);
+  EXPECT_EQ(c.limits.max_pages, 50);
+  ASSERT_EQ(c.printers.size(), 2u);
+  EXPECT_EQ(c.default_printer(), "back-office");
+  EXPECT_FALSE(c.local_chat);
+  EXPECT_EQ(c.inbox_dir, std::filesystem::path("/var/spool/atdesk/inbox"));
+  EXPECT_EQ(c.inbox_poll, std::chrono::milliseconds(250));
+}
+
+TEST(Config, FirstPrinterIsDefaultWhenNoneIsMarked) {
+  auto c = parse_ok("[[printer]]\nname = \"a\"\nuri = \"ipp://h/ipp/print\"\n"
+                    "[[printer]]\nname = \"b\"\nuri = \"ipp://h2/ipp/print\"\n");
+  EXPECT_EQ(c.default_printer(), "a");
+}
+
+TEST(Config, ErrorsNameTheFileKeyAndExpectation) {
+  auto e = parse_error("[policy]\nunknown_sender = \"maybe\"\n");
+  EXPECT_NE(e.find("atdesk.toml"), std::string::npos) << e;
+  EXPECT_NE(e.find("[policy] unknown_sender"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"print\" or \"hold\""), std::string::npos) << e;
+
+  e = parse_error("[server]\nlisten = \"localhost\"\n");
+  EXPECT_NE(e.find("[server] listen"), std::string::npos) << e;
+
+  e = parse_error("[server]\nlisten = \"127.0.0.1:99999\"\n");
+  EXPECT_NE(e.find("port"), std::string::npos) << e;
+
+  e = parse_error("[server]\nlistn = \"127.0.0.1:1\"\n");
+  EXPECT_NE(e.find("listn: unknown key"), std::string::npos) << e;
+
+  e = parse_error("[retention]\nheld_days = 0\n");
+  EXPECT_NE(e.find("held_days"), std::string::npos) << e;
+  EXPECT_NE(e.find("1 to 3650"), std::string::npos) << e;
+
+  e = parse_error("[retention]\nheld_days = \"7\"\n");
+  EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
+
+  e = parse_error("[[printer]]\nname = \"x\"\nuri = \"http://h/\"\n");
+  EXPECT_NE(e.find("ipp://"), std::string::npos) << e;
+
+  e = parse_error("[[printer]]\nname = \"bad name\"\nuri = \"ipp://h/\"\n");
+  EXPECT_NE(e.find("name"), std::string::npos) << e;
+
+  e = parse_error("[[printer]]\nname = \"x\"\nuri = \"ipp://h/\"\n"
+                  "[[printer]]\nname = \"x\"\nuri = \"ipp://h2/\"\n");
+  EXPECT_NE(e.find("configured twice"), std::string::npos) << e;
+
+  e = parse_error("[numbers]\ncountry_code = \"+81\"\n");
+  EXPECT_NE(e.find("digits"), std::string::npos) << e;
+
+  e = parse_error("bogus = 1\n");
+  EXPECT_NE(e.find("bogus"), std::string::npos) << e;
+}
+
+TEST(Config, SyntaxErrorNamesTheLine) {
+  auto e = parse_error("[server\nlisten = 1\n");
+  EXPECT_NE(e.find("atdesk.toml"), std::string::npos) << e;
+  EXPECT_NE(e.find("line 1"), std::string::npos) << e;
+}
+
+TEST(Config, MissingFileIsNamed) {
+  auto c = load_config("/nonexistent/atdesk.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("/nonexistent/atdesk.toml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace atdesk::app
