@@ -27,8 +27,7 @@ Timestamp SystemClock::now() const {
 // --- JobId
 
 Result<JobId> JobId::parse(std::string_view text) {
-  if (text.size() != kLength ||
-      !std::all_of(text.begin(), text.end(), [](char c) {
+  if (text.size() != kLength || !std::all_of(text.begin(), text.end(), [](char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
       })) {
     return fail(Errc::invalid_argument, "job id: expected 32 lowercase hex digits, got \"" +
@@ -52,23 +51,34 @@ JobId JobId::from_bytes(std::span<const unsigned char, 16> bytes) {
 
 std::string_view to_string(Availability a) {
   switch (a) {
-    case Availability::available: return "available";
-    case Availability::busy: return "busy";
-    case Availability::do_not_disturb: return "do_not_disturb";
-    case Availability::away: return "away";
-    case Availability::be_right_back: return "be_right_back";
-    case Availability::offline: return "offline";
-    case Availability::unknown: return "unknown";
+    case Availability::available:
+      return "available";
+    case Availability::busy:
+      return "busy";
+    case Availability::do_not_disturb:
+      return "do_not_disturb";
+    case Availability::away:
+      return "away";
+    case Availability::be_right_back:
+      return "be_right_back";
+    case Availability::offline:
+      return "offline";
+    case Availability::unknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 std::string_view to_string(WorkLocation w) {
   switch (w) {
-    case WorkLocation::office: return "office";
-    case WorkLocation::remote: return "remote";
-    case WorkLocation::time_off: return "time_off";
-    case WorkLocation::unknown: return "unknown";
+    case WorkLocation::office:
+      return "office";
+    case WorkLocation::remote:
+      return "remote";
+    case WorkLocation::time_off:
+      return "time_off";
+    case WorkLocation::unknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -135,8 +145,7 @@ Result<Recipient> Recipient::parse_key(std::string_view key) {
   r.service = std::string(key.substr(first + 1, second - first - 1));
   r.address = std::string(key.substr(second + 1));
   const auto printable = [](std::string_view s) {
-    return std::none_of(s.begin(), s.end(),
-                        [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+    return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
   };
   if (r.service.empty() || r.address.empty() || r.address.size() > 256 || r.service.size() > 64 ||
       !printable(r.address) ||
@@ -150,15 +159,24 @@ Result<Recipient> Recipient::parse_key(std::string_view key) {
 
 std::string_view to_string(JobState s) {
   switch (s) {
-    case JobState::received: return "received";
-    case JobState::stored: return "stored";
-    case JobState::held: return "held";
-    case JobState::releasing: return "releasing";
-    case JobState::printing: return "printing";
-    case JobState::printed: return "printed";
-    case JobState::deleted: return "deleted";
-    case JobState::expired: return "expired";
-    case JobState::failed: return "failed";
+    case JobState::received:
+      return "received";
+    case JobState::stored:
+      return "stored";
+    case JobState::held:
+      return "held";
+    case JobState::releasing:
+      return "releasing";
+    case JobState::printing:
+      return "printing";
+    case JobState::printed:
+      return "printed";
+    case JobState::deleted:
+      return "deleted";
+    case JobState::expired:
+      return "expired";
+    case JobState::failed:
+      return "failed";
   }
   return "failed";
 }
@@ -181,23 +199,35 @@ bool can_transition(JobState from, JobState to) {
   if (is_final(from)) return false;
   if (to == JobState::deleted || to == JobState::expired || to == JobState::failed) return true;
   switch (from) {
-    case JobState::received: return to == JobState::stored;
-    case JobState::stored: return to == JobState::printing || to == JobState::held;
-    case JobState::held: return to == JobState::releasing;
-    case JobState::releasing: return to == JobState::printing || to == JobState::held;
-    case JobState::printing: return to == JobState::printed || to == JobState::held;
-    default: return false;
+    case JobState::received:
+      return to == JobState::stored;
+    case JobState::stored:
+      return to == JobState::printing || to == JobState::held;
+    case JobState::held:
+      return to == JobState::releasing;
+    case JobState::releasing:
+      return to == JobState::printing || to == JobState::held;
+    case JobState::printing:
+      return to == JobState::printed || to == JobState::held;
+    default:
+      return false;
   }
 }
 
 std::string_view to_string(JobSource s) {
   switch (s) {
-    case JobSource::upload: return "upload";
-    case JobSource::inbox: return "inbox";
-    case JobSource::hylafax: return "hylafax";
-    case JobSource::sip: return "sip";
-    case JobSource::webhook: return "webhook";
-    case JobSource::ipp: return "ipp";
+    case JobSource::upload:
+      return "upload";
+    case JobSource::inbox:
+      return "inbox";
+    case JobSource::hylafax:
+      return "hylafax";
+    case JobSource::sip:
+      return "sip";
+    case JobSource::webhook:
+      return "webhook";
+    case JobSource::ipp:
+      return "ipp";
   }
   return "upload";
 }
@@ -210,7 +240,9 @@ std::optional<JobSource> parse_job_source(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(DocumentFormat f) { return f == DocumentFormat::tiff ? "tiff" : "pdf"; }
+std::string_view to_string(DocumentFormat f) {
+  return f == DocumentFormat::tiff ? "tiff" : "pdf";
+}
 std::string_view media_type(DocumentFormat f) {
   return f == DocumentFormat::tiff ? "image/tiff" : "application/pdf";
 }

@@ -12,7 +12,9 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-std::string verb(Action a) { return a == Action::print ? "print" : "held"; }
+std::string verb(Action a) {
+  return a == Action::print ? "print" : "held";
+}
 
 }  // namespace
 
@@ -26,8 +28,7 @@ Decision decide(const Job& job, std::span<const Recipient> recipients, const Pre
   if (recipients.empty()) {
     d.action = policy.unknown_sender;
     d.reason = verb(d.action) + ": sender " + job.sender.display() +
-               " is not in the recipient table (policy: " + std::string(to_string(d.action)) +
-               ")";
+               " is not in the recipient table (policy: " + std::string(to_string(d.action)) + ")";
     return d;
   }
 
@@ -36,9 +37,8 @@ Decision decide(const Job& job, std::span<const Recipient> recipients, const Pre
     auto it = presences.find(r.key());
     // S1605: status information could not be acquired.
     if (it == presences.end() || !it->second.available) {
-      const std::string why = it == presences.end() || it->second.error.empty()
-                                  ? "no presence"
-                                  : it->second.error;
+      const std::string why =
+          it == presences.end() || it->second.error.empty() ? "no presence" : it->second.error;
       const std::string part = "presence of " + r.address + " is unavailable (" + why +
                                "; policy: " + std::string(to_string(policy.presence_unavailable)) +
                                ")";

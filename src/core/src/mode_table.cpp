@@ -12,7 +12,9 @@ std::size_t index_of(const std::array<E, N>& all, E value) {
 
 }  // namespace
 
-std::string_view to_string(Action a) { return a == Action::print ? "print" : "hold"; }
+std::string_view to_string(Action a) {
+  return a == Action::print ? "print" : "hold";
+}
 
 std::optional<Action> parse_action(std::string_view text) {
   if (text == "print") return Action::print;

@@ -55,7 +55,8 @@ std::optional<Network> parse_network(std::string_view text) {
   if (slash != std::string_view::npos) {
     const auto digits = text.substr(slash + 1);
     if (digits.empty() || digits.size() > 3 ||
-        !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); })) {
+        !std::all_of(digits.begin(), digits.end(),
+                     [](unsigned char c) { return std::isdigit(c); })) {
       return std::nullopt;
     }
     length = std::stoi(std::string(digits));
@@ -81,23 +82,34 @@ Result<std::string> number_digits(std::string_view text, const NumberPlan& plan,
 
 std::string_view to_string(PatternKind k) {
   switch (k) {
-    case PatternKind::number: return "number";
-    case PatternKind::prefix: return "prefix";
-    case PatternKind::called: return "called";
-    case PatternKind::sip_uri: return "sip_uri";
-    case PatternKind::email_domain: return "email_domain";
-    case PatternKind::ip_cidr: return "ip_cidr";
-    case PatternKind::ipp_user: return "ipp_user";
-    case PatternKind::others: return "others";
-    case PatternKind::all: return "all";
+    case PatternKind::number:
+      return "number";
+    case PatternKind::prefix:
+      return "prefix";
+    case PatternKind::called:
+      return "called";
+    case PatternKind::sip_uri:
+      return "sip_uri";
+    case PatternKind::email_domain:
+      return "email_domain";
+    case PatternKind::ip_cidr:
+      return "ip_cidr";
+    case PatternKind::ipp_user:
+      return "ipp_user";
+    case PatternKind::others:
+      return "others";
+    case PatternKind::all:
+      return "all";
   }
   return "others";
 }
 
 Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPlan& plan) {
   auto text = raw;
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   if (text.empty() || text.size() > 300 || !printable(text)) {
     return fail(Errc::invalid_argument,
                 "pattern: expected a fax number, prefix:<digits>, called:<number>, sip:<uri>, "
@@ -158,9 +170,10 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
       std::count(ip_text.begin(), ip_text.end(), '.') == 3) {
     auto n = parse_network(ip_text);
     if (!n) {
-      return fail(Errc::invalid_argument, "pattern: expected an IP address or network like "
-                                          "192.0.2.0/24 or fe80::/10, got \"" +
-                                              std::string(text) + "\"");
+      return fail(Errc::invalid_argument,
+                  "pattern: expected an IP address or network like "
+                  "192.0.2.0/24 or fe80::/10, got \"" +
+                      std::string(text) + "\"");
     }
     p.kind = PatternKind::ip_cidr;
     p.value = format_network(*n);
@@ -175,15 +188,24 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
 
 std::string SenderPattern::to_string() const {
   switch (kind) {
-    case PatternKind::number: return "+" + value;
-    case PatternKind::prefix: return "prefix:+" + value;
-    case PatternKind::called: return "called:+" + value;
-    case PatternKind::sip_uri: return value;
-    case PatternKind::email_domain: return "@" + value;
-    case PatternKind::ip_cidr: return "ip:" + value;
-    case PatternKind::ipp_user: return "ipp:" + value;
-    case PatternKind::others: return "others";
-    case PatternKind::all: return "all";
+    case PatternKind::number:
+      return "+" + value;
+    case PatternKind::prefix:
+      return "prefix:+" + value;
+    case PatternKind::called:
+      return "called:+" + value;
+    case PatternKind::sip_uri:
+      return value;
+    case PatternKind::email_domain:
+      return "@" + value;
+    case PatternKind::ip_cidr:
+      return "ip:" + value;
+    case PatternKind::ipp_user:
+      return "ipp:" + value;
+    case PatternKind::others:
+      return "others";
+    case PatternKind::all:
+      return "all";
   }
   return "others";
 }
@@ -194,8 +216,8 @@ struct RecipientTable::Index {
   using Bucket = std::vector<std::size_t>;  // rule positions, in table order
   using Map = std::unordered_map<std::string, Bucket>;
   Map number, called, sip, ipp_user, email_domain;
-  std::map<std::size_t, Map, std::greater<>> prefix;   // by length, longest first
-  std::map<int, Map, std::greater<>> v4, v6;           // by network length, longest first
+  std::map<std::size_t, Map, std::greater<>> prefix;  // by length, longest first
+  std::map<int, Map, std::greater<>> v4, v6;          // by network length, longest first
   Bucket others, all;
 };
 
@@ -205,14 +227,30 @@ RecipientTable::RecipientTable(std::vector<RecipientRule> rules, MatchPreference
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const auto& p = rules_[i].pattern;
     switch (p.kind) {
-      case PatternKind::number: index->number[p.value].push_back(i); break;
-      case PatternKind::prefix: index->prefix[p.value.size()][p.value].push_back(i); break;
-      case PatternKind::called: index->called[p.value].push_back(i); break;
-      case PatternKind::sip_uri: index->sip[p.value].push_back(i); break;
-      case PatternKind::email_domain: index->email_domain[p.value].push_back(i); break;
-      case PatternKind::ipp_user: index->ipp_user[p.value].push_back(i); break;
-      case PatternKind::others: index->others.push_back(i); break;
-      case PatternKind::all: index->all.push_back(i); break;
+      case PatternKind::number:
+        index->number[p.value].push_back(i);
+        break;
+      case PatternKind::prefix:
+        index->prefix[p.value.size()][p.value].push_back(i);
+        break;
+      case PatternKind::called:
+        index->called[p.value].push_back(i);
+        break;
+      case PatternKind::sip_uri:
+        index->sip[p.value].push_back(i);
+        break;
+      case PatternKind::email_domain:
+        index->email_domain[p.value].push_back(i);
+        break;
+      case PatternKind::ipp_user:
+        index->ipp_user[p.value].push_back(i);
+        break;
+      case PatternKind::others:
+        index->others.push_back(i);
+        break;
+      case PatternKind::all:
+        index->all.push_back(i);
+        break;
       case PatternKind::ip_cidr:
         if (auto n = parse_network(p.value)) {
           (n->bytes.size() == 4 ? index->v4 : index->v6)[n->length][n->bytes].push_back(i);

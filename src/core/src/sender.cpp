@@ -14,8 +14,7 @@ Result<FaxNumber> FaxNumber::parse(std::string_view text, const NumberPlan& plan
       seen_digit = true;
     } else if (c == '+' && !seen_digit && !plus) {
       plus = true;
-    } else if (c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' ||
-               c == '\t') {
+    } else if (c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' || c == '\t') {
       continue;
     } else {
       return fail(Errc::invalid_argument,
@@ -25,8 +24,8 @@ Result<FaxNumber> FaxNumber::parse(std::string_view text, const NumberPlan& plan
     }
   }
   if (digits.empty()) {
-    return fail(Errc::invalid_argument, "fax number: expected digits, got \"" +
-                                            std::string(text.substr(0, 64)) + "\"");
+    return fail(Errc::invalid_argument,
+                "fax number: expected digits, got \"" + std::string(text.substr(0, 64)) + "\"");
   }
   if (!plus) {
     if (!plan.international_prefix.empty() && digits.starts_with(plan.international_prefix)) {
@@ -44,7 +43,9 @@ Result<FaxNumber> FaxNumber::parse(std::string_view text, const NumberPlan& plan
   return FaxNumber(std::move(digits));
 }
 
-std::string FaxNumber::display() const { return "+" + digits_; }
+std::string FaxNumber::display() const {
+  return "+" + digits_;
+}
 
 std::string Sender::display() const {
   if (fax) return fax->display();

@@ -35,11 +35,9 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
     return fail(Errc::invalid_argument,
                 where + ": expected a fax number, sip: URI, e-mail or IP address, got nothing");
   }
-  if (trimmed.size() > 256 || std::any_of(trimmed.begin(), trimmed.end(), [](unsigned char c) {
-        return c < 0x20 || c == 0x7f;
-      })) {
-    return fail(Errc::invalid_argument,
-                where + ": expected at most 256 printable characters");
+  if (trimmed.size() > 256 || std::any_of(trimmed.begin(), trimmed.end(),
+                                          [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return fail(Errc::invalid_argument, where + ": expected at most 256 printable characters");
   }
   Sender s;
   const std::string text(trimmed);
@@ -63,8 +61,9 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
     const auto domain = low.substr(at + 1);
     if (at == 0 || domain.empty() || domain.find('.') == std::string::npos ||
         text.find('@', at + 1) != std::string::npos) {
-      return fail(Errc::invalid_argument,
-                  where + ": expected an e-mail address like name@example.org, got \"" + text + "\"");
+      return fail(
+          Errc::invalid_argument,
+          where + ": expected an e-mail address like name@example.org, got \"" + text + "\"");
     }
     s.email = text.substr(0, at + 1) + domain;
     return s;

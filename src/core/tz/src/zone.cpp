@@ -7,13 +7,13 @@ namespace {
 
 class DateTimeZone final : public TimeZone {
  public:
-  DateTimeZone(const date::time_zone* zone, std::string name) : zone_(zone), name_(std::move(name)) {}
+  DateTimeZone(const date::time_zone* zone, std::string name)
+      : zone_(zone), name_(std::move(name)) {}
   const std::string& name() const override { return name_; }
   LocalTime to_local(Timestamp t) const override {
-    const auto info = zone_->get_info(date::sys_seconds{
-        std::chrono::floor<std::chrono::seconds>(t).time_since_epoch()});
-    return LocalTime{std::chrono::floor<std::chrono::seconds>(t).time_since_epoch() +
-                     info.offset};
+    const auto info = zone_->get_info(
+        date::sys_seconds{std::chrono::floor<std::chrono::seconds>(t).time_since_epoch()});
+    return LocalTime{std::chrono::floor<std::chrono::seconds>(t).time_since_epoch() + info.offset};
   }
 
  private:

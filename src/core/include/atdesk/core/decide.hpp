@@ -14,8 +14,8 @@
 namespace atdesk {
 
 struct Policy {
-  Action unknown_sender = Action::print;        // no rule and no `others` rule (seed: print)
-  Action presence_unavailable = Action::hold;   // chat service failing or presence missing
+  Action unknown_sender = Action::print;       // no rule and no `others` rule (seed: print)
+  Action presence_unavailable = Action::hold;  // chat service failing or presence missing
 };
 
 // What is known about one recipient's presence. For a user: one member, the user. For a

@@ -17,7 +17,17 @@ namespace atdesk {
 
 // received -> stored -> printing -> printed, or stored -> held -> releasing -> printing -> printed;
 // any live state can end in deleted, expired or failed.
-enum class JobState { received, stored, held, releasing, printing, printed, deleted, expired, failed };
+enum class JobState {
+  received,
+  stored,
+  held,
+  releasing,
+  printing,
+  printed,
+  deleted,
+  expired,
+  failed
+};
 
 std::string_view to_string(JobState s);
 std::optional<JobState> parse_job_state(std::string_view text);
@@ -29,7 +39,7 @@ std::string_view to_string(JobSource s);
 std::optional<JobSource> parse_job_source(std::string_view text);
 
 enum class DocumentFormat { tiff, pdf };
-std::string_view to_string(DocumentFormat f);  // "tiff" | "pdf"
+std::string_view to_string(DocumentFormat f);   // "tiff" | "pdf"
 std::string_view media_type(DocumentFormat f);  // "image/tiff" | "application/pdf"
 
 struct Job {

@@ -14,7 +14,7 @@ enum class Availability { available, busy, do_not_disturb, away, be_right_back, 
 enum class WorkLocation { office, remote, time_off, unknown };
 
 inline constexpr std::array kAllAvailabilities = {
-    Availability::available, Availability::busy,    Availability::do_not_disturb,
+    Availability::available, Availability::busy,          Availability::do_not_disturb,
     Availability::away,      Availability::be_right_back, Availability::offline,
     Availability::unknown};
 inline constexpr std::array kAllWorkLocations = {WorkLocation::office, WorkLocation::remote,

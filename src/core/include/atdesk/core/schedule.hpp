@@ -28,9 +28,9 @@ class TimeZone {
 };
 
 struct ScheduleRule {
-  std::string table;         // mode table name
-  std::uint8_t days = 0x7f;  // bit 0 = Sunday ... bit 6 = Saturday
-  std::chrono::minutes start{0};     // from, inclusive, minutes after local midnight
+  std::string table;                  // mode table name
+  std::uint8_t days = 0x7f;           // bit 0 = Sunday ... bit 6 = Saturday
+  std::chrono::minutes start{0};      // from, inclusive, minutes after local midnight
   std::chrono::minutes end{24 * 60};  // to, exclusive; end <= start wraps past midnight
   bool operator==(const ScheduleRule&) const = default;
 };

@@ -12,8 +12,8 @@ namespace atdesk {
 
 // How national numbers are written where atdesk runs.
 struct NumberPlan {
-  std::string country_code;              // e.g. "81"; empty: numbers are kept as written
-  std::string trunk_prefix = "0";        // national prefix replaced by the country code
+  std::string country_code;                 // e.g. "81"; empty: numbers are kept as written
+  std::string trunk_prefix = "0";           // national prefix replaced by the country code
   std::string international_prefix = "00";  // dialled before a country code
 };
 
@@ -37,13 +37,13 @@ class FaxNumber {
 };
 
 struct Sender {
-  std::optional<FaxNumber> fax;  // from the TSI or the caller ID, normalised
-  std::string tsi;               // as the remote fax sent it (free text, up to 20 chars)
-  std::string caller_id;         // as the line presented it
-  std::string sip_uri;           // "sip:user@host", lowercased scheme and host
-  std::string email;             // "user@example.com"
-  std::string ip;                // textual IPv4 or IPv6 address of the peer
-  std::string ipp_user;          // requesting-user-name of an IPP print job
+  std::optional<FaxNumber> fax;     // from the TSI or the caller ID, normalised
+  std::string tsi;                  // as the remote fax sent it (free text, up to 20 chars)
+  std::string caller_id;            // as the line presented it
+  std::string sip_uri;              // "sip:user@host", lowercased scheme and host
+  std::string email;                // "user@example.com"
+  std::string ip;                   // textual IPv4 or IPv6 address of the peer
+  std::string ipp_user;             // requesting-user-name of an IPP print job
   std::optional<FaxNumber> called;  // the number dialled (DID)
 
   // A short human description: the best identifier present ("+81312345678", "alice@..", ...).
