@@ -1,6 +1,8 @@
+#include "atdesk/core/mode_table.hpp"
+
 #include <algorithm>
 
-#include "atdesk/core/mode_table.hpp"
+#include "text.hpp"
 
 namespace atdesk {
 namespace {
@@ -17,8 +19,9 @@ std::string_view to_string(Action a) {
 }
 
 std::optional<Action> parse_action(std::string_view text) {
-  if (text == "print") return Action::print;
-  if (text == "hold") return Action::hold;
+  const auto t = text::lower(text::trim(text));
+  if (t == "print") return Action::print;
+  if (t == "hold") return Action::hold;
   return std::nullopt;
 }
 
@@ -40,8 +43,8 @@ Result<std::string> ModeTable::validate_name(std::string_view name) {
   if (name.empty() || name.size() > 64 ||
       name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string_view::npos) {
     return fail(Errc::invalid_argument,
-                "mode table name: expected 1-64 characters of a-z 0-9 _ -, got \"" +
-                    std::string(name.substr(0, 80)) + "\"");
+                "mode table name: expected 1-64 characters of a-z 0-9 _ -, got " +
+                    text::quote(name, 80));
   }
   return std::string(name);
 }

@@ -1,0 +1,890 @@
+#include "atdesk/store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+namespace atdesk::store {
+namespace {
+
+using json = nlohmann::json;
+
+// Versioned schema: migration N brings the schema from version N-1 to N. Never edit a shipped
+// migration; add a new one.
+const char* const kMigrations[] = {
+    // 1: jobs, history, tables, audit, settings.
+    R"sql(
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  source TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  sender_display TEXT NOT NULL,
+  document_name TEXT NOT NULL,
+  format TEXT NOT NULL,
+  pages INTEGER NOT NULL,
+  incomplete INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  recipients TEXT NOT NULL,
+  mode_table TEXT NOT NULL,
+  printer TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  print_attempts INTEGER NOT NULL,
+  printer_job TEXT NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs(state, received_at);
+CREATE INDEX jobs_by_received ON jobs(received_at);
+CREATE TABLE job_recipients (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  recipient TEXT NOT NULL,
+  PRIMARY KEY (job_id, recipient)
+);
+CREATE INDEX job_recipients_by_recipient ON job_recipients(recipient);
+CREATE TABLE job_history (
+  id INTEGER PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX job_history_by_job ON job_history(job_id, id);
+CREATE TABLE recipient_rules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  position INTEGER NOT NULL,
+  pattern TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  printer TEXT NOT NULL,
+  note TEXT NOT NULL
+);
+CREATE TABLE mode_tables (name TEXT PRIMARY KEY, cells TEXT NOT NULL);
+CREATE TABLE schedule (id INTEGER PRIMARY KEY CHECK (id = 1), body TEXT NOT NULL);
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TABLE settings (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                       PRIMARY KEY (ns, key));
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+std::int64_t millis(Timestamp t) { return t.time_since_epoch().count(); }
+Timestamp from_millis(std::int64_t v) { return Timestamp(std::chrono::milliseconds(v)); }
+
+}  // namespace
+
+void SqliteStore::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+// A prepared statement: binds by position (1-based), steps, reads columns. Finalised on scope exit.
+class SqliteStore::Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      error_ = sqlite3_errmsg(db);
+      stmt_ = nullptr;
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  const std::string& error() const { return error_; }
+
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, int v) { return bind(i, static_cast<std::int64_t>(v)); }
+  Statement& bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Statement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+
+  // SQLITE_ROW -> true, SQLITE_DONE -> false; errors are kept in error().
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) error_ = sqlite3_errmsg(db_);
+    return false;
+  }
+  bool failed() const { return !error_.empty(); }
+
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string error_;
+};
+
+namespace {
+
+// A transaction that rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Transaction() {
+    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  bool ok() const { return ok_; }
+  Result<void> commit() {
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return fail(Errc::io, std::string("commit failed: ") + sqlite3_errmsg(db_));
+    }
+    done_ = true;
+    return {};
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
+std::unexpected<Error> db_error(const std::string& what, const std::string& detail) {
+  return fail(Errc::io, "store: " + what + ": " + detail);
+}
+
+json sender_json(const Sender& s) {
+  return json{{"fax", s.fax ? s.fax->digits() : ""},
+              {"tsi", s.tsi},
+              {"caller_id", s.caller_id},
+              {"sip_uri", s.sip_uri},
+              {"email", s.email},
+              {"ip", s.ip},
+              {"ipp_user", s.ipp_user},
+              {"called", s.called ? s.called->digits() : ""}};
+}
+
+Sender sender_from(const std::string& text) {
+  Sender s;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return s;
+  const NumberPlan international{};
+  if (auto f = j.value("fax", std::string()); !f.empty()) {
+    if (auto n = FaxNumber::parse("+" + f, international)) s.fax = *n;
+  }
+  if (auto c = j.value("called", std::string()); !c.empty()) {
+    if (auto n = FaxNumber::parse("+" + c, international)) s.called = *n;
+  }
+  s.tsi = j.value("tsi", "");
+  s.caller_id = j.value("caller_id", "");
+  s.sip_uri = j.value("sip_uri", "");
+  s.email = j.value("email", "");
+  s.ip = j.value("ip", "");
+  s.ipp_user = j.value("ipp_user", "");
+  return s;
+}
+
+std::string recipients_json(const std::vector<Recipient>& rs) {
+  json a = json::array();
+  for (const auto& r : rs) a.push_back(r.key());
+  return a.dump();
+}
+
+std::vector<Recipient> recipients_from(const std::string& text) {
+  std::vector<Recipient> out;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_array()) return out;
+  for (const auto& k : j) {
+    if (!k.is_string()) continue;
+    if (auto r = Recipient::parse_key(k.get<std::string>())) out.push_back(*r);
+  }
+  return out;
+}
+
+std::string cells_json(const ModeTable& t) {
+  json j = json::object();
+  for (auto a : kAllAvailabilities) {
+    for (auto w : kAllWorkLocations) {
+      j[std::string(to_string(a))][std::string(to_string(w))] = std::string(to_string(t.lookup(a, w)));
+    }
+  }
+  return j.dump();
+}
+
+ModeTable table_from(const std::string& name, const std::string& text) {
+  ModeTable t(name);
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return t;
+  for (auto a : kAllAvailabilities) {
+    for (auto w : kAllWorkLocations) {
+      const auto as = std::string(to_string(a)), ws = std::string(to_string(w));
+      if (j.contains(as) && j[as].is_object() && j[as].contains(ws) && j[as][ws].is_string()) {
+        if (auto act = parse_action(j[as][ws].get<std::string>())) t.set(a, w, *act);
+      }
+    }
+  }
+  return t;
+}
+
+std::string schedule_json(const Schedule& s) {
+  json holidays = json::array();
+  for (const auto& d : s.holidays) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
+                  static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
+    holidays.push_back(buf);
+  }
+  json rules = json::array();
+  for (const auto& r : s.rules) {
+    rules.push_back({{"table", r.table},
+                     {"days", r.days},
+                     {"start", r.start.count()},
+                     {"end", r.end.count()}});
+  }
+  return json{{"time_zone", s.time_zone},
+              {"default_table", s.default_table},
+              {"holiday_table", s.holiday_table},
+              {"holidays", holidays},
+              {"rules", rules}}
+      .dump();
+}
+
+Schedule schedule_from(const std::string& text) {
+  Schedule s;
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return s;
+  s.time_zone = j.value("time_zone", s.time_zone);
+  s.default_table = j.value("default_table", s.default_table);
+  s.holiday_table = j.value("holiday_table", s.holiday_table);
+  if (j.contains("holidays") && j["holidays"].is_array()) {
+    for (const auto& h : j["holidays"]) {
+      int y = 0;
+      unsigned m = 0, d = 0;
+      if (h.is_string() && std::sscanf(h.get<std::string>().c_str(), "%d-%u-%u", &y, &m, &d) == 3) {
+        s.holidays.push_back(std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d});
+      }
+    }
+  }
+  if (j.contains("rules") && j["rules"].is_array()) {
+    for (const auto& r : j["rules"]) {
+      if (!r.is_object()) continue;
+      ScheduleRule rule;
+      rule.table = r.value("table", "");
+      rule.days = r.value("days", std::uint8_t{0x7f});
+      rule.start = std::chrono::minutes(r.value("start", 0));
+      rule.end = std::chrono::minutes(r.value("end", 24 * 60));
+      s.rules.push_back(rule);
+    }
+  }
+  return s;
+}
+
+constexpr const char* kJobColumns =
+    "id, state, source, sender, document_name, format, pages, incomplete, size_bytes, "
+    "received_at, updated_at, recipients, mode_table, printer, reason, print_attempts, "
+    "printer_job";
+
+}  // namespace
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, NumberPlan plan)
+    : db_(db), path_(std::move(path)), plan_(std::move(plan)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& file,
+                                                       NumberPlan plan) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(file.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                                 nullptr);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(raw, file.string(), std::move(plan)));
+  if (rc != SQLITE_OK) {
+    return fail(Errc::io, file.string() + ": cannot open the database: " +
+                              (raw ? sqlite3_errmsg(raw) : "out of memory"));
+  }
+  sqlite3_busy_timeout(raw, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (auto ok = store->exec(pragma); !ok) return fail(ok.error());
+  }
+  if (auto ok = store->migrate(); !ok) return fail(ok.error());
+  return store;
+}
+
+Result<void> SqliteStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err ? err : "unknown error";
+    sqlite3_free(err);
+    return fail(Errc::io, path_ + ": " + message);
+  }
+  return {};
+}
+
+int SqliteStore::schema_version() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  return st.ok() && st.step() ? static_cast<int>(st.integer(0)) : 0;
+}
+
+Result<void> SqliteStore::migrate() {
+  if (auto ok = exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                     "applied_at INTEGER NOT NULL)");
+      !ok) {
+    return ok;
+  }
+  int current = 0;
+  {
+    Statement st(db_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (st.ok() && st.step()) current = static_cast<int>(st.integer(0));
+  }
+  if (current > kSchemaVersion) {
+    return fail(Errc::unsupported, path_ + ": the database has schema version " +
+                                       std::to_string(current) + ", newer than this atdesk (" +
+                                       std::to_string(kSchemaVersion) + "); upgrade atdesk");
+  }
+  for (int v = current + 1; v <= kSchemaVersion; ++v) {
+    Transaction tx(db_.get());
+    if (!tx.ok()) return db_error("migration", sqlite3_errmsg(db_.get()));
+    if (auto ok = exec(kMigrations[v - 1]); !ok) {
+      return fail(Errc::io, path_ + ": migration " + std::to_string(v) + " failed: " +
+                                ok.error().message);
+    }
+    Statement st(db_.get(), "INSERT INTO schema_migrations (version, applied_at) VALUES (?, "
+                            "strftime('%s','now'))");
+    st.bind(1, v);
+    st.step();
+    if (st.failed()) return db_error("migration", st.error());
+    if (v == 1) {
+      // A new database starts with the seed's status table and an all-hold holiday table.
+      for (const auto& t : {ModeTable::seed_default("weekday"), ModeTable("holiday")}) {
+        Statement ins(db_.get(), "INSERT INTO mode_tables (name, cells) VALUES (?, ?)");
+        ins.bind(1, t.name()).bind(2, cells_json(t));
+        ins.step();
+        if (ins.failed()) return db_error("seed mode tables", ins.error());
+      }
+    }
+    if (auto ok = tx.commit(); !ok) return ok;
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+Result<void> SqliteStore::write_job_recipients(const Job& job) {
+  Statement del(db_.get(), "DELETE FROM job_recipients WHERE job_id = ?");
+  del.bind(1, job.id.str());
+  del.step();
+  if (del.failed()) return db_error("job recipients", del.error());
+  for (const auto& r : job.recipients) {
+    Statement ins(db_.get(),
+                  "INSERT OR IGNORE INTO job_recipients (job_id, recipient) VALUES (?, ?)");
+    ins.bind(1, job.id.str()).bind(2, r.key());
+    ins.step();
+    if (ins.failed()) return db_error("job recipients", ins.error());
+  }
+  return {};
+}
+
+namespace {
+
+void bind_history(SqliteStore::Statement& st, const Transition& t) {
+  st.bind(1, t.job.str())
+      .bind(2, millis(t.at))
+      .bind(3, to_string(t.from))
+      .bind(4, to_string(t.to))
+      .bind(5, t.actor)
+      .bind(6, t.reason);
+}
+
+constexpr const char* kInsertHistory =
+    "INSERT INTO job_history (job_id, at, from_state, to_state, actor, reason) "
+    "VALUES (?, ?, ?, ?, ?, ?)";
+
+// Binds the mutable columns in the order of kUpdateColumns, starting at index 1.
+constexpr const char* kUpdateColumns =
+    "state = ?1, sender = ?2, sender_display = ?3, updated_at = ?4, recipients = ?5, "
+    "mode_table = ?6, printer = ?7, reason = ?8, print_attempts = ?9, printer_job = ?10, "
+    "pages = ?11, incomplete = ?12";
+
+void bind_mutable(SqliteStore::Statement& st, const Job& j) {
+  st.bind(1, to_string(j.state))
+      .bind(2, sender_json(j.sender).dump())
+      .bind(3, j.sender.display())
+      .bind(4, millis(j.updated_at))
+      .bind(5, recipients_json(j.recipients))
+      .bind(6, j.mode_table)
+      .bind(7, j.printer)
+      .bind(8, j.reason)
+      .bind(9, j.print_attempts)
+      .bind(10, j.printer_job)
+      .bind(11, j.pages)
+      .bind(12, j.incomplete ? 1 : 0);
+}
+
+}  // namespace
+
+Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_.get());
+  if (!tx.ok()) return db_error("insert job", sqlite3_errmsg(db_.get()));
+  Statement st(db_.get(),
+               "INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
+               "format, pages, incomplete, size_bytes, received_at, updated_at, recipients, "
+               "mode_table, printer, reason, print_attempts, printer_job) VALUES "
+               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+  st.bind(1, job.id.str())
+      .bind(2, to_string(job.state))
+      .bind(3, to_string(job.source))
+      .bind(4, sender_json(job.sender).dump())
+      .bind(5, job.sender.display())
+      .bind(6, job.document_name)
+      .bind(7, to_string(job.format))
+      .bind(8, job.pages)
+      .bind(9, job.incomplete ? 1 : 0)
+      .bind(10, static_cast<std::int64_t>(job.size_bytes))
+      .bind(11, millis(job.received_at))
+      .bind(12, millis(job.updated_at))
+      .bind(13, recipients_json(job.recipients))
+      .bind(14, job.mode_table)
+      .bind(15, job.printer)
+      .bind(16, job.reason)
+      .bind(17, job.print_attempts)
+      .bind(18, job.printer_job);
+  st.step();
+  if (st.failed()) {
+    if (st.error().find("UNIQUE") != std::string::npos) {
+      return fail(Errc::conflict, "job " + job.id.str() + " exists already");
+    }
+    return db_error("insert job", st.error());
+  }
+  if (auto ok = write_job_recipients(job); !ok) return ok;
+  Statement h(db_.get(), kInsertHistory);
+  bind_history(h, first);
+  h.step();
+  if (h.failed()) return db_error("insert history", h.error());
+  return tx.commit();
+}
+
+Result<void> SqliteStore::update(const Job& job, JobState expected, const Transition& t) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_.get());
+  if (!tx.ok()) return db_error("update job", sqlite3_errmsg(db_.get()));
+  const std::string sql =
+      std::string("UPDATE jobs SET ") + kUpdateColumns + " WHERE id = ?13 AND state = ?14";
+  Statement st(db_.get(), sql.c_str());
+  bind_mutable(st, job);
+  st.bind(13, job.id.str()).bind(14, to_string(expected));
+  st.step();
+  if (st.failed()) return db_error("update job", st.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    Statement exists(db_.get(), "SELECT state FROM jobs WHERE id = ?");
+    exists.bind(1, job.id.str());
+    if (!exists.step()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
+    return fail(Errc::conflict, "job " + std::string(job.id.short_id()) + " is " +
+                                    exists.text(0) + ", no longer " +
+                                    std::string(to_string(expected)));
+  }
+  if (auto ok = write_job_recipients(job); !ok) return ok;
+  Statement h(db_.get(), kInsertHistory);
+  bind_history(h, t);
+  h.step();
+  if (h.failed()) return db_error("insert history", h.error());
+  return tx.commit();
+}
+
+Result<void> SqliteStore::save(const Job& job) {
+  std::lock_guard lock(mutex_);
+  Transaction tx(db_.get());
+  if (!tx.ok()) return db_error("save job", sqlite3_errmsg(db_.get()));
+  // Everything but the state, which only update() changes.
+  Statement st(db_.get(),
+               "UPDATE jobs SET sender = ?2, sender_display = ?3, updated_at = ?4, recipients = "
+               "?5, mode_table = ?6, printer = ?7, reason = ?8, print_attempts = ?9, printer_job "
+               "= ?10, pages = ?11, incomplete = ?12 WHERE id = ?13");
+  bind_mutable(st, job);
+  st.bind(13, job.id.str());
+  st.step();
+  if (st.failed()) return db_error("save job", st.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    return fail(Errc::not_found, "job " + job.id.str() + " not found");
+  }
+  if (auto ok = write_job_recipients(job); !ok) return ok;
+  return tx.commit();
+}
+
+Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
+  std::vector<Job> out;
+  while (st.step()) {
+    Job j;
+    auto id = JobId::parse(st.text(0));
+    if (!id) return fail(Errc::corrupt, "store: bad job id " + st.text(0));
+    j.id = *id;
+    j.state = parse_job_state(st.text(1)).value_or(JobState::failed);
+    j.source = parse_job_source(st.text(2)).value_or(JobSource::upload);
+    j.sender = sender_from(st.text(3));
+    j.document_name = st.text(4);
+    j.format = st.text(5) == "pdf" ? DocumentFormat::pdf : DocumentFormat::tiff;
+    j.pages = static_cast<int>(st.integer(6));
+    j.incomplete = st.integer(7) != 0;
+    j.size_bytes = static_cast<std::uint64_t>(st.integer(8));
+    j.received_at = from_millis(st.integer(9));
+    j.updated_at = from_millis(st.integer(10));
+    j.recipients = recipients_from(st.text(11));
+    j.mode_table = st.text(12);
+    j.printer = st.text(13);
+    j.reason = st.text(14);
+    j.print_attempts = static_cast<int>(st.integer(15));
+    j.printer_job = st.text(16);
+    out.push_back(std::move(j));
+  }
+  if (st.failed()) return db_error("read jobs", st.error());
+  return out;
+}
+
+Result<Job> SqliteStore::get(const JobId& id) {
+  std::lock_guard lock(mutex_);
+  const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
+  Statement st(db_.get(), sql.c_str());
+  st.bind(1, id.str());
+  auto jobs = query_jobs(st);
+  if (!jobs) return fail(jobs.error());
+  if (jobs->empty()) return fail(Errc::not_found, "job " + id.str() + " not found");
+  return std::move(jobs->front());
+}
+
+Result<Job> SqliteStore::find(std::string_view id_or_prefix) {
+  std::string prefix(id_or_prefix);
+  for (auto& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (prefix.size() < 4 || prefix.size() > JobId::kLength ||
+      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return fail(Errc::invalid_argument,
+                "job id: expected 4 to 32 hex digits, got \"" + prefix.substr(0, 40) + "\"");
+  }
+  std::lock_guard lock(mutex_);
+  const std::string sql =
+      std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id >= ?1 AND id < ?2 LIMIT 2";
+  Statement st(db_.get(), sql.c_str());
+  st.bind(1, prefix).bind(2, prefix + "g");  // 'g' sorts after every hex digit
+  auto jobs = query_jobs(st);
+  if (!jobs) return fail(jobs.error());
+  if (jobs->empty()) return fail(Errc::not_found, "no job " + prefix);
+  if (jobs->size() > 1) {
+    return fail(Errc::conflict, "job id " + prefix + " is ambiguous: give more digits");
+  }
+  return std::move(jobs->front());
+}
+
+Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1";
+  std::vector<std::string> texts;
+  std::vector<std::int64_t> ints;
+  std::string binds;  // 't' or 'i' per parameter, in order
+  if (!f.states.empty()) {
+    sql += " AND state IN (";
+    for (std::size_t i = 0; i < f.states.size(); ++i) {
+      sql += i ? ", ?" : "?";
+      texts.emplace_back(to_string(f.states[i]));
+      binds += 't';
+    }
+    sql += ")";
+  }
+  if (f.recipient) {
+    sql += " AND id IN (SELECT job_id FROM job_recipients WHERE recipient = ?)";
+    texts.push_back(*f.recipient);
+    binds += 't';
+  }
+  if (f.sender) {
+    sql += " AND (sender_display LIKE ? ESCAPE '\\' OR sender LIKE ? ESCAPE '\\')";
+    std::string escaped;
+    for (char c : *f.sender) {
+      if (c == '%' || c == '_' || c == '\\') escaped += '\\';
+      escaped += c;
+    }
+    texts.push_back("%" + escaped + "%");
+    texts.push_back("%" + escaped + "%");
+    binds += "tt";
+  }
+  if (f.received_after) {
+    sql += " AND received_at >= ?";
+    ints.push_back(millis(*f.received_after));
+    binds += 'i';
+  }
+  if (f.received_before) {
+    sql += " AND received_at < ?";
+    ints.push_back(millis(*f.received_before));
+    binds += 'i';
+  }
+  sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC" : " ORDER BY received_at DESC, rowid DESC";
+  sql += " LIMIT " + std::to_string(f.limit);
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), sql.c_str());
+  if (!st.ok()) return db_error("list jobs", st.error());
+  std::size_t ti = 0, ii = 0;
+  for (std::size_t i = 0; i < binds.size(); ++i) {
+    if (binds[i] == 't') {
+      st.bind(static_cast<int>(i + 1), texts[ti++]);
+    } else {
+      st.bind(static_cast<int>(i + 1), ints[ii++]);
+    }
+  }
+  return query_jobs(st);
+}
+
+Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "SELECT at, from_state, to_state, actor, reason FROM job_history WHERE job_id = ? "
+               "ORDER BY id");
+  st.bind(1, id.str());
+  std::vector<Transition> out;
+  while (st.step()) {
+    Transition t;
+    t.job = id;
+    t.at = from_millis(st.integer(0));
+    t.from = parse_job_state(st.text(1)).value_or(JobState::received);
+    t.to = parse_job_state(st.text(2)).value_or(JobState::received);
+    t.actor = st.text(3);
+    t.reason = st.text(4);
+    out.push_back(std::move(t));
+  }
+  if (st.failed()) return db_error("history", st.error());
+  return out;
+}
+
+Result<std::vector<std::pair<JobState, std::int64_t>>> SqliteStore::count_by_state() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::vector<std::pair<JobState, std::int64_t>> out;
+  while (st.step()) {
+    if (auto s = parse_job_state(st.text(0))) out.emplace_back(*s, st.integer(1));
+  }
+  if (st.failed()) return db_error("count jobs", st.error());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+Result<std::vector<RecipientRule>> SqliteStore::recipient_rules() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "SELECT id, pattern, recipient, printer, note FROM recipient_rules ORDER BY "
+               "position, id");
+  std::vector<RecipientRule> out;
+  while (st.step()) {
+    RecipientRule r;
+    r.id = st.integer(0);
+    auto pattern = SenderPattern::parse(st.text(1), plan_);
+    auto recipient = Recipient::parse_key(st.text(2));
+    if (!pattern || !recipient) {
+      return fail(Errc::corrupt, "store: recipient rule " + std::to_string(r.id) +
+                                     " cannot be read: " +
+                                     (!pattern ? pattern.error().message
+                                               : recipient.error().message));
+    }
+    r.pattern = *pattern;
+    r.recipient = *recipient;
+    r.printer = st.text(3);
+    r.note = st.text(4);
+    out.push_back(std::move(r));
+  }
+  if (st.failed()) return db_error("recipient rules", st.error());
+  return out;
+}
+
+Result<RecipientRule> SqliteStore::add_recipient_rule(const RecipientRule& rule) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO recipient_rules (position, pattern, recipient, printer, note) VALUES "
+               "((SELECT COALESCE(MAX(position), 0) + 1 FROM recipient_rules), ?, ?, ?, ?)");
+  st.bind(1, rule.pattern.to_string())
+      .bind(2, rule.recipient.key())
+      .bind(3, rule.printer)
+      .bind(4, rule.note);
+  st.step();
+  if (st.failed()) return db_error("add recipient rule", st.error());
+  auto out = rule;
+  out.id = sqlite3_last_insert_rowid(db_.get());
+  return out;
+}
+
+Result<void> SqliteStore::update_recipient_rule(const RecipientRule& rule) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "UPDATE recipient_rules SET pattern = ?, recipient = ?, printer = ?, note = ? "
+               "WHERE id = ?");
+  st.bind(1, rule.pattern.to_string())
+      .bind(2, rule.recipient.key())
+      .bind(3, rule.printer)
+      .bind(4, rule.note)
+      .bind(5, rule.id);
+  st.step();
+  if (st.failed()) return db_error("update recipient rule", st.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    return fail(Errc::not_found, "recipient rule " + std::to_string(rule.id) + " not found");
+  }
+  return {};
+}
+
+Result<void> SqliteStore::remove_recipient_rule(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "DELETE FROM recipient_rules WHERE id = ?");
+  st.bind(1, id);
+  st.step();
+  if (st.failed()) return db_error("delete recipient rule", st.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    return fail(Errc::not_found, "recipient rule " + std::to_string(id) + " not found");
+  }
+  return {};
+}
+
+Result<std::vector<RecipientRule>> SqliteStore::replace_recipient_rules(
+    const std::vector<RecipientRule>& rules) {
+  {
+    std::lock_guard lock(mutex_);
+    Transaction tx(db_.get());
+    if (!tx.ok()) return db_error("replace recipient rules", sqlite3_errmsg(db_.get()));
+    if (auto ok = exec("DELETE FROM recipient_rules"); !ok) return fail(ok.error());
+    int position = 1;
+    for (const auto& rule : rules) {
+      Statement st(db_.get(),
+                   "INSERT INTO recipient_rules (position, pattern, recipient, printer, note) "
+                   "VALUES (?, ?, ?, ?, ?)");
+      st.bind(1, position++)
+          .bind(2, rule.pattern.to_string())
+          .bind(3, rule.recipient.key())
+          .bind(4, rule.printer)
+          .bind(5, rule.note);
+      st.step();
+      if (st.failed()) return db_error("replace recipient rules", st.error());
+    }
+    if (auto ok = tx.commit(); !ok) return fail(ok.error());
+  }
+  return recipient_rules();
+}
+
+Result<std::vector<ModeTable>> SqliteStore::mode_tables() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
+  std::vector<ModeTable> out;
+  while (st.step()) out.push_back(table_from(st.text(0), st.text(1)));
+  if (st.failed()) return db_error("mode tables", st.error());
+  return out;
+}
+
+Result<void> SqliteStore::put_mode_table(const ModeTable& table) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO mode_tables (name, cells) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+               "SET cells = excluded.cells");
+  st.bind(1, table.name()).bind(2, cells_json(table));
+  st.step();
+  if (st.failed()) return db_error("put mode table", st.error());
+  return {};
+}
+
+Result<void> SqliteStore::remove_mode_table(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "DELETE FROM mode_tables WHERE name = ?");
+  st.bind(1, name);
+  st.step();
+  if (st.failed()) return db_error("delete mode table", st.error());
+  if (sqlite3_changes(db_.get()) == 0) {
+    return fail(Errc::not_found, "mode table '" + name + "' not found");
+  }
+  return {};
+}
+
+Result<std::optional<Schedule>> SqliteStore::schedule() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT body FROM schedule WHERE id = 1");
+  if (st.step()) return std::optional<Schedule>(schedule_from(st.text(0)));
+  if (st.failed()) return db_error("schedule", st.error());
+  return std::optional<Schedule>{};
+}
+
+Result<void> SqliteStore::put_schedule(const Schedule& schedule) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO schedule (id, body) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET body "
+               "= excluded.body");
+  st.bind(1, schedule_json(schedule));
+  st.step();
+  if (st.failed()) return db_error("put schedule", st.error());
+  return {};
+}
+
+Result<void> SqliteStore::append_audit(const AuditEntry& e) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)");
+  st.bind(1, millis(e.at)).bind(2, e.actor).bind(3, e.action).bind(4, e.subject).bind(5, e.detail);
+  st.step();
+  if (st.failed()) return db_error("audit", st.error());
+  return {};
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64_t before_id) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE (?1 = 0 OR id "
+               "< ?1) ORDER BY id DESC LIMIT ?2");
+  st.bind(1, before_id).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<AuditEntry> out;
+  while (st.step()) {
+    out.push_back({st.integer(0), from_millis(st.integer(1)), st.text(2), st.text(3), st.text(4),
+                   st.text(5)});
+  }
+  if (st.failed()) return db_error("audit", st.error());
+  return out;
+}
+
+Result<std::optional<std::string>> SqliteStore::get_setting(const std::string& ns,
+                                                            const std::string& key) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT value FROM settings WHERE ns = ? AND key = ?");
+  st.bind(1, ns).bind(2, key);
+  if (st.step()) return std::optional<std::string>(st.text(0));
+  if (st.failed()) return db_error("settings", st.error());
+  return std::optional<std::string>{};
+}
+
+Result<void> SqliteStore::put_setting(const std::string& ns, const std::string& key,
+                                      const std::string& value) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO settings (ns, key, value) VALUES (?, ?, ?) ON CONFLICT(ns, key) DO "
+               "UPDATE SET value = excluded.value");
+  st.bind(1, ns).bind(2, key).bind(3, value);
+  st.step();
+  if (st.failed()) return db_error("settings", st.error());
+  return {};
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::settings(
+    const std::string& ns) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT key, value FROM settings WHERE ns = ? ORDER BY key");
+  st.bind(1, ns);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (st.step()) out.emplace_back(st.text(0), st.text(1));
+  if (st.failed()) return db_error("settings", st.error());
+  return out;
+}
+
+}  // namespace atdesk::store
