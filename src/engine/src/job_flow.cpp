@@ -9,8 +9,6 @@
 namespace atdesk::engine {
 namespace {
 
-constexpr int kMaxPrintAttempts = 20;
-
 JobId new_job_id() {
   std::random_device rd;  // /dev/urandom on Linux
   std::array<unsigned char, 16> bytes{};
@@ -322,10 +320,21 @@ void Engine::Impl::print(const JobId& id) {
     schedule_retry(id);
   };
 
+  // Record the attempt before anything reaches the printer, so that a crash during submission
+  // is reconciled by name at the next start.
+  ++job->print_attempts;
+  if (auto ok = deps_.jobs.save(*job); !ok) {
+    spdlog::error("job {}: cannot record the print attempt: {}", id.short_id(), ok.error().message);
+    post_after(settings_.print_retry_min, [this, id] { print(id); });
+    return;
+  }
   // A previous attempt may have reached the printer (crash, timeout): find it before resubmitting.
-  if (job->print_attempts > 0 || !job->printer_job.empty()) {
+  if (job->print_attempts > 1 || !job->printer_job.empty()) {
     auto found = target->find(job_name);
-    if (!found) return hold_and_retry(found.error().message);
+    if (!found) {
+      ++print_retries_;
+      return hold_and_retry(found.error().message);
+    }
     if (*found) {
       const auto [submission, state] = **found;
       if (state != print::RemoteJobState::aborted && state != print::RemoteJobState::canceled) {
@@ -344,17 +353,10 @@ void Engine::Impl::print(const JobId& id) {
     ++prints_failed_;
     return;
   }
-  // Record the attempt before submitting, so a crash during submission is reconciled by name.
-  ++job->print_attempts;
-  if (auto ok = deps_.jobs.save(*job); !ok) {
-    spdlog::error("job {}: cannot record the print attempt: {}", id.short_id(), ok.error().message);
-    post_after(settings_.print_retry_min, [this, id] { print(id); });
-    return;
-  }
   const auto submitted_at = deps_.clock.now();
   auto submission = target->submit(*pdf, print::PrintOptions{job_name, "atdesk", 1});
   if (!submission) {
-    if (retryable(submission.error().code) && job->print_attempts < kMaxPrintAttempts) {
+    if (retryable(submission.error().code)) {
       ++print_retries_;
       return hold_and_retry(submission.error().message);
     }
@@ -449,8 +451,7 @@ void Engine::Impl::reconcile() {
     post([this, id = job.id] { process_stored(id); });
   }
   for (auto& job : list(JobState::held)) {
-    if (job.print_attempts > 0 && job.print_attempts < kMaxPrintAttempts &&
-        job.reason.find("will retry") != std::string::npos) {
+    if (job.print_attempts > 0 && job.reason.find("will retry") != std::string::npos) {
       schedule_retry(job.id);
     }
   }

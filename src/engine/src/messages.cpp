@@ -1,7 +1,7 @@
 // What atdesk tells people in chat: "received and held" (S1610), "printed" (S1615), and the
 // delivery of those messages to every recipient of a job.
 #include <chrono>
-#include <format>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "engine_impl.hpp"
@@ -13,14 +13,14 @@ std::string Engine::Impl::local_time(Timestamp t) const {
   const auto day = std::chrono::floor<std::chrono::days>(local);
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::seconds>(local - day)};
-  return std::format("{:04}-{:02}-{:02} {:02}:{:02}", static_cast<int>(ymd.year()),
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}", static_cast<int>(ymd.year()),
                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
                      hms.hours().count(), hms.minutes().count());
 }
 
 std::string Engine::Impl::held_text(const Job& job) const {
   const std::string id(job.id.short_id());
-  std::string text = std::format(
+  std::string text = fmt::format(
       "Fax from {} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
       "now, 'print at <printer>' to choose a printer, 'delete {}' to delete it, 'list' for all "
       "held jobs, 'help' for more.",
@@ -30,7 +30,7 @@ std::string Engine::Impl::held_text(const Job& job) const {
 }
 
 std::string Engine::Impl::printed_text(const Job& job) const {
-  return std::format("Printed: fax from {} ({} page{}) received {}, on printer {}. Job {}.",
+  return fmt::format("Printed: fax from {} ({} page{}) received {}, on printer {}. Job {}.",
                      job.sender.display(), job.pages, job.pages == 1 ? "" : "s",
                      local_time(job.received_at), job.printer, job.id.short_id());
 }

@@ -192,11 +192,26 @@ TEST_F(EngineTest, ChannelPrintsWhenAnyMemberCanPickUp) {
 }
 
 TEST_F(EngineTest, PrinterDownHoldsRetriesAndPrintsOnceBack) {
+  add_rule("0399999999", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
   front_.online = false;
   auto job = submit("0399999999");
   ASSERT_TRUE(reaches(job, JobState::held));
   EXPECT_NE(engine_->job(job.id.str())->reason.find("will retry"), std::string::npos);
-  ASSERT_TRUE(eventually([&] { return front_.submit_calls >= 2; }));  // retried with backoff
+  // Retried with backoff: each retry first asks the printer whether it has the job already.
+  ASSERT_TRUE(eventually([&] {
+    auto h = engine_->history(job.id.str());
+    return h && std::count_if(h->begin(), h->end(),
+                              [](const Transition& t) { return t.to == JobState::held; }) >= 3;
+  }));
+  EXPECT_EQ(front_.submit_calls, 1);
+  // The recipient is told once, not at every retry.
+  auto told = messages("user:local:alice");
+  EXPECT_EQ(std::count_if(told.begin(), told.end(),
+                          [](const chat::StoredMessage& m) {
+                            return m.text.find("Could not print") != std::string::npos;
+                          }),
+            1);
   front_.online = true;
   ASSERT_TRUE(reaches(job, JobState::printed));
   engine_->drain();
