@@ -7,9 +7,8 @@
 namespace atdesk {
 
 Result<JobId> JobId::parse(std::string_view text) {
-  const bool lower_hex = std::all_of(text.begin(), text.end(), [](char c) {
-    return text::is_digit(c) || (c >= 'a' && c <= 'f');
-  });
+  const bool lower_hex = std::all_of(
+      text.begin(), text.end(), [](char c) { return text::is_digit(c) || (c >= 'a' && c <= 'f'); });
   if (text.size() != kLength || !lower_hex) {
     return fail(Errc::invalid_argument,
                 "job id: expected 32 lowercase hex digits, got " + text::quote(text));

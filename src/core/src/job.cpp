@@ -5,9 +5,9 @@
 namespace atdesk {
 namespace {
 
-constexpr std::array kAllStates = {JobState::received, JobState::stored,   JobState::held,
+constexpr std::array kAllStates = {JobState::received,  JobState::stored,   JobState::held,
                                    JobState::releasing, JobState::printing, JobState::printed,
-                                   JobState::deleted,  JobState::expired,  JobState::failed};
+                                   JobState::deleted,   JobState::expired,  JobState::failed};
 constexpr std::array kAllSources = {JobSource::upload, JobSource::inbox,   JobSource::hylafax,
                                     JobSource::sip,    JobSource::webhook, JobSource::ipp};
 
@@ -15,15 +15,24 @@ constexpr std::array kAllSources = {JobSource::upload, JobSource::inbox,   JobSo
 
 std::string_view to_string(JobState s) {
   switch (s) {
-    case JobState::received: return "received";
-    case JobState::stored: return "stored";
-    case JobState::held: return "held";
-    case JobState::releasing: return "releasing";
-    case JobState::printing: return "printing";
-    case JobState::printed: return "printed";
-    case JobState::deleted: return "deleted";
-    case JobState::expired: return "expired";
-    case JobState::failed: return "failed";
+    case JobState::received:
+      return "received";
+    case JobState::stored:
+      return "stored";
+    case JobState::held:
+      return "held";
+    case JobState::releasing:
+      return "releasing";
+    case JobState::printing:
+      return "printing";
+    case JobState::printed:
+      return "printed";
+    case JobState::deleted:
+      return "deleted";
+    case JobState::expired:
+      return "expired";
+    case JobState::failed:
+      return "failed";
   }
   return "failed";
 }
@@ -44,24 +53,36 @@ bool can_transition(JobState from, JobState to) {
   if (is_final(from)) return false;
   if (to == JobState::deleted || to == JobState::expired || to == JobState::failed) return true;
   switch (from) {
-    case JobState::received: return to == JobState::stored;
-    case JobState::stored: return to == JobState::printing || to == JobState::held;
-    case JobState::held: return to == JobState::releasing;
-    case JobState::releasing: return to == JobState::printing || to == JobState::held;
+    case JobState::received:
+      return to == JobState::stored;
+    case JobState::stored:
+      return to == JobState::printing || to == JobState::held;
+    case JobState::held:
+      return to == JobState::releasing;
+    case JobState::releasing:
+      return to == JobState::printing || to == JobState::held;
     // printing -> held: the printer is down or refused the job; it is retried later.
-    case JobState::printing: return to == JobState::printed || to == JobState::held;
-    default: return false;
+    case JobState::printing:
+      return to == JobState::printed || to == JobState::held;
+    default:
+      return false;
   }
 }
 
 std::string_view to_string(JobSource s) {
   switch (s) {
-    case JobSource::upload: return "upload";
-    case JobSource::inbox: return "inbox";
-    case JobSource::hylafax: return "hylafax";
-    case JobSource::sip: return "sip";
-    case JobSource::webhook: return "webhook";
-    case JobSource::ipp: return "ipp";
+    case JobSource::upload:
+      return "upload";
+    case JobSource::inbox:
+      return "inbox";
+    case JobSource::hylafax:
+      return "hylafax";
+    case JobSource::sip:
+      return "sip";
+    case JobSource::webhook:
+      return "webhook";
+    case JobSource::ipp:
+      return "ipp";
   }
   return "upload";
 }
@@ -73,7 +94,9 @@ std::optional<JobSource> parse_job_source(std::string_view text) {
   return std::nullopt;
 }
 
-std::string_view to_string(DocumentFormat f) { return f == DocumentFormat::tiff ? "tiff" : "pdf"; }
+std::string_view to_string(DocumentFormat f) {
+  return f == DocumentFormat::tiff ? "tiff" : "pdf";
+}
 
 std::string_view media_type(DocumentFormat f) {
   return f == DocumentFormat::tiff ? "image/tiff" : "application/pdf";

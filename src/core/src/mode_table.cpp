@@ -42,9 +42,9 @@ ModeTable ModeTable::seed_default(std::string name) {
 Result<std::string> ModeTable::validate_name(std::string_view name) {
   if (name.empty() || name.size() > 64 ||
       name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string_view::npos) {
-    return fail(Errc::invalid_argument,
-                "mode table name: expected 1-64 characters of a-z 0-9 _ -, got " +
-                    text::quote(name, 80));
+    return fail(
+        Errc::invalid_argument,
+        "mode table name: expected 1-64 characters of a-z 0-9 _ -, got " + text::quote(name, 80));
   }
   return std::string(name);
 }

@@ -25,23 +25,34 @@ std::string spaced(std::string_view name) {
 
 std::string_view to_string(Availability a) {
   switch (a) {
-    case Availability::available: return "available";
-    case Availability::busy: return "busy";
-    case Availability::do_not_disturb: return "do_not_disturb";
-    case Availability::away: return "away";
-    case Availability::be_right_back: return "be_right_back";
-    case Availability::offline: return "offline";
-    case Availability::unknown: return "unknown";
+    case Availability::available:
+      return "available";
+    case Availability::busy:
+      return "busy";
+    case Availability::do_not_disturb:
+      return "do_not_disturb";
+    case Availability::away:
+      return "away";
+    case Availability::be_right_back:
+      return "be_right_back";
+    case Availability::offline:
+      return "offline";
+    case Availability::unknown:
+      return "unknown";
   }
   return "unknown";
 }
 
 std::string_view to_string(WorkLocation w) {
   switch (w) {
-    case WorkLocation::office: return "office";
-    case WorkLocation::remote: return "remote";
-    case WorkLocation::time_off: return "time_off";
-    case WorkLocation::unknown: return "unknown";
+    case WorkLocation::office:
+      return "office";
+    case WorkLocation::remote:
+      return "remote";
+    case WorkLocation::time_off:
+      return "time_off";
+    case WorkLocation::unknown:
+      return "unknown";
   }
   return "unknown";
 }

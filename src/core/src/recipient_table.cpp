@@ -71,17 +71,18 @@ std::optional<Result<Network>> parse_network(std::string_view text) {
   int length = max;
   if (slash != std::string_view::npos) {
     const auto digits = text.substr(slash + 1);
-    if (digits.empty() || digits.size() > 3 || !std::all_of(digits.begin(), digits.end(), text::is_digit)) {
-      return Result<Network>(fail(Errc::invalid_argument,
-                                  "pattern: expected a network length after '/' in " +
-                                      text::quote(text)));
+    if (digits.empty() || digits.size() > 3 ||
+        !std::all_of(digits.begin(), digits.end(), text::is_digit)) {
+      return Result<Network>(
+          fail(Errc::invalid_argument,
+               "pattern: expected a network length after '/' in " + text::quote(text)));
     }
     length = std::stoi(std::string(digits));
     if (length > max) {
-      return Result<Network>(fail(Errc::invalid_argument,
-                                  "pattern: network length " + std::to_string(length) +
-                                      " is over " + std::to_string(max) + " in " +
-                                      text::quote(text)));
+      return Result<Network>(fail(Errc::invalid_argument, "pattern: network length " +
+                                                              std::to_string(length) + " is over " +
+                                                              std::to_string(max) + " in " +
+                                                              text::quote(text)));
     }
   }
   if (bytes.size() == 16 && length >= 96 && bytes.starts_with(kMappedPrefix)) {
@@ -121,15 +122,24 @@ Result<std::string> email_domain(std::string_view domain, std::string_view text)
 
 std::string_view to_string(PatternKind k) {
   switch (k) {
-    case PatternKind::number: return "number";
-    case PatternKind::prefix: return "prefix";
-    case PatternKind::called: return "called";
-    case PatternKind::sip_uri: return "sip_uri";
-    case PatternKind::email_domain: return "email_domain";
-    case PatternKind::ip_cidr: return "ip_cidr";
-    case PatternKind::ipp_user: return "ipp_user";
-    case PatternKind::others: return "others";
-    case PatternKind::all: return "all";
+    case PatternKind::number:
+      return "number";
+    case PatternKind::prefix:
+      return "prefix";
+    case PatternKind::called:
+      return "called";
+    case PatternKind::sip_uri:
+      return "sip_uri";
+    case PatternKind::email_domain:
+      return "email_domain";
+    case PatternKind::ip_cidr:
+      return "ip_cidr";
+    case PatternKind::ipp_user:
+      return "ipp_user";
+    case PatternKind::others:
+      return "others";
+    case PatternKind::all:
+      return "all";
   }
   return "others";
 }
@@ -166,17 +176,18 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
   if (low.starts_with("sip:") || low.starts_with("sips:")) {
     auto uri = detail::normalize_sip_uri(text);
     if (!uri) {
-      return fail(Errc::invalid_argument,
-                  "pattern: expected a SIP URI like sip:user@host or sip:host, got " +
-                      text::quote(text));
+      return fail(
+          Errc::invalid_argument,
+          "pattern: expected a SIP URI like sip:user@host or sip:host, got " + text::quote(text));
     }
     return with(PatternKind::sip_uri, std::move(*uri));
   }
   if (low.starts_with("ipp:")) {
     const auto user = text.substr(4);
     if (user.empty() || user.size() > 255) {
-      return fail(Errc::invalid_argument,
-                  "pattern: expected ipp:<user name> of 1-255 characters, got " + text::quote(text));
+      return fail(
+          Errc::invalid_argument,
+          "pattern: expected ipp:<user name> of 1-255 characters, got " + text::quote(text));
     }
     return with(PatternKind::ipp_user, std::string(user));
   }
@@ -204,8 +215,8 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
   }
   auto d = number_digits(text, plan, "pattern");
   if (!d) {
-    return fail(Errc::invalid_argument, d.error().message + "; a pattern is " +
-                                            std::string(kPatternForms));
+    return fail(Errc::invalid_argument,
+                d.error().message + "; a pattern is " + std::string(kPatternForms));
   }
   return with(PatternKind::number, std::move(*d));
 }
@@ -213,15 +224,24 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
 std::string SenderPattern::to_string() const {
   // Numbers are written with '+' so that reading them back does not apply a number plan again.
   switch (kind) {
-    case PatternKind::number: return "+" + value;
-    case PatternKind::prefix: return "prefix:+" + value;
-    case PatternKind::called: return "called:+" + value;
-    case PatternKind::sip_uri: return value;
-    case PatternKind::email_domain: return "@" + value;
-    case PatternKind::ip_cidr: return "ip:" + value;
-    case PatternKind::ipp_user: return "ipp:" + value;
-    case PatternKind::others: return "others";
-    case PatternKind::all: return "all";
+    case PatternKind::number:
+      return "+" + value;
+    case PatternKind::prefix:
+      return "prefix:+" + value;
+    case PatternKind::called:
+      return "called:+" + value;
+    case PatternKind::sip_uri:
+      return value;
+    case PatternKind::email_domain:
+      return "@" + value;
+    case PatternKind::ip_cidr:
+      return "ip:" + value;
+    case PatternKind::ipp_user:
+      return "ipp:" + value;
+    case PatternKind::others:
+      return "others";
+    case PatternKind::all:
+      return "all";
   }
   return "others";
 }
@@ -261,21 +281,33 @@ RecipientTable::RecipientTable(std::vector<RecipientRule> rules, MatchPreference
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const auto& p = rules_[i].pattern;
     switch (p.kind) {
-      case PatternKind::number: index->number[p.value].push_back(i); break;
+      case PatternKind::number:
+        index->number[p.value].push_back(i);
+        break;
       case PatternKind::prefix:
         if (!p.value.empty()) index->prefix[p.value.size()][p.value].push_back(i);
         break;
-      case PatternKind::called: index->called[p.value].push_back(i); break;
+      case PatternKind::called:
+        index->called[p.value].push_back(i);
+        break;
       case PatternKind::sip_uri: {
         // Patterns built in code rather than parsed are normalised here too.
         const auto uri = detail::normalize_sip_uri(p.value);
         index->sip[uri ? *uri : p.value].push_back(i);
         break;
       }
-      case PatternKind::email_domain: index->email_domain[text::lower(p.value)].push_back(i); break;
-      case PatternKind::ipp_user: index->ipp_user[p.value].push_back(i); break;
-      case PatternKind::others: index->others.push_back(i); break;
-      case PatternKind::all: index->all.push_back(i); break;
+      case PatternKind::email_domain:
+        index->email_domain[text::lower(p.value)].push_back(i);
+        break;
+      case PatternKind::ipp_user:
+        index->ipp_user[p.value].push_back(i);
+        break;
+      case PatternKind::others:
+        index->others.push_back(i);
+        break;
+      case PatternKind::all:
+        index->all.push_back(i);
+        break;
       case PatternKind::ip_cidr:
         if (auto n = parse_network(p.value); n && *n) {
           auto& nets = (*n)->bytes.size() == 4 ? index->v4 : index->v6;
@@ -324,7 +356,8 @@ Match RecipientTable::match(const Sender& sender) const {
       consider(by_sender, kExact, Index::find(ix.sip, *uri));
     }
   }
-  if (!sender.ipp_user.empty()) consider(by_sender, kExact, Index::find(ix.ipp_user, sender.ipp_user));
+  if (!sender.ipp_user.empty())
+    consider(by_sender, kExact, Index::find(ix.ipp_user, sender.ipp_user));
   if (!sender.ip.empty() && !(ix.v4.empty() && ix.v6.empty())) {
     if (auto bytes = address_bytes(sender.ip)) {
       const auto& nets = bytes->size() == 4 ? ix.v4 : ix.v6;
@@ -336,7 +369,8 @@ Match RecipientTable::match(const Sender& sender) const {
       }
     }
   }
-  if (const auto at = sender.email.rfind('@'); at != std::string::npos && !ix.email_domain.empty()) {
+  if (const auto at = sender.email.rfind('@');
+      at != std::string::npos && !ix.email_domain.empty()) {
     // The most specific domain: a rule for mail.example.org before one for example.org, and a
     // rule for example.org covers its subdomains.
     const std::string domain = text::lower(std::string_view(sender.email).substr(at + 1));

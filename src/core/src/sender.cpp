@@ -138,9 +138,9 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
   if (low.starts_with("sip:") || low.starts_with("sips:")) {
     auto uri = detail::normalize_sip_uri(text);
     if (!uri) {
-      return fail(Errc::invalid_argument,
-                  where + ": expected a SIP URI like sip:user@host or sip:host, got " +
-                      text::quote(text));
+      return fail(
+          Errc::invalid_argument,
+          where + ": expected a SIP URI like sip:user@host or sip:host, got " + text::quote(text));
     }
     s.sip_uri = std::move(*uri);
     return s;
@@ -154,9 +154,9 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
     if (at == 0 || domain.find('.') == std::string::npos || domain.front() == '.' ||
         domain.back() == '.' || domain.find_first_of("@ \t") != std::string::npos ||
         text.substr(0, at).find_first_of(" \t") != std::string::npos) {
-      return fail(Errc::invalid_argument,
-                  where + ": expected an e-mail address like name@example.org, got " +
-                      text::quote(text));
+      return fail(
+          Errc::invalid_argument,
+          where + ": expected an e-mail address like name@example.org, got " + text::quote(text));
     }
     s.email = text.substr(0, at + 1) + domain;
     return s;

@@ -37,6 +37,9 @@ std::string_view to_string(PatternKind k);
 //   "10.1.0.0/16" / "ip:fe80::/10" / "192.0.2.7"  IP network (a bare address is /32 or /128)
 //   "ipp:alice"                         IPP requesting user
 //   "others" / "all"
+// Matching: "@example.org" also covers subdomains (mail.example.org), the most specific domain
+// winning; SIP URIs compare without parameters, scheme and host case-insensitively; an
+// IPv4-mapped IPv6 sender address (::ffff:192.0.2.7) matches IPv4 networks.
 struct SenderPattern {
   PatternKind kind = PatternKind::others;
   std::string value;  // normalised: digits, lowercased URI/domain, canonical CIDR "addr/len"

@@ -1,0 +1,222 @@
+// Fax number normalisation, senders read from text, and sender patterns.
+#include <gtest/gtest.h>
+
+#include "atdesk/core/recipient_table.hpp"
+#include "atdesk/core/sender.hpp"
+
+namespace atdesk {
+namespace {
+
+const NumberPlan kJapan{"81", "0", "00"};
+const NumberPlan kUnknownCountry{"", "0", "00"};
+
+std::string digits(std::string_view text, const NumberPlan& plan = kJapan) {
+  auto n = FaxNumber::parse(text, plan);
+  return n ? n->digits() : "error: " + n.error().message;
+}
+
+TEST(FaxNumber, EveryWayOfWritingOneNumberIsEqual) {
+  for (std::string_view text :
+       {"+81 3-1234-5678", "0312345678", "81312345678", "0081312345678", "(03) 1234.5678",
+        "03/1234/5678", "+81 (3) 1234 5678", "  03-1234-5678  "}) {
+    EXPECT_EQ(digits(text), "81312345678") << text;
+  }
+  EXPECT_EQ(FaxNumber::parse("+81 3-1234-5678", kJapan).value(),
+            FaxNumber::parse("0312345678", kJapan).value());
+}
+
+TEST(FaxNumber, OtherCountriesAndPlans) {
+  EXPECT_EQ(digits("+49 30 1234567"), "49301234567");
+  EXPECT_EQ(digits("0049 30 1234567"), "49301234567");
+  const NumberPlan us{"1", "1", "011"};
+  EXPECT_EQ(digits("011 81 3 1234 5678", us), "81312345678");
+  EXPECT_EQ(digits("1 (212) 555-1234", us), "12125551234");
+  EXPECT_EQ(digits("+1.212.555.1234", us), "12125551234");
+}
+
+TEST(FaxNumber, WithoutCountryCodeKeepsDigitsAsWritten) {
+  EXPECT_EQ(digits("03-1234-5678", kUnknownCountry), "0312345678");
+  EXPECT_EQ(digits("+81 3-1234-5678", kUnknownCountry), "81312345678");
+  EXPECT_EQ(digits("0081312345678", kUnknownCountry), "81312345678");
+  EXPECT_EQ(digits("12345", kUnknownCountry), "12345");
+}
+
+TEST(FaxNumber, Display) {
+  EXPECT_EQ(FaxNumber::parse("0312345678", kJapan)->display(), "+81312345678");
+  // A national number kept as written is not shown as international.
+  EXPECT_EQ(FaxNumber::parse("0312345678", kUnknownCountry)->display(), "0312345678");
+  EXPECT_TRUE(FaxNumber{}.empty());
+}
+
+TEST(FaxNumber, TwentyDigitsAtMost) {
+  EXPECT_EQ(digits("+12345678901234567890"), "12345678901234567890");
+  EXPECT_NE(digits("+123456789012345678901").find("more than 20 digits"), std::string::npos);
+  EXPECT_NE(digits(std::string(5000, '1')).find("more than 20 digits"), std::string::npos);
+}
+
+TEST(FaxNumber, RejectsBadInputWithClearErrors) {
+  struct Case {
+    std::string_view text;
+    std::string_view says;
+  };
+  for (const auto& c : {Case{"", "no digits"}, Case{"   ", "no digits"}, Case{"+", "no digits"},
+                        Case{"--()", "no digits"}, Case{"03-1234-FAX", "letter 'F'"},
+                        Case{"fax", "letter 'f'"}, Case{"03+1234", "'+' only at the start"},
+                        Case{"++81", "'+' only at the start"}, Case{"03_1234", "unexpected"},
+                        Case{"03\n1234", "unexpected"}, Case{"00", "after the international"}}) {
+    auto n = FaxNumber::parse(c.text, kJapan);
+    ASSERT_FALSE(n) << c.text;
+    EXPECT_EQ(n.error().code, Errc::invalid_argument);
+    EXPECT_NE(n.error().message.find("fax number"), std::string::npos) << n.error().message;
+    EXPECT_NE(n.error().message.find(c.says), std::string::npos) << n.error().message;
+  }
+}
+
+TEST(FaxNumber, ErrorsDoNotEchoControlCharacters) {
+  auto n = FaxNumber::parse("03\r\nINJECTED", kJapan);
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().message.find('\n'), std::string::npos);
+  EXPECT_EQ(n.error().message.find('\r'), std::string::npos);
+}
+
+TEST(ParseSender, EachKind) {
+  auto fax = parse_sender(" 03-1234-5678 ", kJapan);
+  ASSERT_TRUE(fax) << fax.error().describe();
+  EXPECT_EQ(fax->fax->digits(), "81312345678");
+  EXPECT_EQ(fax->display(), "+81312345678");
+
+  auto sip = parse_sender("SIP:Alice@Example.ORG;transport=tcp", kJapan);
+  ASSERT_TRUE(sip) << sip.error().describe();
+  EXPECT_EQ(sip->sip_uri, "sip:Alice@example.org");
+  EXPECT_EQ(parse_sender("sips:pbx.example.org", kJapan)->sip_uri, "sips:pbx.example.org");
+
+  auto email = parse_sender("Bob@Example.COM", kJapan);
+  ASSERT_TRUE(email);
+  EXPECT_EQ(email->email, "Bob@example.com");
+  EXPECT_EQ(email->display(), "Bob@example.com");
+
+  EXPECT_EQ(parse_sender("192.0.2.7", kJapan)->ip, "192.0.2.7");
+  EXPECT_EQ(parse_sender("2001:DB8:0:0::1", kJapan)->ip, "2001:db8::1");
+}
+
+TEST(ParseSender, RejectsWithTheFieldName) {
+  for (std::string_view bad :
+       {"", "sip:", "sip:@host", "sip:alice@", "sip:a b@host", "@example.org", "bob@localhost",
+        "bob@@example.org", "hello", "bob@exa mple.org", "03\x01"}) {
+    auto s = parse_sender(bad, kJapan, "upload sender");
+    ASSERT_FALSE(s) << bad;
+    EXPECT_TRUE(s.error().message.starts_with("upload sender: ")) << s.error().message;
+  }
+  EXPECT_FALSE(parse_sender(std::string(300, '1'), kJapan));
+}
+
+TEST(Sender, DisplayPicksTheBestIdentifier) {
+  Sender s;
+  EXPECT_EQ(s.display(), "an unknown sender");
+  s.ip = "192.0.2.7";
+  EXPECT_EQ(s.display(), "192.0.2.7");
+  s.email = "bob@example.com";
+  EXPECT_EQ(s.display(), "bob@example.com");
+  s.tsi = "ACME";
+  EXPECT_EQ(s.display(), "ACME");
+  s.fax = FaxNumber::parse("0312345678", kJapan).value();
+  EXPECT_EQ(s.display(), "+81312345678");
+}
+
+struct PatternCase {
+  std::string_view text;
+  PatternKind kind;
+  std::string_view value;
+  std::string_view canonical;
+};
+
+TEST(SenderPattern, EveryKindParsesAndRoundTrips) {
+  const PatternCase cases[] = {
+      {"+81 3-1234-5678", PatternKind::number, "81312345678", "+81312345678"},
+      {"0312345678", PatternKind::number, "81312345678", "+81312345678"},
+      {"+1.212.555.1234", PatternKind::number, "12125551234", "+12125551234"},
+      {"03/1234/5678", PatternKind::number, "81312345678", "+81312345678"},
+      {"prefix:03", PatternKind::prefix, "813", "prefix:+813"},
+      {"PREFIX:+49", PatternKind::prefix, "49", "prefix:+49"},
+      {"called:+81312340000", PatternKind::called, "81312340000", "called:+81312340000"},
+      {"called:03-1234-0000", PatternKind::called, "81312340000", "called:+81312340000"},
+      {"sip:alice@Example.org", PatternKind::sip_uri, "sip:alice@example.org",
+       "sip:alice@example.org"},
+      {"sips:pbx.example.org", PatternKind::sip_uri, "sips:pbx.example.org",
+       "sips:pbx.example.org"},
+      {"@Example.org", PatternKind::email_domain, "example.org", "@example.org"},
+      {"email:@example.org", PatternKind::email_domain, "example.org", "@example.org"},
+      {"email:mail.example.org", PatternKind::email_domain, "mail.example.org",
+       "@mail.example.org"},
+      {"10.1.2.3/16", PatternKind::ip_cidr, "10.1.0.0/16", "ip:10.1.0.0/16"},
+      {"ip:fe80::1/10", PatternKind::ip_cidr, "fe80::/10", "ip:fe80::/10"},
+      {"192.0.2.7", PatternKind::ip_cidr, "192.0.2.7/32", "ip:192.0.2.7/32"},
+      {"2001:db8::1", PatternKind::ip_cidr, "2001:db8::1/128", "ip:2001:db8::1/128"},
+      {"0.0.0.0/0", PatternKind::ip_cidr, "0.0.0.0/0", "ip:0.0.0.0/0"},
+      {"::ffff:10.0.0.0/104", PatternKind::ip_cidr, "10.0.0.0/8", "ip:10.0.0.0/8"},
+      {"ipp:alice", PatternKind::ipp_user, "alice", "ipp:alice"},
+      {"others", PatternKind::others, "", "others"},
+      {" ALL ", PatternKind::all, "", "all"},
+  };
+  for (const auto& c : cases) {
+    auto p = SenderPattern::parse(c.text, kJapan);
+    ASSERT_TRUE(p) << c.text << ": " << p.error().describe();
+    EXPECT_EQ(p->kind, c.kind) << c.text;
+    EXPECT_EQ(p->value, c.value) << c.text;
+    EXPECT_EQ(p->to_string(), c.canonical) << c.text;
+    // Round trip, also under another number plan: the text form does not depend on it.
+    EXPECT_EQ(SenderPattern::parse(p->to_string(), kJapan).value(), *p) << c.text;
+    EXPECT_EQ(SenderPattern::parse(p->to_string(), kUnknownCountry).value(), *p) << c.text;
+  }
+  EXPECT_EQ(to_string(PatternKind::email_domain), "email_domain");
+}
+
+TEST(SenderPattern, NationalNumberWithoutCountryCodeRoundTrips) {
+  auto p = SenderPattern::parse("03-1234-5678", kUnknownCountry);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->value, "0312345678");
+  EXPECT_EQ(SenderPattern::parse(p->to_string(), kUnknownCountry).value(), *p);
+}
+
+TEST(SenderPattern, RejectsInvalidPatterns) {
+  struct Case {
+    std::string_view text;
+    std::string_view says;
+  };
+  for (const auto& c : {
+           Case{"", "got nothing"},
+           Case{"prefix:", "no digits"},
+           Case{"prefix:00", "no digits"},
+           Case{"prefix:abc", "letter"},
+           Case{"called:", "no digits"},
+           Case{"10.0.0.0/33", "over 32"},
+           Case{"ip:fe80::/129", "over 128"},
+           Case{"10.0.0.0/", "network length"},
+           Case{"10.0.0.0/x", "network length"},
+           Case{"ip:300.1.1.1", "IP address"},
+           Case{"ip:", "IP address"},
+           Case{"fe80::zz", "IP address"},
+           Case{"sip:", "SIP URI"},
+           Case{"sip:@host", "SIP URI"},
+           Case{"sips:alice@", "SIP URI"},
+           Case{"@localhost", "e-mail domain"},
+           Case{"email:@", "e-mail domain"},
+           Case{"@.org", "e-mail domain"},
+           Case{"@example..org", "e-mail domain"},
+           Case{"ipp:", "ipp:<user name>"},
+           Case{"nobody", "letter"},
+           Case{"others please", "letter"},
+           Case{"prefix:03\x07", "printable"},
+       }) {
+    auto p = SenderPattern::parse(c.text, kJapan);
+    ASSERT_FALSE(p) << c.text;
+    EXPECT_EQ(p.error().code, Errc::invalid_argument);
+    EXPECT_NE(p.error().message.find("pattern"), std::string::npos) << p.error().message;
+    EXPECT_NE(p.error().message.find(c.says), std::string::npos)
+        << c.text << ": " << p.error().message;
+  }
+  EXPECT_FALSE(SenderPattern::parse(std::string(400, '1'), kJapan));
+}
+
+}  // namespace
+}  // namespace atdesk
