@@ -1,0 +1,693 @@
+// SqliteStore against real database files in temporary folders: schema and seed, reopening,
+// migrations, jobs (insert, find, compare-and-set, history, filters), the tables users edit,
+// settings, the audit log, and the errors a damaged or unreachable database gives.
+#include "atdesk/store/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "store_test_support.hpp"
+
+namespace atdesk::store {
+namespace {
+
+using testing::at_ms;
+using testing::job_id;
+using testing::TempDir;
+
+const NumberPlan kJapan{.country_code = "81"};
+
+// Job has no usable operator== (Sender has none), so compare what the store keeps, field by field.
+void expect_same_job(const Job& a, const Job& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.sender.fax, b.sender.fax);
+  EXPECT_EQ(a.sender.tsi, b.sender.tsi);
+  EXPECT_EQ(a.sender.caller_id, b.sender.caller_id);
+  EXPECT_EQ(a.sender.sip_uri, b.sender.sip_uri);
+  EXPECT_EQ(a.sender.email, b.sender.email);
+  EXPECT_EQ(a.sender.ip, b.sender.ip);
+  EXPECT_EQ(a.sender.ipp_user, b.sender.ipp_user);
+  EXPECT_EQ(a.sender.called, b.sender.called);
+  EXPECT_EQ(a.document_name, b.document_name);
+  EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.pages, b.pages);
+  EXPECT_EQ(a.incomplete, b.incomplete);
+  EXPECT_EQ(a.size_bytes, b.size_bytes);
+  EXPECT_EQ(a.received_at, b.received_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.recipients, b.recipients);
+  EXPECT_EQ(a.mode_table, b.mode_table);
+  EXPECT_EQ(a.printer, b.printer);
+  EXPECT_EQ(a.reason, b.reason);
+  EXPECT_EQ(a.print_attempts, b.print_attempts);
+  EXPECT_EQ(a.printer_job, b.printer_job);
+}
+
+Recipient user(const std::string& address) {
+  return Recipient{RecipientKind::user, "local", address};
+}
+
+Job make_job(const JobId& id, std::int64_t received_ms) {
+  Job j;
+  j.id = id;
+  j.state = JobState::received;
+  j.source = JobSource::inbox;
+  j.sender.fax = *FaxNumber::parse("03-1234-5678", kJapan);
+  j.sender.tsi = "ACME SALES";
+  j.document_name = "fax-" + id.str().substr(24) + ".tif";
+  j.format = DocumentFormat::tiff;
+  j.pages = 2;
+  j.size_bytes = 12345;
+  j.received_at = at_ms(received_ms);
+  j.updated_at = at_ms(received_ms);
+  j.recipients = {user("alice")};
+  j.mode_table = "weekday";
+  return j;
+}
+
+Transition first_transition(const Job& j) {
+  return Transition{j.id, j.received_at, JobState::received, JobState::received, "engine",
+                    "received"};
+}
+
+std::vector<JobId> ids_of(const std::vector<Job>& jobs) {
+  std::vector<JobId> out;
+  for (const auto& j : jobs) out.push_back(j.id);
+  return out;
+}
+
+// Raw SQL on the database file, for what the port does not offer (triggers, fake versions).
+void raw_sql(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << message;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+  void reopen() {
+    store_.reset();
+    auto opened = SqliteStore::open(file_, kJapan);
+    ASSERT_TRUE(opened) << opened.error().describe();
+    store_ = std::move(*opened);
+  }
+  void insert(const Job& j) {
+    auto ok = store_->insert(j, first_transition(j));
+    ASSERT_TRUE(ok) << ok.error().describe();
+  }
+
+  TempDir dir_;
+  std::filesystem::path file_ = dir_ / "atdesk.db";
+  std::unique_ptr<SqliteStore> store_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Schema, seed, reopening, migrations
+
+TEST_F(SqliteStoreTest, OpenCreatesSchemaAndSeedsTheDefaultModeTables) {
+  EXPECT_TRUE(std::filesystem::exists(file_));
+  EXPECT_EQ(store_->schema_version(), 1);
+  auto tables = store_->mode_tables();
+  ASSERT_TRUE(tables) << tables.error().describe();
+  ASSERT_EQ(tables->size(), 2u);
+  EXPECT_EQ((*tables)[0], ModeTable("holiday"));  // ordered by name; every cell holds
+  EXPECT_EQ((*tables)[1], ModeTable::seed_default("weekday"));
+  EXPECT_EQ((*tables)[1].lookup(Availability::available, WorkLocation::office), Action::print);
+  EXPECT_EQ((*tables)[1].lookup(Availability::busy, WorkLocation::office), Action::hold);
+  auto sched = store_->schedule();
+  ASSERT_TRUE(sched);
+  EXPECT_FALSE(sched->has_value());
+  auto jobs = store_->list({});
+  ASSERT_TRUE(jobs);
+  EXPECT_TRUE(jobs->empty());
+}
+
+TEST_F(SqliteStoreTest, OpenCreatesMissingParentFolders) {
+  const auto nested = dir_ / "a" / "b" / "c.db";
+  auto opened = SqliteStore::open(nested, kJapan);
+  ASSERT_TRUE(opened) << opened.error().describe();
+  EXPECT_TRUE(std::filesystem::exists(nested));
+}
+
+TEST_F(SqliteStoreTest, ReopenKeepsData) {
+  const auto j = make_job(job_id(1), 1000);
+  insert(j);
+  ASSERT_TRUE(store_->put_setting("presence.local", "alice", R"({"a":"busy"})"));
+  auto rule = store_->add_recipient_rule(
+      {0, *SenderPattern::parse("prefix:03", kJapan), user("bob"), "", "Tokyo"});
+  ASSERT_TRUE(rule);
+  reopen();
+  auto got = store_->get(j.id);
+  ASSERT_TRUE(got) << got.error().describe();
+  expect_same_job(*got, j);
+  EXPECT_EQ(store_->get_setting("presence.local", "alice").value(),
+            std::optional<std::string>(R"({"a":"busy"})"));
+  auto rules = store_->recipient_rules();
+  ASSERT_TRUE(rules);
+  ASSERT_EQ(rules->size(), 1u);
+  EXPECT_EQ((*rules)[0], *rule);
+  EXPECT_EQ(store_->history(j.id).value().size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, MigrationsAreIdempotentAndDoNotReseed) {
+  // A user removes the seeded holiday table and changes the weekday one; reopening must neither
+  // re-run migration 1 nor bring the seed back.
+  ASSERT_TRUE(store_->remove_mode_table("holiday"));
+  ModeTable weekday("weekday");
+  weekday.set(Availability::busy, WorkLocation::remote, Action::print);
+  ASSERT_TRUE(store_->put_mode_table(weekday));
+  for (int i = 0; i < 3; ++i) {
+    reopen();
+    EXPECT_EQ(store_->schema_version(), 1);
+    auto tables = store_->mode_tables();
+    ASSERT_TRUE(tables);
+    ASSERT_EQ(tables->size(), 1u);
+    EXPECT_EQ((*tables)[0], weekday);
+  }
+}
+
+TEST_F(SqliteStoreTest, ADatabaseFromANewerAtdeskIsRefused) {
+  store_.reset();
+  raw_sql(file_, "INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
+  auto opened = SqliteStore::open(file_, kJapan);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::unsupported);
+  EXPECT_NE(opened.error().message.find(file_.string()), std::string::npos)
+      << opened.error().message;
+  EXPECT_NE(opened.error().message.find("99"), std::string::npos) << opened.error().message;
+}
+
+TEST(SqliteStoreErrors, AGarbageFileIsACorruptDatabaseNamingTheFile) {
+  TempDir dir;
+  const auto file = dir / "garbage.db";
+  std::string garbage(8192, '\0');
+  for (std::size_t i = 0; i < garbage.size(); ++i) garbage[i] = static_cast<char>(i * 7 + 3);
+  testing::write_file(file, garbage);
+  auto opened = SqliteStore::open(file, kJapan);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::corrupt) << opened.error().describe();
+  EXPECT_NE(opened.error().message.find(file.string()), std::string::npos)
+      << opened.error().message;
+  EXPECT_NE(opened.error().message.find("not a database"), std::string::npos)
+      << opened.error().message;
+  // The file is left as it was, for a person to look at.
+  EXPECT_EQ(testing::read_file(file), garbage);
+}
+
+TEST(SqliteStoreErrors, AFolderThatCannotBeCreatedIsNamed) {
+  TempDir dir;
+  testing::write_file(dir / "plain-file", "not a folder");
+  const auto file = dir / "plain-file" / "sub" / "atdesk.db";
+  auto opened = SqliteStore::open(file, kJapan);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, Errc::io);
+  EXPECT_NE(opened.error().message.find((dir / "plain-file" / "sub").string()), std::string::npos)
+      << opened.error().message;
+}
+
+// Root may write into any folder, so the read-only case runs as an unprivileged user: in a
+// child process when the test runs as root. Returns the error message, or "" when open worked.
+std::string open_in_read_only_folder(const std::filesystem::path& folder) {
+  const auto file = folder / "atdesk.db";
+  if (::geteuid() != 0) {
+    auto opened = SqliteStore::open(file, kJapan);
+    return opened ? std::string() : opened.error().message;
+  }
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    auto opened = SqliteStore::open(file, kJapan);
+    const std::string message = opened ? std::string() : opened.error().message;
+    const auto w = ::write(fds[1], message.data(), message.size());
+    ::_exit(w == static_cast<ssize_t>(message.size()) ? 0 : 3);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) message.append(buf, buf + n);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "child failed";
+  return message;
+}
+
+TEST(SqliteStoreErrors, AReadOnlyFolderGivesAnErrorNamingTheFile) {
+  TempDir dir;
+  const auto folder = dir / "ro";
+  std::filesystem::create_directory(folder);
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(folder.c_str(), 0555), 0);
+  const auto message = open_in_read_only_folder(folder);
+  ASSERT_NE(message, "child failed");
+  ASSERT_FALSE(message.empty()) << "the store opened in a read-only folder";
+  EXPECT_NE(message.find((folder / "atdesk.db").string()), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(folder / "atdesk.db"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+TEST_F(SqliteStoreTest, InsertAndGetKeepEveryField) {
+  auto j = make_job(job_id(7), 1'700'000'000'123);
+  j.source = JobSource::sip;
+  j.sender.caller_id = "0312345678";
+  j.sender.sip_uri = "sip:fax@example.org";
+  j.sender.email = "sales@example.org";
+  j.sender.ip = "2001:db8::1";
+  j.sender.ipp_user = "carol";
+  j.sender.called = *FaxNumber::parse("+81 3 1234 0000", kJapan);
+  j.document_name = "Angebot \"Q3\" – Ünïcødé.pdf";
+  j.format = DocumentFormat::pdf;
+  j.pages = 17;
+  j.incomplete = true;
+  j.size_bytes = 5'000'000'000ull;  // over 32 bits
+  j.updated_at = at_ms(1'700'000'000'999);
+  j.recipients = {user("alice"), Recipient{RecipientKind::channel, "xmpp", "fax@rooms.example"}};
+  j.printer = "office-2f";
+  j.reason = "stored; Alice is available";
+  j.print_attempts = 3;
+  j.printer_job = "ipp://printer/jobs/42";
+  insert(j);
+  auto got = store_->get(j.id);
+  ASSERT_TRUE(got) << got.error().describe();
+  expect_same_job(*got, j);
+}
+
+TEST_F(SqliteStoreTest, ASenderNumberWithoutCountryCodeRoundTrips) {
+  auto j = make_job(job_id(8), 1000);
+  j.sender.fax = *FaxNumber::parse("0312345678", NumberPlan{});  // kept as written
+  j.sender.called = *FaxNumber::parse("1234", NumberPlan{});
+  insert(j);
+  auto got = store_->get(j.id);
+  ASSERT_TRUE(got);
+  expect_same_job(*got, j);
+}
+
+TEST_F(SqliteStoreTest, InsertingAnExistingIdIsAConflictAndKeepsTheFirst) {
+  const auto j = make_job(job_id(1), 1000);
+  insert(j);
+  auto other = make_job(job_id(1), 2000);
+  other.document_name = "other.tif";
+  auto again = store_->insert(other, first_transition(other));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::conflict);
+  EXPECT_NE(again.error().message.find(j.id.str()), std::string::npos);
+  expect_same_job(store_->get(j.id).value(), j);
+  EXPECT_EQ(store_->history(j.id).value().size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, GetOfAnUnknownJobIsNotFound) {
+  auto got = store_->get(job_id(99));
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::not_found);
+  EXPECT_NE(got.error().message.find(job_id(99).str()), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, FindResolvesUniquePrefixesAndRefusesAmbiguousOnes) {
+  const auto a = make_job(job_id(1, 0xabcd000100000000ull), 1000);
+  const auto b = make_job(job_id(2, 0xabcd000200000000ull), 2000);
+  const auto c = make_job(job_id(3, 0x1234000000000000ull), 3000);
+  insert(a);
+  insert(b);
+  insert(c);
+
+  EXPECT_EQ(store_->find("abcd0001").value().id, a.id);
+  EXPECT_EQ(store_->find(b.id.short_id()).value().id, b.id);
+  EXPECT_EQ(store_->find("1234").value().id, c.id);
+  EXPECT_EQ(store_->find(a.id.str()).value().id, a.id);
+  EXPECT_EQ(store_->find("ABCD0002").value().id, b.id);  // case-insensitive
+
+  auto ambiguous = store_->find("abcd");
+  ASSERT_FALSE(ambiguous);
+  EXPECT_EQ(ambiguous.error().code, Errc::conflict);
+  EXPECT_NE(ambiguous.error().message.find("ambiguous"), std::string::npos);
+
+  auto missing = store_->find("ffff");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+
+  for (const char* bad : {"abc", "", "abcg", "abcd-0001", "0123456789abcdef0123456789abcdef0"}) {
+    auto r = store_->find(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << bad;
+  }
+}
+
+TEST_F(SqliteStoreTest, UpdateIsACompareAndSet) {
+  auto j = make_job(job_id(1), 1000);
+  insert(j);
+
+  auto stored = j;
+  stored.state = JobState::stored;
+  stored.updated_at = at_ms(2000);
+  stored.reason = "stored";
+  const Transition t1{j.id, at_ms(2000), JobState::received, JobState::stored, "engine", "stored"};
+  ASSERT_TRUE(store_->update(stored, JobState::received, t1));
+  expect_same_job(store_->get(j.id).value(), stored);
+
+  // A second writer that still believes the job is `received` loses, and changes nothing.
+  auto stale = j;
+  stale.state = JobState::printing;
+  stale.printer = "someone-else";
+  stale.recipients = {user("mallory")};
+  const Transition t2{j.id, at_ms(3000), JobState::received, JobState::printing, "engine", "x"};
+  auto lost = store_->update(stale, JobState::received, t2);
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, Errc::conflict);
+  EXPECT_NE(lost.error().message.find("stored"), std::string::npos) << lost.error().message;
+  expect_same_job(store_->get(j.id).value(), stored);
+  EXPECT_EQ(store_->history(j.id).value().size(), 2u);
+  JobFilter by_mallory;
+  by_mallory.recipient = user("mallory").key();
+  EXPECT_TRUE(store_->list(by_mallory).value().empty());
+
+  auto unknown = make_job(job_id(42), 1000);
+  auto missing = store_->update(unknown, JobState::received, first_transition(unknown));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+}
+
+TEST_F(SqliteStoreTest, SaveChangesMutableColumnsButNeverTheState) {
+  auto j = make_job(job_id(1), 1000);
+  insert(j);
+  auto saved = j;
+  saved.print_attempts = 2;
+  saved.printer_job = "job-7";
+  saved.reason = "printer busy";
+  saved.recipients = {user("bob")};
+  saved.state = JobState::printed;  // must be ignored: only update() changes the state
+  ASSERT_TRUE(store_->save(saved));
+  auto got = store_->get(j.id).value();
+  EXPECT_EQ(got.state, JobState::received);
+  EXPECT_EQ(got.print_attempts, 2);
+  EXPECT_EQ(got.printer_job, "job-7");
+  EXPECT_EQ(got.reason, "printer busy");
+  EXPECT_EQ(got.recipients, saved.recipients);
+  EXPECT_EQ(store_->history(j.id).value().size(), 1u);
+
+  JobFilter by_bob;
+  by_bob.recipient = user("bob").key();
+  EXPECT_EQ(ids_of(store_->list(by_bob).value()), std::vector<JobId>{j.id});
+  JobFilter by_alice;
+  by_alice.recipient = user("alice").key();
+  EXPECT_TRUE(store_->list(by_alice).value().empty());
+
+  auto missing = store_->save(make_job(job_id(2), 1000));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+}
+
+TEST_F(SqliteStoreTest, HistoryListsTransitionsInOrder) {
+  auto j = make_job(job_id(1), 1000);
+  insert(j);
+  std::vector<Transition> expected{first_transition(j)};
+  const std::vector<std::pair<JobState, JobState>> path{{JobState::received, JobState::stored},
+                                                        {JobState::stored, JobState::held},
+                                                        {JobState::held, JobState::releasing},
+                                                        {JobState::releasing, JobState::printing},
+                                                        {JobState::printing, JobState::printed}};
+  std::int64_t ms = 1000;
+  for (const auto& [from, to] : path) {
+    ms += 10;
+    auto next = j;
+    next.state = to;
+    // Same timestamp for two rows on purpose: the order must not depend on the time.
+    const Transition t{j.id, at_ms(ms - (to == JobState::printed ? 10 : 0)), from, to,
+                       "user:alice", std::string("to ") + std::string(to_string(to))};
+    ASSERT_TRUE(store_->update(next, from, t));
+    expected.push_back(t);
+  }
+  EXPECT_EQ(store_->history(j.id).value(), expected);
+  EXPECT_TRUE(store_->history(job_id(2)).value().empty());
+}
+
+TEST_F(SqliteStoreTest, ListFiltersByStateRecipientSenderTimeAndLimit) {
+  // Six jobs, one second apart, inserted out of order.
+  std::vector<Job> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(make_job(job_id(static_cast<std::uint64_t>(i)), 0));
+  const std::int64_t t0 = 1'700'000'000'000;
+  const int order[] = {3, 0, 5, 1, 4, 2};
+  for (int i : order) {
+    auto& j = jobs[static_cast<std::size_t>(i)];
+    j.received_at = at_ms(t0 + i * 1000);
+    j.state = (i % 2 == 0) ? JobState::held : JobState::printed;
+    j.recipients = i < 3 ? std::vector<Recipient>{user("alice")}
+                         : std::vector<Recipient>{user("bob"), user("carol")};
+    if (i == 4) {
+      j.sender = Sender{};
+      j.sender.email = "orders_100%@example.org";
+    }
+    insert(j);
+  }
+  const auto id = [&](int i) { return jobs[static_cast<std::size_t>(i)].id; };
+
+  // Default: newest first, everything.
+  EXPECT_EQ(ids_of(store_->list({}).value()),
+            (std::vector<JobId>{id(5), id(4), id(3), id(2), id(1), id(0)}));
+
+  JobFilter f;
+  f.oldest_first = true;
+  f.limit = 3;
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(0), id(1), id(2)}));
+
+  f = {};
+  f.limit = 2;
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(5), id(4)}));
+
+  f = {};
+  f.states = {JobState::held};
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(4), id(2), id(0)}));
+  f.states = {JobState::held, JobState::printed};
+  EXPECT_EQ(store_->list(f).value().size(), 6u);
+  f.states = {JobState::failed};
+  EXPECT_TRUE(store_->list(f).value().empty());
+
+  f = {};
+  f.recipient = user("carol").key();
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(5), id(4), id(3)}));
+  f.states = {JobState::printed};
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(5), id(3)}));
+
+  f = {};
+  f.sender = "100%@";  // LIKE wildcards in the text are literal
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(4)}));
+  f.sender = "_";
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(4)}));
+  f.sender = "ACME";  // the TSI, not only the display
+  EXPECT_EQ(store_->list(f).value().size(), 5u);
+  f.sender = "+81312345678";
+  EXPECT_EQ(store_->list(f).value().size(), 5u);
+  f.sender = "nobody";
+  EXPECT_TRUE(store_->list(f).value().empty());
+
+  f = {};
+  f.received_after = at_ms(t0 + 1000);   // inclusive
+  f.received_before = at_ms(t0 + 4000);  // exclusive
+  EXPECT_EQ(ids_of(store_->list(f).value()), (std::vector<JobId>{id(3), id(2), id(1)}));
+
+  f = {};
+  f.limit = 0;
+  EXPECT_TRUE(store_->list(f).value().empty());
+
+  auto counts = store_->count_by_state().value();
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<std::pair<JobState, std::int64_t>>{{JobState::held, 3},
+                                                                    {JobState::printed, 3}}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recipient rules, mode tables, schedule
+
+RecipientRule rule(const std::string& pattern, const std::string& who, const std::string& note) {
+  return RecipientRule{0, SenderPattern::parse(pattern, kJapan).value(), user(who), "", note};
+}
+
+TEST_F(SqliteStoreTest, RecipientRulesCrud) {
+  EXPECT_TRUE(store_->recipient_rules().value().empty());
+  auto a = store_->add_recipient_rule(rule("03-1234-5678", "alice", "Sales"));
+  auto b = store_->add_recipient_rule(rule("@example.org", "bob", ""));
+  auto c = store_->add_recipient_rule(rule("others", "carol", "catch-all"));
+  ASSERT_TRUE(a && b && c);
+  EXPECT_NE(a->id, 0);
+  EXPECT_NE(a->id, b->id);
+  EXPECT_EQ(a->pattern.value, "81312345678");
+  EXPECT_EQ(store_->recipient_rules().value(), (std::vector<RecipientRule>{*a, *b, *c}));
+
+  auto changed = *b;
+  changed.pattern = SenderPattern::parse("10.1.0.0/16", kJapan).value();
+  changed.recipient = Recipient{RecipientKind::channel, "xmpp", "fax@rooms.example.org"};
+  changed.printer = "office-3f";
+  changed.note = "network";
+  ASSERT_TRUE(store_->update_recipient_rule(changed));
+  EXPECT_EQ(store_->recipient_rules().value(), (std::vector<RecipientRule>{*a, changed, *c}));
+
+  ASSERT_TRUE(store_->remove_recipient_rule(a->id));
+  EXPECT_EQ(store_->recipient_rules().value(), (std::vector<RecipientRule>{changed, *c}));
+
+  auto gone = store_->remove_recipient_rule(a->id);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+  auto ghost = *a;
+  auto not_there = store_->update_recipient_rule(ghost);
+  ASSERT_FALSE(not_there);
+  EXPECT_EQ(not_there.error().code, Errc::not_found);
+
+  // A rule added after a removal still goes to the end.
+  auto d = store_->add_recipient_rule(rule("prefix:06", "dave", ""));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(store_->recipient_rules().value(), (std::vector<RecipientRule>{changed, *c, *d}));
+}
+
+TEST_F(SqliteStoreTest, ReplaceRecipientRulesReplacesTheWholeTableInOrder) {
+  ASSERT_TRUE(store_->add_recipient_rule(rule("others", "old", "")));
+  const std::vector<RecipientRule> wanted{rule("all", "audit", "copy"),
+                                          rule("prefix:03", "tokyo", ""),
+                                          rule("ipp:alice", "alice", "")};
+  auto replaced = store_->replace_recipient_rules(wanted);
+  ASSERT_TRUE(replaced) << replaced.error().describe();
+  ASSERT_EQ(replaced->size(), 3u);
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    EXPECT_NE((*replaced)[i].id, 0);
+    auto expect = wanted[i];
+    expect.id = (*replaced)[i].id;
+    EXPECT_EQ((*replaced)[i], expect);
+  }
+  EXPECT_EQ(store_->recipient_rules().value(), *replaced);
+  EXPECT_TRUE(store_->replace_recipient_rules({}).value().empty());
+  EXPECT_TRUE(store_->recipient_rules().value().empty());
+}
+
+TEST_F(SqliteStoreTest, ReplaceRecipientRulesIsAtomic) {
+  auto before = store_->replace_recipient_rules({rule("others", "old", ""), rule("all", "x", "")});
+  ASSERT_TRUE(before);
+  // Make the database refuse the second new rule: the import must fail as a whole.
+  store_.reset();
+  raw_sql(file_,
+          "CREATE TRIGGER refuse BEFORE INSERT ON recipient_rules WHEN NEW.note = 'refuse' "
+          "BEGIN SELECT RAISE(ABORT, 'refused by test'); END");
+  reopen();
+  auto failed =
+      store_->replace_recipient_rules({rule("prefix:03", "new", ""), rule("all", "y", "refuse")});
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("refused by test"), std::string::npos);
+  EXPECT_EQ(store_->recipient_rules().value(), *before);
+  // The store is still usable afterwards (no transaction left open).
+  ASSERT_TRUE(store_->add_recipient_rule(rule("prefix:06", "osaka", "")));
+  EXPECT_EQ(store_->recipient_rules().value().size(), 3u);
+}
+
+TEST_F(SqliteStoreTest, ModeTablesPutReplaceAndRemove) {
+  ModeTable night("night");
+  night.set(Availability::offline, WorkLocation::unknown, Action::print);
+  ASSERT_TRUE(store_->put_mode_table(night));
+  ModeTable weekday = ModeTable::seed_default("weekday");
+  weekday.set(Availability::available, WorkLocation::office, Action::hold);
+  weekday.set(Availability::busy, WorkLocation::remote, Action::print);
+  ASSERT_TRUE(store_->put_mode_table(weekday));
+  EXPECT_EQ(store_->mode_tables().value(),
+            (std::vector<ModeTable>{ModeTable("holiday"), night, weekday}));
+
+  ASSERT_TRUE(store_->remove_mode_table("night"));
+  auto again = store_->remove_mode_table("night");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::not_found);
+  EXPECT_NE(again.error().message.find("night"), std::string::npos);
+  reopen();
+  EXPECT_EQ(store_->mode_tables().value(), (std::vector<ModeTable>{ModeTable("holiday"), weekday}));
+}
+
+TEST_F(SqliteStoreTest, ScheduleRoundTrips) {
+  Schedule s;
+  s.time_zone = "Asia/Tokyo";
+  s.default_table = "weekday";
+  s.holiday_table = "";
+  s.holidays = {std::chrono::year{2024} / 1 / 1, std::chrono::year{2024} / 12 / 31};
+  s.rules = {ScheduleRule{"night", 0x3e, std::chrono::minutes(22 * 60), std::chrono::minutes(6 * 60)},
+             ScheduleRule{"weekend", 0x41, std::chrono::minutes(0), std::chrono::minutes(1440)}};
+  ASSERT_TRUE(store_->put_schedule(s));
+  EXPECT_EQ(store_->schedule().value(), std::optional<Schedule>(s));
+
+  Schedule t;
+  t.rules = {ScheduleRule{"weekday", 0x01, std::chrono::minutes(1), std::chrono::minutes(2)}};
+  ASSERT_TRUE(store_->put_schedule(t));
+  reopen();
+  EXPECT_EQ(store_->schedule().value(), std::optional<Schedule>(t));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and audit log
+
+TEST_F(SqliteStoreTest, SettingsAreKeptPerNamespace) {
+  EXPECT_EQ(store_->get_setting("presence.local", "alice").value(), std::nullopt);
+  ASSERT_TRUE(store_->put_setting("presence.local", "bob", "2"));
+  ASSERT_TRUE(store_->put_setting("presence.local", "alice", "1"));
+  ASSERT_TRUE(store_->put_setting("presence.xmpp", "alice", "other"));
+  ASSERT_TRUE(store_->put_setting("presence.local", "alice", "1b"));  // overwrite
+  EXPECT_EQ(store_->get_setting("presence.local", "alice").value(), std::optional<std::string>("1b"));
+  EXPECT_EQ(store_->get_setting("presence.xmpp", "alice").value(),
+            std::optional<std::string>("other"));
+  EXPECT_EQ(store_->get_setting("presence.xmpp", "bob").value(), std::nullopt);
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(store_->settings("presence.local").value(), (Pairs{{"alice", "1b"}, {"bob", "2"}}));
+  EXPECT_EQ(store_->settings("presence.xmpp").value(), (Pairs{{"alice", "other"}}));
+  EXPECT_TRUE(store_->settings("nothing").value().empty());
+  ASSERT_TRUE(store_->put_setting("ns", "empty", ""));
+  EXPECT_EQ(store_->get_setting("ns", "empty").value(), std::optional<std::string>(""));
+}
+
+TEST_F(SqliteStoreTest, AuditLogAppendsAndPagesNewestFirst) {
+  for (int i = 1; i <= 7; ++i) {
+    ASSERT_TRUE(store_->append_audit({0, at_ms(1000 * i), "user:alice", "job.release",
+                                      "job " + std::to_string(i), "entry " + std::to_string(i)}));
+  }
+  TableStore& tables = *store_;  // the port's default before_id
+  auto all = tables.audit(100).value();
+  ASSERT_EQ(all.size(), 7u);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const int n = 7 - static_cast<int>(i);
+    EXPECT_EQ(all[i].detail, "entry " + std::to_string(n));
+    EXPECT_EQ(all[i].at, at_ms(1000 * n));
+    EXPECT_EQ(all[i].actor, "user:alice");
+    EXPECT_EQ(all[i].action, "job.release");
+    EXPECT_EQ(all[i].subject, "job " + std::to_string(n));
+    if (i > 0) {
+      EXPECT_LT(all[i].id, all[i - 1].id);
+    }
+  }
+
+  // Paging with before_id visits every entry once, newest first.
+  std::vector<std::int64_t> paged;
+  std::int64_t before = 0;
+  for (;;) {
+    auto page = store_->audit(3, before).value();
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 3u);
+    for (const auto& e : page) paged.push_back(e.id);
+    before = page.back().id;
+  }
+  std::vector<std::int64_t> ids;
+  for (const auto& e : all) ids.push_back(e.id);
+  EXPECT_EQ(paged, ids);
+  EXPECT_TRUE(tables.audit(0).value().empty());
+}
+
+}  // namespace
+}  // namespace atdesk::store

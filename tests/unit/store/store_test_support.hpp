@@ -1,0 +1,97 @@
+// Helpers shared by the store tests: a temporary folder removed on scope exit, jobs with
+// deterministic ids, and a content hash for checking documents read back from the spool.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/job.hpp"
+#include "atdesk/store/blob_store.hpp"
+
+namespace atdesk::store::testing {
+
+// A fresh folder under the system temporary folder; removed (with everything in it) on scope
+// exit, after restoring write permission on anything a test made read-only.
+class TempDir {
+ public:
+  TempDir() {
+    auto pattern = (std::filesystem::temp_directory_path() / "atdesk-store-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_directory()) ::chmod(it->path().c_str(), 0700);
+    }
+    ::chmod(path_.c_str(), 0700);
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A job id whose 16 bytes are `n` in big-endian order, prefixed by `high` (so tests can pick
+// ids that share a short-id prefix or not).
+inline JobId job_id(std::uint64_t n, std::uint64_t high = 0) {
+  std::array<unsigned char, 16> bytes{};
+  for (int i = 0; i < 8; ++i) {
+    bytes[static_cast<std::size_t>(7 - i)] = static_cast<unsigned char>(high >> (8 * i));
+    bytes[static_cast<std::size_t>(15 - i)] = static_cast<unsigned char>(n >> (8 * i));
+  }
+  return JobId::from_bytes(std::span<const unsigned char, 16>(bytes));
+}
+
+inline Timestamp at_ms(std::int64_t ms) { return Timestamp(std::chrono::milliseconds(ms)); }
+
+// FNV-1a, 64 bits: enough to tell an intact document from a damaged one in tests.
+inline std::uint64_t content_hash(std::span<const std::byte> data) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (auto b : data) {
+    h ^= static_cast<std::uint64_t>(b);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// `size` bytes of a document that depend on `seed` (a cheap xorshift stream).
+inline Bytes document_bytes(std::size_t size, std::uint64_t seed) {
+  Bytes out(size);
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& b : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    b = static_cast<std::byte>(x & 0xff);
+  }
+  return out;
+}
+
+inline std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+inline void write_file(const std::filesystem::path& file, const std::string& data) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+}  // namespace atdesk::store::testing
