@@ -1,0 +1,210 @@
+#include "atdesk/print/ipp_printer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "ipp_session.hpp"
+
+namespace atdesk::print {
+namespace {
+
+using detail::IppPtr;
+using detail::IppSession;
+
+constexpr const char* kPdf = "application/pdf";
+// requesting-user-name for queries, which act for atdesk rather than for a person.
+constexpr const char* kQueryUser = "atdesk";
+
+void add_user(ipp_t* request, const std::string& user) {
+  ippAddString(request, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nullptr,
+               user.empty() ? kQueryUser : user.c_str());
+}
+
+template <std::size_t N>
+void add_requested(ipp_t* request, const std::array<const char*, N>& names) {
+  ippAddStrings(request, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
+                static_cast<int>(N), nullptr, names.data());
+}
+
+constexpr std::array kPrinterAttributes = {
+    "printer-state",
+    "printer-state-reasons",
+    "printer-state-message",
+    "printer-is-accepting-jobs",
+    "document-format-supported",
+};
+
+Result<IppPtr> get_printer_attributes(IppSession& session) {
+  IppPtr request = session.new_request(IPP_OP_GET_PRINTER_ATTRIBUTES);
+  add_user(request.get(), {});
+  add_requested(request.get(), kPrinterAttributes);
+  return session.call(std::move(request));
+}
+
+PrinterStatus to_status(ipp_t* response, const std::string& name, const std::string& uri) {
+  PrinterStatus status;
+  status.name = name;
+  status.uri = uri;
+  const int state = detail::ipp_integer(response, "printer-state").value_or(IPP_PSTATE_STOPPED);
+  const bool accepting = detail::ipp_boolean(response, "printer-is-accepting-jobs").value_or(true);
+  status.state = detail::printer_state_from_ipp(state, accepting);
+  status.state_reasons = detail::ipp_strings(response, "printer-state-reasons");
+  status.formats = detail::ipp_strings(response, "document-format-supported");
+  status.message = detail::ipp_text(response, "printer-state-message");
+  if (!accepting) {
+    status.message = "not accepting jobs" + (status.message.empty() ? "" : "; " + status.message);
+  }
+  return status;
+}
+
+std::string join(const std::vector<std::string>& values) {
+  std::string out;
+  for (const auto& v : values) out += (out.empty() ? "" : ",") + v;
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+IppPrinter::IppPrinter(Settings settings) : settings_(std::move(settings)) {}
+
+Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const PrintOptions& options) {
+  const std::string who = "printer " + settings_.name + " (" + settings_.uri + ")";
+  if (pdf.empty()) return fail(Errc::invalid_argument, who + ": the document to print is empty");
+  if (options.copies < 1) {
+    return fail(Errc::invalid_argument,
+                who + ": copies must be at least 1, got " + std::to_string(options.copies));
+  }
+  auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
+  if (!session) return fail(session.error());
+
+  // Look before sending: a stopped printer would otherwise queue the job (or refuse it with a
+  // less clear status), and a printer without PDF would reject it after the upload.
+  auto attributes = get_printer_attributes(*session);
+  if (!attributes) return fail(attributes.error());
+  const PrinterStatus printer = to_status(attributes->get(), settings_.name, settings_.uri);
+  if (printer.state == PrinterState::stopped) {
+    const int state = detail::ipp_integer(attributes->get(), "printer-state").value_or(0);
+    return fail(Errc::unavailable,
+                who + ": printer is stopped or not accepting jobs (printer-state " +
+                    std::to_string(state) + ", reasons " + join(printer.state_reasons) +
+                    (printer.message.empty() ? "" : ", message '" + printer.message + "'") + ")");
+  }
+  // Only PDF is sent. A printer that takes only PWG raster or URF would need atdesk to rasterise
+  // the document first, which it does not do (yet); such a printer is reported as unsupported.
+  if (std::ranges::find(printer.formats, kPdf) == printer.formats.end()) {
+    return fail(Errc::unsupported, who +
+                                       ": printer does not accept application/pdf "
+                                       "(document-format-supported: " +
+                                       join(printer.formats) + ")");
+  }
+
+  IppPtr request = session->new_request(IPP_OP_PRINT_JOB);
+  add_user(request.get(), options.user);
+  if (!options.job_name.empty()) {
+    ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_NAME, "job-name", nullptr,
+                 options.job_name.c_str());
+  }
+  ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_MIMETYPE, "document-format", nullptr,
+               kPdf);
+  ippAddInteger(request.get(), IPP_TAG_JOB, IPP_TAG_INTEGER, "copies", options.copies);
+  auto response = session->call(std::move(request), pdf);
+  if (!response) return fail(response.error());
+  const auto job_id = detail::ipp_integer(response->get(), "job-id");
+  if (!job_id || *job_id <= 0) {
+    return fail(Errc::unavailable, who + ": Print-Job succeeded but the response has no job-id");
+  }
+  return Submission{settings_.name, *job_id};
+}
+
+Result<RemoteJobState> IppPrinter::status(const Submission& submission) {
+  auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
+  if (!session) return fail(session.error());
+  IppPtr request = session->new_request(IPP_OP_GET_JOB_ATTRIBUTES);
+  ippAddInteger(request.get(), IPP_TAG_OPERATION, IPP_TAG_INTEGER, "job-id", submission.job_id);
+  add_user(request.get(), {});
+  add_requested(request.get(), std::array{"job-state"});
+  auto response = session->call(std::move(request));
+  if (!response) return fail(response.error());
+  const int raw = detail::ipp_integer(response->get(), "job-state").value_or(0);
+  const auto state = detail::job_state_from_ipp(raw);
+  if (!state) {
+    return fail(Errc::unavailable, session->who() + ": job " + std::to_string(submission.job_id) +
+                                       " has no valid job-state (got " + std::to_string(raw) +
+                                       ", expected 3..9)");
+  }
+  return *state;
+}
+
+Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
+    const std::string& job_name) {
+  auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
+  if (!session) return fail(session.error());
+  IppPtr request = session->new_request(IPP_OP_GET_JOBS);
+  add_user(request.get(), {});
+  ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "which-jobs", nullptr, "all");
+  add_requested(request.get(), std::array{"job-id", "job-name", "job-state"});
+  auto response = session->call(std::move(request));
+  if (!response) return fail(response.error());
+
+  // The response lists one job-attributes group per job; a group ends at a separator (an
+  // attribute without a name) or where another group starts.
+  std::optional<std::pair<Submission, RemoteJobState>> newest;
+  ipp_t* ipp = response->get();
+  ipp_attribute_t* attr = ippFirstAttribute(ipp);
+  while (attr != nullptr) {
+    if (ippGetGroupTag(attr) != IPP_TAG_JOB) {
+      attr = ippNextAttribute(ipp);
+      continue;
+    }
+    int id = 0;
+    int state = 0;
+    std::string name;
+    for (; attr != nullptr && ippGetGroupTag(attr) == IPP_TAG_JOB && ippGetName(attr) != nullptr;
+         attr = ippNextAttribute(ipp)) {
+      const std::string_view attr_name = ippGetName(attr);
+      if (attr_name == "job-id") {
+        id = ippGetInteger(attr, 0);
+      } else if (attr_name == "job-state") {
+        state = ippGetInteger(attr, 0);
+      } else if (attr_name == "job-name") {
+        const char* value = ippGetString(attr, 0, nullptr);
+        name = value != nullptr ? value : "";
+      }
+    }
+    if (name == job_name && id > 0 && (!newest || id > newest->first.job_id)) {
+      if (const auto remote = detail::job_state_from_ipp(state)) {
+        newest.emplace(Submission{settings_.name, id}, *remote);
+      }
+    }
+    if (attr != nullptr && ippGetName(attr) == nullptr) attr = ippNextAttribute(ipp);
+  }
+  return newest;
+}
+
+Result<PrinterStatus> IppPrinter::describe() {
+  auto unreachable = [this](std::string message) {
+    PrinterStatus status;
+    status.name = settings_.name;
+    status.uri = settings_.uri;
+    status.state = PrinterState::unreachable;
+    status.message = std::move(message);
+    return status;
+  };
+  auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
+  if (!session) {
+    if (session.error().code == Errc::invalid_argument) return fail(session.error());
+    return unreachable(session.error().message);
+  }
+  auto response = get_printer_attributes(*session);
+  if (!response) {
+    const Errc code = response.error().code;
+    if (code == Errc::unavailable || code == Errc::timeout) {
+      return unreachable(response.error().message);
+    }
+    return fail(response.error());
+  }
+  return to_status(response->get(), settings_.name, settings_.uri);
+}
+
+}  // namespace atdesk::print
