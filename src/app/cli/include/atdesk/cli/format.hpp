@@ -1,0 +1,39 @@
+// Human-readable output of the atdesk CLI: aligned tables for lists, "key: value" for one object.
+// Input is the JSON atdeskd sent (docs/api.md); missing fields print as empty, never throw.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace atdesk::cli {
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// Columns separated by two spaces, padded to the widest cell; the last column is not padded.
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows);
+// "key:   value" lines with the values aligned.
+std::string format_fields(const Fields& fields);
+
+// A JSON value as a cell: strings as is, null as "", booleans yes/no, arrays joined by ", ".
+std::string cell(const nlohmann::json& object, std::string_view key);
+
+std::string format_job(const nlohmann::json& job);
+std::string format_job_list(const nlohmann::json& jobs);  // the array of {"jobs":[...]}
+std::string format_history(const nlohmann::json& history);
+std::string format_rule(const nlohmann::json& rule);
+std::string format_rules(const nlohmann::json& rules);
+std::string format_mode_tables(const nlohmann::json& modes);  // {"active","tables"}
+std::string format_mode_table(const nlohmann::json& table);   // the grid of one table
+std::string format_schedule(const nlohmann::json& schedule);
+std::string format_presence(const nlohmann::json& presence);  // one Presence object
+std::string format_presence_list(const nlohmann::json& recipients);
+std::string format_messages(const nlohmann::json& messages);
+std::string format_printers(const nlohmann::json& printers);
+std::string format_audit(const nlohmann::json& entries);
+
+}  // namespace atdesk::cli

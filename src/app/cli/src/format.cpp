@@ -1,0 +1,286 @@
+#include "atdesk/cli/format.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+
+namespace atdesk::cli {
+namespace {
+
+using nlohmann::json;
+
+const json& field(const json& object, std::string_view key) {
+  static const json kNull;  // constant, never written: a missing field reads as null
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+std::string scalar(const json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_array()) {
+    std::string out;
+    for (const auto& item : value) {
+      if (!out.empty()) out += ", ";
+      out += scalar(item);
+    }
+    return out;
+  }
+  return value.dump();
+}
+
+const json& array_or_empty(const json& value) {
+  static const json kEmpty = json::array();
+  return value.is_array() ? value : kEmpty;
+}
+
+// "busy, remote" from a Presence object; "" for null.
+std::string presence_cell(const json& presence) {
+  if (!presence.is_object()) return "";
+  std::string out = cell(presence, "availability");
+  const std::string location = cell(presence, "location");
+  if (!location.empty()) out += ", " + location;
+  return out;
+}
+
+std::string size_cell(const json& bytes) {
+  if (!bytes.is_number()) return scalar(bytes);
+  const double n = bytes.get<double>();
+  if (n < 1024) return scalar(bytes) + " B";
+  char buffer[32];
+  if (n < 1024.0 * 1024.0) {
+    std::snprintf(buffer, sizeof buffer, "%.1f KiB", n / 1024.0);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%.1f MiB", n / (1024.0 * 1024.0));
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string cell(const json& object, std::string_view key) {
+  return scalar(field(object, key));
+}
+
+std::string format_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(header.size(), 0);
+  auto measure = [&widths](const std::vector<std::string>& row) {
+    for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], row[i].size());
+    }
+  };
+  measure(header);
+  for (const auto& row : rows) measure(row);
+
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (std::size_t i = 0; i < widths.size(); ++i) {
+      const std::string& text = i < row.size() ? row[i] : std::string();
+      line += text;
+      if (i + 1 < widths.size()) line += std::string(widths[i] - text.size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  };
+  emit(header);
+  for (const auto& row : rows) emit(row);
+  return out;
+}
+
+std::string format_fields(const Fields& fields) {
+  std::size_t width = 0;
+  for (const auto& [key, value] : fields) width = std::max(width, key.size());
+  std::string out;
+  for (const auto& [key, value] : fields) {
+    out += key + ":" + std::string(width - key.size() + 1, ' ') + value;
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    out += "\n";
+  }
+  return out;
+}
+
+std::string format_job(const json& job) {
+  Fields fields = {
+      {"id", cell(job, "id")},         {"short id", cell(job, "short_id")},
+      {"state", cell(job, "state")},   {"reason", cell(job, "reason")},
+      {"source", cell(job, "source")},
+  };
+  // Only the sender fields that are set: most senders have one or two.
+  static constexpr std::array<std::pair<const char*, const char*>, 9> kSender = {{
+      {"display", "sender"},
+      {"fax", "sender fax"},
+      {"tsi", "sender tsi"},
+      {"caller_id", "caller id"},
+      {"sip_uri", "sender sip"},
+      {"email", "sender e-mail"},
+      {"ip", "sender ip"},
+      {"ipp_user", "sender ipp user"},
+      {"called", "called"},
+  }};
+  const json& sender = field(job, "sender");
+  for (const auto& [key, label] : kSender) {
+    std::string value = cell(sender, key);
+    if (!value.empty()) fields.emplace_back(label, std::move(value));
+  }
+  std::string format = cell(job, "format");
+  std::string pages = cell(job, "pages");
+  if (field(job, "incomplete").is_boolean() && field(job, "incomplete").get<bool>()) {
+    pages += " (incomplete)";
+  }
+  fields.insert(fields.end(), {
+                                  {"document", cell(job, "document_name")},
+                                  {"format", format},
+                                  {"pages", pages},
+                                  {"size", size_cell(field(job, "size_bytes"))},
+                                  {"received", cell(job, "received_at")},
+                                  {"updated", cell(job, "updated_at")},
+                                  {"recipients", cell(job, "recipients")},
+                                  {"mode table", cell(job, "mode_table")},
+                                  {"printer", cell(job, "printer")},
+                                  {"print attempts", cell(job, "print_attempts")},
+                              });
+  std::erase_if(fields, [](const auto& f) { return f.first == "reason" && f.second.empty(); });
+  return format_fields(fields);
+}
+
+std::string format_job_list(const json& jobs) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& job : array_or_empty(jobs)) {
+    std::string sender = cell(field(job, "sender"), "display");
+    if (sender.empty()) sender = cell(field(job, "sender"), "fax");
+    rows.push_back({cell(job, "short_id"), cell(job, "state"), cell(job, "received_at"), sender,
+                    cell(job, "pages"), cell(job, "recipients"), cell(job, "reason")});
+  }
+  return format_table({"ID", "STATE", "RECEIVED", "SENDER", "PAGES", "RECIPIENTS", "REASON"}, rows);
+}
+
+std::string format_history(const json& history) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : array_or_empty(history)) {
+    rows.push_back(
+        {cell(t, "at"), cell(t, "from"), cell(t, "to"), cell(t, "actor"), cell(t, "reason")});
+  }
+  return format_table({"AT", "FROM", "TO", "ACTOR", "REASON"}, rows);
+}
+
+std::string format_rule(const json& rule) {
+  return format_fields({{"id", cell(rule, "id")},
+                        {"pattern", cell(rule, "pattern")},
+                        {"recipient", cell(rule, "recipient")},
+                        {"printer", cell(rule, "printer")},
+                        {"note", cell(rule, "note")}});
+}
+
+std::string format_rules(const json& rules) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : array_or_empty(rules)) {
+    rows.push_back({cell(r, "id"), cell(r, "pattern"), cell(r, "recipient"), cell(r, "printer"),
+                    cell(r, "note")});
+  }
+  return format_table({"ID", "PATTERN", "RECIPIENT", "PRINTER", "NOTE"}, rows);
+}
+
+std::string format_mode_tables(const json& modes) {
+  std::vector<std::vector<std::string>> rows;
+  const std::string active = cell(modes, "active");
+  for (const auto& t : array_or_empty(field(modes, "tables"))) {
+    const bool is_active = (field(t, "active").is_boolean() && field(t, "active").get<bool>()) ||
+                           (!active.empty() && cell(t, "name") == active);
+    int prints = 0;
+    for (const auto& [availability, row] : field(t, "cells").items()) {
+      if (!row.is_object()) continue;
+      for (const auto& [location, action] : row.items()) prints += action == "print" ? 1 : 0;
+    }
+    rows.push_back({cell(t, "name"), is_active ? "yes" : "", std::to_string(prints) + "/28"});
+  }
+  return format_table({"NAME", "ACTIVE", "PRINT CELLS"}, rows);
+}
+
+std::string format_mode_table(const json& table) {
+  static constexpr std::array<const char*, 7> kAvailabilities = {
+      "available", "busy", "do_not_disturb", "away", "be_right_back", "offline", "unknown"};
+  static constexpr std::array<const char*, 4> kLocations = {"office", "remote", "time_off",
+                                                            "unknown"};
+  const json& cells = field(table, "cells");
+  std::vector<std::vector<std::string>> rows;
+  for (const char* availability : kAvailabilities) {
+    std::vector<std::string> row = {availability};
+    for (const char* location : kLocations) {
+      std::string action = cell(field(cells, availability), location);
+      row.push_back(action.empty() ? "hold" : action);  // the API's rule: missing cells hold
+    }
+    rows.push_back(std::move(row));
+  }
+  const bool active = field(table, "active").is_boolean() && field(table, "active").get<bool>();
+  return "table: " + cell(table, "name") + (active ? " (active)" : "") + "\n" +
+         format_table({"AVAILABILITY", "OFFICE", "REMOTE", "TIME_OFF", "UNKNOWN"}, rows);
+}
+
+std::string format_schedule(const json& schedule) {
+  std::string out = format_fields({{"time zone", cell(schedule, "time_zone")},
+                                   {"default table", cell(schedule, "default_table")},
+                                   {"holiday table", cell(schedule, "holiday_table")},
+                                   {"holidays", cell(schedule, "holidays")}});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : array_or_empty(field(schedule, "rules"))) {
+    rows.push_back({cell(r, "table"), cell(r, "days"), cell(r, "start"), cell(r, "end")});
+  }
+  return out + "\n" + format_table({"TABLE", "DAYS", "START", "END"}, rows);
+}
+
+std::string format_presence(const json& presence) {
+  return format_fields({{"availability", cell(presence, "availability")},
+                        {"location", cell(presence, "location")},
+                        {"status", cell(presence, "status_text")},
+                        {"observed", cell(presence, "observed_at")}});
+}
+
+std::string format_presence_list(const json& recipients) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : array_or_empty(recipients)) {
+    rows.push_back({cell(r, "recipient"), presence_cell(field(r, "presence")), cell(r, "action"),
+                    cell(r, "held_jobs"), cell(r, "error")});
+    // Members of a channel recipient, indented under it.
+    for (const auto& m : array_or_empty(field(r, "members"))) {
+      rows.push_back({"  " + cell(m, "address"), presence_cell(field(m, "presence")), "", "", ""});
+    }
+  }
+  return format_table({"RECIPIENT", "PRESENCE", "ACTION", "HELD", "ERROR"}, rows);
+}
+
+std::string format_messages(const json& messages) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& m : array_or_empty(messages)) {
+    rows.push_back({cell(m, "seq"), cell(m, "at"), cell(m, "to"), cell(m, "job_id"),
+                    cell(m, "has_preview"), cell(m, "text")});
+  }
+  return format_table({"SEQ", "AT", "TO", "JOB", "PREVIEW", "TEXT"}, rows);
+}
+
+std::string format_printers(const json& printers) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : array_or_empty(printers)) {
+    const bool is_default = field(p, "default").is_boolean() && field(p, "default").get<bool>();
+    std::string state = cell(p, "state");
+    const std::string reasons = cell(p, "state_reasons");
+    if (!reasons.empty() && reasons != "none") state += " (" + reasons + ")";
+    rows.push_back(
+        {cell(p, "name"), is_default ? "yes" : "", state, cell(p, "uri"), cell(p, "message")});
+  }
+  return format_table({"NAME", "DEFAULT", "STATE", "URI", "MESSAGE"}, rows);
+}
+
+std::string format_audit(const json& entries) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : array_or_empty(entries)) {
+    rows.push_back({cell(e, "id"), cell(e, "at"), cell(e, "actor"), cell(e, "action"),
+                    cell(e, "subject"), cell(e, "detail")});
+  }
+  return format_table({"ID", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"}, rows);
+}
+
+}  // namespace atdesk::cli
