@@ -29,9 +29,30 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   bool ok() const { return fd_ >= 0; }
+  void reset(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
 
  private:
   int fd_;
+};
+
+// A temporary file that is deleted on scope exit unless it was renamed into place.
+class TempFile {
+ public:
+  explicit TempFile(fs::path path) : path_(std::move(path)) {}
+  ~TempFile() {
+    if (!renamed_) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const fs::path& path() const { return path_; }
+  void renamed() { renamed_ = true; }
+
+ private:
+  fs::path path_;
+  bool renamed_ = false;
 };
 
 std::string errno_text() { return std::strerror(errno); }
@@ -81,16 +102,39 @@ Result<SecretKey> load_or_create_key(const fs::path& file) {
     std::error_code ec;
     if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
     crypto_secretstream_xchacha20poly1305_keygen(key.data());
-    Fd out(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!out.ok()) {
+    // Written to a temporary file and linked into place once complete: a crash while the key is
+    // written must not leave a short key file that makes every later start fail. link() fails
+    // with EEXIST when another process created the key meanwhile; then that key is used.
+    auto temp = file;
+    temp += ".tmp";
+    ::unlink(temp.c_str());  // a leftover of a crash
+    {
+      Fd out(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!out.ok()) {
+        return fail(Errc::io, temp.string() + ": cannot create the spool key: " + errno_text());
+      }
+      auto written = write_all(out.get(), key.data(), key.size(), temp);
+      if (written && ::fsync(out.get()) != 0) {
+        written = fail(Errc::io, temp.string() + ": fsync failed: " + errno_text());
+      }
+      if (!written) {
+        ::unlink(temp.c_str());
+        return fail(written.error());
+      }
+    }
+    const int linked = ::link(temp.c_str(), file.c_str());
+    const int link_errno = errno;
+    ::unlink(temp.c_str());
+    if (linked != 0 && link_errno != EEXIST) {
+      errno = link_errno;
       return fail(Errc::io, file.string() + ": cannot create the spool key: " + errno_text());
     }
-    if (auto ok = write_all(out.get(), key.data(), key.size(), file); !ok) return fail(ok.error());
-    if (::fsync(out.get()) != 0) return fail(Errc::io, file.string() + ": fsync failed");
     if (auto ok = fsync_dir(file.has_parent_path() ? file.parent_path() : fs::path(".")); !ok) {
       return fail(ok.error());
     }
-    return key;
+    if (linked == 0) return key;
+    sodium_memzero(key.data(), key.size());
+    fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   }
   if (!fd.ok()) return fail(Errc::io, file.string() + ": cannot open the spool key: " + errno_text());
   struct stat st {};
@@ -142,9 +186,12 @@ Result<void> EncryptedSpool::put(const JobId& job, BlobKind kind, std::span<cons
   if (new_folder) {
     if (auto ok = fsync_dir(dir_); !ok) return ok;
   }
-  auto temp = target;
-  temp += ".tmp";
-  ::unlink(temp.c_str());  // a leftover of a crash
+  auto temp_path = target;
+  temp_path += ".tmp";
+  ::unlink(temp_path.c_str());  // a leftover of a crash
+  // Deleted on every early return (a failed write must not leave a file for the sweep).
+  TempFile temp_file(temp_path);
+  const auto& temp = temp_file.path();
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.ok()) return fail(Errc::io, temp.string() + ": cannot create: " + errno_text());
 
@@ -169,20 +216,19 @@ Result<void> EncryptedSpool::put(const JobId& job, BlobKind kind, std::span<cons
         reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
         last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
     if (auto ok = write_all(fd.get(), out.data(), static_cast<std::size_t>(out_len), temp); !ok) {
-      ::unlink(temp.c_str());
+      sodium_memzero(&state, sizeof state);
       return ok;
     }
     offset += n;
   } while (offset < data.size());
   sodium_memzero(&state, sizeof state);
   if (::fsync(fd.get()) != 0) {
-    ::unlink(temp.c_str());
     return fail(Errc::io, temp.string() + ": fsync failed: " + errno_text());
   }
   if (::rename(temp.c_str(), target.c_str()) != 0) {
-    ::unlink(temp.c_str());
     return fail(Errc::io, target.string() + ": rename failed: " + errno_text());
   }
+  temp_file.renamed();
   return fsync_dir(folder);
 }
 
@@ -205,8 +251,9 @@ Result<Bytes> EncryptedSpool::get(const JobId& job, BlobKind kind) {
     got += static_cast<std::size_t>(r);
   }
   const auto corrupt = [&](const std::string& why) {
-    return fail(Errc::corrupt, what + " cannot be decrypted (" + why +
-                                   "): the file is damaged or was encrypted with another key");
+    return fail(Errc::corrupt, what + " cannot be decrypted (" + why + "): " + file.string() +
+                                   " is damaged, belongs to another job, or was encrypted with "
+                                   "another key");
   };
   if (cipher.size() < kMagicLen + kHeaderBytes + kABytes ||
       std::memcmp(cipher.data(), kMagic, kMagicLen) != 0) {

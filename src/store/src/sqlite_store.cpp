@@ -306,6 +306,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
                                                        NumberPlan plan) {
   std::error_code ec;
   if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  if (ec) {
+    return fail(Errc::io, file.parent_path().string() +
+                              ": cannot create the database folder: " + ec.message());
+  }
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(file.c_str(), &raw,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -326,9 +330,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
 
 Result<void> SqliteStore::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string message = err ? err : "unknown error";
     sqlite3_free(err);
+    // A file that is not a database, or a damaged one, is corrupt data rather than failed I/O:
+    // the operator has to restore it, retrying will not help.
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+      return fail(Errc::corrupt, path_ + ": " + message + " (damaged or not an atdesk database)");
+    }
     return fail(Errc::io, path_ + ": " + message);
   }
   return {};
@@ -609,7 +619,10 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
     binds += 't';
   }
   if (f.sender) {
-    sql += " AND (sender_display LIKE ? ESCAPE '\\' OR sender LIKE ? ESCAPE '\\')";
+    // Match the display and the identifiers' values, not the JSON text: every sender's JSON has
+    // the keys "caller_id", "sip_uri", ..., so a LIKE on it would match "_" or "ip" everywhere.
+    sql += " AND (sender_display LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(sender) "
+           "WHERE json_each.value LIKE ? ESCAPE '\\'))";
     std::string escaped;
     for (char c : *f.sender) {
       if (c == '%' || c == '_' || c == '\\') escaped += '\\';

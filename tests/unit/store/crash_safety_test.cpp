@@ -41,14 +41,20 @@ struct Paths {
 // The size of the document of job `n` of a round: a mix of empty, small and multi-chunk ones.
 std::size_t document_size(std::uint64_t n) {
   switch (n % 4) {
-    case 0: return 0;
-    case 1: return 100 + n % 1000;
-    case 2: return 64 * 1024 + 7;
-    default: return 300 * 1024 + n % 4096;
+    case 0:
+      return 0;
+    case 1:
+      return 100 + n % 1000;
+    case 2:
+      return 64 * 1024 + 7;
+    default:
+      return 300 * 1024 + n % 4096;
   }
 }
 
-std::uint64_t document_seed(const JobId& id) { return std::hash<std::string>{}(id.str()); }
+std::uint64_t document_seed(const JobId& id) {
+  return std::hash<std::string>{}(id.str());
+}
 
 std::string hex(std::uint64_t v) {
   char buf[17];
@@ -74,20 +80,19 @@ std::string hex(std::uint64_t v) {
     job.size_bytes = data.size();
     job.received_at = Timestamp(std::chrono::milliseconds(1'700'000'000'000 + round * 100000 + n));
     job.updated_at = job.received_at;
-    const Transition first{id, job.received_at, JobState::received, JobState::received, "test",
-                           "received"};
+    const Transition first{id,     job.received_at, JobState::received, JobState::received,
+                           "test", "received"};
     if (!(*store)->insert(job, first)) ::_exit(13);
 
     const std::string receipt = id.str() + "\n";
-    if (::write(receipts, receipt.data(), receipt.size()) !=
-        static_cast<ssize_t>(receipt.size())) {
+    if (::write(receipts, receipt.data(), receipt.size()) != static_cast<ssize_t>(receipt.size())) {
       ::_exit(14);
     }
     // More writes after the receipt, so kills also land in the middle of updates.
     auto stored = job;
     stored.state = JobState::stored;
-    const Transition next{id, job.received_at, JobState::received, JobState::stored, "test",
-                          "stored"};
+    const Transition next{id,     job.received_at, JobState::received, JobState::stored,
+                          "test", "stored"};
     if (!(*store)->update(stored, JobState::received, next)) ::_exit(15);
   }
 }
@@ -189,8 +194,8 @@ TEST(CrashSafety, EveryReceiptedJobSurvivesAKillAtAnyMoment) {
   for (const auto& job : *jobs) {
     rows.insert(job.id.str());
     auto data = (*spool)->get(job.id, BlobKind::original);
-    ASSERT_TRUE(data) << "committed job " << job.id.str() << " without its document: "
-                      << data.error().describe();
+    ASSERT_TRUE(data) << "committed job " << job.id.str()
+                      << " without its document: " << data.error().describe();
     EXPECT_EQ(hex(content_hash(*data)), job.document_name) << job.id.str();
   }
   for (const auto& text : receipts) EXPECT_TRUE(rows.count(text)) << text;

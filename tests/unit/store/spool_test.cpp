@@ -50,8 +50,8 @@ class SpoolTest : public ::testing::Test {
 };
 
 TEST_F(SpoolTest, RoundTripsDocumentsOfEverySize) {
-  const std::size_t sizes[] = {0, 1, 100, kChunk - 1, kChunk, kChunk + 1, 3 * kChunk,
-                               10 * 1024 * 1024};
+  const std::size_t sizes[] = {0,      1,          100,        kChunk - 1,
+                               kChunk, kChunk + 1, 3 * kChunk, 10 * 1024 * 1024};
   std::uint64_t n = 0;
   for (auto size : sizes) {
     const auto id = job_id(++n);
@@ -109,8 +109,8 @@ TEST_F(SpoolTest, AFlippedByteAnywhereIsCorruptNamingJobAndFile) {
   const auto file = spool_->path_of(id, BlobKind::original);
   const auto pristine = testing::read_file(file);
   // Magic, stream header, first chunk, second chunk, last byte (final tag).
-  for (std::size_t pos : {std::size_t{0}, std::size_t{12}, std::size_t{60}, kChunk + 200,
-                          pristine.size() - 1}) {
+  for (std::size_t pos :
+       {std::size_t{0}, std::size_t{12}, std::size_t{60}, kChunk + 200, pristine.size() - 1}) {
     auto damaged = pristine;
     damaged[pos] = static_cast<char>(damaged[pos] ^ 0x01);
     testing::write_file(file, damaged);

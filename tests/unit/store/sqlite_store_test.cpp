@@ -74,8 +74,8 @@ Job make_job(const JobId& id, std::int64_t received_ms) {
 }
 
 Transition first_transition(const Job& j) {
-  return Transition{j.id, j.received_at, JobState::received, JobState::received, "engine",
-                    "received"};
+  return Transition{j.id,     j.received_at, JobState::received, JobState::received,
+                    "engine", "received"};
 }
 
 std::vector<JobId> ids_of(const std::vector<Job>& jobs) {
@@ -430,7 +430,7 @@ TEST_F(SqliteStoreTest, HistoryListsTransitionsInOrder) {
     auto next = j;
     next.state = to;
     // Same timestamp for two rows on purpose: the order must not depend on the time.
-    const Transition t{j.id, at_ms(ms - (to == JobState::printed ? 10 : 0)), from, to,
+    const Transition t{j.id,         at_ms(ms - (to == JobState::printed ? 10 : 0)), from, to,
                        "user:alice", std::string("to ") + std::string(to_string(to))};
     ASSERT_TRUE(store_->update(next, from, t));
     expected.push_back(t);
@@ -558,9 +558,8 @@ TEST_F(SqliteStoreTest, RecipientRulesCrud) {
 
 TEST_F(SqliteStoreTest, ReplaceRecipientRulesReplacesTheWholeTableInOrder) {
   ASSERT_TRUE(store_->add_recipient_rule(rule("others", "old", "")));
-  const std::vector<RecipientRule> wanted{rule("all", "audit", "copy"),
-                                          rule("prefix:03", "tokyo", ""),
-                                          rule("ipp:alice", "alice", "")};
+  const std::vector<RecipientRule> wanted{
+      rule("all", "audit", "copy"), rule("prefix:03", "tokyo", ""), rule("ipp:alice", "alice", "")};
   auto replaced = store_->replace_recipient_rules(wanted);
   ASSERT_TRUE(replaced) << replaced.error().describe();
   ASSERT_EQ(replaced->size(), 3u);
@@ -620,8 +619,9 @@ TEST_F(SqliteStoreTest, ScheduleRoundTrips) {
   s.default_table = "weekday";
   s.holiday_table = "";
   s.holidays = {std::chrono::year{2024} / 1 / 1, std::chrono::year{2024} / 12 / 31};
-  s.rules = {ScheduleRule{"night", 0x3e, std::chrono::minutes(22 * 60), std::chrono::minutes(6 * 60)},
-             ScheduleRule{"weekend", 0x41, std::chrono::minutes(0), std::chrono::minutes(1440)}};
+  s.rules = {
+      ScheduleRule{"night", 0x3e, std::chrono::minutes(22 * 60), std::chrono::minutes(6 * 60)},
+      ScheduleRule{"weekend", 0x41, std::chrono::minutes(0), std::chrono::minutes(1440)}};
   ASSERT_TRUE(store_->put_schedule(s));
   EXPECT_EQ(store_->schedule().value(), std::optional<Schedule>(s));
 
@@ -641,7 +641,8 @@ TEST_F(SqliteStoreTest, SettingsAreKeptPerNamespace) {
   ASSERT_TRUE(store_->put_setting("presence.local", "alice", "1"));
   ASSERT_TRUE(store_->put_setting("presence.xmpp", "alice", "other"));
   ASSERT_TRUE(store_->put_setting("presence.local", "alice", "1b"));  // overwrite
-  EXPECT_EQ(store_->get_setting("presence.local", "alice").value(), std::optional<std::string>("1b"));
+  EXPECT_EQ(store_->get_setting("presence.local", "alice").value(),
+            std::optional<std::string>("1b"));
   EXPECT_EQ(store_->get_setting("presence.xmpp", "alice").value(),
             std::optional<std::string>("other"));
   EXPECT_EQ(store_->get_setting("presence.xmpp", "bob").value(), std::nullopt);

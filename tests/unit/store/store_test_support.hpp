@@ -59,7 +59,9 @@ inline JobId job_id(std::uint64_t n, std::uint64_t high = 0) {
   return JobId::from_bytes(std::span<const unsigned char, 16>(bytes));
 }
 
-inline Timestamp at_ms(std::int64_t ms) { return Timestamp(std::chrono::milliseconds(ms)); }
+inline Timestamp at_ms(std::int64_t ms) {
+  return Timestamp(std::chrono::milliseconds(ms));
+}
 
 // FNV-1a, 64 bits: enough to tell an intact document from a damaged one in tests.
 inline std::uint64_t content_hash(std::span<const std::byte> data) {
