@@ -55,7 +55,9 @@ class TempFile {
   bool renamed_ = false;
 };
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 Result<void> fsync_dir(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -87,9 +89,12 @@ std::string associated_data(const JobId& job, BlobKind kind) {
 
 std::string_view to_string(BlobKind k) {
   switch (k) {
-    case BlobKind::original: return "original";
-    case BlobKind::printable: return "printable";
-    case BlobKind::preview: return "preview";
+    case BlobKind::original:
+      return "original";
+    case BlobKind::printable:
+      return "printable";
+    case BlobKind::preview:
+      return "preview";
   }
   return "original";
 }
@@ -136,13 +141,15 @@ Result<SecretKey> load_or_create_key(const fs::path& file) {
     sodium_memzero(key.data(), key.size());
     fd.reset(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   }
-  if (!fd.ok()) return fail(Errc::io, file.string() + ": cannot open the spool key: " + errno_text());
+  if (!fd.ok())
+    return fail(Errc::io, file.string() + ": cannot open the spool key: " + errno_text());
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(Errc::io, file.string() + ": cannot stat");
   if ((st.st_mode & 077) != 0) {
     return fail(Errc::permission_denied,
-                file.string() + ": the spool key must not be readable by group or others "
-                                "(chmod 600)");
+                file.string() +
+                    ": the spool key must not be readable by group or others "
+                    "(chmod 600)");
   }
   if (st.st_size != static_cast<off_t>(key.size())) {
     return fail(Errc::invalid_argument, file.string() + ": expected a 32-byte key, the file has " +
@@ -168,9 +175,12 @@ Result<std::unique_ptr<EncryptedSpool>> EncryptedSpool::open(const fs::path& dir
   return spool;
 }
 
-EncryptedSpool::EncryptedSpool(fs::path dir, const SecretKey& key) : dir_(std::move(dir)), key_(key) {}
+EncryptedSpool::EncryptedSpool(fs::path dir, const SecretKey& key)
+    : dir_(std::move(dir)), key_(key) {}
 
-EncryptedSpool::~EncryptedSpool() { sodium_memzero(key_.data(), key_.size()); }
+EncryptedSpool::~EncryptedSpool() {
+  sodium_memzero(key_.data(), key_.size());
+}
 
 fs::path EncryptedSpool::path_of(const JobId& job, BlobKind kind) const {
   return dir_ / job.str().substr(0, 2) / (job.str() + "." + std::string(to_string(kind)));
@@ -198,7 +208,8 @@ Result<void> EncryptedSpool::put(const JobId& job, BlobKind kind, std::span<cons
   crypto_secretstream_xchacha20poly1305_state state;
   unsigned char header[kHeaderBytes];
   crypto_secretstream_xchacha20poly1305_init_push(&state, header, key_.data());
-  if (auto ok = write_all(fd.get(), reinterpret_cast<const unsigned char*>(kMagic), kMagicLen, temp);
+  if (auto ok =
+          write_all(fd.get(), reinterpret_cast<const unsigned char*>(kMagic), kMagicLen, temp);
       !ok) {
     return ok;
   }

@@ -76,12 +76,18 @@ CREATE TABLE settings (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
-std::int64_t millis(Timestamp t) { return t.time_since_epoch().count(); }
-Timestamp from_millis(std::int64_t v) { return Timestamp(std::chrono::milliseconds(v)); }
+std::int64_t millis(Timestamp t) {
+  return t.time_since_epoch().count();
+}
+Timestamp from_millis(std::int64_t v) {
+  return Timestamp(std::chrono::milliseconds(v));
+}
 
 }  // namespace
 
-void SqliteStore::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteStore::Closer::operator()(sqlite3* db) const {
+  sqlite3_close_v2(db);
+}
 
 // A prepared statement: binds by position (1-based), steps, reads columns. Finalised on scope exit.
 class SqliteStore::Statement {
@@ -216,7 +222,8 @@ std::string cells_json(const ModeTable& t) {
   json j = json::object();
   for (auto a : kAllAvailabilities) {
     for (auto w : kAllWorkLocations) {
-      j[std::string(to_string(a))][std::string(to_string(w))] = std::string(to_string(t.lookup(a, w)));
+      j[std::string(to_string(a))][std::string(to_string(w))] =
+          std::string(to_string(t.lookup(a, w)));
     }
   }
   return j.dump();
@@ -247,10 +254,8 @@ std::string schedule_json(const Schedule& s) {
   }
   json rules = json::array();
   for (const auto& r : s.rules) {
-    rules.push_back({{"table", r.table},
-                     {"days", r.days},
-                     {"start", r.start.count()},
-                     {"end", r.end.count()}});
+    rules.push_back(
+        {{"table", r.table}, {"days", r.days}, {"start", r.start.count()}, {"end", r.end.count()}});
   }
   return json{{"time_zone", s.time_zone},
               {"default_table", s.default_table},
@@ -311,17 +316,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
                               ": cannot create the database folder: " + ec.message());
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(file.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   std::unique_ptr<SqliteStore> store(new SqliteStore(raw, file.string(), std::move(plan)));
   if (rc != SQLITE_OK) {
     return fail(Errc::io, file.string() + ": cannot open the database: " +
                               (raw ? sqlite3_errmsg(raw) : "out of memory"));
   }
   sqlite3_busy_timeout(raw, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto ok = store->exec(pragma); !ok) return fail(ok.error());
   }
   if (auto ok = store->migrate(); !ok) return fail(ok.error());
@@ -370,11 +375,12 @@ Result<void> SqliteStore::migrate() {
     Transaction tx(db_.get());
     if (!tx.ok()) return db_error("migration", sqlite3_errmsg(db_.get()));
     if (auto ok = exec(kMigrations[v - 1]); !ok) {
-      return fail(Errc::io, path_ + ": migration " + std::to_string(v) + " failed: " +
-                                ok.error().message);
+      return fail(Errc::io,
+                  path_ + ": migration " + std::to_string(v) + " failed: " + ok.error().message);
     }
-    Statement st(db_.get(), "INSERT INTO schema_migrations (version, applied_at) VALUES (?, "
-                            "strftime('%s','now'))");
+    Statement st(db_.get(),
+                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?, "
+                 "strftime('%s','now'))");
     st.bind(1, v);
     st.step();
     if (st.failed()) return db_error("migration", st.error());
@@ -505,9 +511,8 @@ Result<void> SqliteStore::update(const Job& job, JobState expected, const Transi
     Statement exists(db_.get(), "SELECT state FROM jobs WHERE id = ?");
     exists.bind(1, job.id.str());
     if (!exists.step()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
-    return fail(Errc::conflict, "job " + std::string(job.id.short_id()) + " is " +
-                                    exists.text(0) + ", no longer " +
-                                    std::string(to_string(expected)));
+    return fail(Errc::conflict, "job " + std::string(job.id.short_id()) + " is " + exists.text(0) +
+                                    ", no longer " + std::string(to_string(expected)));
   }
   if (auto ok = write_job_recipients(job); !ok) return ok;
   Statement h(db_.get(), kInsertHistory);
@@ -621,8 +626,9 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
   if (f.sender) {
     // Match the display and the identifiers' values, not the JSON text: every sender's JSON has
     // the keys "caller_id", "sip_uri", ..., so a LIKE on it would match "_" or "ip" everywhere.
-    sql += " AND (sender_display LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(sender) "
-           "WHERE json_each.value LIKE ? ESCAPE '\\'))";
+    sql +=
+        " AND (sender_display LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(sender) "
+        "WHERE json_each.value LIKE ? ESCAPE '\\'))";
     std::string escaped;
     for (char c : *f.sender) {
       if (c == '%' || c == '_' || c == '\\') escaped += '\\';
@@ -642,7 +648,8 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
     ints.push_back(millis(*f.received_before));
     binds += 'i';
   }
-  sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC" : " ORDER BY received_at DESC, rowid DESC";
+  sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC"
+                        : " ORDER BY received_at DESC, rowid DESC";
   sql += " LIMIT " + std::to_string(f.limit);
   std::lock_guard lock(mutex_);
   Statement st(db_.get(), sql.c_str());
@@ -705,10 +712,9 @@ Result<std::vector<RecipientRule>> SqliteStore::recipient_rules() {
     auto pattern = SenderPattern::parse(st.text(1), plan_);
     auto recipient = Recipient::parse_key(st.text(2));
     if (!pattern || !recipient) {
-      return fail(Errc::corrupt, "store: recipient rule " + std::to_string(r.id) +
-                                     " cannot be read: " +
-                                     (!pattern ? pattern.error().message
-                                               : recipient.error().message));
+      return fail(Errc::corrupt,
+                  "store: recipient rule " + std::to_string(r.id) + " cannot be read: " +
+                      (!pattern ? pattern.error().message : recipient.error().message));
     }
     r.pattern = *pattern;
     r.recipient = *recipient;
