@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 namespace atdesk::store {
@@ -81,6 +84,13 @@ std::int64_t millis(Timestamp t) {
 }
 Timestamp from_millis(std::int64_t v) {
   return Timestamp(std::chrono::milliseconds(v));
+}
+
+// SQLite's LIMIT is a signed 64-bit integer; a larger size_t (callers use SIZE_MAX for "all")
+// would be read as a real number and fail with "datatype mismatch".
+std::int64_t sql_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(
+      std::min<std::size_t>(limit, static_cast<std::size_t>(INT64_MAX)));
 }
 
 }  // namespace
@@ -650,7 +660,7 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
   }
   sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC"
                         : " ORDER BY received_at DESC, rowid DESC";
-  sql += " LIMIT " + std::to_string(f.limit);
+  sql += " LIMIT " + std::to_string(sql_limit(f.limit));
   std::lock_guard lock(mutex_);
   Statement st(db_.get(), sql.c_str());
   if (!st.ok()) return db_error("list jobs", st.error());
@@ -863,7 +873,7 @@ Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64
   Statement st(db_.get(),
                "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE (?1 = 0 OR id "
                "< ?1) ORDER BY id DESC LIMIT ?2");
-  st.bind(1, before_id).bind(2, static_cast<std::int64_t>(limit));
+  st.bind(1, before_id).bind(2, sql_limit(limit));
   std::vector<AuditEntry> out;
   while (st.step()) {
     out.push_back({st.integer(0), from_millis(st.integer(1)), st.text(2), st.text(3), st.text(4),

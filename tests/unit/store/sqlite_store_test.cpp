@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "store_test_support.hpp"
 
@@ -383,6 +386,66 @@ TEST_F(SqliteStoreTest, UpdateIsACompareAndSet) {
   auto missing = store_->update(unknown, JobState::received, first_transition(unknown));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::not_found);
+}
+
+// "A released job prints once": many writers, each with its own connection (threads of the
+// daemon, the CLI, another node), race to move the same held job on; exactly one wins.
+TEST_F(SqliteStoreTest, OnlyOneOfManyConcurrentWritersWinsTheCompareAndSet) {
+  auto j = make_job(job_id(1), 1000);
+  j.state = JobState::held;
+  insert(j);
+  constexpr int kWriters = 8;
+  std::vector<std::unique_ptr<SqliteStore>> connections;
+  for (int i = 0; i < kWriters; ++i) {
+    auto opened = SqliteStore::open(file_, kJapan);
+    ASSERT_TRUE(opened) << opened.error().describe();
+    connections.push_back(std::move(*opened));
+  }
+  std::atomic<int> wins{0}, conflicts{0}, others{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      auto next = j;
+      next.state = JobState::releasing;
+      next.reason = "released by writer " + std::to_string(i);
+      const Transition t{j.id,
+                         at_ms(2000 + i),
+                         JobState::held,
+                         JobState::releasing,
+                         "user:" + std::to_string(i),
+                         next.reason};
+      auto r = connections[static_cast<std::size_t>(i)]->update(next, JobState::held, t);
+      if (r) {
+        ++wins;
+      } else if (r.error().code == Errc::conflict) {
+        ++conflicts;
+      } else {
+        ++others;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wins.load(), 1);
+  EXPECT_EQ(conflicts.load(), kWriters - 1);
+  EXPECT_EQ(others.load(), 0);
+  auto history = store_->history(j.id).value();
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(store_->get(j.id).value().reason, history[1].reason);
+}
+
+TEST_F(SqliteStoreTest, TheLargestLimitMeansEveryJob) {
+  insert(make_job(job_id(1), 1000));
+  insert(make_job(job_id(2), 2000));
+  JobFilter f;
+  f.limit = std::numeric_limits<std::size_t>::max();
+  auto jobs = store_->list(f);
+  ASSERT_TRUE(jobs) << jobs.error().describe();
+  EXPECT_EQ(jobs->size(), 2u);
+  TableStore& tables = *store_;
+  ASSERT_TRUE(tables.append_audit({0, at_ms(1), "a", "b", "c", "d"}));
+  auto audit = tables.audit(std::numeric_limits<std::size_t>::max());
+  ASSERT_TRUE(audit) << audit.error().describe();
+  EXPECT_EQ(audit->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, SaveChangesMutableColumnsButNeverTheState) {
