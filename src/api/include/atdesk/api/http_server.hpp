@@ -1,0 +1,153 @@
+// The HTTP side of the API: plain request/response values, a Router that maps a method and a
+// path pattern to a handler, and HttpServer, an HTTP/1.1 server (Boost.Beast) on its own threads.
+// Handlers never see Beast types, so they can be tested without a socket.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "atdesk/core/error.hpp"
+
+namespace atdesk::api {
+
+// Header fields or query parameters, in the order sent, duplicates kept.
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;                         // as sent: "GET", "POST", ...
+  std::string target;                         // as sent: path and query string
+  std::string path;                           // the path part of the target, still percent-encoded
+  std::vector<std::string> segments;          // path segments, percent-decoded
+  Fields query;                               // query parameters, decoded
+  Fields headers;                             // as sent
+  std::map<std::string, std::string> params;  // {name} segments of the matched route
+  std::string body;
+  std::string remote;  // the peer's address, for logs
+
+  // The first header field of that name (case-insensitive).
+  std::optional<std::string_view> header(std::string_view name) const;
+  // The first query parameter of that name.
+  std::optional<std::string_view> query_value(std::string_view name) const;
+  // A {name} segment of the matched route; empty when the route has none.
+  std::string_view param(std::string_view name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Fields headers;  // more fields: Location, WWW-Authenticate, Content-Disposition, ...
+
+  static Response text(int status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
+  // A body that is already serialised JSON.
+  static Response json_text(int status, std::string json);
+  static Response no_content();  // 204
+  // {"error": {"code": "<code>", "message": "<message>"}}
+  static Response error(int status, std::string_view code, std::string_view message);
+  // The status that docs/api.md gives the error's code.
+  static Response error(const Error& error);
+};
+
+// The HTTP status for an error code (docs/api.md): invalid_argument, limit_exceeded, unsupported
+// 400; not_found 404; conflict 409; permission_denied 403; unavailable 503; timeout 504; else 500.
+int http_status(Errc code);
+
+// A request target split and decoded: the path as sent, its segments and the query parameters
+// percent-decoded ('+' in the query is a space). Bad escapes, NUL bytes and a target that is not
+// an absolute path are Errc::invalid_argument.
+struct Target {
+  std::string path;
+  std::vector<std::string> segments;
+  Fields query;
+};
+Result<Target> parse_target(std::string_view target);
+
+using Handler = std::function<Response(const Request&)>;
+
+// Maps (method, path pattern) to handlers. A pattern is a path of segments, each either literal
+// text or one {name} with optional literal text around it: "/api/v1/jobs/{id}/pages/{n}.png".
+// A parameter matches one non-empty decoded segment. When several routes match, the one with
+// literal segments earliest wins ("/jobs/export" before "/jobs/{id}").
+class Router {
+ public:
+  // Adds a route; a malformed pattern is a programming error (std::invalid_argument).
+  void add(std::string method, std::string_view pattern, Handler handler);
+
+  struct Match {
+    const Handler* handler = nullptr;           // null: no route for this method and path
+    std::map<std::string, std::string> params;  // when handler is set
+    std::vector<std::string> allowed;           // methods the path has, when handler is null
+  };
+  Match match(std::string_view method, const std::vector<std::string>& segments) const;
+
+  // Runs the matching handler with request.params filled in. No route: 404 JSON; the path exists
+  // for other methods: 405 JSON with Allow. An exception from a handler is caught, logged and
+  // answered with 500 JSON: nothing escapes.
+  Response dispatch(Request& request) const;
+
+ private:
+  struct Segment {
+    std::string prefix;  // the literal text, or the text before {name}
+    std::string name;    // empty: a literal segment
+    std::string suffix;  // the text after {name}
+  };
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Handler handler;
+  };
+  static bool match_route(const Route& route, const std::vector<std::string>& segments,
+                          std::map<std::string, std::string>* params);
+  std::vector<Route> routes_;
+};
+
+// An HTTP/1.1 server with keep-alive on its own io_context threads. Handlers run on a separate
+// pool of threads (they may block on the store, a printer or a chat service) so that slow
+// requests do not stall reading and writing of other connections. One access log line per
+// request (method, path, query names with secret values masked, status, milliseconds); header
+// fields are never logged.
+class HttpServer {
+ public:
+  struct Settings {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 0;                         // 0: any free port (see port())
+    int threads = 2;                                // I/O threads
+    std::size_t max_body_bytes = 80ull << 20;       // larger bodies: 413
+    std::chrono::milliseconds read_timeout{30000};  // per read or write, and keep-alive idle time
+    int handler_threads = 4;
+    std::size_t max_connections = 512;
+    std::chrono::milliseconds stop_timeout{5000};  // how long stop() lets requests finish
+  };
+
+  // `router` must outlive the server.
+  HttpServer(Settings settings, const Router& router);
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the threads. Errc::invalid_argument for a bad address,
+  // Errc::unavailable when the address cannot be bound.
+  Result<void> start();
+  // Stops accepting, lets requests in progress finish (up to stop_timeout), closes idle
+  // connections and joins the threads. Idempotent.
+  void stop();
+  // The bound port (the chosen one when Settings::port was 0); 0 before start().
+  std::uint16_t port() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atdesk::api

@@ -1,0 +1,563 @@
+// The API part: router, target decoding, multipart, bearer authentication, JSON mapping, and the
+// REST API end to end over a real HttpServer socket on 127.0.0.1 with the real engine, local
+// chat service and document pipeline (stores in memory, printer faked).
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "atdesk/api/auth.hpp"
+#include "atdesk/api/http_server.hpp"
+#include "atdesk/api/json_mapping.hpp"
+#include "atdesk/api/multipart.hpp"
+#include "atdesk/api/rest_api.hpp"
+#include "atdesk/chat/local/local_chat_service.hpp"
+#include "atdesk/engine/engine.hpp"
+#include "atdesk/testing/fake_printer.hpp"
+#include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/memory_store.hpp"
+#include "atdesk/testing/sample_fax.hpp"
+
+namespace atdesk::api {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+Request make_request(std::string method, std::string target) {
+  Request r;
+  r.method = std::move(method);
+  r.target = std::move(target);
+  auto t = parse_target(r.target);
+  EXPECT_TRUE(t) << r.target;
+  if (t) {
+    r.path = t->path;
+    r.segments = t->segments;
+    r.query = t->query;
+  }
+  return r;
+}
+
+// ---- Router and targets
+
+TEST(Router, MatchesLiteralsBeforeParametersAndFillsParams) {
+  Router router;
+  router.add("GET", "/jobs/{id}", [](const Request& r) {
+    return Response::text(200, "job " + std::string(r.param("id")));
+  });
+  router.add("GET", "/jobs/export", [](const Request&) { return Response::text(200, "export"); });
+  router.add("GET", "/jobs/{id}/pages/{n}.png", [](const Request& r) {
+    return Response::text(200, std::string(r.param("id")) + "/" + std::string(r.param("n")));
+  });
+  auto a = make_request("GET", "/jobs/export");
+  EXPECT_EQ(router.dispatch(a).body, "export");
+  auto b = make_request("GET", "/jobs/ab%20c");
+  EXPECT_EQ(router.dispatch(b).body, "job ab c");
+  auto c = make_request("GET", "/jobs/x1/pages/3.png");
+  EXPECT_EQ(router.dispatch(c).body, "x1/3");
+}
+
+TEST(Router, UnknownPathIs404AndWrongMethodIs405WithAllow) {
+  Router router;
+  router.add("GET", "/a", [](const Request&) { return Response::text(200, "a"); });
+  router.add("DELETE", "/a", [](const Request&) { return Response::no_content(); });
+  auto missing = make_request("GET", "/b");
+  EXPECT_EQ(router.dispatch(missing).status, 404);
+  auto wrong = make_request("POST", "/a");
+  const auto response = router.dispatch(wrong);
+  EXPECT_EQ(response.status, 405);
+  bool has_allow = false;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "Allow") {
+      has_allow = true;
+      EXPECT_NE(value.find("GET"), std::string::npos);
+      EXPECT_NE(value.find("DELETE"), std::string::npos);
+    }
+  }
+  EXPECT_TRUE(has_allow);
+}
+
+TEST(Router, HandlerExceptionBecomes500WithoutEscaping) {
+  Router router;
+  router.add("GET", "/boom", [](const Request&) -> Response { throw std::runtime_error("x"); });
+  auto r = make_request("GET", "/boom");
+  EXPECT_EQ(router.dispatch(r).status, 500);
+}
+
+TEST(Target, DecodesQueryAndRejectsBadEscapes) {
+  auto t = parse_target("/api/v1/jobs?state=held%2Cprinted&sender=a+b");
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->segments.size(), 3u);
+  EXPECT_EQ(t->query.at(0).second, "held,printed");
+  EXPECT_EQ(t->query.at(1).second, "a b");
+  EXPECT_FALSE(parse_target("/jobs/%zz"));
+  EXPECT_FALSE(parse_target("/jobs/%00"));
+  EXPECT_FALSE(parse_target("jobs"));
+}
+
+// ---- Multipart
+
+TEST(Multipart, ParsesFieldsAndFiles) {
+  const std::string body =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\n+81312345678\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"document\"; filename=\"f.tif\"\r\n"
+      "Content-Type: image/tiff\r\n\r\nII*data\r\n--XyZ--\r\n";
+  auto parts = parse_form_data("multipart/form-data; boundary=XyZ", body);
+  ASSERT_TRUE(parts) << parts.error().describe();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].name, "sender");
+  EXPECT_EQ((*parts)[0].data, "+81312345678");
+  EXPECT_EQ((*parts)[1].filename.value_or(""), "f.tif");
+  EXPECT_EQ((*parts)[1].content_type, "image/tiff");
+}
+
+TEST(Multipart, RejectsTruncatedBodyAndWrongTypeAndTooManyParts) {
+  const std::string truncated =
+      "--b\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\nx\r\n";
+  auto r = parse_form_data("multipart/form-data; boundary=b", truncated);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+
+  auto wrong = parse_form_data("application/json", "{}");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::unsupported);
+
+  std::string many;
+  for (int i = 0; i < 20; ++i) {
+    many +=
+        "--b\r\nContent-Disposition: form-data; name=\"f" + std::to_string(i) + "\"\r\n\r\nv\r\n";
+  }
+  many += "--b--\r\n";
+  auto over = parse_form_data("multipart/form-data; boundary=b", many);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Errc::limit_exceeded);
+}
+
+// ---- Authentication
+
+TEST(Auth, BearerTokenIsCheckedAndRefusalsCarryAChallenge) {
+  TokenAuthenticator auth("s3cret-token");
+  auto none = make_request("GET", "/x");
+  auto r = auth.authenticate(none);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().status, 401);
+
+  auto wrong = make_request("GET", "/x");
+  wrong.headers.emplace_back("Authorization", "Bearer s3cret-tokeN");
+  EXPECT_FALSE(auth.authenticate(wrong));
+
+  auto right = make_request("GET", "/x");
+  right.headers.emplace_back("authorization", "Bearer s3cret-token");
+  auto actor = auth.authenticate(right);
+  ASSERT_TRUE(actor);
+  EXPECT_EQ(*actor, "api:admin");
+
+  auto handler =
+      authenticated(auth, [](const Request&, const Actor& a) { return Response::text(200, a); });
+  const auto refused = handler(none);
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_NE(refused.body.find("unauthenticated"), std::string::npos);
+  bool challenge = false;
+  for (const auto& [n, v] : refused.headers) challenge = challenge || n == "WWW-Authenticate";
+  EXPECT_TRUE(challenge);
+  EXPECT_EQ(handler(right).body, "api:admin");
+}
+
+// ---- JSON mapping
+
+TEST(JsonMapping, RuleRoundTripsAndErrorsNameTheField) {
+  const NumberPlan plan{"81", "0", "00"};
+  auto j = parse_json(
+      R"({"pattern":"prefix:03","recipient":"user:local:alice","printer":"","note":"x"})");
+  ASSERT_TRUE(j);
+  auto rule = rule_from_json(*j, plan);
+  ASSERT_TRUE(rule) << rule.error().describe();
+  EXPECT_EQ(rule->recipient.key(), "user:local:alice");
+  auto back = rule_from_json(to_json(*rule), plan);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, *rule);
+
+  auto bad = parse_json(R"({"rules":[{"pattern":"prefix:03","recipient":"user:local:a"},
+                                     {"pattern":"prefix:03","recipient":"nobody"}]})");
+  ASSERT_TRUE(bad);
+  auto rules = rules_from_json(*bad, plan);
+  ASSERT_FALSE(rules);
+  EXPECT_NE(rules.error().message.find("rules[1].recipient"), std::string::npos)
+      << rules.error().message;
+}
+
+TEST(JsonMapping, BrokenJsonNamesTheOffsetAndMissingCellsAreHold) {
+  auto broken = parse_json(R"({"cells": {"available": )");
+  ASSERT_FALSE(broken);
+  EXPECT_NE(broken.error().message.find("byte"), std::string::npos) << broken.error().message;
+
+  auto j = parse_json(R"({"cells":{"available":{"office":"print"}}})");
+  ASSERT_TRUE(j);
+  auto table = mode_table_from_json(*j, "custom");
+  ASSERT_TRUE(table) << table.error().describe();
+  EXPECT_EQ(table->lookup(Availability::available, WorkLocation::office), Action::print);
+  EXPECT_EQ(table->lookup(Availability::available, WorkLocation::remote), Action::hold);
+
+  auto wrong = parse_json(R"({"cells":{"available":{"office":"maybe"}}})");
+  ASSERT_TRUE(wrong);
+  auto t2 = mode_table_from_json(*wrong, "custom");
+  ASSERT_FALSE(t2);
+  EXPECT_NE(t2.error().message.find("available"), std::string::npos) << t2.error().message;
+}
+
+// ---- REST API over a socket
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds deadline = 10s) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::string content_type;
+  std::map<std::string, std::string> headers;
+  json as_json() const { return json::parse(body); }
+};
+
+class RestApiTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kToken = "test-token-0123456789";
+
+  void SetUp() override {
+    engine::Settings s;
+    s.numbers = plan_;
+    s.default_printer = "front";
+    s.print_retry_min = 20ms;
+    s.print_retry_max = 100ms;
+    s.print_track_interval = 5ms;
+    s.housekeeping_interval = 1h;
+    s.worker_threads = 2;
+    engine_ = std::make_unique<engine::Engine>(
+        s, engine::Dependencies{
+               jobs_, tables_, blobs_, clock_, zone_, {{"front", &front_}}, {{"local", &local_}}});
+    ASSERT_TRUE(engine_->start());
+    install_rest_api(router_, *engine_, &local_, auth_);
+    HttpServer::Settings hs;
+    hs.max_body_bytes = 1 << 20;
+    server_ = std::make_unique<HttpServer>(hs, router_);
+    ASSERT_TRUE(server_->start());
+  }
+
+  void TearDown() override {
+    server_->stop();
+    engine_->stop();
+  }
+
+  HttpResult call(const std::string& method, const std::string& target, std::string body = {},
+                  std::string content_type = "application/json", bool with_token = true) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"),
+                                                  server_->port()));
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (with_token) req.set(http::field::authorization, std::string("Bearer ") + kToken);
+    if (!body.empty()) req.set(http::field::content_type, content_type);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    http::read(stream, buffer, parser);
+    auto res = parser.release();
+    HttpResult out;
+    out.status = static_cast<int>(res.result_int());
+    out.body = res.body();
+    out.content_type = std::string(res[http::field::content_type]);
+    for (const auto& f : res) out.headers[std::string(f.name_string())] = std::string(f.value());
+    beast::error_code ignored;
+    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    return out;
+  }
+
+  static std::string multipart(const std::string& boundary,
+                               const std::vector<std::pair<std::string, std::string>>& fields,
+                               const std::string& document) {
+    std::string body;
+    for (const auto& [name, value] : fields) {
+      body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name +
+              "\"\r\n\r\n" + value + "\r\n";
+    }
+    body += "--" + boundary +
+            "\r\nContent-Disposition: form-data; name=\"document\"; filename=\"fax.tif\"\r\n"
+            "Content-Type: image/tiff\r\n\r\n" +
+            document + "\r\n--" + boundary + "--\r\n";
+    return body;
+  }
+
+  HttpResult upload(const std::string& sender, int pages = 1) {
+    const auto fax = testing::sample_fax(pages);
+    return call("POST", "/api/v1/jobs",
+                multipart("BoUnDaRy", {{"sender", sender}},
+                          std::string(reinterpret_cast<const char*>(fax.data()), fax.size())),
+                "multipart/form-data; boundary=BoUnDaRy");
+  }
+
+  std::string state_of(const std::string& id) {
+    return call("GET", "/api/v1/jobs/" + id).as_json().at("state").get<std::string>();
+  }
+
+  bool reaches(const std::string& id, const std::string& state) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end) {
+      if (state_of(id) == state) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  const NumberPlan plan_{"81", "0", "00"};
+  testing::MemoryJobStore jobs_;
+  testing::MemoryTableStore tables_;
+  testing::MemoryBlobStore blobs_;
+  ManualClock clock_{Timestamp{std::chrono::sys_days{std::chrono::year{2026} / 11 / 24}} + 10h};
+  testing::FixedZone zone_;
+  testing::FakePrinter front_{"front"};
+  chat::LocalChatService local_{{}, tables_, clock_};
+  std::unique_ptr<engine::Engine> engine_;
+  TokenAuthenticator auth_{kToken};
+  Router router_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(RestApiTest, HealthNeedsNoTokenAndEveryOtherRouteDoes) {
+  const auto health = call("GET", "/healthz", {}, {}, false);
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "ok\n");
+  // The route scan: without credentials every route answers 401 with a challenge.
+  const std::vector<std::pair<std::string, std::string>> routes = {
+      {"GET", "/metrics"},
+      {"POST", "/api/v1/jobs"},
+      {"GET", "/api/v1/jobs"},
+      {"GET", "/api/v1/jobs/abc"},
+      {"GET", "/api/v1/jobs/abc/history"},
+      {"GET", "/api/v1/jobs/abc/preview.png"},
+      {"GET", "/api/v1/jobs/abc/pages/1.png"},
+      {"GET", "/api/v1/jobs/abc/document"},
+      {"POST", "/api/v1/jobs/abc/release"},
+      {"DELETE", "/api/v1/jobs/abc"},
+      {"GET", "/api/v1/recipients"},
+      {"POST", "/api/v1/recipients"},
+      {"PUT", "/api/v1/recipients"},
+      {"PUT", "/api/v1/recipients/1"},
+      {"DELETE", "/api/v1/recipients/1"},
+      {"GET", "/api/v1/route"},
+      {"GET", "/api/v1/modes"},
+      {"PUT", "/api/v1/modes/weekday"},
+      {"DELETE", "/api/v1/modes/weekday"},
+      {"GET", "/api/v1/schedule"},
+      {"PUT", "/api/v1/schedule"},
+      {"GET", "/api/v1/presence"},
+      {"PUT", "/api/v1/presence/local/alice"},
+      {"PUT", "/api/v1/channels/local/desk/members"},
+      {"GET", "/api/v1/messages"},
+      {"POST", "/api/v1/commands"},
+      {"GET", "/api/v1/printers"},
+      {"GET", "/api/v1/audit"},
+  };
+  for (const auto& [method, target] : routes) {
+    const auto r = call(method, target, "{}", "application/json", false);
+    EXPECT_EQ(r.status, 401) << method << " " << target;
+    EXPECT_TRUE(r.headers.contains("WWW-Authenticate")) << method << " " << target;
+  }
+  EXPECT_EQ(call("GET", "/api/v1/nothing-here").status, 404);
+}
+
+TEST_F(RestApiTest, UploadedFaxFromUnknownSenderIsStoredAndPrinted) {
+  const auto r = upload("+81 3-9999-0000", 2);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const auto job = r.as_json();
+  EXPECT_EQ(job.at("state"), "stored");
+  EXPECT_EQ(job.at("pages"), 2);
+  EXPECT_EQ(job.at("sender").at("fax"), "+81399990000");
+  const auto id = job.at("id").get<std::string>();
+  EXPECT_EQ(r.headers.at("Location"), "/api/v1/jobs/" + id);
+  ASSERT_TRUE(reaches(id, "printed"));
+  EXPECT_EQ(front_.completed(), std::vector<std::string>{"atdesk-" + id});
+
+  const auto history = call("GET", "/api/v1/jobs/" + id + "/history").as_json();
+  ASSERT_EQ(history.at("history").size(), 3u);
+  EXPECT_EQ(history.at("history")[2].at("to"), "printed");
+
+  const auto preview = call("GET", "/api/v1/jobs/" + id + "/preview.png");
+  EXPECT_EQ(preview.status, 200);
+  EXPECT_EQ(preview.content_type, "image/png");
+  EXPECT_EQ(preview.body.substr(1, 3), "PNG");
+  const auto page2 = call("GET", "/api/v1/jobs/" + id + "/pages/2.png?size=300");
+  EXPECT_EQ(page2.status, 200) << page2.body;
+  EXPECT_EQ(call("GET", "/api/v1/jobs/" + id + "/pages/9.png").status, 404);
+  const auto pdf = call("GET", "/api/v1/jobs/" + id + "/document?kind=printable");
+  EXPECT_EQ(pdf.status, 200);
+  EXPECT_EQ(pdf.body.substr(0, 5), "%PDF-");
+  // The short id finds the job too.
+  EXPECT_EQ(call("GET", "/api/v1/jobs/" + job.at("short_id").get<std::string>()).status, 200);
+}
+
+TEST_F(RestApiTest, BadUploadsAreRefusedWithTheFieldNamedAndNothingStored) {
+  auto garbage = call("POST", "/api/v1/jobs",
+                      multipart("b", {{"sender", "+81312345678"}}, "this is not a TIFF"),
+                      "multipart/form-data; boundary=b");
+  EXPECT_EQ(garbage.status, 400) << garbage.body;
+  EXPECT_NE(garbage.as_json().at("error").at("message").get<std::string>().find("fax.tif"),
+            std::string::npos)
+      << garbage.body;
+
+  const auto fax = testing::sample_fax(1);
+  auto no_sender =
+      call("POST", "/api/v1/jobs",
+           multipart("b", {}, std::string(reinterpret_cast<const char*>(fax.data()), fax.size())),
+           "multipart/form-data; boundary=b");
+  EXPECT_EQ(no_sender.status, 400);
+  EXPECT_NE(no_sender.body.find("sender"), std::string::npos);
+
+  auto json_body = call("POST", "/api/v1/jobs", "{}", "application/json");
+  EXPECT_EQ(json_body.status, 415);
+
+  auto too_big =
+      call("POST", "/api/v1/jobs", std::string(2 << 20, 'x'), "multipart/form-data; boundary=b");
+  EXPECT_EQ(too_big.status, 413);
+
+  EXPECT_EQ(call("GET", "/api/v1/jobs").as_json().at("jobs").size(), 0u);
+}
+
+TEST_F(RestApiTest, HeldForBusyRecipientThenPrintedWhenPresenceTurnsToPrint) {
+  auto rule = call("POST", "/api/v1/recipients",
+                   R"({"pattern":"0312345678","recipient":"user:local:alice"})");
+  ASSERT_EQ(rule.status, 201) << rule.body;
+  auto busy =
+      call("PUT", "/api/v1/presence/local/alice", R"({"availability":"busy","location":"office"})");
+  ASSERT_EQ(busy.status, 200) << busy.body;
+  EXPECT_EQ(busy.as_json().at("availability"), "busy");
+
+  const auto id = upload("0312345678").as_json().at("id").get<std::string>();
+  ASSERT_TRUE(reaches(id, "held"));
+  EXPECT_NE(
+      call("GET", "/api/v1/jobs/" + id).as_json().at("reason").get<std::string>().find("busy"),
+      std::string::npos);
+  json messages;
+  ASSERT_TRUE(eventually([&] {
+    messages = call("GET", "/api/v1/messages?to=user%3Alocal%3Aalice").as_json().at("messages");
+    return !messages.empty();
+  }));
+  EXPECT_EQ(messages[0].at("job_id"), id);
+  EXPECT_TRUE(messages[0].at("has_preview").get<bool>());
+
+  const auto presence = call("GET", "/api/v1/presence").as_json().at("recipients");
+  ASSERT_EQ(presence.size(), 1u);
+  EXPECT_EQ(presence[0].at("action"), "hold");
+  EXPECT_EQ(presence[0].at("held_jobs"), 1);
+
+  ASSERT_EQ(call("PUT", "/api/v1/presence/local/alice",
+                 R"({"availability":"available","location":"office"})")
+                .status,
+            200);
+  ASSERT_TRUE(reaches(id, "printed"));
+  EXPECT_EQ(front_.completed().size(), 1u);
+
+  // Releasing a printed job is a conflict, and says so.
+  const auto again = call("POST", "/api/v1/jobs/" + id + "/release", "{}");
+  EXPECT_EQ(again.status, 409) << again.body;
+}
+
+TEST_F(RestApiTest, ReleaseByRequestAndChatCommandsOnlyFromRecipients) {
+  ASSERT_EQ(
+      call("POST", "/api/v1/recipients", R"({"pattern":"0311112222","recipient":"user:local:bob"})")
+          .status,
+      201);
+  const auto a = upload("0311112222").as_json().at("id").get<std::string>();
+  const auto b = upload("0311112222").as_json().at("id").get<std::string>();
+  ASSERT_TRUE(reaches(a, "held"));  // bob's presence is unknown: hold
+  ASSERT_TRUE(reaches(b, "held"));
+
+  const auto released = call("POST", "/api/v1/jobs/" + a + "/release", R"({"printer":"front"})");
+  ASSERT_EQ(released.status, 200) << released.body;
+  ASSERT_TRUE(reaches(a, "printed"));
+
+  const auto bad_body = call("POST", "/api/v1/jobs/" + b + "/release", R"({"printr":"x"})");
+  EXPECT_EQ(bad_body.status, 400);
+  EXPECT_NE(bad_body.body.find("printr"), std::string::npos);
+
+  // mallory is not a recipient: refused, recorded, nothing printed.
+  EXPECT_EQ(
+      call("POST", "/api/v1/commands",
+           json{{"service", "local"}, {"from", "mallory"}, {"text", "print " + b.substr(0, 8)}}
+               .dump())
+          .status,
+      202);
+  engine_->drain();
+  EXPECT_EQ(state_of(b), "held");
+  const auto audit = call("GET", "/api/v1/audit?limit=50").as_json().at("entries");
+  bool refused = false;
+  for (const auto& e : audit) refused = refused || e.at("action") == "command.refused";
+  EXPECT_TRUE(refused) << audit.dump();
+
+  EXPECT_EQ(
+      call("POST", "/api/v1/commands", R"({"service":"local","from":"bob","text":"print"})").status,
+      202);
+  ASSERT_TRUE(reaches(b, "printed"));
+  EXPECT_EQ(front_.completed().size(), 2u);
+}
+
+TEST_F(RestApiTest, ModeTablesScheduleRecipientsAndMetrics) {
+  const auto modes = call("GET", "/api/v1/modes").as_json();
+  const auto tables_before = modes.at("tables").size();
+  ASSERT_GE(tables_before, 1u);
+  EXPECT_EQ(modes.at("active"), "weekday");
+  const auto put = call("PUT", "/api/v1/modes/night", R"({"cells":{"busy":{"office":"print"}}})");
+  ASSERT_EQ(put.status, 200) << put.body;
+  EXPECT_EQ(put.as_json().at("cells").at("busy").at("office"), "print");
+  EXPECT_EQ(put.as_json().at("cells").at("available").at("office"), "hold");
+  EXPECT_EQ(call("PUT", "/api/v1/modes/bad%20name", R"({"cells":{}})").status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/modes").as_json().at("tables").size(), tables_before + 1);
+  EXPECT_EQ(call("DELETE", "/api/v1/modes/night").status, 204);
+
+  const auto schedule = call("GET", "/api/v1/schedule");
+  ASSERT_EQ(schedule.status, 200);
+  EXPECT_EQ(call("PUT", "/api/v1/schedule", schedule.body).status, 200);
+
+  const auto replaced = call("PUT", "/api/v1/recipients",
+                             R"({"rules":[{"pattern":"prefix:06","recipient":"channel:local:osaka"},
+                                          {"pattern":"others","recipient":"user:local:desk"}]})");
+  ASSERT_EQ(replaced.status, 200) << replaced.body;
+  const auto route = call("GET", "/api/v1/route?sender=0611112222").as_json();
+  EXPECT_EQ(route.at("recipients"), json::array({"channel:local:osaka"}));
+  const auto other = call("GET", "/api/v1/route?sender=0311112222").as_json();
+  EXPECT_EQ(other.at("recipients"), json::array({"user:local:desk"}));
+  const auto rule_id = replaced.as_json().at("rules")[0].at("id").get<std::int64_t>();
+  EXPECT_EQ(call("DELETE", "/api/v1/recipients/" + std::to_string(rule_id)).status, 204);
+  EXPECT_EQ(call("GET", "/api/v1/recipients").as_json().at("rules").size(), 1u);
+  const auto bad =
+      call("POST", "/api/v1/recipients", R"({"pattern":"prefix:x","recipient":"user:local:a"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("pattern"), std::string::npos) << bad.body;
+
+  const auto metrics = call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("atdesk_jobs{state=\"held\"}"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("atdesk_printer_up{printer=\"front\"} 1"), std::string::npos)
+      << metrics.body;
+
+  const auto printers = call("GET", "/api/v1/printers").as_json().at("printers");
+  ASSERT_EQ(printers.size(), 1u);
+  EXPECT_EQ(printers[0].at("default"), true);
+}
+
+}  // namespace
+}  // namespace atdesk::api
