@@ -175,6 +175,8 @@ TEST_F(SpoolTest, TheKeyFileIsPrivateAndReused) {
   ASSERT_EQ(::stat(key_file_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(st.st_size, 32);
+  ASSERT_EQ(::stat(spool_dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u) << "the spool folder must be private";
   const auto key_bytes = testing::read_file(key_file_);
 
   const auto id = job_id(1);
