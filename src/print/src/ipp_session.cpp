@@ -84,7 +84,9 @@ Result<IppPtr> IppSession::call(IppPtr request, std::span<const std::byte> docum
     // cupsDoRequest takes ownership of the request, whatever happens.
     response.reset(cupsDoRequest(http_.get(), request.release(), resource));
   } else {
-    http_status_t st = cupsSendRequest(http_.get(), request.get(), resource, document.size());
+    // The length is that of the whole HTTP body: the IPP message followed by the document.
+    const std::size_t length = ippLength(request.get()) + document.size();
+    http_status_t st = cupsSendRequest(http_.get(), request.get(), resource, length);
     for (std::size_t at = 0; st == HTTP_STATUS_CONTINUE && at < document.size(); at += kChunk) {
       const std::size_t n = std::min(kChunk, document.size() - at);
       st =
