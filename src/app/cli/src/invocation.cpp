@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 #include <utility>
 
@@ -33,7 +34,10 @@ std::string join(const std::vector<std::string>& words, std::string_view separat
 // Turns the names people type ("dnd", "home", "Busy") into the canonical ones the API uses.
 std::optional<std::string> normalize(Invocation& inv) {
   for (auto& state : inv.states) {
-    auto parsed = parse_job_state(state);
+    std::string lower = state;
+    std::ranges::transform(lower, lower.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto parsed = parse_job_state(lower);
     if (!parsed) {
       return "--state: unknown job state '" + state +
              "'; expected received, stored, held, releasing, printing, printed, deleted, "

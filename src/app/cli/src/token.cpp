@@ -33,6 +33,11 @@ Result<std::string> check_token(std::string token, std::string_view origin) {
 }
 
 Result<std::string> read_token_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return fail(Errc::permission_denied, "cannot read the admin token file " + path.string() +
+                                             ": is a directory" + kWhereElse);
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int saved = errno;
