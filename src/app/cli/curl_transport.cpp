@@ -48,9 +48,11 @@ Result<Response> CurlTransport::send(const Request& request) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &response.body);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(settings_.timeout_seconds * 1000.0));
+  // At most a day, so the conversion to milliseconds cannot overflow.
+  const double timeout = std::clamp(settings_.timeout_seconds, 0.001, 86400.0);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout * 1000.0));
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min(settings_.timeout_seconds, 10.0) * 1000.0));
+                   static_cast<long>(std::min(timeout, 10.0) * 1000.0));
   curl_easy_setopt(h, CURLOPT_USERAGENT, "atdesk-cli/0.1");
   // The token must not follow a redirect to another host.
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);

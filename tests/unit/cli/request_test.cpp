@@ -114,6 +114,12 @@ TEST(Jobs, BuildsQueryFromFilters) {
   EXPECT_FALSE(r.json);
 }
 
+TEST(Jobs, RepeatedStateOptionsAreJoined) {
+  const Request r =
+      one_request({"jobs", "--state", "held", "--state", "failed,expired"}, R"({"jobs":[]})");
+  EXPECT_EQ(r.target(), "/api/v1/jobs?state=held,failed,expired");
+}
+
 TEST(Jobs, NoFiltersNoQueryAndBadValuesAreUsageErrors) {
   EXPECT_EQ(one_request({"jobs"}, R"({"jobs":[]})").target(), "/api/v1/jobs");
   FakeTransport t;
@@ -194,6 +200,12 @@ TEST(Binary, PreviewAndDocumentWriteTheBodyToTheFile) {
   EXPECT_EQ(testing::read_file(pdf), "%PDF");
   r = one_request({"document", "7", "-o", pdf.string(), "--printable"});
   EXPECT_EQ(r.target(), "/api/v1/jobs/7/document?kind=printable");
+
+  FakeTransport to_stdout;
+  to_stdout.answer(200, "%PDF-1.7 bytes", "application/pdf");
+  ran = run_words({"document", "7", "-o", "-"}, to_stdout);
+  ASSERT_EQ(ran.code, 0);
+  EXPECT_EQ(ran.out, "%PDF-1.7 bytes");  // nothing else on stdout
 
   FakeTransport t2;
   EXPECT_EQ(run_words({"preview", "7"}, t2).code, 2);  // -o is required

@@ -221,7 +221,8 @@ Done Session::show() {
   if (id.empty()) id = inv_.id;
   auto history = send_json(make("GET", job_path(id) + "/history"));
   if (!history) return std::unexpected(history.error());
-  const json entries = member(*history, "history");
+  json entries = member(*history, "history");
+  if (!entries.is_array()) entries = json::array();
   print(json{{"job", *job}, {"history", entries}},
         format_job(*job) + "\nhistory:\n" + format_history(entries));
   return {};
