@@ -193,6 +193,8 @@ TEST(Binary, PreviewAndDocumentWriteTheBodyToTheFile) {
 
   Request r = one_request({"preview", "7", "-o", png.string(), "--page", "2", "--size", "800"});
   EXPECT_EQ(r.target(), "/api/v1/jobs/7/pages/2.png?size=800");
+  r = one_request({"preview", "7", "-o", png.string(), "--size", "600"});
+  EXPECT_EQ(r.target(), "/api/v1/jobs/7/pages/1.png?size=600");
 
   const auto pdf = dir.path() / "d.pdf";
   r = one_request({"document", "7", "--output", pdf.string()}, "%PDF");

@@ -137,7 +137,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   id_arg(preview, "job id");
   preview->add_option("-o,--output", inv.output, "PNG file to write ('-' = stdout)")->required();
   preview->add_option("--page", inv.page, "page number (1-based)")->check(CLI::PositiveNumber);
-  preview->add_option("--size", inv.size, "width in pixels (with --page)")
+  preview->add_option("--size", inv.size, "size in pixels (default 1200)")
       ->check(CLI::Range(1, 3000));
 
   auto* document = leaf(app.add_subcommand("document", "save a job's document"), Command::document);

@@ -357,12 +357,10 @@ Done Session::run() {
     case Command::delete_job:
       return job_action(make("DELETE", job_path(inv_.id)));
     case Command::preview: {
-      if (!inv_.page) {
-        Request r = make("GET", job_path(inv_.id) + "/preview.png");
-        if (inv_.size) r.query.emplace_back("size", std::to_string(*inv_.size));
-        return binary(std::move(r));
-      }
-      Request r = make("GET", job_path(inv_.id) + "/pages/" + std::to_string(*inv_.page) + ".png");
+      // preview.png takes no size (docs/api.md), so a size asks for page 1 by number.
+      if (!inv_.page && !inv_.size) return binary(make("GET", job_path(inv_.id) + "/preview.png"));
+      Request r = make(
+          "GET", job_path(inv_.id) + "/pages/" + std::to_string(inv_.page.value_or(1)) + ".png");
       if (inv_.size) r.query.emplace_back("size", std::to_string(*inv_.size));
       return binary(std::move(r));
     }
