@@ -11,7 +11,7 @@ namespace atdesk::cli {
 class CurlTransport final : public Transport {
  public:
   struct Settings {
-    std::string base_url;  // "http://127.0.0.1:8630"
+    std::string base_url;  // "http://127.0.0.1:8631"
     double timeout_seconds = 30.0;
   };
 

@@ -53,7 +53,8 @@ class Section {
 
   Result<void> boolean(const std::string& key, bool& out) {
     if (const auto* v = get(key)) {
-      if (!v->is_boolean()) return fail(Errc::invalid_argument, where(key) + ": expected true or false");
+      if (!v->is_boolean())
+        return fail(Errc::invalid_argument, where(key) + ": expected true or false");
       out = v->as_boolean();
     }
     return {};
@@ -87,8 +88,8 @@ Result<Action> action(Section& s, const std::string& key, Action fallback) {
   return *a;
 }
 
-#define ATDESK_TRY(expr)                          \
-  do {                                            \
+#define ATDESK_TRY(expr)                                   \
+  do {                                                     \
     if (auto ok_ = (expr); !ok_) return fail(ok_.error()); \
   } while (0)
 
@@ -156,8 +157,8 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   ATDESK_TRY(numbers.string("trunk_prefix", c.numbers.trunk_prefix));
   ATDESK_TRY(numbers.string("international_prefix", c.numbers.international_prefix));
   ATDESK_TRY(numbers.no_unknown_keys());
-  for (const auto* f : {&c.numbers.country_code, &c.numbers.trunk_prefix,
-                        &c.numbers.international_prefix}) {
+  for (const auto* f :
+       {&c.numbers.country_code, &c.numbers.trunk_prefix, &c.numbers.international_prefix}) {
     if (f->find_first_not_of("0123456789") != std::string::npos || f->size() > 4) {
       return fail(Errc::invalid_argument,
                   file + ": [numbers]: expected up to 4 digits, got \"" + *f + "\"");
@@ -178,9 +179,9 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   } else if (match == "called") {
     c.match = MatchPreference::called_first;
   } else {
-    return fail(Errc::invalid_argument, policy.where("match_first") +
-                                            ": expected \"sender\" or \"called\", got \"" + match +
-                                            "\"");
+    return fail(
+        Errc::invalid_argument,
+        policy.where("match_first") + ": expected \"sender\" or \"called\", got \"" + match + "\"");
   }
   ATDESK_TRY(policy.no_unknown_keys());
 
@@ -206,7 +207,8 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
     std::size_t i = 0;
     for (const auto& p : printers->as_array()) {
       const std::string path = "printer " + std::to_string(i + 1);
-      if (!p.is_table()) return fail(Errc::invalid_argument, file + ": [" + path + "]: expected a table");
+      if (!p.is_table())
+        return fail(Errc::invalid_argument, file + ": [" + path + "]: expected a table");
       Section s(&p, path, file);
       PrinterConfig pc;
       ATDESK_TRY(s.string("name", pc.name));
@@ -214,10 +216,12 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
       ATDESK_TRY(s.boolean("default", pc.is_default));
       ATDESK_TRY(s.no_unknown_keys());
       if (pc.name.empty() || pc.name.size() > 64 ||
-          pc.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          pc.name.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
               std::string::npos) {
-        return fail(Errc::invalid_argument,
-                    s.where("name") + ": expected 1-64 of A-Z a-z 0-9 . _ -, got \"" + pc.name + "\"");
+        return fail(
+            Errc::invalid_argument,
+            s.where("name") + ": expected 1-64 of A-Z a-z 0-9 . _ -, got \"" + pc.name + "\"");
       }
       if (!(pc.uri.starts_with("ipp://") || pc.uri.starts_with("ipps://"))) {
         return fail(Errc::invalid_argument,
@@ -225,8 +229,8 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
       }
       for (const auto& other : c.printers) {
         if (other.name == pc.name) {
-          return fail(Errc::invalid_argument, s.where("name") + ": printer \"" + pc.name +
-                                                  "\" is configured twice");
+          return fail(Errc::invalid_argument,
+                      s.where("name") + ": printer \"" + pc.name + "\" is configured twice");
         }
       }
       c.printers.push_back(std::move(pc));
@@ -234,13 +238,15 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
     }
     if (std::count_if(c.printers.begin(), c.printers.end(),
                       [](const PrinterConfig& p) { return p.is_default; }) > 1) {
-      return fail(Errc::invalid_argument, file + ": [[printer]] default: only one printer may be the default");
+      return fail(Errc::invalid_argument,
+                  file + ": [[printer]] default: only one printer may be the default");
     }
   }
 
   Section chat(section("chat"), "chat", file);
   if (const auto* local = chat.get("local")) {
-    if (!local->is_table()) return fail(Errc::invalid_argument, chat.where("local") + ": expected a table");
+    if (!local->is_table())
+      return fail(Errc::invalid_argument, chat.where("local") + ": expected a table");
     Section s(local, "chat.local", file);
     ATDESK_TRY(s.boolean("enabled", c.local_chat));
     ATDESK_TRY(s.no_unknown_keys());
@@ -274,7 +280,11 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
     std::istringstream in(text);
     return from_toml(toml::parse(in, name), name);
   } catch (const toml::exception& e) {
-    return fail(Errc::invalid_argument, std::string(e.what()));
+    // toml11's text shows the offending line; lead with "file, line N" so the first words say
+    // where, as every other configuration error does.
+    const auto where = e.location();
+    return fail(Errc::invalid_argument, name + ", line " + std::to_string(where.line()) +
+                                            ": TOML syntax error\n" + e.what());
   } catch (const std::exception& e) {
     return fail(Errc::invalid_argument, name + ": " + e.what());
   }

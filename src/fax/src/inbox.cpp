@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace atdesk::fax {
 namespace fs = std::filesystem;
@@ -29,7 +29,8 @@ Result<fs::path> move_into(const fs::path& file, const fs::path& dir) {
   }
   std::error_code ec;
   fs::rename(file, target, ec);
-  if (ec) return fail(Errc::io, file.string() + ": cannot move to " + dir.string() + ": " + ec.message());
+  if (ec)
+    return fail(Errc::io, file.string() + ": cannot move to " + dir.string() + ": " + ec.message());
   fsync_dir(dir);
   fsync_dir(file.parent_path());
   return target;
@@ -57,7 +58,9 @@ Result<std::string> read_file(const fs::path& file, std::uint64_t max_bytes) {
 InboxWatcher::InboxWatcher(Settings settings, Submit submit)
     : settings_(std::move(settings)), submit_(std::move(submit)) {}
 
-InboxWatcher::~InboxWatcher() { stop(); }
+InboxWatcher::~InboxWatcher() {
+  stop();
+}
 
 Result<void> InboxWatcher::start() {
   std::error_code ec;
@@ -98,9 +101,15 @@ InboxWatcher::ScanResult InboxWatcher::scan_once() {
   std::sort(markers.begin(), markers.end());
   for (const auto& meta : markers) {
     switch (handle(meta)) {
-      case Outcome::submitted: ++r.submitted; break;
-      case Outcome::rejected: ++r.rejected; break;
-      case Outcome::deferred: ++r.deferred; break;
+      case Outcome::submitted:
+        ++r.submitted;
+        break;
+      case Outcome::rejected:
+        ++r.rejected;
+        break;
+      case Outcome::deferred:
+        ++r.deferred;
+        break;
     }
   }
   return r;
@@ -137,7 +146,8 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
   if (!meta_text) return reject(meta_text.error().message);
   auto j = nlohmann::json::parse(*meta_text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return reject(meta.filename().string() + ": expected a JSON object like {\"sender\": \"+81...\"}");
+    return reject(meta.filename().string() +
+                  ": expected a JSON object like {\"sender\": \"+81...\"}");
   }
   auto text_field = [&](const char* key) -> std::optional<std::string> {
     if (!j.contains(key)) return std::string{};
@@ -152,9 +162,15 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
     return reject(meta.filename().string() +
                   ": sender, called, tsi and name must be strings when present");
   }
-  auto sender = parse_sender(*sender_text, settings_.numbers,
-                             meta.filename().string() + ": sender");
-  if (!sender) return reject(sender.error().message);
+  // A fax without caller ID is still a fax: with no sender (or only a TSI that is not a number)
+  // the job has an unknown sender, which the recipient table's `others` rule routes.
+  Result<Sender> sender = Sender{};
+  if (!sender_text->empty()) {
+    sender = parse_sender(*sender_text, settings_.numbers, meta.filename().string() + ": sender");
+    if (!sender) return reject(sender.error().message);
+  } else if (auto from_tsi = FaxNumber::parse(*tsi, settings_.numbers); from_tsi) {
+    sender->fax = *from_tsi;
+  }
   sender->tsi = *tsi;
   if (!called_text->empty()) {
     auto called = FaxNumber::parse(*called_text, settings_.numbers);

@@ -123,7 +123,7 @@ wait_state() {  # wait_state ID STATE [seconds]
 
 # Documents the printer received for a job (ippeveprinter keeps them with -k; their file names
 # carry the job name atdesk-<job id>).
-printed_files() { find "$printer_spool" -type f -name "*atdesk-$1*" 2>/dev/null | sort; }
+printed_files() { find "$printer_spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | sort; }
 printed_count() { printed_files "$1" | wc -l; }
 printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
 
@@ -242,6 +242,25 @@ scenario_inbox_folder() {
   wait_state "$id" printed
 }
 
+scenario_hylafax_hook() {
+  # HylaFAX runs bin/faxrcvd from its spool root: qfile devid commid error-msg callid-1 callid-2.
+  local spool="$work/hylafax"
+  mkdir -p "$spool/recvq"
+  cp "$(fax 3)" "$spool/recvq/fax00042.tif"
+  (cd "$spool" && ATDESK_INBOX="$work/inbox" ATDESK_CALLED="+81 3-5555-0001" \
+    "$root/scripts/hylafax-faxrcvd" recvq/fax00042.tif ttyS0 000000123 "" "+1 917 555 0142" "ACME") >/dev/null
+  [ -f "$spool/recvq/fax00042.tif" ]  # HylaFAX's copy is left alone
+  local id="" deadline=$((SECONDS + 20))
+  while [ -z "$id" ] || [ "$id" = null ]; do
+    [ $SECONDS -lt $deadline ] || { log "the HylaFAX fax did not arrive"; return 1; }
+    sleep 0.1
+    id=$("$cli" --json jobs --sender 9175550142 | jq -r '.jobs[0].id')
+  done
+  "$cli" --json show "$id" | jq -e '(.job // .).sender.called == "+81355550001"' >/dev/null
+  wait_state "$id" printed
+  expect_eq "pages printed" "$(printed_pages "$id")" 3
+}
+
 scenario_bad_input_and_auth() {
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' "$ATDESK_URL/api/v1/jobs")
@@ -286,7 +305,7 @@ scenario_sigkill_mid_print_prints_once() {
 
 all=(unknown_sender_prints available_at_office_prints busy_holds_then_presence_prints
   released_by_hand_prints_once channel_prints_when_any_member_available chat_commands
-  inbox_folder bad_input_and_auth printer_down_then_back sigkill_mid_print_prints_once)
+  inbox_folder hylafax_hook bad_input_and_auth printer_down_then_back sigkill_mid_print_prints_once)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 

@@ -1,8 +1,9 @@
 // The watched inbox folder. A fax server or a script drops a document (NAME.tif, NAME.tiff or
 // NAME.pdf) and then, as the "ready" marker, NAME.json: {"sender": "...", "called": "...",
-// "tsi": "...", "name": "..."} (sender required). Each pair is submitted as a job, then moved to
-// processed/ or, when refused, to rejected/ with NAME.reason.txt. Nothing is deleted; transient
-// failures (disk, store) leave the pair in place for the next scan.
+// "tsi": "...", "name": "..."} (all optional: without a sender, a number in the TSI is the
+// sender, else the sender is unknown and the recipient table's `others` rule applies). Each pair is
+// submitted as a job, then moved to processed/ or, when refused, to rejected/ with NAME.reason.txt.
+// Nothing is deleted; transient failures (disk, store) leave the pair in place for the next scan.
 #pragma once
 
 #include <atomic>

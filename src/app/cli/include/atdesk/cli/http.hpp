@@ -64,7 +64,7 @@ std::string percent_encode_segment(std::string_view text);
 // "user:local:alice"). '+' '&' '=' ' ' are always encoded.
 std::string percent_encode_query_value(std::string_view text);
 
-// Joins a base URL ("http://host:8630" or "http://host:8630/") and a request target.
+// Joins a base URL ("http://host:8631" or "http://host:8631/") and a request target.
 std::string join_url(std::string_view base, std::string_view target);
 
 // Guesses the Content-Type of an uploaded document from its file name.

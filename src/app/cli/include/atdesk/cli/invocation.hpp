@@ -9,7 +9,7 @@
 
 namespace atdesk::cli {
 
-inline constexpr const char* kDefaultUrl = "http://127.0.0.1:8630";
+inline constexpr const char* kDefaultUrl = "http://127.0.0.1:8631";
 inline constexpr const char* kDefaultTokenFile = "/var/lib/atdesk/admin.token";
 inline constexpr double kDefaultTimeoutSeconds = 30.0;
 
