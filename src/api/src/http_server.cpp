@@ -2,6 +2,7 @@
 // each request is handed to a separate handler pool (handlers may block on the store, a printer
 // or a chat service) and its response written back on the connection's strand.
 #include <spdlog/spdlog.h>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -223,9 +224,31 @@ class HttpServer::Impl {
       stream_.expires_after(server_.settings_.read_timeout);
       http::async_write(stream_, *out,
                         [self = shared_from_this(), out](beast::error_code ec, std::size_t) {
-                          if (ec || !out->keep_alive()) return self->close();
+                          if (ec) return self->close();
+                          if (!out->keep_alive()) return self->linger();
                           self->read();
                         });
+    }
+
+    // After a response that ends the connection while the client may still be sending (413,
+    // a malformed request): stop sending, then read and discard what the client still sends
+    // for a short while, so that closing does not reset the connection before the client has
+    // read the response ("lingering close").
+    void linger() {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.expires_after(std::chrono::seconds(2));
+      drain_ = std::make_unique<std::array<char, 16384>>();
+      drain_more();
+    }
+
+    void drain_more() {
+      stream_.async_read_some(asio::buffer(*drain_),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                self->drained_ += n;
+                                if (ec || self->drained_ > kMaxDrainBytes) return self->close();
+                                self->drain_more();
+                              });
     }
 
     void close() {
@@ -241,6 +264,9 @@ class HttpServer::Impl {
     std::string remote_;
     bool keep_alive_ = false;
     unsigned version_ = 11;
+    static constexpr std::size_t kMaxDrainBytes = 64ull << 20;
+    std::unique_ptr<std::array<char, 16384>> drain_;
+    std::size_t drained_ = 0;
   };
 
   // Declared before the io_context: pending handlers destroyed with it still touch these.

@@ -271,7 +271,9 @@ class RestApiTest : public ::testing::Test {
     if (!body.empty()) req.set(http::field::content_type, content_type);
     req.body() = std::move(body);
     req.prepare_payload();
-    http::write(stream, req);
+    // The server may answer before the whole body is sent (413); read the answer regardless.
+    beast::error_code write_error;
+    http::write(stream, req, write_error);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);
