@@ -1,5 +1,7 @@
 #include "config.hpp"
 
+#include "config_section.hpp"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -7,75 +9,6 @@
 
 namespace atdesk::app {
 namespace {
-
-// Reads one table of the config, remembering which keys were used so the rest can be reported.
-class Section {
- public:
-  Section(const toml::value* table, std::string path, std::string file)
-      : table_(table), path_(std::move(path)), file_(std::move(file)) {}
-
-  bool present() const { return table_ != nullptr; }
-
-  std::string where(const std::string& key) const {
-    return file_ + ": " + (path_.empty() ? "" : "[" + path_ + "] ") + key;
-  }
-
-  const toml::value* get(const std::string& key) {
-    used_.insert(key);
-    if (!table_ || !table_->contains(key)) return nullptr;
-    return &table_->at(key);
-  }
-
-  Result<void> string(const std::string& key, std::string& out) {
-    if (const auto* v = get(key)) {
-      if (!v->is_string()) return fail(Errc::invalid_argument, where(key) + ": expected a string");
-      out = v->as_string().str;
-    }
-    return {};
-  }
-
-  template <class Int>
-  Result<void> integer(const std::string& key, Int& out, long long min, long long max) {
-    if (const auto* v = get(key)) {
-      if (!v->is_integer()) {
-        return fail(Errc::invalid_argument, where(key) + ": expected an integer");
-      }
-      const auto n = v->as_integer();
-      if (n < min || n > max) {
-        return fail(Errc::invalid_argument, where(key) + ": expected " + std::to_string(min) +
-                                                " to " + std::to_string(max) + ", got " +
-                                                std::to_string(n));
-      }
-      out = static_cast<Int>(n);
-    }
-    return {};
-  }
-
-  Result<void> boolean(const std::string& key, bool& out) {
-    if (const auto* v = get(key)) {
-      if (!v->is_boolean())
-        return fail(Errc::invalid_argument, where(key) + ": expected true or false");
-      out = v->as_boolean();
-    }
-    return {};
-  }
-
-  Result<void> no_unknown_keys() const {
-    if (!table_) return {};
-    for (const auto& [key, value] : table_->as_table()) {
-      if (!used_.contains(key)) {
-        return fail(Errc::invalid_argument, where(key) + ": unknown key");
-      }
-    }
-    return {};
-  }
-
- private:
-  const toml::value* table_;
-  std::string path_;
-  std::string file_;
-  std::set<std::string> used_;
-};
 
 Result<Action> action(Section& s, const std::string& key, Action fallback) {
   std::string text(to_string(fallback));
@@ -87,11 +20,6 @@ Result<Action> action(Section& s, const std::string& key, Action fallback) {
   }
   return *a;
 }
-
-#define ATDESK_TRY(expr)                                   \
-  do {                                                     \
-    if (auto ok_ = (expr); !ok_) return fail(ok_.error()); \
-  } while (0)
 
 Result<Config> from_toml(const toml::value& root, const std::string& file) {
   Config c;
@@ -250,6 +178,18 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
     Section s(local, "chat.local", file);
     ATDESK_TRY(s.boolean("enabled", c.local_chat));
     ATDESK_TRY(s.no_unknown_keys());
+  }
+  // Every other [chat.<name>] is a chat service connection, read by its adapter's factory
+  // (chat_factories.hpp) when atdeskd starts.
+  if (chat.present()) {
+    for (const auto& [name, value] : section("chat")->as_table()) {
+      if (name == "local") continue;
+      (void)chat.get(name);
+      if (!value.is_table()) {
+        return fail(Errc::invalid_argument, chat.where(name) + ": expected a table");
+      }
+      c.chat_services.emplace(name, value);
+    }
   }
   ATDESK_TRY(chat.no_unknown_keys());
 

@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
+#include <toml.hpp>
 #include <vector>
 
 #include "atdesk/core/decide.hpp"
@@ -50,6 +52,9 @@ struct Config {
 
   std::vector<PrinterConfig> printers;  // [[printer]]
   bool local_chat = true;               // [chat.local] enabled
+  // [chat.<name>] for every other chat service: its table, read by the factory of its `type`
+  // (default: the name) in chat_factories.cpp.
+  std::map<std::string, toml::value> chat_services;
 
   std::optional<std::filesystem::path> inbox_dir;  // [inbox] dir
   std::chrono::milliseconds inbox_poll{1000};      // [inbox] poll_ms

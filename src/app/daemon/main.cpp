@@ -1,9 +1,9 @@
 // atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store, encrypted spool, IPP
 // printers, local chat service, inbox folder) and injects them into the engine and the HTTP API.
-#include <csignal>
-#include <CLI/CLI.hpp>
-#include <iostream>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
 
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
@@ -15,6 +15,7 @@
 #include "atdesk/store/spool.hpp"
 #include "atdesk/store/sqlite_store.hpp"
 #include "atdesk/tz/zone.hpp"
+#include "chat_factories.hpp"
 #include "config.hpp"
 #include "secrets.hpp"
 
@@ -53,14 +54,27 @@ int run(const atdesk::app::Config& config) {
   std::vector<std::unique_ptr<print::IppPrinter>> printers;
   std::map<std::string, print::Printer*> printer_map;
   for (const auto& p : config.printers) {
-    printers.push_back(std::make_unique<print::IppPrinter>(print::IppPrinter::Settings{p.name, p.uri}));
+    printers.push_back(
+        std::make_unique<print::IppPrinter>(print::IppPrinter::Settings{p.name, p.uri}));
     printer_map.emplace(p.name, printers.back().get());
   }
   std::unique_ptr<chat::LocalChatService> local;
   std::map<std::string, chat::ChatService*> chat_map;
   if (config.local_chat) {
-    local = std::make_unique<chat::LocalChatService>(chat::LocalChatService::Settings{}, **db, clock);
+    local =
+        std::make_unique<chat::LocalChatService>(chat::LocalChatService::Settings{}, **db, clock);
     chat_map.emplace(local->name(), local.get());
+  }
+  std::vector<std::unique_ptr<chat::ChatService>> services;
+  app::ChatContext chat_context{config, **db, clock, config.key_file};
+  for (const auto& [name, table] : config.chat_services) {
+    auto service = app::make_chat_service(name, table, config.source, chat_context);
+    if (!service) {
+      spdlog::critical("{}", service.error().message);
+      return 2;
+    }
+    chat_map.emplace(name, service->get());
+    services.push_back(std::move(*service));
   }
 
   engine::Settings settings;
@@ -71,11 +85,20 @@ int run(const atdesk::app::Config& config) {
   settings.default_printer = config.default_printer();
   settings.retention = config.retention;
   settings.worker_threads = config.worker_threads;
-  engine::Engine engine(settings, engine::Dependencies{**db, **db, **spool, clock, **zone,
-                                                       printer_map, chat_map});
+  engine::Engine engine(
+      settings, engine::Dependencies{**db, **db, **spool, clock, **zone, printer_map, chat_map});
   if (auto ok = engine.start(); !ok) {
     spdlog::critical("cannot start: {}", ok.error().message);
     return 2;
+  }
+  // Chat services connect on their own threads; one that cannot connect now keeps trying (and
+  // the engine holds jobs while presence is unavailable), so only a refusal to start is fatal.
+  for (auto& service : services) {
+    if (auto ok = service->start(); !ok) {
+      spdlog::critical("chat service {}: {}", service->name(), ok.error().message);
+      engine.stop();
+      return 2;
+    }
   }
 
   api::TokenAuthenticator auth(*token);
@@ -130,6 +153,7 @@ int run(const atdesk::app::Config& config) {
   if (inbox) inbox->stop();
   server.stop();
   engine.stop();
+  for (auto& service : services) service->stop();
   return 0;
 }
 

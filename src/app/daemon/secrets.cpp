@@ -39,8 +39,8 @@ Result<std::string> load_or_create_token(const std::filesystem::path& file, bool
     sodium_memzero(hex.data(), hex.size());
     int out = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0) {
-      return fail(Errc::io, file.string() + ": cannot create the admin token file: " +
-                                std::strerror(errno));
+      return fail(Errc::io,
+                  file.string() + ": cannot create the admin token file: " + std::strerror(errno));
     }
     const std::string line = token + "\n";
     const bool ok = ::write(out, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
@@ -52,15 +52,16 @@ Result<std::string> load_or_create_token(const std::filesystem::path& file, bool
     return token;
   }
   if (fd < 0) {
-    return fail(Errc::io, file.string() + ": cannot open the admin token file: " +
-                              std::strerror(errno));
+    return fail(Errc::io,
+                file.string() + ": cannot open the admin token file: " + std::strerror(errno));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
     ::close(fd);
     return fail(Errc::permission_denied,
-                file.string() + ": the admin token file must not be readable by group or others "
-                                "(chmod 600)");
+                file.string() +
+                    ": the admin token file must not be readable by group or others "
+                    "(chmod 600)");
   }
   std::string text(256, '\0');
   const auto n = ::read(fd, text.data(), text.size());

@@ -152,7 +152,7 @@ Result<Bytes> render_pdf(std::span<const std::byte> data, std::string_view name,
   poppler::page_renderer renderer;
   renderer.set_render_hint(poppler::page_renderer::antialiasing, true);
   renderer.set_render_hint(poppler::page_renderer::text_antialiasing, true);
-  renderer.set_image_format(poppler::image::format_rgb24);
+  renderer.set_image_format(poppler::image::format_argb32);
   const auto image = renderer.render_page(p.get(), dpi, dpi);
   if (!image.is_valid()) {
     return fail(Errc::invalid_argument, page_error(name, page, "cannot be rendered"));
@@ -164,7 +164,7 @@ Result<Bytes> render_pdf(std::span<const std::byte> data, std::string_view name,
     const auto* row = reinterpret_cast<const unsigned char*>(src + static_cast<std::ptrdiff_t>(y) *
                                                                        image.bytes_per_row());
     for (int x = 0; x < iw; ++x) {
-      // rgb24 is stored as 32-bit native-endian 0xffRRGGBB: B, G, R, x in memory.
+      // argb32 is 32-bit native-endian 0xAARRGGBB: B, G, R, A in memory (little-endian).
       auto* d = &rgb[(static_cast<std::size_t>(y) * iw + x) * 3];
       d[0] = row[x * 4 + 2];
       d[1] = row[x * 4 + 1];

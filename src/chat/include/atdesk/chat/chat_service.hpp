@@ -19,8 +19,8 @@ namespace atdesk::chat {
 
 struct ChatMessage {
   std::string text;
-  std::string job_id;                     // the job it is about, when any
-  std::vector<std::byte> preview_png;     // empty: no preview
+  std::string job_id;                  // the job it is about, when any
+  std::vector<std::byte> preview_png;  // empty: no preview
 };
 
 // A command a person sent in reply ("print", "print at lobby", "delete 3fa2c9d1", ...).
@@ -46,6 +46,12 @@ class ChatService {
 
   virtual const std::string& name() const = 0;
   virtual ServiceState state() const = 0;
+
+  // Connects (on the adapter's own threads: it must not block for long) and stops. atdeskd
+  // calls start() after the engine has registered its handlers, and stop() after the engine
+  // stopped. Adapters without a connection keep the defaults.
+  virtual Result<void> start() { return {}; }
+  virtual void stop() {}
 
   // Presence of several users at once; blocks for at most the adapter's configured timeout.
   // Users the service does not know are absent from the map.
