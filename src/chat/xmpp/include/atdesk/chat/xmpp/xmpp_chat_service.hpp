@@ -1,0 +1,64 @@
+// The XMPP chat service (libstrophe over TLS): a bot account that subscribes to the presence of
+// watched people, pushes their changes, sends them direct messages or messages in MUC rooms
+// (with the page-1 preview uploaded by XEP-0363 when the server offers it), and delivers the
+// commands people send back. libstrophe runs on the adapter's own thread; the engine's calls are
+// handed to it through a queue and wait at most `timeout`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "atdesk/chat/chat_service.hpp"
+#include "atdesk/core/clock.hpp"
+#include "atdesk/core/presence.hpp"
+
+namespace atdesk::chat {
+
+class XmppChatService final : public ChatService {
+ public:
+  struct Settings {
+    std::string name = "xmpp";
+    std::string jid;         // the bot account, "atdesk@example.org"
+    std::string password;    // read from a file by the caller; never logged
+    std::string server;      // host to connect to instead of the JID's domain (SRV); "" = none
+    std::uint16_t port = 0;  // 0: 5222, or SRV when no server is given
+    bool tls_required = true;
+    std::string ca_file;             // extra CA (PEM) for the server and the upload host
+    bool trust_self_signed = false;  // accept any certificate (test servers only)
+    std::string nick = "atdesk";     // our nick in MUC rooms
+    std::vector<std::string> rooms;  // rooms joined at connect (others are joined on demand)
+    WorkLocation default_location = WorkLocation::unknown;
+    // Status-text keywords per work location; empty: office ("office", "in office", "im büro",
+    // "出社") and remote ("home", "wfh", "remote", "在宅").
+    std::vector<std::pair<WorkLocation, std::vector<std::string>>> location_keywords;
+    std::chrono::milliseconds timeout{5000};  // longest wait of presence/send/verify/members
+    std::chrono::milliseconds reconnect_min{1000};
+    std::chrono::milliseconds reconnect_max{60000};
+  };
+
+  XmppChatService(Settings settings, const Clock& clock);
+  ~XmppChatService() override;  // stops the connection thread
+
+  const std::string& name() const override;
+  ServiceState state() const override;
+  Result<void> start() override;
+  void stop() override;
+
+  Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) override;
+  Result<std::vector<std::string>> channel_members(const std::string& channel) override;
+  void watch(std::vector<std::string> users, PresenceHandler handler) override;
+  Result<void> send(const Recipient& to, const ChatMessage& message) override;
+  void on_command(CommandHandler handler) override;
+  Result<void> verify(const Recipient& recipient) override;
+
+  class Loop;  // the libstrophe side, private to the adapter
+
+ private:
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace atdesk::chat

@@ -1,0 +1,869 @@
+// The libstrophe side of the XMPP chat service. Every libstrophe call happens on the loop
+// thread; the engine's threads hand work over as tasks and wait for a completion with a
+// deadline. libstrophe 0.12 cannot add a foreign descriptor to its select(), so the loop wakes
+// at least every kPollMs to take new tasks: that is the added latency of a call.
+#include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "http_upload.hpp"
+#include "stanzas.hpp"
+#include "strophe_handles.hpp"
+#include "xmpp_rules.hpp"
+
+namespace atdesk::chat {
+
+using namespace xmpp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr unsigned long kPollMs = 10;
+constexpr const char* kNsPing = "urn:xmpp:ping";
+
+// A result handed from the loop thread to a waiting caller.
+template <class T>
+struct Pending {
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<Result<T>> value;
+
+  void complete(Result<T> r) {
+    {
+      std::lock_guard lock(m);
+      if (value) return;
+      value = std::move(r);
+    }
+    cv.notify_all();
+  }
+};
+
+bool subscribed_to(const std::string& subscription) {
+  return subscription == "to" || subscription == "both";
+}
+
+}  // namespace
+
+class XmppChatService::Loop {
+ public:
+  Loop(Settings settings, const Clock& clock) : settings_(std::move(settings)), clock_(clock) {
+    rule_.default_location = settings_.default_location;
+    rule_.keywords = settings_.location_keywords.empty() ? LocationRule::defaults().keywords
+                                                         : settings_.location_keywords;
+    own_bare_ = bare_of(settings_.jid);
+    for (const auto& room : settings_.rooms) {
+      const auto bare = bare_of(room);
+      if (!bare.empty()) rooms_[bare].nick = settings_.nick;
+    }
+  }
+
+  ~Loop() { stop(); }
+
+  Settings settings_;
+  const Clock& clock_;
+  LocationRule rule_;
+  std::string own_bare_;
+  std::atomic<ServiceState> state_{ServiceState::connecting};
+
+  // ---- shared with the callers' threads (mutex_) ----
+  std::mutex mutex_;
+  std::deque<std::function<void()>> tasks_;
+  bool running_ = false;
+  std::atomic<bool> stopping_{false};
+  std::map<std::string, Presence> presence_;  // bare JID -> combined presence
+  std::mutex handlers_mutex_;
+  PresenceHandler presence_handler_;
+  CommandHandler command_handler_;
+  std::thread thread_;
+
+  // ---- loop thread only ----
+  CtxPtr ctx_;
+  ConnPtr conn_;
+  bool connected_ = false;
+  bool roster_loaded_ = false;  // subscriptions are asked for once the roster is known
+  bool disconnected_ = false;   // set by the connection handler: release and retry
+  SteadyClock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_{0};
+  std::uint64_t next_id_ = 1;
+  std::uint64_t seq_ = 0;
+  std::map<std::string, std::string> watched_;  // bare JID -> the name the engine uses
+  std::map<std::string, std::string> roster_;   // bare JID -> subscription
+  std::map<std::string, std::map<std::string, ResourcePresence>> resources_;
+  std::map<std::string, Presence> pushed_;  // last presence pushed per watched user
+  std::map<std::string, RoomState> rooms_;
+  struct PendingIq {
+    SteadyClock::time_point deadline;
+    std::function<void(xmpp_stanza_t*)> done;  // null stanza: timeout or disconnect
+  };
+  std::map<std::string, PendingIq> iqs_;
+  std::map<std::string, std::vector<std::function<void(const std::string& error)>>> room_waiters_;
+  std::map<std::string, std::vector<std::function<void(const std::string& outcome)>>>
+      subscribe_waiters_;
+  struct UploadService {
+    std::string jid;
+    std::size_t max_file_size = 0;
+  };
+  std::optional<UploadService> upload_;
+
+  std::string who() const { return "xmpp service '" + settings_.name + "'"; }
+  std::string peer() const {
+    return settings_.server.empty() ? Jid::parse(settings_.jid).value_or(Jid{}).domain
+                                    : settings_.server;
+  }
+
+  // ---------------------------------------------------------------- lifecycle (any thread)
+
+  Result<void> start() {
+    if (!parse_user_jid(settings_.jid)) {
+      return fail(Errc::invalid_argument, who() + ": jid '" + settings_.jid +
+                                              "': expected the bot's bare address local@domain");
+    }
+    std::lock_guard lock(mutex_);
+    if (running_) return {};
+    xmpp_initialize();
+    ctx_.reset(xmpp_ctx_new(nullptr, nullptr));  // no logger: libstrophe's debug shows SASL
+    if (!ctx_) return fail(Errc::internal, who() + ": libstrophe failed to initialise");
+    running_ = true;
+    stopping_ = false;
+    state_ = ServiceState::connecting;
+    thread_ = std::thread([this] { run(); });
+    return {};
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_) return;
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    state_ = ServiceState::broken;
+  }
+
+  // Runs `task` on the loop thread and waits for it to complete `pending`, until `deadline`.
+  template <class T>
+  Result<T> call(SteadyClock::time_point deadline,
+                 std::function<void(const std::shared_ptr<Pending<T>>&)> task,
+                 const std::string& what) {
+    auto pending = std::make_shared<Pending<T>>();
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_ || stopping_) return fail(Errc::unavailable, who() + ": not started");
+      tasks_.emplace_back([pending, task = std::move(task)] { task(pending); });
+    }
+    std::unique_lock lock(pending->m);
+    if (!pending->cv.wait_until(lock, deadline, [&] { return pending->value.has_value(); })) {
+      return fail(Errc::timeout, who() + ": " + what + ": no answer from " + peer() + " within " +
+                                     std::to_string(settings_.timeout.count()) + " ms");
+    }
+    return std::move(*pending->value);
+  }
+
+  void post(std::function<void()> task) {
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+
+  // ---------------------------------------------------------------- the loop thread
+
+  void run() {
+    while (!stopping_) {
+      if (!conn_ && SteadyClock::now() >= next_attempt_) connect();
+      xmpp_run_once(ctx_.get(), kPollMs);
+      if (disconnected_) release_connection();
+      run_tasks();
+      expire();
+    }
+    if (conn_ && connected_) {
+      StanzaPtr p(xmpp_presence_new(ctx_.get()));
+      xmpp_stanza_set_type(p.get(), "unavailable");
+      xmpp_send(conn_.get(), p.get());
+      xmpp_disconnect(conn_.get());
+      const auto until = SteadyClock::now() + std::chrono::seconds(1);
+      while (!disconnected_ && SteadyClock::now() < until) xmpp_run_once(ctx_.get(), kPollMs);
+    }
+    disconnected_ = true;
+    release_connection();
+    run_tasks();  // tasks see no connection and fail at once
+    conn_.reset();
+    ctx_.reset();
+  }
+
+  void run_tasks() {
+    std::deque<std::function<void()>> tasks;
+    {
+      std::lock_guard lock(mutex_);
+      tasks.swap(tasks_);
+    }
+    for (auto& t : tasks) t();
+  }
+
+  void expire() {
+    const auto now = SteadyClock::now();
+    for (auto it = iqs_.begin(); it != iqs_.end();) {
+      if (it->second.deadline <= now) {
+        auto done = std::move(it->second.done);
+        it = iqs_.erase(it);
+        if (done) done(nullptr);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void connect() {
+    conn_.reset(xmpp_conn_new(ctx_.get()));
+    connected_ = false;
+    disconnected_ = false;
+    state_ = ServiceState::connecting;
+    long flags = 0;
+    if (settings_.tls_required) flags |= XMPP_CONN_FLAG_MANDATORY_TLS;
+    if (settings_.trust_self_signed) flags |= XMPP_CONN_FLAG_TRUST_TLS;
+    xmpp_conn_set_flags(conn_.get(), flags);
+    if (!settings_.ca_file.empty()) xmpp_conn_set_cafile(conn_.get(), settings_.ca_file.c_str());
+    xmpp_conn_set_jid(conn_.get(), own_bare_.c_str());
+    xmpp_conn_set_pass(conn_.get(), settings_.password.c_str());
+    xmpp_conn_set_sockopt_callback(conn_.get(), xmpp_sockopt_cb_keepalive);
+    const int rc = xmpp_connect_client(
+        conn_.get(), settings_.server.empty() ? nullptr : settings_.server.c_str(), settings_.port,
+        &Loop::on_connection, this);
+    if (rc != XMPP_EOK) disconnected_ = true;
+  }
+
+  // After a failure or a lost connection: forget what the connection knew and retry later.
+  void release_connection() {
+    disconnected_ = false;
+    conn_.reset();
+    connected_ = false;
+    if (!stopping_) state_ = ServiceState::broken;
+    backoff_ = backoff_.count() == 0 ? settings_.reconnect_min
+                                     : std::min(backoff_ * 2, settings_.reconnect_max);
+    next_attempt_ = SteadyClock::now() + backoff_;
+    auto iqs = std::move(iqs_);
+    iqs_.clear();
+    for (auto& [id, iq] : iqs) {
+      if (iq.done) iq.done(nullptr);
+    }
+    auto waiters = std::move(room_waiters_);
+    room_waiters_.clear();
+    for (auto& [room, list] : waiters) {
+      for (auto& w : list) w("connection lost");
+    }
+    auto subs = std::move(subscribe_waiters_);
+    subscribe_waiters_.clear();
+    for (auto& [jid, list] : subs) {
+      for (auto& w : list) w("connection lost");
+    }
+    for (auto& [jid, room] : rooms_) {
+      room.joined = false;
+      room.real_jids.clear();
+    }
+    resources_.clear();
+    roster_.clear();
+    roster_loaded_ = false;
+    pushed_.clear();
+    upload_.reset();
+    std::lock_guard lock(mutex_);
+    presence_.clear();
+  }
+
+  static void on_connection(xmpp_conn_t*, xmpp_conn_event_t event, int, xmpp_stream_error_t*,
+                            void* userdata) {
+    auto* self = static_cast<Loop*>(userdata);
+    if (event == XMPP_CONN_CONNECT) {
+      self->on_connected();
+    } else if (event == XMPP_CONN_DISCONNECT || event == XMPP_CONN_FAIL) {
+      self->disconnected_ = true;
+      self->connected_ = false;
+      if (!self->stopping_) self->state_ = ServiceState::broken;
+    }
+  }
+
+  void on_connected() {
+    connected_ = true;
+    backoff_ = std::chrono::milliseconds(0);
+    xmpp_conn_t* c = conn_.get();
+    xmpp_handler_add(c, &Loop::on_presence, nullptr, "presence", nullptr, this);
+    xmpp_handler_add(c, &Loop::on_message, nullptr, "message", nullptr, this);
+    xmpp_handler_add(c, &Loop::on_iq, nullptr, "iq", nullptr, this);
+    // The roster first, so that the presence flood after our initial presence finds it.
+    auto iq = new_iq("get", nullptr);
+    append(iq.get(), element(ctx(), "query", kNsRoster));
+    send_iq(std::move(iq), [this](xmpp_stanza_t* result) {
+      if (!result) return;
+      roster_loaded_ = true;
+      for (auto& [jid, sub] : parse_roster(result)) roster_[jid] = sub;
+      for (const auto& [jid, sub] : roster_) {
+        if (subscribed_to(sub)) mark_known(jid);
+      }
+      for (const auto& [jid, name] : watched_) ensure_subscription(jid);
+    });
+    StanzaPtr presence(xmpp_presence_new(ctx()));
+    xmpp_send(c, presence.get());
+    for (const auto& [room, state] : rooms_) join(room);
+    discover_upload();
+    state_ = ServiceState::connected;
+  }
+
+  xmpp_ctx_t* ctx() const { return ctx_.get(); }
+
+  StanzaPtr new_iq(const char* type, const char* to) {
+    const auto id = "atdesk" + std::to_string(next_id_++);
+    StanzaPtr iq(xmpp_iq_new(ctx(), type, id.c_str()));
+    if (to) xmpp_stanza_set_to(iq.get(), to);
+    return iq;
+  }
+
+  void send_iq(StanzaPtr iq, std::function<void(xmpp_stanza_t*)> done) {
+    if (!connected_) {
+      if (done) done(nullptr);
+      return;
+    }
+    const std::string id = xmpp_stanza_get_id(iq.get());
+    iqs_[id] = PendingIq{SteadyClock::now() + settings_.timeout, std::move(done)};
+    xmpp_send(conn_.get(), iq.get());
+  }
+
+  void send_presence(const std::string& to, const char* type) {
+    if (!connected_) return;
+    StanzaPtr p(xmpp_presence_new(ctx()));
+    xmpp_stanza_set_to(p.get(), to.c_str());
+    if (type) xmpp_stanza_set_type(p.get(), type);
+    xmpp_send(conn_.get(), p.get());
+  }
+
+  // Asks for the user's presence unless we have it, and pre-approves their subscription to us
+  // (RFC 6121 3.4) so their client does not ask them about the bot.
+  void ensure_subscription(const std::string& jid) {
+    const auto it = roster_.find(jid);
+    if (it != roster_.end() && subscribed_to(it->second)) return;
+    send_presence(jid, "subscribed");
+    send_presence(jid, "subscribe");
+  }
+
+  // A contact we are subscribed to is known: offline until a resource says otherwise.
+  void mark_known(const std::string& jid) {
+    if (resources_.contains(jid)) return;
+    resources_[jid];
+    update_presence(jid);
+  }
+
+  void update_presence(const std::string& jid) {
+    const auto res = resources_.find(jid);
+    if (res == resources_.end()) return;
+    const Presence p = combine_presence(res->second, rule_, clock_.now());
+    {
+      std::lock_guard lock(mutex_);
+      presence_[jid] = p;
+    }
+    const auto w = watched_.find(jid);
+    if (w == watched_.end()) return;
+    const auto last = pushed_.find(jid);
+    if (last != pushed_.end() && last->second.availability == p.availability &&
+        last->second.location == p.location && last->second.status_text == p.status_text) {
+      return;
+    }
+    pushed_[jid] = p;
+    PresenceHandler handler;
+    {
+      std::lock_guard lock(handlers_mutex_);
+      handler = presence_handler_;
+    }
+    if (handler) handler(w->second, p);
+  }
+
+  void join(const std::string& room) {
+    auto& state = rooms_[room];
+    if (state.nick.empty()) state.nick = settings_.nick;
+    if (!connected_) return;
+    StanzaPtr p(xmpp_presence_new(ctx()));
+    const auto to = room + "/" + state.nick;
+    xmpp_stanza_set_to(p.get(), to.c_str());
+    auto* x = append(p.get(), element(ctx(), "x", kNsMuc));
+    auto history = element(ctx(), "history");
+    xmpp_stanza_set_attribute(history.get(), "maxstanzas", "0");
+    append(x, std::move(history));
+    xmpp_send(conn_.get(), p.get());
+  }
+
+  // Calls `then` with "" once the room is joined, or with the reason it cannot be.
+  void when_joined(const std::string& room, std::function<void(const std::string&)> then) {
+    if (!connected_) {
+      then("not connected to " + peer());
+      return;
+    }
+    const auto it = rooms_.find(room);
+    if (it != rooms_.end() && it->second.joined) {
+      then("");
+      return;
+    }
+    const bool first = room_waiters_[room].empty();
+    room_waiters_[room].push_back(std::move(then));
+    if (first) join(room);
+  }
+
+  void discover_upload() {
+    const auto domain = Jid::parse(own_bare_).value_or(Jid{}).domain;
+    auto check = [this](const std::string& jid) {
+      auto info = new_iq("get", jid.c_str());
+      append(info.get(), element(ctx(), "query", kNsDiscoInfo));
+      send_iq(std::move(info), [this, jid](xmpp_stanza_t* result) {
+        if (!result || attribute(result, "type") != "result" || upload_) return;
+        const auto parsed = parse_disco_info(result);
+        if (parsed.has_feature(kNsUpload)) upload_ = UploadService{jid, parsed.max_file_size};
+      });
+    };
+    check(domain);
+    auto items = new_iq("get", domain.c_str());
+    append(items.get(), element(ctx(), "query", kNsDiscoItems));
+    send_iq(std::move(items), [check](xmpp_stanza_t* result) {
+      if (!result || attribute(result, "type") != "result") return;
+      for (const auto& jid : parse_disco_items(result)) check(jid);
+    });
+  }
+
+  // ---------------------------------------------------------------- stanza handlers
+
+  static int on_presence(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
+    static_cast<Loop*>(userdata)->handle_presence(stanza);
+    return 1;
+  }
+  static int on_message(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
+    static_cast<Loop*>(userdata)->handle_message(stanza);
+    return 1;
+  }
+  static int on_iq(xmpp_conn_t*, xmpp_stanza_t* stanza, void* userdata) {
+    static_cast<Loop*>(userdata)->handle_iq(stanza);
+    return 1;
+  }
+
+  void handle_presence(xmpp_stanza_t* stanza) {
+    const auto from = bare_of(attribute(stanza, "from"));
+    if (from.empty() || from == own_bare_) return;
+    if (rooms_.contains(from) || room_waiters_.contains(from)) {
+      handle_occupant(stanza);
+      return;
+    }
+    auto p = parse_contact_presence(stanza);
+    if (!p) return;
+    if (p->type == "subscribe") {
+      // Recipients may follow the bot; strangers get no answer (their request stays pending).
+      if (watched_.contains(p->bare)) {
+        send_presence(p->bare, "subscribed");
+        ensure_subscription(p->bare);
+      }
+      return;
+    }
+    if (p->type == "subscribed" || p->type == "unsubscribed" || p->type == "error") {
+      const std::string outcome = p->type == "error" ? "error:" + error_condition(stanza) : p->type;
+      if (p->type == "subscribed") mark_known(p->bare);
+      if (p->type == "unsubscribed") {
+        resources_.erase(p->bare);
+        std::lock_guard lock(mutex_);
+        presence_.erase(p->bare);
+      }
+      if (auto it = subscribe_waiters_.find(p->bare); it != subscribe_waiters_.end()) {
+        auto list = std::move(it->second);
+        subscribe_waiters_.erase(it);
+        for (auto& w : list) w(outcome);
+      }
+      return;
+    }
+    if (!p->type.empty() && p->type != "unavailable") return;  // probe, unsubscribe
+    auto& resources = resources_[p->bare];
+    if (p->type == "unavailable") {
+      if (p->resource.empty()) {
+        resources.clear();
+      } else {
+        resources.erase(p->resource);
+      }
+    } else {
+      resources[p->resource] =
+          ResourcePresence{availability_from_show("", p->show), p->status, p->priority, ++seq_};
+    }
+    update_presence(p->bare);
+  }
+
+  void handle_occupant(xmpp_stanza_t* stanza) {
+    auto o = parse_occupant_presence(stanza);
+    if (!o) return;
+    auto& room = rooms_[o->room];
+    if (o->error) {
+      if (o->nick.empty() || o->nick == room.nick) finish_join(o->room, o->error_condition);
+      return;
+    }
+    if (o->unavailable) {
+      room.real_jids.erase(o->nick);
+      if (o->self) room.joined = false;
+      return;
+    }
+    if (!o->real_bare.empty()) {
+      room.real_jids[o->nick] = o->real_bare;
+    } else {
+      room.real_jids.erase(o->nick);
+    }
+    if (o->self || o->nick == room.nick) {
+      room.joined = true;
+      finish_join(o->room, "");
+    }
+  }
+
+  void finish_join(const std::string& room, const std::string& error) {
+    auto it = room_waiters_.find(room);
+    if (it == room_waiters_.end()) return;
+    auto list = std::move(it->second);
+    room_waiters_.erase(it);
+    if (!error.empty() && !settings_rooms_contains(room)) rooms_.erase(room);
+    for (auto& w : list) w(error.empty() ? "" : "cannot join: " + error);
+  }
+
+  bool settings_rooms_contains(const std::string& room) const {
+    return std::any_of(settings_.rooms.begin(), settings_.rooms.end(),
+                       [&](const std::string& r) { return bare_of(r) == room; });
+  }
+
+  void handle_message(xmpp_stanza_t* stanza) {
+    auto command = extract_command(stanza, settings_.name, own_bare_, rooms_);
+    if (!command) return;
+    CommandHandler handler;
+    {
+      std::lock_guard lock(handlers_mutex_);
+      handler = command_handler_;
+    }
+    if (handler) handler(*command);
+  }
+
+  void handle_iq(xmpp_stanza_t* stanza) {
+    const auto type = attribute(stanza, "type");
+    if (type == "result" || type == "error") {
+      const auto it = iqs_.find(attribute(stanza, "id"));
+      if (it == iqs_.end()) return;
+      auto done = std::move(it->second.done);
+      iqs_.erase(it);
+      if (done) done(stanza);
+      return;
+    }
+    if (type != "get" && type != "set") return;
+    const auto from = attribute(stanza, "from");
+    if (type == "set" && xmpp_stanza_get_child_by_name_and_ns(stanza, "query", kNsRoster) &&
+        (from.empty() || bare_of(from) == own_bare_)) {
+      for (auto& [jid, sub] : parse_roster(stanza)) {
+        if (sub == "remove") {
+          roster_.erase(jid);
+        } else {
+          roster_[jid] = sub;
+          if (subscribed_to(sub)) mark_known(jid);
+        }
+      }
+      StanzaPtr reply(xmpp_stanza_reply(stanza));
+      xmpp_stanza_set_type(reply.get(), "result");
+      xmpp_send(conn_.get(), reply.get());
+      return;
+    }
+    if (type == "get" && xmpp_stanza_get_child_by_name_and_ns(stanza, "ping", kNsPing)) {
+      StanzaPtr reply(xmpp_stanza_reply(stanza));
+      xmpp_stanza_set_type(reply.get(), "result");
+      xmpp_send(conn_.get(), reply.get());
+      return;
+    }
+    StanzaPtr error(xmpp_stanza_reply_error(stanza, "cancel", "service-unavailable", nullptr));
+    if (error) xmpp_send(conn_.get(), error.get());
+  }
+
+  // ---------------------------------------------------------------- operations (loop thread)
+
+  void send_message(const std::string& to, const char* type, const std::string& body,
+                    const std::string& oob_url) {
+    const auto id = "atdesk" + std::to_string(next_id_++);
+    StanzaPtr m(xmpp_message_new(ctx(), type, to.c_str(), id.c_str()));
+    xmpp_message_set_body(m.get(), body.c_str());
+    if (!oob_url.empty()) {
+      auto* x = append(m.get(), element(ctx(), "x", kNsOob));
+      auto url = element(ctx(), "url");
+      append_text(url.get(), oob_url);
+      append(x, std::move(url));
+    }
+    xmpp_send(conn_.get(), m.get());
+  }
+};
+
+// ------------------------------------------------------------------ the port
+
+XmppChatService::XmppChatService(Settings settings, const Clock& clock)
+    : loop_(std::make_unique<Loop>(std::move(settings), clock)) {}
+
+XmppChatService::~XmppChatService() = default;
+
+const std::string& XmppChatService::name() const {
+  return loop_->settings_.name;
+}
+
+ServiceState XmppChatService::state() const {
+  return loop_->state_.load();
+}
+
+Result<void> XmppChatService::start() {
+  return loop_->start();
+}
+
+void XmppChatService::stop() {
+  loop_->stop();
+}
+
+Result<std::map<std::string, Presence>> XmppChatService::presence(
+    std::span<const std::string> users) {
+  if (state() != ServiceState::connected) {
+    return fail(Errc::unavailable, loop_->who() + ": not connected to " + loop_->peer());
+  }
+  std::map<std::string, Presence> out;
+  std::lock_guard lock(loop_->mutex_);
+  for (const auto& user : users) {
+    const auto it = loop_->presence_.find(bare_of(user));
+    if (it != loop_->presence_.end()) out.emplace(user, it->second);
+  }
+  return out;
+}
+
+void XmppChatService::watch(std::vector<std::string> users, PresenceHandler handler) {
+  {
+    std::lock_guard lock(loop_->handlers_mutex_);
+    loop_->presence_handler_ = std::move(handler);
+  }
+  std::map<std::string, std::string> watched;
+  for (const auto& user : users) {
+    if (auto jid = parse_user_jid(user)) watched.emplace(jid->bare(), user);
+  }
+  Loop* loop = loop_.get();
+  loop->post([loop, watched = std::move(watched)] {
+    loop->watched_ = watched;
+    for (auto it = loop->pushed_.begin(); it != loop->pushed_.end();) {
+      it = watched.contains(it->first) ? std::next(it) : loop->pushed_.erase(it);
+    }
+    for (const auto& [jid, name] : watched) {
+      if (!loop->connected_) break;
+      if (loop->roster_loaded_) loop->ensure_subscription(jid);
+      loop->update_presence(jid);  // pushes what is already known about a new user
+    }
+  });
+}
+
+void XmppChatService::on_command(CommandHandler handler) {
+  std::lock_guard lock(loop_->handlers_mutex_);
+  loop_->command_handler_ = std::move(handler);
+}
+
+Result<std::vector<std::string>> XmppChatService::channel_members(const std::string& channel) {
+  auto room = Jid::parse(channel);
+  if (!room || room->local.empty() || !room->resource.empty()) {
+    return fail(Errc::invalid_argument,
+                loop_->who() + ": channel '" + channel + "': expected a room address room@service");
+  }
+  const auto deadline = SteadyClock::now() + loop_->settings_.timeout;
+  Loop* loop = loop_.get();
+  const auto bare = room->bare();
+  return loop->call<std::vector<std::string>>(
+      deadline,
+      [loop, bare](const std::shared_ptr<Pending<std::vector<std::string>>>& done) {
+        loop->when_joined(bare, [loop, bare, done](const std::string& error) {
+          if (!error.empty()) {
+            done->complete(fail(Errc::unavailable, loop->who() + ": room " + bare + ": " + error));
+            return;
+          }
+          std::set<std::string> members;
+          for (const auto& [nick, real] : loop->rooms_[bare].real_jids) {
+            if (real != loop->own_bare_) members.insert(real);
+          }
+          done->complete(std::vector<std::string>(members.begin(), members.end()));
+        });
+      },
+      "members of " + bare);
+}
+
+Result<void> XmppChatService::send(const Recipient& to, const ChatMessage& message) {
+  Loop* loop = loop_.get();
+  Result<Jid> target =
+      to.kind == RecipientKind::user ? parse_user_jid(to.address) : Jid::parse(to.address);
+  if (!target) return fail(target.error());
+  if (to.kind == RecipientKind::channel && (target->local.empty() || !target->resource.empty())) {
+    return fail(Errc::invalid_argument,
+                loop->who() + ": channel '" + to.address + "': expected room@service");
+  }
+  if (state() != ServiceState::connected) {
+    return fail(Errc::unavailable, loop->who() + ": not connected to " + loop->peer());
+  }
+  const auto deadline = SteadyClock::now() + loop->settings_.timeout;
+  const auto bare = target->bare();
+
+  // The preview: a slot from the upload service, then the PUT on this thread (it must not hold
+  // up the loop). Any failure leaves the message without its preview.
+  std::string link;
+  if (!message.preview_png.empty()) {
+    const auto size = message.preview_png.size();
+    const std::string filename =
+        "atdesk-" + (message.job_id.empty() ? std::string("preview") : message.job_id) + ".png";
+    auto slot = loop->call<UploadSlot>(
+        deadline,
+        [loop, size, filename](const std::shared_ptr<Pending<UploadSlot>>& done) {
+          if (!loop->upload_) {
+            done->complete(fail(Errc::unsupported, loop->who() + ": no XEP-0363 upload service"));
+            return;
+          }
+          if (loop->upload_->max_file_size != 0 && size > loop->upload_->max_file_size) {
+            done->complete(fail(Errc::limit_exceeded, loop->who() + ": preview over the upload "
+                                                                    "service's max-file-size"));
+            return;
+          }
+          auto iq = loop->new_iq("get", loop->upload_->jid.c_str());
+          auto request = element(loop->ctx(), "request", kNsUpload);
+          xmpp_stanza_set_attribute(request.get(), "filename", filename.c_str());
+          xmpp_stanza_set_attribute(request.get(), "size", std::to_string(size).c_str());
+          xmpp_stanza_set_attribute(request.get(), "content-type", "image/png");
+          append(iq.get(), std::move(request));
+          loop->send_iq(std::move(iq), [loop, done](xmpp_stanza_t* result) {
+            auto slot = result ? parse_upload_slot(result) : std::nullopt;
+            if (!slot) {
+              done->complete(fail(Errc::unavailable, loop->who() + ": upload slot refused"));
+            } else {
+              done->complete(std::move(*slot));
+            }
+          });
+        },
+        "upload slot");
+    if (slot) {
+      UploadOptions options;
+      options.ca_file = loop->settings_.ca_file;
+      options.insecure = loop->settings_.trust_self_signed;
+      options.timeout =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+      if (options.timeout.count() > 0 && http_put(*slot, message.preview_png, options)) {
+        link = slot->get_url;
+      }
+    }
+  }
+
+  const std::string text = message.text;
+  if (to.kind == RecipientKind::user) {
+    return loop->call<void>(
+        deadline,
+        [loop, bare, text, link](const std::shared_ptr<Pending<void>>& done) {
+          if (!loop->connected_) {
+            done->complete(fail(Errc::unavailable, loop->who() + ": not connected"));
+            return;
+          }
+          loop->send_message(bare, "chat", text, "");
+          // Clients show an inline image when the body is the link itself.
+          if (!link.empty()) loop->send_message(bare, "chat", link, link);
+          done->complete({});
+        },
+        "message to " + bare);
+  }
+  return loop->call<void>(
+      deadline,
+      [loop, bare, text, link](const std::shared_ptr<Pending<void>>& done) {
+        loop->when_joined(bare, [loop, bare, text, link, done](const std::string& error) {
+          if (!error.empty()) {
+            done->complete(fail(Errc::unavailable, loop->who() + ": room " + bare + ": " + error));
+            return;
+          }
+          loop->send_message(bare, "groupchat", text, "");
+          if (!link.empty()) loop->send_message(bare, "groupchat", link, link);
+          done->complete({});
+        });
+      },
+      "message to room " + bare);
+}
+
+Result<void> XmppChatService::verify(const Recipient& recipient) {
+  Loop* loop = loop_.get();
+  const auto deadline = SteadyClock::now() + loop->settings_.timeout;
+  if (recipient.kind == RecipientKind::user) {
+    auto jid = parse_user_jid(recipient.address);
+    if (!jid) return fail(jid.error());
+    if (state() != ServiceState::connected) {
+      return fail(Errc::unavailable, loop->who() + ": not connected to " + loop->peer());
+    }
+    const auto bare = jid->bare();
+    return loop->call<void>(
+        deadline,
+        [loop, bare](const std::shared_ptr<Pending<void>>& done) {
+          const auto it = loop->roster_.find(bare);
+          if (it != loop->roster_.end() && subscribed_to(it->second)) {
+            done->complete({});
+            return;
+          }
+          if (!loop->connected_) {
+            done->complete(fail(Errc::unavailable, loop->who() + ": not connected"));
+            return;
+          }
+          loop->subscribe_waiters_[bare].push_back([loop, bare, done](const std::string& outcome) {
+            if (outcome == "subscribed") {
+              done->complete({});
+            } else if (outcome == "unsubscribed") {
+              done->complete(
+                  fail(Errc::permission_denied,
+                       loop->who() + ": " + bare + " refused the presence subscription"));
+            } else if (outcome.rfind("error:", 0) == 0) {
+              done->complete(
+                  fail(Errc::not_found, loop->who() + ": " + bare + ": " + outcome.substr(6)));
+            } else {
+              done->complete(fail(Errc::unavailable, loop->who() + ": " + bare + ": " + outcome));
+            }
+          });
+          loop->send_presence(bare, "subscribed");
+          loop->send_presence(bare, "subscribe");
+        },
+        "subscription to " + bare + " (the request stays pending until they accept)");
+  }
+  auto room = Jid::parse(recipient.address);
+  if (!room) return fail(room.error());
+  if (room->local.empty() || !room->resource.empty()) {
+    return fail(Errc::invalid_argument, loop->who() + ": channel '" + recipient.address +
+                                            "': expected a room address room@service");
+  }
+  if (state() != ServiceState::connected) {
+    return fail(Errc::unavailable, loop->who() + ": not connected to " + loop->peer());
+  }
+  const auto bare = room->bare();
+  return loop->call<void>(
+      deadline,
+      [loop, bare](const std::shared_ptr<Pending<void>>& done) {
+        auto iq = loop->new_iq("get", bare.c_str());
+        append(iq.get(), element(loop->ctx(), "query", kNsDiscoInfo));
+        loop->send_iq(std::move(iq), [loop, bare, done](xmpp_stanza_t* result) {
+          if (!result) {
+            done->complete(fail(Errc::unavailable, loop->who() + ": room " + bare + ": no answer"));
+            return;
+          }
+          if (attribute(result, "type") == "error") {
+            done->complete(fail(Errc::not_found,
+                                loop->who() + ": room " + bare + ": " + error_condition(result)));
+            return;
+          }
+          const auto info = parse_disco_info(result);
+          const bool is_room = std::any_of(info.identities.begin(), info.identities.end(),
+                                           [](const auto& i) { return i.first == "conference"; });
+          if (!is_room) {
+            done->complete(fail(Errc::not_found, loop->who() + ": " + bare + " is not a MUC room"));
+          } else if (!info.has_feature("muc_nonanonymous")) {
+            done->complete(
+                fail(Errc::unsupported, loop->who() + ": room " + bare +
+                                            " hides its occupants' real addresses; atdesk needs a "
+                                            "non-anonymous room to know who sends a command"));
+          } else {
+            done->complete({});
+          }
+        });
+      },
+      "disco#info of room " + bare);
+}
+
+}  // namespace atdesk::chat

@@ -1,0 +1,246 @@
+// Stanzas as the server would deliver them (RFC 6121, XEP-0045, XEP-0203, XEP-0363 examples),
+// parsed with libstrophe's stanza API.
+#include "stanzas.hpp"
+
+#include <gtest/gtest.h>
+
+#include "strophe_handles.hpp"
+
+namespace atdesk::chat::xmpp {
+namespace {
+
+class Stanzas : public ::testing::Test {
+ protected:
+  Stanzas() : ctx_(xmpp_ctx_new(nullptr, nullptr)) {}
+
+  StanzaPtr parse(const std::string& xml) {
+    StanzaPtr s(xmpp_stanza_new_from_string(ctx_.get(), xml.c_str()));
+    EXPECT_NE(s, nullptr) << xml;
+    return s;
+  }
+
+  std::map<std::string, RoomState> rooms() const {
+    RoomState room;
+    room.nick = "atdesk";
+    room.joined = true;
+    room.real_jids = {{"bob", "bob@localhost"}, {"atdesk", "bot@localhost"}};
+    return {{"fax@conference.localhost", room}};
+  }
+
+  std::optional<ChatCommand> command(const std::string& xml) {
+    auto s = parse(xml);
+    return extract_command(s.get(), "xmpp", "bot@localhost", rooms());
+  }
+
+  CtxPtr ctx_;
+};
+
+TEST_F(Stanzas, ChatMessageIsCommandFromBareJid) {
+  auto c = command(
+      "<message type='chat' from='Alice@Localhost/phone' to='bot@localhost'>"
+      "<body>  print 3fa2c9d1 \n</body></message>");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->service, "xmpp");
+  EXPECT_EQ(c->from, "Alice@localhost");
+  EXPECT_FALSE(c->channel.has_value());
+  EXPECT_EQ(c->text, "print 3fa2c9d1");
+}
+
+TEST_F(Stanzas, GroupchatUsesOccupantRealJid) {
+  auto c = command(
+      "<message type='groupchat' from='fax@conference.localhost/bob'><body>print</body></message>");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->from, "bob@localhost");
+  EXPECT_EQ(c->channel, std::optional<std::string>("fax@conference.localhost"));
+}
+
+TEST_F(Stanzas, IgnoredMessages) {
+  const char* ignored[] = {
+      // our own message echoed by the room, and one from our own account
+      "<message type='groupchat' from='fax@conference.localhost/atdesk'><body>x</body></message>",
+      "<message type='chat' from='bot@localhost/other'><body>print</body></message>",
+      // occupant whose real JID is unknown (anonymous room)
+      "<message type='groupchat' from='fax@conference.localhost/eve'><body>print</body></message>",
+      // a room we are not in, and the room itself (subject, status)
+      "<message type='groupchat' "
+      "from='other@conference.localhost/bob'><body>print</body></message>",
+      "<message type='groupchat' from='fax@conference.localhost'><body>print</body></message>",
+      // private message through the room
+      "<message type='chat' from='fax@conference.localhost/bob'><body>print</body></message>",
+      // history (XEP-0203) and legacy delay
+      "<message type='chat' from='alice@localhost/p'><body>print</body>"
+      "<delay xmlns='urn:xmpp:delay' stamp='2002-09-10T23:08:25Z'/></message>",
+      "<message type='chat' from='alice@localhost/p'><body>print</body>"
+      "<x xmlns='jabber:x:delay' stamp='20020910T23:08:25'/></message>",
+      // no body, empty body, other types, no sender, a domain as sender
+      "<message type='chat' from='alice@localhost/p'><composing/></message>",
+      "<message type='chat' from='alice@localhost/p'><body>   </body></message>",
+      "<message type='headline' from='alice@localhost/p'><body>print</body></message>",
+      "<message type='error' from='alice@localhost/p'><body>print</body></message>",
+      "<message from='alice@localhost/p'><body>print</body></message>",
+      "<message type='chat'><body>print</body></message>",
+      "<message type='chat' from='localhost'><body>print</body></message>",
+      "<presence from='alice@localhost/p'><status>print</status></presence>",
+  };
+  for (const char* xml : ignored) EXPECT_FALSE(command(xml).has_value()) << xml;
+}
+
+TEST_F(Stanzas, HugeBodyIgnored) {
+  const std::string big(kMaxCommandBytes + 1, 'p');
+  EXPECT_FALSE(
+      command("<message type='chat' from='alice@localhost/p'><body>" + big + "</body></message>")
+          .has_value());
+  const std::string fits(kMaxCommandBytes, 'p');
+  EXPECT_TRUE(
+      command("<message type='chat' from='alice@localhost/p'><body>" + fits + "</body></message>")
+          .has_value());
+}
+
+TEST_F(Stanzas, MessageBuiltWithStanzaApi) {
+  StanzaPtr m(xmpp_message_new(ctx_.get(), "chat", "bot@localhost", "m1"));
+  xmpp_stanza_set_from(m.get(), "carol@localhost/laptop");
+  xmpp_message_set_body(m.get(), "list");
+  auto c = extract_command(m.get(), "jabber", "bot@localhost", {});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->service, "jabber");
+  EXPECT_EQ(c->from, "carol@localhost");
+  EXPECT_EQ(c->text, "list");
+}
+
+TEST_F(Stanzas, RoomNotJoinedIgnoresGroupchat) {
+  auto r = rooms();
+  r.begin()->second.joined = false;
+  auto s = parse(
+      "<message type='groupchat' from='fax@conference.localhost/bob'><body>print</body></message>");
+  EXPECT_FALSE(extract_command(s.get(), "xmpp", "bot@localhost", r).has_value());
+}
+
+TEST_F(Stanzas, ContactPresence) {
+  auto s = parse(
+      "<presence from='alice@localhost/desk'><show>dnd</show><status>im Büro</status>"
+      "<priority>5</priority></presence>");
+  auto p = parse_contact_presence(s.get());
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->bare, "alice@localhost");
+  EXPECT_EQ(p->resource, "desk");
+  EXPECT_EQ(p->type, "");
+  EXPECT_EQ(p->show, "dnd");
+  EXPECT_EQ(p->status, "im Büro");
+  EXPECT_EQ(p->priority, 5);
+
+  auto u = parse(
+      "<presence type='unavailable' from='alice@localhost/desk'><priority>x</priority>"
+      "</presence>");
+  auto pu = parse_contact_presence(u.get());
+  ASSERT_TRUE(pu.has_value());
+  EXPECT_EQ(pu->type, "unavailable");
+  EXPECT_EQ(pu->priority, 0);
+
+  auto muc = parse(
+      "<presence from='fax@conference.localhost/bob'>"
+      "<x xmlns='http://jabber.org/protocol/muc#user'/></presence>");
+  EXPECT_FALSE(parse_contact_presence(muc.get()).has_value());
+  auto nofrom = parse("<presence/>");
+  EXPECT_FALSE(parse_contact_presence(nofrom.get()).has_value());
+}
+
+TEST_F(Stanzas, OccupantPresence) {
+  auto s = parse(
+      "<presence from='fax@conference.localhost/bob'>"
+      "<x xmlns='http://jabber.org/protocol/muc#user'>"
+      "<item affiliation='member' role='participant' jid='Bob@localhost/pda'/></x></presence>");
+  auto o = parse_occupant_presence(s.get());
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->room, "fax@conference.localhost");
+  EXPECT_EQ(o->nick, "bob");
+  EXPECT_EQ(o->real_bare, "Bob@localhost");
+  EXPECT_FALSE(o->self);
+  EXPECT_FALSE(o->unavailable);
+
+  auto self = parse(
+      "<presence from='fax@conference.localhost/atdesk' type='unavailable'>"
+      "<x xmlns='http://jabber.org/protocol/muc#user'><item role='none'/>"
+      "<status code='110'/></x></presence>");
+  auto os = parse_occupant_presence(self.get());
+  ASSERT_TRUE(os.has_value());
+  EXPECT_TRUE(os->self);
+  EXPECT_TRUE(os->unavailable);
+  EXPECT_EQ(os->real_bare, "");
+
+  auto err = parse(
+      "<presence from='fax@conference.localhost/atdesk' type='error'>"
+      "<error type='auth'><registration-required xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+      "</error></presence>");
+  auto oe = parse_occupant_presence(err.get());
+  ASSERT_TRUE(oe.has_value());
+  EXPECT_TRUE(oe->error);
+  EXPECT_EQ(oe->error_condition, "registration-required");
+}
+
+TEST_F(Stanzas, DiscoInfoWithUploadForm) {
+  auto s = parse(
+      "<iq type='result' from='upload.localhost' id='1'>"
+      "<query xmlns='http://jabber.org/protocol/disco#info'>"
+      "<identity category='store' type='file' name='HTTP File Upload'/>"
+      "<feature var='urn:xmpp:http:upload:0'/>"
+      "<x type='result' xmlns='jabber:x:data'>"
+      "<field var='FORM_TYPE' type='hidden'><value>urn:xmpp:http:upload:0</value></field>"
+      "<field var='max-file-size'><value>5242880</value></field></x></query></iq>");
+  auto info = parse_disco_info(s.get());
+  EXPECT_TRUE(info.has_feature("urn:xmpp:http:upload:0"));
+  EXPECT_FALSE(info.has_feature("muc_nonanonymous"));
+  ASSERT_EQ(info.identities.size(), 1u);
+  EXPECT_EQ(info.identities[0].first, "store");
+  EXPECT_EQ(info.max_file_size, 5242880u);
+}
+
+TEST_F(Stanzas, DiscoItems) {
+  auto s = parse(
+      "<iq type='result' id='2'><query xmlns='http://jabber.org/protocol/disco#items'>"
+      "<item jid='conference.localhost'/><item jid='upload.localhost'/><item/></query></iq>");
+  EXPECT_EQ(parse_disco_items(s.get()),
+            (std::vector<std::string>{"conference.localhost", "upload.localhost"}));
+}
+
+TEST_F(Stanzas, UploadSlot) {
+  auto s = parse(
+      "<iq type='result' id='3'><slot xmlns='urn:xmpp:http:upload:0'>"
+      "<put url='https://upload.localhost/f/abc.png'>"
+      "<header name='Authorization'>Bearer t0k</header>"
+      "<header name='X-Evil'>no</header></put>"
+      "<get url='https://upload.localhost/f/abc.png'/></slot></iq>");
+  auto slot = parse_upload_slot(s.get());
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_EQ(slot->put_url, "https://upload.localhost/f/abc.png");
+  EXPECT_EQ(slot->get_url, "https://upload.localhost/f/abc.png");
+  ASSERT_EQ(slot->headers.size(), 1u);
+  EXPECT_EQ(slot->headers[0].first, "Authorization");
+  EXPECT_EQ(slot->headers[0].second, "Bearer t0k");
+
+  auto plain = parse(
+      "<iq type='result' id='3'><slot xmlns='urn:xmpp:http:upload:0'>"
+      "<put url='http://upload.localhost/f'/><get url='http://upload.localhost/f'/></slot></iq>");
+  EXPECT_FALSE(parse_upload_slot(plain.get()).has_value());
+}
+
+TEST_F(Stanzas, RosterAndErrors) {
+  auto s = parse(
+      "<iq type='result' id='4'><query xmlns='jabber:iq:roster'>"
+      "<item jid='alice@localhost' subscription='both'/><item jid='bob@localhost'/>"
+      "<item jid='bad jid' subscription='to'/></query></iq>");
+  auto roster = parse_roster(s.get());
+  EXPECT_EQ(roster.size(), 2u);
+  EXPECT_EQ(roster["alice@localhost"], "both");
+  EXPECT_EQ(roster["bob@localhost"], "none");
+
+  auto e = parse(
+      "<iq type='error' id='5'><error type='cancel'>"
+      "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+      "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>gone</text></error></iq>");
+  EXPECT_EQ(error_condition(e.get()), "item-not-found");
+  auto ok = parse("<iq type='result' id='6'/>");
+  EXPECT_EQ(error_condition(ok.get()), "");
+}
+
+}  // namespace
+}  // namespace atdesk::chat::xmpp
