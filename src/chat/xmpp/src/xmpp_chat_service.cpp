@@ -564,19 +564,25 @@ class XmppChatService::Loop {
           if (subscribed_to(sub)) mark_known(jid);
         }
       }
-      StanzaPtr reply(xmpp_stanza_reply(stanza));
-      xmpp_stanza_set_type(reply.get(), "result");
-      xmpp_send(conn_.get(), reply.get());
+      send_result(stanza);
       return;
     }
     if (type == "get" && xmpp_stanza_get_child_by_name_and_ns(stanza, "ping", kNsPing)) {
-      StanzaPtr reply(xmpp_stanza_reply(stanza));
-      xmpp_stanza_set_type(reply.get(), "result");
-      xmpp_send(conn_.get(), reply.get());
+      send_result(stanza);
       return;
     }
+    if (from.empty()) return;  // xmpp_stanza_reply_error needs a sender to answer
     StanzaPtr error(xmpp_stanza_reply_error(stanza, "cancel", "service-unavailable", nullptr));
     if (error) xmpp_send(conn_.get(), error.get());
+  }
+
+  // An empty result to an iq get/set (xmpp_stanza_reply cannot answer one without 'from').
+  void send_result(xmpp_stanza_t* request) {
+    const auto id = attribute(request, "id");
+    const auto from = attribute(request, "from");
+    StanzaPtr reply(xmpp_iq_new(ctx(), "result", id.c_str()));
+    if (!from.empty()) xmpp_stanza_set_to(reply.get(), from.c_str());
+    xmpp_send(conn_.get(), reply.get());
   }
 
   // ---------------------------------------------------------------- operations (loop thread)

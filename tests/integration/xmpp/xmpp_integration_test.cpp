@@ -1,0 +1,343 @@
+// XmppChatService against a real Prosody (scripts/test-prosody): presence pushed with the RFC
+// 6121 mapping, direct and room messages, the XEP-0363 preview, commands from a person and
+// from a room occupant, verify(), and a Prosody restart. Waits are on conditions with deadlines.
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+#include "test_client.hpp"
+
+namespace atdesk::chat::xmpp::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Presence events pushed to the watch handler, and commands delivered to on_command.
+struct Events {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, Presence>> presences;
+  std::vector<ChatCommand> commands;
+
+  void add(const std::string& user, const Presence& p) {
+    {
+      std::lock_guard lock(m);
+      presences.emplace_back(user, p);
+    }
+    cv.notify_all();
+  }
+  void add(const ChatCommand& c) {
+    {
+      std::lock_guard lock(m);
+      commands.push_back(c);
+    }
+    cv.notify_all();
+  }
+  // The latest presence of `user` matches: waits until it does or the deadline passes.
+  bool wait_presence(const std::string& user, Availability a, WorkLocation w,
+                     std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, timeout, [&] {
+      for (auto it = presences.rbegin(); it != presences.rend(); ++it) {
+        if (it->first == user) return it->second.availability == a && it->second.location == w;
+      }
+      return false;
+    });
+  }
+  std::optional<ChatCommand> wait_command(const std::string& text,
+                                          std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(m);
+    std::optional<ChatCommand> found;
+    cv.wait_for(lock, timeout, [&] {
+      for (const auto& c : commands) {
+        if (c.text == text) {
+          found = c;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+};
+
+std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// GETs `url` trusting only `ca_file`; returns the HTTP status and body.
+std::pair<long, std::string> fetch(const std::string& url, const std::string& ca_file) {
+  CURL* c = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CAINFO, ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  return {status, body};
+}
+
+class Xmpp : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/atdesk-prosody-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    c2s_port_ = free_port();
+    http_port_ = free_port();
+    ASSERT_TRUE(start_prosody(true)) << "see " << dir_ << "/prosody.log";
+    ca_file_ = dir_ + "/ca.pem";
+  }
+
+  static bool start_prosody(bool with_accounts) {
+    std::string cmd = std::string(ATDESK_TEST_PROSODY_SCRIPT) + " start " + dir_ + " " +
+                      std::to_string(c2s_port_) + " " + std::to_string(http_port_);
+    if (with_accounts) cmd += " bot botpw alice alicepw bob bobpw carol carolpw";
+    return std::system(cmd.c_str()) == 0;
+  }
+  static void stop_prosody() {
+    std::system((std::string(ATDESK_TEST_PROSODY_SCRIPT) + " stop " + dir_).c_str());
+  }
+
+  static void TearDownTestSuite() {
+    stop_prosody();
+    std::error_code ec;
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_, ec);
+  }
+
+  XmppChatService::Settings bot_settings() const {
+    XmppChatService::Settings s;
+    s.name = "xmpp";
+    s.jid = "bot@localhost";
+    s.password = "botpw";
+    s.server = "127.0.0.1";
+    s.port = static_cast<std::uint16_t>(c2s_port_);
+    s.ca_file = ca_file_;
+    s.nick = "atdesk";
+    s.default_location = WorkLocation::unknown;
+    s.timeout = 5s;
+    s.reconnect_min = 200ms;
+    s.reconnect_max = 1s;
+    return s;
+  }
+
+  // A started bot whose presence and command events go to `events_`.
+  std::unique_ptr<XmppChatService> start_bot(XmppChatService::Settings s) {
+    auto bot = std::make_unique<XmppChatService>(std::move(s), clock_);
+    bot->on_command([this](const ChatCommand& c) { events_.add(c); });
+    EXPECT_TRUE(bot->start().has_value());
+    EXPECT_TRUE(wait_state(*bot, ServiceState::connected, 10s));
+    return bot;
+  }
+
+  static bool wait_state(const ChatService& s, ServiceState want, std::chrono::milliseconds t) {
+    const auto until = std::chrono::steady_clock::now() + t;
+    while (std::chrono::steady_clock::now() < until) {
+      if (s.state() == want) return true;
+      std::this_thread::sleep_for(20ms);  // polling a state, not waiting for time to pass
+    }
+    return s.state() == want;
+  }
+
+  std::unique_ptr<TestClient> person(const std::string& user) {
+    auto c = std::make_unique<TestClient>(user + "@localhost", user + "pw", c2s_port_, ca_file_);
+    EXPECT_TRUE(c->wait_connected());
+    return c;
+  }
+
+  static inline std::string dir_;
+  static inline std::string ca_file_;
+  static inline int c2s_port_ = 0;
+  static inline int http_port_ = 0;
+  SystemClock clock_;
+  Events events_;
+};
+
+TEST_F(Xmpp, PresenceChangesArePushedWithTheMapping) {
+  auto bot = start_bot(bot_settings());
+  auto alice = person("alice");
+  alice->set_presence("", "in office");
+  bot->watch({"alice@localhost"},
+             [this](const std::string& u, const Presence& p) { events_.add(u, p); });
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
+                                    WorkLocation::office));
+  alice->set_presence("away", "WFH today");
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::remote));
+  alice->set_presence("xa", "");
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::unknown));
+  alice->set_presence("dnd", "im Büro");
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::do_not_disturb,
+                                    WorkLocation::office));
+  alice->set_presence("chat", "出社");
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
+                                    WorkLocation::office));
+
+  // A second resource that is less available does not change the result; it wins once the
+  // first one leaves.
+  auto alice_phone = person("alice");
+  alice_phone->set_presence("away", "home");
+  alice.reset();
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::remote));
+  alice_phone.reset();
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::offline,
+                                    WorkLocation::unknown));
+
+  const std::vector<std::string> users{"alice@localhost", "nobody@localhost"};
+  auto cached = bot->presence(users);
+  ASSERT_TRUE(cached.has_value());
+  ASSERT_TRUE(cached->contains("alice@localhost"));
+  EXPECT_EQ(cached->at("alice@localhost").availability, Availability::offline);
+  EXPECT_FALSE(cached->contains("nobody@localhost"));
+}
+
+TEST_F(Xmpp, DirectMessageAndReplyCommand) {
+  auto bot = start_bot(bot_settings());
+  auto bob = person("bob");
+  ChatMessage m;
+  m.text = "Fax from +49 30 1234 (2 pages) held: reply 'print' to print it";
+  m.job_id = "3fa2c9d1";
+  ASSERT_TRUE(bot->send(Recipient{RecipientKind::user, "xmpp", "bob@localhost"}, m).has_value());
+  auto got = bob->wait_message([&](const Received& r) { return r.body == m.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->type, "chat");
+  EXPECT_EQ(got->from.substr(0, got->from.find('/')), "bot@localhost");
+
+  bob->send_message("bot@localhost", "chat", "print");
+  auto command = events_.wait_command("print");
+  ASSERT_TRUE(command.has_value());
+  EXPECT_EQ(command->service, "xmpp");
+  EXPECT_EQ(command->from, "bob@localhost");
+  EXPECT_FALSE(command->channel.has_value());
+
+  // Malformed and huge stanzas are ignored and the connection stays up.
+  bob->send_raw("<message type='chat' to='bot@localhost'><body>no from is fine</body></message>");
+  bob->send_message("bot@localhost", "chat", std::string(100000, 'x'));
+  bob->send_message("bot@localhost", "chat", "list");
+  ASSERT_TRUE(events_.wait_command("list").has_value());
+  EXPECT_EQ(bot->state(), ServiceState::connected);
+  std::lock_guard lock(events_.m);
+  for (const auto& c : events_.commands) EXPECT_LT(c.text.size(), 5000u);
+}
+
+TEST_F(Xmpp, PreviewIsUploadedAndLinkedWithOob) {
+  auto bot = start_bot(bot_settings());
+  auto carol = person("carol");
+  ChatMessage m;
+  m.text = "Fax with preview";
+  m.job_id = "feedf00d";
+  for (int i = 0; i < 3000; ++i) m.preview_png.push_back(static_cast<std::byte>(i * 7));
+  // The upload service is discovered right after connecting: give discovery its round trips.
+  std::optional<Received> link;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!link && std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(
+        bot->send(Recipient{RecipientKind::user, "xmpp", "carol@localhost"}, m).has_value());
+    link = carol->wait_message([](const Received& r) { return !r.oob_url.empty(); }, 2s);
+  }
+  ASSERT_TRUE(link.has_value());
+  EXPECT_EQ(link->oob_url.rfind("https://", 0), 0u) << link->oob_url;
+  EXPECT_EQ(link->body, link->oob_url);
+  const auto [status, body] = fetch(link->oob_url, ca_file_);
+  EXPECT_EQ(status, 200);
+  ASSERT_EQ(body.size(), m.preview_png.size());
+  EXPECT_EQ(std::memcmp(body.data(), m.preview_png.data(), body.size()), 0);
+}
+
+TEST_F(Xmpp, RoomMessagesCarryTheRealJid) {
+  const std::string room = "fax@conference.localhost";
+  auto alice = person("alice");
+  alice->join_room(room, "Alice");
+  ASSERT_TRUE(alice->wait_joined(room));
+  auto settings = bot_settings();
+  settings.rooms = {room};
+  auto bot = start_bot(settings);
+
+  auto members = bot->channel_members(room);
+  ASSERT_TRUE(members.has_value()) << members.error().message;
+  EXPECT_EQ(*members, std::vector<std::string>{"alice@localhost"});
+
+  ChatMessage m;
+  m.text = "Fax for the room";
+  ASSERT_TRUE(bot->send(Recipient{RecipientKind::channel, "xmpp", room}, m).has_value());
+  auto got = alice->wait_message([&](const Received& r) { return r.body == m.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->type, "groupchat");
+  EXPECT_EQ(got->from, room + "/atdesk");
+
+  alice->send_message(room, "groupchat", "print at lobby");
+  auto command = events_.wait_command("print at lobby");
+  ASSERT_TRUE(command.has_value());
+  EXPECT_EQ(command->from, "alice@localhost");
+  EXPECT_EQ(command->channel, std::optional<std::string>(room));
+
+  EXPECT_TRUE(bot->verify(Recipient{RecipientKind::channel, "xmpp", room}).has_value());
+  auto missing = bot->verify(Recipient{RecipientKind::channel, "xmpp", "nope@conference.localhost"});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, Errc::not_found);
+}
+
+TEST_F(Xmpp, VerifyUsers) {
+  auto bot = start_bot(bot_settings());
+  auto bad = bot->verify(Recipient{RecipientKind::user, "xmpp", "not a jid"});
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+  auto bob = person("bob");  // approves subscription requests
+  auto ok = bot->verify(Recipient{RecipientKind::user, "xmpp", "bob@localhost"});
+  EXPECT_TRUE(ok.has_value()) << ok.error().message;
+}
+
+TEST_F(Xmpp, ReconnectsAfterProsodyRestartAndPresenceResumes) {
+  auto bot = start_bot(bot_settings());
+  bot->watch({"alice@localhost"},
+             [this](const std::string& u, const Presence& p) { events_.add(u, p); });
+  {
+    auto alice = person("alice");
+    alice->set_presence("dnd", "remote");
+    ASSERT_TRUE(events_.wait_presence("alice@localhost", Availability::do_not_disturb,
+                                      WorkLocation::remote));
+  }
+  stop_prosody();
+  EXPECT_TRUE(wait_state(*bot, ServiceState::broken, 10s) ||
+              bot->state() == ServiceState::connecting);
+  EXPECT_FALSE(bot->presence(std::vector<std::string>{"alice@localhost"}).has_value());
+  auto refused = bot->send(Recipient{RecipientKind::user, "xmpp", "alice@localhost"},
+                           ChatMessage{"while down", "", {}});
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+
+  ASSERT_TRUE(start_prosody(false));
+  ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 15s));
+  auto alice = person("alice");
+  alice->set_presence("", "office");
+  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
+                                    WorkLocation::office));
+}
+
+}  // namespace
+}  // namespace atdesk::chat::xmpp::test
