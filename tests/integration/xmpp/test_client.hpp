@@ -30,8 +30,11 @@ struct Received {
 class TestClient {
  public:
   TestClient(std::string jid, std::string password, int port, std::string ca_file)
-      : jid_(std::move(jid)), password_(std::move(password)), port_(port),
-        ca_file_(std::move(ca_file)), ctx_(xmpp_ctx_new(nullptr, nullptr)) {
+      : jid_(std::move(jid)),
+        password_(std::move(password)),
+        port_(port),
+        ca_file_(std::move(ca_file)),
+        ctx_(xmpp_ctx_new(nullptr, nullptr)) {
     thread_ = std::thread([this] { run(); });
   }
   ~TestClient() {
@@ -87,8 +90,9 @@ class TestClient {
   }
 
   // Waits for a received message matching `match`, returns it (or nothing at the deadline).
-  std::optional<Received> wait_message(const std::function<bool(const Received&)>& match,
-                                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  std::optional<Received> wait_message(
+      const std::function<bool(const Received&)>& match,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     std::unique_lock lock(mutex_);
     std::optional<Received> found;
     cv_.wait_for(lock, timeout, [&] {
@@ -177,8 +181,8 @@ class TestClient {
       xmpp_stanza_set_to(p.get(), from.c_str());
       xmpp_send(conn, p.get());
     }
-    if (xmpp_stanza_t* x =
-            xmpp_stanza_get_child_by_name_and_ns(stanza, "x", "http://jabber.org/protocol/muc#user")) {
+    if (xmpp_stanza_t* x = xmpp_stanza_get_child_by_name_and_ns(
+            stanza, "x", "http://jabber.org/protocol/muc#user")) {
       for (xmpp_stanza_t* c = xmpp_stanza_get_children(x); c; c = xmpp_stanza_get_next(c)) {
         const char* name = xmpp_stanza_get_name(c);
         if (name && std::string(name) == "status" && attribute(c, "code") == "110") {

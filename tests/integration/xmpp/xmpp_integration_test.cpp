@@ -185,18 +185,18 @@ TEST_F(Xmpp, PresenceChangesArePushedWithTheMapping) {
   alice->set_presence("", "in office");
   bot->watch({"alice@localhost"},
              [this](const std::string& u, const Presence& p) { events_.add(u, p); });
-  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
-                                    WorkLocation::office));
+  EXPECT_TRUE(
+      events_.wait_presence("alice@localhost", Availability::available, WorkLocation::office));
   alice->set_presence("away", "WFH today");
   EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::remote));
   alice->set_presence("xa", "");
   EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::unknown));
   alice->set_presence("dnd", "im Büro");
-  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::do_not_disturb,
-                                    WorkLocation::office));
+  EXPECT_TRUE(
+      events_.wait_presence("alice@localhost", Availability::do_not_disturb, WorkLocation::office));
   alice->set_presence("chat", "出社");
-  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
-                                    WorkLocation::office));
+  EXPECT_TRUE(
+      events_.wait_presence("alice@localhost", Availability::available, WorkLocation::office));
 
   // A second resource that is less available does not change the result; it wins once the
   // first one leaves.
@@ -205,8 +205,8 @@ TEST_F(Xmpp, PresenceChangesArePushedWithTheMapping) {
   alice.reset();
   EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::away, WorkLocation::remote));
   alice_phone.reset();
-  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::offline,
-                                    WorkLocation::unknown));
+  EXPECT_TRUE(
+      events_.wait_presence("alice@localhost", Availability::offline, WorkLocation::unknown));
 
   const std::vector<std::string> users{"alice@localhost", "nobody@localhost"};
   auto cached = bot->presence(users);
@@ -297,7 +297,8 @@ TEST_F(Xmpp, RoomMessagesCarryTheRealJid) {
   EXPECT_EQ(command->channel, std::optional<std::string>(room));
 
   EXPECT_TRUE(bot->verify(Recipient{RecipientKind::channel, "xmpp", room}).has_value());
-  auto missing = bot->verify(Recipient{RecipientKind::channel, "xmpp", "nope@conference.localhost"});
+  auto missing =
+      bot->verify(Recipient{RecipientKind::channel, "xmpp", "nope@conference.localhost"});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, Errc::not_found);
 }
@@ -335,8 +336,8 @@ TEST_F(Xmpp, ReconnectsAfterProsodyRestartAndPresenceResumes) {
   ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 15s));
   auto alice = person("alice");
   alice->set_presence("", "office");
-  EXPECT_TRUE(events_.wait_presence("alice@localhost", Availability::available,
-                                    WorkLocation::office));
+  EXPECT_TRUE(
+      events_.wait_presence("alice@localhost", Availability::available, WorkLocation::office));
 }
 
 }  // namespace
