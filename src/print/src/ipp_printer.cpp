@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "ipp_session.hpp"
+#include "pwg_raster.hpp"
 
 namespace atdesk::print {
 namespace {
@@ -13,6 +14,7 @@ using detail::IppPtr;
 using detail::IppSession;
 
 constexpr const char* kPdf = "application/pdf";
+constexpr const char* kPwgRaster = "image/pwg-raster";
 // requesting-user-name for queries, which act for atdesk rather than for a person.
 constexpr const char* kQueryUser = "atdesk";
 
@@ -33,6 +35,8 @@ constexpr std::array kPrinterAttributes = {
     "printer-state-message",
     "printer-is-accepting-jobs",
     "document-format-supported",
+    "pwg-raster-document-resolution-supported",
+    "pwg-raster-document-type-supported",
 };
 
 Result<IppPtr> get_printer_attributes(IppSession& session) {
@@ -56,6 +60,30 @@ PrinterStatus to_status(ipp_t* response, const std::string& name, const std::str
     status.message = "not accepting jobs" + (status.message.empty() ? "" : "; " + status.message);
   }
   return status;
+}
+
+// The raster the printer asks for: its first square resolution from 150 to 600 dpi (else 300),
+// 8-bit gray when it takes it, else 1-bit black.
+detail::RasterSettings raster_settings(ipp_t* attributes) {
+  detail::RasterSettings settings;
+  if (ipp_attribute_t* res = ippFindAttribute(
+          attributes, "pwg-raster-document-resolution-supported", IPP_TAG_RESOLUTION)) {
+    for (int i = 0; i < ippGetCount(res); ++i) {
+      int y = 0;
+      ipp_res_t units{};
+      const int x = ippGetResolution(res, i, &y, &units);
+      if (units == IPP_RES_PER_INCH && x == y && x >= 150 && x <= 600) {
+        settings.dpi = x;
+        break;
+      }
+    }
+  }
+  const auto types = detail::ipp_strings(attributes, "pwg-raster-document-type-supported");
+  if (!types.empty() && std::ranges::find(types, "sgray_8") == types.end() &&
+      std::ranges::find(types, "black_1") != types.end()) {
+    settings.type = detail::RasterType::black_1;
+  }
+  return settings;
 }
 
 std::string join(const std::vector<std::string>& values) {
@@ -90,13 +118,23 @@ Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const Prin
                     std::to_string(state) + ", reasons " + join(printer.state_reasons) +
                     (printer.message.empty() ? "" : ", message '" + printer.message + "'") + ")");
   }
-  // Only PDF is sent. A printer that takes only PWG raster or URF would need atdesk to rasterise
-  // the document first, which it does not do (yet); such a printer is reported as unsupported.
+  // PDF when the printer takes it; otherwise PWG Raster, rendered here at the printer's
+  // resolution (IPP Everywhere printers must take PWG Raster).
+  std::vector<std::byte> raster;
+  std::span<const std::byte> document = pdf;
+  const char* format = kPdf;
   if (std::ranges::find(printer.formats, kPdf) == printer.formats.end()) {
-    return fail(Errc::unsupported, who +
-                                       ": printer does not accept application/pdf "
-                                       "(document-format-supported: " +
-                                       join(printer.formats) + ")");
+    if (std::ranges::find(printer.formats, kPwgRaster) == printer.formats.end()) {
+      return fail(Errc::unsupported, who +
+                                         ": printer takes neither application/pdf nor "
+                                         "image/pwg-raster (document-format-supported: " +
+                                         join(printer.formats) + ")");
+    }
+    auto converted = detail::pdf_to_pwg_raster(pdf, raster_settings(attributes->get()), who);
+    if (!converted) return fail(converted.error());
+    raster = std::move(*converted);
+    document = raster;
+    format = kPwgRaster;
   }
 
   IppPtr request = session->new_request(IPP_OP_PRINT_JOB);
@@ -106,9 +144,9 @@ Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const Prin
                  options.job_name.c_str());
   }
   ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_MIMETYPE, "document-format", nullptr,
-               kPdf);
+               format);
   ippAddInteger(request.get(), IPP_TAG_JOB, IPP_TAG_INTEGER, "copies", options.copies);
-  auto response = session->call(std::move(request), pdf);
+  auto response = session->call(std::move(request), document);
   if (!response) return fail(response.error());
   const auto job_id = detail::ipp_integer(response->get(), "job-id");
   if (!job_id || *job_id <= 0) {

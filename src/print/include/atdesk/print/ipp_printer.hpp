@@ -25,7 +25,8 @@ class IppPrinter final : public Printer {
   const std::string& uri() const { return settings_.uri; }
 
   // Checks the printer first: Errc::unavailable when it is stopped or not accepting jobs,
-  // Errc::unsupported when it does not take application/pdf.
+  // A printer without application/pdf gets PWG Raster rendered at its resolution;
+  // Errc::unsupported when it takes neither.
   Result<Submission> submit(std::span<const std::byte> pdf, const PrintOptions& options) override;
   Result<RemoteJobState> status(const Submission& submission) override;
   Result<std::optional<std::pair<Submission, RemoteJobState>>> find(
