@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Crash loop: atdeskd is killed with SIGKILL at random instants while jobs are submitted, held,
+# released and printed to a real ippeveprinter, then restarted. Afterwards every acknowledged job
+# (HTTP 201 received) must be printed exactly once, and no job may be printed twice.
+#
+# usage: crashloop.sh <repo root> <build dir> [cycles]   (ATDESK_CRASH_CYCLES overrides; CI: 20)
+# ATDESK_CRASH_SEED makes the instants repeatable.
+set -euo pipefail
+root=$1
+build=$2
+cycles=${ATDESK_CRASH_CYCLES:-${3:-20}}
+seed=${ATDESK_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
+RANDOM=$seed
+atdeskd="$build/src/app/daemon/atdeskd"
+work=$(mktemp -d /tmp/atdesk-crash.XXXXXX)
+chmod 700 "$work"
+daemon_pid=""
+log() { printf '%s\n' "$*" >&2; }
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+cleanup() {
+  [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null || true
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  if [ "${keep:-0}" = 1 ]; then log "work folder kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+printer_port=$(free_port)
+api_port=$(free_port)
+"$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-crash >/dev/null
+spool="$work/printer/spool"
+cat >"$work/atdesk.toml" <<TOML
+[server]
+listen = "127.0.0.1:$api_port"
+[storage]
+state_dir = "$work/state"
+[numbers]
+country_code = "81"
+[[printer]]
+name = "crash"
+uri = "ipp://127.0.0.1:$printer_port/ipp/print"
+default = true
+TOML
+url="http://127.0.0.1:$api_port"
+token_file="$work/state/admin.token"
+
+start_daemon() {
+  "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 1 400); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.025
+  done
+  log "atdeskd did not start"
+  keep=1
+  exit 1
+}
+kill_daemon() {
+  kill -KILL "$daemon_pid" 2>/dev/null || true
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=""
+}
+api() {  # api METHOD PATH [curl args...]
+  local method=$1 path=$2
+  shift 2
+  curl -sS --max-time 5 -X "$method" -H "Authorization: Bearer $(cat "$token_file")" "$@" "$url$path"
+}
+
+"$root/scripts/sample-fax" "$work/fax1.tif" 1 >/dev/null
+"$root/scripts/sample-fax" "$work/fax2.tif" 2 >/dev/null
+
+start_daemon
+api POST /api/v1/recipients -H 'Content-Type: application/json' \
+  -d '{"pattern":"prefix:03","recipient":"user:local:alice"}' >/dev/null
+api PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
+  -d '{"availability":"busy","location":"office"}' >/dev/null
+: >"$work/acked"
+
+# One worker: submits faxes (half for alice, who may hold them; half from unknown senders, who
+# print), switches alice's presence and releases held jobs by hand, until the daemon dies.
+worker() {
+  local n=0 out code id
+  while :; do
+    n=$((n + 1))
+    local sender="+1 212 555 $((1000 + RANDOM % 9000))"
+    [ $((RANDOM % 2)) -eq 0 ] && sender="03$((10000000 + RANDOM % 89999999))"
+    out=$(api POST /api/v1/jobs -w '\n%{http_code}' -F "document=@$work/fax$((1 + RANDOM % 2)).tif" \
+      -F "sender=$sender" 2>/dev/null) || return 0
+    code=${out##*$'\n'}
+    [ "$code" = 201 ] || return 0
+    id=$(sed '$d' <<<"$out" | jq -r .id)
+    echo "$id" >>"$work/acked"
+    case $((RANDOM % 6)) in
+      0) api PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
+           -d '{"availability":"available","location":"office"}' >/dev/null 2>&1 || return 0 ;;
+      1) api PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
+           -d '{"availability":"busy","location":"remote"}' >/dev/null 2>&1 || return 0 ;;
+      2) api POST "/api/v1/jobs/$id/release" -H 'Content-Type: application/json' -d '{}' \
+           >/dev/null 2>&1 || return 0 ;;
+    esac
+  done
+}
+
+for ((c = 1; c <= cycles; c++)); do
+  [ -n "$daemon_pid" ] || start_daemon
+  worker &
+  w=$!
+  # Kill at a random instant: 50 ms to 1.5 s into the cycle.
+  sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", 0.05 + (r % 1450) / 1000 }')"
+  kill_daemon
+  wait "$w" 2>/dev/null || true
+done
+
+# Settle: restart, let alice's jobs print, wait until nothing is in flight.
+start_daemon
+api PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
+  -d '{"availability":"available","location":"office"}' >/dev/null
+acked=$(sort -u "$work/acked" | wc -l)
+deadline=$((SECONDS + 120 + acked))
+while :; do
+  pending=$(api GET "/api/v1/jobs?state=received,stored,held,releasing,printing&limit=1000" |
+    jq '.jobs | length')
+  [ "$pending" = 0 ] && break
+  if [ $SECONDS -ge $deadline ]; then
+    log "FAIL: $pending jobs still not printed after the crash loop (seed $seed)"
+    keep=1
+    exit 1
+  fi
+  sleep 0.5
+done
+
+failures=0
+while read -r id; do
+  state=$(api GET "/api/v1/jobs/$id" | jq -r .state)
+  count=$(find "$spool" -type f -iname "*atdesk-$id*.pdf" | wc -l)
+  if [ "$state" != printed ] || [ "$count" != 1 ]; then
+    log "FAIL: acknowledged job $id is '$state' with $count document(s) at the printer"
+    failures=$((failures + 1))
+  fi
+done < <(sort -u "$work/acked")
+# No job of any kind (acknowledged or not) printed twice.
+dups=$(find "$spool" -type f -iname '*atdesk-*.pdf' -printf '%f\n' |
+  sed -E 's/^[0-9]+-atdesk-([0-9a-f]+).*/\1/' | sort | uniq -d | wc -l)
+if [ "$dups" != 0 ]; then
+  log "FAIL: $dups job(s) printed more than once"
+  failures=$((failures + 1))
+fi
+printed=$(find "$spool" -type f -iname '*atdesk-*.pdf' | wc -l)
+echo "crash loop: $cycles SIGKILLs, $acked acknowledged jobs, $printed documents printed, seed $seed"
+if [ "$failures" -ne 0 ]; then
+  keep=1
+  log "---- atdeskd log (last 40 lines) ----"
+  tail -n 40 "$work/atdeskd.log" >&2
+  exit 1
+fi
