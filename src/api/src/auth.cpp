@@ -73,6 +73,42 @@ std::expected<Actor, Denial> TokenAuthenticator::authenticate(const Request& req
   return actor_;
 }
 
+std::string_view to_string(Role role) {
+  return role == Role::admin ? "admin" : "user";
+}
+
+std::optional<Role> parse_role(std::string_view text) {
+  if (text == "admin") return Role::admin;
+  if (text == "user") return Role::user;
+  return std::nullopt;
+}
+
+std::expected<Principal, Denial> Authenticator::identify(const Request& request) const {
+  auto actor = authenticate(request);
+  if (!actor) return std::unexpected(actor.error());
+  return Principal{*actor, Role::admin, {}, {}};
+}
+
+const Authenticator& CompositeAuthenticator::pick(const Request& request) const {
+  return request.header("Authorization") ? bearer_ : session_;
+}
+
+std::expected<Actor, Denial> CompositeAuthenticator::authenticate(const Request& request) const {
+  return pick(request).authenticate(request);
+}
+
+std::expected<Principal, Denial> CompositeAuthenticator::identify(const Request& request) const {
+  return pick(request).identify(request);
+}
+
+Handler authorized(const Authenticator& auth, PrincipalHandler handler) {
+  return [&auth, handler = std::move(handler)](const Request& request) {
+    auto who = auth.identify(request);
+    if (!who) return denial_response(who.error());
+    return handler(request, *who);
+  };
+}
+
 Handler authenticated(const Authenticator& auth, AuthenticatedHandler handler) {
   return [&auth, handler = std::move(handler)](const Request& request) {
     auto actor = auth.authenticate(request);

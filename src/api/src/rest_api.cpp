@@ -2,6 +2,7 @@
 // what was expected), calls the engine, and maps the result or the error to a response.
 #include "atdesk/api/rest_api.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <string>
@@ -89,6 +90,15 @@ bool valid_table_name(std::string_view name) {
   return true;
 }
 
+// A `user` sees a job only when one of their recipient keys is among its recipients; an admin
+// sees every job.
+bool sees(const Principal& who, const Job& job) {
+  if (who.role == Role::admin) return true;
+  return std::any_of(job.recipients.begin(), job.recipients.end(), [&](const Recipient& r) {
+    return std::find(who.recipients.begin(), who.recipients.end(), r.key()) != who.recipients.end();
+  });
+}
+
 class RestApi {
  public:
   RestApi(engine::Engine& engine, chat::LocalChatService* local) : engine_(engine), local_(local) {}
@@ -156,7 +166,7 @@ class RestApi {
     return response;
   }
 
-  Response list_jobs(const Request& request) {
+  Response list_jobs(const Request& request, const Principal& who) {
     store::JobFilter filter;
     if (auto states = request.query_value("state"); states && !states->empty()) {
       std::string_view rest = *states;
@@ -190,6 +200,7 @@ class RestApi {
     auto limit = integer_param(request, "limit", 100, 1, 1000);
     if (!limit) return Response::error(limit.error());
     filter.limit = static_cast<std::size_t>(*limit);
+    if (who.role != Role::admin) return list_own_jobs(filter, who);
     return or_error(engine_.jobs(filter), 200, [](const std::vector<Job>& jobs) {
       Json list = Json::array();
       for (const auto& j : jobs) list.push_back(to_json(j));
@@ -197,12 +208,51 @@ class RestApi {
     });
   }
 
-  Response show_job(const Request& request) {
-    return or_error(engine_.job(request.param("id")), 200,
+  // The jobs of a `user`: one query per recipient key of theirs (a recipient filter they give
+  // must be one of them), merged newest first.
+  Response list_own_jobs(store::JobFilter filter, const Principal& who) {
+    std::vector<std::string> keys = who.recipients;
+    if (filter.recipient) {
+      const bool own = std::find(keys.begin(), keys.end(), *filter.recipient) != keys.end();
+      keys = own ? std::vector<std::string>{*filter.recipient} : std::vector<std::string>{};
+    }
+    std::vector<Job> all;
+    for (const auto& key : keys) {
+      filter.recipient = key;
+      auto jobs = engine_.jobs(filter);
+      if (!jobs) return Response::error(jobs.error());
+      for (auto& j : *jobs) {
+        const bool seen = std::any_of(all.begin(), all.end(),
+                                      [&](const Job& a) { return a.id.str() == j.id.str(); });
+        if (!seen) all.push_back(std::move(j));
+      }
+    }
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Job& a, const Job& b) { return a.received_at > b.received_at; });
+    if (all.size() > filter.limit) all.resize(filter.limit);
+    Json list = Json::array();
+    for (const auto& j : all) list.push_back(to_json(j));
+    return json_response(200, Json{{"jobs", std::move(list)}});
+  }
+
+  // The job when `who` may see it; otherwise not_found, as for an unknown id, so that ids of
+  // other people's jobs do not leak.
+  Result<Job> visible_job(std::string_view id, const Principal& who) {
+    auto job = engine_.job(id);
+    if (!job) return job;
+    if (!sees(who, *job)) {
+      return fail(Errc::not_found, "job " + std::string(id) + ": no such job");
+    }
+    return job;
+  }
+
+  Response show_job(const Request& request, const Principal& who) {
+    return or_error(visible_job(request.param("id"), who), 200,
                     [](const Job& job) { return to_json(job); });
   }
 
-  Response history(const Request& request) {
+  Response history(const Request& request, const Principal& who) {
+    if (auto job = visible_job(request.param("id"), who); !job) return Response::error(job.error());
     return or_error(engine_.history(request.param("id")), 200,
                     [](const std::vector<Transition>& history) {
                       Json list = Json::array();
@@ -211,13 +261,14 @@ class RestApi {
                     });
   }
 
-  Response preview(const Request& request) {
+  Response preview(const Request& request, const Principal& who) {
+    if (auto job = visible_job(request.param("id"), who); !job) return Response::error(job.error());
     auto png = engine_.blob(request.param("id"), store::BlobKind::preview);
     if (!png) return Response::error(png.error());
     return bytes_response(*png, "image/png");
   }
 
-  Response page(const Request& request) {
+  Response page(const Request& request, const Principal& who) {
     const auto n_text = request.param("n");
     int n = 0;
     const auto [ptr, ec] = std::from_chars(n_text.data(), n_text.data() + n_text.size(), n);
@@ -228,7 +279,7 @@ class RestApi {
     }
     auto size = integer_param(request, "size", 1200, 16, 3000);
     if (!size) return Response::error(size.error());
-    auto job = engine_.job(request.param("id"));
+    auto job = visible_job(request.param("id"), who);
     if (!job) return Response::error(job.error());
     if (n > job->pages) {
       return Response::error(
@@ -241,13 +292,13 @@ class RestApi {
     return bytes_response(*png, "image/png");
   }
 
-  Response document(const Request& request) {
+  Response document(const Request& request, const Principal& who) {
     const auto kind_text = request.query_value("kind").value_or("original");
     if (kind_text != "original" && kind_text != "printable") {
       return Response::error(400, "invalid_argument",
                              "query parameter kind: expected original or printable");
     }
-    auto job = engine_.job(request.param("id"));
+    auto job = visible_job(request.param("id"), who);
     if (!job) return Response::error(job.error());
     const bool printable = kind_text == "printable";
     auto data = engine_.blob(job->id.str(),
@@ -261,7 +312,9 @@ class RestApi {
     return response;
   }
 
-  Response release(const Request& request, const Actor& actor) {
+  Response release(const Request& request, const Principal& who) {
+    if (auto job = visible_job(request.param("id"), who); !job) return Response::error(job.error());
+    const Actor& actor = who.actor;
     auto body = object_body(request);
     if (!body) return Response::error(body.error());
     if (auto ok = only_keys(*body, {"printer"}); !ok) return Response::error(ok.error());
@@ -272,8 +325,9 @@ class RestApi {
                     [](const Job& job) { return to_json(job); });
   }
 
-  Response remove_job(const Request& request, const Actor& actor) {
-    return or_error(engine_.remove(request.param("id"), actor), 200,
+  Response remove_job(const Request& request, const Principal& who) {
+    if (auto job = visible_job(request.param("id"), who); !job) return Response::error(job.error());
+    return or_error(engine_.remove(request.param("id"), who.actor), 200,
                     [](const Job& job) { return to_json(job); });
   }
 
@@ -396,11 +450,17 @@ class RestApi {
     return json_response(200, to_json(*schedule));
   }
 
-  Response presence_overview() {
+  // An admin sees every recipient; a `user` only their own recipient keys.
+  Response presence_overview(const Request&, const Principal& who) {
     return or_error(
-        engine_.recipients_overview(), 200, [](const std::vector<engine::RecipientView>& views) {
+        engine_.recipients_overview(), 200,
+        [&who](const std::vector<engine::RecipientView>& views) {
           Json list = Json::array();
           for (const auto& v : views) {
+            if (who.role != Role::admin && std::find(who.recipients.begin(), who.recipients.end(),
+                                                     v.recipient.key()) == who.recipients.end()) {
+              continue;
+            }
             Json members = Json::array();
             for (const auto& m : v.presence.members) {
               members.push_back(Json{{"address", m.address}, {"presence", to_json(m.presence)}});
@@ -510,6 +570,14 @@ class RestApi {
     return json_response(200, Json{{"printers", std::move(list)}});
   }
 
+  Response chat_services() {
+    Json list = Json::array();
+    for (const auto& [name, state] : engine_.chat_services()) {
+      list.push_back(Json{{"name", name}, {"state", std::string(chat::to_string(state))}});
+    }
+    return json_response(200, Json{{"services", std::move(list)}});
+  }
+
   Response audit(const Request& request) {
     auto limit = integer_param(request, "limit", 100, 1, 1000);
     if (!limit) return Response::error(limit.error());
@@ -576,43 +644,59 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
                       const Authenticator& auth) {
   auto api = std::make_shared<RestApi>(engine, local);
   const std::string p(kPrefix);
-  // Plain handlers that need no actor, and handlers that record the actor.
-  auto get = [&](std::string_view pattern, Response (RestApi::*fn)(const Request&)) {
-    router.add("GET", pattern, authenticated(auth, [api, fn](const Request& r, const Actor&) {
-                 return ((*api).*fn)(r);
+  // Routes for administrators only (the recipient table, mode tables, schedule, presence of
+  // others, the local chat service, audit, metrics, ingress): a `user` gets 403.
+  auto admin_only = [&](std::string method, std::string_view pattern, auto call) {
+    router.add(std::move(method), pattern,
+               authorized(auth, [api, call](const Request& r, const Principal& who) {
+                 if (who.role != Role::admin) {
+                   return Response::error(
+                       403, "permission_denied",
+                       "this needs the admin role (signed in as " + who.actor + ")");
+                 }
+                 return call(*api, r, who.actor);
                }));
   };
   auto get0 = [&](std::string_view pattern, Response (RestApi::*fn)()) {
-    router.add("GET", pattern, authenticated(auth, [api, fn](const Request&, const Actor&) {
-                 return ((*api).*fn)();
-               }));
+    admin_only("GET", pattern,
+               [fn](RestApi& a, const Request&, const Actor&) { return (a.*fn)(); });
+  };
+  auto get = [&](std::string_view pattern, Response (RestApi::*fn)(const Request&)) {
+    admin_only("GET", pattern,
+               [fn](RestApi& a, const Request& r, const Actor&) { return (a.*fn)(r); });
   };
   auto act = [&](std::string method, std::string_view pattern,
                  Response (RestApi::*fn)(const Request&, const Actor&)) {
-    router.add(std::move(method), pattern,
-               authenticated(auth, [api, fn](const Request& r, const Actor& a) {
-                 return ((*api).*fn)(r, a);
-               }));
+    admin_only(std::move(method), pattern, [fn](RestApi& a, const Request& r, const Actor& actor) {
+      return (a.*fn)(r, actor);
+    });
   };
   auto put = [&](std::string method, std::string_view pattern,
                  Response (RestApi::*fn)(const Request&)) {
-    router.add(
-        std::move(method), pattern,
-        authenticated(auth, [api, fn](const Request& r, const Actor&) { return ((*api).*fn)(r); }));
+    admin_only(std::move(method), pattern,
+               [fn](RestApi& a, const Request& r, const Actor&) { return (a.*fn)(r); });
+  };
+  // Routes for every signed-in caller, scoped by the handler to what the caller may see.
+  auto scoped = [&](std::string method, std::string_view pattern,
+                    Response (RestApi::*fn)(const Request&, const Principal&)) {
+    router.add(std::move(method), pattern,
+               authorized(auth, [api, fn](const Request& r, const Principal& who) {
+                 return ((*api).*fn)(r, who);
+               }));
   };
 
   router.add("GET", "/healthz", [](const Request&) { return Response::text(200, "ok\n"); });
   get0("/metrics", &RestApi::metrics);
 
   act("POST", p + "/jobs", &RestApi::submit);
-  get(p + "/jobs", &RestApi::list_jobs);
-  get(p + "/jobs/{id}", &RestApi::show_job);
-  get(p + "/jobs/{id}/history", &RestApi::history);
-  get(p + "/jobs/{id}/preview.png", &RestApi::preview);
-  get(p + "/jobs/{id}/pages/{n}.png", &RestApi::page);
-  get(p + "/jobs/{id}/document", &RestApi::document);
-  act("POST", p + "/jobs/{id}/release", &RestApi::release);
-  act("DELETE", p + "/jobs/{id}", &RestApi::remove_job);
+  scoped("GET", p + "/jobs", &RestApi::list_jobs);
+  scoped("GET", p + "/jobs/{id}", &RestApi::show_job);
+  scoped("GET", p + "/jobs/{id}/history", &RestApi::history);
+  scoped("GET", p + "/jobs/{id}/preview.png", &RestApi::preview);
+  scoped("GET", p + "/jobs/{id}/pages/{n}.png", &RestApi::page);
+  scoped("GET", p + "/jobs/{id}/document", &RestApi::document);
+  scoped("POST", p + "/jobs/{id}/release", &RestApi::release);
+  scoped("DELETE", p + "/jobs/{id}", &RestApi::remove_job);
 
   get0(p + "/recipients", &RestApi::list_rules);
   act("POST", p + "/recipients", &RestApi::add_rule);
@@ -627,13 +711,19 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
   get0(p + "/schedule", &RestApi::get_schedule);
   act("PUT", p + "/schedule", &RestApi::put_schedule);
 
-  get0(p + "/presence", &RestApi::presence_overview);
+  scoped("GET", p + "/presence", &RestApi::presence_overview);
   put("PUT", p + "/presence/{service}/{user}", &RestApi::set_presence);
   put("PUT", p + "/channels/{service}/{channel}/members", &RestApi::set_members);
   get(p + "/messages", &RestApi::messages);
   put("POST", p + "/commands", &RestApi::command);
 
-  get0(p + "/printers", &RestApi::printers);
+  // Every signed-in caller may list printers (a user chooses one to release a job to).
+  router.add("GET", p + "/printers",
+             authorized(auth, [api](const Request&, const Principal&) { return api->printers(); }));
+  // Chat services and their connection state (the overview page); names only, no secrets.
+  router.add("GET", p + "/chat-services", authorized(auth, [api](const Request&, const Principal&) {
+               return api->chat_services();
+             }));
   get(p + "/audit", &RestApi::audit);
 }
 

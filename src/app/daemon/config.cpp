@@ -202,6 +202,11 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   ATDESK_TRY(inbox.no_unknown_keys());
   if (!dir.empty()) c.inbox_dir = dir;
 
+  Section web(section("web"), "web", file);
+  ATDESK_TRY(web.integer("session_hours", c.web.session_hours, 1, 24 * 30));
+  ATDESK_TRY(web.boolean("secure_cookies", c.web.secure_cookies));
+  ATDESK_TRY(web.no_unknown_keys());
+
   ATDESK_TRY(top.no_unknown_keys());
   return c;
 }

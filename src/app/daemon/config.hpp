@@ -59,6 +59,12 @@ struct Config {
   std::optional<std::filesystem::path> inbox_dir;  // [inbox] dir
   std::chrono::milliseconds inbox_poll{1000};      // [inbox] poll_ms
 
+  // [web]: the browser UI's sessions.
+  struct Web {
+    int session_hours = 8;        // a session ends this long after sign-in
+    bool secure_cookies = false;  // true when atdeskd is reached over HTTPS (a proxy in front)
+  } web;
+
   std::string default_printer() const;
 };
 

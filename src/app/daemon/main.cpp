@@ -1,13 +1,21 @@
 // atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store, encrypted spool, IPP
 // printers, local chat service, inbox folder) and injects them into the engine and the HTTP API.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 
+#include "atdesk/api/accounts.hpp"
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
 #include "atdesk/api/rest_api.hpp"
+#include "atdesk/api/web_session.hpp"
+#include "atdesk/api/web_ui.hpp"
 #include "atdesk/chat/local/local_chat_service.hpp"
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/fax/inbox.hpp"
@@ -20,6 +28,31 @@
 #include "secrets.hpp"
 
 namespace {
+
+// The first web UI account: when there is none, "admin" with a random password written to
+// `file` (mode 0600, created exclusively); the operator reads it once and changes it.
+atdesk::Result<bool> create_first_admin(atdesk::api::AccountStore& accounts,
+                                        const std::filesystem::path& file) {
+  using namespace atdesk;
+  auto existing = accounts.list();
+  if (!existing) return fail(existing.error());
+  if (!existing->empty()) return false;
+  const auto password = api::random_password();
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const std::string why = std::strerror(errno);
+    return fail(Errc::unavailable, file.string() + ": cannot create the password file: " + why);
+  }
+  const std::string text = password + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!written) return fail(Errc::unavailable, file.string() + ": cannot write the password");
+  auto account = accounts.create("admin", password, api::Role::admin, {});
+  if (!account) return fail(account.error());
+  return true;
+}
 
 int run(const atdesk::app::Config& config) {
   using namespace atdesk;
@@ -101,9 +134,27 @@ int run(const atdesk::app::Config& config) {
     }
   }
 
-  api::TokenAuthenticator auth(*token);
+  // The bearer token (CLI, scripts) or a web UI session cookie with its CSRF token.
+  api::AccountStore accounts(**db);
+  const auto admin_password_file = config.state_dir / "web-admin.password";
+  auto first_admin = create_first_admin(accounts, admin_password_file);
+  if (!first_admin) {
+    spdlog::critical("{}", first_admin.error().message);
+    engine.stop();
+    return 2;
+  }
+  api::SessionStore sessions(
+      api::SessionStore::Settings{std::chrono::hours(config.web.session_hours),
+                                  config.web.secure_cookies},
+      clock);
+  api::SignInLimiter limiter(api::SignInLimiter::Settings{}, clock);
+  api::TokenAuthenticator bearer(*token);
+  api::SessionAuthenticator session_auth(sessions, accounts);
+  api::CompositeAuthenticator auth(bearer, session_auth);
   api::Router router;
   api::install_rest_api(router, engine, local.get(), auth);
+  api::install_web_api(router, api::WebApiContext{engine, accounts, sessions, limiter, **db, auth});
+  api::install_web_ui(router, auth);
   api::HttpServer server(
       api::HttpServer::Settings{config.listen_address, config.port, config.http_threads}, router);
   if (auto ok = server.start(); !ok) {
@@ -131,8 +182,12 @@ int run(const atdesk::app::Config& config) {
   std::cout << "atdeskd is running\n"
             << "  web UI and API:   http://" << host << ":" << server.port() << "/\n"
             << "  admin token:      " << config.token_file.string()
-            << (created ? " (created now)" : "") << "\n"
-            << "  store:            " << config.database.string() << "\n"
+            << (created ? " (created now)" : "") << "\n";
+  if (*first_admin) {
+    std::cout << "  first web admin:  user admin, password in " << admin_password_file.string()
+              << " (created now; sign in and change it)\n";
+  }
+  std::cout << "  store:            " << config.database.string() << "\n"
             << "  spool:            " << config.spool_dir.string() << "\n";
   for (const auto& p : config.printers) {
     std::cout << "  printer:          " << p.name << " " << p.uri

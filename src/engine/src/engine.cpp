@@ -385,6 +385,19 @@ Result<std::vector<store::AuditEntry>> Engine::audit(std::size_t limit, std::int
   return impl_->deps_.tables.audit(limit, before_id);
 }
 
+bool Engine::hold_all(const std::string& recipient_key) {
+  return impl_->hold_flag(recipient_key);
+}
+
+Result<void> Engine::set_hold_all(const std::string& recipient_key, bool on,
+                                  const std::string& actor) {
+  if (auto ok = impl_->set_hold_flag(recipient_key, on); !ok) return ok;
+  (void)impl_->audit(actor, on ? "user.hold" : "user.resume", recipient_key,
+                     on ? "hold everything" : "resume");
+  if (!on) impl_->post([this, actor] { impl_->recheck_held("resumed by " + actor); });
+  return {};
+}
+
 Result<void> Engine::record_audit(const std::string& actor, const std::string& action,
                                   const std::string& subject, const std::string& detail) {
   return impl_->audit(actor, action, subject, detail);

@@ -1,14 +1,17 @@
 // Who may call the API. Every route except GET /healthz goes through an Authenticator, which
-// names the caller (the Actor recorded in job history and the audit log) or refuses the request.
-// Today: the admin bearer token. The web UI will add a session-cookie authenticator (with a CSRF
-// check on unsafe methods) behind the same interface.
+// names the caller (the Actor recorded in job history and the audit log) and their role, or
+// refuses the request. The admin bearer token (TokenAuthenticator) is an administrator; the web
+// UI's session cookies (web_session.hpp) name a local account with its role; a
+// CompositeAuthenticator accepts either.
 #pragma once
 
 #include <array>
 #include <expected>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "atdesk/api/http_server.hpp"
 
@@ -26,6 +29,21 @@ struct Denial {
   std::string challenge = "Bearer realm=\"atdesk\"";
 };
 
+// What a caller may do: `admin` everything; `user` only their own jobs (those with one of
+// their recipient keys among the job's recipients) and their own settings.
+enum class Role { admin, user };
+std::string_view to_string(Role role);
+std::optional<Role> parse_role(std::string_view text);
+
+// The caller: the actor for the audit log, the role, and for a `user` the recipient keys they
+// are ("user:local:alice"). `account` is the local account's name (empty for the bearer token).
+struct Principal {
+  Actor actor;
+  Role role = Role::admin;
+  std::string account;
+  std::vector<std::string> recipients;
+};
+
 class Authenticator {
  public:
   virtual ~Authenticator() = default;
@@ -34,6 +52,9 @@ class Authenticator {
   Authenticator& operator=(const Authenticator&) = delete;
 
   virtual std::expected<Actor, Denial> authenticate(const Request& request) const = 0;
+  // The caller with their role. By default the actor authenticate() names, as an administrator
+  // (a bearer token is the administrator's).
+  virtual std::expected<Principal, Denial> identify(const Request& request) const;
 };
 
 // BLAKE2b-256 (libsodium crypto_generichash) of a token. Only hashes are kept and compared, so
@@ -56,11 +77,30 @@ class TokenAuthenticator final : public Authenticator {
   Actor actor_;
 };
 
+// Bearer token when the request has an Authorization field, else the session cookie: a
+// request is judged by the credentials it presents (an Authorization field that fails is not
+// retried as a cookie). Both must outlive it.
+class CompositeAuthenticator final : public Authenticator {
+ public:
+  CompositeAuthenticator(const Authenticator& bearer, const Authenticator& session)
+      : bearer_(bearer), session_(session) {}
+  std::expected<Actor, Denial> authenticate(const Request& request) const override;
+  std::expected<Principal, Denial> identify(const Request& request) const override;
+
+ private:
+  const Authenticator& pick(const Request& request) const;
+  const Authenticator& bearer_;
+  const Authenticator& session_;
+};
+
 using AuthenticatedHandler = std::function<Response(const Request&, const Actor&)>;
+using PrincipalHandler = std::function<Response(const Request&, const Principal&)>;
 
 // A handler that runs `handler` only for requests `auth` accepts (it must outlive the handler);
 // refused requests get the denial as JSON, with WWW-Authenticate on 401.
 Handler authenticated(const Authenticator& auth, AuthenticatedHandler handler);
+// The same with the whole Principal (role and recipient keys), for routes that scope by role.
+Handler authorized(const Authenticator& auth, PrincipalHandler handler);
 
 // The response for a refused request: {"error": {"code": "unauthenticated" (401) or
 // "permission_denied" (403), "message": ...}}.

@@ -12,7 +12,9 @@ namespace atdesk::api {
 
 // Adds every route. `engine`, `auth` and `local` (may be null: the local chat service is not
 // configured, its routes answer 404) must outlive the router. Every route except GET /healthz
-// goes through `auth`.
+// goes through `auth`, which also gives the caller's role: a `user` gets 403 on the admin routes
+// (recipient table, mode tables, schedule, local chat service, audit, metrics, upload) and sees
+// only the jobs and presence of their own recipient keys (404 for other jobs, so ids do not leak).
 void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatService* local,
                       const Authenticator& auth);
 

@@ -140,6 +140,12 @@ class Engine {
   Result<void> put_schedule(const Schedule& schedule, const std::string& actor);
   std::string active_mode_table();
 
+  // "Hold everything until I resume" of a recipient (key "user:local:alice"): the flag the chat
+  // commands `hold` and `resume` set. Turning it off re-checks held jobs at once; both are
+  // audited as user.hold / user.resume.
+  bool hold_all(const std::string& recipient_key);
+  Result<void> set_hold_all(const std::string& recipient_key, bool on, const std::string& actor);
+
   // Presence and recipients as the engine sees them now.
   Result<std::vector<RecipientView>> recipients_overview();
 

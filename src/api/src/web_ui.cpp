@@ -1,0 +1,91 @@
+// Serving the embedded UI assets with security headers, and the sign-in redirect for pages.
+#include "atdesk/api/web_ui.hpp"
+
+#include <algorithm>
+
+#include "atdesk/api/web_assets.hpp"
+
+namespace atdesk::api {
+namespace {
+
+const WebAsset* find_asset(std::string_view path) {
+  const auto assets = web_assets();
+  const auto it =
+      std::find_if(assets.begin(), assets.end(), [&](const WebAsset& a) { return a.path == path; });
+  return it == assets.end() ? nullptr : &*it;
+}
+
+Response asset_response(std::string_view path, std::string cache = "no-cache") {
+  const auto* asset = find_asset(path);
+  if (!asset) {
+    auto r = Response::text(404, "not found\n");
+    add_ui_security_headers(r);
+    return r;
+  }
+  auto r = Response::text(200, std::string(asset->body), std::string(asset->content_type));
+  // Revalidate each time: the assets change with the binary, and they are small.
+  r.headers.emplace_back("Cache-Control", std::move(cache));
+  add_ui_security_headers(r);
+  return r;
+}
+
+Response redirect(std::string location) {
+  Response r;
+  r.status = 303;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = "see " + location + "\n";
+  r.headers.emplace_back("Location", std::move(location));
+  r.headers.emplace_back("Cache-Control", "no-store");
+  add_ui_security_headers(r);
+  return r;
+}
+
+}  // namespace
+
+void add_ui_security_headers(Response& response) {
+  response.headers.emplace_back("Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+  response.headers.emplace_back("X-Frame-Options", "DENY");
+  response.headers.emplace_back("Referrer-Policy", "no-referrer");
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+}
+
+void install_web_ui(Router& router, const Authenticator& auth) {
+  router.add("GET", "/signin", [](const Request&) { return asset_response("signin.html"); });
+  router.add("GET", "/static/{file}", [](const Request& request) {
+    const auto file = request.param("file");
+    if (file == "app.html" || file == "signin.html") return asset_response("");  // pages: 404
+    return asset_response(file);
+  });
+  const Authenticator* authenticator = &auth;
+  const auto page = [&router, authenticator](std::string_view pattern, bool admin) {
+    router.add("GET", pattern, [authenticator, admin](const Request& request) {
+      auto who = authenticator->identify(request);
+      if (!who) {
+        // Only a path of our own goes into `next` (no open redirect): letters, digits, '/', '-'.
+        std::string next;
+        for (char c : request.path) {
+          const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '_';
+          if (!ok) break;
+          next += c;
+        }
+        const bool plain = next.size() > 1 && next[1] != '/';
+        return redirect(plain ? "/signin?next=" + next : "/signin");
+      }
+      if (admin && who->role != Role::admin) return redirect("/");
+      return asset_response("app.html", "no-store");
+    });
+  };
+  page("/", false);
+  page("/jobs", false);
+  page("/jobs/{id}", false);
+  page("/settings", false);
+  page("/modes", true);
+  page("/recipients", true);
+  page("/audit", true);
+  page("/accounts", true);
+}
+
+}  // namespace atdesk::api

@@ -1,0 +1,443 @@
+// The web UI's server side: password hashing, the sign-in rate limit, sessions and their expiry,
+// CSRF refusal, role scoping of the REST API and the UI's pages and headers, all through the
+// Router (no socket) with the real engine over in-memory stores.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "atdesk/api/accounts.hpp"
+#include "atdesk/api/auth.hpp"
+#include "atdesk/api/http_server.hpp"
+#include "atdesk/api/rest_api.hpp"
+#include "atdesk/api/web_assets.hpp"
+#include "atdesk/api/web_session.hpp"
+#include "atdesk/api/web_ui.hpp"
+#include "atdesk/chat/local/local_chat_service.hpp"
+#include "atdesk/engine/engine.hpp"
+#include "atdesk/testing/fake_printer.hpp"
+#include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/memory_store.hpp"
+#include "atdesk/testing/sample_fax.hpp"
+
+namespace atdesk::api {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+const Timestamp kStart{std::chrono::sys_days{std::chrono::year{2026} / 11 / 24} + 10h};
+
+std::string header_of(const Response& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+// ---- passwords and accounts
+
+TEST(Passwords, HashIsArgon2idAndVerifiesOnlyTheRightPassword) {
+  auto hash = hash_password("correct horse");
+  ASSERT_TRUE(hash) << hash.error().message;
+  EXPECT_TRUE(hash->starts_with("$argon2id$")) << *hash;
+  EXPECT_EQ(hash->find("correct horse"), std::string::npos);
+  EXPECT_TRUE(verify_password(*hash, "correct horse"));
+  EXPECT_FALSE(verify_password(*hash, "correct horsE"));
+  EXPECT_FALSE(verify_password(*hash, ""));
+  EXPECT_FALSE(verify_password("not a hash", "correct horse"));
+  // Salted: the same password hashes differently each time.
+  EXPECT_NE(*hash, *hash_password("correct horse"));
+}
+
+TEST(Accounts, CreateFindVerifyUpdateRemove) {
+  testing::MemoryTableStore tables;
+  AccountStore accounts(tables);
+  auto alice = accounts.create("alice", "password-1", Role::user, {"user:local:alice"});
+  ASSERT_TRUE(alice) << alice.error().message;
+  EXPECT_EQ(accounts.create("alice", "password-2", Role::user, {}).error().code, Errc::conflict);
+  EXPECT_EQ(accounts.create("Bad Name", "password-2", Role::user, {}).error().code,
+            Errc::invalid_argument);
+  EXPECT_EQ(accounts.create("bob", "short", Role::user, {}).error().code, Errc::invalid_argument);
+  const auto bad_key = accounts.create("bob", "password-2", Role::user, {"alice"});
+  ASSERT_FALSE(bad_key);
+  EXPECT_NE(bad_key.error().message.find("recipients[0]"), std::string::npos);
+
+  // The stored value has the hash, never the password.
+  const auto stored = tables.get_setting("web.account", "alice");
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->find("password-1"), std::string::npos);
+
+  auto ok = accounts.verify("alice", "password-1");
+  ASSERT_TRUE(ok && *ok);
+  EXPECT_EQ((*ok)->recipients, std::vector<std::string>{"user:local:alice"});
+  EXPECT_FALSE(*accounts.verify("alice", "password-2"));
+  EXPECT_FALSE(*accounts.verify("nobody", "password-1"));
+
+  ASSERT_TRUE(accounts.update("alice", Role::admin, std::nullopt, std::string_view("password-3")));
+  EXPECT_FALSE(*accounts.verify("alice", "password-1"));
+  auto updated = accounts.verify("alice", "password-3");
+  ASSERT_TRUE(updated && *updated);
+  EXPECT_EQ((*updated)->role, Role::admin);
+
+  ASSERT_TRUE(accounts.remove("alice"));
+  EXPECT_FALSE(*accounts.find("alice"));
+  EXPECT_TRUE(accounts.list()->empty());
+  EXPECT_EQ(accounts.remove("alice").error().code, Errc::not_found);
+}
+
+// ---- rate limit
+
+TEST(SignInLimiter, LocksAfterFiveFailuresAndTheLockGrows) {
+  ManualClock clock(kStart);
+  SignInLimiter limiter({}, clock);
+  for (int i = 0; i < 4; ++i) limiter.failure("account:alice");
+  EXPECT_EQ(limiter.locked_for("account:alice"), 0ms);
+  limiter.failure("account:alice");
+  EXPECT_EQ(limiter.locked_for("account:alice"), 30s);
+  EXPECT_EQ(limiter.locked_for("account:bob"), 0ms);  // keys are separate
+  clock.advance(30s);
+  EXPECT_EQ(limiter.locked_for("account:alice"), 0ms);
+  limiter.failure("account:alice");  // one more failure after the lock: locked again, longer
+  EXPECT_EQ(limiter.locked_for("account:alice"), 60s);
+  clock.advance(60s);
+  limiter.failure("account:alice");
+  EXPECT_EQ(limiter.locked_for("account:alice"), 120s);
+  limiter.success("account:alice");
+  EXPECT_EQ(limiter.locked_for("account:alice"), 0ms);
+}
+
+// ---- sessions
+
+TEST(Sessions, ExpireAfterTheirLifetimeAndSignOutRemovesThem) {
+  ManualClock clock(kStart);
+  SessionStore sessions({std::chrono::hours(8), true}, clock);
+  auto [id, session] = sessions.create("alice");
+  EXPECT_GE(id.size(), 43u);  // 256 bits in base64url
+  EXPECT_NE(id, session.csrf);
+  ASSERT_TRUE(sessions.find(id));
+  EXPECT_FALSE(sessions.find(id + "x"));
+  const auto cookie = sessions.set_cookie(id);
+  for (const auto* part : {"HttpOnly", "SameSite=Strict", "Path=/", "Secure", "Max-Age=28800"}) {
+    EXPECT_NE(cookie.find(part), std::string::npos) << part << " in " << cookie;
+  }
+  clock.advance(8h - 1s);
+  EXPECT_TRUE(sessions.find(id));
+  clock.advance(1s);
+  EXPECT_FALSE(sessions.find(id));
+
+  auto [id2, s2] = sessions.create("alice");
+  sessions.remove(id2);
+  EXPECT_FALSE(sessions.find(id2));
+  auto [id3, s3] = sessions.create("bob");
+  sessions.remove_account("bob");
+  EXPECT_FALSE(sessions.find(id3));
+}
+
+// ---- the whole server side through the Router
+
+class WebTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kToken = "test-token-0123456789";
+
+  void SetUp() override {
+    engine::Settings s;
+    s.numbers = plan_;
+    s.default_printer = "front";
+    s.print_track_interval = 5ms;
+    s.housekeeping_interval = 1h;
+    s.worker_threads = 2;
+    engine_ = std::make_unique<engine::Engine>(
+        s, engine::Dependencies{
+               jobs_, tables_, blobs_, clock_, zone_, {{"front", &front_}}, {{"local", &local_}}});
+    ASSERT_TRUE(engine_->start());
+    install_rest_api(router_, *engine_, &local_, auth_);
+    install_web_api(router_,
+                    WebApiContext{*engine_, accounts_, sessions_, limiter_, tables_, auth_});
+    install_web_ui(router_, auth_);
+    ASSERT_TRUE(accounts_.create("root", "root-password", Role::admin, {}));
+    ASSERT_TRUE(accounts_.create("alice", "alice-password", Role::user, {"user:local:alice"}));
+    ASSERT_TRUE(accounts_.create("bob", "bob-password", Role::user, {"user:local:bob"}));
+  }
+
+  void TearDown() override { engine_->stop(); }
+
+  Response call(const std::string& method, const std::string& target, std::string body = {},
+                Fields headers = {}) {
+    Request r;
+    r.method = method;
+    r.target = target;
+    auto t = parse_target(target);
+    EXPECT_TRUE(t) << target;
+    r.path = t->path;
+    r.segments = t->segments;
+    r.query = t->query;
+    r.headers = std::move(headers);
+    if (!body.empty()) r.headers.emplace_back("Content-Type", "application/json");
+    r.body = std::move(body);
+    r.remote = "192.0.2.7";
+    return router_.dispatch(r);
+  }
+
+  Response admin(const std::string& method, const std::string& target, std::string body = {}) {
+    return call(method, target, std::move(body),
+                {{"Authorization", std::string("Bearer ") + kToken}});
+  }
+
+  struct Signed {
+    std::string cookie;  // "atdesk_session=..."
+    std::string csrf;
+  };
+  Signed sign_in(const std::string& user, const std::string& password) {
+    const auto r =
+        call("POST", "/api/v1/session", json{{"user", user}, {"password", password}}.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    const auto set = header_of(r, "Set-Cookie");
+    return {set.substr(0, set.find(';')), json::parse(r.body).value("csrf", "")};
+  }
+
+  Response as(const Signed& s, const std::string& method, const std::string& target,
+              std::string body = {}, bool with_csrf = true) {
+    Fields h{{"Cookie", "theme=dark; " + s.cookie}};
+    if (with_csrf) h.emplace_back("X-CSRF-Token", s.csrf);
+    return call(method, target, std::move(body), std::move(h));
+  }
+
+  // A held job for `recipient` (every mode-table cell holds in the seed table for "offline").
+  std::string held_job_for(const std::string& fax, const std::string& recipient) {
+    auto rule = admin("POST", "/api/v1/recipients",
+                      json{{"pattern", fax}, {"recipient", recipient}}.dump());
+    EXPECT_EQ(rule.status, 201) << rule.body;
+    engine::IncomingDocument d;
+    d.data = testing::sample_fax(1);
+    d.name = "fax.tif";
+    d.sender.fax = *FaxNumber::parse(fax, plan_);
+    auto job = engine_->submit(std::move(d));
+    EXPECT_TRUE(job);
+    engine_->drain();
+    auto stored = engine_->job(job->id.str());
+    EXPECT_EQ(stored->state, JobState::held);
+    return job->id.str();
+  }
+
+  const NumberPlan plan_{"81", "0", "00"};
+  testing::MemoryJobStore jobs_;
+  testing::MemoryTableStore tables_;
+  testing::MemoryBlobStore blobs_;
+  ManualClock clock_{kStart};
+  testing::FixedZone zone_;
+  testing::FakePrinter front_{"front"};
+  chat::LocalChatService local_{{}, tables_, clock_};
+  std::unique_ptr<engine::Engine> engine_;
+  AccountStore accounts_{tables_};
+  SessionStore sessions_{{std::chrono::hours(8), false}, clock_};
+  SignInLimiter limiter_{{}, clock_};
+  TokenAuthenticator bearer_{kToken};
+  SessionAuthenticator session_auth_{sessions_, accounts_};
+  CompositeAuthenticator auth_{bearer_, session_auth_};
+  Router router_;
+};
+
+TEST_F(WebTest, SignInSetsAStrictHttpOnlyCookieAndSessionGivesTheCsrfToken) {
+  const auto wrong =
+      call("POST", "/api/v1/session", json{{"user", "alice"}, {"password", "nope-nope"}}.dump());
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_TRUE(header_of(wrong, "Set-Cookie").empty());
+  const auto ok = call("POST", "/api/v1/session",
+                       json{{"user", "alice"}, {"password", "alice-password"}}.dump());
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  const auto cookie = header_of(ok, "Set-Cookie");
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  Signed s{cookie.substr(0, cookie.find(';')), json::parse(ok.body).at("csrf")};
+  const auto who = as(s, "GET", "/api/v1/session");
+  ASSERT_EQ(who.status, 200);
+  EXPECT_EQ(json::parse(who.body).at("user"), "alice");
+  EXPECT_EQ(json::parse(who.body).at("role"), "user");
+  EXPECT_EQ(json::parse(who.body).at("csrf"), s.csrf);
+  // Sign-in only as JSON (a cross-site form cannot post JSON).
+  Fields form{{"Content-Type", "application/x-www-form-urlencoded"}};
+  EXPECT_EQ(call("POST", "/api/v1/session", {}, form).status, 415);
+
+  // Sign out: the session is gone and the cookie cleared.
+  const auto out = as(s, "DELETE", "/api/v1/session");
+  EXPECT_EQ(out.status, 204);
+  EXPECT_NE(header_of(out, "Set-Cookie").find("Max-Age=0"), std::string::npos);
+  EXPECT_EQ(as(s, "GET", "/api/v1/session").status, 401);
+  // The audit log names the person.
+  const auto audit = json::parse(admin("GET", "/api/v1/audit").body).at("entries");
+  bool started = false;
+  for (const auto& e : audit)
+    started = started || (e.at("action") == "session.start" && e.at("actor") == "user:alice");
+  EXPECT_TRUE(started);
+}
+
+TEST_F(WebTest, SessionExpires) {
+  const auto s = sign_in("alice", "alice-password");
+  EXPECT_EQ(as(s, "GET", "/api/v1/jobs").status, 200);
+  clock_.advance(8h);
+  EXPECT_EQ(as(s, "GET", "/api/v1/jobs").status, 401);
+}
+
+TEST_F(WebTest, UnsafeRequestsWithoutTheCsrfTokenGet403) {
+  const auto s = sign_in("root", "root-password");
+  const std::string rule = json{{"pattern", "+81312340000"}, {"recipient", "user:local:x"}}.dump();
+  const auto forged = as(s, "POST", "/api/v1/recipients", rule, false);
+  EXPECT_EQ(forged.status, 403) << forged.body;
+  EXPECT_NE(forged.body.find("X-CSRF-Token"), std::string::npos);
+  Fields wrong{{"Cookie", s.cookie}, {"X-CSRF-Token", s.csrf.substr(1) + "A"}};
+  EXPECT_EQ(call("POST", "/api/v1/recipients", rule, wrong).status, 403);
+  EXPECT_EQ(call("DELETE", "/api/v1/session", {}, {{"Cookie", s.cookie}}).status, 403);
+  EXPECT_TRUE(json::parse(admin("GET", "/api/v1/recipients").body).at("rules").empty());
+  // With the token it works; a safe method needs none.
+  EXPECT_EQ(as(s, "POST", "/api/v1/recipients", rule).status, 201);
+  EXPECT_EQ(as(s, "GET", "/api/v1/recipients", {}, false).status, 200);
+}
+
+TEST_F(WebTest, SignInIsRateLimitedPerAccount) {
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(
+        call("POST", "/api/v1/session", json{{"user", "bob"}, {"password", "wrong-pass"}}.dump())
+            .status,
+        401);
+  }
+  // Locked now: even the right password is refused until the lock ends.
+  const auto locked =
+      call("POST", "/api/v1/session", json{{"user", "bob"}, {"password", "bob-password"}}.dump());
+  EXPECT_EQ(locked.status, 429);
+  EXPECT_EQ(header_of(locked, "Retry-After"), "30");
+  clock_.advance(30s);
+  EXPECT_EQ(
+      call("POST", "/api/v1/session", json{{"user", "bob"}, {"password", "bob-password"}}.dump())
+          .status,
+      200);
+}
+
+TEST_F(WebTest, AUserSeesOnlyTheirOwnJobsAndNoAdminRoutes) {
+  const auto alices = held_job_for("+81312340001", "user:local:alice");
+  const auto bobs = held_job_for("+81312340002", "user:local:bob");
+  const auto alice = sign_in("alice", "alice-password");
+
+  const auto list = json::parse(as(alice, "GET", "/api/v1/jobs").body).at("jobs");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("id"), alices);
+  EXPECT_TRUE(json::parse(as(alice, "GET", "/api/v1/jobs?recipient=user:local:bob").body)
+                  .at("jobs")
+                  .empty());
+  EXPECT_EQ(as(alice, "GET", "/api/v1/jobs/" + alices).status, 200);
+  // Another recipient's job is "not found", whatever the route.
+  for (const auto& target :
+       {"/api/v1/jobs/" + bobs, "/api/v1/jobs/" + bobs + "/history",
+        "/api/v1/jobs/" + bobs + "/pages/1.png", "/api/v1/jobs/" + bobs + "/preview.png",
+        "/api/v1/jobs/" + bobs + "/document"}) {
+    EXPECT_EQ(as(alice, "GET", target).status, 404) << target;
+  }
+  EXPECT_EQ(as(alice, "POST", "/api/v1/jobs/" + bobs + "/release", "{}").status, 404);
+  EXPECT_EQ(as(alice, "DELETE", "/api/v1/jobs/" + bobs).status, 404);
+  EXPECT_EQ(engine_->job(bobs)->state, JobState::held);
+
+  for (const auto& [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/v1/recipients"},
+                                                        {"POST", "/api/v1/recipients"},
+                                                        {"GET", "/api/v1/modes"},
+                                                        {"PUT", "/api/v1/modes/weekday"},
+                                                        {"PUT", "/api/v1/schedule"},
+                                                        {"GET", "/api/v1/audit"},
+                                                        {"GET", "/api/v1/accounts"},
+                                                        {"POST", "/api/v1/accounts"},
+                                                        {"GET", "/metrics"},
+                                                        {"PUT", "/api/v1/presence/local/bob"},
+                                                        {"POST", "/api/v1/commands"}}) {
+    EXPECT_EQ(as(alice, method, target, "{}").status, 403) << method << " " << target;
+  }
+  // Presence shows only her own recipient key.
+  const auto presence = json::parse(as(alice, "GET", "/api/v1/presence").body).at("recipients");
+  ASSERT_EQ(presence.size(), 1u);
+  EXPECT_EQ(presence[0].at("recipient"), "user:local:alice");
+
+  // Her own job she may release; the history names her.
+  const auto released = as(alice, "POST", "/api/v1/jobs/" + alices + "/release", "{}");
+  EXPECT_EQ(released.status, 200) << released.body;
+  engine_->drain();
+  const auto history = json::parse(admin("GET", "/api/v1/jobs/" + alices + "/history").body);
+  bool by_alice = false;
+  for (const auto& t : history.at("history")) by_alice = by_alice || t.at("actor") == "user:alice";
+  EXPECT_TRUE(by_alice);
+
+  // The admin sees both.
+  const auto root = sign_in("root", "root-password");
+  EXPECT_EQ(json::parse(as(root, "GET", "/api/v1/jobs").body).at("jobs").size(), 2u);
+}
+
+TEST_F(WebTest, MySettingsHoldEverythingAndDefaultPrinter) {
+  const auto alice = sign_in("alice", "alice-password");
+  auto r =
+      as(alice, "PUT", "/api/v1/me", json{{"hold_all", true}, {"default_printer", "front"}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(engine_->hold_all("user:local:alice"));
+  EXPECT_FALSE(engine_->hold_all("user:local:bob"));
+  const auto me = json::parse(as(alice, "GET", "/api/v1/me").body);
+  EXPECT_EQ(me.at("hold_all"), true);
+  EXPECT_EQ(me.at("default_printer"), "front");
+  EXPECT_EQ(as(alice, "PUT", "/api/v1/me", json{{"default_printer", "nowhere"}}.dump()).status,
+            400);
+  ASSERT_EQ(as(alice, "PUT", "/api/v1/me", json{{"hold_all", false}}.dump()).status, 200);
+  EXPECT_FALSE(engine_->hold_all("user:local:alice"));
+}
+
+TEST_F(WebTest, AdminManagesAccountsAndADeletedAccountLosesItsSession) {
+  const auto root = sign_in("root", "root-password");
+  const auto bob = sign_in("bob", "bob-password");
+  auto add = as(root, "POST", "/api/v1/accounts",
+                json{{"name", "carol"},
+                     {"password", "carol-password"},
+                     {"role", "user"},
+                     {"recipients", {"user:local:carol"}}}
+                    .dump());
+  ASSERT_EQ(add.status, 201) << add.body;
+  EXPECT_EQ(add.body.find("password"), std::string::npos);
+  EXPECT_EQ(json::parse(as(root, "GET", "/api/v1/accounts").body).at("accounts").size(), 4u);
+  EXPECT_EQ(as(root, "DELETE", "/api/v1/accounts/root").status, 409);  // not yourself
+  EXPECT_EQ(as(root, "DELETE", "/api/v1/accounts/bob").status, 204);
+  EXPECT_EQ(as(bob, "GET", "/api/v1/jobs").status, 401);
+}
+
+TEST_F(WebTest, PagesNeedASessionAndCarrySecurityHeaders) {
+  const auto signin = call("GET", "/signin");
+  EXPECT_EQ(signin.status, 200);
+  EXPECT_EQ(header_of(signin, "X-Frame-Options"), "DENY");
+  EXPECT_EQ(header_of(signin, "Referrer-Policy"), "no-referrer");
+  EXPECT_TRUE(header_of(signin, "Content-Security-Policy").starts_with("default-src 'self'"));
+  EXPECT_EQ(signin.body.find("<script>"), std::string::npos);  // no inline script
+
+  for (const auto* page :
+       {"/", "/jobs", "/jobs/abc", "/modes", "/recipients", "/audit", "/settings", "/accounts"}) {
+    const auto r = call("GET", page);
+    EXPECT_EQ(r.status, 303) << page;
+    EXPECT_TRUE(header_of(r, "Location").starts_with("/signin")) << page;
+  }
+  EXPECT_EQ(header_of(call("GET", "/jobs"), "Location"), "/signin?next=/jobs");
+  // Only plain path characters go into `next` (no open redirect through the sign-in page).
+  EXPECT_EQ(header_of(call("GET", "/jobs/ab%3A%2F%2Fevil"), "Location"), "/signin?next=/jobs/ab");
+
+  const auto alice = sign_in("alice", "alice-password");
+  const auto jobs = as(alice, "GET", "/jobs");
+  EXPECT_EQ(jobs.status, 200);
+  EXPECT_EQ(jobs.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(jobs.body.find("/static/app.js"), std::string::npos);
+  EXPECT_EQ(header_of(as(alice, "GET", "/modes"), "Location"), "/");  // admin page
+  const auto root = sign_in("root", "root-password");
+  EXPECT_EQ(as(root, "GET", "/modes").status, 200);
+
+  const auto js = call("GET", "/static/app.js");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(call("GET", "/static/nothing.js").status, 404);
+  // Every embedded asset is served, and none refers to another site.
+  for (const auto& asset : web_assets()) {
+    EXPECT_EQ(asset.body.find("http://"), std::string::npos) << asset.path;
+    EXPECT_EQ(asset.body.find("https://"), std::string::npos) << asset.path;
+  }
+}
+
+}  // namespace
+}  // namespace atdesk::api

@@ -1,0 +1,36 @@
+// Sign-in page: POST /api/v1/session as JSON, then go to the page that sent us here.
+'use strict';
+
+// Only a path of this site (no "//host", no scheme): an open redirect is not possible.
+function nextPage() {
+  const next = new URLSearchParams(location.search).get('next') || '/';
+  return /^\/(?!\/)[A-Za-z0-9/_-]*$/.test(next) ? next : '/';
+}
+
+document.getElementById('signin').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const error = document.getElementById('error');
+  error.textContent = '';
+  const user = document.getElementById('user').value.trim();
+  const password = document.getElementById('password').value;
+  if (!user || !password) {
+    error.textContent = 'Enter your user name and password.';
+    return;
+  }
+  try {
+    const res = await fetch('/api/v1/session', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({user, password}),
+    });
+    if (res.ok) {
+      location.assign(nextPage());
+      return;
+    }
+    const body = await res.json().catch(() => ({}));
+    error.textContent = (body.error && body.error.message) || ('Sign-in failed (' + res.status + ')');
+  } catch (e) {
+    error.textContent = 'atdesk cannot be reached: ' + e.message;
+  }
+});
