@@ -163,15 +163,53 @@ Result<SecretKey> load_or_create_key(const fs::path& file) {
 
 Result<std::unique_ptr<EncryptedSpool>> EncryptedSpool::open(const fs::path& dir,
                                                              const fs::path& key_file) {
+  // A spool remembers its key by a small encrypted check blob. Without it, a lost key file would
+  // silently be replaced by a new key at the next start, and every held document would become
+  // unreadable; a wrong key would only show when a document is printed.
+  const JobId check_id = *JobId::parse(std::string(JobId::kLength, '0'));
+  std::error_code ec;
+  if (!fs::exists(key_file, ec)) {
+    std::size_t documents = 0;
+    if (fs::is_directory(dir, ec)) {
+      for (const auto& entry : fs::recursive_directory_iterator(dir, ec)) {
+        if (entry.is_regular_file() && entry.path().extension() != ".tmp") ++documents;
+      }
+    }
+    if (documents > 0) {
+      return fail(Errc::invalid_argument,
+                  key_file.string() + ": the spool key is missing, but " + dir.string() +
+                      " holds " + std::to_string(documents) +
+                      " encrypted file(s) only that key can read: restore the key file (atdesk "
+                      "does not make a new key for a spool in use)");
+    }
+  }
   auto key = load_or_create_key(key_file);
   if (!key) return fail(key.error());
-  std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fail(Errc::io, dir.string() + ": cannot create the spool folder: " + ec.message());
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   auto spool = std::make_unique<EncryptedSpool>(dir, *key);
   sodium_memzero(key->data(), key->size());
   spool->sweep_temporaries();
+
+  static constexpr std::string_view kCheck = "atdesk spool key check";
+  auto exists = spool->exists(check_id, BlobKind::original);
+  if (!exists) return fail(exists.error());
+  if (*exists) {
+    auto check = spool->get(check_id, BlobKind::original);
+    if (!check || check->size() != kCheck.size() ||
+        std::memcmp(check->data(), kCheck.data(), kCheck.size()) != 0) {
+      return fail(Errc::corrupt, key_file.string() + ": this key does not open the spool " +
+                                     dir.string() +
+                                     " (its key check does not decrypt): restore the key file "
+                                     "that belongs to this spool");
+    }
+  } else {
+    const auto* bytes = reinterpret_cast<const std::byte*>(kCheck.data());
+    if (auto ok = spool->put(check_id, BlobKind::original, {bytes, kCheck.size()}); !ok) {
+      return fail(ok.error());
+    }
+  }
   return spool;
 }
 

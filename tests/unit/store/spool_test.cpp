@@ -158,16 +158,34 @@ TEST_F(SpoolTest, ABlobMovedToAnotherJobOrKindFailsAuthentication) {
   expect_corrupt(c, BlobKind::printable);
 }
 
-TEST_F(SpoolTest, AnotherKeyCannotReadTheSpool) {
+TEST_F(SpoolTest, AnotherKeyIsRefusedAtOpenNamingTheKeyFile) {
   const auto id = job_id(1);
   ASSERT_TRUE(spool_->put(id, BlobKind::original, bytes_of("secret")));
+  ASSERT_TRUE(load_or_create_key(dir_ / "other.key"));
   auto other = EncryptedSpool::open(spool_dir_, dir_ / "other.key");
-  ASSERT_TRUE(other) << other.error().describe();
-  auto got = (*other)->get(id, BlobKind::original);
-  ASSERT_FALSE(got);
-  EXPECT_EQ(got.error().code, Errc::corrupt);
-  EXPECT_NE(got.error().message.find(id.str()), std::string::npos);
-  EXPECT_NE(got.error().message.find("another key"), std::string::npos) << got.error().message;
+  ASSERT_FALSE(other) << "a spool opened with a key that is not its own";
+  EXPECT_EQ(other.error().code, Errc::corrupt);
+  EXPECT_NE(other.error().message.find("other.key"), std::string::npos) << other.error().message;
+  // The right key still opens it and reads the document.
+  spool_.reset();
+  auto again = EncryptedSpool::open(spool_dir_, key_file_);
+  ASSERT_TRUE(again) << again.error().describe();
+  auto got = (*again)->get(id, BlobKind::original);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, bytes_of("secret"));
+}
+
+TEST_F(SpoolTest, AMissingKeyIsNotReplacedWhileTheSpoolHoldsDocuments) {
+  ASSERT_TRUE(spool_->put(job_id(2), BlobKind::original, bytes_of("held fax")));
+  spool_.reset();
+  fs::remove(key_file_);
+  auto reopened = EncryptedSpool::open(spool_dir_, key_file_);
+  ASSERT_FALSE(reopened);
+  EXPECT_NE(reopened.error().message.find(key_file_.string()), std::string::npos)
+      << reopened.error().message;
+  EXPECT_NE(reopened.error().message.find("restore the key"), std::string::npos)
+      << reopened.error().message;
+  EXPECT_FALSE(fs::exists(key_file_)) << "a new key was made for a spool in use";
 }
 
 TEST_F(SpoolTest, TheKeyFileIsPrivateAndReused) {
