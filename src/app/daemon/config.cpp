@@ -142,6 +142,9 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
       ATDESK_TRY(s.string("name", pc.name));
       ATDESK_TRY(s.string("uri", pc.uri));
       ATDESK_TRY(s.boolean("default", pc.is_default));
+      long long timeout_ms = pc.timeout.count();
+      ATDESK_TRY(s.integer("timeout_ms", timeout_ms, 100, 600000));
+      pc.timeout = std::chrono::milliseconds(timeout_ms);
       ATDESK_TRY(s.no_unknown_keys());
       if (pc.name.empty() || pc.name.size() > 64 ||
           pc.name.find_first_not_of(

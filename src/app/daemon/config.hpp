@@ -23,6 +23,8 @@ struct PrinterConfig {
   std::string name;
   std::string uri;
   bool is_default = false;
+  // Connect timeout and the longest wait for an answer; a printer slower than this is retried.
+  std::chrono::milliseconds timeout{10000};
 };
 
 struct Config {

@@ -88,7 +88,7 @@ int run(const atdesk::app::Config& config) {
   std::map<std::string, print::Printer*> printer_map;
   for (const auto& p : config.printers) {
     printers.push_back(
-        std::make_unique<print::IppPrinter>(print::IppPrinter::Settings{p.name, p.uri}));
+        std::make_unique<print::IppPrinter>(print::IppPrinter::Settings{p.name, p.uri, p.timeout}));
     printer_map.emplace(p.name, printers.back().get());
   }
   std::unique_ptr<chat::LocalChatService> local;
