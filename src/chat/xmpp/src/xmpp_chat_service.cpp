@@ -111,6 +111,8 @@ class XmppChatService::Loop {
     std::size_t max_file_size = 0;
   };
   std::optional<UploadService> upload_;
+  int discovery_pending_ = 0;  // disco requests of discover_upload() not answered yet
+  std::vector<std::function<void()>> after_discovery_;
 
   std::string who() const { return "xmpp service '" + settings_.name + "'"; }
   std::string peer() const {
@@ -272,6 +274,10 @@ class XmppChatService::Loop {
     roster_loaded_ = false;
     pushed_.clear();
     upload_.reset();
+    discovery_pending_ = 0;
+    auto after = std::move(after_discovery_);
+    after_discovery_.clear();
+    for (auto& f : after) f();  // they see no connection and fail
     std::lock_guard lock(mutex_);
     presence_.clear();
   }
@@ -411,24 +417,50 @@ class XmppChatService::Loop {
     if (first) join(room);
   }
 
+  // Finds the XEP-0363 service among the domain and its disco items. Slot requests made
+  // meanwhile wait for the answer (after_discovery_), so a send right after connecting still
+  // gets its preview.
   void discover_upload() {
     const auto domain = Jid::parse(own_bare_).value_or(Jid{}).domain;
     auto check = [this](const std::string& jid) {
       auto info = new_iq("get", jid.c_str());
       append(info.get(), element(ctx(), "query", kNsDiscoInfo));
+      ++discovery_pending_;
       send_iq(std::move(info), [this, jid](xmpp_stanza_t* result) {
-        if (!result || attribute(result, "type") != "result" || upload_) return;
-        const auto parsed = parse_disco_info(result);
-        if (parsed.has_feature(kNsUpload)) upload_ = UploadService{jid, parsed.max_file_size};
+        if (result && attribute(result, "type") == "result" && !upload_) {
+          const auto parsed = parse_disco_info(result);
+          if (parsed.has_feature(kNsUpload)) upload_ = UploadService{jid, parsed.max_file_size};
+        }
+        discovery_step_done();
       });
     };
     check(domain);
     auto items = new_iq("get", domain.c_str());
     append(items.get(), element(ctx(), "query", kNsDiscoItems));
-    send_iq(std::move(items), [check](xmpp_stanza_t* result) {
-      if (!result || attribute(result, "type") != "result") return;
-      for (const auto& jid : parse_disco_items(result)) check(jid);
+    ++discovery_pending_;
+    send_iq(std::move(items), [this, check](xmpp_stanza_t* result) {
+      if (result && attribute(result, "type") == "result") {
+        for (const auto& jid : parse_disco_items(result)) check(jid);
+      }
+      discovery_step_done();
     });
+  }
+
+  void discovery_step_done() {
+    if (discovery_pending_ > 0) --discovery_pending_;
+    if (discovery_pending_ > 0) return;
+    auto waiting = std::move(after_discovery_);
+    after_discovery_.clear();
+    for (auto& f : waiting) f();
+  }
+
+  // Runs `f` once the upload service is known (or known to be absent).
+  void after_discovery(std::function<void()> f) {
+    if (discovery_pending_ == 0 || !connected_) {
+      f();
+    } else {
+      after_discovery_.push_back(std::move(f));
+    }
   }
 
   // ---------------------------------------------------------------- stanza handlers
@@ -719,28 +751,34 @@ Result<void> XmppChatService::send(const Recipient& to, const ChatMessage& messa
     auto slot = loop->call<UploadSlot>(
         deadline,
         [loop, size, filename](const std::shared_ptr<Pending<UploadSlot>>& done) {
-          if (!loop->upload_) {
-            done->complete(fail(Errc::unsupported, loop->who() + ": no XEP-0363 upload service"));
-            return;
-          }
-          if (loop->upload_->max_file_size != 0 && size > loop->upload_->max_file_size) {
-            done->complete(fail(Errc::limit_exceeded, loop->who() + ": preview over the upload "
-                                                                    "service's max-file-size"));
-            return;
-          }
-          auto iq = loop->new_iq("get", loop->upload_->jid.c_str());
-          auto request = element(loop->ctx(), "request", kNsUpload);
-          xmpp_stanza_set_attribute(request.get(), "filename", filename.c_str());
-          xmpp_stanza_set_attribute(request.get(), "size", std::to_string(size).c_str());
-          xmpp_stanza_set_attribute(request.get(), "content-type", "image/png");
-          append(iq.get(), std::move(request));
-          loop->send_iq(std::move(iq), [loop, done](xmpp_stanza_t* result) {
-            auto slot = result ? parse_upload_slot(result) : std::nullopt;
-            if (!slot) {
-              done->complete(fail(Errc::unavailable, loop->who() + ": upload slot refused"));
-            } else {
-              done->complete(std::move(*slot));
+          loop->after_discovery([loop, size, filename, done] {
+            if (!loop->connected_) {
+              done->complete(fail(Errc::unavailable, loop->who() + ": not connected"));
+              return;
             }
+            if (!loop->upload_) {
+              done->complete(fail(Errc::unsupported, loop->who() + ": no XEP-0363 upload service"));
+              return;
+            }
+            if (loop->upload_->max_file_size != 0 && size > loop->upload_->max_file_size) {
+              done->complete(fail(Errc::limit_exceeded, loop->who() + ": preview over the upload "
+                                                                      "service's max-file-size"));
+              return;
+            }
+            auto iq = loop->new_iq("get", loop->upload_->jid.c_str());
+            auto request = element(loop->ctx(), "request", kNsUpload);
+            xmpp_stanza_set_attribute(request.get(), "filename", filename.c_str());
+            xmpp_stanza_set_attribute(request.get(), "size", std::to_string(size).c_str());
+            xmpp_stanza_set_attribute(request.get(), "content-type", "image/png");
+            append(iq.get(), std::move(request));
+            loop->send_iq(std::move(iq), [loop, done](xmpp_stanza_t* result) {
+              auto slot = result ? parse_upload_slot(result) : std::nullopt;
+              if (!slot) {
+                done->complete(fail(Errc::unavailable, loop->who() + ": upload slot refused"));
+              } else {
+                done->complete(std::move(*slot));
+              }
+            });
           });
         },
         "upload slot");
