@@ -30,7 +30,8 @@ BENCHMARK(BM_ToPrintablePdf)->Arg(1)->Arg(10);
 void BM_PreviewPng(benchmark::State& state) {
   const auto fax = atdesk::testing::sample_fax(1);
   for (auto _ : state) {
-    auto png = atdesk::document::render_png(fax, "fax.tif", 0, static_cast<int>(state.range(0)), {});
+    auto png =
+        atdesk::document::render_png(fax, "fax.tif", 0, static_cast<int>(state.range(0)), {});
     benchmark::DoNotOptimize(png);
   }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Load and footprint of a real atdeskd (Release build, SQLite, encrypted spool) printing to a
+# real ippeveprinter: jobs accepted per second, p50/p99 submit->stored, ->decision, ->printer,
+# and resident memory idle (with R recipients in the table) and at the peak under load.
+#   bench/load.sh [JOBS] [RECIPIENTS] [THREADS]     (long run: bench/load.sh 10000 10000 4)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${1:-1000}
+recipients=${2:-10000}
+threads=${3:-4}
+"$root/scripts/install-deps" >/dev/null
+build="$root/build-release"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" --target atdeskd atdesk-load >/dev/null
+work=$(mktemp -d /tmp/atdesk-load.XXXXXX)
+chmod 700 "$work"
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port() { while :; do p=$((20000 + RANDOM % 20000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo $p; return; }; done; }
+pport=$(port)
+aport=$(port)
+"$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-load >/dev/null
+cat >"$work/atdesk.toml" <<TOML
+[server]
+listen = "127.0.0.1:$aport"
+[storage]
+state_dir = "$work/state"
+[numbers]
+country_code = "81"
+[[printer]]
+name = "load"
+uri = "ipp://127.0.0.1:$pport/ipp/print"
+default = true
+TOML
+"$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
+pid=$!
+until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done
+rss() { awk "/^$1:/ {print \$2}" "/proc/$pid/status"; }
+idle_empty=$(rss VmRSS)
+"$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
+"$build/bench/atdesk-load" --url "http://127.0.0.1:$aport" --token-file "$work/state/admin.token" \
+  --fax "$work/fax.tif" --jobs "$jobs" --threads "$threads" --recipients "$recipients" \
+  >"$work/report.json"
+after=$(rss VmRSS)
+peak=$(rss VmHWM)
+jq --argjson e "$idle_empty" --argjson a "$after" --argjson p "$peak" \
+  '. + {rss_idle_empty_kib: $e, rss_after_kib: $a, rss_peak_kib: $p,
+        documents_at_printer: '"$(find "$work/printer/spool" -name '*.pdf' | wc -l)"'}' "$work/report.json"

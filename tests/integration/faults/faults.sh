@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Faults on real processes, each with a clear expected outcome and no lost job:
+#   printer_never_answers   a printer that accepts connections and never answers: held, retried,
+#                           printed once a real printer answers on that address
+#   spool_file_corrupted    a held job's encrypted file damaged: its release fails naming the job
+#                           and the file; other held jobs still print
+#   spool_key_missing       the key file gone: atdeskd refuses to start naming it (no new key);
+#                           with the key back every held job is intact
+#   spool_disk_full         the spool's file system full: uploads refused with a named error
+#                           (507), acknowledged jobs intact, uploads accepted again once there is
+#                           room
+#
+# usage: faults.sh <repo root> <build dir> [fault ...]
+set -euo pipefail
+root=$1
+build=$2
+shift 2
+atdeskd="$build/src/app/daemon/atdeskd"
+cli="$build/src/app/cli/atdesk"
+work=$(mktemp -d /tmp/atdesk-faults.XXXXXX)
+chmod 700 "$work"
+daemon_pid="" hole_pid="" failures=0 mounted=""
+log() { printf '%s\n' "$*" >&2; }
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+cleanup() {
+  stop_daemon
+  [ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null || true
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  [ -n "$mounted" ] && umount "$mounted" 2>/dev/null || true
+  if [ "$failures" -ne 0 ]; then
+    log "---- atdeskd log (last 40 lines) ----"
+    tail -n 40 "$work/atdeskd.log" >&2 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+printer_port=$(free_port)
+api_port=$(free_port)
+export ATDESK_URL="http://127.0.0.1:$api_port"
+export ATDESK_TOKEN_FILE="$work/state/admin.token"
+
+write_config() {  # write_config [spool_dir]
+  cat >"$work/atdesk.toml" <<TOML
+[server]
+listen = "127.0.0.1:$api_port"
+[storage]
+state_dir = "$work/state"
+spool_dir = "${1:-$work/state/spool}"
+[numbers]
+country_code = "81"
+[[printer]]
+name = "front"
+uri = "ipp://127.0.0.1:$printer_port/ipp/print"
+default = true
+timeout_ms = 1500
+TOML
+}
+
+start_daemon() {
+  "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 1 200); do
+    curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$daemon_pid" 2>/dev/null || { daemon_pid=""; return 1; }
+    sleep 0.05
+  done
+  return 1
+}
+stop_daemon() {
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=""
+  fi
+}
+api() {
+  local method=$1 path=$2
+  shift 2
+  curl -sS -X "$method" -H "Authorization: Bearer $(cat "$ATDESK_TOKEN_FILE")" "$@" "$ATDESK_URL$path"
+}
+state_of() { "$cli" --json show "$1" | jq -r '.job.state // .state'; }
+reason_of() { "$cli" --json show "$1" | jq -r '.job.reason // .reason'; }
+wait_state() {
+  local id=$1 want=$2 deadline=$((SECONDS + ${3:-30})) s=""
+  while [ $SECONDS -lt $deadline ]; do
+    s=$(state_of "$id" 2>/dev/null || true)
+    [ "$s" = "$want" ] && return 0
+    sleep 0.1
+  done
+  log "  job $id is '$s', expected '$want'"
+  return 1
+}
+fax() { local f="$work/fax-$RANDOM$RANDOM.tif"; "$root/scripts/sample-fax" "$f" "${1:-1}" >/dev/null; echo "$f"; }
+submit() { "$cli" --json submit "$(fax "${2:-1}")" --sender "$1" | jq -r .id; }
+printed_count() { find "$work/printer/spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | wc -l; }
+expect_eq() { [ "$2" = "$3" ] || { log "  FAIL: $1: got '$2', expected '$3'"; return 1; }; }
+hold_for_alice() {
+  "$cli" recipients add prefix:0399 user:local:alice >/dev/null 2>&1 || true
+  "$cli" presence set alice busy remote >/dev/null
+}
+
+# ------------------------------------------------------------------------------------------
+fault_printer_never_answers() {
+  # A peer that accepts the connection and never says a word.
+  nc -lk 127.0.0.1 "$printer_port" >/dev/null 2>&1 &
+  hole_pid=$!
+  sleep 0.3
+  local id
+  id=$(submit "+1 415 555 0101")
+  wait_state "$id" held 30
+  reason_of "$id" | grep -q "will retry"
+  kill "$hole_pid" 2>/dev/null || true
+  wait "$hole_pid" 2>/dev/null || true
+  hole_pid=""
+  "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-faults >/dev/null
+  wait_state "$id" printed 60
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+}
+
+fault_spool_file_corrupted() {
+  hold_for_alice
+  local bad good file
+  bad=$(submit "0399001111")
+  good=$(submit "0399002222")
+  wait_state "$bad" held
+  wait_state "$good" held
+  # Flip one byte in the middle of every stored file of the bad job.
+  for file in $(find "$work/state/spool" -type f -name "$bad.*"); do
+    local size
+    size=$(stat -c %s "$file")
+    printf '\xff' | dd of="$file" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  done
+  "$cli" release "$bad" >/dev/null 2>&1 || true
+  wait_state "$bad" failed 30
+  reason_of "$bad" | grep -q "$bad"
+  expect_eq "documents printed for the damaged job" "$(printed_count "$bad")" 0
+  "$cli" release "$good" >/dev/null
+  wait_state "$good" printed 30
+  expect_eq "documents printed for the intact job" "$(printed_count "$good")" 1
+}
+
+fault_spool_key_missing() {
+  hold_for_alice
+  local id
+  id=$(submit "0399003333" 2)
+  wait_state "$id" held
+  stop_daemon
+  mv "$work/state/spool.key" "$work/spool.key.saved"
+  if start_daemon; then
+    log "  FAIL: atdeskd started without its spool key"
+    return 1
+  fi
+  grep -q "spool.key" "$work/atdeskd.log"
+  [ ! -f "$work/state/spool.key" ] || { log "  FAIL: a new key was made"; return 1; }
+  mv "$work/spool.key.saved" "$work/state/spool.key"
+  start_daemon
+  expect_eq "state after the key is back" "$(state_of "$id")" held
+  "$cli" release "$id" >/dev/null
+  wait_state "$id" printed 30
+}
+
+fault_spool_disk_full() {
+  stop_daemon
+  mkdir -p "$work/small"
+  mount -t tmpfs -o size=400k,mode=0700 tmpfs "$work/small"
+  mounted="$work/small"
+  write_config "$work/small/spool"
+  start_daemon
+  hold_for_alice
+  local big accepted=() code out
+  big=$(fax 8)
+  for _ in $(seq 1 40); do
+    code=$(api POST /api/v1/jobs -o "$work/out.json" -w '%{http_code}' \
+      -F "document=@$big" -F "sender=0399004444")
+    if [ "$code" = 201 ]; then
+      accepted+=("$(jq -r .id "$work/out.json")")
+    else
+      break
+    fi
+  done
+  expect_eq "status when the spool is full" "$code" 507
+  jq -e '.error.message | test("space|full")' "$work/out.json" >/dev/null || {
+    log "  FAIL: the error does not say the disk is full: $(cat "$work/out.json")"
+    return 1
+  }
+  [ ${#accepted[@]} -gt 0 ] || { log "  FAIL: nothing was accepted before the spool was full"; return 1; }
+  # Every acknowledged job is intact.
+  local id
+  for id in "${accepted[@]}"; do
+    code=$(api GET "/api/v1/jobs/$id/document" -o /dev/null -w '%{http_code}')
+    expect_eq "document of acknowledged job $id" "$code" 200
+  done
+  # Room again: delete two held jobs, the next upload is accepted.
+  "$cli" delete "${accepted[0]}" >/dev/null
+  [ ${#accepted[@]} -gt 1 ] && "$cli" delete "${accepted[1]}" >/dev/null
+  code=$(api POST /api/v1/jobs -o /dev/null -w '%{http_code}' -F "document=@$(fax 1)" -F "sender=0399004444")
+  expect_eq "status once there is room" "$code" 201
+  stop_daemon
+  umount "$work/small" && mounted=""
+  write_config
+}
+
+all=(printer_never_answers spool_file_corrupted spool_key_missing spool_disk_full)
+selected=("$@")
+[ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
+write_config
+start_daemon
+for f in "${selected[@]}"; do
+  [ -n "$daemon_pid" ] || start_daemon
+  set +e
+  (set -e; "fault_$f")
+  rc=$?
+  set -e
+  if [ "$rc" -eq 0 ]; then echo "ok   $f"; else echo "FAIL $f"; failures=$((failures + 1)); fi
+done
+[ "$failures" -eq 0 ]
