@@ -79,12 +79,17 @@ class TestClient {
     post([this, xml] { xmpp_send_raw(conn_.get(), xml.data(), xml.size()); });
   }
 
-  void join_room(std::string room, std::string nick) {
-    post([this, room, nick] {
+  void join_room(std::string room, std::string nick, std::string show = "") {
+    post([this, room, nick, show] {
       StanzaPtr p(xmpp_presence_new(ctx_.get()));
       const auto to = room + "/" + nick;
       xmpp_stanza_set_to(p.get(), to.c_str());
       append(p.get(), element(ctx_.get(), "x", "http://jabber.org/protocol/muc"));
+      if (!show.empty()) {
+        auto s = element(ctx_.get(), "show");
+        append_text(s.get(), show);
+        append(p.get(), std::move(s));
+      }
       xmpp_send(conn_.get(), p.get());
     });
   }

@@ -118,7 +118,7 @@ class Xmpp : public ::testing::Test {
   static bool start_prosody(bool with_accounts) {
     std::string cmd = std::string(ATDESK_TEST_PROSODY_SCRIPT) + " start " + dir_ + " " +
                       std::to_string(c2s_port_) + " " + std::to_string(http_port_);
-    if (with_accounts) cmd += " bot botpw alice alicepw bob bobpw carol carolpw";
+    if (with_accounts) cmd += " bot botpw alice alicepw bob bobpw carol carolpw dave davepw";
     return std::system(cmd.c_str()) == 0;
   }
   static void stop_prosody() {
@@ -290,6 +290,24 @@ TEST_F(Xmpp, RoomMessagesCarryTheRealJid) {
   ASSERT_TRUE(command.has_value());
   EXPECT_EQ(command->from, "alice@localhost");
   EXPECT_EQ(command->channel, std::optional<std::string>(room));
+
+  // A member who never approved a subscription: the room tells their presence.
+  auto dave = person("dave");
+  dave->join_room(room, "Dave", "dnd");
+  ASSERT_TRUE(dave->wait_joined(room));
+  const std::vector<std::string> dave_jid{"dave@localhost"};
+  bool dave_seen = false;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!dave_seen && std::chrono::steady_clock::now() < until) {
+    auto p = bot->presence(dave_jid);
+    dave_seen = p && p->contains("dave@localhost") &&
+                p->at("dave@localhost").availability == Availability::do_not_disturb;
+    if (!dave_seen) std::this_thread::sleep_for(20ms);  // polling the cache, with a deadline
+  }
+  EXPECT_TRUE(dave_seen);
+  members = bot->channel_members(room);
+  ASSERT_TRUE(members.has_value());
+  EXPECT_EQ(*members, (std::vector<std::string>{"alice@localhost", "dave@localhost"}));
 
   EXPECT_TRUE(bot->verify(Recipient{RecipientKind::channel, "xmpp", room}).has_value());
   auto missing =

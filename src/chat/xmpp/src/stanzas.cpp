@@ -75,6 +75,8 @@ std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence)
   xmpp_stanza_t* x = xmpp_stanza_get_child_by_name_and_ns(presence, "x", kNsMucUser);
   if (!x || o.nick.empty()) return std::nullopt;
   o.unavailable = type == "unavailable";
+  o.show = trim(child_text(presence, "show"));
+  o.status = child_text(presence, "status");
   for (xmpp_stanza_t* c = xmpp_stanza_get_children(x); c; c = xmpp_stanza_get_next(c)) {
     if (is(c, "item")) {
       const auto real = attribute(c, "jid");

@@ -57,6 +57,8 @@ struct OccupantPresence {
   bool self = false;   // status code 110: this is our own presence in the room
   bool error = false;  // type='error' (join refused)
   std::string error_condition;
+  std::string show;    // the occupant's <show/> and <status/>: a presence of one of their
+  std::string status;  // resources, known even without a subscription
 };
 std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence);
 

@@ -533,20 +533,39 @@ class XmppChatService::Loop {
       if (o->nick.empty() || o->nick == room.nick) finish_join(o->room, o->error_condition);
       return;
     }
+    // An occupant whose real JID we know tells us the presence of one of their resources:
+    // channel members count even when they never approved a subscription.
+    const auto seen = room.real_jids.find(o->nick);
+    if (seen != room.real_jids.end() && (o->unavailable || seen->second != o->real_bare)) {
+      const auto previous = seen->second;
+      room.real_jids.erase(seen);
+      if (auto r = resources_.find(previous); r != resources_.end()) {
+        r->second.erase(occupant_resource(o->room, o->nick));
+        update_presence(previous);
+      }
+    }
     if (o->unavailable) {
-      room.real_jids.erase(o->nick);
       if (o->self) room.joined = false;
       return;
     }
     if (!o->real_bare.empty()) {
       room.real_jids[o->nick] = o->real_bare;
-    } else {
-      room.real_jids.erase(o->nick);
+      if (o->real_bare != own_bare_) {
+        resources_[o->real_bare][occupant_resource(o->room, o->nick)] =
+            ResourcePresence{availability_from_show("", o->show), o->status, 0, ++seq_};
+        update_presence(o->real_bare);
+      }
     }
     if (o->self || o->nick == room.nick) {
       room.joined = true;
       finish_join(o->room, "");
     }
+  }
+
+  // The pseudo-resource under which a room occupant's presence is kept ("\x01" cannot start a
+  // real resource).
+  static std::string occupant_resource(const std::string& room, const std::string& nick) {
+    return "\x01" + room + "/" + nick;
   }
 
   void finish_join(const std::string& room, const std::string& error) {
