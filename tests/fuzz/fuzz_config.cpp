@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto config = atdesk::app::parse_config(text, "fuzz.toml");
   atdesk::fuzz::check_error(config);
   if (config) {
-    FUZZ_CHECK(config->port > 0);
     FUZZ_CHECK(config->http_threads > 0 && config->worker_threads > 0);
     FUZZ_CHECK(config->limits.max_pages > 0);
     (void)config->default_printer();

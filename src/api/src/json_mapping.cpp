@@ -332,6 +332,9 @@ Result<Json> parse_json(std::string_view text, std::string_view what) {
     const auto byte = e.byte > 0 ? e.byte - 1 : 0;  // nlohmann counts from 1
     return fail(Errc::invalid_argument,
                 name + ": invalid JSON at byte " + std::to_string(byte) + ": " + why);
+  } catch (const Json::out_of_range&) {
+    // A number beyond double's range ("1e400"): nlohmann reports it as out_of_range.406.
+    return fail(Errc::invalid_argument, name + ": invalid JSON: a number is out of range");
   }
 }
 

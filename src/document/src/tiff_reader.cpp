@@ -184,11 +184,15 @@ Result<TiffReader::Page> TiffReader::page(int index, const Limits& limits) const
     yres *= 2.54f;
   }
   if (xres < 10 || yres < 10 || xres > 2400 || yres > 2400) {
-    return fail(
-        Errc::invalid_argument,
-        page_error(name_, index,
-                   "resolution " + std::to_string(static_cast<int>(xres)) + " x " +
-                       std::to_string(static_cast<int>(yres)) + " dpi is outside 10-2400 dpi"));
+    // "%.0f", not a cast to int: a resolution from the file may be far beyond int's range.
+    const auto dpi = [](float v) {
+      char text[64];
+      std::snprintf(text, sizeof text, "%.0f", static_cast<double>(v));
+      return std::string(text);
+    };
+    return fail(Errc::invalid_argument, page_error(name_, index,
+                                                   "resolution " + dpi(xres) + " x " + dpi(yres) +
+                                                       " dpi is outside 10-2400 dpi"));
   }
   p.info.width_px = w;
   p.info.height_px = h;

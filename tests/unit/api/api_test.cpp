@@ -189,6 +189,17 @@ TEST(JsonMapping, RuleRoundTripsAndErrorsNameTheField) {
       << rules.error().message;
 }
 
+// Found by fuzz_json (tests/fuzz/corpus/json/number-overflow.json): nlohmann reports a number
+// beyond double's range as out_of_range, which escaped parse_json as an exception.
+TEST(JsonMapping, NumberBeyondDoubleIsAnErrorNotAnException) {
+  for (const char* body : {R"({"a":[1,21e308]})", "1e400", R"({"observed_at":-1E999})"}) {
+    auto j = parse_json(body);
+    ASSERT_FALSE(j) << body;
+    EXPECT_EQ(j.error().code, Errc::invalid_argument);
+    EXPECT_NE(j.error().message.find("request body"), std::string::npos) << j.error().message;
+  }
+}
+
 TEST(JsonMapping, BrokenJsonNamesTheOffsetAndMissingCellsAreHold) {
   auto broken = parse_json(R"({"cells": {"available": )");
   ASSERT_FALSE(broken);

@@ -296,6 +296,20 @@ TEST(Document, PdfIsValidatedAndPassedThrough) {
   EXPECT_EQ(*again, *pdf);
 }
 
+// Found by fuzz_normalize (tests/fuzz/corpus/normalize/resolution-overflow.tif): the error for a
+// resolution beyond int's range converted it to int (undefined behaviour, UBSan aborted).
+TEST(Document, ResolutionFarOutOfRangeIsRefused) {
+  FaxSpec s;
+  s.width = 800;
+  s.height = 100;
+  s.xres = 3.4e9f;
+  auto info = probe(make_tiff(s), "wide.tif", kLimits);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code, Errc::invalid_argument);
+  EXPECT_NE(info.error().message.find("resolution 3400000000 x 196 dpi"), std::string::npos)
+      << info.error().message;
+}
+
 TEST(Document, ErrorsNameTheDocumentAndThePage) {
   auto empty = probe(Bytes{}, "empty.tif", kLimits);
   ASSERT_FALSE(empty);
