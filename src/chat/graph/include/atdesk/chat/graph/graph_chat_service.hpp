@@ -1,0 +1,120 @@
+// The Microsoft Teams chat service, through Microsoft Graph v1.0.
+//
+// - Presence: application token (client credentials, Presence.Read.All, User.Read.All); users
+//   given as UPN or e-mail are resolved to object ids once; reads are batched with
+//   POST /communications/getPresencesByUserId.
+// - Push: change-notification subscriptions on /communications/presences (they need a delegated
+//   token, so they are made with the service account's), renewed before expiry, lifecycle
+//   notifications obeyed, and batched polling while no subscription works.
+// - Chat: the service account ("the fax machine", signed in once by the device authorization
+//   grant) writes in a 1:1 chat with each recipient or in a channel; replies in those chats are
+//   polled and delivered as commands.
+// - Tokens are sealed with a key derived from the spool key and kept in the TableStore
+//   (namespace "graph.tokens"). A revoked refresh token marks the service broken.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "atdesk/chat/chat_service.hpp"
+#include "atdesk/core/clock.hpp"
+#include "atdesk/store/table_store.hpp"
+
+namespace atdesk::chat {
+
+// What the webhook endpoint answers: status, content type and body.
+struct WebhookResult {
+  int status = 202;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+// The device authorization grant in progress (RFC 8628): what the admin is shown, and what the
+// poll needs. `device_code` is a secret of the flow: show user_code and verification_uri only.
+struct DeviceSignIn {
+  std::string user_code;
+  std::string verification_uri;
+  std::string message;  // the identity platform's sentence for people
+  std::chrono::seconds interval{5};
+  Timestamp expires_at{};
+  std::string device_code;
+};
+
+enum class SignInStatus { pending, slow_down, signed_in, expired, denied };
+std::string_view to_string(SignInStatus s);
+
+class GraphChatService final : public ChatService {
+ public:
+  struct Settings {
+    std::string name = "teams";
+    std::string tenant;         // directory (tenant) id or domain
+    std::string client_id;      // application (client) id of the app registration
+    std::string client_secret;  // read from client_secret_file by the factory; never logged
+    std::string graph_url = "https://graph.microsoft.com/v1.0";
+    std::string login_url = "https://login.microsoftonline.com";
+    // Where Graph reaches atdeskd from outside ("https://fax.example.org"); empty: no
+    // subscriptions, presence is polled.
+    std::string public_url;
+    std::filesystem::path key_file;  // the spool key; tokens are sealed with a key derived from it
+    std::chrono::seconds poll_interval{60};            // polling of presence (fallback) and replies
+    std::chrono::milliseconds timeout{3000};           // the decision path: presence()
+    std::chrono::milliseconds request_timeout{30000};  // everything else (send, subscriptions)
+    double max_requests_per_second = 10;
+    std::size_t presence_batch = 650;      // documented maximum of getPresencesByUserId
+    std::size_t subscription_batch = 650;  // documented maximum of ids per presence subscription
+    std::chrono::minutes subscription_lifetime{60};  // documented maximum for presence
+    std::chrono::minutes renew_before{10};
+    std::chrono::milliseconds max_backoff{60000};
+    // Delegated permissions asked for in the service account's sign-in.
+    std::string delegated_scopes =
+        "offline_access https://graph.microsoft.com/User.Read "
+        "https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Chat.ReadWrite "
+        "https://graph.microsoft.com/ChatMessage.Send "
+        "https://graph.microsoft.com/ChannelMessage.Send";
+  };
+
+  GraphChatService(Settings settings, store::TableStore& tables, const Clock& clock);
+  ~GraphChatService() override;
+
+  const std::string& name() const override;
+  ServiceState state() const override;
+  Result<void> start() override;
+  void stop() override;
+
+  Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) override;
+  Result<std::vector<std::string>> channel_members(const std::string& channel) override;
+  void watch(std::vector<std::string> users, PresenceHandler handler) override;
+  Result<void> send(const Recipient& to, const ChatMessage& message) override;
+  void on_command(CommandHandler handler) override;
+  Result<void> verify(const Recipient& recipient) override;
+
+  // The webhook of change and lifecycle notifications, routed by atdeskd's HTTP server at
+  // POST <public_url>/api/v1/webhooks/graph/<name> (no bearer auth: Graph cannot send one; the
+  // clientState authenticates). `validation_token` is the decoded query parameter
+  // validationToken (empty when absent); `body` is the request body.
+  WebhookResult handle_webhook(std::string_view validation_token, std::string_view body);
+  // The path of that route, "/api/v1/webhooks/graph/<name>".
+  std::string webhook_path() const;
+
+  // The service account's sign-in by device code: begin, then poll at `interval` until
+  // signed_in, expired or denied. poll raises `sign_in.interval` by 5 s on slow_down.
+  Result<DeviceSignIn> begin_device_sign_in();
+  Result<SignInStatus> poll_device_sign_in(DeviceSignIn& sign_in);
+  // Why the service is broken (empty when it is not), for the admin.
+  std::string problem() const;
+
+  // One round of background work: subscriptions (create, renew, recreate), queued
+  // notifications, presence polling while no subscription works, polling of replies. The
+  // worker started by start() calls it; it is public so that tests drive it step by step.
+  void run_once();
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atdesk::chat

@@ -1,0 +1,298 @@
+// Notices in Teams: a 1:1 chat between the service account and each recipient (created once,
+// its id kept in the TableStore namespace "graph.chats"), or a channel; the page-1 preview as
+// hosted content shown inline. Replies in those chats are polled and delivered as commands.
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "graph_impl.hpp"
+
+namespace atdesk::chat {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kChatNamespace = "graph.chats";
+
+SteadyTime steady_now() {
+  return std::chrono::steady_clock::now();
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '\n':
+        out += "<br>";
+        break;
+      case '\r':
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// The text of an HTML chat message body: tags dropped, the common entities decoded, spaces
+// trimmed ("<p>print at lobby</p>" -> "print at lobby").
+std::string html_to_text(std::string_view html) {
+  std::string out;
+  bool in_tag = false;
+  for (std::size_t i = 0; i < html.size(); ++i) {
+    const char c = html[i];
+    if (in_tag) {
+      if (c == '>') in_tag = false;
+      continue;
+    }
+    if (c == '<') {
+      in_tag = true;
+      out += ' ';
+      continue;
+    }
+    if (c == '&') {
+      static const std::pair<std::string_view, char> kEntities[] = {
+          {"&amp;", '&'},  {"&lt;", '<'},   {"&gt;", '>'},
+          {"&quot;", '"'}, {"&#39;", '\''}, {"&nbsp;", ' '}};
+      bool matched = false;
+      for (const auto& [name, ch] : kEntities) {
+        if (html.substr(i, name.size()) == name) {
+          out += ch;
+          i += name.size() - 1;
+          matched = true;
+          break;
+        }
+      }
+      if (matched) continue;
+    }
+    out += c;
+  }
+  // Collapse runs of white space.
+  std::string text;
+  for (const char c : out) {
+    const bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space) {
+      if (!text.empty() && text.back() != ' ') text += ' ';
+    } else {
+      text += c;
+    }
+  }
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+std::string base64(std::span<const std::byte> data) {
+  std::string out(sodium_base64_ENCODED_LEN(data.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                    data.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+// The chatMessage of a notice: HTML-escaped text, and the preview as inline hosted content.
+json message_body(const ChatMessage& message) {
+  std::string html = "<p>" + html_escape(message.text) + "</p>";
+  json body{{"body", {{"contentType", "html"}}}};
+  if (!message.preview_png.empty()) {
+    html += "<img src=\"../hostedContents/1/$value\" alt=\"page 1\">";
+    body["hostedContents"] = json::array({{{"@microsoft.graph.temporaryId", "1"},
+                                           {"contentBytes", base64(message.preview_png)},
+                                           {"contentType", "image/png"}}});
+  }
+  body["body"]["content"] = html;
+  return body;
+}
+
+}  // namespace
+
+Result<void> GraphChatService::Impl::load_chats() {
+  if (chats_loaded_) return {};
+  auto rows = tables_.settings(kChatNamespace);
+  if (!rows) return fail(rows.error());
+  const std::string prefix = s_.name + "/";
+  for (const auto& [key, value] : *rows) {
+    if (!key.starts_with(prefix)) continue;
+    auto j = json::parse(value, nullptr, false);
+    if (!j.is_object()) continue;
+    ChatState chat{j.value("chat_id", ""), j.value("user", ""), j.value("user_id", ""),
+                   j.value("cursor", "")};
+    if (!chat.chat_id.empty()) chats_[key.substr(prefix.size())] = chat;
+  }
+  chats_loaded_ = true;
+  return {};
+}
+
+Result<void> GraphChatService::Impl::save_chat(const ChatState& chat) {
+  json j{{"chat_id", chat.chat_id},
+         {"user", chat.user},
+         {"user_id", chat.user_id},
+         {"cursor", chat.cursor}};
+  return tables_.put_setting(kChatNamespace, s_.name + "/" + lower_ascii(chat.user), j.dump());
+}
+
+Result<void> GraphChatService::send(const Recipient& to, const ChatMessage& message) {
+  auto& i = *impl_;
+  if (auto ok = i.check_usable(); !ok) return ok;
+  const auto deadline = steady_now() + i.s_.request_timeout;
+  const std::string body = message_body(message).dump();
+  if (to.kind == RecipientKind::channel) {
+    const auto slash = to.address.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == to.address.size()) {
+      return fail(Errc::invalid_argument,
+                  "Teams channel: expected \"<team id>/<channel id>\", got '" + to.address + "'");
+    }
+    Impl::Call c{"POST",
+                 "/teams/" + graph::url_encode(to.address.substr(0, slash)) + "/channels/" +
+                     graph::url_encode(to.address.substr(slash + 1)) + "/messages",
+                 body, Impl::Auth::delegated, "channel message to " + to.address};
+    auto r = i.call(c, deadline);
+    if (!r) return fail(r.error());
+    auto j = i.expect_json(c, *r, {201});
+    if (!j) return fail(j.error());
+    return {};
+  }
+  auto user_id = i.resolve_user(to.address, deadline);
+  if (!user_id) return fail(user_id.error());
+  std::string account_id;
+  Impl::ChatState chat;
+  {
+    std::lock_guard lock(i.mutex_);
+    if (auto ok = i.load_chats(); !ok) return ok;
+    account_id = i.account_id_;
+    if (const auto it = i.chats_.find(lower_ascii(to.address)); it != i.chats_.end()) {
+      chat = it->second;
+    }
+  }
+  if (account_id.empty()) {
+    return fail(Errc::unavailable, "the Teams service account of '" + i.s_.name +
+                                       "' is not signed in: start the device code sign-in");
+  }
+  for (int round = 0; round < 2; ++round) {
+    if (chat.chat_id.empty()) {
+      // oneOnOne chats are unique per pair: Graph returns the existing one if there is one.
+      auto member = [&](const std::string& id) {
+        return json{{"@odata.type", "#microsoft.graph.aadUserConversationMember"},
+                    {"roles", json::array({"owner"})},
+                    {"user@odata.bind", i.s_.graph_url + "/users('" + id + "')"}};
+      };
+      json create{{"chatType", "oneOnOne"},
+                  {"members", json::array({member(account_id), member(*user_id)})}};
+      Impl::Call c{"POST", "/chats", create.dump(), Impl::Auth::delegated,
+                   "create chat with " + to.address};
+      auto r = i.call(c, deadline);
+      if (!r) return fail(r.error());
+      auto j = i.expect_json(c, *r, {200, 201});
+      if (!j) return fail(j.error());
+      if (!j->contains("id") || !(*j)["id"].is_string()) {
+        return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
+      }
+      chat = {(*j)["id"].get<std::string>(), to.address, *user_id, ""};
+    }
+    Impl::Call c{"POST", "/chats/" + graph::url_encode(chat.chat_id) + "/messages", body,
+                 Impl::Auth::delegated, "chat message to " + to.address};
+    auto r = i.call(c, deadline);
+    if (!r) return fail(r.error());
+    if (r->status == 404 && round == 0) {
+      chat.chat_id.clear();  // the chat is gone: make it again
+      continue;
+    }
+    auto j = i.expect_json(c, *r, {201});
+    if (!j) return fail(j.error());
+    // Replies are what comes after our own message.
+    if (const auto created = j->find("createdDateTime");
+        created != j->end() && created->is_string()) {
+      if (created->get<std::string>() > chat.cursor) chat.cursor = created->get<std::string>();
+    }
+    {
+      std::lock_guard lock(i.mutex_);
+      i.chats_[lower_ascii(to.address)] = chat;
+    }
+    if (auto ok = i.save_chat(chat); !ok) return ok;
+    return {};
+  }
+  return fail(Errc::unavailable, "Graph chat message to " + to.address + ": the chat vanished");
+}
+
+void GraphChatService::Impl::poll_replies() {
+  std::vector<ChatState> chats;
+  std::string account_id;
+  CommandHandler handler;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto ok = load_chats(); !ok) {
+      spdlog::warn("chat {}: cannot read chats: {}", s_.name, ok.error().describe());
+      return;
+    }
+    if (!command_handler_ || account_id_.empty() || delegated_.refresh_token.empty()) return;
+    for (const auto& [key, chat] : chats_) chats.push_back(chat);
+    account_id = account_id_;
+    handler = command_handler_;
+  }
+  for (auto& chat : chats) {
+    Call c{"GET",
+           "/chats/" + graph::url_encode(chat.chat_id) +
+               "/messages?$top=50&$orderby=createdDateTime%20desc",
+           "", Auth::delegated, "messages of the chat with " + chat.user};
+    auto r = call(c, steady_now() + s_.request_timeout);
+    if (!r) {
+      spdlog::warn("chat {}: {}", s_.name, r.error().describe());
+      continue;
+    }
+    auto j = expect_json(c, *r, {200});
+    if (!j || !j->contains("value") || !(*j)["value"].is_array()) {
+      spdlog::warn("chat {}: {}", s_.name,
+                   j ? "Graph " + c.what + ": value: expected an array" : j.error().describe());
+      continue;
+    }
+    // Newest first: collect what is newer than the cursor, then deliver oldest first.
+    std::vector<ChatCommand> commands;
+    std::string newest = chat.cursor;
+    for (const auto& m : (*j)["value"]) {
+      if (!m.is_object()) continue;
+      const std::string created = m.value("createdDateTime", "");
+      if (created.empty() || created <= chat.cursor) continue;
+      newest = std::max(newest, created);
+      if (m.value("messageType", "message") != "message") continue;
+      std::string from_id;
+      if (m.contains("from") && m["from"].is_object() && m["from"].contains("user") &&
+          m["from"]["user"].is_object()) {
+        from_id = m["from"]["user"].value("id", "");
+      }
+      // Our own notices, and anyone else added to the chat, are not commands.
+      if (from_id.empty() || from_id == account_id || from_id != chat.user_id) continue;
+      std::string text;
+      if (m.contains("body") && m["body"].is_object()) {
+        const std::string content = m["body"].value("content", "");
+        text = m["body"].value("contentType", "text") == "html" ? html_to_text(content) : content;
+      }
+      if (text.empty()) continue;
+      commands.push_back({s_.name, chat.user, std::nullopt, text});
+    }
+    if (newest != chat.cursor) {
+      chat.cursor = newest;
+      {
+        std::lock_guard lock(mutex_);
+        chats_[lower_ascii(chat.user)].cursor = newest;
+      }
+      (void)save_chat(chat);
+    }
+    for (auto it = commands.rbegin(); it != commands.rend(); ++it) handler(*it);
+  }
+}
+
+}  // namespace atdesk::chat

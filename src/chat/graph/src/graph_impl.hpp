@@ -1,0 +1,129 @@
+// The state behind GraphChatService, shared by the files that implement it by concern:
+// graph_chat_service.cpp (tokens, requests, presence, sign-in), graph_subscriptions.cpp (watch,
+// webhook, background work) and graph_chat.cpp (messages and replies).
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "atdesk/chat/graph/graph_chat_service.hpp"
+#include "atdesk/chat/graph/throttle.hpp"
+#include "http.hpp"
+#include "oauth.hpp"
+#include "token_vault.hpp"
+
+namespace atdesk::chat {
+
+using graph::SteadyTime;
+
+class GraphChatService::Impl {
+ public:
+  Impl(Settings settings, store::TableStore& tables, const Clock& clock);
+
+  enum class Auth { app, delegated };
+  struct Call {
+    std::string method;
+    std::string path;  // below graph_url, starting with '/'
+    std::string body;  // JSON, when any
+    Auth auth = Auth::app;
+    std::string what;  // for messages: "getPresencesByUserId", "create chat", ...
+  };
+
+  // Sends a Graph request within `deadline`: token bucket, bearer token (refreshed once on
+  // 401), Retry-After of 429/503 and backoff with jitter. Any other status is returned.
+  Result<graph::HttpResponse> call(const Call& call, SteadyTime deadline);
+  // A JSON object from a response, or an error naming the call, the status and Graph's code.
+  Result<nlohmann::json> expect_json(const Call& call, const graph::HttpResponse& response,
+                                     std::initializer_list<long> ok);
+
+  Result<std::string> access_token(Auth auth, SteadyTime deadline, bool force_refresh);
+  Result<void> load_tokens();
+  Result<void> save_tokens();  // with mutex_ held
+  void mark_broken(std::string why);
+  // Loads stored tokens first: a revoked sign-in is remembered across restarts.
+  Result<void> check_usable();
+
+  // UPN or e-mail -> object id; Errc::not_found when the directory has no such user.
+  Result<std::string> resolve_user(const std::string& user, SteadyTime deadline);
+  // Presence of object ids, batched; ids Graph does not return are absent.
+  Result<std::map<std::string, Presence>> read_presences(const std::vector<std::string>& ids,
+                                                         SteadyTime deadline);
+  // Re-reads `ids` and calls the presence handler for those that changed.
+  void refresh_and_notify(const std::vector<std::string>& ids);
+
+  // Background work (graph_subscriptions.cpp / graph_chat.cpp).
+  void maintain_subscriptions();
+  Result<void> create_subscription(const std::vector<std::string>& ids);
+  void poll_replies();
+  void run_round();
+  void worker_loop();
+  bool sleep_until(SteadyTime until);  // false when stopping
+
+  Settings s_;
+  store::TableStore& tables_;
+  const Clock& clock_;
+  graph::TokenVault vault_;
+  graph::TokenBucket bucket_;
+
+  mutable std::mutex mutex_;  // everything below; never held across a request
+  std::mt19937_64 rng_;
+  std::mutex token_mutex_;  // serialises token requests (refresh tokens rotate)
+  bool tokens_loaded_ = false;
+  graph::TokenSet app_;
+  graph::TokenSet delegated_;
+  std::string account_id_;      // the service account's object id
+  std::string account_upn_;     // and its user principal name
+  std::string problem_;         // non-empty: broken, and why
+  bool healthy_ = false;        // a Graph request has succeeded
+  SteadyTime blocked_until_{};  // Graph asked everyone to wait (Retry-After)
+
+  std::map<std::string, std::string> user_ids_;  // lower-case UPN or e-mail -> object id
+
+  // Presence watch.
+  PresenceHandler presence_handler_;
+  std::vector<std::string> watched_;
+  bool watch_changed_ = false;
+  std::map<std::string, std::string> id_users_;    // object id -> the user as watched
+  std::map<std::string, Presence> last_presence_;  // object id -> last presence reported
+  struct Subscription {
+    std::string id;
+    std::string client_state;
+    Timestamp expires_at{};
+    std::vector<std::string> user_ids;
+    bool reauthorize = false;
+    bool removed = false;
+  };
+  std::vector<Subscription> subscriptions_;
+  std::set<std::string> uncovered_;  // watched ids no working subscription covers
+  std::set<std::string> reread_;     // ids to re-read (change or missed notifications)
+  Timestamp next_poll_{};
+
+  // Chats.
+  CommandHandler command_handler_;
+  struct ChatState {
+    std::string chat_id;
+    std::string user;     // the recipient as addressed (UPN or e-mail)
+    std::string user_id;  // their object id
+    std::string cursor;   // createdDateTime of the newest message seen
+  };
+  std::map<std::string, ChatState> chats_;  // by lower-case user
+  bool chats_loaded_ = false;
+  Result<void> load_chats();  // with mutex_ held
+  Result<void> save_chat(const ChatState& chat);
+
+  // Worker.
+  std::thread worker_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+};
+
+std::string lower_ascii(std::string_view s);
+std::string format_time(Timestamp t);                   // "2024-05-01T10:00:00Z"
+std::optional<Timestamp> parse_time(std::string_view);  // ISO 8601 UTC, fractions ignored
+
+}  // namespace atdesk::chat

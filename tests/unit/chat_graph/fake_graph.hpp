@@ -1,0 +1,137 @@
+// A Microsoft Graph and identity platform stand-in for unit tests: a Boost.Beast HTTP server on
+// 127.0.0.1 (port 0) whose routes each test sets, recording every request with the time it was
+// received. One request per connection, served in order on one thread.
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace atdesk::testing {
+
+struct Received {
+  std::string method;
+  std::string target;  // path and query as sent
+  std::string path;    // without the query
+  std::string body;
+  std::string authorization;
+  std::chrono::steady_clock::time_point at;
+};
+
+struct Reply {
+  Reply(int status_ = 200, std::string body_ = "",
+        std::vector<std::pair<std::string, std::string>> headers_ = {})
+      : status(status_), body(std::move(body_)), headers(std::move(headers_)) {}
+  int status;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type = "application/json";
+};
+
+class FakeGraph {
+ public:
+  using Route = std::function<Reply(const Received&)>;
+
+  FakeGraph() : acceptor_(io_) {
+    namespace asio = boost::asio;
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { serve(); });
+  }
+
+  ~FakeGraph() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket poke(io_);
+    poke.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
+    thread_.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // Routes match the method and a path prefix; the longest prefix wins.
+  void on(const std::string& method, const std::string& prefix, Route route) {
+    std::lock_guard lock(mutex_);
+    routes_[{method, prefix}] = std::move(route);
+  }
+
+  std::vector<Received> received(const std::string& method = "", const std::string& prefix = "") {
+    std::lock_guard lock(mutex_);
+    std::vector<Received> out;
+    for (const auto& r : received_) {
+      if ((method.empty() || r.method == method) && r.path.starts_with(prefix)) out.push_back(r);
+    }
+    return out;
+  }
+
+ private:
+  void serve() {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    while (!stopping_) {
+      boost::asio::ip::tcp::socket socket(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(socket, ec);
+      if (ec || stopping_) continue;
+      beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      http::read(socket, buffer, req, ec);
+      if (ec) continue;
+      Received r;
+      r.at = std::chrono::steady_clock::now();
+      r.method = std::string(req.method_string());
+      r.target = std::string(req.target());
+      r.path = r.target.substr(0, r.target.find('?'));
+      r.body = req.body();
+      if (auto it = req.find(http::field::authorization); it != req.end()) {
+        r.authorization = std::string(it->value());
+      }
+      Route route;
+      {
+        std::lock_guard lock(mutex_);
+        received_.push_back(r);
+        std::size_t best = 0;
+        for (const auto& [key, candidate] : routes_) {
+          if (key.first == r.method && r.path.starts_with(key.second) &&
+              key.second.size() >= best) {
+            best = key.second.size();
+            route = candidate;
+          }
+        }
+      }
+      Reply reply =
+          route ? route(r) : Reply{404, R"({"error":{"code":"NotFound","message":"no route"}})"};
+      http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
+      res.set(http::field::content_type, reply.content_type);
+      for (const auto& [name, value] : reply.headers) res.set(name, value);
+      res.body() = reply.body;
+      res.keep_alive(false);
+      res.prepare_payload();
+      http::write(socket, res, ec);
+      socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, Route> routes_;
+  std::vector<Received> received_;
+};
+
+}  // namespace atdesk::testing

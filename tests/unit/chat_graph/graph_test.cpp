@@ -1,0 +1,860 @@
+// GraphChatService against a local stand-in of Microsoft Graph v1.0 and the Microsoft identity
+// platform (fake_graph.hpp). Each payload names the documentation page whose shape it follows.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "atdesk/chat/graph/graph_chat_service.hpp"
+#include "atdesk/testing/memory_store.hpp"
+#include "fake_graph.hpp"
+
+namespace atdesk::chat {
+namespace {
+
+using json = nlohmann::json;
+using testing::FakeGraph;
+using testing::Received;
+using testing::Reply;
+using namespace std::chrono_literals;
+
+std::map<std::string, std::string> form_of(const std::string& body) {
+  std::map<std::string, std::string> out;
+  std::size_t pos = 0;
+  while (pos <= body.size()) {
+    const auto amp = body.find('&', pos);
+    const auto part = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    const auto eq = part.find('=');
+    std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
+    std::string decoded;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '+') {
+        decoded += ' ';
+      } else if (value[i] == '%' && i + 2 < value.size()) {
+        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        decoded += value[i];
+      }
+    }
+    out[part.substr(0, eq)] = decoded;
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
+// Microsoft identity platform, "OAuth 2.0 client credentials flow": successful token response.
+Reply token_reply(const std::string& access, const std::string& refresh = "") {
+  json j{{"token_type", "Bearer"}, {"expires_in", 3599}, {"access_token", access}};
+  if (!refresh.empty()) j["refresh_token"] = refresh;
+  return {200, j.dump()};
+}
+
+// Microsoft identity platform, "OAuth 2.0 device authorization grant" / RFC 8628 section 3.5:
+// error responses of the token endpoint.
+Reply oauth_error(const std::string& error) {
+  return {400, json{{"error", error},
+                    {"error_description", "AADSTS00000: " + error + " (test)\r\nTrace ID: x"},
+                    {"error_codes", json::array({70000})}}
+                   .dump()};
+}
+
+// Graph "Create subscription" / change notification pages: a presence subscription resource.
+json subscription_json(const std::string& id, const std::string& expires) {
+  return {{"id", id},
+          {"resource", "/communications/presences?$filter=id in ('...')"},
+          {"changeType", "updated"},
+          {"expirationDateTime", expires}};
+}
+
+class GraphTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("atdesk-graph-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    settings_.tenant = "tenant-1";
+    settings_.client_id = "client-1";
+    settings_.client_secret = "secret-1";
+    settings_.graph_url = graph_.url() + "/v1.0";
+    settings_.login_url = graph_.url();
+    settings_.public_url = "https://fax.example.org";
+    settings_.key_file = dir_ / "spool.key";
+    settings_.timeout = 3000ms;
+    settings_.request_timeout = 5000ms;
+    settings_.max_requests_per_second = 1000;
+    settings_.poll_interval = 60s;
+
+    // Client credentials and refresh grants.
+    graph_.on("POST", "/tenant-1/oauth2/v2.0/token", [this](const Received& r) {
+      const auto form = form_of(r.body);
+      if (form.at("grant_type") == "client_credentials") {
+        return token_reply("app-token-" + std::to_string(++app_tokens_));
+      }
+      if (form.at("grant_type") == "refresh_token") {
+        if (revoke_) return oauth_error("invalid_grant");
+        return token_reply("user-token-" + std::to_string(++user_tokens_), "refresh-next");
+      }
+      if (form.at("grant_type") == "urn:ietf:params:oauth:grant-type:device_code") {
+        if (!device_replies_.empty()) {
+          auto next = device_replies_.front();
+          device_replies_.erase(device_replies_.begin());
+          if (next != "ok") return oauth_error(next);
+        }
+        return token_reply("user-token-0", "refresh-0");
+      }
+      return oauth_error("unsupported_grant_type");
+    });
+    // Microsoft identity platform, "device authorization grant": the device code response.
+    graph_.on("POST", "/tenant-1/oauth2/v2.0/devicecode", [](const Received&) {
+      return Reply{200, json{{"device_code", "dev-code-secret"},
+                             {"user_code", "ABCD-EFGH"},
+                             {"verification_uri", "https://microsoft.com/devicelogin"},
+                             {"expires_in", 900},
+                             {"interval", 5},
+                             {"message", "To sign in, use a web browser ..."}}
+                            .dump()};
+    });
+    // Graph "Get user" ($select=id): directory users by UPN.
+    graph_.on("GET", "/v1.0/users/", [this](const Received& r) {
+      const auto upn = r.path.substr(std::string("/v1.0/users/").size());
+      std::lock_guard lock(mutex_);
+      const auto it = users_.find(upn);
+      if (it == users_.end()) {
+        return Reply{
+            404,
+            R"({"error":{"code":"Request_ResourceNotFound","message":"Resource does not exist."}})"};
+      }
+      return Reply{200, json{{"id", it->second}, {"userPrincipalName", upn}}.dump()};
+    });
+    // Graph "Get the signed-in user" (/me).
+    graph_.on("GET", "/v1.0/me", [](const Received&) {
+      return Reply{200, R"({"id":"fax-id","userPrincipalName":"fax@contoso.com"})"};
+    });
+    users_ = {{"alice%40contoso.com", "alice-id"}, {"bob%40contoso.com", "bob-id"}};
+  }
+
+  void TearDown() override {
+    service_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  GraphChatService& service() {
+    if (!service_) service_ = std::make_unique<GraphChatService>(settings_, tables_, clock_);
+    return *service_;
+  }
+
+  // Signs the service account in by device code, answered at once.
+  void sign_in() {
+    auto code = service().begin_device_sign_in();
+    ASSERT_TRUE(code) << code.error().describe();
+    auto status = service().poll_device_sign_in(*code);
+    ASSERT_TRUE(status) << status.error().describe();
+    ASSERT_EQ(*status, SignInStatus::signed_in);
+  }
+
+  // Graph "cloudCommunications: getPresencesByUserId": the response for the requested ids.
+  void presence_route(std::function<json(const std::string& id)> presence_of) {
+    graph_.on("POST", "/v1.0/communications/getPresencesByUserId",
+              [presence_of](const Received& r) {
+                json out{{"value", json::array()}};
+                const auto request = json::parse(r.body);
+                for (const auto& id : request.at("ids")) {
+                  out["value"].push_back(presence_of(id.get<std::string>()));
+                }
+                return Reply{200, out.dump()};
+              });
+  }
+
+  static json available(const std::string& id) {
+    return {{"id", id}, {"availability", "Available"}, {"activity", "Available"}};
+  }
+
+  std::filesystem::path dir_;
+  FakeGraph graph_;
+  testing::MemoryTableStore tables_;
+  ManualClock clock_{Timestamp(std::chrono::sys_days(std::chrono::year(2025) / 3 / 10)) + 9h};
+  GraphChatService::Settings settings_;
+  std::unique_ptr<GraphChatService> service_;
+  std::mutex mutex_;
+  std::map<std::string, std::string> users_;
+  std::atomic<int> app_tokens_{0};
+  std::atomic<int> user_tokens_{0};
+  std::atomic<bool> revoke_{false};
+  std::vector<std::string> device_replies_;
+};
+
+const std::vector<std::string> kAlice{"alice@contoso.com"};
+
+TEST_F(GraphTest, ClientCredentialsTokenAndRefreshOn401) {
+  std::atomic<int> calls{0};
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [&](const Received& r) {
+    ++calls;
+    // Graph "Authentication and authorization errors": an expired token is answered with 401.
+    if (r.authorization == "Bearer app-token-1") {
+      return Reply{
+          401,
+          R"({"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired or is not yet valid."}})"};
+    }
+    return Reply{200, json{{"value", json::array({available("alice-id")})}}.dump()};
+  });
+  auto p = service().presence(kAlice);
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_EQ(p->at("alice@contoso.com").availability, Availability::available);
+  const auto tokens = graph_.received("POST", "/tenant-1/oauth2/v2.0/token");
+  ASSERT_EQ(tokens.size(), 2u);
+  const auto form = form_of(tokens[0].body);
+  EXPECT_EQ(form.at("grant_type"), "client_credentials");
+  EXPECT_EQ(form.at("client_id"), "client-1");
+  EXPECT_EQ(form.at("client_secret"), "secret-1");
+  EXPECT_EQ(form.at("scope"), "https://graph.microsoft.com/.default");
+  const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_EQ(reads[1].authorization, "Bearer app-token-2");
+  EXPECT_EQ(service().state(), ServiceState::connected);
+}
+
+TEST_F(GraphTest, TokenIsReusedUntilShortlyBeforeExpiry) {
+  presence_route(available);
+  ASSERT_TRUE(service().presence(kAlice));
+  ASSERT_TRUE(service().presence(kAlice));
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), 1u);
+  clock_.advance(57min);  // within five minutes of the end of its hour
+  ASSERT_TRUE(service().presence(kAlice));
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), 2u);
+}
+
+TEST_F(GraphTest, DeviceCodePendingSlowDownThenSignedIn) {
+  device_replies_ = {"authorization_pending", "slow_down", "ok"};
+  auto code = service().begin_device_sign_in();
+  ASSERT_TRUE(code) << code.error().describe();
+  EXPECT_EQ(code->user_code, "ABCD-EFGH");
+  EXPECT_EQ(code->verification_uri, "https://microsoft.com/devicelogin");
+  EXPECT_EQ(code->interval, 5s);
+  const auto start = form_of(graph_.received("POST", "/tenant-1/oauth2/v2.0/devicecode")[0].body);
+  EXPECT_NE(start.at("scope").find("offline_access"), std::string::npos);
+
+  auto s1 = service().poll_device_sign_in(*code);
+  ASSERT_TRUE(s1);
+  EXPECT_EQ(*s1, SignInStatus::pending);
+  EXPECT_EQ(code->interval, 5s);
+  auto s2 = service().poll_device_sign_in(*code);
+  ASSERT_TRUE(s2);
+  EXPECT_EQ(*s2, SignInStatus::slow_down);
+  EXPECT_EQ(code->interval, 10s);  // RFC 8628: five seconds more
+  auto s3 = service().poll_device_sign_in(*code);
+  ASSERT_TRUE(s3) << s3.error().describe();
+  EXPECT_EQ(*s3, SignInStatus::signed_in);
+  const auto polls = graph_.received("POST", "/tenant-1/oauth2/v2.0/token");
+  ASSERT_EQ(polls.size(), 3u);
+  EXPECT_EQ(form_of(polls[0].body).at("device_code"), "dev-code-secret");
+  ASSERT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me")[0].authorization, "Bearer user-token-0");
+}
+
+TEST_F(GraphTest, DeviceCodeExpiredAndDenied) {
+  device_replies_ = {"expired_token", "authorization_declined", "access_denied"};
+  auto code = service().begin_device_sign_in();
+  ASSERT_TRUE(code);
+  EXPECT_EQ(service().poll_device_sign_in(*code).value(), SignInStatus::expired);
+  EXPECT_EQ(service().poll_device_sign_in(*code).value(), SignInStatus::denied);
+  EXPECT_EQ(service().poll_device_sign_in(*code).value(), SignInStatus::denied);
+  // Past expires_in the code is not even sent any more.
+  clock_.advance(16min);
+  EXPECT_EQ(service().poll_device_sign_in(*code).value(), SignInStatus::expired);
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), 3u);
+  EXPECT_TRUE(graph_.received("GET", "/v1.0/me").empty());
+}
+
+TEST_F(GraphTest, PresenceBatchesSplitAtTheDocumentedLimit) {
+  std::vector<std::string> users;
+  {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < 651; ++i) {
+      const auto upn = "user" + std::to_string(i) + "@contoso.com";
+      users_["user" + std::to_string(i) + "%40contoso.com"] = "id-" + std::to_string(i);
+      users.push_back(upn);
+    }
+  }
+  presence_route(available);
+  settings_.timeout = 20s;
+  auto p = service().presence(users);
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_EQ(p->size(), 651u);
+  const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_EQ(json::parse(reads[0].body).at("ids").size(), 650u);
+  EXPECT_EQ(json::parse(reads[1].body).at("ids").size(), 1u);
+  // Ids are cached: a second read resolves nobody again.
+  const auto lookups = graph_.received("GET", "/v1.0/users/").size();
+  ASSERT_TRUE(service().presence(users));
+  EXPECT_EQ(graph_.received("GET", "/v1.0/users/").size(), lookups);
+}
+
+TEST_F(GraphTest, PresenceMapsEveryValueAndWorkLocation) {
+  // Graph v1.0 "presence resource type": availability, activity, statusMessage,
+  // outOfOfficeSettings and workLocation (userWorkLocation.workLocationType).
+  const std::vector<std::pair<json, std::pair<Availability, WorkLocation>>> cases = {
+      {{{"availability", "Available"},
+        {"activity", "Available"},
+        {"workLocation", {{"workLocationType", "office"}, {"source", "manual"}}}},
+       {Availability::available, WorkLocation::office}},
+      {{{"availability", "AvailableIdle"},
+        {"activity", "Inactive"},
+        {"workLocation", {{"workLocationType", "remote"}, {"source", "scheduled"}}}},
+       {Availability::available, WorkLocation::remote}},
+      {{{"availability", "Away"},
+        {"activity", "Away"},
+        {"workLocation", {{"workLocationType", "timeOff"}, {"source", "automatic"}}}},
+       {Availability::away, WorkLocation::time_off}},
+      {{{"availability", "BeRightBack"},
+        {"activity", "BeRightBack"},
+        {"workLocation", {{"workLocationType", "unspecified"}, {"source", "none"}}}},
+       {Availability::be_right_back, WorkLocation::unknown}},
+      {{{"availability", "Busy"}, {"activity", "InAMeeting"}},
+       {Availability::busy, WorkLocation::unknown}},
+      {{{"availability", "BusyIdle"}, {"activity", "Inactive"}},
+       {Availability::busy, WorkLocation::unknown}},
+      {{{"availability", "DoNotDisturb"}, {"activity", "Presenting"}},
+       {Availability::do_not_disturb, WorkLocation::unknown}},
+      {{{"availability", "Offline"}, {"activity", "OffWork"}},
+       {Availability::offline, WorkLocation::time_off}},
+      {{{"availability", "PresenceUnknown"}, {"activity", "PresenceUnknown"}},
+       {Availability::unknown, WorkLocation::unknown}},
+      {{{"availability", "Away"},
+        {"activity", "Away"},
+        {"outOfOfficeSettings", {{"isOutOfOffice", true}, {"message", "On leave"}}}},
+       {Availability::away, WorkLocation::time_off}},
+      {{{"availability", "Brand-new"},
+        {"activity", "Brand-new"},
+        {"workLocation", {{"workLocationType", "unknownFutureValue"}}}},
+       {Availability::unknown, WorkLocation::unknown}},
+  };
+  std::vector<std::string> users;
+  std::map<std::string, json> by_id;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto id = "u" + std::to_string(i);
+    users_[id + "%40contoso.com"] = id;
+    users.push_back(id + "@contoso.com");
+    json p = cases[i].first;
+    p["id"] = id;
+    by_id[id] = p;
+  }
+  by_id["u0"]["statusMessage"] = {
+      {"message", {{"content", "At the front desk"}, {"contentType", "text"}}}};
+  presence_route([&](const std::string& id) { return by_id.at(id); });
+  auto p = service().presence(users);
+  ASSERT_TRUE(p) << p.error().describe();
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& got = p->at(users[i]);
+    EXPECT_EQ(got.availability, cases[i].second.first) << cases[i].first.dump();
+    EXPECT_EQ(got.location, cases[i].second.second) << cases[i].first.dump();
+  }
+  EXPECT_EQ(p->at("u0@contoso.com").status_text, "At the front desk");
+  EXPECT_EQ(p->at("u4@contoso.com").status_text, "InAMeeting");
+}
+
+TEST_F(GraphTest, UnknownUsersAreAbsentAndVerifySaysNotFound) {
+  presence_route(available);
+  const std::vector<std::string> users{"alice@contoso.com", "nobody@contoso.com"};
+  auto p = service().presence(users);
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_EQ(p->size(), 1u);
+  auto v = service().verify({RecipientKind::user, "teams", "nobody@contoso.com"});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, Errc::not_found);
+  EXPECT_NE(v.error().message.find("nobody@contoso.com"), std::string::npos);
+  EXPECT_TRUE(service().verify({RecipientKind::user, "teams", "bob@contoso.com"}));
+}
+
+TEST_F(GraphTest, RetryAfterOf429IsHonoured) {
+  settings_.timeout = 5s;
+  std::atomic<int> calls{0};
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [&](const Received&) {
+    // Graph "Microsoft Graph throttling guidance": 429 with Retry-After in seconds.
+    if (calls++ == 0) {
+      return Reply{429,
+                   R"({"error":{"code":"TooManyRequests","message":"Too many requests."}})",
+                   {{"Retry-After", "1"}}};
+    }
+    return Reply{200, json{{"value", json::array({available("alice-id")})}}.dump()};
+  });
+  auto p = service().presence(kAlice);
+  ASSERT_TRUE(p) << p.error().describe();
+  const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_GE(reads[1].at - reads[0].at, 1000ms);
+}
+
+TEST_F(GraphTest, ServiceUnavailable503IsRetriedAfterItsDelay) {
+  settings_.timeout = 5s;
+  std::atomic<int> calls{0};
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [&](const Received&) {
+    // Graph throttling guidance: 503 Service Unavailable may carry Retry-After too.
+    if (calls++ == 0) {
+      return Reply{503,
+                   R"({"error":{"code":"serviceNotAvailable","message":"Service unavailable."}})",
+                   {{"Retry-After", "1"}}};
+    }
+    return Reply{200, json{{"value", json::array({available("alice-id")})}}.dump()};
+  });
+  ASSERT_TRUE(service().presence(kAlice));
+  const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
+  ASSERT_EQ(reads.size(), 2u);
+  EXPECT_GE(reads[1].at - reads[0].at, 1000ms);
+}
+
+TEST_F(GraphTest, DecisionPathGivesUpInsteadOfWaitingBeyondItsTimeout) {
+  settings_.timeout = 500ms;
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [&](const Received&) {
+    return Reply{429,
+                 R"({"error":{"code":"TooManyRequests","message":"Too many requests."}})",
+                 {{"Retry-After", "30"}}};
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto p = service().presence(kAlice);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, Errc::unavailable);
+  EXPECT_NE(p.error().message.find("Retry-After 30"), std::string::npos) << p.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(graph_.received("POST", "/v1.0/communications/getPresencesByUserId").size(), 1u);
+  // And the next call does not hammer Graph either: it knows it must wait.
+  auto again = service().presence(kAlice);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(graph_.received("POST", "/v1.0/communications/getPresencesByUserId").size(), 1u);
+}
+
+TEST_F(GraphTest, BrokenJsonNamesTheField) {
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [](const Received&) {
+    return Reply{200, R"({"value":[{"id":"alice-id","availability":7}]})"};
+  });
+  auto p = service().presence(kAlice);
+  ASSERT_FALSE(p);
+  EXPECT_NE(p.error().message.find("value[0].availability"), std::string::npos)
+      << p.error().message;
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [](const Received&) {
+    return Reply{200, "{\"value\": [ "};
+  });
+  auto q = service().presence(kAlice);
+  ASSERT_FALSE(q);
+  EXPECT_NE(q.error().message.find("not a JSON object"), std::string::npos) << q.error().message;
+}
+
+TEST_F(GraphTest, RevokedRefreshTokenBreaksTheService) {
+  presence_route(available);
+  sign_in();
+  revoke_ = true;
+  clock_.advance(2h);  // the delegated token must be refreshed now
+  graph_.on("POST", "/v1.0/chats", [](const Received&) { return Reply{201, R"({"id":"c"})"}; });
+  auto sent =
+      service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"hello", "", {}});
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(service().state(), ServiceState::broken);
+  EXPECT_NE(service().problem().find("invalid_grant"), std::string::npos);
+  auto p = service().presence(kAlice);
+  ASSERT_FALSE(p);  // the engine holds by policy instead of trusting a half-working service
+  EXPECT_EQ(p.error().code, Errc::unavailable);
+  // It stays broken across a restart, until the service account signs in again.
+  service_.reset();
+  EXPECT_EQ(service().state(), ServiceState::connecting);
+  ASSERT_FALSE(service().presence(kAlice));
+  EXPECT_EQ(service().state(), ServiceState::broken);
+  revoke_ = false;
+  sign_in();
+  EXPECT_TRUE(service().presence(kAlice));
+}
+
+TEST_F(GraphTest, TokensAreStoredSealed) {
+  presence_route(available);
+  sign_in();
+  ASSERT_TRUE(service().presence(kAlice));
+  auto raw = tables_.get_setting("graph.tokens", "teams");
+  ASSERT_TRUE(raw && *raw);
+  EXPECT_TRUE((*raw)->starts_with("v1:"));
+  for (const char* secret : {"app-token-1", "user-token-0", "refresh-0"}) {
+    EXPECT_EQ((*raw)->find(secret), std::string::npos) << secret;
+  }
+  // Another instance with the same key reads them back: no new token request.
+  service_.reset();
+  const auto before = graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size();
+  ASSERT_TRUE(service().presence(kAlice));
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), before);
+  // A different key cannot open them: the service starts over rather than failing.
+  service_.reset();
+  std::filesystem::remove(settings_.key_file);
+  ASSERT_TRUE(service().presence(kAlice));
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), before + 1);
+}
+
+class GraphWatchTest : public GraphTest {
+ protected:
+  void SetUp() override {
+    GraphTest::SetUp();
+    // Graph "Create subscription": Graph validates notificationUrl (and
+    // lifecycleNotificationUrl) with a validationToken before answering 201.
+    graph_.on("POST", "/v1.0/subscriptions", [this](const Received& r) {
+      const auto body = json::parse(r.body);
+      for (const char* url : {"notificationUrl", "lifecycleNotificationUrl"}) {
+        const auto answer = service_->handle_webhook("token-" + std::to_string(subs_), "");
+        if (answer.status != 200 || answer.body != "token-" + std::to_string(subs_) ||
+            answer.content_type.rfind("text/plain", 0) != 0) {
+          return Reply{
+              400,
+              R"({"error":{"code":"ValidationError","message":"Subscription validation request failed."}})"};
+        }
+        (void)url;
+      }
+      if (refuse_subscriptions_) {
+        return Reply{
+            403,
+            R"({"error":{"code":"ExtensionError","message":"Operation: Create; Exception: [Status Code: Forbidden]"}})"};
+      }
+      const auto id = "sub-" + std::to_string(++subs_);
+      client_states_[id] = body.at("clientState");
+      auto out = subscription_json(id, body.at("expirationDateTime"));
+      out["resource"] = body.at("resource");
+      return Reply{201, out.dump()};
+    });
+    // Graph "Update subscription": renewal answers the subscription with its new expiry.
+    graph_.on("PATCH", "/v1.0/subscriptions/", [](const Received& r) {
+      const auto body = json::parse(r.body);
+      const auto id = r.path.substr(std::string("/v1.0/subscriptions/").size());
+      return Reply{200, subscription_json(id, body.at("expirationDateTime")).dump()};
+    });
+    graph_.on("DELETE", "/v1.0/subscriptions/", [](const Received&) { return Reply{204, ""}; });
+    presence_route([this](const std::string& id) {
+      std::lock_guard lock(mutex_);
+      json p = available(id);
+      if (busy_.contains(id)) p["availability"] = "Busy";
+      return p;
+    });
+  }
+
+  // Graph "Change notifications for presence": a notification without resource data.
+  std::string change_notification(const std::string& sub, const std::string& state,
+                                  const std::string& id) {
+    return json{{"value", json::array({{{"subscriptionId", sub},
+                                        {"clientState", state},
+                                        {"changeType", "updated"},
+                                        {"resource", "communications/presences('" + id + "')"},
+                                        {"subscriptionExpirationDateTime", "2025-03-10T10:00:00Z"},
+                                        {"resourceData",
+                                         {{"@odata.type", "#Microsoft.Graph.presence"},
+                                          {"@odata.id", "communications/presences('" + id + "')"},
+                                          {"id", id}}},
+                                        {"tenantId", "tenant-1"}}})}}
+        .dump();
+  }
+
+  // Graph "Reduce missing subscriptions and change notifications": a lifecycle notification.
+  std::string lifecycle(const std::string& sub, const std::string& event) {
+    return json{{"value", json::array({{{"subscriptionId", sub},
+                                        {"subscriptionExpirationDateTime", "2025-03-10T10:00:00Z"},
+                                        {"tenantId", "tenant-1"},
+                                        {"clientState", client_states_[sub]},
+                                        {"lifecycleEvent", event}}})}}
+        .dump();
+  }
+
+  void watch_alice_and_bob() {
+    service().watch({"alice@contoso.com", "bob@contoso.com"},
+                    [this](const std::string& user, const Presence& p) {
+                      std::lock_guard lock(mutex_);
+                      events_.emplace_back(user, p);
+                    });
+  }
+
+  std::size_t reads() {
+    return graph_.received("POST", "/v1.0/communications/getPresencesByUserId").size();
+  }
+
+  int subs_ = 0;
+  bool refuse_subscriptions_ = false;
+  std::map<std::string, std::string> client_states_;
+  std::set<std::string> busy_;
+  std::vector<std::pair<std::string, Presence>> events_;
+};
+
+TEST_F(GraphWatchTest, SubscriptionCreatedWithValidationAndRenewedBeforeExpiry) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  const auto created = graph_.received("POST", "/v1.0/subscriptions");
+  ASSERT_EQ(created.size(), 1u);
+  const auto body = json::parse(created[0].body);
+  EXPECT_EQ(body.at("resource"), "/communications/presences?$filter=id in ('alice-id','bob-id')");
+  EXPECT_EQ(body.at("notificationUrl"), "https://fax.example.org/api/v1/webhooks/graph/teams");
+  EXPECT_EQ(body.at("changeType"), "updated");
+  EXPECT_EQ(body.at("expirationDateTime"), "2025-03-10T10:00:00Z");  // the one-hour maximum
+  EXPECT_GE(body.at("clientState").get<std::string>().size(), 32u);
+  EXPECT_EQ(created[0].authorization, "Bearer user-token-0");  // presence subscriptions: delegated
+  EXPECT_EQ(service().webhook_path(), "/api/v1/webhooks/graph/teams");
+  // Covered by the subscription, so the first read is not a poll of everyone... but the initial
+  // state is still read once, and both users are reported.
+  clock_.advance(30min);
+  service().run_once();
+  EXPECT_TRUE(graph_.received("PATCH", "/v1.0/subscriptions/").empty());
+  clock_.advance(21min);  // nine minutes left: renew
+  service().run_once();
+  const auto renewed = graph_.received("PATCH", "/v1.0/subscriptions/");
+  ASSERT_EQ(renewed.size(), 1u);
+  EXPECT_EQ(renewed[0].path, "/v1.0/subscriptions/sub-1");
+  EXPECT_EQ(json::parse(renewed[0].body).at("expirationDateTime"), "2025-03-10T10:51:00Z");
+}
+
+TEST_F(GraphWatchTest, NotificationWithClientStateTriggersARead) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  const auto initial = reads();
+  {
+    std::lock_guard lock(mutex_);
+    busy_.insert("bob-id");
+    events_.clear();
+  }
+  auto answer =
+      service().handle_webhook("", change_notification("sub-1", client_states_["sub-1"], "bob-id"));
+  EXPECT_EQ(answer.status, 202);
+  service().run_once();
+  EXPECT_EQ(reads(), initial + 1);
+  const auto last = graph_.received("POST", "/v1.0/communications/getPresencesByUserId").back();
+  EXPECT_EQ(json::parse(last.body).at("ids"), json::array({"bob-id"}));
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].first, "bob@contoso.com");
+  EXPECT_EQ(events_[0].second.availability, Availability::busy);
+}
+
+TEST_F(GraphWatchTest, ClientStateMismatchIsRefused) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  const auto initial = reads();
+  auto forged = service().handle_webhook("", change_notification("sub-1", "guessed", "bob-id"));
+  EXPECT_EQ(forged.status, 403);
+  auto unknown =
+      service().handle_webhook("", change_notification("sub-9", client_states_["sub-1"], "bob-id"));
+  EXPECT_EQ(unknown.status, 403);
+  EXPECT_EQ(service().handle_webhook("", "not json").status, 400);
+  service().run_once();
+  EXPECT_EQ(reads(), initial);
+}
+
+TEST_F(GraphWatchTest, ValidationTokenIsEchoedAsPlainText) {
+  auto answer = service().handle_webhook("Validation: Testing client application reachability", "");
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.content_type, "text/plain");
+  EXPECT_EQ(answer.body, "Validation: Testing client application reachability");
+}
+
+TEST_F(GraphWatchTest, LifecycleEvents) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  ASSERT_EQ(subs_, 1);
+  // reauthorizationRequired: renewed at once, long before its expiry.
+  EXPECT_EQ(service().handle_webhook("", lifecycle("sub-1", "reauthorizationRequired")).status,
+            202);
+  service().run_once();
+  ASSERT_EQ(graph_.received("PATCH", "/v1.0/subscriptions/").size(), 1u);
+  // missed: everyone the subscription covers is read again.
+  const auto before = reads();
+  EXPECT_EQ(service().handle_webhook("", lifecycle("sub-1", "missed")).status, 202);
+  service().run_once();
+  ASSERT_EQ(reads(), before + 1);
+  EXPECT_EQ(
+      json::parse(graph_.received("POST", "/v1.0/communications/getPresencesByUserId").back().body)
+          .at("ids")
+          .size(),
+      2u);
+  // subscriptionRemoved: made again.
+  EXPECT_EQ(service().handle_webhook("", lifecycle("sub-1", "subscriptionRemoved")).status, 202);
+  service().run_once();
+  EXPECT_EQ(subs_, 2);
+  EXPECT_EQ(graph_.received("POST", "/v1.0/subscriptions").size(), 2u);
+}
+
+TEST_F(GraphWatchTest, PollsWhileNoSubscriptionWorksAndRecovers) {
+  sign_in();
+  refuse_subscriptions_ = true;
+  watch_alice_and_bob();
+  service().run_once();
+  EXPECT_EQ(subs_, 0);
+  EXPECT_EQ(reads(), 1u);
+  {
+    std::lock_guard lock(mutex_);
+    EXPECT_EQ(events_.size(), 2u);  // the initial state of both
+    events_.clear();
+    busy_.insert("alice-id");
+  }
+  service().run_once();  // not yet due
+  EXPECT_EQ(reads(), 1u);
+  clock_.advance(61s);
+  service().run_once();
+  EXPECT_EQ(reads(), 2u);
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 1u);
+    EXPECT_EQ(events_[0].first, "alice@contoso.com");
+    EXPECT_EQ(events_[0].second.availability, Availability::busy);
+  }
+  // Graph accepts subscriptions again: the watch is renewed through a new subscription once the
+  // watched set is given again (atdeskd re-watches on every recipient table change).
+  refuse_subscriptions_ = false;
+  watch_alice_and_bob();
+  service().run_once();
+  EXPECT_EQ(subs_, 1);
+}
+
+TEST_F(GraphWatchTest, NoPublicUrlMeansPollingOnly) {
+  settings_.public_url.clear();
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  EXPECT_TRUE(graph_.received("POST", "/v1.0/subscriptions").empty());
+  EXPECT_EQ(reads(), 1u);
+}
+
+class GraphChatTest : public GraphTest {
+ protected:
+  void SetUp() override {
+    GraphTest::SetUp();
+    // Graph "Create chat" (oneOnOne): 201 with the chat.
+    graph_.on("POST", "/v1.0/chats", [this](const Received&) {
+      ++chats_;
+      return Reply{
+          201,
+          R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne","createdDateTime":"2025-03-10T09:00:00.000Z"})"};
+    });
+    // Graph "Send chatMessage in a channel or a chat": 201 with the message.
+    graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+      return Reply{201, json{{"id", "1741597200000"},
+                             {"messageType", "message"},
+                             {"createdDateTime", "2025-03-10T09:00:00.000Z"},
+                             {"from", {{"user", {{"id", "fax-id"}, {"displayName", "Fax"}}}}}}
+                            .dump()};
+    });
+    graph_.on("POST", "/v1.0/teams/", [](const Received&) {
+      return Reply{201, R"({"id":"1741597200001","messageType":"message"})"};
+    });
+  }
+  int chats_ = 0;
+};
+
+TEST_F(GraphChatTest, SendCreatesTheChatOnceAndPostsWithHostedContent) {
+  sign_in();
+  ChatMessage m{"Fax from +49 30 1234 <b>3 pages</b>\nheld: busy",
+                "job-1",
+                {std::byte{0x89}, std::byte{'P'}, std::byte{'N'}, std::byte{'G'}}};
+  const Recipient alice{RecipientKind::user, "teams", "alice@contoso.com"};
+  ASSERT_TRUE(service().send(alice, m));
+  ASSERT_TRUE(service().send(alice, m));
+  EXPECT_EQ(chats_, 1);
+  const auto create = json::parse(graph_.received("POST", "/v1.0/chats")[0].body);
+  EXPECT_EQ(create.at("chatType"), "oneOnOne");
+  ASSERT_EQ(create.at("members").size(), 2u);
+  EXPECT_EQ(create.at("members")[0].at("user@odata.bind"),
+            settings_.graph_url + "/users('fax-id')");
+  EXPECT_EQ(create.at("members")[1].at("user@odata.bind"),
+            settings_.graph_url + "/users('alice-id')");
+  const auto posts = graph_.received("POST", "/v1.0/chats/");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[0].path, "/v1.0/chats/19%3Aalice_fax%40unq.gbl.spaces/messages");
+  EXPECT_EQ(posts[0].authorization, "Bearer user-token-0");
+  const auto body = json::parse(posts[0].body);
+  const std::string html = body.at("body").at("content");
+  EXPECT_EQ(body.at("body").at("contentType"), "html");
+  EXPECT_NE(html.find("&lt;b&gt;3 pages&lt;/b&gt;<br>held: busy"), std::string::npos) << html;
+  EXPECT_NE(html.find("../hostedContents/1/$value"), std::string::npos);
+  const auto hosted = body.at("hostedContents").at(0);
+  EXPECT_EQ(hosted.at("@microsoft.graph.temporaryId"), "1");
+  EXPECT_EQ(hosted.at("contentType"), "image/png");
+  EXPECT_EQ(hosted.at("contentBytes"), "iVBORw==");
+  // The chat id survives a restart.
+  service_.reset();
+  ASSERT_TRUE(service().send(alice, {"again", "", {}}));
+  EXPECT_EQ(chats_, 1);
+  EXPECT_FALSE(
+      json::parse(graph_.received("POST", "/v1.0/chats/").back().body).contains("hostedContents"));
+}
+
+TEST_F(GraphChatTest, ChannelMessages) {
+  sign_in();
+  ASSERT_TRUE(service().send({RecipientKind::channel, "teams", "team-1/19:general@thread.tacv2"},
+                             {"Fax for the desk", "", {}}));
+  const auto posts = graph_.received("POST", "/v1.0/teams/");
+  ASSERT_EQ(posts.size(), 1u);
+  EXPECT_EQ(posts[0].path, "/v1.0/teams/team-1/channels/19%3Ageneral%40thread.tacv2/messages");
+  auto bad = service().send({RecipientKind::channel, "teams", "no-slash"}, {"x", "", {}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+}
+
+TEST_F(GraphChatTest, SendWithoutServiceAccountSaysSo) {
+  auto sent = service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"x", "", {}});
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.error().message.find("not signed in"), std::string::npos);
+}
+
+TEST_F(GraphChatTest, RepliesBecomeCommandsOwnMessagesIgnored) {
+  sign_in();
+  ASSERT_TRUE(service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}}));
+  // Graph "List messages in a chat" ($orderby=createdDateTime desc): newest first.
+  graph_.on("GET", "/v1.0/chats/", [](const Received&) {
+    json value = json::array();
+    value.push_back({{"id", "5"},
+                     {"messageType", "message"},
+                     {"createdDateTime", "2025-03-10T09:03:00.000Z"},
+                     {"from", {{"user", {{"id", "alice-id"}}}}},
+                     {"body", {{"contentType", "html"}, {"content", "<p>delete&nbsp;3fa2</p>"}}}});
+    value.push_back({{"id", "4"},
+                     {"messageType", "message"},
+                     {"createdDateTime", "2025-03-10T09:02:00.000Z"},
+                     {"from", {{"user", {{"id", "fax-id"}}}}},
+                     {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+    value.push_back({{"id", "3"},
+                     {"messageType", "systemEventMessage"},
+                     {"createdDateTime", "2025-03-10T09:01:30.000Z"},
+                     {"from", nullptr},
+                     {"body", {{"contentType", "html"}, {"content", "<systemEventMessage/>"}}}});
+    value.push_back({{"id", "2"},
+                     {"messageType", "message"},
+                     {"createdDateTime", "2025-03-10T09:01:00.000Z"},
+                     {"from", {{"user", {{"id", "alice-id"}}}}},
+                     {"body", {{"contentType", "html"}, {"content", "<p>print at lobby</p>"}}}});
+    value.push_back({{"id", "1"},
+                     {"messageType", "message"},
+                     {"createdDateTime", "2025-03-10T08:59:00.000Z"},
+                     {"from", {{"user", {{"id", "alice-id"}}}}},
+                     {"body", {{"contentType", "text"}, {"content", "old, before our notice"}}}});
+    return Reply{200, json{{"value", value}}.dump()};
+  });
+  std::vector<ChatCommand> commands;
+  service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
+  service().run_once();
+  ASSERT_EQ(commands.size(), 2u);
+  EXPECT_EQ(commands[0].text, "print at lobby");
+  EXPECT_EQ(commands[0].from, "alice@contoso.com");
+  EXPECT_EQ(commands[0].service, "teams");
+  EXPECT_FALSE(commands[0].channel);
+  EXPECT_EQ(commands[1].text, "delete 3fa2");
+  const auto polls = graph_.received("GET", "/v1.0/chats/");
+  ASSERT_EQ(polls.size(), 1u);
+  EXPECT_NE(polls[0].target.find("$orderby=createdDateTime%20desc"), std::string::npos);
+  // Seen messages are not delivered twice, not even after a restart.
+  clock_.advance(61s);
+  service().run_once();
+  EXPECT_EQ(commands.size(), 2u);
+  service_.reset();
+  service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
+  service().run_once();
+  EXPECT_EQ(commands.size(), 2u);
+}
+
+}  // namespace
+}  // namespace atdesk::chat
