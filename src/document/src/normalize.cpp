@@ -2,6 +2,9 @@
 // other pages are decoded and embedded losslessly.
 #include <zlib.h>
 
+#include <algorithm>
+#include <string_view>
+
 #include "pdf_input.hpp"
 #include "pdf_writer.hpp"
 #include "tiff_reader.hpp"
@@ -117,7 +120,15 @@ Result<Bytes> to_printable_pdf(std::span<const std::byte> data, std::string_view
                                const Limits& limits) {
   auto info = probe(data, name, limits);
   if (!info) return fail(info.error());
-  if (info->format == DocumentFormat::pdf) return Bytes(data.begin(), data.end());
+  if (info->format == DocumentFormat::pdf) {
+    // Readers accept bytes before the "%PDF-" header (probe looks in the first 1024 bytes), but a
+    // printer sniffing the format may not: what is printed starts with the header.
+    const std::string_view head(reinterpret_cast<const char*>(data.data()),
+                                std::min<std::size_t>(data.size(), 1024));
+    auto start = head.find("%PDF-");
+    if (start == std::string_view::npos) start = 0;
+    return Bytes(data.begin() + static_cast<std::ptrdiff_t>(start), data.end());
+  }
 
   auto reader = detail::TiffReader::open(data, name);
   if (!reader) return fail(reader.error());

@@ -310,6 +310,18 @@ TEST(Document, ResolutionFarOutOfRangeIsRefused) {
       << info.error().message;
 }
 
+// Found by fuzz_normalize (tests/fuzz/corpus/normalize/junk-before-header.pdf): a PDF with bytes
+// before its "%PDF-" header was accepted and passed on with them to the printer.
+TEST(Document, BytesBeforeThePdfHeaderAreNotPrinted) {
+  auto pdf = to_printable_pdf(make_tiff(FaxSpec{}), "a.tif", kLimits);
+  ASSERT_TRUE(pdf) << pdf.error().message;
+  Bytes junk = text("\xb5\xb5 mail gateway said hello\r\n");
+  junk.insert(junk.end(), pdf->begin(), pdf->end());
+  auto printable = to_printable_pdf(junk, "junk.pdf", kLimits);
+  ASSERT_TRUE(printable) << printable.error().message;
+  EXPECT_EQ(*printable, *pdf);
+}
+
 TEST(Document, ErrorsNameTheDocumentAndThePage) {
   auto empty = probe(Bytes{}, "empty.tif", kLimits);
   ASSERT_FALSE(empty);
