@@ -146,7 +146,7 @@ TEST_F(Stanzas, ContactPresence) {
 
 TEST_F(Stanzas, OccupantPresence) {
   auto s = parse(
-      "<presence from='fax@conference.localhost/bob'>"
+      "<presence from='fax@conference.localhost/bob'><show>xa</show><status>WFH</status>"
       "<x xmlns='http://jabber.org/protocol/muc#user'>"
       "<item affiliation='member' role='participant' jid='Bob@localhost/pda'/></x></presence>");
   auto o = parse_occupant_presence(s.get());
@@ -154,6 +154,8 @@ TEST_F(Stanzas, OccupantPresence) {
   EXPECT_EQ(o->room, "fax@conference.localhost");
   EXPECT_EQ(o->nick, "bob");
   EXPECT_EQ(o->real_bare, "Bob@localhost");
+  EXPECT_EQ(o->show, "xa");
+  EXPECT_EQ(o->status, "WFH");
   EXPECT_FALSE(o->self);
   EXPECT_FALSE(o->unavailable);
 
