@@ -19,6 +19,17 @@ std::string parse_error(const std::string& text) {
   return c ? std::string{} : c.error().message;
 }
 
+// Found by fuzz_config (tests/fuzz/corpus/config/invalid-utf8.toml): toml11 read past the end of
+// its buffer on a UTF-8 lead byte without continuation bytes; such files are refused first.
+TEST(Config, InvalidUtf8IsRefusedWithItsLine) {
+  for (const char* text : {"'generp\xf3l''''cumbrer", "'\xf3'", "[server]\nlisten = \"\xc3\"\n"}) {
+    auto e = parse_error(text);
+    EXPECT_NE(e.find("not UTF-8"), std::string::npos) << e;
+  }
+  EXPECT_NE(parse_error("[server]\n# \xff\n").find("atdesk.toml, line 2"), std::string::npos);
+  EXPECT_EQ(parse_ok("# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa0\n").port, 8631);
+}
+
 TEST(Config, EmptyFileGivesEmbeddedDefaults) {
   auto c = parse_ok("");
   EXPECT_EQ(c.listen_address, "127.0.0.1");
@@ -88,8 +99,9 @@ poll_ms = 250
 }
 
 TEST(Config, FirstPrinterIsDefaultWhenNoneIsMarked) {
-  auto c = parse_ok("[[printer]]\nname = \"a\"\nuri = \"ipp://h/ipp/print\"\n"
-                    "[[printer]]\nname = \"b\"\nuri = \"ipp://h2/ipp/print\"\n");
+  auto c = parse_ok(
+      "[[printer]]\nname = \"a\"\nuri = \"ipp://h/ipp/print\"\n"
+      "[[printer]]\nname = \"b\"\nuri = \"ipp://h2/ipp/print\"\n");
   EXPECT_EQ(c.default_printer(), "a");
 }
 
@@ -121,8 +133,9 @@ TEST(Config, ErrorsNameTheFileKeyAndExpectation) {
   e = parse_error("[[printer]]\nname = \"bad name\"\nuri = \"ipp://h/\"\n");
   EXPECT_NE(e.find("name"), std::string::npos) << e;
 
-  e = parse_error("[[printer]]\nname = \"x\"\nuri = \"ipp://h/\"\n"
-                  "[[printer]]\nname = \"x\"\nuri = \"ipp://h2/\"\n");
+  e = parse_error(
+      "[[printer]]\nname = \"x\"\nuri = \"ipp://h/\"\n"
+      "[[printer]]\nname = \"x\"\nuri = \"ipp://h2/\"\n");
   EXPECT_NE(e.find("configured twice"), std::string::npos) << e;
 
   e = parse_error("[numbers]\ncountry_code = \"+81\"\n");
