@@ -122,6 +122,8 @@ int http_status(Errc code) {
     case Errc::corrupt:
     case Errc::internal:
       return 500;
+    case Errc::no_space:
+      return 507;
   }
   return 500;
 }

@@ -3,9 +3,10 @@
 namespace atdesk::app {
 
 // Factories of the adapters, declared in their own files (chat_<type>.cpp).
-ChatFactory::result_type make_teams_chat(const std::string&, const toml::value&,
-                                         const std::string&, ChatContext&);
-ChatFactory::result_type make_xmpp_chat(const std::string&, const toml::value&, const std::string&, ChatContext&);
+ChatFactory::result_type make_teams_chat(const std::string&, const toml::value&, const std::string&,
+                                         ChatContext&);
+ChatFactory::result_type make_xmpp_chat(const std::string&, const toml::value&, const std::string&,
+                                        ChatContext&);
 
 const std::map<std::string, ChatFactory>& chat_factories() {
   static const std::map<std::string, ChatFactory> factories = {

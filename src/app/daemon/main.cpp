@@ -25,6 +25,7 @@
 #include "atdesk/tz/zone.hpp"
 #include "chat_factories.hpp"
 #include "config.hpp"
+#include "graph_routes.hpp"
 #include "secrets.hpp"
 
 namespace {
@@ -155,6 +156,13 @@ int run(const atdesk::app::Config& config) {
   api::install_rest_api(router, engine, local.get(), auth);
   api::install_web_api(router, api::WebApiContext{engine, accounts, sessions, limiter, **db, auth});
   api::install_web_ui(router, auth);
+  std::vector<chat::GraphChatService*> graph_services;
+  for (auto& service : services) {
+    if (auto* g = dynamic_cast<chat::GraphChatService*>(service.get())) {
+      graph_services.push_back(g);
+    }
+  }
+  auto graph_sign_ins = app::install_graph_routes(router, auth, graph_services);
   api::HttpServer server(
       api::HttpServer::Settings{config.listen_address, config.port, config.http_threads}, router);
   if (auto ok = server.start(); !ok) {

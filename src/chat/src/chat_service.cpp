@@ -4,9 +4,12 @@ namespace atdesk::chat {
 
 std::string_view to_string(ServiceState s) {
   switch (s) {
-    case ServiceState::connected: return "connected";
-    case ServiceState::connecting: return "connecting";
-    case ServiceState::broken: return "broken";
+    case ServiceState::connected:
+      return "connected";
+    case ServiceState::connecting:
+      return "connecting";
+    case ServiceState::broken:
+      return "broken";
   }
   return "broken";
 }

@@ -24,6 +24,8 @@ std::string_view to_string(Errc code) {
       return "timeout";
     case Errc::permission_denied:
       return "permission_denied";
+    case Errc::no_space:
+      return "no_space";
     case Errc::internal:
       return "internal";
   }

@@ -1,7 +1,7 @@
 // Commands people send back in chat ("print", "print at <printer>", "delete <id>", "list",
 // "hold", "resume", "help"). Obeyed only from a recipient of the job; every refusal is audited.
-#include <algorithm>
 #include <spdlog/spdlog.h>
+#include <algorithm>
 
 #include "engine_impl.hpp"
 
@@ -53,10 +53,10 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
   const std::string actor = "chat:" + c.service + ":" + c.from;
   auto request = parse_command(c.text);
   if (!request) {
-    (void)audit(actor, "command.refused", "", "'" + printable(c.text) + "': " +
-                                                  request.error().message);
-    reply(c, "Sorry, I did not understand that (" + request.error().message + ").\n" +
-                 command_help());
+    (void)audit(actor, "command.refused", "",
+                "'" + printable(c.text) + "': " + request.error().message);
+    reply(c,
+          "Sorry, I did not understand that (" + request.error().message + ").\n" + command_help());
     return;
   }
   auto refuse = [&](const std::string& subject, const std::string& why) {

@@ -15,7 +15,9 @@ Engine::Impl::Impl(Settings settings, Dependencies deps)
   latency_counts_.assign(MetricsSnapshot{}.print_latency_buckets.size(), 0);
 }
 
-Engine::Impl::~Impl() { stop(); }
+Engine::Impl::~Impl() {
+  stop();
+}
 
 Result<void> Engine::Impl::start() {
   if (started_) return fail(Errc::conflict, "engine already started");
@@ -30,9 +32,7 @@ Result<void> Engine::Impl::start() {
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { io_.run(); });
   started_ = true;
   for (auto& [name, service] : deps_.chat_services) {
-    service->on_command([this](const chat::ChatCommand& c) {
-      post([this, c] { on_command(c); });
-    });
+    service->on_command([this](const chat::ChatCommand& c) { post([this, c] { on_command(c); }); });
   }
   rewatch();
   post([this] { reconcile(); });
@@ -183,11 +183,12 @@ namespace {
 Result<void> check_rule_target(const Dependencies& deps, const RecipientRule& rule) {
   auto it = deps.chat_services.find(rule.recipient.service);
   if (it == deps.chat_services.end()) {
-    return fail(Errc::invalid_argument, "recipient: chat service '" + rule.recipient.service +
-                                            "' is not configured");
+    return fail(Errc::invalid_argument,
+                "recipient: chat service '" + rule.recipient.service + "' is not configured");
   }
   if (!rule.printer.empty() && !deps.printers.contains(rule.printer)) {
-    return fail(Errc::invalid_argument, "printer: '" + rule.printer + "' is not a configured printer");
+    return fail(Errc::invalid_argument,
+                "printer: '" + rule.printer + "' is not a configured printer");
   }
   return it->second->verify(rule.recipient);
 }
@@ -198,15 +199,29 @@ Engine::Engine(Settings settings, Dependencies deps)
     : impl_(std::make_unique<Impl>(std::move(settings), std::move(deps))) {}
 Engine::~Engine() = default;
 
-Result<void> Engine::start() { return impl_->start(); }
-void Engine::stop() { impl_->stop(); }
-void Engine::drain() { impl_->drain(); }
-void Engine::run_housekeeping() { impl_->housekeeping(); }
-const Settings& Engine::settings() const { return impl_->settings_; }
+Result<void> Engine::start() {
+  return impl_->start();
+}
+void Engine::stop() {
+  impl_->stop();
+}
+void Engine::drain() {
+  impl_->drain();
+}
+void Engine::run_housekeeping() {
+  impl_->housekeeping();
+}
+const Settings& Engine::settings() const {
+  return impl_->settings_;
+}
 
-Result<Job> Engine::submit(IncomingDocument document) { return impl_->submit(std::move(document)); }
+Result<Job> Engine::submit(IncomingDocument document) {
+  return impl_->submit(std::move(document));
+}
 
-Result<Job> Engine::job(std::string_view id) { return impl_->deps_.jobs.find(id); }
+Result<Job> Engine::job(std::string_view id) {
+  return impl_->deps_.jobs.find(id);
+}
 
 Result<std::vector<Job>> Engine::jobs(const store::JobFilter& filter) {
   return impl_->deps_.jobs.list(filter);
@@ -308,7 +323,9 @@ Result<std::vector<Recipient>> Engine::route(const Sender& sender) {
   return out;
 }
 
-Result<std::vector<ModeTable>> Engine::mode_tables() { return impl_->deps_.tables.mode_tables(); }
+Result<std::vector<ModeTable>> Engine::mode_tables() {
+  return impl_->deps_.tables.mode_tables();
+}
 
 Result<void> Engine::put_mode_table(const ModeTable& table, const std::string& actor) {
   if (auto name = ModeTable::validate_name(table.name()); !name) return fail(name.error());
@@ -348,7 +365,9 @@ Result<void> Engine::put_schedule(const Schedule& schedule, const std::string& a
   return {};
 }
 
-std::string Engine::active_mode_table() { return impl_->active_table_name(); }
+std::string Engine::active_mode_table() {
+  return impl_->active_table_name();
+}
 
 Result<std::vector<RecipientView>> Engine::recipients_overview() {
   auto table = impl_->recipient_table();

@@ -3,9 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -43,15 +43,15 @@ class Engine::Impl {
 
   // --- job flow (job_flow.cpp)
   Result<Job> submit(IncomingDocument document);
-  void process_stored(const JobId& id);             // decide a stored job
-  void recheck_held(const std::string& why);        // re-decide every held job
+  void process_stored(const JobId& id);       // decide a stored job
+  void recheck_held(const std::string& why);  // re-decide every held job
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
   Result<Job> release(Job job, std::optional<std::string> printer, const std::string& actor,
                       const std::string& reason);
-  void print(const JobId& id);                      // a job in `printing`: submit and track
+  void print(const JobId& id);  // a job in `printing`: submit and track
   void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
   void schedule_retry(const JobId& id);
-  void reconcile();                                 // start-up: printing/releasing/stored jobs
+  void reconcile();  // start-up: printing/releasing/stored jobs
   void housekeeping();
   void housekeeping_tick();  // housekeeping(), then re-arms its timer
   Result<Job> remove(Job job, const std::string& actor);

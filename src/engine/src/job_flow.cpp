@@ -1,8 +1,8 @@
 // The job flow (the seed's FIG. 16): store, decide, print or hold, release on presence change,
 // print with retries and tracking, reconciliation after a crash, retention.
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <random>
-#include <spdlog/spdlog.h>
 
 #include "engine_impl.hpp"
 
@@ -19,7 +19,9 @@ JobId new_job_id() {
   return JobId::from_bytes(bytes);
 }
 
-std::string quoted_name(const Job& job) { return "job " + std::string(job.id.short_id()); }
+std::string quoted_name(const Job& job) {
+  return "job " + std::string(job.id.short_id());
+}
 
 std::vector<Recipient> unique_recipients(const Match& match) {
   std::vector<Recipient> out;
@@ -39,7 +41,8 @@ std::string rule_printer(const Match& match) {
 }
 
 bool retryable(Errc code) {
-  return code == Errc::unavailable || code == Errc::timeout || code == Errc::io;
+  return code == Errc::unavailable || code == Errc::timeout || code == Errc::io ||
+         code == Errc::no_space;
 }
 
 }  // namespace
@@ -276,15 +279,16 @@ void Engine::Impl::recheck_held(const std::string& why) {
   if (!held) return;
   for (auto& job : *held) {
     auto d = decide_job(job, job.printer);
-    if (d.action == Action::print) (void)release(job, std::nullopt, "engine", why + "; " + d.reason);
+    if (d.action == Action::print)
+      (void)release(job, std::nullopt, "engine", why + "; " + d.reason);
   }
 }
 
 Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_name,
                                   const std::string& actor, const std::string& reason) {
   if (job.state != JobState::held) {
-    return fail(Errc::conflict, quoted_name(job) + " is " + std::string(to_string(job.state)) +
-                                    ", not held");
+    return fail(Errc::conflict,
+                quoted_name(job) + " is " + std::string(to_string(job.state)) + ", not held");
   }
   job.printer = printer_for(printer_name && !printer_name->empty() ? *printer_name : job.printer);
   auto releasing = transition(std::move(job), JobState::releasing, actor, reason);
@@ -313,8 +317,9 @@ void Engine::Impl::print(const JobId& id) {
                            "held: printer '" + job->printer + "' " + why + "; will retry");
     if (!held) return;
     if (held->print_attempts <= 1) {  // tell the recipient once
-      notify(*held, "Could not print " + quoted_name(*held) + " on " + held->printer + " (" + why +
-                        "). It stays held; atdesk retries by itself.",
+      notify(*held,
+             "Could not print " + quoted_name(*held) + " on " + held->printer + " (" + why +
+                 "). It stays held; atdesk retries by itself.",
              false);
     }
     schedule_retry(id);
@@ -363,8 +368,9 @@ void Engine::Impl::print(const JobId& id) {
     ++prints_failed_;
     auto failed = transition(*job, JobState::failed, "printer:" + job->printer,
                              "printing failed: " + submission.error().message);
-    if (failed) notify(*failed, "Printing " + quoted_name(*failed) + " failed: " +
-                                    submission.error().message, false);
+    if (failed)
+      notify(*failed, "Printing " + quoted_name(*failed) + " failed: " + submission.error().message,
+             false);
     return;
   }
   ++prints_submitted_;
@@ -385,22 +391,22 @@ void Engine::Impl::track(const JobId& id, print::Submission submission, Timestam
                               "printed on " + job->printer);
     if (printed) {
       ++prints_completed_;
-      const auto seconds =
-          std::chrono::duration<double>(deps_.clock.now() - submitted_at).count();
+      const auto seconds = std::chrono::duration<double>(deps_.clock.now() - submitted_at).count();
       observe_latency(std::max(0.0, seconds));
       notify(*printed, printed_text(*printed), false);  // S1615
     }
     return;
   }
-  if (state && (*state == print::RemoteJobState::aborted ||
-                *state == print::RemoteJobState::canceled)) {
+  if (state &&
+      (*state == print::RemoteJobState::aborted || *state == print::RemoteJobState::canceled)) {
     ++prints_failed_;
     auto held = transition(*job, JobState::held, "printer:" + job->printer,
                            "held: printer '" + job->printer + "' " +
                                std::string(print::to_string(*state)) + " the print; will retry");
     if (held) {
-      notify(*held, "The printer " + std::string(print::to_string(*state)) + " " +
-                        quoted_name(*held) + "; it stays held and atdesk retries.",
+      notify(*held,
+             "The printer " + std::string(print::to_string(*state)) + " " + quoted_name(*held) +
+                 "; it stays held and atdesk retries.",
              false);
       schedule_retry(id);
     }
@@ -483,7 +489,8 @@ void Engine::Impl::housekeeping() {
            "Fax " + std::string(job.id.short_id()) + " from " + job.sender.display() +
                " was held longer than the retention period and is deleted.",
            false);
-    auto done = transition(job, JobState::expired, "engine", "held longer than the retention period");
+    auto done =
+        transition(job, JobState::expired, "engine", "held longer than the retention period");
     if (done) (void)deps_.blobs.remove(job.id);
   }
 }

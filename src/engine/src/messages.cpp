@@ -1,8 +1,8 @@
 // What atdesk tells people in chat: "received and held" (S1610), "printed" (S1615), and the
 // delivery of those messages to every recipient of a job.
-#include <chrono>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <chrono>
 
 #include "engine_impl.hpp"
 

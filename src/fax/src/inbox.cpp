@@ -192,7 +192,8 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
   auto job = submit_(std::move(doc));
   if (!job) {
     const auto code = job.error().code;
-    if (code == Errc::io || code == Errc::unavailable || code == Errc::internal) {
+    if (code == Errc::io || code == Errc::unavailable || code == Errc::internal ||
+        code == Errc::no_space) {
       spdlog::warn("inbox: {} deferred: {}", document.filename().string(), job.error().message);
       return Outcome::deferred;
     }

@@ -72,6 +72,10 @@ Result<void> write_all(int fd, const unsigned char* p, std::size_t n, const fs::
     const auto w = ::write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == ENOSPC || errno == EDQUOT) {
+        return fail(Errc::no_space, file.string() + ": write failed: " + errno_text() +
+                                        " (the spool's file system is full)");
+      }
       return fail(Errc::io, file.string() + ": write failed: " + errno_text());
     }
     p += w;

@@ -48,7 +48,11 @@ class EngineTest : public ::testing::Test {
     s.retention = 24h;
     s.worker_threads = 2;
     engine_ = std::make_unique<engine::Engine>(
-        s, engine::Dependencies{jobs_, tables_, blobs_, clock_, zone_,
+        s, engine::Dependencies{jobs_,
+                                tables_,
+                                blobs_,
+                                clock_,
+                                zone_,
                                 {{"front", &front_}, {"back", &back_}},
                                 {{"local", &local_}}});
     ASSERT_TRUE(engine_->start());
@@ -84,9 +88,7 @@ class EngineTest : public ::testing::Test {
     return eventually([&] { return state_of(job) == s; });
   }
 
-  std::vector<chat::StoredMessage> messages(const std::string& key) {
-    return local_.messages(key);
-  }
+  std::vector<chat::StoredMessage> messages(const std::string& key) { return local_.messages(key); }
 
   testing::MemoryJobStore jobs_;
   testing::MemoryTableStore tables_;
@@ -233,7 +235,8 @@ TEST_F(EngineTest, ChatPrintFromRecipientReleasesStrangerIsRefused) {
   auto job = submit("0312345678");
   ASSERT_TRUE(reaches(job, JobState::held));
 
-  local_.post_command({"local", "mallory", std::nullopt, "print " + std::string(job.id.short_id())});
+  local_.post_command(
+      {"local", "mallory", std::nullopt, "print " + std::string(job.id.short_id())});
   ASSERT_TRUE(eventually([&] { return !messages("user:local:mallory").empty(); }));
   EXPECT_NE(messages("user:local:mallory").back().text.find("Sorry"), std::string::npos);
   EXPECT_EQ(state_of(job), JobState::held);

@@ -28,8 +28,8 @@ class MemoryJobStore final : public store::JobStore {
     auto it = jobs_.find(job.id);
     if (it == jobs_.end()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
     if (it->second.state != expected) {
-      return fail(Errc::conflict, "job " + job.id.str() + " is no longer " +
-                                      std::string(to_string(expected)));
+      return fail(Errc::conflict,
+                  "job " + job.id.str() + " is no longer " + std::string(to_string(expected)));
     }
     it->second = job;
     history_[job.id].push_back(t);
@@ -67,7 +67,8 @@ class MemoryJobStore final : public store::JobStore {
     std::vector<Job> out;
     for (const auto& id : order_) {
       const auto& j = jobs_.at(id);
-      if (!f.states.empty() && std::find(f.states.begin(), f.states.end(), j.state) == f.states.end())
+      if (!f.states.empty() &&
+          std::find(f.states.begin(), f.states.end(), j.state) == f.states.end())
         continue;
       if (f.recipient && std::none_of(j.recipients.begin(), j.recipients.end(),
                                       [&](const Recipient& r) { return r.key() == *f.recipient; }))
@@ -189,7 +190,8 @@ class MemoryTableStore final : public store::TableStore {
     settings_[{ns, key}] = value;
     return {};
   }
-  Result<std::vector<std::pair<std::string, std::string>>> settings(const std::string& ns) override {
+  Result<std::vector<std::pair<std::string, std::string>>> settings(
+      const std::string& ns) override {
     std::lock_guard lock(mutex_);
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& [k, v] : settings_) {
@@ -210,7 +212,8 @@ class MemoryTableStore final : public store::TableStore {
 
 class MemoryBlobStore final : public store::BlobStore {
  public:
-  Result<void> put(const JobId& job, store::BlobKind kind, std::span<const std::byte> data) override {
+  Result<void> put(const JobId& job, store::BlobKind kind,
+                   std::span<const std::byte> data) override {
     std::lock_guard lock(mutex_);
     if (fail_puts) return fail(Errc::io, "disk full (simulated)");
     blobs_[{job, kind}] = store::Bytes(data.begin(), data.end());

@@ -21,6 +21,7 @@ enum class Errc {
   timeout,            // a peer did not answer in time
   permission_denied,  // caller may not do this
   internal,           // a bug: should not happen
+  no_space,           // the disk holding the spool or the store is full
 };
 
 std::string_view to_string(Errc code);

@@ -18,15 +18,25 @@ namespace atdesk::document {
 using Bytes = std::vector<std::byte>;
 
 struct Limits {
-  std::uint64_t max_file_bytes = 64ull << 20;    // 64 MiB
+  std::uint64_t max_file_bytes = 64ull << 20;  // 64 MiB
   int max_pages = 500;
-  std::uint32_t max_width_px = 10'000;            // a 300-dpi A3 page is ~3500 px
+  std::uint32_t max_width_px = 10'000;  // a 300-dpi A3 page is ~3500 px
   std::uint32_t max_height_px = 20'000;
   std::uint64_t max_pixels_per_page = 100'000'000;
-  double max_page_inches = 60.0;                   // either side, for PDF pages
+  double max_page_inches = 60.0;  // either side, for PDF pages
 };
 
-enum class Compression { ccitt_g3_1d, ccitt_g3_2d, ccitt_g4, none, lzw, deflate, jpeg, packbits, other };
+enum class Compression {
+  ccitt_g3_1d,
+  ccitt_g3_2d,
+  ccitt_g4,
+  none,
+  lzw,
+  deflate,
+  jpeg,
+  packbits,
+  other
+};
 std::string_view to_string(Compression c);
 
 struct PageInfo {

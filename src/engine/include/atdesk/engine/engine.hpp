@@ -46,9 +46,9 @@ struct Settings {
   NumberPlan numbers;
   MatchPreference match = MatchPreference::sender_first;
   document::Limits limits;
-  std::string default_printer;                    // must name a configured printer
-  std::chrono::seconds retention{7 * 24 * 3600};  // held jobs expire after this
-  std::chrono::milliseconds print_retry_min{2000};   // first retry after a printer failure
+  std::string default_printer;                        // must name a configured printer
+  std::chrono::seconds retention{7 * 24 * 3600};      // held jobs expire after this
+  std::chrono::milliseconds print_retry_min{2000};    // first retry after a printer failure
   std::chrono::milliseconds print_retry_max{300000};  // backoff doubles up to this
   std::chrono::milliseconds print_track_interval{500};
   std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks

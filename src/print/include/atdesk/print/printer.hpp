@@ -52,7 +52,8 @@ class Printer {
 
   virtual const std::string& name() const = 0;
   // Errc::unavailable when the printer cannot be reached or does not accept jobs (stopped).
-  virtual Result<Submission> submit(std::span<const std::byte> pdf, const PrintOptions& options) = 0;
+  virtual Result<Submission> submit(std::span<const std::byte> pdf,
+                                    const PrintOptions& options) = 0;
   virtual Result<RemoteJobState> status(const Submission& submission) = 0;
   // The printer's job with this job-name (any state), for reconciliation after a crash.
   virtual Result<std::optional<std::pair<Submission, RemoteJobState>>> find(

@@ -12,7 +12,7 @@
 namespace atdesk::store {
 
 struct JobFilter {
-  std::vector<JobState> states;        // empty: any state
+  std::vector<JobState> states;          // empty: any state
   std::optional<std::string> recipient;  // Recipient::key()
   std::optional<std::string> sender;     // substring of the sender's display or any identifier
   std::optional<Timestamp> received_after;

@@ -17,10 +17,10 @@ namespace atdesk::store {
 struct AuditEntry {
   std::int64_t id = 0;  // assigned by the store
   Timestamp at{};
-  std::string actor;   // "api:admin", "user:alice", "chat:xmpp:bob@example.org"
-  std::string action;  // "recipient.add", "mode_table.put", "job.release", "command.refused"
-  std::string subject; // what it acted on ("rule 12", "table weekday", job id)
-  std::string detail;  // a sentence
+  std::string actor;    // "api:admin", "user:alice", "chat:xmpp:bob@example.org"
+  std::string action;   // "recipient.add", "mode_table.put", "job.release", "command.refused"
+  std::string subject;  // what it acted on ("rule 12", "table weekday", job id)
+  std::string detail;   // a sentence
 };
 
 class TableStore {
