@@ -5,6 +5,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <filesystem>
@@ -40,7 +41,12 @@ inline std::vector<std::byte> sample_fax(int pages, int compression = COMPRESSIO
       std::fill(row.begin(), row.end(), 0);
       const bool bar = y >= 40u + 20u * static_cast<unsigned>(p % 10) &&
                        y < 60u + 20u * static_cast<unsigned>(p % 10);
-      if (bar) std::fill(row.begin() + 10, row.begin() + 100, 0xff);
+      // A black bar from byte 10 to 100 of the row, or what of it fits a narrow page.
+      const auto from = std::min<std::size_t>(10, row.size());
+      const auto to = std::min<std::size_t>(100, row.size());
+      if (bar)
+        std::fill(row.begin() + static_cast<std::ptrdiff_t>(from),
+                  row.begin() + static_cast<std::ptrdiff_t>(to), 0xff);
       TIFFWriteScanline(tif, row.data(), y, 0);
     }
     TIFFWriteDirectory(tif);
