@@ -48,7 +48,10 @@ class Engine::Impl {
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
   Result<Job> release(Job job, std::optional<std::string> printer, const std::string& actor,
                       const std::string& reason);
-  void print(const JobId& id);  // a job in `printing`: submit and track
+  // A job in `printing`: submit and track. `after_restart`: the job was left in `printing` by a
+  // previous run, whose Print-Job may still be arriving at the printer.
+  void print(const JobId& id, bool after_restart = false);
+  void end_print(const JobId& id);  // the job left print()/track(): another print() may run
   void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
   void schedule_retry(const JobId& id);
   void reconcile();  // start-up: printing/releasing/stored jobs
@@ -87,6 +90,13 @@ class Engine::Impl {
   Schedule schedule_;
   std::string last_active_table_;
   std::set<std::string> retrying_;  // job ids with a print retry scheduled
+  // Job ids being submitted or tracked right now: print() for a job already here does nothing,
+  // so that two paths reaching print() at once (a decision and the start-up reconciliation)
+  // cannot both submit it. The crash loop test found doubled prints without this.
+  std::set<std::string> active_prints_;
+  // One submission at a time per printer (fixed after construction): printers take one job at
+  // a time anyway, and a "busy" answer to one request is then never confused with another's.
+  std::map<std::string, std::unique_ptr<std::mutex>> submit_locks_;
 
   // Counters for /metrics.
   std::atomic<std::uint64_t> decisions_print_{0}, decisions_hold_{0};

@@ -301,7 +301,25 @@ Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_na
   return printing;
 }
 
-void Engine::Impl::print(const JobId& id) {
+void Engine::Impl::print(const JobId& id, bool after_restart) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!active_prints_.insert(id.str()).second) return;  // already being printed
+  }
+  // Released on every way out except the hand-over to track(), which releases it when the
+  // printer has finished with the job.
+  bool tracking = false;
+  struct Release {
+    Engine::Impl* self;
+    const JobId& id;
+    const bool& tracking;
+    ~Release() {
+      if (tracking) return;
+      std::lock_guard lock(self->mutex_);
+      self->active_prints_.erase(id.str());
+    }
+  } release_claim{this, id, tracking};
+
   auto job = deps_.jobs.get(id);
   if (!job || job->state != JobState::printing) return;
   auto* target = printer(job->printer);
@@ -333,6 +351,7 @@ void Engine::Impl::print(const JobId& id) {
     post_after(settings_.print_retry_min, [this, id] { print(id); });
     return;
   }
+  std::unique_lock submitting(*submit_locks_.at(job->printer));
   // A previous attempt may have reached the printer (crash, timeout): find it before resubmitting.
   if (job->print_attempts > 1 || !job->printer_job.empty()) {
     auto found = target->find(job_name);
@@ -345,9 +364,18 @@ void Engine::Impl::print(const JobId& id) {
       if (state != print::RemoteJobState::aborted && state != print::RemoteJobState::canceled) {
         spdlog::info("job {}: found at printer {} as job {} ({}), tracking it", id.short_id(),
                      job->printer, submission.job_id, print::to_string(state));
+        tracking = true;
         track(id, submission, deps_.clock.now());
         return;
       }
+    } else if (after_restart && job->printer_job.empty()) {
+      // Not there yet. The crashed run's Print-Job may still be on its way (the printer reads
+      // what was already sent); look once more after the grace period before sending again.
+      // The crash loop test found doubled prints without this.
+      spdlog::info("job {}: not at printer {} yet; looking again in {} ms before resubmitting",
+                   id.short_id(), job->printer, settings_.reconcile_grace.count());
+      post_after(settings_.reconcile_grace, [this, id] { print(id); });
+      return;
     }
   }
 
@@ -373,19 +401,31 @@ void Engine::Impl::print(const JobId& id) {
              false);
     return;
   }
+  submitting.unlock();
   ++prints_submitted_;
   job->printer_job = std::to_string(submission->job_id);
   (void)deps_.jobs.save(*job);
+  tracking = true;
   track(id, *submission, submitted_at);
+}
+
+void Engine::Impl::end_print(const JobId& id) {
+  std::lock_guard lock(mutex_);
+  active_prints_.erase(id.str());
 }
 
 void Engine::Impl::track(const JobId& id, print::Submission submission, Timestamp submitted_at) {
   auto job = deps_.jobs.get(id);
-  if (!job || job->state != JobState::printing) return;
+  if (!job || job->state != JobState::printing) return end_print(id);
   auto* target = printer(submission.printer.empty() ? job->printer : submission.printer);
   if (!target) target = printer(job->printer);
-  if (!target) return;
+  if (!target) return end_print(id);
   auto state = target->status(submission);
+  if (state &&
+      (*state == print::RemoteJobState::completed || *state == print::RemoteJobState::aborted ||
+       *state == print::RemoteJobState::canceled)) {
+    end_print(id);  // the printer is done with it; a retry may print it again
+  }
   if (state && *state == print::RemoteJobState::completed) {
     auto printed = transition(*job, JobState::printed, "printer:" + job->printer,
                               "printed on " + job->printer);
@@ -451,7 +491,7 @@ void Engine::Impl::reconcile() {
     (void)transition(job, JobState::printing, "engine", "resuming the release after a restart");
   }
   for (auto& job : list(JobState::printing)) {
-    post([this, id = job.id] { print(id); });  // print() finds an earlier submission by name
+    post([this, id = job.id] { print(id, true); });  // finds an earlier submission by name
   }
   for (auto& job : list(JobState::stored)) {
     post([this, id = job.id] { process_stored(id); });

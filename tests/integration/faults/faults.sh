@@ -68,9 +68,11 @@ timeout_ms = 1500
 TOML
 }
 
+# Each fault runs in a subshell, so the daemon's pid lives in a file, not a variable.
 start_daemon() {
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
+  echo "$daemon_pid" >"$work/daemon.pid"
   for _ in $(seq 1 200); do
     curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
     kill -0 "$daemon_pid" 2>/dev/null || { daemon_pid=""; return 1; }
@@ -79,9 +81,12 @@ start_daemon() {
   return 1
 }
 stop_daemon() {
+  daemon_pid=$(cat "$work/daemon.pid" 2>/dev/null || true)
+  rm -f "$work/daemon.pid"
   if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
-    wait "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true  # returns at once when started by another subshell
+    while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
     daemon_pid=""
   fi
 }
@@ -218,7 +223,7 @@ selected=("$@")
 write_config
 start_daemon
 for f in "${selected[@]}"; do
-  [ -n "$daemon_pid" ] || start_daemon
+  [ -f "$work/daemon.pid" ] || start_daemon
   set +e
   (set -e; "fault_$f")
   rc=$?

@@ -51,6 +51,10 @@ struct Settings {
   std::chrono::milliseconds print_retry_min{2000};    // first retry after a printer failure
   std::chrono::milliseconds print_retry_max{300000};  // backoff doubles up to this
   std::chrono::milliseconds print_track_interval{500};
+  // After a restart, a job left in `printing` that the printer does not know (yet) is looked up
+  // once more after this long before it is sent again: the previous run's request may have been
+  // in flight when it stopped, and the printer may still create the job.
+  std::chrono::milliseconds reconcile_grace{3000};
   std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks
   int preview_px = 480;
   int worker_threads = 4;
