@@ -120,9 +120,9 @@ class GraphSignIns {
   std::map<std::string, State> state_;
 };
 
-std::shared_ptr<GraphSignIns> install_graph_routes(
-    api::Router& router, const api::Authenticator& auth,
-    std::vector<chat::GraphChatService*> services) {
+std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,
+                                                   const api::Authenticator& auth,
+                                                   std::vector<chat::GraphChatService*> services) {
   auto sign_ins = std::make_shared<GraphSignIns>();
   for (auto* service : services) {
     router.add("POST", service->webhook_path(), [service](const api::Request& request) {

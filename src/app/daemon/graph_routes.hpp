@@ -22,8 +22,8 @@ class GraphSignIns;
 //                                                 "expired"|"denied"|"idle", "problem"}
 // The returned object polls the identity platform in the background; keep it alive as long as
 // the router.
-std::shared_ptr<GraphSignIns> install_graph_routes(
-    api::Router& router, const api::Authenticator& auth,
-    std::vector<chat::GraphChatService*> services);
+std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,
+                                                   const api::Authenticator& auth,
+                                                   std::vector<chat::GraphChatService*> services);
 
 }  // namespace atdesk::app
