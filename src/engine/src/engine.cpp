@@ -238,7 +238,12 @@ Result<std::vector<Transition>> Engine::history(std::string_view id) {
 Result<Bytes> Engine::blob(std::string_view id, store::BlobKind kind) {
   auto j = job(id);
   if (!j) return fail(j.error());
-  return impl_->deps_.blobs.get(j->id, kind);
+  auto data = impl_->deps_.blobs.get(j->id, kind);
+  if (data || kind != store::BlobKind::preview || data.error().code != Errc::not_found) return data;
+  // Previews are made when a job is held (for the notice); others get theirs when first asked.
+  auto made = impl_->make_preview(j->id, j->document_name);
+  if (!made) return fail(made.error());
+  return made;
 }
 
 Result<Bytes> Engine::page_png(std::string_view id, int page, int max_px) {

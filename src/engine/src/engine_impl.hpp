@@ -51,6 +51,8 @@ class Engine::Impl {
   // A job in `printing`: submit and track. `after_restart`: the job was left in `printing` by a
   // previous run, whose Print-Job may still be arriving at the printer.
   void print(const JobId& id, bool after_restart = false);
+  // Renders the page-1 preview from the original and stores it.
+  Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
   void end_print(const JobId& id);  // the job left print()/track(): another print() may run
   void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
   void schedule_retry(const JobId& id);

@@ -126,13 +126,6 @@ void Engine::Impl::process_stored(const JobId& id) {
     post_after(settings_.print_retry_min, [this, id] { process_stored(id); });
     return;
   }
-  if (auto png = document::render_png(*original, job->document_name, 0, settings_.preview_px,
-                                      settings_.limits)) {
-    (void)deps_.blobs.put(id, store::BlobKind::preview, *png);
-  } else {
-    spdlog::warn("job {}: no preview: {}", id.short_id(), png.error().message);
-  }
-
   // S1602: the recipient table.
   auto table = recipient_table();
   const auto match = table->match(job->sender);
@@ -146,7 +139,23 @@ void Engine::Impl::process_stored(const JobId& id) {
     return;
   }
   auto held = transition(*job, JobState::held, "engine", decision.reason);
-  if (held) notify(*held, held_text(*held), true);
+  if (!held) return;
+  // The page-1 preview goes with the "held" notice; it is made after the decision so that a
+  // decision never waits for rendering.
+  if (auto png = make_preview(id, held->document_name); !png) {
+    spdlog::warn("job {}: no preview: {}", id.short_id(), png.error().message);
+  }
+  notify(*held, held_text(*held), true);
+}
+
+Result<Bytes> Engine::Impl::make_preview(const JobId& id, const std::string& document_name) {
+  auto original = deps_.blobs.get(id, store::BlobKind::original);
+  if (!original) return fail(original.error());
+  auto png =
+      document::render_png(*original, document_name, 0, settings_.preview_px, settings_.limits);
+  if (!png) return png;
+  if (auto ok = deps_.blobs.put(id, store::BlobKind::preview, *png); !ok) return fail(ok.error());
+  return png;
 }
 
 Decision Engine::Impl::decide_job(Job& job, const std::string& rule_printer) {
@@ -304,7 +313,16 @@ Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_na
 void Engine::Impl::print(const JobId& id, bool after_restart) {
   {
     std::lock_guard lock(mutex_);
-    if (!active_prints_.insert(id.str()).second) return;  // already being printed
+    if (!active_prints_.insert(id.str()).second) {
+      // Being submitted or tracked by another call. Look again shortly rather than return for
+      // good: the other call may be about to let go (a retry arriving just before the claim of
+      // the call that scheduled it ended). Ends as soon as the job leaves `printing`.
+      post_after(std::chrono::milliseconds(50), [this, id, after_restart] {
+        auto job = deps_.jobs.get(id);
+        if (job && job->state == JobState::printing) print(id, after_restart);
+      });
+      return;
+    }
   }
   // Released on every way out except the hand-over to track(), which releases it when the
   // printer has finished with the job.
@@ -319,6 +337,13 @@ void Engine::Impl::print(const JobId& id, bool after_restart) {
       self->active_prints_.erase(id.str());
     }
   } release_claim{this, id, tracking};
+  // Come back later: the claim ends now, before the call is posted, so that the later call
+  // cannot find this one's claim still held (it would return and the job would stay unprinted).
+  auto later = [&](std::chrono::milliseconds delay, bool restart) {
+    end_print(id);
+    tracking = true;  // disarms release_claim: the claim is already gone
+    post_after(delay, [this, id, restart] { print(id, restart); });
+  };
 
   auto job = deps_.jobs.get(id);
   if (!job || job->state != JobState::printing) return;
@@ -343,15 +368,21 @@ void Engine::Impl::print(const JobId& id, bool after_restart) {
     schedule_retry(id);
   };
 
+  // One submission at a time per printer. A worker does not wait for the printer: it comes
+  // back shortly, so that decisions and notices never queue behind a slow printer.
+  std::unique_lock submitting(*submit_locks_.at(job->printer), std::try_to_lock);
+  if (!submitting.owns_lock()) {
+    later(std::chrono::milliseconds(10), after_restart);
+    return;
+  }
   // Record the attempt before anything reaches the printer, so that a crash during submission
   // is reconciled by name at the next start.
   ++job->print_attempts;
   if (auto ok = deps_.jobs.save(*job); !ok) {
     spdlog::error("job {}: cannot record the print attempt: {}", id.short_id(), ok.error().message);
-    post_after(settings_.print_retry_min, [this, id] { print(id); });
+    later(settings_.print_retry_min, false);
     return;
   }
-  std::unique_lock submitting(*submit_locks_.at(job->printer));
   // A previous attempt may have reached the printer (crash, timeout): find it before resubmitting.
   if (job->print_attempts > 1 || !job->printer_job.empty()) {
     auto found = target->find(job_name);
@@ -374,7 +405,7 @@ void Engine::Impl::print(const JobId& id, bool after_restart) {
       // The crash loop test found doubled prints without this.
       spdlog::info("job {}: not at printer {} yet; looking again in {} ms before resubmitting",
                    id.short_id(), job->printer, settings_.reconcile_grace.count());
-      post_after(settings_.reconcile_grace, [this, id] { print(id); });
+      later(settings_.reconcile_grace, false);
       return;
     }
   }

@@ -67,6 +67,7 @@ export ATDESK_TOKEN_FILE="$work/state/admin.token"
 start_daemon() {
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
+  echo "$daemon_pid" >"$work/daemon.pid"  # scenarios run in subshells: the file is the truth
   for _ in $(seq 1 200); do
     if curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1; then return 0; fi
     sleep 0.05
@@ -76,16 +77,22 @@ start_daemon() {
 }
 
 stop_daemon() {
+  daemon_pid=$(cat "$work/daemon.pid" 2>/dev/null || true)
+  rm -f "$work/daemon.pid"
   if [ -n "$daemon_pid" ]; then
     kill -TERM "$daemon_pid" 2>/dev/null || true
     wait "$daemon_pid" 2>/dev/null || true
+    while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
     daemon_pid=""
   fi
 }
 
 kill_daemon() {
+  daemon_pid=$(cat "$work/daemon.pid" 2>/dev/null || true)
+  rm -f "$work/daemon.pid"
   kill -KILL "$daemon_pid" 2>/dev/null || true
   wait "$daemon_pid" 2>/dev/null || true
+  while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
   daemon_pid=""
 }
 
