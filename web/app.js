@@ -46,6 +46,25 @@ async function api(method, path, body) {
   return data;
 }
 
+// The recipient table as TOML (docs/api.md): the body goes out as text; a GET answers text.
+async function apiToml(method, path, text) {
+  const headers = {};
+  if (method !== 'GET') {
+    headers['X-CSRF-Token'] = state.session ? state.session.csrf : '';
+    headers['Content-Type'] = 'application/toml';
+  }
+  const res = await fetch('/api/v1' + path, {method, headers, credentials: 'same-origin', body: text});
+  if (res.status === 401) {
+    location.assign('/signin?next=' + encodeURIComponent(location.pathname));
+    throw new ApiError(401, 'signed out');
+  }
+  if (!res.ok) {
+    const data = await res.json().catch(() => null);
+    throw new ApiError(res.status, (data && data.error && data.error.message) || ('HTTP ' + res.status));
+  }
+  return method === 'GET' ? res.text() : res.json();
+}
+
 function say(text) {
   const s = document.getElementById('status');
   s.textContent = text;
@@ -394,11 +413,28 @@ async function recipients() {
       say('Imported ' + rules.length + ' rules.'); recipients();
     } catch (err) { say(err.message); }
   }}, el('label', {for: 'import'}, 'Replace the table from a file', file), el('button', {type: 'submit', text: 'Import'}), exportLink);
+  const exportToml = el('button', {type: 'button', class: 'secondary', onclick: async () => {
+    try {
+      const blob = new Blob([await apiToml('GET', '/recipients/export.toml')], {type: 'application/toml'});
+      const a = el('a', {href: URL.createObjectURL(blob), download: 'recipients.toml'});
+      document.body.append(a); a.click(); a.remove();
+    } catch (err) { say(err.message); }
+  }}, 'Export TOML');
+  const tomlFile = el('input', {type: 'file', id: 'import-toml', accept: '.toml,application/toml'});
+  const tomlForm = el('form', {class: 'inline', onsubmit: async (e) => {
+    e.preventDefault();
+    if (!tomlFile.files.length) return say('Choose a file first.');
+    try {
+      const result = await apiToml('PUT', '/recipients/import.toml', await tomlFile.files[0].text());
+      say('Imported ' + result.rules.length + ' rules.'); recipients();
+    } catch (err) { say(err.message); }
+  }}, el('label', {for: 'import-toml'}, 'Replace the table from a TOML file', tomlFile),
+  el('button', {type: 'submit', text: 'Import TOML'}), exportToml);
   show('Recipient table',
     el('p', {class: 'muted', text: 'Who gets a job, by its sender or the number it called. Rules are checked in order.'}),
     rows.length ? table(['Pattern', 'Recipient', 'Printer', 'Note', ''], rows) : el('p', {class: 'muted', text: 'No rules.'}),
     el('section', {class: 'card'}, el('h2', {text: 'Add a rule'}), add),
-    el('section', {class: 'card'}, el('h2', {text: 'Import and export'}), importForm));
+    el('section', {class: 'card'}, el('h2', {text: 'Import and export'}), importForm, tomlForm));
 }
 
 async function audit(before) {

@@ -10,6 +10,7 @@
 #include "atdesk/api/json_mapping.hpp"
 #include "atdesk/api/metrics.hpp"
 #include "atdesk/api/multipart.hpp"
+#include "atdesk/api/recipients_toml.hpp"
 
 namespace atdesk::api {
 namespace {
@@ -358,6 +359,23 @@ class RestApi {
     return or_error(engine_.replace_recipient_rules(std::move(*rules), actor), 200, rules_json);
   }
 
+  // The table as TOML (recipients_toml.hpp), offered as a file to save.
+  Response export_rules_toml() {
+    auto rules = engine_.recipient_rules();
+    if (!rules) return Response::error(rules.error());
+    auto response = Response::text(200, rules_to_toml(*rules));
+    response.headers.emplace_back("Content-Disposition",
+                                  "attachment; filename=\"recipients.toml\"");
+    return response;
+  }
+
+  // Replaces the table with the rules of a TOML body; answers like PUT /recipients.
+  Response import_rules_toml(const Request& request, const Actor& actor) {
+    auto rules = rules_from_toml(request.body, engine_.settings().numbers);
+    if (!rules) return Response::error(rules.error());
+    return or_error(engine_.replace_recipient_rules(std::move(*rules), actor), 200, rules_json);
+  }
+
   Response update_rule(const Request& request, const Actor& actor) {
     auto id = rule_id(request);
     if (!id) return Response::error(id.error());
@@ -701,6 +719,8 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
   get0(p + "/recipients", &RestApi::list_rules);
   act("POST", p + "/recipients", &RestApi::add_rule);
   act("PUT", p + "/recipients", &RestApi::replace_rules);
+  get0(p + "/recipients/export.toml", &RestApi::export_rules_toml);
+  act("PUT", p + "/recipients/import.toml", &RestApi::import_rules_toml);
   act("PUT", p + "/recipients/{id}", &RestApi::update_rule);
   act("DELETE", p + "/recipients/{id}", &RestApi::remove_rule);
   get(p + "/route", &RestApi::route);

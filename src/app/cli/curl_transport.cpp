@@ -69,6 +69,11 @@ Result<Response> CurlTransport::send(const Request& request) {
     ok = ok && append_header(headers, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, json_body.c_str());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(json_body.size()));
+  } else if (request.raw_body) {
+    ok = ok && append_header(headers, "Content-Type: " + request.raw_content_type);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.raw_body->c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.raw_body->size()));
   } else if (!request.form.empty()) {
     mime.reset(curl_mime_init(h));
     if (!mime) return fail(Errc::internal, "cannot create a libcurl multipart body");
@@ -92,7 +97,8 @@ Result<Response> CurlTransport::send(const Request& request) {
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   if (request.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-  } else if (request.method != "POST" || (!request.json && request.form.empty())) {
+  } else if (request.method != "POST" ||
+             (!request.json && !request.raw_body && request.form.empty())) {
     // PUT/DELETE with a body, and a POST without one, keep curl's body handling.
     if (request.method == "POST") {
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");

@@ -7,12 +7,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
 #include "atdesk/api/json_mapping.hpp"
 #include "atdesk/api/multipart.hpp"
+#include "atdesk/api/recipients_toml.hpp"
 #include "atdesk/api/rest_api.hpp"
 #include "atdesk/chat/local/local_chat_service.hpp"
 #include "atdesk/engine/engine.hpp"
@@ -239,6 +241,99 @@ struct HttpResult {
   json as_json() const { return json::parse(body); }
 };
 
+// ---- Recipient table as TOML
+
+RecipientRule toml_rule(std::string_view pattern, std::string_view recipient,
+                        std::string printer = {}, std::string note = {}) {
+  const NumberPlan plan{"81", "0", "00"};
+  RecipientRule r;
+  auto p = SenderPattern::parse(pattern, plan);
+  EXPECT_TRUE(p) << pattern;
+  if (p) r.pattern = *p;
+  auto k = Recipient::parse_key(recipient);
+  EXPECT_TRUE(k) << recipient;
+  if (k) r.recipient = *k;
+  r.printer = std::move(printer);
+  r.note = std::move(note);
+  return r;
+}
+
+TEST(RecipientsToml, EveryPatternKindRoundTrips) {
+  const NumberPlan plan{"81", "0", "00"};
+  const std::vector<RecipientRule> rules = {
+      toml_rule("0312345678", "user:local:alice", "front", "Alice's direct line"),
+      toml_rule("prefix:03", "channel:local:tokyo"),
+      toml_rule("called:+81312340000", "user:local:bob"),
+      toml_rule("sip:alice@example.org", "user:local:alice"),
+      toml_rule("@example.org", "user:local:carol", "", "quote \" backslash \\ tab\t newline\n"),
+      toml_rule("ip:10.0.0.0/8", "user:local:dave"),
+      toml_rule("ip:fe80::/10", "user:local:dave"),
+      toml_rule("ipp:erin", "user:local:erin", "", "日本語のメモ"),
+      toml_rule("others", "user:local:desk"),
+      toml_rule("all", "channel:local:archive", "back"),
+  };
+  std::set<PatternKind> kinds;
+  for (const auto& r : rules) kinds.insert(r.pattern.kind);
+  EXPECT_EQ(kinds.size(), 9u) << "every PatternKind is in the table";
+  const auto text = rules_to_toml(rules);
+  EXPECT_NE(text.find("[[rule]]\npattern = \"prefix:+813\"\nrecipient = \"channel:local:tokyo\"\n"),
+            std::string::npos)
+      << text;
+  const auto back = rules_from_toml(text, plan);
+  ASSERT_TRUE(back) << back.error().message << "\n" << text;
+  EXPECT_EQ(*back, rules);
+  // An empty table: an export without rules, and an empty text, read as no rules.
+  const auto none = rules_from_toml(rules_to_toml({}), plan);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(rules_from_toml("", plan));
+  EXPECT_TRUE(rules_from_toml("", plan)->empty());
+}
+
+TEST(RecipientsToml, ErrorsNameTheRuleAndTheKey) {
+  const NumberPlan plan{"81", "0", "00"};
+  const std::string ok = "[[rule]]\npattern = \"others\"\nrecipient = \"user:local:a\"\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {ok + ok + "[[rule]]\npattern = \"prefix:x\"\nrecipient = \"user:local:a\"\n",
+       "rule 3: pattern: "},
+      {ok + "[[rule]]\npattern = 3\nrecipient = \"user:local:a\"\n",
+       "rule 2: pattern: expected a string, got an integer"},
+      {"[[rule]]\nrecipient = \"user:local:a\"\n", "rule 1: pattern: missing"},
+      {"[[rule]]\npattern = \"others\"\n", "rule 1: recipient: missing"},
+      {"[[rule]]\npattern = \"others\"\nrecipient = \"nobody\"\n", "rule 1: recipient: "},
+      {ok + "printer = true\n", "rule 1: printer: expected a string, got a boolean"},
+      {ok + "note = [1]\n", "rule 1: note: expected a string, got an array"},
+      {ok + "id = 7\n", "rule 1: id: unknown key"},
+      {ok + "printer = \"" + std::string(65, 'p') + "\"\n", "rule 1: printer: expected at most 64"},
+      {"title = \"x\"\n" + ok, "title: unknown key"},
+      {"rule = 1\n", "rule: expected [[rule]] tables, got an integer"},
+      {"rule = [1]\n", "rule 1: expected a table, got an integer"},
+      {"[[rule]\npattern = \"others\"\n", "syntax error"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const auto r = rules_from_toml(text, plan);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << text;
+    EXPECT_NE(r.error().message.find(expected), std::string::npos)
+        << "text:\n"
+        << text << "\nmessage: " << r.error().message;
+  }
+}
+
+TEST(RecipientsToml, TextThatIsNotUtf8IsRefusedBeforeParsing) {
+  const NumberPlan plan{"81", "0", "00"};
+  // A lead byte without its continuation bytes at the very end of a literal string (toml11
+  // would read past the buffer), a stray continuation byte, and Latin-1 text.
+  for (const std::string& text :
+       {std::string("[[rule]]\nnote = '\xe3"), std::string("[[rule]]\nnote = \"\x80\"\n"),
+        std::string("[[rule]]\nnote = \"caf\xe9\"\n")}) {
+    const auto r = rules_from_toml(text, plan);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("not UTF-8"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("line 2"), std::string::npos) << r.error().message;
+  }
+}
+
 class RestApiTest : public ::testing::Test {
  protected:
   static constexpr const char* kToken = "test-token-0123456789";
@@ -369,6 +464,8 @@ TEST_F(RestApiTest, HealthNeedsNoTokenAndEveryOtherRouteDoes) {
       {"GET", "/api/v1/recipients"},
       {"POST", "/api/v1/recipients"},
       {"PUT", "/api/v1/recipients"},
+      {"GET", "/api/v1/recipients/export.toml"},
+      {"PUT", "/api/v1/recipients/import.toml"},
       {"PUT", "/api/v1/recipients/1"},
       {"DELETE", "/api/v1/recipients/1"},
       {"GET", "/api/v1/route"},
@@ -570,6 +667,80 @@ TEST_F(RestApiTest, ModeTablesScheduleRecipientsAndMetrics) {
   const auto printers = call("GET", "/api/v1/printers").as_json().at("printers");
   ASSERT_EQ(printers.size(), 1u);
   EXPECT_EQ(printers[0].at("default"), true);
+}
+
+TEST_F(RestApiTest, RecipientTableExportsAndImportsAsToml) {
+  const auto replaced = call("PUT", "/api/v1/recipients",
+                             R"({"rules":[{"pattern":"prefix:06","recipient":"channel:local:osaka",
+                                           "printer":"front","note":"Osaka office"},
+                                          {"pattern":"sip:bob@example.org","recipient":"user:local:bob"},
+                                          {"pattern":"ip:10.0.0.0/8","recipient":"user:local:lan"},
+                                          {"pattern":"others","recipient":"user:local:desk"}]})");
+  ASSERT_EQ(replaced.status, 200) << replaced.body;
+  const auto exported = call("GET", "/api/v1/recipients/export.toml");
+  ASSERT_EQ(exported.status, 200) << exported.body;
+  EXPECT_EQ(exported.content_type.rfind("text/plain", 0), 0u) << exported.content_type;
+  EXPECT_EQ(exported.headers.at("Content-Disposition"), "attachment; filename=\"recipients.toml\"");
+  EXPECT_NE(exported.body.find("pattern = \"prefix:+816\""), std::string::npos) << exported.body;
+
+  // Clear the table, then import the export: the same rules come back (with new ids).
+  ASSERT_EQ(call("PUT", "/api/v1/recipients", R"({"rules":[]})").status, 200);
+  const auto imported =
+      call("PUT", "/api/v1/recipients/import.toml", exported.body, "application/toml");
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  auto strip_ids = [](json rules) {
+    for (auto& r : rules) r.erase("id");
+    return rules;
+  };
+  EXPECT_EQ(strip_ids(imported.as_json().at("rules")), strip_ids(replaced.as_json().at("rules")));
+  EXPECT_EQ(call("GET", "/api/v1/recipients").as_json().at("rules").size(), 4u);
+  const auto route = call("GET", "/api/v1/route?sender=0611112222").as_json();
+  EXPECT_EQ(route.at("recipients"), json::array({"channel:local:osaka"}));
+
+  // A bad import is 400 naming the rule and key, and leaves the table as it was.
+  const auto bad =
+      call("PUT", "/api/v1/recipients/import.toml",
+           "[[rule]]\npattern = \"others\"\nrecipient = \"user:local:a\"\n"
+           "[[rule]]\npattern = \"others\"\nrecipient = \"user:local:a\"\nprinter = 1\n",
+           "application/toml");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("rule 2: printer"), std::string::npos) << bad.body;
+  const auto not_utf8 =
+      call("PUT", "/api/v1/recipients/import.toml", "[[rule]]\nnote = '\xe3", "application/toml");
+  EXPECT_EQ(not_utf8.status, 400);
+  EXPECT_NE(not_utf8.body.find("not UTF-8"), std::string::npos) << not_utf8.body;
+  EXPECT_EQ(call("GET", "/api/v1/recipients").as_json().at("rules").size(), 4u);
+  // The import is audited like PUT /recipients: three replacements, the bad imports none.
+  const auto audit = call("GET", "/api/v1/audit");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  std::size_t replacements = 0;
+  for (auto at = audit.body.find("recipient.replace"); at != std::string::npos;
+       at = audit.body.find("recipient.replace", at + 1)) {
+    ++replacements;
+  }
+  EXPECT_EQ(replacements, 3u) << audit.body;
+}
+
+// A signed-in `user` gets 403 from both routes (they are admin only, like the other recipient
+// routes); "export.toml" is matched before "{id}".
+TEST_F(RestApiTest, TomlRoutesAreForAdministratorsOnly) {
+  struct UserAuth : Authenticator {
+    std::expected<Actor, Denial> authenticate(const Request&) const override { return "alice"; }
+    std::expected<Principal, Denial> identify(const Request&) const override {
+      return Principal{"alice", Role::user, "alice", {"user:local:alice"}};
+    }
+  };
+  UserAuth user;
+  Router router;
+  install_rest_api(router, *engine_, &local_, user);
+  for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/api/v1/recipients/export.toml"}, {"PUT", "/api/v1/recipients/import.toml"}}) {
+    auto request = make_request(method, target);
+    request.body = "[[rule]]\npattern = \"others\"\nrecipient = \"user:local:alice\"\n";
+    const auto r = router.dispatch(request);
+    EXPECT_EQ(r.status, 403) << method << " " << target << ": " << r.body;
+  }
+  EXPECT_TRUE(call("GET", "/api/v1/recipients").as_json().at("rules").empty());
 }
 
 }  // namespace

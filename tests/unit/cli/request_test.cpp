@@ -277,6 +277,45 @@ TEST(Recipients, ExportPrintsJsonEvenWithoutJsonFlag) {
   EXPECT_EQ(json::parse(ran.out)["rules"][0]["recipient"], "channel:local:desk");
 }
 
+TEST(Recipients, TomlImportSendsTheFileAsIsAndExportPrintsTheToml) {
+  TempDir dir;
+  const std::string toml =
+      "[[rule]]\npattern = \"prefix:03\"\nrecipient = \"user:local:alice\"\nnote = \"Tokyo\"\n";
+  const auto answer =
+      R"({"rules":[{"id":7,"pattern":"prefix:03","recipient":"user:local:alice","note":"Tokyo"}]})";
+  for (const auto* name : {"rules.toml", "RULES.TOML"}) {
+    Request r = one_request({"recipients", "import", dir.write(name, toml).string()}, answer);
+    EXPECT_EQ(r.method, "PUT");
+    EXPECT_EQ(r.target(), "/api/v1/recipients/import.toml");
+    EXPECT_FALSE(r.json);
+    ASSERT_TRUE(r.raw_body);
+    EXPECT_EQ(*r.raw_body, toml);
+    EXPECT_EQ(r.raw_content_type, "application/toml");
+  }
+  // A .json file still goes to PUT /recipients as JSON.
+  Request j = one_request(
+      {"recipients", "import", dir.write("rules.json", R"({"rules":[]})").string()}, answer);
+  EXPECT_EQ(j.target(), "/api/v1/recipients");
+  EXPECT_FALSE(j.raw_body);
+
+  // The server's 400 (naming the rule and key) reaches stderr; exit code 7 (rejected input).
+  FakeTransport bad;
+  bad.answer(400,
+             R"({"error":{"code":"invalid_argument","message":"rule 1: pattern: bad prefix"}})");
+  Ran failed = run_words({"recipients", "import", dir.write("bad.toml", "x").string()}, bad);
+  EXPECT_EQ(failed.code, 7);
+  EXPECT_NE(failed.err.find("rule 1: pattern"), std::string::npos) << failed.err;
+
+  FakeTransport t;
+  t.answer(200, toml, "text/plain; charset=utf-8");
+  Ran ran = run_words({"recipients", "export", "--toml"}, t);
+  ASSERT_EQ(ran.code, 0) << ran.err;
+  ASSERT_EQ(t.requests.size(), 1u);
+  EXPECT_EQ(t.requests[0].method, "GET");
+  EXPECT_EQ(t.requests[0].target(), "/api/v1/recipients/export.toml");
+  EXPECT_EQ(ran.out, toml);
+}
+
 TEST(Route, SenderAndCalledInQuery) {
   FakeTransport t;
   t.answer(200, R"({"recipients":["user:local:alice","channel:local:desk"]})");

@@ -157,13 +157,15 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   add->add_option("--note", inv.note, "free text");
   id_arg(leaf(recipients->add_subcommand("remove", "remove a rule"), Command::recipients_remove),
          "rule id");
-  leaf(recipients->add_subcommand("import", "replace the table from a JSON file"),
+  leaf(recipients->add_subcommand("import", "replace the table from a JSON or TOML file"),
        Command::recipients_import)
-      ->add_option("FILE", inv.file, "JSON: {\"rules\":[...]} or [...]")
+      ->add_option("FILE", inv.file,
+                   "FILE.json: {\"rules\":[...]} or [...]; FILE.toml: [[rule]] tables")
       ->required()
       ->check(CLI::ExistingFile);
-  leaf(recipients->add_subcommand("export", "print the table as JSON (for import)"),
-       Command::recipients_export);
+  leaf(recipients->add_subcommand("export", "print the table as JSON or TOML (for import)"),
+       Command::recipients_export)
+      ->add_flag("--toml", inv.toml, "TOML ([[rule]] tables) instead of JSON");
   auto* route =
       leaf(app.add_subcommand("route", "who would receive a fax from a sender"), Command::route);
   route->add_option("--sender", inv.sender, "sender")->required();

@@ -1,6 +1,7 @@
 #include "atdesk/cli/run.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <utility>
@@ -79,6 +80,22 @@ Outcome<json> read_json_file(const std::string& file) {
   json value = json::parse(in, nullptr, false);
   if (value.is_discarded()) return failure(ExitCode::usage, file + ": not valid JSON");
   return value;
+}
+
+Outcome<std::string> read_text_file(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return failure(ExitCode::usage, file + ": cannot open the file");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return failure(ExitCode::usage, file + ": cannot read the file");
+  return text;
+}
+
+// "rules.toml", "RULES.TOML": the TOML form; every other name is read as JSON.
+bool is_toml_file(const std::string& file) {
+  const auto ext = std::filesystem::path(file).extension().string();
+  std::string lower;
+  for (char c : ext) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return lower == ".toml";
 }
 
 Done write_output(const std::string& file, const std::string& data, std::ostream& out,
@@ -390,6 +407,17 @@ Done Session::run() {
       return no_content(make("DELETE", api + "/recipients/" + percent_encode_segment(inv_.id)),
                         "removed rule " + inv_.id);
     case Command::recipients_import: {
+      if (is_toml_file(inv_.file)) {
+        auto text = read_text_file(inv_.file);
+        if (!text) return std::unexpected(text.error());
+        Request r = make("PUT", api + "/recipients/import.toml");
+        r.raw_body = std::move(*text);
+        r.raw_content_type = "application/toml";
+        auto body = send_json(std::move(r));
+        if (!body) return std::unexpected(body.error());
+        print(*body, format_rules(member(*body, "rules")));
+        return {};
+      }
       auto file = read_json_file(inv_.file);
       if (!file) return std::unexpected(file.error());
       // Accept what `recipients export` prints ({"rules":[...]}) or a bare array of rules.
@@ -406,6 +434,11 @@ Done Session::run() {
       return {};
     }
     case Command::recipients_export: {
+      if (inv_.toml) {
+        auto response = send(make("GET", api + "/recipients/export.toml"));
+        if (!response) return std::unexpected(response.error());
+        return write_output("-", response->body, out_, false);
+      }
       auto body = send_json(make("GET", api + "/recipients"));
       if (!body) return std::unexpected(body.error());
       out_ << body->dump(2) << "\n";  // always JSON: the input of `recipients import`

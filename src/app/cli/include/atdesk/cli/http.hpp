@@ -31,8 +31,10 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> query;  // raw values, encoded by target()
   std::optional<nlohmann::json> json;                      // application/json body
   std::vector<FormPart> form;                              // multipart/form-data body
-  bool authenticated = true;                               // false only for /healthz
-  std::string bearer_token;  // set by the runner just before sending; never printed
+  std::optional<std::string> raw_body;  // any other body, sent as is with raw_content_type
+  std::string raw_content_type;         // e.g. "application/toml"
+  bool authenticated = true;            // false only for /healthz
+  std::string bearer_token;             // set by the runner just before sending; never printed
 
   // "/api/v1/jobs?state=held&limit=5": path plus the percent-encoded query, in order.
   std::string target() const;

@@ -95,6 +95,7 @@ struct Invocation {
   std::optional<int> size;  // preview --size (px)
   bool printable = false;   // document --printable
   bool create = false;      // modes set --create
+  bool toml = false;        // recipients export --toml
 };
 
 // The outcome of parsing: an invocation to run, or an exit code (help shown: 0, usage error: 2)
