@@ -157,11 +157,43 @@ async function overview() {
           el('td', {}, badge('ps-' + p.state, p.state)),
           el('td', {text: p.message || (p.state_reasons || []).join(', ')}))))),
       el('section', {class: 'card'}, el('h2', {text: 'Chat services'}),
-        table(['Service', 'State'], services.services.map((s) => el('tr', {},
-          el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, s.state))))))),
+        table(['Service', 'State', ''], services.services.map((s) => el('tr', {},
+          el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, s.state)),
+          el('td', {}, isAdmin() && s.state !== 'connected' ? signInCell(s.name) : null)))))),
     el('section', {class: 'card'}, el('h2', {text: 'Recipients now'}),
       presenceRows.length ? table(['Recipient', 'Presence', 'Action', 'Held'], presenceRows) :
         el('p', {class: 'muted', text: 'No recipients.'})));
+}
+
+// The service account's sign-in by OAuth device code (Teams): the code and the link are shown
+// here while atdeskd polls the identity platform; this cell follows the status every 5 s.
+function signInCell(name) {
+  const out = el('span', {class: 'muted'});
+  const path = '/chat-services/' + encodeURIComponent(name) + '/sign-in';
+  const follow = async () => {
+    try {
+      const st = await api('GET', path);
+      if (st.status === 'pending') {
+        out.replaceChildren('Enter code ', el('strong', {text: st.user_code}), ' at ',
+          el('a', {href: st.verification_uri, target: '_blank', rel: 'noopener noreferrer',
+            text: st.verification_uri}));
+        setTimeout(follow, 5000);
+      } else {
+        out.replaceChildren(st.status === 'signed_in' ? 'Signed in.' :
+          'Sign-in ' + st.status + (st.problem ? ': ' + st.problem : '') + '.');
+      }
+    } catch (e) { out.replaceChildren(e.message); }
+  };
+  const start = async () => {
+    try {
+      await api('POST', path);
+      follow();
+    } catch (e) {
+      out.replaceChildren(e.status === 404 ? 'This service has no sign-in here.' : e.message);
+    }
+  };
+  return el('span', {}, el('button', {type: 'button', class: 'secondary', onclick: start,
+    text: 'Sign in'}), ' ', out);
 }
 
 async function jobs() {
