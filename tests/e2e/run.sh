@@ -2,7 +2,8 @@
 # Browser tests of the web UI. Starts ippeveprinter (scripts/test-printer) and atdeskd with a
 # generated atdesk.toml on free 127.0.0.1 ports, prepares accounts and held faxes through the
 # REST API with the admin token, then runs ui.test.mjs (playwright-core + /usr/bin/chromium).
-# Screenshots: docs/screenshots/ (main pages) and, on a failure, $ATDESK_E2E_ARTIFACTS
+# Screenshots: $ATDESK_SCREENSHOTS (default <build>/e2e-screenshots; ATDESK_SCREENSHOTS=docs/screenshots
+# refreshes the ones in the docs) and, on a failure, $ATDESK_E2E_ARTIFACTS
 # (default <build>/e2e-artifacts).
 #
 # usage: run.sh <repo root> <build dir>
@@ -123,7 +124,7 @@ ATDESK_ADMIN_PASSWORD=$(cat "$work/state/web-admin.password")
 export ATDESK_JOB_RELEASE="$job_release" ATDESK_JOB_MODE="$job_mode" ATDESK_JOB_BOB="$job_bob"
 export ATDESK_PRINTER_SPOOL="$work/printer/spool"
 export ATDESK_CHROMIUM="$chromium"
-export ATDESK_SCREENSHOTS="${ATDESK_SCREENSHOTS:-$root/docs/screenshots}"
+export ATDESK_SCREENSHOTS="${ATDESK_SCREENSHOTS:-$build/e2e-screenshots}"  # docs/screenshots to refresh the docs
 export ATDESK_E2E_ARTIFACTS="${ATDESK_E2E_ARTIFACTS:-$build/e2e-artifacts}"
 node "$here/ui.test.mjs"
 status=0
