@@ -2,6 +2,8 @@
 // control character escaped); reading uses toml11 after a UTF-8 check.
 #include "atdesk/api/recipients_toml.hpp"
 
+#include "atdesk/core/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -53,26 +55,6 @@ std::string toml_string(std::string_view s) {
   }
   out += '"';
   return out;
-}
-
-// TOML files are UTF-8; toml11 reads past the end of its buffer on some invalid sequences (a
-// lead byte without its continuation bytes), so they are refused before it runs. The same check
-// as src/app/daemon/config.cpp.
-std::optional<std::size_t> invalid_utf8_at(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80             ? 1
-                          : (c & 0xe0) == 0xc0 ? 2
-                          : (c & 0xf0) == 0xe0 ? 3
-                          : (c & 0xf8) == 0xf0 ? 4
-                                               : 0;
-    if (n == 0 || i + n > s.size()) return i;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
-    }
-    i += n;
-  }
-  return std::nullopt;
 }
 
 std::string_view type_name(const toml::value& v) {
@@ -181,13 +163,7 @@ std::string rules_to_toml(const std::vector<RecipientRule>& rules) {
 }
 
 Result<std::vector<RecipientRule>> rules_from_toml(std::string_view text, const NumberPlan& plan) {
-  if (const auto at = invalid_utf8_at(text)) {
-    const auto line =
-        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n');
-    return fail(Errc::invalid_argument, "TOML, line " + std::to_string(line) +
-                                            ": not UTF-8 (invalid byte sequence at byte " +
-                                            std::to_string(*at) + ")");
-  }
+  if (auto ok = check_utf8(text, "TOML"); !ok) return fail(ok.error());
   toml::value root;
   try {
     std::istringstream in{std::string(text)};

@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include "atdesk/core/text.hpp"
 #include "config_section.hpp"
 
 #include <algorithm>
@@ -226,36 +227,8 @@ std::string Config::default_printer() const {
   return printers.empty() ? std::string{} : printers.front().name;
 }
 
-// TOML files are UTF-8 (TOML 1.0, "Spec"); toml11 reads past the end of its buffer on some
-// invalid sequences (a lead byte without its continuation bytes in a literal string), so they are
-// refused before it runs.
-namespace {
-std::optional<std::size_t> invalid_utf8_at(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const std::size_t n = c < 0x80             ? 1
-                          : (c & 0xe0) == 0xc0 ? 2
-                          : (c & 0xf0) == 0xe0 ? 3
-                          : (c & 0xf8) == 0xf0 ? 4
-                                               : 0;
-    if (n == 0 || i + n > s.size()) return i;
-    for (std::size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return i;
-    }
-    i += n;
-  }
-  return std::nullopt;
-}
-}  // namespace
-
 Result<Config> parse_config(const std::string& text, const std::string& name) {
-  if (const auto at = invalid_utf8_at(text)) {
-    const auto line =
-        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(*at), '\n');
-    return fail(Errc::invalid_argument, name + ", line " + std::to_string(line) +
-                                            ": not UTF-8 (invalid byte sequence at byte " +
-                                            std::to_string(*at) + ")");
-  }
+  if (auto ok = check_utf8(text, name); !ok) return fail(ok.error());
   try {
     std::istringstream in(text);
     return from_toml(toml::parse(in, name), name);

@@ -11,6 +11,7 @@
 #include "atdesk/core/job.hpp"
 #include "atdesk/core/presence.hpp"
 #include "atdesk/core/recipient.hpp"
+#include "atdesk/core/text.hpp"
 
 namespace atdesk {
 namespace {
@@ -167,6 +168,24 @@ TEST(Recipient, ParseKeyRejectsMalformedKeys) {
     EXPECT_NE(r.error().message.find("recipient"), std::string::npos);
   }
   EXPECT_FALSE(Recipient::parse_key("user:local:" + std::string(300, 'a')));
+}
+
+}  // namespace
+}  // namespace atdesk
+
+namespace atdesk {
+namespace {
+
+TEST(CheckUtf8, AcceptsUtf8AndNamesLineAndByteOfABadSequence) {
+  EXPECT_TRUE(check_utf8("plain\n\xe5\xae\x9b\xe5\x85\x88 \xf0\x9f\x93\xa0\n", "f.toml"));
+  auto truncated = check_utf8("a = 1\nb = '\xf3'\n", "f.toml");
+  ASSERT_FALSE(truncated);
+  EXPECT_EQ(truncated.error().code, Errc::invalid_argument);
+  EXPECT_EQ(truncated.error().message,
+            "f.toml, line 2: not UTF-8 (invalid byte sequence at byte 11)");
+  EXPECT_FALSE(check_utf8("\xc3", "x"));                  // lead byte at the very end
+  EXPECT_FALSE(check_utf8("\x80", "x"));                  // a continuation byte alone
+  EXPECT_FALSE(check_utf8("\xf8\x88\x80\x80\x80", "x"));  // 5-byte form
 }
 
 }  // namespace
