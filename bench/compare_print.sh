@@ -7,6 +7,7 @@
 # Markdown table.   bench/compare_print.sh [N]   (ATDESK_BUILD_DIR: an existing build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib/common.sh"
 n=${1:-50}
 "$root/scripts/install-deps" --bench >/dev/null
 build=${ATDESK_BUILD_DIR:-$root/build-release}
@@ -23,8 +24,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port() { while :; do p=$((20000 + RANDOM % 20000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo $p; return; }; done; }
-pport=$(port); aport=$(port); cport=$(port)
+pport=$(free_port); aport=$(free_port); cport=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-cmp >/dev/null
 spool="$work/printer/spool"
 count() { find "$spool" -type f \( -name '*.pdf' -o -name '*.pwg' -o -name '*.urf' \) | wc -l; }

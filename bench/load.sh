@@ -5,6 +5,7 @@
 #   bench/load.sh [JOBS] [RECIPIENTS] [THREADS]     (long run: bench/load.sh 10000 10000 4)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib/common.sh"
 jobs=${1:-1000}
 recipients=${2:-10000}
 threads=${3:-4}
@@ -24,9 +25,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port() { while :; do p=$((20000 + RANDOM % 20000)); (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo $p; return; }; done; }
-pport=$(port)
-aport=$(port)
+pport=$(free_port)
+aport=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-load >/dev/null
 cat >"$work/atdesk.toml" <<TOML
 [server]

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 root=$1
+. "$root/scripts/lib/common.sh"
 build=$2
 here="$root/tests/e2e"
 atdeskd="$build/src/app/daemon/atdeskd"
@@ -18,18 +19,7 @@ chmod 700 "$work"
 daemon_pid=""
 status=1
 
-log() { printf '%s\n' "$*" >&2; }
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
 
 cleanup() {
   if [ -n "$daemon_pid" ]; then

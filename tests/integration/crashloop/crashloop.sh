@@ -7,6 +7,7 @@
 # ATDESK_CRASH_SEED makes the instants repeatable.
 set -euo pipefail
 root=$1
+. "$root/scripts/lib/common.sh"
 build=$2
 cycles=${ATDESK_CRASH_CYCLES:-${3:-20}}
 seed=${ATDESK_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
@@ -15,18 +16,7 @@ atdeskd="$build/src/app/daemon/atdeskd"
 work=$(mktemp -d /tmp/atdesk-crash.XXXXXX)
 chmod 700 "$work"
 daemon_pid=""
-log() { printf '%s\n' "$*" >&2; }
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
 
 cleanup() {
   [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null || true

@@ -7,6 +7,7 @@
 set -euo pipefail
 
 root=$1
+. "$root/scripts/lib/common.sh"
 build=$2
 shift 2
 atdeskd="$build/src/app/daemon/atdeskd"
@@ -16,18 +17,7 @@ chmod 700 "$work"
 failures=0
 daemon_pid=""
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
 
-log() { printf '%s\n' "$*" >&2; }
 
 cleanup() {
   stop_daemon

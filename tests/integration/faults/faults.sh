@@ -13,6 +13,7 @@
 # usage: faults.sh <repo root> <build dir> [fault ...]
 set -euo pipefail
 root=$1
+. "$root/scripts/lib/common.sh"
 build=$2
 shift 2
 atdeskd="$build/src/app/daemon/atdeskd"
@@ -20,18 +21,7 @@ cli="$build/src/app/cli/atdesk"
 work=$(mktemp -d /tmp/atdesk-faults.XXXXXX)
 chmod 700 "$work"
 daemon_pid="" hole_pid="" failures=0 mounted=""
-log() { printf '%s\n' "$*" >&2; }
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
 
 cleanup() {
   stop_daemon
