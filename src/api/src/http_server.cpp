@@ -23,8 +23,10 @@ using tcp = asio::ip::tcp;
 
 // Query parameters whose values are never logged.
 bool is_secret_name(std::string_view name) {
-  for (std::string_view s : {"token", "access_token", "password", "secret", "code", "state",
-                             "clientState", "validationToken"}) {
+  // Not "state": atdeskd takes no OAuth redirects (device-code sign-in only), and `state` is the
+  // job filter of GET /api/v1/jobs, which the log should show.
+  for (std::string_view s :
+       {"token", "access_token", "password", "secret", "code", "clientState", "validationToken"}) {
     if (name == s) return true;
   }
   return false;

@@ -324,6 +324,10 @@ scenario_secrets_not_logged() {
     return 1
   fi
   grep -q "token=\*\*\*" "$work/atdeskd.log"
+  # ... and only secrets are masked: the job filter stays readable.
+  api GET "/api/v1/jobs?state=held" >/dev/null
+  sleep 0.2
+  grep -q "/api/v1/jobs?state=held " "$work/atdeskd.log"
 }
 
 all=(unknown_sender_prints available_at_office_prints busy_holds_then_presence_prints
