@@ -290,6 +290,9 @@ TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
   set_presence("alice", Availability::busy, WorkLocation::office);
   auto job = submit("0312345678");
   ASSERT_TRUE(reaches(job, JobState::held));
+  // The "held" notice is sent after the state is stored; wait for it so the retention notice is
+  // the last message (the worker could otherwise still be sending the first).
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
   clock_.advance(23h);
   engine_->run_housekeeping();
   EXPECT_EQ(state_of(job), JobState::held);
@@ -298,6 +301,7 @@ TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
   EXPECT_EQ(state_of(job), JobState::expired);
   EXPECT_FALSE(*blobs_.exists(job.id, store::BlobKind::original));
   auto m = messages("user:local:alice");
+  ASSERT_EQ(m.size(), 2u);
   EXPECT_NE(m.back().text.find("retention"), std::string::npos);
 }
 
