@@ -121,6 +121,9 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   long long days = c.retention.count() / 86400;
   ATDESK_TRY(retention.integer("held_days", days, 1, 3650));
   c.retention = std::chrono::seconds(days * 86400);
+  long long check = c.housekeeping_interval.count();
+  ATDESK_TRY(retention.integer("check_interval_s", check, 1, 3600));
+  c.housekeeping_interval = std::chrono::seconds(check);
   ATDESK_TRY(retention.no_unknown_keys());
 
   Section limits(section("limits"), "limits", file);

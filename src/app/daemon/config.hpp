@@ -50,7 +50,10 @@ struct Config {
   Policy policy;       // [policy]
   MatchPreference match = MatchPreference::sender_first;
   std::chrono::seconds retention{7 * 24 * 3600};  // [retention] held_days
-  document::Limits limits;                        // [limits]
+  // [retention] check_interval_s: how often held jobs are checked for expiry and for a switch of
+  // the scheduled mode table
+  std::chrono::seconds housekeeping_interval{30};
+  document::Limits limits;  // [limits]
 
   std::vector<PrinterConfig> printers;  // [[printer]]
   bool local_chat = true;               // [chat.local] enabled

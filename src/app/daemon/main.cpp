@@ -118,6 +118,7 @@ int run(const atdesk::app::Config& config) {
   settings.limits = config.limits;
   settings.default_printer = config.default_printer();
   settings.retention = config.retention;
+  settings.housekeeping_interval = config.housekeeping_interval;
   settings.worker_threads = config.worker_threads;
   engine::Engine engine(
       settings, engine::Dependencies{**db, **db, **spool, clock, **zone, printer_map, chat_map});

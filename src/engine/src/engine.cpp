@@ -29,6 +29,8 @@ Result<void> Engine::Impl::start() {
   }
   if (auto ok = load_tables(); !ok) return ok;
   last_active_table_ = active_table_name();
+  last_check_wall_ = deps_.clock.now();
+  last_check_elapsed_ = deps_.clock.elapsed();
   guard_.emplace(io_.get_executor());
   const int n = std::max(1, settings_.worker_threads);
   for (int i = 0; i < n; ++i) workers_.emplace_back([this] { io_.run(); });

@@ -58,6 +58,7 @@ class Engine::Impl {
   void schedule_retry(const JobId& id);
   void reconcile();  // start-up: printing/releasing/stored jobs
   void housekeeping();
+  std::chrono::milliseconds note_clock_jump(Timestamp now);  // returns the skew to allow for
   void housekeeping_tick();  // housekeeping(), then re-arms its timer
   Result<Job> remove(Job job, const std::string& actor);
 
@@ -91,6 +92,12 @@ class Engine::Impl {
   std::map<std::string, ModeTable> modes_;
   Schedule schedule_;
   std::string last_active_table_;
+  // Clock-jump guard for retention (housekeeping()): the wall and elapsed time of the last check,
+  // and how far the wall clock has jumped forward since start-up, net of backward jumps and never
+  // below zero. Expiry measures age minus this, so a jump never makes a held job expire early.
+  Timestamp last_check_wall_{};
+  std::chrono::milliseconds last_check_elapsed_{0};
+  std::chrono::milliseconds clock_skew_{0};
   std::set<std::string> retrying_;  // job ids with a print retry scheduled
   // Job ids being submitted or tracked right now: print() for a job already here does nothing,
   // so that two paths reaching print() at once (a decision and the start-up reconciliation)

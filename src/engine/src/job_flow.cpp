@@ -535,6 +535,40 @@ void Engine::Impl::reconcile() {
   recheck_held("presence checked at start-up");
 }
 
+// A wall clock set forward (a wrong clock corrected, an administrator's typo) must not delete
+// held faxes early, and one set back must not either: jumps are told from time passing by
+// comparing the wall clock with elapsed time, and the forward part is kept off the age of jobs.
+// Jumps while atdeskd was not running cannot be seen.
+std::chrono::milliseconds Engine::Impl::note_clock_jump(Timestamp now) {
+  constexpr auto kTolerance = std::chrono::minutes(2);  // NTP slews; only real jumps count
+  const auto elapsed = deps_.clock.elapsed();
+  std::chrono::milliseconds jump{0}, skew{0};
+  {
+    std::lock_guard lock(mutex_);
+    jump = (now - last_check_wall_) - (elapsed - last_check_elapsed_);
+    last_check_wall_ = now;
+    last_check_elapsed_ = elapsed;
+    if (jump > kTolerance || jump < -kTolerance) {
+      clock_skew_ = std::max(std::chrono::milliseconds{0}, clock_skew_ + jump);
+    } else {
+      jump = {};
+    }
+    skew = clock_skew_;
+  }
+  if (jump != std::chrono::milliseconds{0}) {
+    const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(jump).count();
+    const auto text =
+        "the wall clock jumped " + std::string(minutes > 0 ? "forward" : "back") + " by " +
+        std::to_string(minutes > 0 ? minutes : -minutes) +
+        " min; held jobs are kept as if it had not (" +
+        std::to_string(std::chrono::duration_cast<std::chrono::minutes>(skew).count()) +
+        " min added to their retention)";
+    spdlog::warn("{}", text);
+    (void)audit("engine", "clock.jump", "", text);
+  }
+  return skew;
+}
+
 void Engine::Impl::housekeeping() {
   const auto active = active_table_name();
   bool switched = false;
@@ -548,10 +582,11 @@ void Engine::Impl::housekeeping() {
   if (switched) recheck_held("the schedule switched to mode table '" + active + "'");
 
   const auto now = deps_.clock.now();
+  const auto skew = note_clock_jump(now);
   store::JobFilter filter;
   filter.states = {JobState::held};
   filter.oldest_first = true;
-  filter.received_before = now - settings_.retention;
+  filter.received_before = now - skew - settings_.retention;
   filter.limit = 1'000'000;
   auto expired = deps_.jobs.list(filter);
   if (!expired) return;

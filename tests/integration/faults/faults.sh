@@ -9,6 +9,10 @@
 #   spool_disk_full         the spool's file system full: uploads refused with a named error
 #                           (507), acknowledged jobs intact, uploads accepted again once there is
 #                           room
+#   clock_jump              the wall clock set 2 days forward (past the 1-day retention), then
+#                           back: held jobs are not expired, each jump is in the audit log, jobs
+#                           received after it are held, and all print once on release
+#                           (atdeskd runs under libfaketime; elapsed time is not faked)
 #
 # usage: faults.sh <repo root> <build dir> [fault ...]
 set -euo pipefail
@@ -32,6 +36,7 @@ cleanup() {
     log "---- atdeskd log (last 40 lines) ----"
     tail -n 40 "$work/atdeskd.log" >&2 || true
   fi
+  [ -n "${KEEP_WORK:-}" ] && { log "kept $work"; return; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -50,6 +55,9 @@ state_dir = "$work/state"
 spool_dir = "${1:-$work/state/spool}"
 [numbers]
 country_code = "81"
+[retention]
+held_days = 1
+check_interval_s = 1
 [[printer]]
 name = "front"
 uri = "ipp://127.0.0.1:$printer_port/ipp/print"
@@ -60,7 +68,13 @@ TOML
 
 # Each fault runs in a subshell, so the daemon's pid lives in a file, not a variable.
 start_daemon() {
-  "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
+  local preload=()
+  if [ -f "$work/faketime" ]; then  # the wall clock is whatever offset that file holds
+    preload=(env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+      FAKETIME_TIMESTAMP_FILE="$work/faketime" FAKETIME_CACHE_DURATION=1
+      FAKETIME_DONT_FAKE_MONOTONIC=1)
+  fi
+  "${preload[@]}" "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
   echo "$daemon_pid" >"$work/daemon.pid"
   for _ in $(seq 1 200); do
@@ -101,7 +115,12 @@ fax() { local f="$work/fax-$RANDOM$RANDOM.tif"; "$root/scripts/sample-fax" "$f" 
 submit() { "$cli" --json submit "$(fax "${2:-1}")" --sender "$1" | jq -r .id; }
 printed_count() { find "$work/printer/spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | wc -l; }
 expect_eq() { [ "$2" = "$3" ] || { log "  FAIL: $1: got '$2', expected '$3'"; return 1; }; }
+ensure_printer() {  # faults after the first one find it running; run alone, they start it
+  nc -z 127.0.0.1 "$printer_port" 2>/dev/null ||
+    "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-faults >/dev/null
+}
 hold_for_alice() {
+  ensure_printer
   "$cli" recipients add prefix:0399 user:local:alice >/dev/null 2>&1 || true
   "$cli" presence set alice busy remote >/dev/null
 }
@@ -207,7 +226,46 @@ fault_spool_disk_full() {
   write_config
 }
 
-all=(printer_never_answers spool_file_corrupted spool_key_missing spool_disk_full)
+jumps_in_audit() { api GET "/api/v1/audit?limit=200" | jq '[.entries[] | select(.action == "clock.jump")] | length'; }
+wait_jumps() {
+  local want=$1 deadline=$((SECONDS + 20)) n=0
+  while [ $SECONDS -lt $deadline ]; do
+    n=$(jumps_in_audit)
+    [ "$n" -ge "$want" ] && return 0
+    sleep 0.2
+  done
+  log "  FAIL: $n clock jumps in the audit log, expected $want"
+  return 1
+}
+
+fault_clock_jump() {
+  stop_daemon
+  echo "+0" >"$work/faketime"
+  start_daemon
+  hold_for_alice
+  local first second
+  first=$(submit "0399005555")
+  wait_state "$first" held
+  echo "+2d" >"$work/faketime"  # forward past the 1-day retention
+  wait_jumps 1
+  sleep 2  # two more retention checks at the new time
+  expect_eq "state two days 'later'" "$(state_of "$first")" held
+  echo "-3h" >"$work/faketime"  # and back, behind the time the first job came in
+  wait_jumps 2
+  second=$(submit "0399006666")
+  wait_state "$second" held
+  sleep 2
+  expect_eq "state of the first job after the jump back" "$(state_of "$first")" held
+  "$cli" presence set alice available office >/dev/null
+  wait_state "$first" printed 30
+  wait_state "$second" printed 30
+  expect_eq "documents printed for the first job" "$(printed_count "$first")" 1
+  expect_eq "documents printed for the second job" "$(printed_count "$second")" 1
+  stop_daemon
+  rm -f "$work/faketime"
+}
+
+all=(printer_never_answers spool_file_corrupted spool_key_missing spool_disk_full clock_jump)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 write_config

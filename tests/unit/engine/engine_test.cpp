@@ -305,6 +305,64 @@ TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
   EXPECT_NE(m.back().text.find("retention"), std::string::npos);
 }
 
+// A wall clock set forward (here by ten days, past the 24 h retention) is seen as a jump, not as
+// time passing: the held job stays until it has been held 24 h of elapsed time, and the jump is
+// in the audit log.
+TEST_F(EngineTest, ClockJumpForwardDoesNotExpireHeldJobsEarly) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  clock_.set(clock_.now() + std::chrono::days(10));
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(job), JobState::held);
+  auto audit = engine_->audit(10);
+  ASSERT_TRUE(audit);
+  ASSERT_FALSE(audit->empty());
+  EXPECT_EQ(audit->front().action, "clock.jump");
+  EXPECT_NE(audit->front().detail.find("forward by 14400 min"), std::string::npos)
+      << audit->front().detail;
+  clock_.advance(23h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(job), JobState::held);
+  clock_.advance(2h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(job), JobState::expired);
+}
+
+// Set back by 3 h: a job received after the jump carries the earlier time base and must not expire
+// early either; one received before it is kept 3 h longer (never shorter).
+TEST_F(EngineTest, ClockJumpBackDoesNotExpireHeldJobsEarly) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  auto before = submit("0312345678");
+  ASSERT_TRUE(reaches(before, JobState::held));
+  clock_.set(clock_.now() - 3h);
+  engine_->run_housekeeping();
+  auto after = submit("0312345678");
+  ASSERT_TRUE(reaches(after, JobState::held));
+  clock_.advance(23h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(before), JobState::held);
+  EXPECT_EQ(state_of(after), JobState::held);
+  clock_.advance(2h);  // 25 h since both
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(after), JobState::expired);
+  EXPECT_EQ(state_of(before), JobState::held);
+  clock_.advance(3h);
+  engine_->run_housekeeping();
+  EXPECT_EQ(state_of(before), JobState::expired);
+}
+
+// A small step (NTP) is time passing, not a jump: nothing is recorded.
+TEST_F(EngineTest, SmallClockStepIsNotAJump) {
+  clock_.set(clock_.now() + 30s);
+  engine_->run_housekeeping();
+  auto audit = engine_->audit(10);
+  ASSERT_TRUE(audit);
+  for (const auto& entry : *audit) EXPECT_NE(entry.action, "clock.jump");
+}
+
 TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {
   add_rule("0312345678", "user:local:alice");
   set_presence("alice", Availability::busy, WorkLocation::office);
