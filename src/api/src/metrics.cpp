@@ -108,6 +108,14 @@ std::string render_metrics(const engine::MetricsSnapshot& s,
   w.family("atdesk_print_retries_total", "counter", "Print submissions retried after a failure.");
   w.sample("atdesk_print_retries_total", "", s.print_retries);
 
+  w.family("atdesk_notices_total", "counter",
+           "Chat notices by result (failed attempts are sent again; dropped ones are not).");
+  w.sample("atdesk_notices_total", one_label("result", "sent"), s.notices_sent);
+  w.sample("atdesk_notices_total", one_label("result", "failed"), s.notices_failed);
+  w.sample("atdesk_notices_total", one_label("result", "dropped"), s.notices_dropped);
+  w.family("atdesk_notices_waiting", "gauge", "Chat notices waiting to be sent again.");
+  w.sample("atdesk_notices_waiting", "", s.notices_waiting);
+
   w.family("atdesk_print_latency_seconds", "histogram",
            "Seconds from submission to the printer until it reported completion.");
   // print_latency_counts is cumulative per bucket and then +Inf; a short vector counts as 0.

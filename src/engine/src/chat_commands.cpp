@@ -136,14 +136,17 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
         if (targets.empty()) return reply(c, "Nothing is held for you.");
       }
       std::string text;
+      std::vector<JobId> batch;
       for (auto& job : targets) {
-        auto released = release(job, request->printer, actor, "released by " + c.from + " in chat");
+        auto released =
+            release(job, request->printer, actor, "released by " + c.from + " in chat", &batch);
         text += (text.empty() ? "" : "\n") +
                 (released ? "Printing job " + std::string(released->id.short_id()) + " on " +
                                 released->printer + "."
                           : "Job " + std::string(job.id.short_id()) + ": " +
                                 released.error().message + ".");
       }
+      print_in_order(std::move(batch));
       return reply(c, text);
     }
   }

@@ -465,6 +465,13 @@ MetricsSnapshot Engine::metrics() {
   m.prints_completed = impl_->prints_completed_;
   m.prints_failed = impl_->prints_failed_;
   m.print_retries = impl_->print_retries_;
+  m.notices_sent = impl_->notices_sent_;
+  m.notices_failed = impl_->notices_failed_;
+  m.notices_dropped = impl_->notices_dropped_;
+  {
+    std::lock_guard lock(impl_->unsent_mutex_);
+    m.notices_waiting = impl_->unsent_.size();
+  }
   std::lock_guard lock(impl_->latency_mutex_);
   m.print_latency_counts = impl_->latency_counts_;
   m.print_latency_sum = impl_->latency_sum_;

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -46,8 +47,11 @@ class Engine::Impl {
   void process_stored(const JobId& id);       // decide a stored job
   void recheck_held(const std::string& why);  // re-decide every held job
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
+  // Releases a held job and posts its print; with `batch`, appends the job to it instead, for
+  // the caller to print the batch in order with print_in_order() (held jobs print oldest first).
   Result<Job> release(Job job, std::optional<std::string> printer, const std::string& actor,
-                      const std::string& reason);
+                      const std::string& reason, std::vector<JobId>* batch = nullptr);
+  void print_in_order(std::vector<JobId> batch);
   // A job in `printing`: submit and track. `after_restart`: the job was left in `printing` by a
   // previous run, whose Print-Job may still be arriving at the printer.
   void print(const JobId& id, bool after_restart = false);
@@ -71,6 +75,9 @@ class Engine::Impl {
 
   // --- chat (messages.cpp, chat_commands.cpp)
   void notify(const Job& job, const std::string& text, bool with_preview);
+  // Sends again the notices a chat service could not take (down, throttling, timeouts); called
+  // by housekeeping. A notice is dropped once its job has left the state it was about.
+  void resend_unsent();
   std::string held_text(const Job& job) const;
   std::string printed_text(const Job& job) const;
   std::string local_time(Timestamp t) const;
@@ -106,6 +113,19 @@ class Engine::Impl {
   // One submission at a time per printer (fixed after construction): printers take one job at
   // a time anyway, and a "busy" answer to one request is then never confused with another's.
   std::map<std::string, std::unique_ptr<std::mutex>> submit_locks_;
+
+  // Notices a chat service refused for a transient reason, oldest first, at most kMaxUnsent.
+  struct Unsent {
+    JobId job;
+    JobState state = JobState::received;  // the job's state the notice is about
+    Recipient to;
+    chat::ChatMessage message;
+    int attempts = 1;
+  };
+  static constexpr std::size_t kMaxUnsent = 1000;
+  std::mutex unsent_mutex_;
+  std::deque<Unsent> unsent_;
+  std::atomic<std::uint64_t> notices_sent_{0}, notices_failed_{0}, notices_dropped_{0};
 
   // Counters for /metrics.
   std::atomic<std::uint64_t> decisions_print_{0}, decisions_hold_{0};

@@ -271,12 +271,14 @@ void Engine::Impl::on_presence(const std::string& service, const std::string& us
     }
     return it->second;
   };
+  std::vector<JobId> batch;
   for (auto& job : *held) {
     if (!std::any_of(job.recipients.begin(), job.recipients.end(), concerns)) continue;
     auto d = decide_job(job, job.printer);
     if (d.action != Action::print) continue;
-    (void)release(job, std::nullopt, "presence:" + service + ":" + user, d.reason);
+    (void)release(job, std::nullopt, "presence:" + service + ":" + user, d.reason, &batch);
   }
+  print_in_order(std::move(batch));
 }
 
 void Engine::Impl::recheck_held(const std::string& why) {
@@ -286,15 +288,27 @@ void Engine::Impl::recheck_held(const std::string& why) {
   filter.limit = 1'000'000;
   auto held = deps_.jobs.list(filter);
   if (!held) return;
+  std::vector<JobId> batch;
   for (auto& job : *held) {
     auto d = decide_job(job, job.printer);
     if (d.action == Action::print)
-      (void)release(job, std::nullopt, "engine", why + "; " + d.reason);
+      (void)release(job, std::nullopt, "engine", why + "; " + d.reason, &batch);
   }
+  print_in_order(std::move(batch));
+}
+
+// One task submits the batch in order: posted one by one, the workers would race for the
+// printer and a later job could go first.
+void Engine::Impl::print_in_order(std::vector<JobId> batch) {
+  if (batch.empty()) return;
+  post([this, batch = std::move(batch)] {
+    for (const auto& id : batch) print(id);
+  });
 }
 
 Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_name,
-                                  const std::string& actor, const std::string& reason) {
+                                  const std::string& actor, const std::string& reason,
+                                  std::vector<JobId>* batch) {
   if (job.state != JobState::held) {
     return fail(Errc::conflict,
                 quoted_name(job) + " is " + std::string(to_string(job.state)) + ", not held");
@@ -306,7 +320,11 @@ Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_na
                              "printing on " + releasing->printer);
   if (!printing) return printing;
   (void)audit(actor, "job.release", printing->id.str(), reason);
-  post([this, id = printing->id] { print(id); });
+  if (batch) {
+    batch->push_back(printing->id);
+  } else {
+    post([this, id = printing->id] { print(id); });
+  }
   return printing;
 }
 
@@ -580,6 +598,7 @@ void Engine::Impl::housekeeping() {
     }
   }
   if (switched) recheck_held("the schedule switched to mode table '" + active + "'");
+  resend_unsent();
 
   const auto now = deps_.clock.now();
   const auto skew = note_clock_jump(now);

@@ -51,11 +51,54 @@ void Engine::Impl::notify(const Job& job, const std::string& text, bool with_pre
                    job.id.short_id(), r.key(), r.service);
       continue;
     }
-    if (auto ok = it->second->send(r, message); !ok) {
-      spdlog::warn("job {}: notifying {} failed: {}", job.id.short_id(), r.key(),
-                   ok.error().message);
+    if (auto ok = it->second->send(r, message); ok) {
+      ++notices_sent_;
+    } else {
+      ++notices_failed_;
+      spdlog::warn("job {}: notifying {} failed: {}; it is sent again later", job.id.short_id(),
+                   r.key(), ok.error().message);
+      std::lock_guard lock(unsent_mutex_);
+      if (unsent_.size() >= kMaxUnsent) {
+        ++notices_dropped_;
+        spdlog::warn("job {}: {} notices wait already; the oldest is dropped",
+                     unsent_.front().job.short_id(), kMaxUnsent);
+        unsent_.pop_front();
+      }
+      unsent_.push_back({job.id, job.state, r, message, 1});
     }
   }
+}
+
+void Engine::Impl::resend_unsent() {
+  std::deque<Unsent> batch;
+  {
+    std::lock_guard lock(unsent_mutex_);
+    batch.swap(unsent_);
+  }
+  std::deque<Unsent> still;
+  for (auto& u : batch) {
+    auto job = deps_.jobs.find(u.job.str());
+    if (!job || job->state != u.state) continue;  // gone, or a newer notice says what matters
+    auto it = deps_.chat_services.find(u.to.service);
+    if (it == deps_.chat_services.end()) continue;
+    if (auto ok = it->second->send(u.to, u.message); ok) {
+      ++notices_sent_;
+      spdlog::info("job {}: notice to {} sent after {} attempt{}", u.job.short_id(), u.to.key(),
+                   u.attempts + 1, u.attempts == 0 ? "" : "s");
+    } else {
+      ++notices_failed_;
+      ++u.attempts;
+      still.push_back(std::move(u));
+    }
+  }
+  std::lock_guard lock(unsent_mutex_);
+  // Notices that failed during this pass were queued meanwhile; the older ones go first.
+  for (auto& u : unsent_) still.push_back(std::move(u));
+  while (still.size() > kMaxUnsent) {
+    ++notices_dropped_;
+    still.pop_front();
+  }
+  unsent_.swap(still);
 }
 
 }  // namespace atdesk::engine

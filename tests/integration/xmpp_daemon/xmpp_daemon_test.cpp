@@ -105,9 +105,9 @@ class XmppDaemon : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     c2s_port_ = free_port();
-    const int https_port = free_port();
+    https_port_ = free_port();
     ASSERT_EQ(run(kSource + "/scripts/test-prosody start " + dir_ + "/prosody " +
-                  std::to_string(c2s_port_) + " " + std::to_string(https_port) +
+                  std::to_string(c2s_port_) + " " + std::to_string(https_port_) +
                   " atdesk botpw alice alicepw mallory mallorypw >/dev/null"),
               0)
         << "see " << dir_ << "/prosody/prosody.log";
@@ -128,6 +128,7 @@ class XmppDaemon : public ::testing::Test {
     toml << "[server]\nlisten = \"127.0.0.1:" << api_port_ << "\"\n"
          << "[storage]\nstate_dir = \"" << dir_ << "/state\"\n"
          << "[numbers]\ncountry_code = \"81\"\n"
+         << "[retention]\ncheck_interval_s = 1\n"  // notices that waited go out within 1 s
          << "[[printer]]\nname = \"demo\"\nuri = \"ipp://127.0.0.1:" << printer_port
          << "/ipp/print\"\ndefault = true\n"
          << "[chat.xmpp]\ntype = \"xmpp\"\njid = \"" << kBot << "\"\n"
@@ -310,6 +311,7 @@ class XmppDaemon : public ::testing::Test {
   static inline std::string base_;
   static inline std::string token_;
   static inline int c2s_port_ = 0;
+  static inline int https_port_ = 0;
   static inline int api_port_ = 0;
   static inline pid_t daemon_pid_ = -1;
   static inline std::unique_ptr<TestClient> alice_;
@@ -377,6 +379,51 @@ TEST_F(XmppDaemon, StrangersPrintIsRefused) {
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(state_of(id), "held");
   EXPECT_EQ(printed_count(id), 0u);
+}
+
+// The chat service down and back: while Prosody is stopped a fax for alice is held (presence
+// cannot be had) and its notice cannot be sent; once Prosody is back, atdeskd reconnects, the
+// notice that waited reaches alice, and her "in the office" prints the job once.
+TEST_F(XmppDaemon, ChatServiceDownHoldsAndTheNoticeArrivesWhenItIsBack) {
+  auto& a = alice();
+  a.set_presence("", "in the office");
+  ASSERT_TRUE(wait_presence(kAliceRecipient, "available", "office"));
+  alice_.reset();
+  ASSERT_EQ(run(kSource + "/scripts/test-prosody stop " + dir_ + "/prosody >/dev/null"), 0);
+  const auto service_state = [] {
+    const auto j = request("GET", "/api/v1/chat-services").json();
+    if (j.is_discarded() || !j.contains("services")) return std::string();
+    for (const auto& service : j["services"]) {
+      if (service.value("name", "") == "xmpp") return service.value("state", "");
+    }
+    return std::string();
+  };
+  ASSERT_TRUE(eventually([&] { return service_state() != "connected"; }, 15s));
+
+  const auto job = submit("0312345678");
+  const std::string id = job.value("id", "");
+  ASSERT_TRUE(wait_state(id, "held")) << state_of(id);
+  const auto reason = request("GET", "/api/v1/jobs/" + id).json();
+  EXPECT_NE(reason.dump().find("presence"), std::string::npos) << reason.dump();
+  EXPECT_EQ(printed_count(id), 0u);
+
+  ASSERT_EQ(run(kSource + "/scripts/test-prosody start " + dir_ + "/prosody " +
+                std::to_string(c2s_port_) + " " + std::to_string(https_port_) + " >/dev/null"),
+            0);
+  alice_ = std::make_unique<TestClient>("alice@localhost", "alicepw", c2s_port_, ca_file_);
+  ASSERT_TRUE(alice_->wait_connected());
+  alice_->set_presence("dnd", "busy");
+  ASSERT_TRUE(eventually([&] { return service_state() == "connected"; }, 30s)) << service_state();
+  const auto held = wait_from_bot(*alice_, short_id(job), 20s);
+  ASSERT_TRUE(held) << "the notice that waited did not reach alice";
+  EXPECT_NE(held->body.find("held"), std::string::npos) << held->body;
+  EXPECT_EQ(state_of(id), "held");
+
+  alice_->set_presence("", "in the office");
+  ASSERT_TRUE(wait_state(id, "printed")) << state_of(id);
+  EXPECT_TRUE(eventually([&] { return printed_count(id) == 1; }, 10s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(printed_count(id), 1u);
 }
 
 double percentile(std::vector<double> v, double p) {

@@ -2,6 +2,7 @@
 // the real local chat service and document pipeline.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "atdesk/chat/local/local_chat_service.hpp"
@@ -30,6 +31,38 @@ bool eventually(Pred pred, std::chrono::milliseconds deadline = 10s) {
   return pred();
 }
 
+// The local chat service with a switch that makes it behave like a chat service that is down:
+// presence look-ups and sends fail with `unavailable`, as the XMPP and Graph adapters report it.
+class SwitchableChat final : public chat::ChatService {
+ public:
+  explicit SwitchableChat(chat::LocalChatService& inner) : inner_(inner) {}
+  std::atomic<bool> down{false};
+
+  const std::string& name() const override { return inner_.name(); }
+  chat::ServiceState state() const override {
+    return down ? chat::ServiceState::connecting : chat::ServiceState::connected;
+  }
+  Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) override {
+    if (down) return fail(Errc::unavailable, "local chat: switched off by the test");
+    return inner_.presence(users);
+  }
+  Result<std::vector<std::string>> channel_members(const std::string& channel) override {
+    return inner_.channel_members(channel);
+  }
+  void watch(std::vector<std::string> users, chat::PresenceHandler handler) override {
+    inner_.watch(std::move(users), std::move(handler));
+  }
+  Result<void> send(const Recipient& to, const chat::ChatMessage& message) override {
+    if (down) return fail(Errc::unavailable, "local chat: switched off by the test");
+    return inner_.send(to, message);
+  }
+  void on_command(chat::CommandHandler handler) override { inner_.on_command(std::move(handler)); }
+  Result<void> verify(const Recipient& recipient) override { return inner_.verify(recipient); }
+
+ private:
+  chat::LocalChatService& inner_;
+};
+
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
@@ -54,7 +87,7 @@ class EngineTest : public ::testing::Test {
                                 clock_,
                                 zone_,
                                 {{"front", &front_}, {"back", &back_}},
-                                {{"local", &local_}}});
+                                {{"local", &chat_}}});
     ASSERT_TRUE(engine_->start());
   }
 
@@ -98,6 +131,7 @@ class EngineTest : public ::testing::Test {
   FakePrinter front_{"front"};
   FakePrinter back_{"back"};
   chat::LocalChatService local_{{}, tables_, clock_};
+  SwitchableChat chat_{local_};
   std::unique_ptr<engine::Engine> engine_;
 };
 
@@ -361,6 +395,41 @@ TEST_F(EngineTest, SmallClockStepIsNotAJump) {
   auto audit = engine_->audit(10);
   ASSERT_TRUE(audit);
   for (const auto& entry : *audit) EXPECT_NE(entry.action, "clock.jump");
+}
+
+// A chat service that is down: the job is held (presence cannot be had), the notice waits and
+// goes out at the next check once the service is back; a waiting notice about a state the job
+// has left is dropped, the newer one is sent.
+TEST_F(EngineTest, NoticesWaitWhileTheChatServiceIsDownAndAreSentWhenBack) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  chat_.down = true;
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  engine_->drain();
+  EXPECT_TRUE(messages("user:local:alice").empty());
+  EXPECT_EQ(engine_->metrics().notices_waiting, 1u);
+  engine_->run_housekeeping();  // still down: the notice keeps waiting
+  EXPECT_EQ(engine_->metrics().notices_waiting, 1u);
+
+  auto second = submit("0312345678");
+  ASSERT_TRUE(reaches(second, JobState::held));
+  ASSERT_TRUE(engine_->release(second.id.str(), std::nullopt, "api:admin"));
+  ASSERT_TRUE(reaches(second, JobState::printed));
+  engine_->drain();
+  EXPECT_EQ(engine_->metrics().notices_waiting, 3u);  // held, held, printed
+
+  chat_.down = false;
+  engine_->run_housekeeping();
+  auto m = messages("user:local:alice");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].job_id, job.id.str());
+  EXPECT_NE(m[0].text.find("is held"), std::string::npos) << m[0].text;
+  EXPECT_EQ(m[1].job_id, second.id.str());
+  EXPECT_NE(m[1].text.find("Printed"), std::string::npos) << m[1].text;
+  auto metrics = engine_->metrics();
+  EXPECT_EQ(metrics.notices_waiting, 0u);
+  EXPECT_EQ(metrics.notices_sent, 2u);
 }
 
 TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {

@@ -21,6 +21,8 @@ inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0
 //   atdesk_presence_lookups_total{result}  counter (ok, failed)
 //   atdesk_prints_total{result}        counter (submitted, completed, failed)
 //   atdesk_print_retries_total         counter
+//   atdesk_notices_total{result}       counter (sent, failed, dropped)
+//   atdesk_notices_waiting             gauge
 //   atdesk_print_latency_seconds       histogram
 //   atdesk_printer_up{printer}         gauge: 1 reachable and accepting jobs (idle, processing)
 //   atdesk_chat_service_up{service}    gauge: 1 connected

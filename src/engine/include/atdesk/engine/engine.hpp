@@ -80,6 +80,10 @@ struct MetricsSnapshot {
   std::uint64_t prints_completed = 0;
   std::uint64_t prints_failed = 0;
   std::uint64_t print_retries = 0;
+  std::uint64_t notices_sent = 0;
+  std::uint64_t notices_failed = 0;   // attempts a chat service refused (each is retried)
+  std::uint64_t notices_dropped = 0;  // given up: more than 1000 waiting
+  std::uint64_t notices_waiting = 0;
   // Seconds from submission to the printer until the printer reported completion.
   std::vector<double> print_latency_buckets{0.5, 1, 2, 5, 10, 30, 60, 300};
   std::vector<std::uint64_t> print_latency_counts;  // cumulative per bucket, then +Inf
