@@ -24,14 +24,15 @@ atdeskd="$build/src/app/daemon/atdeskd"
 cli="$build/src/app/cli/atdesk"
 work=$(mktemp -d /tmp/atdesk-faults.XXXXXX)
 chmod 700 "$work"
-daemon_pid="" hole_pid="" failures=0 mounted=""
+daemon_pid="" hole_pid="" failures=0
 
 
 cleanup() {
   stop_daemon
   [ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null || true
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
-  [ -n "$mounted" ] && umount "$mounted" 2>/dev/null || true
+  # The faults run in subshells: look for their mounts rather than trust a variable.
+  grep -o " $work/[^ ]*" /proc/mounts | while read -r m; do umount "$m" 2>/dev/null || true; done
   if [ "$failures" -ne 0 ]; then
     log "---- atdeskd log (last 40 lines) ----"
     tail -n 40 "$work/atdeskd.log" >&2 || true
@@ -189,7 +190,7 @@ fault_spool_disk_full() {
   stop_daemon
   mkdir -p "$work/small"
   mount -t tmpfs -o size=400k,mode=0700 tmpfs "$work/small"
-  mounted="$work/small"
+
   write_config "$work/small/spool"
   start_daemon
   hold_for_alice
@@ -222,7 +223,7 @@ fault_spool_disk_full() {
   code=$(api POST /api/v1/jobs -o /dev/null -w '%{http_code}' -F "document=@$(fax 1)" -F "sender=0399004444")
   expect_eq "status once there is room" "$code" 201
   stop_daemon
-  umount "$work/small" && mounted=""
+  umount "$work/small"
   write_config
 }
 
