@@ -3,6 +3,7 @@
 # real ippeveprinter: jobs accepted per second, p50/p99 submit->stored, ->decision, ->printer,
 # and resident memory idle (with R recipients in the table) and at the peak under load.
 #   bench/load.sh [JOBS] [RECIPIENTS] [THREADS]     (long run: bench/load.sh 10000 10000 4)
+#   ATDESK_SOAK_ROUNDS=10 bench/load.sh 1000        (soak: memory after each of 10 rounds)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/common.sh"
@@ -46,11 +47,20 @@ until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05
 rss() { awk "/^$1:/ {print \$2}" "/proc/$pid/status"; }
 idle_empty=$(rss VmRSS)
 "$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
-"$build/bench/atdesk-load" --url "http://127.0.0.1:$aport" --token-file "$work/state/admin.token" \
-  --fax "$work/fax.tif" --jobs "$jobs" --threads "$threads" --recipients "$recipients" \
-  >"$work/report.json"
+# Soak: ATDESK_SOAK_ROUNDS=R runs the load R times against the same daemon and records the
+# resident memory after each round (the report is the last round's); growth from round 2 on
+# would be a leak or an unbounded cache.
+rounds=${ATDESK_SOAK_ROUNDS:-1}
+per_round=()
+for _ in $(seq 1 "$rounds"); do
+  "$build/bench/atdesk-load" --url "http://127.0.0.1:$aport" --token-file "$work/state/admin.token" \
+    --fax "$work/fax.tif" --jobs "$jobs" --threads "$threads" --recipients "$recipients" \
+    >"$work/report.json"
+  per_round+=("$(rss VmRSS)")
+done
 after=$(rss VmRSS)
 peak=$(rss VmHWM)
 jq --argjson e "$idle_empty" --argjson a "$after" --argjson p "$peak" \
-  '. + {rss_idle_empty_kib: $e, rss_after_kib: $a, rss_peak_kib: $p,
+  --argjson r "[$(IFS=,; echo "${per_round[*]}")]" \
+  '. + {rss_idle_empty_kib: $e, rss_after_kib: $a, rss_peak_kib: $p, rss_after_round_kib: $r,
         documents_at_printer: '"$(find "$work/printer/spool" -name '*.pdf' | wc -l)"'}' "$work/report.json"
