@@ -41,18 +41,7 @@ wait_for() {  # wait_for COUNT -> seconds since $t0
 }
 
 # atdeskd
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$aport"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "cmp"
-uri = "ipp://127.0.0.1:$pport/ipp/print"
-default = true
-TOML
+base_config "$aport" "$work/state" cmp "$pport" >"$work/atdesk.toml"
 "$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
 pids+=($!)
 until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done

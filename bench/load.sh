@@ -29,18 +29,7 @@ trap cleanup EXIT
 pport=$(free_port)
 aport=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-load >/dev/null
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$aport"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "load"
-uri = "ipp://127.0.0.1:$pport/ipp/print"
-default = true
-TOML
+base_config "$aport" "$work/state" load "$pport" >"$work/atdesk.toml"
 "$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
 pid=$!
 until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done

@@ -15,3 +15,22 @@ free_port() {
     fi
   done
 }
+
+# The atdesk.toml the suites and benchmarks start from, on stdout: the API on 127.0.0.1, the
+# state in one folder, Japanese number plan, and one default printer on a local ippeveprinter.
+# The printer table comes last, so keys printed right after it (timeout_ms) belong to it.
+#   base_config <api_port> <state_dir> <printer_name> <printer_port> >"$work/atdesk.toml"
+base_config() {
+  cat <<TOML
+[server]
+listen = "127.0.0.1:$1"
+[storage]
+state_dir = "$2"
+[numbers]
+country_code = "81"
+[[printer]]
+name = "$3"
+uri = "ipp://127.0.0.1:$4/ipp/print"
+default = true
+TOML
+}

@@ -48,20 +48,10 @@ printer_port=$(free_port)
 api_port=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-e2e >/dev/null
 
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$api_port"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "demo"
-uri = "ipp://127.0.0.1:$printer_port/ipp/print"
-default = true
-[web]
-session_hours = 1
-TOML
+{
+  base_config "$api_port" "$work/state" demo "$printer_port"
+  printf '[web]\nsession_hours = 1\n'
+} >"$work/atdesk.toml"
 
 url="http://127.0.0.1:$api_port"
 "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &

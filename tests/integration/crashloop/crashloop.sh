@@ -29,18 +29,7 @@ printer_port=$(free_port)
 api_port=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-crash >/dev/null
 spool="$work/printer/spool"
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$api_port"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "crash"
-uri = "ipp://127.0.0.1:$printer_port/ipp/print"
-default = true
-TOML
+base_config "$api_port" "$work/state" crash "$printer_port" >"$work/atdesk.toml"
 url="http://127.0.0.1:$api_port"
 token_file="$work/state/admin.token"
 

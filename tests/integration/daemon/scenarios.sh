@@ -35,21 +35,10 @@ api_port=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-it >/dev/null
 printer_spool="$work/printer/spool"
 
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$api_port"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "demo"
-uri = "ipp://127.0.0.1:$printer_port/ipp/print"
-default = true
-[inbox]
-dir = "$work/inbox"
-poll_ms = 200
-TOML
+{
+  base_config "$api_port" "$work/state" demo "$printer_port"
+  printf '[inbox]\ndir = "%s"\npoll_ms = 200\n' "$work/inbox"
+} >"$work/atdesk.toml"
 
 export ATDESK_URL="http://127.0.0.1:$api_port"
 export ATDESK_TOKEN_FILE="$work/state/admin.token"

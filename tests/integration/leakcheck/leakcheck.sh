@@ -31,19 +31,10 @@ api_port=$(free_port)
 export ATDESK_URL="http://127.0.0.1:$api_port"
 export ATDESK_TOKEN_FILE="$work/state/admin.token"
 "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-leak >/dev/null
-cat >"$work/atdesk.toml" <<TOML
-[server]
-listen = "127.0.0.1:$api_port"
-[storage]
-state_dir = "$work/state"
-[numbers]
-country_code = "81"
-[[printer]]
-name = "front"
-uri = "ipp://127.0.0.1:$printer_port/ipp/print"
-default = true
-timeout_ms = 20000
-TOML
+{
+  base_config "$api_port" "$work/state" front "$printer_port"
+  echo "timeout_ms = 20000"
+} >"$work/atdesk.toml"
 
 valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30 \
