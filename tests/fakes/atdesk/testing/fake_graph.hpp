@@ -27,7 +27,8 @@ struct Received {
   std::string body;
   std::string authorization;
   std::chrono::steady_clock::time_point at;
-  int status = 0;  // the status answered (0 while the route runs)
+  int status = 0;     // the status answered (0 while the route runs)
+  std::string reply;  // the body answered
 };
 
 struct Reply {
@@ -122,6 +123,7 @@ class FakeGraph {
       {
         std::lock_guard lock(mutex_);
         received_[index].status = reply.status;
+        received_[index].reply = reply.body;
       }
       http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
       res.set(http::field::content_type, reply.content_type);
