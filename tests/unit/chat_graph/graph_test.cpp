@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "atdesk/chat/graph/graph_chat_service.hpp"
+#include "atdesk/testing/fake_graph.hpp"
 #include "atdesk/testing/memory_store.hpp"
-#include "fake_graph.hpp"
 
 namespace atdesk::chat {
 namespace {
@@ -703,12 +703,80 @@ TEST_F(GraphWatchTest, PollsWhileNoSubscriptionWorksAndRecovers) {
     EXPECT_EQ(events_[0].first, "alice@contoso.com");
     EXPECT_EQ(events_[0].second.availability, Availability::busy);
   }
-  // Graph accepts subscriptions again: the watch is renewed through a new subscription once the
-  // watched set is given again (atdeskd re-watches on every recipient table change).
+  // Graph accepts subscriptions again: atdesk tries again by itself once per poll interval.
   refuse_subscriptions_ = false;
-  watch_alice_and_bob();
+  service().run_once();  // the next attempt is not due yet
+  EXPECT_EQ(subs_, 0);
+  clock_.advance(61s);
   service().run_once();
   EXPECT_EQ(subs_, 1);
+  // Covered again: no more polling.
+  const auto polled = reads();
+  clock_.advance(61s);
+  service().run_once();
+  EXPECT_EQ(reads(), polled);
+}
+
+TEST_F(GraphWatchTest, ChangeWhoseReadFailedIsReadAgain) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    events_.clear();
+    busy_.insert("alice-id");
+  }
+  // Graph "Microsoft Graph error responses" (https://learn.microsoft.com/graph/errors): 500.
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [](const Received&) {
+    return Reply{500, R"({"error":{"code":"generalException","message":"General exception."}})"};
+  });
+  ASSERT_EQ(
+      service()
+          .handle_webhook("", change_notification("sub-1", client_states_["sub-1"], "alice-id"))
+          .status,
+      202);
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    EXPECT_TRUE(events_.empty());
+  }
+  presence_route([this](const std::string& id) {
+    std::lock_guard lock(mutex_);
+    json p = available(id);
+    if (busy_.contains(id)) p["availability"] = "Busy";
+    return p;
+  });
+  const auto before = reads();
+  service().run_once();  // no new notification: the failed read is retried
+  EXPECT_EQ(reads(), before + 1);
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].first, "alice@contoso.com");
+  EXPECT_EQ(events_[0].second.availability, Availability::busy);
+}
+
+// A job decision that could not get presence leaves the job held by policy; the engine decides
+// it again only on a reported presence, so everyone watched is reported once Graph answers, even
+// if unchanged.
+TEST_F(GraphWatchTest, FailedDecisionReportsEveryoneAgainOnceGraphAnswers) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 2u);
+    events_.clear();
+  }
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [](const Received&) {
+    return Reply{500, R"({"error":{"code":"generalException","message":"General exception."}})"};
+  });
+  EXPECT_FALSE(service().presence(kAlice));
+  presence_route(available);
+  service().run_once();
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[0].second.availability, Availability::available);
+  EXPECT_EQ(events_[1].second.availability, Availability::available);
 }
 
 TEST_F(GraphWatchTest, NoPublicUrlMeansPollingOnly) {

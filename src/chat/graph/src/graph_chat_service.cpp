@@ -447,7 +447,10 @@ void GraphChatService::Impl::refresh_and_notify(const std::vector<std::string>& 
   if (ids.empty()) return;
   auto presences = read_presences(ids, steady_now() + s_.request_timeout);
   if (!presences) {
-    spdlog::warn("chat {}: presence read failed: {}", s_.name, presences.error().describe());
+    spdlog::warn("chat {}: presence read failed, trying again on the next round: {}", s_.name,
+                 presences.error().describe());
+    std::lock_guard lock(mutex_);
+    retry_reads_.insert(ids.begin(), ids.end());
     return;
   }
   std::vector<std::pair<std::string, Presence>> changed;
@@ -461,7 +464,8 @@ void GraphChatService::Impl::refresh_and_notify(const std::vector<std::string>& 
       auto& last = last_presence_[id];
       Presence a = last, b = p;
       a.observed_at = b.observed_at = {};
-      if (a == b && last.observed_at != Timestamp{}) continue;
+      const bool rereport = rereport_.erase(id) > 0;
+      if (a == b && last.observed_at != Timestamp{} && !rereport) continue;
       last = p;
       changed.emplace_back(user->second, p);
     }
@@ -521,9 +525,25 @@ void GraphChatService::stop() {
   if (impl_->worker_.joinable()) impl_->worker_.join();
 }
 
+void GraphChatService::Impl::decision_failed() {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, user] : id_users_) {
+      rereport_.insert(id);
+      retry_reads_.insert(id);
+    }
+  }
+  wake_.notify_all();
+}
+
 Result<std::map<std::string, Presence>> GraphChatService::presence(
     std::span<const std::string> users) {
-  if (auto ok = impl_->check_usable(); !ok) return fail(ok.error());
+  // A failed decision leaves jobs held by policy; the worker re-reads and reports the watched
+  // users once Graph answers again, which makes the engine decide those jobs anew.
+  if (auto ok = impl_->check_usable(); !ok) {
+    impl_->decision_failed();
+    return fail(ok.error());
+  }
   const auto deadline = steady_now() + impl_->s_.timeout;
   std::vector<std::string> ids;
   std::map<std::string, std::vector<std::string>> users_of;
@@ -531,13 +551,17 @@ Result<std::map<std::string, Presence>> GraphChatService::presence(
     auto id = impl_->resolve_user(user, deadline);
     if (!id) {
       if (id.error().code == Errc::not_found) continue;  // unknown users are absent
+      impl_->decision_failed();
       return fail(id.error());
     }
     if (!users_of.contains(*id)) ids.push_back(*id);
     users_of[*id].push_back(user);
   }
   auto presences = impl_->read_presences(ids, deadline);
-  if (!presences) return fail(presences.error());
+  if (!presences) {
+    impl_->decision_failed();
+    return fail(presences.error());
+  }
   std::map<std::string, Presence> out;
   for (const auto& [id, p] : *presences) {
     for (const auto& user : users_of[id]) out[user] = p;

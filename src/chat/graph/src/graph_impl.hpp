@@ -53,12 +53,16 @@ class GraphChatService::Impl {
   // Presence of object ids, batched; ids Graph does not return are absent.
   Result<std::map<std::string, Presence>> read_presences(const std::vector<std::string>& ids,
                                                          SteadyTime deadline);
-  // Re-reads `ids` and calls the presence handler for those that changed.
+  // Re-reads `ids` and calls the presence handler for those that changed (and those in
+  // rereport_). Ids whose read fails go to retry_reads_.
   void refresh_and_notify(const std::vector<std::string>& ids);
+  // presence() could not answer: queue a re-read and a report of everyone watched.
+  void decision_failed();
 
   // Background work (graph_subscriptions.cpp / graph_chat.cpp).
   void maintain_subscriptions();
   Result<void> create_subscription(const std::vector<std::string>& ids);
+  void subscribe_later();  // the next attempt to cover uncovered_: one poll interval from now
   void poll_replies();
   void run_round();
   void worker_loop();
@@ -101,7 +105,15 @@ class GraphChatService::Impl {
   std::vector<Subscription> subscriptions_;
   std::set<std::string> uncovered_;  // watched ids no working subscription covers
   std::set<std::string> reread_;     // ids to re-read (change or missed notifications)
+  // Ids whose re-read failed (throttled, Graph down): read again on the next round, so that a
+  // change notification is not lost with the request that failed.
+  std::set<std::string> retry_reads_;
+  // Ids to report on their next successful read even if unchanged: a job decision could not
+  // get their presence (Graph throttled or down, service broken), so held jobs wait for a new
+  // decision that only a reported presence triggers.
+  std::set<std::string> rereport_;
   Timestamp next_poll_{};
+  Timestamp next_subscribe_{};  // when to try again to cover uncovered_ by a subscription
 
   // Chats.
   CommandHandler command_handler_;

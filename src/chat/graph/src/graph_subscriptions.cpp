@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "graph_impl.hpp"
 
@@ -43,6 +44,39 @@ std::string id_from_resource(const std::string& resource) {
   return slash == std::string::npos ? std::string() : resource.substr(slash + 1);
 }
 
+// Why a notification request body is not a changeNotificationCollection, naming the field
+// ("value[0].subscriptionId: expected a string"); nullopt when its shape is right. A missing
+// clientState is not malformed: such a notification is refused like a wrong one.
+std::optional<std::string> malformed_notifications(std::string_view body) {
+  const auto j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return "body: expected JSON (a changeNotificationCollection), got no JSON";
+  if (!j.is_object()) return std::string("body: expected a JSON object, got ") + j.type_name();
+  const auto value = j.find("value");
+  if (value == j.end() || !value->is_array()) return "value: expected an array of notifications";
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    const auto& n = (*value)[i];
+    const std::string where = "value[" + std::to_string(i) + "]";
+    if (!n.is_object()) return where + ": expected an object";
+    const auto sub = n.find("subscriptionId");
+    if (sub == n.end() || !sub->is_string()) return where + ".subscriptionId: expected a string";
+    for (const char* field : {"clientState", "lifecycleEvent", "resource", "changeType"}) {
+      const auto f = n.find(field);
+      if (f != n.end() && !f->is_string() && !f->is_null()) {
+        return where + "." + field + ": expected a string";
+      }
+    }
+    if (const auto d = n.find("resourceData"); d != n.end() && !d->is_object() && !d->is_null()) {
+      return where + ".resourceData: expected an object";
+    }
+    if (const auto d = n.find("resourceData"); d != n.end() && d->is_object()) {
+      if (const auto id = d->find("id"); id != d->end() && !id->is_string()) {
+        return where + ".resourceData.id: expected a string";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 void GraphChatService::watch(std::vector<std::string> users, PresenceHandler handler) {
@@ -69,18 +103,15 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
     if (validation_token.size() > 2048) return {400, "text/plain; charset=utf-8", "token too long"};
     return {200, "text/plain", std::string(validation_token)};
   }
-  auto j = json::parse(body, nullptr, false);
-  if (!j.is_object() || !j.contains("value") || !j["value"].is_array()) {
-    return {400, "text/plain; charset=utf-8", "expected a JSON object with a value array"};
+  if (auto bad = malformed_notifications(body)) {
+    spdlog::warn("chat {}: refused a malformed notification request: {}", name(), *bad);
+    return {400, "text/plain; charset=utf-8", "Graph notification: " + *bad};
   }
+  const auto j = json::parse(body);
   std::size_t accepted = 0, refused = 0;
   {
     std::lock_guard lock(impl_->mutex_);
-    for (const auto& n : j["value"]) {
-      if (!n.is_object()) {
-        ++refused;
-        continue;
-      }
+    for (const auto& n : j.at("value")) {
       const std::string sub_id = n.value("subscriptionId", "");
       const std::string client_state = n.contains("clientState") && n["clientState"].is_string()
                                            ? n["clientState"].get<std::string>()
@@ -107,7 +138,9 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         if (n.contains("resourceData") && n["resourceData"].is_object()) {
           id = n["resourceData"].value("id", "");
         }
-        if (id.empty()) id = id_from_resource(n.value("resource", ""));
+        if (id.empty() && n.contains("resource") && n["resource"].is_string()) {
+          id = id_from_resource(n["resource"].get<std::string>());
+        }
         if (std::find(sub->user_ids.begin(), sub->user_ids.end(), id) != sub->user_ids.end()) {
           impl_->reread_.insert(id);
         }
@@ -120,7 +153,10 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         "clientState",
         name(), refused);
   }
-  if (accepted == 0 && refused > 0) return {403, "text/plain; charset=utf-8", "clientState"};
+  if (accepted == 0 && refused > 0) {
+    return {403, "text/plain; charset=utf-8",
+            "refused: unknown subscriptionId or wrong clientState"};
+  }
   impl_->wake_.notify_all();
   return {202, "text/plain; charset=utf-8", ""};
 }
@@ -212,6 +248,7 @@ void GraphChatService::Impl::maintain_subscriptions() {
         if (auto ok = create_subscription(chunk); !ok) {
           spdlog::warn("chat {}: presence subscription failed, polling instead: {}", s_.name,
                        ok.error().describe());
+          subscribe_later();
         }
       }
     }
@@ -259,10 +296,38 @@ void GraphChatService::Impl::maintain_subscriptions() {
         if (auto ok = create_subscription(sub.user_ids); !ok) {
           spdlog::warn("chat {}: recreating a presence subscription failed, polling: {}", s_.name,
                        ok.error().describe());
+          subscribe_later();
         }
       }
     }
   }
+  // Users left to polling by a subscription that could not be made: try again once per poll
+  // interval, so that push comes back when Graph accepts subscriptions again.
+  std::vector<std::string> uncovered;
+  {
+    std::lock_guard lock(mutex_);
+    if (can_subscribe && clock_.now() >= next_subscribe_) {
+      uncovered.assign(uncovered_.begin(), uncovered_.end());
+    }
+  }
+  for (std::size_t first = 0; first < uncovered.size(); first += s_.subscription_batch) {
+    std::vector<std::string> chunk(
+        uncovered.begin() + static_cast<std::ptrdiff_t>(first),
+        uncovered.begin() +
+            static_cast<std::ptrdiff_t>(std::min(uncovered.size(), first + s_.subscription_batch)));
+    if (auto ok = create_subscription(chunk); !ok) {
+      spdlog::warn("chat {}: presence subscription still failing, polling: {}", s_.name,
+                   ok.error().describe());
+      subscribe_later();
+      break;
+    }
+    spdlog::info("chat {}: presence subscription made again; push instead of polling", s_.name);
+  }
+}
+
+void GraphChatService::Impl::subscribe_later() {
+  std::lock_guard lock(mutex_);
+  next_subscribe_ = clock_.now() + s_.poll_interval;
 }
 
 void GraphChatService::run_once() {
@@ -276,6 +341,8 @@ void GraphChatService::Impl::run_round() {
   bool poll = false;
   {
     std::lock_guard lock(mutex_);
+    reread_.merge(retry_reads_);
+    retry_reads_.clear();
     reread.assign(reread_.begin(), reread_.end());
     reread_.clear();
     const auto now = clock_.now();

@@ -1,6 +1,9 @@
-// A Microsoft Graph and identity platform stand-in for unit tests: a Boost.Beast HTTP server on
+// A Microsoft Graph and identity platform stand-in for tests (tests/unit/chat_graph, tests/unit/app
+// and the daemon scenarios of tests/integration/teams_daemon): a Boost.Beast HTTP server on
 // 127.0.0.1 (port 0) whose routes each test sets, recording every request with the time it was
-// received. One request per connection, served in order on one thread.
+// received and the status it was answered with. One request per connection, served in order on
+// one thread. The payloads are the tests' own; each says which Graph documentation page it
+// follows.
 #pragma once
 
 #include <atomic>
@@ -24,6 +27,8 @@ struct Received {
   std::string body;
   std::string authorization;
   std::chrono::steady_clock::time_point at;
+  int status = 0;     // the status answered (0 while the route runs)
+  std::string reply;  // the body answered
 };
 
 struct Reply {
@@ -99,8 +104,10 @@ class FakeGraph {
         r.authorization = std::string(it->value());
       }
       Route route;
+      std::size_t index = 0;
       {
         std::lock_guard lock(mutex_);
+        index = received_.size();
         received_.push_back(r);
         std::size_t best = 0;
         for (const auto& [key, candidate] : routes_) {
@@ -113,6 +120,11 @@ class FakeGraph {
       }
       Reply reply =
           route ? route(r) : Reply{404, R"({"error":{"code":"NotFound","message":"no route"}})"};
+      {
+        std::lock_guard lock(mutex_);
+        received_[index].status = reply.status;
+        received_[index].reply = reply.body;
+      }
       http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
       res.set(http::field::content_type, reply.content_type);
       for (const auto& [name, value] : reply.headers) res.set(name, value);
