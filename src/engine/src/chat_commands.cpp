@@ -1,5 +1,6 @@
 // Commands people send back in chat ("print", "print at <printer>", "delete <id>", "list",
 // "hold", "resume", "help"). Obeyed only from a recipient of the job; every refusal is audited.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
 
@@ -140,11 +141,12 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
       for (auto& job : targets) {
         auto released =
             release(job, request->printer, actor, "released by " + c.from + " in chat", &batch);
-        text += (text.empty() ? "" : "\n") +
-                (released ? "Printing job " + std::string(released->id.short_id()) + " on " +
-                                released->printer + "."
-                          : "Job " + std::string(job.id.short_id()) + ": " +
-                                released.error().message + ".");
+        if (!text.empty()) text += '\n';
+        if (released) {
+          text += fmt::format("Printing job {} on {}.", released->id.short_id(), released->printer);
+        } else {
+          text += fmt::format("Job {}: {}.", job.id.short_id(), released.error().message);
+        }
       }
       print_in_order(std::move(batch));
       return reply(c, text);
