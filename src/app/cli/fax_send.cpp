@@ -36,7 +36,8 @@ int run_fax_command(const std::vector<std::string>& args) {
     std::reverse(rest.begin(), rest.end());
     app.parse(rest);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int code = app.exit(e);  // prints help or the error
+    return code == 0 ? 0 : to_int(ExitCode::usage);
   }
   s.file = file;
   s.on_page = [](int pages) {

@@ -84,23 +84,29 @@ class SipFax : public ::testing::Test {
            ("atdesk-sip-it-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
+    receiver_ = start_receiver(false, port_);
+    ASSERT_TRUE(receiver_) << "cannot start the receiver";
+  }
+
+  std::unique_ptr<SipFaxReceiver> start_receiver(bool t38_reinvite, int& port) {
     SipFaxReceiver::Settings s;
     s.listen_address = "127.0.0.1";
     s.allowed_peers = {"127.0.0.1"};
     s.local_ident = "atdesk receiver";
-    s.spool_dir = dir_ / "spool";
+    s.spool_dir = dir_ / (t38_reinvite ? "spool-t38" : "spool");
     s.silence_timeout = 10s;
+    s.t38_reinvite = t38_reinvite;
     for (int attempt = 0; attempt < 5; ++attempt) {
       s.port = free_port();
-      receiver_ = std::make_unique<SipFaxReceiver>(
+      auto receiver = std::make_unique<SipFaxReceiver>(
           s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
           [this](const SipFaxReceiver::CallReport& r) { received_.report(r); });
-      if (receiver_->start()) {
-        port_ = s.port;
-        return;
+      if (receiver->start()) {
+        port = s.port;
+        return receiver;
       }
     }
-    FAIL() << "cannot start the receiver";
+    return nullptr;
   }
   void TearDown() override {
     receiver_.reset();
@@ -154,9 +160,15 @@ TEST_F(SipFax, CallsAtOnceG711EcmOnOffT38HangUpAndAssertedIdentity) {
   auto pai = call("1005", one);
   pai.from = "sip:anonymous@127.0.0.1";
   pai.asserted_identity = "sip:+4930555999@pbx.example";
+  // A second receiver that switches answered G.711 calls to T.38 itself (t38_reinvite).
+  int t38_port = 0;
+  auto t38_receiver = start_receiver(true, t38_port);
+  ASSERT_TRUE(t38_receiver);
+  auto reinvited = call("1006", one);
+  reinvited.to = "sip:1006@127.0.0.1:" + std::to_string(t38_port);
 
   std::vector<std::future<Result<SendReport>>> sends;
-  for (const auto* s : {&ecm, &no_ecm, &hang_up, &t38, &pai}) {
+  for (const auto* s : {&ecm, &no_ecm, &hang_up, &t38, &pai, &reinvited}) {
     sends.push_back(std::async(std::launch::async, [s] { return send_fax(*s); }));
   }
   std::vector<Result<SendReport>> reports;
@@ -173,6 +185,8 @@ TEST_F(SipFax, CallsAtOnceG711EcmOnOffT38HangUpAndAssertedIdentity) {
   EXPECT_FALSE(reports[2]->completed);
   EXPECT_TRUE(reports[3]->t38);
   EXPECT_TRUE(reports[3]->completed) << reports[3]->reason;
+  EXPECT_TRUE(reports[5]->t38);  // the receiver's re-INVITE was taken
+  EXPECT_TRUE(reports[5]->completed) << reports[5]->reason;
 
   const auto sent_rows = testing::tiff_pages(one)[0].rows;
   {
@@ -226,6 +240,13 @@ TEST_F(SipFax, CallsAtOnceG711EcmOnOffT38HangUpAndAssertedIdentity) {
     ASSERT_TRUE(doc);
     EXPECT_EQ(doc->sender.caller_id, "+4930555999");  // P-Asserted-Identity wins over From
     EXPECT_EQ(doc->sender.sip_uri, "sip:+4930555999@pbx.example");
+  }
+  {
+    auto doc = received_.wait_for("1006", 30s);
+    ASSERT_TRUE(doc);
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].rows, sent_rows);
   }
   bool saw_t38 = false;
   for (const auto& r : received_.reports()) {
