@@ -74,8 +74,11 @@ TEST_F(Terminals, AudioWithEcmDeliversEveryRowAndFsyncsEachPage) {
   std::vector<std::uintmax_t> size_at_page;
   const auto rx_file = receiver(true).file;
   auto tx = FaxTerminal::audio(sender(sent, true), nullptr);
-  auto rx = FaxTerminal::audio(receiver(true), [&](int) {
+  // A copy of the file as it is when each page is confirmed: what a crash right then leaves.
+  auto rx = FaxTerminal::audio(receiver(true), [&](int pages) {
     size_at_page.push_back(fs::file_size(rx_file));
+    fs::copy_file(rx_file, dir_ / ("at-page-" + std::to_string(pages) + ".tif"),
+                  fs::copy_options::overwrite_existing);
     return true;
   });
   ASSERT_TRUE(tx && rx);
@@ -98,6 +101,9 @@ TEST_F(Terminals, AudioWithEcmDeliversEveryRowAndFsyncsEachPage) {
     EXPECT_EQ(got[p].width, want[p].width);
     EXPECT_EQ(got[p].rows, want[p].rows) << "page " << p + 1;
   }
+  const auto at_first = testing::tiff_pages((dir_ / "at-page-1.tif").string());
+  ASSERT_GE(at_first.size(), 1u) << "page 1 was not readable in the file when it was confirmed";
+  EXPECT_EQ(at_first[0].rows, want[0].rows);
 }
 
 TEST_F(Terminals, AudioWithoutEcm) {
