@@ -4,6 +4,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 #include <spdlog/spdlog.h>
 
 namespace atdesk::fax_sip {
@@ -65,7 +66,9 @@ void UserAgent::run(std::promise<Result<void>>* ready) {
   nua_ = nua_create(root.get(), &UserAgent::on_nua_event, this, NUTAG_URL(settings_.url.c_str()),
                     NUTAG_MEDIA_ENABLE(0), SIPTAG_USER_AGENT_STR(settings_.user_agent.c_str()),
                     NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS"), NUTAG_AUTOANSWER(0),
-                    NUTAG_ENABLEMESSAGE(0), TAG_END());
+                    NUTAG_ENABLEMESSAGE(0),
+                    // No STUN on the SIP port: its error path leaks on malformed datagrams.
+                    TPTAG_STUN_SERVER(0), TAG_END());
   if (!nua_) {
     ready->set_value(fail(Errc::io, settings_.url + ": cannot listen for SIP (address in use or "
                                                     "not local)"));

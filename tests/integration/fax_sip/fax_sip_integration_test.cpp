@@ -329,7 +329,8 @@ class RawSip {
 
 TEST_F(SipFax, MalformedSipAndSdpAreRefusedAndTheAgentKeepsWorking) {
   RawSip peer("127.0.0.1");
-  peer.send(port_, std::string("\x00\x01\x02 not SIP at all\r\n\r\n", 24));
+  const char garbage[] = "\x00\x01\x02 not SIP at all\r\n\r\n";
+  peer.send(port_, std::string(garbage, sizeof garbage - 1));
   peer.send(port_, "INVITE sip:x SIP/2.0\r\nVia: ???\r\nContent-Length: 99999\r\n\r\n");
   peer.send(port_,
             peer.request("INVITE", port_, "127.0.0.1", "v=0\r\nthis is not SDP\r\n", "bad1"));
