@@ -41,7 +41,8 @@ class SipFaxReceiver {
     std::chrono::seconds max_call{1800};
   };
   // The end of one call with pages: the document for the engine. An error keeps the call's TIFF
-  // in spool_dir (nothing received is deleted) and is logged.
+  // in spool_dir (nothing received is deleted) and is logged. Called on a thread of its own per
+  // call, so possibly for several calls at once (Engine::submit may be called from any thread).
   using Sink = std::function<Result<void>(engine::IncomingDocument)>;
 
   // A summary of each finished call, for logs, tests and metrics.
