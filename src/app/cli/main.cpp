@@ -9,6 +9,7 @@
 #include "atdesk/cli/invocation.hpp"
 #include "atdesk/cli/run.hpp"
 #include "curl_transport.hpp"
+#include "fax_send.hpp"
 
 namespace {
 
@@ -34,6 +35,7 @@ struct CurlGlobal {
 int main(int argc, char** argv) {
   using namespace atdesk::cli;
   const std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1] == "fax") return run_fax_command(args);  // local, no atdeskd
   const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN")};
   ParseOutcome parsed = parse_command_line(args, environment);
   std::cout << parsed.out;

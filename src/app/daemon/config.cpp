@@ -212,6 +212,9 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   ATDESK_TRY(inbox.no_unknown_keys());
   if (!dir.empty()) c.inbox_dir = dir;
 
+  // [sip] is read by its own module (sip_ingress.cpp), which names the file, table and key too.
+  if (const auto* sip = section("sip")) c.sip = *sip;
+
   Section web(section("web"), "web", file);
   ATDESK_TRY(web.integer("session_hours", c.web.session_hours, 1, 24 * 30));
   ATDESK_TRY(web.boolean("secure_cookies", c.web.secure_cookies));

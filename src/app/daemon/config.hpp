@@ -61,6 +61,9 @@ struct Config {
   // (default: the name) in chat_factories.cpp.
   std::map<std::string, toml::value> chat_services;
 
+  // [sip]: the SIP fax receiver's table, read by sip_ingress.cpp when atdeskd starts.
+  std::optional<toml::value> sip;
+
   std::optional<std::filesystem::path> inbox_dir;  // [inbox] dir
   std::chrono::milliseconds inbox_poll{1000};      // [inbox] poll_ms
 

@@ -27,6 +27,7 @@
 #include "config.hpp"
 #include "graph_routes.hpp"
 #include "secrets.hpp"
+#include "sip_ingress.hpp"
 
 namespace {
 
@@ -185,6 +186,12 @@ int run(const atdesk::app::Config& config) {
     }
   }
 
+  auto sip = app::start_sip_ingress(config, engine);  // [sip]: faxes over SIP (sip_ingress.cpp)
+  if (!sip) {
+    spdlog::critical("{}", sip.error().message);
+    return 2;
+  }
+
   const std::string host = config.listen_address.find(':') != std::string::npos
                                ? "[" + config.listen_address + "]"
                                : config.listen_address;
@@ -203,6 +210,7 @@ int run(const atdesk::app::Config& config) {
               << (p.name == settings.default_printer ? " (default)" : "") << "\n";
   }
   if (config.inbox_dir) std::cout << "  inbox folder:     " << config.inbox_dir->string() << "\n";
+  if (*sip) std::cout << "  SIP fax:          [sip] in " << config.source << "\n";
   std::cout << std::flush;
 
   // Wait for SIGINT/SIGTERM; then stop taking work, and let the engine stop cleanly. Jobs in
@@ -215,6 +223,7 @@ int run(const atdesk::app::Config& config) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: stopping", sig);
   if (inbox) inbox->stop();
+  if (*sip) (*sip)->stop();
   server.stop();
   engine.stop();
   for (auto& service : services) service->stop();
@@ -255,6 +264,10 @@ int main(int argc, char** argv) {
     config->token_file = config->state_dir / "admin.token";
   }
   if (check) {
+    if (auto sip = atdesk::app::sip_settings(*config); !sip) {
+      std::cerr << "atdeskd: " << sip.error().message << "\n";
+      return 2;
+    }
     std::cout << config->source << ": ok\n";
     return 0;
   }

@@ -1,0 +1,13 @@
+// `atdesk fax send`: sends a TIFF to a SIP URI with atdesk's own SIP/T.30 stack (no atdeskd
+// involved), so an operator can check a trunk or PBX end to end. docs/sip.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace atdesk::cli {
+
+// Runs `atdesk fax ...` (args as main() got them); returns the exit code.
+int run_fax_command(const std::vector<std::string>& args);
+
+}  // namespace atdesk::cli

@@ -1,0 +1,105 @@
+#include "sip_ingress.hpp"
+
+#include <arpa/inet.h>
+
+#include "config_section.hpp"
+
+namespace atdesk::app {
+namespace {
+
+bool is_ip(const std::string& text) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Config& config) {
+  if (!config.sip) return std::nullopt;
+  Section s(&*config.sip, "sip", config.source);
+  bool enabled = true;
+  ATDESK_TRY(s.boolean("enabled", enabled));
+  fax_sip::SipFaxReceiver::Settings out;
+  ATDESK_TRY(s.string("address", out.listen_address));
+  ATDESK_TRY(s.integer("port", out.port, 1, 65535));
+  ATDESK_TRY(s.string("media_address", out.media_address));
+  ATDESK_TRY(s.strings("allowed_peers", out.allowed_peers));
+  ATDESK_TRY(s.string("local_id", out.local_ident));
+  ATDESK_TRY(s.boolean("ecm", out.ecm));
+  ATDESK_TRY(s.boolean("t38", out.t38));
+  ATDESK_TRY(s.boolean("t38_reinvite", out.t38_reinvite));
+  std::string number_from = "caller_id";
+  ATDESK_TRY(s.string("number_from", number_from));
+  std::string spool = (config.state_dir / "sip").string();
+  ATDESK_TRY(s.string("spool_dir", spool));
+  long long silence = out.silence_timeout.count() / 1000;
+  ATDESK_TRY(s.integer("silence_timeout_s", silence, 5, 600));
+  long long max_minutes = out.max_call.count() / 60;
+  ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
+  ATDESK_TRY(s.no_unknown_keys());
+  if (!enabled) return std::nullopt;
+
+  if (!is_ip(out.listen_address)) {
+    return fail(Errc::invalid_argument, s.where("address") +
+                                            ": expected an IPv4 or IPv6 address, got \"" +
+                                            out.listen_address + "\"");
+  }
+  if (out.media_address.empty()) {
+    if (out.listen_address == "0.0.0.0" || out.listen_address == "::") {
+      return fail(Errc::invalid_argument,
+                  s.where("media_address") +
+                      ": required when address is a wildcard (it goes into the SDP)");
+    }
+  } else if (!is_ip(out.media_address)) {
+    return fail(Errc::invalid_argument, s.where("media_address") +
+                                            ": expected an IPv4 or IPv6 address, got \"" +
+                                            out.media_address + "\"");
+  }
+  for (const auto& peer : out.allowed_peers) {
+    if (!is_ip(peer)) {
+      return fail(Errc::invalid_argument,
+                  s.where("allowed_peers") + ": expected IP addresses, got \"" + peer + "\"");
+    }
+  }
+  if (out.allowed_peers.empty()) {
+    return fail(Errc::invalid_argument,
+                s.where("allowed_peers") +
+                    ": required: the addresses of the trunk or PBX allowed to send faxes");
+  }
+  if (out.local_ident.size() > 20) {
+    return fail(Errc::invalid_argument, s.where("local_id") + ": at most 20 characters (T.30)");
+  }
+  if (number_from == "caller_id") {
+    out.number_from = fax_sip::NumberSource::caller_id;
+  } else if (number_from == "tsi") {
+    out.number_from = fax_sip::NumberSource::tsi;
+  } else {
+    return fail(Errc::invalid_argument, s.where("number_from") +
+                                            ": expected \"caller_id\" or \"tsi\", got \"" +
+                                            number_from + "\"");
+  }
+  out.spool_dir = spool;
+  out.numbers = config.numbers;
+  out.silence_timeout = std::chrono::seconds(silence);
+  out.max_call = std::chrono::minutes(max_minutes);
+  return out;
+}
+
+Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config& config,
+                                                                   engine::Engine& engine) {
+  auto settings = sip_settings(config);
+  if (!settings) return fail(settings.error());
+  if (!*settings) return std::unique_ptr<fax_sip::SipFaxReceiver>();
+  auto receiver = std::make_unique<fax_sip::SipFaxReceiver>(
+      **settings, [&engine](engine::IncomingDocument document) -> Result<void> {
+        auto job = engine.submit(std::move(document));
+        if (!job) return fail(job.error());
+        return {};
+      });
+  if (auto ok = receiver->start(); !ok) {
+    return fail(ok.error().code, config.source + ": [sip]: " + ok.error().message);
+  }
+  return receiver;
+}
+
+}  // namespace atdesk::app

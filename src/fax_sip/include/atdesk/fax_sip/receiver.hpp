@@ -1,0 +1,77 @@
+// Receiving faxes over SIP: a SIP user agent that answers INVITEs from allowed peers with G.711
+// (PCMU/PCMA over RTP) or T.38 (UDPTL), runs SpanDSP's T.30 receiver on each call, writes the
+// pages to a per-call TIFF (fsync'd before each page is confirmed with MCF), and at the end of the
+// call hands the document to the sink: the sender from the TSI and the SIP identity
+// (P-Asserted-Identity, else From), the called number from the request URI (else To).
+// A call that drops after at least one page is handed over as incomplete; one without pages is
+// logged as a failed reception. docs/sip.md explains the settings.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "atdesk/core/error.hpp"
+#include "atdesk/core/sender.hpp"
+#include "atdesk/engine/engine.hpp"
+
+namespace atdesk::fax_sip {
+
+// Which identity fills Sender::fax (the number the recipient table matches).
+enum class NumberSource { caller_id, tsi };
+
+class SipFaxReceiver {
+ public:
+  struct Settings {
+    std::string listen_address = "127.0.0.1";  // SIP address (UDP and TCP)
+    int port = 5060;                           // SIP port
+    std::string media_address;  // RTP/UDPTL address, also put in the SDP; default listen_address
+    std::vector<std::string> allowed_peers;  // IP addresses allowed to call; empty: none
+    std::string local_ident = "atdesk";      // our CSI (up to 20 characters)
+    bool ecm = true;
+    bool t38 = true;                  // accept T.38 (offers and re-INVITEs)
+    bool t38_reinvite = false;        // switch answered audio calls to T.38 ourselves
+    std::filesystem::path spool_dir;  // per-call TIFFs while a call is in progress
+    NumberPlan numbers;
+    NumberSource number_from = NumberSource::caller_id;
+    std::chrono::milliseconds silence_timeout{30000};
+    std::chrono::seconds max_call{1800};
+  };
+  // The end of one call with pages: the document for the engine. An error keeps the call's TIFF
+  // in spool_dir (nothing received is deleted) and is logged. Called on a thread of its own per
+  // call, so possibly for several calls at once (Engine::submit may be called from any thread).
+  using Sink = std::function<Result<void>(engine::IncomingDocument)>;
+
+  // A summary of each finished call, for logs, tests and metrics.
+  struct CallReport {
+    std::string peer_ip;
+    std::string called;
+    int pages = 0;
+    bool completed = false;  // T.30 ended normally
+    std::string reason;      // SpanDSP's phase E text, or why the call was refused
+    bool t38 = false;
+    bool ecm = false;
+    double cpu_seconds = 0;
+    double call_seconds = 0;
+  };
+  using Observer = std::function<void(const CallReport&)>;
+
+  SipFaxReceiver(Settings settings, Sink sink, Observer observer = {});
+  ~SipFaxReceiver();
+  SipFaxReceiver(const SipFaxReceiver&) = delete;
+  SipFaxReceiver& operator=(const SipFaxReceiver&) = delete;
+
+  // Creates spool_dir and listens; Errc::io naming the address when it cannot.
+  Result<void> start();
+  // Hangs up calls in progress (their pages are kept and handed over) and stops listening.
+  void stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace atdesk::fax_sip

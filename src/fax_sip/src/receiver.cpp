@@ -1,0 +1,476 @@
+#include "atdesk/fax_sip/receiver.hpp"
+
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "media_session.hpp"
+#include "sdp.hpp"
+#include "sip_identity.hpp"
+#include "user_agent.hpp"
+
+namespace atdesk::fax_sip {
+namespace {
+
+std::string trim(std::string s) {
+  const auto b = s.find_first_not_of(' ');
+  if (b == std::string::npos) return {};
+  const auto e = s.find_last_not_of(' ');
+  return s.substr(b, e - b + 1);
+}
+
+std::string host_for_url(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+std::string payload_of(const sip_t* sip) {
+  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return {};
+  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+}
+
+std::string timestamp_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+Result<std::vector<std::byte>> read_all(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(Errc::io, file.string() + ": cannot open the received fax");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> out(bytes.size());
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+}  // namespace
+
+class SipFaxReceiver::Impl {
+ public:
+  Impl(Settings settings, Sink sink, Observer observer)
+      : settings_(std::move(settings)), sink_(std::move(sink)), observer_(std::move(observer)) {
+    if (settings_.media_address.empty()) settings_.media_address = settings_.listen_address;
+  }
+
+  Result<void> start() {
+    std::error_code ec;
+    std::filesystem::create_directories(settings_.spool_dir, ec);
+    if (ec) {
+      return fail(Errc::io, settings_.spool_dir.string() +
+                                ": cannot create the SIP fax spool folder: " + ec.message());
+    }
+    const auto url =
+        "sip:" + host_for_url(settings_.listen_address) + ":" + std::to_string(settings_.port);
+    auto ua = UserAgent::start(UserAgent::Settings{url, "atdesk"},
+                               [this](const NuaEvent& e) { on_event(e); });
+    if (!ua) return fail(ua.error());
+    std::lock_guard lock(mutex_);
+    ua_ = std::move(*ua);
+    return {};
+  }
+
+  void stop() {
+    std::unique_ptr<UserAgent> ua;
+    {
+      std::lock_guard lock(mutex_);
+      ua = std::move(ua_);
+    }
+    if (ua) {
+      // Hang up what is in progress; the terminated events end the calls (their pages are kept).
+      ua->post([this] {
+        for (auto& [id, call] : calls_) {
+          if (!call->ended) nua_bye(call->nh, TAG_END());
+        }
+      });
+      ua.reset();  // shuts nua down and joins its thread
+    }
+    // Calls whose terminated event never came (peer gone during shutdown).
+    for (auto& [id, call] : calls_) {
+      if (!call->ended) end_call(*call);
+    }
+    for (auto& [id, call] : calls_) {
+      if (call->finisher.joinable()) call->finisher.join();
+    }
+    calls_.clear();
+  }
+
+ private:
+  struct Call {
+    unsigned id = 0;
+    nua_handle_t* nh = nullptr;
+    CallIdentity identity;
+    std::filesystem::path file;
+    std::unique_ptr<MediaSession> media;
+    SdpOrigin origin;
+    int audio_port = 0;
+    int payload_type = 0;
+    bool t38 = false;
+    bool ended = false;
+    bool reinvite_sent = false;
+    std::optional<UdpSocket> offered_t38;  // our re-INVITE's socket, until answered
+    std::thread finisher;
+    std::atomic<bool> done{false};
+  };
+
+  Call* find(unsigned id) {
+    const auto it = calls_.find(id);
+    return it == calls_.end() ? nullptr : it->second.get();
+  }
+
+  // From a media thread or a timer: run `fn` with the call on the user agent's thread, if both
+  // are still there.
+  void with_call(unsigned id, std::chrono::milliseconds delay, std::function<void(Call&)> fn) {
+    std::lock_guard lock(mutex_);
+    if (!ua_) return;
+    ua_->post_after(delay, [this, id, fn = std::move(fn)] {
+      if (auto* call = find(id); call && !call->ended) fn(*call);
+    });
+  }
+
+  bool allowed(const std::string& ip) const {
+    return std::find(settings_.allowed_peers.begin(), settings_.allowed_peers.end(), ip) !=
+           settings_.allowed_peers.end();
+  }
+
+  void reap() {
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      if (it->second->done) {
+        if (it->second->finisher.joinable()) it->second->finisher.join();
+        it = calls_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void on_event(const NuaEvent& e) {
+    switch (e.event) {
+      case nua_i_invite:
+        if (e.call) {
+          on_reinvite(*static_cast<Call*>(e.call), e);
+        } else {
+          on_invite(e);
+        }
+        break;
+      case nua_r_invite:
+        if (e.call) on_reinvite_answer(*static_cast<Call*>(e.call), e);
+        break;
+      case nua_i_state: {
+        int state = nua_callstate_init;
+        tl_gets(e.tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+        auto* call = static_cast<Call*>(e.call);
+        if (state == nua_callstate_ready && call && !call->ended && !call->t38 && settings_.t38 &&
+            settings_.t38_reinvite && !call->reinvite_sent) {
+          send_t38_reinvite(*call);
+        }
+        if (state == nua_callstate_terminated) {
+          if (call) {
+            nua_handle_bind(e.nh, nullptr);
+            end_call(*call);
+          }
+          nua_handle_destroy(e.nh);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void refuse(nua_handle_t* nh, int status, const char* phrase, const CallIdentity& id,
+              const std::string& why) {
+    spdlog::warn("sip: refused a call from {} to {}: {}", id.peer_ip, id.called, why);
+    nua_respond(nh, status, phrase, TAG_END());
+    if (observer_) {
+      CallReport r;
+      r.peer_ip = id.peer_ip;
+      r.called = id.called;
+      r.reason = std::to_string(status) + " " + phrase + ": " + why;
+      observer_(r);
+    }
+  }
+
+  void on_invite(const NuaEvent& e) {
+    reap();
+    const auto id = call_identity(e.sip, nua_current_request(e.nua));
+    if (!allowed(id.peer_ip)) {
+      refuse(e.nh, SIP_403_FORBIDDEN, id, "peer " + id.peer_ip + " is not in [sip] allowed_peers");
+      return;
+    }
+    auto offer = parse_sdp(payload_of(e.sip));
+    if (!offer) {
+      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, offer.error().message);
+      return;
+    }
+    auto choice = choose_answer(*offer, settings_.t38);
+    if (!choice) {
+      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "no PCMU, PCMA or T.38 stream offered");
+      return;
+    }
+    const auto& stream = offer->streams[choice->index];
+    auto remote = resolve_endpoint(stream.address, stream.port);
+    if (!remote) {
+      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "SDP: " + remote.error().message);
+      return;
+    }
+    auto socket = UdpSocket::bind(settings_.media_address, 0);
+    if (!socket) {
+      refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, socket.error().message);
+      return;
+    }
+    auto call = std::make_unique<Call>();
+    call->id = ++next_id_;
+    call->nh = e.nh;
+    call->identity = id;
+    call->file =
+        settings_.spool_dir / ("sip-" + timestamp_now() + "-" + std::to_string(call->id) + ".tif");
+    std::random_device rd;
+    call->origin = SdpOrigin{settings_.media_address, rd(), 1};
+    call->t38 = choice->kind == StreamKind::t38;
+    call->payload_type = choice->payload_type;
+    call->audio_port = socket->port();
+    const int port = socket->port();
+
+    MediaSession::Settings ms;
+    ms.t30 = T30Config{false, false, call->file.string(), settings_.local_ident, settings_.ecm};
+    ms.t38 = call->t38;
+    ms.payload_type = choice->payload_type;
+    ms.remote = *remote;
+    ms.silence_timeout = settings_.silence_timeout;
+    const unsigned call_id = call->id;
+    call->media = std::make_unique<MediaSession>(std::move(*socket), ms, nullptr, [this, call_id] {
+      // The fax is over: the caller normally hangs up now; hang up ourselves if it does not.
+      with_call(call_id, std::chrono::milliseconds(3000),
+                [](Call& c) { nua_bye(c.nh, TAG_END()); });
+    });
+    if (auto ok = call->media->start(); !ok) {
+      refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, ok.error().message);
+      return;
+    }
+    const auto sdp = answer_sdp(*call, *offer, *choice, port);
+    nua_handle_bind(e.nh, call.get());
+    nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+    spdlog::info("sip: call {} from {} ({}) to {} answered with {}", call->id, id.caller_id,
+                 id.peer_ip, id.called,
+                 call->t38 ? "T.38" : (call->payload_type ? "PCMA" : "PCMU"));
+    with_call(call_id, settings_.max_call, [](Call& c) {
+      spdlog::warn("sip: call {} exceeded the longest call allowed: hanging up", c.id);
+      nua_bye(c.nh, TAG_END());
+    });
+    calls_.emplace(call->id, std::move(call));
+  }
+
+  std::string answer_sdp(Call& call, const SessionDescription& offer, const AnswerChoice& choice,
+                         int port) {
+    std::vector<LocalStream> streams;
+    for (std::size_t i = 0; i < offer.streams.size(); ++i) {
+      LocalStream s;
+      if (i == choice.index) {
+        s.kind = choice.kind;
+        s.port = port;
+        s.payload_type = choice.payload_type;
+      } else {
+        s.rejected_line = offer.streams[i].line;
+      }
+      streams.push_back(std::move(s));
+    }
+    ++call.origin.version;
+    return build_sdp(call.origin, streams);
+  }
+
+  void on_reinvite(Call& call, const NuaEvent& e) {
+    auto offer = parse_sdp(payload_of(e.sip));
+    if (!offer) {
+      spdlog::warn("sip: call {}: re-INVITE refused: {}", call.id, offer.error().message);
+      nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+      return;
+    }
+    auto choice = choose_answer(*offer, settings_.t38);
+    if (!choice || (call.t38 && choice->kind != StreamKind::t38)) {
+      // Back to audio after T.38 is not something a fax call needs.
+      nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+      return;
+    }
+    const auto& stream = offer->streams[choice->index];
+    auto remote = resolve_endpoint(stream.address, stream.port);
+    if (!remote) {
+      nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+      return;
+    }
+    int port = call.audio_port;
+    if (choice->kind == StreamKind::t38 && !call.t38) {
+      auto socket = UdpSocket::bind(settings_.media_address, 0);
+      if (!socket) {
+        nua_respond(e.nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+        return;
+      }
+      port = socket->port();
+      call.audio_port = port;
+      call.t38 = true;
+      call.media->switch_to_t38(std::move(*socket), *remote);
+      spdlog::info("sip: call {} switched to T.38 (re-INVITE from the caller)", call.id);
+    }
+    const auto sdp = answer_sdp(call, *offer, *choice, port);
+    nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+  }
+
+  void send_t38_reinvite(Call& call) {
+    auto socket = UdpSocket::bind(settings_.media_address, 0);
+    if (!socket) return;
+    call.reinvite_sent = true;
+    LocalStream s;
+    s.kind = StreamKind::t38;
+    s.port = socket->port();
+    call.offered_t38 = std::move(*socket);
+    ++call.origin.version;
+    const auto sdp = build_sdp(call.origin, {s});
+    nua_invite(call.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
+               TAG_END());
+  }
+
+  void on_reinvite_answer(Call& call, const NuaEvent& e) {
+    if (e.status < 200 || !call.offered_t38) return;
+    auto socket = std::move(*call.offered_t38);
+    call.offered_t38.reset();
+    if (e.status >= 300) {
+      spdlog::info("sip: call {}: the caller refused T.38 ({} {}); staying on audio", call.id,
+                   e.status, e.phrase ? e.phrase : "");
+      return;
+    }
+    auto answer = parse_sdp(payload_of(e.sip));
+    if (!answer) return;
+    for (const auto& s : answer->streams) {
+      if (s.kind == StreamKind::t38 && s.port != 0) {
+        if (auto remote = resolve_endpoint(s.address, s.port)) {
+          call.t38 = true;
+          call.audio_port = socket.port();
+          call.media->switch_to_t38(std::move(socket), *remote);
+          spdlog::info("sip: call {} switched to T.38 (our re-INVITE)", call.id);
+        }
+        return;
+      }
+    }
+  }
+
+  void end_call(Call& call) {
+    if (call.ended) return;
+    call.ended = true;
+    call.finisher = std::thread([this, &call] {
+      finish(call);
+      call.done = true;
+    });
+  }
+
+  // Off the SIP thread: stop the media (closing the TIFF), then hand the pages to the sink.
+  void finish(Call& call) {
+    call.media->stop();
+    const auto& out = call.media->outcome();
+    const auto& stats = call.media->stats();
+    CallReport r;
+    r.peer_ip = call.identity.peer_ip;
+    r.called = call.identity.called;
+    r.pages = out.pages;
+    r.completed = out.finished && out.completion == 0;
+    r.reason = out.reason.empty() ? "call ended before the fax started" : out.reason;
+    r.t38 = call.media->is_t38();
+    r.ecm = out.ecm;
+    r.cpu_seconds = stats.cpu_seconds;
+    r.call_seconds = stats.wall_seconds;
+    const std::string tsi = trim(out.remote_ident);
+    if (out.pages == 0) {
+      spdlog::warn("sip: call {} from {} ({}, TSI \"{}\") to {}: no page received: {}", call.id,
+                   call.identity.caller_id, call.identity.peer_ip, tsi, call.identity.called,
+                   r.reason);
+      std::error_code ec;
+      std::filesystem::remove(call.file, ec);
+    } else {
+      deliver(call, out, tsi, r.completed);
+    }
+    if (observer_) observer_(r);
+  }
+
+  void deliver(Call& call, const T30Outcome& out, const std::string& tsi, bool completed) {
+    engine::IncomingDocument doc;
+    auto data = read_all(call.file);
+    if (!data) {
+      spdlog::error("sip: call {}: {}", call.id, data.error().message);
+      return;
+    }
+    doc.data = std::move(*data);
+    doc.name = call.file.filename().string();
+    doc.source = JobSource::sip;
+    doc.incomplete = !completed;
+    Sender& s = doc.sender;
+    s.tsi = tsi;
+    s.caller_id = call.identity.caller_id;
+    s.sip_uri = call.identity.sip_uri;
+    s.ip = call.identity.peer_ip;
+    if (!call.identity.called.empty()) {
+      if (auto called = FaxNumber::parse(call.identity.called, settings_.numbers)) {
+        s.called = *called;
+      }
+    }
+    const std::string first =
+        settings_.number_from == NumberSource::tsi ? tsi : call.identity.caller_id;
+    const std::string second =
+        settings_.number_from == NumberSource::tsi ? call.identity.caller_id : tsi;
+    for (const auto* text : {&first, &second}) {
+      if (text->empty()) continue;
+      if (auto n = FaxNumber::parse(*text, settings_.numbers); n && !n->empty()) {
+        s.fax = *n;
+        break;
+      }
+    }
+    auto ok = sink_(std::move(doc));
+    if (!ok) {
+      spdlog::error("sip: call {}: {} pages kept in {}: {}", call.id, out.pages, call.file.string(),
+                    ok.error().message);
+      return;
+    }
+    spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
+                 call.identity.caller_id, tsi, call.identity.called, out.pages,
+                 completed ? "" : ", incomplete: " + out.reason);
+    std::error_code ec;
+    std::filesystem::remove(call.file, ec);
+  }
+
+  Settings settings_;
+  Sink sink_;
+  Observer observer_;
+  std::mutex mutex_;  // guards ua_ for threads other than the user agent's
+  std::unique_ptr<UserAgent> ua_;
+  std::map<unsigned, std::unique_ptr<Call>> calls_;  // only on the user agent's thread, or after
+  unsigned next_id_ = 0;
+};
+
+SipFaxReceiver::SipFaxReceiver(Settings settings, Sink sink, Observer observer)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(sink), std::move(observer))) {}
+
+SipFaxReceiver::~SipFaxReceiver() {
+  stop();
+}
+
+Result<void> SipFaxReceiver::start() {
+  return impl_->start();
+}
+
+void SipFaxReceiver::stop() {
+  impl_->stop();
+}
+
+}  // namespace atdesk::fax_sip

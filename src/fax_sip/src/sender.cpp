@@ -1,0 +1,282 @@
+#include "atdesk/fax_sip/sender.hpp"
+
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_tag.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+
+#include "media_session.hpp"
+#include "sdp.hpp"
+#include "user_agent.hpp"
+
+namespace atdesk::fax_sip {
+namespace {
+
+std::string payload_of(const sip_t* sip) {
+  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return {};
+  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+}
+
+// One outgoing call; its members are touched on the user agent's thread, except the ones under
+// `mutex` that the waiting caller reads.
+struct Call {
+  const SendSettings& settings;
+  UserAgent* ua = nullptr;
+  nua_handle_t* nh = nullptr;
+  SdpOrigin origin;
+  std::optional<UdpSocket> audio_socket;
+  std::optional<UdpSocket> offered_t38;
+  std::unique_ptr<MediaSession> media;
+  bool t38 = false;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool terminated = false;
+  std::optional<Error> error;
+
+  explicit Call(const SendSettings& s) : settings(s) {}
+
+  void set_error(Error e) {
+    std::lock_guard lock(mutex);
+    if (!error) error = std::move(e);
+  }
+
+  void invite() {
+    nh = nua_handle(ua->nua(), this, NUTAG_URL(settings.to.c_str()),
+                    SIPTAG_TO_STR(settings.to.c_str()), SIPTAG_FROM_STR(settings.from.c_str()),
+                    TAG_END());
+    LocalStream audio;
+    audio.kind = StreamKind::audio;
+    audio.port = audio_socket->port();
+    audio.payload_type = -1;
+    const auto sdp = build_sdp(origin, {audio});
+    const std::string pai = settings.asserted_identity.empty()
+                                ? std::string()
+                                : "P-Asserted-Identity: <" + settings.asserted_identity + ">";
+    nua_invite(nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
+               TAG_IF(!pai.empty(), SIPTAG_HEADER_STR(pai.c_str())), TAG_END());
+  }
+
+  void on_event(const NuaEvent& e) {
+    if (e.nh != nh) return;
+    switch (e.event) {
+      case nua_r_invite:
+        on_answer(e);
+        break;
+      case nua_i_invite:
+        on_reinvite(e);
+        break;
+      case nua_i_state: {
+        int state = nua_callstate_init;
+        tl_gets(e.tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+        if (state == nua_callstate_terminated) {
+          std::lock_guard lock(mutex);
+          terminated = true;
+          changed.notify_all();
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void on_answer(const NuaEvent& e) {
+    if (e.status < 200) return;
+    if (media) {  // our re-INVITE to T.38
+      if (!offered_t38) return;
+      auto socket = std::move(*offered_t38);
+      offered_t38.reset();
+      if (e.status >= 300) {
+        spdlog::warn("fax send: {} refused T.38 ({} {}); staying on G.711", settings.to, e.status,
+                     e.phrase ? e.phrase : "");
+        return;
+      }
+      auto answer = parse_sdp(payload_of(e.sip));
+      if (!answer) return;
+      for (const auto& s : answer->streams) {
+        if (s.kind == StreamKind::t38 && s.port != 0) {
+          if (auto remote = resolve_endpoint(s.address, s.port)) {
+            t38 = true;
+            media->switch_to_t38(std::move(socket), *remote);
+          }
+        }
+      }
+      return;
+    }
+    if (e.status >= 300) {
+      set_error(make_error(Errc::unavailable,
+                           settings.to + ": the call was refused: " + std::to_string(e.status) +
+                               " " + (e.phrase ? e.phrase : "")));
+      return;
+    }
+    auto answer = parse_sdp(payload_of(e.sip));
+    if (!answer) {
+      set_error(make_error(Errc::invalid_argument, settings.to + ": " + answer.error().message));
+      nua_bye(nh, TAG_END());
+      return;
+    }
+    const SdpStream* chosen = nullptr;
+    for (const auto& s : answer->streams) {
+      if (s.port != 0 && (s.kind == StreamKind::audio || s.kind == StreamKind::t38)) {
+        chosen = &s;
+        break;
+      }
+    }
+    int pt = -1;
+    if (chosen && chosen->kind == StreamKind::audio) {
+      for (int p : chosen->payload_types) {
+        if (p == kPayloadPcmu || p == kPayloadPcma) {
+          pt = p;
+          break;
+        }
+      }
+    }
+    if (!chosen || (chosen->kind == StreamKind::audio && pt < 0)) {
+      set_error(make_error(Errc::unsupported, settings.to + ": the answer has no PCMU/PCMA"));
+      nua_bye(nh, TAG_END());
+      return;
+    }
+    auto remote = resolve_endpoint(chosen->address, chosen->port);
+    if (!remote) {
+      set_error(make_error(Errc::invalid_argument,
+                           settings.to + ": SDP answer: " + remote.error().message));
+      nua_bye(nh, TAG_END());
+      return;
+    }
+    MediaSession::Settings ms;
+    ms.t30 = T30Config{true, true, settings.file.string(), settings.ident, settings.ecm};
+    ms.t38 = chosen->kind == StreamKind::t38;
+    ms.payload_type = pt < 0 ? 0 : pt;
+    ms.remote = *remote;
+    t38 = ms.t38;
+    media = std::make_unique<MediaSession>(std::move(*audio_socket), ms, settings.on_page, [this] {
+      ua->post([this] {
+        if (!terminated) nua_bye(nh, TAG_END());
+      });
+    });
+    audio_socket.reset();
+    if (auto ok = media->start(); !ok) {
+      set_error(ok.error());
+      nua_bye(nh, TAG_END());
+      return;
+    }
+    if (settings.t38 && !t38) {
+      auto socket = UdpSocket::bind(settings.local_address, 0);
+      if (!socket) return;
+      LocalStream s;
+      s.kind = StreamKind::t38;
+      s.port = socket->port();
+      offered_t38 = std::move(*socket);
+      ++origin.version;
+      const auto sdp = build_sdp(origin, {s});
+      nua_invite(nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
+                 TAG_END());
+    }
+  }
+
+  // A re-INVITE from the receiver (to T.38, as gateways do once they hear a fax).
+  void on_reinvite(const NuaEvent& e) {
+    auto offer = parse_sdp(payload_of(e.sip));
+    if (!offer || !media) {
+      nua_respond(e.nh, 488, "Not Acceptable Here", TAG_END());
+      return;
+    }
+    auto choice = choose_answer(*offer, true);
+    if (!choice || choice->kind != StreamKind::t38 || t38) {
+      nua_respond(e.nh, 488, "Not Acceptable Here", TAG_END());
+      return;
+    }
+    const auto& stream = offer->streams[choice->index];
+    auto remote = resolve_endpoint(stream.address, stream.port);
+    auto socket = UdpSocket::bind(settings.local_address, 0);
+    if (!remote || !socket) {
+      nua_respond(e.nh, 488, "Not Acceptable Here", TAG_END());
+      return;
+    }
+    std::vector<LocalStream> streams;
+    for (std::size_t i = 0; i < offer->streams.size(); ++i) {
+      LocalStream s;
+      if (i == choice->index) {
+        s.kind = StreamKind::t38;
+        s.port = socket->port();
+      } else {
+        s.rejected_line = offer->streams[i].line;
+      }
+      streams.push_back(s);
+    }
+    ++origin.version;
+    const auto sdp = build_sdp(origin, streams);
+    t38 = true;
+    media->switch_to_t38(std::move(*socket), *remote);
+    nua_respond(e.nh, 200, "OK", SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+  }
+};
+
+}  // namespace
+
+Result<SendReport> send_fax(const SendSettings& settings) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(settings.file, ec)) {
+    return fail(Errc::not_found, settings.file.string() + ": no such file (expected a TIFF)");
+  }
+  if (!(settings.to.starts_with("sip:") || settings.to.starts_with("sips:"))) {
+    return fail(Errc::invalid_argument,
+                "--to: expected a sip: URI like sip:4930123456@192.0.2.10:5060, got \"" +
+                    settings.to + "\"");
+  }
+  Call call(settings);
+  auto audio = UdpSocket::bind(settings.local_address, 0);
+  if (!audio) return fail(audio.error());
+  call.audio_socket = std::move(*audio);
+  std::random_device rd;
+  call.origin = SdpOrigin{settings.local_address, rd(), 1};
+  const std::string host = settings.local_address.find(':') != std::string::npos
+                               ? "[" + settings.local_address + "]"
+                               : settings.local_address;
+  auto ua = UserAgent::start(UserAgent::Settings{"sip:" + host + ":*", "atdesk fax send"},
+                             [&call](const NuaEvent& e) { call.on_event(e); });
+  if (!ua) return fail(ua.error());
+  call.ua = ua->get();
+  (*ua)->post([&call] { call.invite(); });
+  {
+    std::unique_lock lock(call.mutex);
+    const auto limit = settings.max_call + std::chrono::seconds(60);
+    if (!call.changed.wait_for(lock, limit, [&call] { return call.terminated; })) {
+      spdlog::warn("fax send: {}: the call did not end within {} s", settings.to, limit.count());
+    }
+  }
+  SendReport report;
+  if (call.media) {
+    call.media->stop();
+    const auto& out = call.media->outcome();
+    report.completed = out.finished && out.completion == 0;
+    report.pages = out.pages;
+    report.reason = out.reason;
+    report.remote_ident = out.remote_ident;
+    report.t38 = call.media->is_t38();
+    report.ecm = out.ecm;
+    report.bit_rate = out.bit_rate;
+    report.cpu_seconds = call.media->stats().cpu_seconds;
+    report.call_seconds = call.media->stats().wall_seconds;
+  }
+  std::promise<void> destroyed;
+  (*ua)->post([&call, &destroyed] {
+    if (call.nh) nua_handle_destroy(call.nh);
+    call.nh = nullptr;
+    destroyed.set_value();
+  });
+  destroyed.get_future().wait();
+  ua->reset();
+  std::lock_guard lock(call.mutex);
+  if (call.error) return fail(*call.error);
+  if (!call.media)
+    return fail(Errc::unavailable, settings.to + ": the call ended before it was answered");
+  return report;
+}
+
+}  // namespace atdesk::fax_sip

@@ -1,0 +1,359 @@
+// The SIP fax receiver against the SIP fax sender over loopback, in real time: G.711 with and
+// without ECM, T.38 by re-INVITE, a caller that hangs up after the first page, P-Asserted-Identity,
+// calls at once; and malformed SIP and SDP on the receiver's socket, refused without harm.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+
+#include "atdesk/document/document.hpp"
+#include "atdesk/fax_sip/receiver.hpp"
+#include "atdesk/fax_sip/sender.hpp"
+#include "atdesk/testing/sample_fax.hpp"
+#include "tiff_pages.hpp"
+
+namespace atdesk::fax_sip {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A port free on 127.0.0.1 for both UDP and TCP right now.
+int free_port() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(u, reinterpret_cast<sockaddr*>(&a), &len);
+    const int t = ::socket(AF_INET, SOCK_STREAM, 0);
+    const bool tcp_ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(t);
+    ::close(u);
+    if (tcp_ok) return ntohs(a.sin_port);
+  }
+  return 0;
+}
+
+class Received {
+ public:
+  Result<void> add(engine::IncomingDocument doc) {
+    std::lock_guard lock(mutex_);
+    docs_.emplace(doc.sender.called ? doc.sender.called->digits() : "", std::move(doc));
+    changed_.notify_all();
+    return {};
+  }
+  std::optional<engine::IncomingDocument> wait_for(const std::string& called,
+                                                   std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
+    return docs_.at(called);
+  }
+  void report(const SipFaxReceiver::CallReport& r) {
+    std::lock_guard lock(mutex_);
+    reports_.push_back(r);
+    changed_.notify_all();
+  }
+  std::vector<SipFaxReceiver::CallReport> reports() {
+    std::lock_guard lock(mutex_);
+    return reports_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::string, engine::IncomingDocument> docs_;
+  std::vector<SipFaxReceiver::CallReport> reports_;
+};
+
+class SipFax : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("atdesk-sip-it-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    receiver_ = start_receiver(false, port_);
+    ASSERT_TRUE(receiver_) << "cannot start the receiver";
+  }
+
+  std::unique_ptr<SipFaxReceiver> start_receiver(bool t38_reinvite, int& port) {
+    SipFaxReceiver::Settings s;
+    s.listen_address = "127.0.0.1";
+    s.allowed_peers = {"127.0.0.1"};
+    s.local_ident = "atdesk receiver";
+    s.spool_dir = dir_ / (t38_reinvite ? "spool-t38" : "spool");
+    s.silence_timeout = 10s;
+    s.t38_reinvite = t38_reinvite;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      s.port = free_port();
+      auto receiver = std::make_unique<SipFaxReceiver>(
+          s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
+          [this](const SipFaxReceiver::CallReport& r) { received_.report(r); });
+      if (receiver->start()) {
+        port = s.port;
+        return receiver;
+      }
+    }
+    return nullptr;
+  }
+  void TearDown() override {
+    receiver_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string sample(const std::string& name, int pages) {
+    const auto path = (dir_ / name).string();
+    const auto data = testing::sample_fax(pages);
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
+    return path;
+  }
+
+  SendSettings call(const std::string& called, const std::string& file) {
+    SendSettings s;
+    s.to = "sip:" + called + "@127.0.0.1:" + std::to_string(port_);
+    s.from = "sip:+4930555" + called + "@127.0.0.1";
+    s.file = file;
+    s.ident = "+49 30 555" + called;
+    return s;
+  }
+
+  std::vector<testing::TiffPage> pages_of(const engine::IncomingDocument& doc) {
+    const auto path = (dir_ / ("got-" + doc.name)).string();
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(doc.data.data()),
+              static_cast<std::streamsize>(doc.data.size()));
+    out.close();
+    return testing::tiff_pages(path);
+  }
+
+  fs::path dir_;
+  Received received_;
+  std::unique_ptr<SipFaxReceiver> receiver_;
+  int port_ = 0;
+};
+
+TEST_F(SipFax, CallsAtOnceG711EcmOnOffT38HangUpAndAssertedIdentity) {
+  const auto one = sample("one.tif", 1);
+  const auto three = sample("three.tif", 3);
+
+  auto ecm = call("1001", one);
+  auto no_ecm = call("1002", one);
+  no_ecm.ecm = false;
+  auto hang_up = call("1003", three);
+  hang_up.on_page = [](int pages) { return pages < 1; };
+  auto t38 = call("1004", one);
+  t38.t38 = true;
+  auto pai = call("1005", one);
+  pai.from = "sip:anonymous@127.0.0.1";
+  pai.asserted_identity = "sip:+4930555999@pbx.example";
+  // A second receiver that switches answered G.711 calls to T.38 itself (t38_reinvite).
+  int t38_port = 0;
+  auto t38_receiver = start_receiver(true, t38_port);
+  ASSERT_TRUE(t38_receiver);
+  auto reinvited = call("1006", one);
+  reinvited.to = "sip:1006@127.0.0.1:" + std::to_string(t38_port);
+
+  std::vector<std::future<Result<SendReport>>> sends;
+  for (const auto* s : {&ecm, &no_ecm, &hang_up, &t38, &pai, &reinvited}) {
+    sends.push_back(std::async(std::launch::async, [s] { return send_fax(*s); }));
+  }
+  std::vector<Result<SendReport>> reports;
+  for (auto& f : sends) reports.push_back(f.get());
+  for (std::size_t i = 0; i < reports.size(); ++i) {
+    ASSERT_TRUE(reports[i]) << "call " << i << ": " << reports[i].error().message;
+  }
+  EXPECT_TRUE(reports[0]->completed) << reports[0]->reason;
+  EXPECT_EQ(reports[0]->pages, 1);
+  EXPECT_EQ(reports[0]->remote_ident, "atdesk receiver");
+  EXPECT_TRUE(reports[0]->ecm);
+  EXPECT_FALSE(reports[1]->ecm);
+  EXPECT_EQ(reports[2]->pages, 1);
+  EXPECT_FALSE(reports[2]->completed);
+  EXPECT_TRUE(reports[3]->t38);
+  EXPECT_TRUE(reports[3]->completed) << reports[3]->reason;
+  EXPECT_TRUE(reports[5]->t38);  // the receiver's re-INVITE was taken
+  EXPECT_TRUE(reports[5]->completed) << reports[5]->reason;
+
+  const auto sent_rows = testing::tiff_pages(one)[0].rows;
+  {
+    auto doc = received_.wait_for("1001", 30s);
+    ASSERT_TRUE(doc);
+    EXPECT_EQ(doc->source, JobSource::sip);
+    EXPECT_FALSE(doc->incomplete);
+    EXPECT_EQ(doc->sender.tsi, "+49 30 5551001");
+    EXPECT_EQ(doc->sender.caller_id, "+49305551001");
+    EXPECT_EQ(doc->sender.sip_uri, "sip:+49305551001@127.0.0.1");
+    EXPECT_EQ(doc->sender.ip, "127.0.0.1");
+    ASSERT_TRUE(doc->sender.called);
+    EXPECT_EQ(doc->sender.called->digits(), "1001");
+    ASSERT_TRUE(doc->sender.fax);
+    EXPECT_EQ(doc->sender.fax->digits(), "49305551001");
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].rows, sent_rows);  // ECM: bit for bit
+    // What the engine checks before it stores a job.
+    auto info = document::probe(doc->data, doc->name, document::Limits{});
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->pages.size(), 1u);
+  }
+  {
+    auto doc = received_.wait_for("1002", 30s);
+    ASSERT_TRUE(doc);
+    EXPECT_FALSE(doc->incomplete);
+    EXPECT_EQ(pages_of(*doc).size(), 1u);
+  }
+  {
+    auto doc = received_.wait_for("1003", 30s);
+    ASSERT_TRUE(doc);
+    EXPECT_TRUE(doc->incomplete);  // hung up after page 1 of 3: page 1 kept
+    auto info = document::probe(doc->data, doc->name, document::Limits{});
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_EQ(info->pages.size(), 1u);
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].rows, testing::tiff_pages(three)[0].rows);
+  }
+  {
+    auto doc = received_.wait_for("1004", 30s);
+    ASSERT_TRUE(doc);
+    EXPECT_FALSE(doc->incomplete);
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].rows, sent_rows);
+  }
+  {
+    auto doc = received_.wait_for("1005", 30s);
+    ASSERT_TRUE(doc);
+    EXPECT_EQ(doc->sender.caller_id, "+4930555999");  // P-Asserted-Identity wins over From
+    EXPECT_EQ(doc->sender.sip_uri, "sip:+4930555999@pbx.example");
+  }
+  {
+    auto doc = received_.wait_for("1006", 30s);
+    ASSERT_TRUE(doc);
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u);
+    EXPECT_EQ(pages[0].rows, sent_rows);
+  }
+  bool saw_t38 = false;
+  for (const auto& r : received_.reports()) {
+    if (r.called == "1004") saw_t38 = r.t38;
+    if (r.call_seconds > 0) {
+      std::cout << "call " << r.called << ": " << r.call_seconds << " s, media CPU "
+                << r.cpu_seconds << " s (" << 1000 * r.cpu_seconds / r.call_seconds
+                << " ms per call-second)" << (r.t38 ? " T.38" : " G.711") << "\n";
+    }
+  }
+  EXPECT_TRUE(saw_t38);
+}
+
+TEST_F(SipFax, TenPagesFine) {
+  if (!std::getenv("ATDESK_SIP_LONG")) GTEST_SKIP() << "set ATDESK_SIP_LONG=1 (about a minute)";
+  const auto ten = sample("ten.tif", 10);
+  auto report = send_fax(call("1010", ten));
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->pages, 10);
+  auto doc = received_.wait_for("1010", 30s);
+  ASSERT_TRUE(doc);
+  const auto got = pages_of(*doc);
+  const auto want = testing::tiff_pages(ten);
+  ASSERT_EQ(got.size(), 10u);
+  for (std::size_t p = 0; p < got.size(); ++p) EXPECT_EQ(got[p].rows, want[p].rows);
+}
+
+// A raw UDP peer for hand-made SIP.
+class RawSip {
+ public:
+  explicit RawSip(const char* from_ip) : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, from_ip, &a.sin_addr);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    timeval tv{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawSip() { ::close(fd_); }
+  void send(int to_port, const std::string& text) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(to_port));
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    ::sendto(fd_, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  // The status of the first final response (>= 200) within a few seconds, or 0.
+  int final_status() {
+    for (int i = 0; i < 5; ++i) {
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      const std::string text(buf, static_cast<std::size_t>(n));
+      if (!text.starts_with("SIP/2.0 ")) continue;
+      const int status = std::atoi(text.c_str() + 8);
+      if (status >= 200) return status;
+    }
+    return 0;
+  }
+  std::string request(const std::string& method, int to_port, const std::string& ip,
+                      const std::string& body, const std::string& call_id) {
+    std::string r = method + " sip:2000@127.0.0.1:" + std::to_string(to_port) + " SIP/2.0\r\n";
+    r += "Via: SIP/2.0/UDP " + ip + ":" + std::to_string(port_) + ";branch=z9hG4bK" + call_id +
+         "\r\n";
+    r += "Max-Forwards: 70\r\nFrom: <sip:tester@" + ip + ">;tag=t" + call_id + "\r\n";
+    r += "To: <sip:2000@127.0.0.1>\r\nCall-ID: " + call_id + "@test\r\nCSeq: 1 " + method + "\r\n";
+    r += "Contact: <sip:tester@" + ip + ":" + std::to_string(port_) + ">\r\n";
+    if (!body.empty()) r += "Content-Type: application/sdp\r\n";
+    r += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    return r;
+  }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
+TEST_F(SipFax, MalformedSipAndSdpAreRefusedAndTheAgentKeepsWorking) {
+  RawSip peer("127.0.0.1");
+  const char garbage[] = "\x00\x01\x02 not SIP at all\r\n\r\n";
+  peer.send(port_, std::string(garbage, sizeof garbage - 1));
+  peer.send(port_, "INVITE sip:x SIP/2.0\r\nVia: ???\r\nContent-Length: 99999\r\n\r\n");
+  peer.send(port_,
+            peer.request("INVITE", port_, "127.0.0.1", "v=0\r\nthis is not SDP\r\n", "bad1"));
+  EXPECT_EQ(peer.final_status(), 488);
+  peer.send(port_, peer.request("INVITE", port_, "127.0.0.1", "", "nosdp"));
+  EXPECT_EQ(peer.final_status(), 488);
+  const std::string gsm_only =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 4000 RTP/AVP 3\r\n";
+  peer.send(port_, peer.request("INVITE", port_, "127.0.0.1", gsm_only, "gsm"));
+  EXPECT_EQ(peer.final_status(), 488);
+  // A peer not in allowed_peers (127.0.0.2 is loopback too) is refused before its SDP is read.
+  RawSip stranger("127.0.0.2");
+  const std::string pcmu =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+      "m=audio 4000 RTP/AVP 0\r\n";
+  stranger.send(port_, stranger.request("INVITE", port_, "127.0.0.2", pcmu, "stranger"));
+  EXPECT_EQ(stranger.final_status(), 403);
+  // Still answering.
+  peer.send(port_, peer.request("OPTIONS", port_, "127.0.0.1", "", "ping"));
+  EXPECT_EQ(peer.final_status(), 200);
+  EXPECT_GE(received_.reports().size(), 4u);
+}
+
+}  // namespace
+}  // namespace atdesk::fax_sip

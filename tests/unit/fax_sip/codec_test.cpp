@@ -1,0 +1,160 @@
+// UDPTL framing and recovery (ITU-T T.38 §9.1 / Annex A), RTP parsing (RFC 3550) and the SDP
+// offer/answer choices of a fax call; malformed input of each is refused with a reason.
+#include <gtest/gtest.h>
+
+#include "rtp.hpp"
+#include "sdp.hpp"
+#include "udptl.hpp"
+
+namespace atdesk::fax_sip {
+namespace {
+
+std::vector<std::uint8_t> bytes(std::initializer_list<int> list) {
+  std::vector<std::uint8_t> out;
+  for (int b : list) out.push_back(static_cast<std::uint8_t>(b));
+  return out;
+}
+
+TEST(Udptl, FramesSequenceNumberPrimaryAndNewestFirstRedundancy) {
+  UdptlSender sender(2);
+  const auto a = bytes({0x01});
+  const auto b = bytes({0x02, 0x03});
+  const auto c = bytes({0x04});
+  EXPECT_EQ(sender.frame(a), bytes({0x00, 0x00, 0x01, 0x01, 0x00, 0x00}));
+  EXPECT_EQ(sender.frame(b), bytes({0x00, 0x01, 0x02, 0x02, 0x03, 0x00, 0x01, 0x01, 0x01}));
+  EXPECT_EQ(sender.frame(c),
+            bytes({0x00, 0x02, 0x01, 0x04, 0x00, 0x02, 0x02, 0x02, 0x03, 0x01, 0x01}));
+  auto parsed = parse_udptl(sender.frame(a));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->seq, 3);
+  EXPECT_EQ(parsed->primary, a);
+  ASSERT_EQ(parsed->secondary.size(), 2u);
+  EXPECT_EQ(parsed->secondary[0], c);
+  EXPECT_EQ(parsed->secondary[1], b);
+}
+
+TEST(Udptl, LongPacketsUseTwoOctetLengths) {
+  UdptlSender sender(1);
+  std::vector<std::uint8_t> big(300, 0xaa);
+  auto parsed = parse_udptl(sender.frame(big));
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->primary, big);
+}
+
+TEST(Udptl, RecoversLostPacketsFromRedundancyAndDropsLateOnes) {
+  UdptlSender sender(3);
+  std::vector<std::vector<std::uint8_t>> frames;
+  for (int i = 0; i < 6; ++i) frames.push_back(sender.frame(bytes({i + 1})));
+  UdptlReceiver receiver;
+  std::vector<int> delivered;
+  auto feed = [&](int index) {
+    auto p = parse_udptl(frames[static_cast<std::size_t>(index)]);
+    ASSERT_TRUE(p);
+    for (const auto& ifp : receiver.receive(*p)) delivered.push_back(ifp.data.at(0));
+  };
+  feed(0);
+  feed(3);  // 1 and 2 lost: recovered from 3's redundancy
+  feed(1);  // late: dropped
+  feed(5);  // 4 lost: recovered
+  feed(4);  // late
+  EXPECT_EQ(delivered, (std::vector<int>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(receiver.recovered(), 3u);
+}
+
+TEST(Udptl, MalformedDatagramsAreRefused) {
+  EXPECT_FALSE(parse_udptl(bytes({})));
+  EXPECT_FALSE(parse_udptl(bytes({0x00, 0x01, 0x05, 0x01})));        // 5 announced, 1 present
+  EXPECT_FALSE(parse_udptl(bytes({0x00, 0x01, 0x00, 0x00})));        // empty primary
+  EXPECT_FALSE(parse_udptl(bytes({0x00, 0x01, 0x01, 0x07})));        // no error recovery
+  EXPECT_FALSE(parse_udptl(bytes({0x00, 0x01, 0xc1, 0x07, 0x00})));  // fragmented length
+  EXPECT_FALSE(parse_udptl(bytes({0x00, 0x01, 0x01, 0x07, 0x00, 0x02, 0x01})));
+  auto fec = parse_udptl(bytes({0x00, 0x01, 0x01, 0x07, 0x80, 0x01, 0x01}));
+  ASSERT_TRUE(fec);  // fec-info is ignored, the primary kept
+  EXPECT_EQ(fec->primary, bytes({0x07}));
+}
+
+TEST(Rtp, ParsesWhatItBuildsAndSkipsCsrcAndExtension) {
+  RtpSender sender(kPayloadPcma, 0x01020304);
+  const auto payload = std::vector<std::uint8_t>(160, 0xd5);
+  sender.frame(payload);
+  const auto packet = sender.frame(payload);
+  auto p = parse_rtp(packet);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->payload_type, kPayloadPcma);
+  EXPECT_EQ(p->seq, 1);
+  EXPECT_EQ(p->timestamp, 160u);
+  EXPECT_EQ(p->ssrc, 0x01020304u);
+  EXPECT_EQ(p->payload.size(), 160u);
+
+  auto with_ext = bytes(
+      {0x91, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9, 9, 9, 0xbe, 0xde, 0, 1, 1, 2, 3, 4, 0x55});
+  auto q = parse_rtp(with_ext);
+  ASSERT_TRUE(q) << q.error().message;
+  ASSERT_EQ(q->payload.size(), 1u);
+  EXPECT_EQ(q->payload[0], 0x55);
+}
+
+TEST(Rtp, MalformedPacketsAreRefused) {
+  EXPECT_FALSE(parse_rtp(bytes({0x80, 0x00, 0x00})));
+  EXPECT_FALSE(parse_rtp(bytes({0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})));     // version 1
+  EXPECT_FALSE(parse_rtp(bytes({0x8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})));     // 15 CSRCs missing
+  EXPECT_FALSE(parse_rtp(bytes({0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff})));  // padding
+}
+
+constexpr const char* kAudioOffer =
+    "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+    "m=audio 4000 RTP/AVP 18 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+TEST(Sdp, PrefersPcmuThenPcmaAndT38WhenAllowed) {
+  auto offer = parse_sdp(kAudioOffer);
+  ASSERT_TRUE(offer) << offer.error().message;
+  ASSERT_EQ(offer->streams.size(), 1u);
+  EXPECT_EQ(offer->streams[0].address, "192.0.2.1");
+  EXPECT_EQ(offer->streams[0].port, 4000);
+  EXPECT_EQ(offer->streams[0].payload_types, (std::vector<int>{18, 8, 0, 101}));
+  auto choice = choose_answer(*offer, true);
+  ASSERT_TRUE(choice);
+  EXPECT_EQ(choice->payload_type, 0);
+
+  auto both = parse_sdp(
+      "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
+      "m=audio 4000 RTP/AVP 8\r\nc=IN IP4 192.0.2.1\r\n"
+      "m=image 4002 udptl t38\r\nc=IN IP4 192.0.2.2\r\na=T38FaxVersion:0\r\n");
+  ASSERT_TRUE(both) << both.error().message;
+  auto t38 = choose_answer(*both, true);
+  ASSERT_TRUE(t38);
+  EXPECT_EQ(t38->kind, StreamKind::t38);
+  EXPECT_EQ(t38->index, 1u);
+  EXPECT_EQ(both->streams[1].address, "192.0.2.2");
+  auto audio = choose_answer(*both, false);
+  ASSERT_TRUE(audio);
+  EXPECT_EQ(audio->kind, StreamKind::audio);
+  EXPECT_EQ(audio->payload_type, 8);
+
+  // The answer keeps one m= line per offered line, the refused one with port 0.
+  const auto answer = build_sdp(SdpOrigin{"127.0.0.1", 5, 2},
+                                {LocalStream{StreamKind::audio, 0, 0, both->streams[0].line},
+                                 LocalStream{StreamKind::t38, 5000, 0, ""}});
+  auto parsed = parse_sdp(answer);
+  ASSERT_TRUE(parsed) << parsed.error().message << "\n" << answer;
+  ASSERT_EQ(parsed->streams.size(), 2u);
+  EXPECT_EQ(parsed->streams[0].port, 0);
+  EXPECT_EQ(parsed->streams[1].kind, StreamKind::t38);
+  EXPECT_EQ(parsed->streams[1].port, 5000);
+}
+
+TEST(Sdp, RefusesWhatAFaxCallCannotUse) {
+  EXPECT_FALSE(parse_sdp(""));
+  EXPECT_FALSE(parse_sdp("this is not SDP"));
+  EXPECT_FALSE(
+      parse_sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
+                "m=audio 4000 RTP/AVP 0\r\n"));  // no c=
+  auto gsm = parse_sdp(
+      "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+      "m=audio 4000 RTP/AVP 3\r\n");
+  ASSERT_TRUE(gsm);
+  EXPECT_FALSE(choose_answer(*gsm, true));
+}
+
+}  // namespace
+}  // namespace atdesk::fax_sip
