@@ -1,6 +1,12 @@
 #include "sip_ingress.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "config_section.hpp"
 
@@ -10,6 +16,27 @@ namespace {
 bool is_ip(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+// The SIP password: the first line of a regular file nobody but the owner may read.
+Result<std::string> read_password_file(const std::string& path, const std::string& where) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return fail(Errc::io, where + ": cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+    ::close(fd);
+    return fail(Errc::permission_denied, where + ": " + path +
+                                             " must be a regular file not readable by group or "
+                                             "others (chmod 600)");
+  }
+  std::string text(4096, '\0');
+  const auto n = ::read(fd, text.data(), text.size());
+  ::close(fd);
+  if (n <= 0) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
+  text.resize(static_cast<std::size_t>(n));
+  if (const auto nl = text.find_first_of("\r\n"); nl != std::string::npos) text.resize(nl);
+  if (text.empty()) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
+  return text;
 }
 
 // The audit log's entry ("fax.failed_reception") for a call that brought no page.
@@ -54,6 +81,10 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   ATDESK_TRY(s.integer("silence_timeout_s", silence, 5, 600));
   long long max_minutes = out.max_call.count() / 60;
   ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
+  std::string password_file;
+  ATDESK_TRY(s.string("username", out.auth_username));
+  ATDESK_TRY(s.string("password_file", password_file));
+  ATDESK_TRY(s.string("realm", out.auth_realm));
   ATDESK_TRY(s.no_unknown_keys());
   if (!enabled) return std::nullopt;
 
@@ -79,10 +110,25 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
                   s.where("allowed_peers") + ": expected IP addresses, got \"" + peer + "\"");
     }
   }
-  if (out.allowed_peers.empty()) {
+  if (out.auth_username.empty() != password_file.empty()) {
+    return fail(Errc::invalid_argument,
+                s.where(out.auth_username.empty() ? "username" : "password_file") +
+                    ": username and password_file go together (digest authentication)");
+  }
+  if (!password_file.empty()) {
+    auto password = read_password_file(password_file, s.where("password_file"));
+    if (!password) return fail(password.error());
+    out.auth_password = std::move(*password);
+    if (out.auth_realm.empty() || out.auth_realm.find('"') != std::string::npos) {
+      return fail(Errc::invalid_argument,
+                  s.where("realm") + ": expected a non-empty realm without quotes");
+    }
+  }
+  if (out.allowed_peers.empty() && out.auth_username.empty()) {
     return fail(Errc::invalid_argument,
                 s.where("allowed_peers") +
-                    ": required: the addresses of the trunk or PBX allowed to send faxes");
+                    ": required (the addresses of the trunk or PBX allowed to send faxes) unless "
+                    "username and password_file are set");
   }
   if (out.local_ident.size() > 20) {
     return fail(Errc::invalid_argument, s.where("local_id") + ": at most 20 characters (T.30)");
