@@ -192,6 +192,32 @@ TEST_F(Recovery, FilesStayUntilTheSinkTakesTheJob) {
   EXPECT_TRUE(spool_empty());
 }
 
+// T.30 had ended normally and the record said so, but the hand-over had not happened: the job is
+// complete, not incomplete.
+TEST_F(Recovery, CallThatHadCompletedIsSubmittedComplete) {
+  const auto data = testing::sample_fax(2);
+  {
+    std::ofstream out(spool_ / "sip-done.tif", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
+  }
+  auto done = record("1005");
+  done.tsi = "+49 30 5551005";
+  done.completed = true;
+  ASSERT_TRUE(write_call_record(spool_ / "sip-done.json", done));
+  std::vector<engine::IncomingDocument> docs;
+  SipFaxReceiver receiver(settings(), [&](engine::IncomingDocument d) -> Result<void> {
+    docs.push_back(std::move(d));
+    return {};
+  });
+  ASSERT_TRUE(receiver.start());
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_FALSE(docs[0].incomplete);
+  EXPECT_EQ(docs[0].sender.tsi, "+49 30 5551005");
+  EXPECT_EQ(pages_of(docs[0]).size(), 2u);
+  EXPECT_TRUE(spool_empty());
+}
+
 TEST_F(Recovery, CallsWithoutACompletePageBecomeFailedReceptions) {
   // Killed before any page: only the call record (SpanDSP creates the TIFF at the first page).
   auto before_page = record("1003");
