@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include "config_section.hpp"
+#include "secrets.hpp"
 
 namespace atdesk::app {
 namespace {
@@ -36,6 +37,14 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   ATDESK_TRY(s.integer("silence_timeout_s", silence, 5, 600));
   long long max_minutes = out.max_call.count() / 60;
   ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
+  ATDESK_TRY(s.string("registrar", out.registrar));
+  ATDESK_TRY(s.string("user", out.user));
+  ATDESK_TRY(s.string("auth_user", out.auth_user));
+  std::string password_file;
+  ATDESK_TRY(s.string("password_file", password_file));
+  long long expires = out.register_expires.count();
+  ATDESK_TRY(s.integer("register_expires_s", expires, 60, 86400));
+  out.register_expires = std::chrono::seconds(expires);
   ATDESK_TRY(s.no_unknown_keys());
   if (!enabled) return std::nullopt;
 
@@ -77,6 +86,28 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
     return fail(Errc::invalid_argument, s.where("number_from") +
                                             ": expected \"caller_id\" or \"tsi\", got \"" +
                                             number_from + "\"");
+  }
+  if (!out.registrar.empty()) {
+    if (!out.registrar.starts_with("sip:") || out.registrar.size() < 5) {
+      return fail(Errc::invalid_argument, s.where("registrar") +
+                                              ": expected a SIP URI like \"sip:pbx.example.org\", "
+                                              "got \"" +
+                                              out.registrar + "\"");
+    }
+    if (out.user.empty()) {
+      return fail(Errc::invalid_argument,
+                  s.where("user") + ": required with a registrar (the account to register)");
+    }
+    if (password_file.empty()) {
+      return fail(Errc::invalid_argument,
+                  s.where("password_file") + ": required with a registrar (digest password)");
+    }
+    auto password = read_secret_file(password_file, s.where("password_file"));
+    if (!password) return fail(password.error());
+    out.password = std::move(*password);
+  } else if (!out.user.empty() || !password_file.empty() || !out.auth_user.empty()) {
+    return fail(Errc::invalid_argument,
+                s.where("registrar") + ": user, auth_user and password_file need a registrar");
   }
   out.spool_dir = spool;
   out.numbers = config.numbers;

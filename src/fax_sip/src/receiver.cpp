@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "media_session.hpp"
+#include "registration.hpp"
 #include "sdp.hpp"
 #include "sip_identity.hpp"
 #include "user_agent.hpp"
@@ -79,6 +80,11 @@ class SipFaxReceiver::Impl {
     if (!ua) return fail(ua.error());
     std::lock_guard lock(mutex_);
     ua_ = std::move(*ua);
+    if (!settings_.registrar.empty()) {
+      registration_ = std::make_unique<Registration>(
+          *ua_, Registration::Settings{settings_.registrar, settings_.user, settings_.auth_user,
+                                       settings_.password, settings_.register_expires});
+    }
     return {};
   }
 
@@ -91,12 +97,14 @@ class SipFaxReceiver::Impl {
     if (ua) {
       // Hang up what is in progress; the terminated events end the calls (their pages are kept).
       ua->post([this] {
+        if (registration_) registration_->stop();
         for (auto& [id, call] : calls_) {
           if (!call->ended) nua_bye(call->nh, TAG_END());
         }
       });
       ua.reset();  // shuts nua down and joins its thread
     }
+    registration_.reset();
     // Calls whose terminated event never came (peer gone during shutdown).
     for (auto& [id, call] : calls_) {
       if (!call->ended) end_call(*call);
@@ -157,6 +165,10 @@ class SipFaxReceiver::Impl {
   }
 
   void on_event(const NuaEvent& e) {
+    if (registration_ && registration_->owns(e.nh)) {
+      registration_->on_event(e);
+      return;
+    }
     switch (e.event) {
       case nua_i_invite:
         if (e.call) {
@@ -205,7 +217,8 @@ class SipFaxReceiver::Impl {
 
   void on_invite(const NuaEvent& e) {
     reap();
-    const auto id = call_identity(e.sip, nua_current_request(e.nua));
+    const auto id = call_identity(e.sip, nua_current_request(e.nua),
+                                  settings_.registrar.empty() ? std::string() : settings_.user);
     if (!allowed(id.peer_ip)) {
       refuse(e.nh, SIP_403_FORBIDDEN, id, "peer " + id.peer_ip + " is not in [sip] allowed_peers");
       return;
@@ -454,6 +467,7 @@ class SipFaxReceiver::Impl {
   Observer observer_;
   std::mutex mutex_;  // guards ua_ for threads other than the user agent's
   std::unique_ptr<UserAgent> ua_;
+  std::unique_ptr<Registration> registration_;       // with a registrar configured
   std::map<unsigned, std::unique_ptr<Call>> calls_;  // only on the user agent's thread, or after
   unsigned next_id_ = 0;
 };
