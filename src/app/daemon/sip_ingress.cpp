@@ -13,6 +13,24 @@ bool is_ip(const std::string& text) {
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
 }
 
+// The audit log's entry ("fax.failed_reception") for a call that brought no page.
+std::string failed_reception_subject(const fax_sip::SipFaxReceiver::FailedReception& f) {
+  if (!f.caller_id.empty()) return "caller " + f.caller_id;
+  if (!f.sip_uri.empty()) return "caller " + f.sip_uri;
+  if (!f.tsi.empty()) return "TSI " + f.tsi;
+  return f.peer_ip.empty() ? "unknown caller" : "caller at " + f.peer_ip;
+}
+
+std::string failed_reception_detail(const fax_sip::SipFaxReceiver::FailedReception& f) {
+  std::string d = "fax call";
+  if (!f.sip_uri.empty()) d += " from " + f.sip_uri;
+  if (!f.peer_ip.empty()) d += " (" + f.peer_ip + ")";
+  if (!f.tsi.empty()) d += ", TSI \"" + f.tsi + "\"";
+  if (!f.called.empty()) d += " to " + f.called;
+  if (!f.started.empty()) d += ", started " + f.started;
+  return d + ": " + f.reason;
+}
+
 }  // namespace
 
 Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Config& config) {
@@ -122,10 +140,16 @@ Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config&
   if (!settings) return fail(settings.error());
   if (!*settings) return std::unique_ptr<fax_sip::SipFaxReceiver>();
   auto receiver = std::make_unique<fax_sip::SipFaxReceiver>(
-      **settings, [&engine](engine::IncomingDocument document) -> Result<void> {
+      **settings,
+      [&engine](engine::IncomingDocument document) -> Result<void> {
         auto job = engine.submit(std::move(document));
         if (!job) return fail(job.error());
         return {};
+      },
+      fax_sip::SipFaxReceiver::Observer{},
+      [&engine](const fax_sip::SipFaxReceiver::FailedReception& f) {
+        (void)engine.record_audit("sip", "fax.failed_reception", failed_reception_subject(f),
+                                  failed_reception_detail(f));
       });
   if (auto ok = receiver->start(); !ok) {
     return fail(ok.error().code, config.source + ": [sip]: " + ok.error().message);

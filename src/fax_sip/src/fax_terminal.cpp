@@ -54,6 +54,7 @@ struct FaxTerminal::State {
   T30Config config;
   PageHook on_page;
   IfpSink send_ifp;
+  IdentHook on_ident;
   std::unique_ptr<fax_state_t, FaxDeleter> fax;
   std::unique_ptr<t38_terminal_state_t, T38Deleter> t38;
   t30_state_t* t30 = nullptr;
@@ -100,7 +101,10 @@ struct FaxTerminal::State {
 
   static int phase_b(t30_state_t*, void* user, int) {
     auto* self = static_cast<State*>(user);
-    if (const char* id = t30_get_rx_ident(self->t30)) self->outcome.remote_ident = id;
+    if (const char* id = t30_get_rx_ident(self->t30); id && self->outcome.remote_ident != id) {
+      self->outcome.remote_ident = id;
+      if (self->on_ident) self->on_ident(self->outcome.remote_ident);
+    }
     return T30_ERR_OK;
   }
 
@@ -174,6 +178,10 @@ Result<std::unique_ptr<FaxTerminal>> FaxTerminal::t38(const T30Config& config, P
   t38_terminal_set_tep_mode(st->t38.get(), 0);
   st->configure(t38_terminal_get_logging_state(st->t38.get()));
   return std::unique_ptr<FaxTerminal>(new FaxTerminal(std::move(st)));
+}
+
+void FaxTerminal::set_ident_hook(IdentHook hook) {
+  state_->on_ident = std::move(hook);
 }
 
 bool FaxTerminal::is_t38() const {

@@ -39,6 +39,9 @@ class FaxTerminal {
   using PageHook = std::function<bool(int pages)>;
   // T.38: an IFP packet to send `count` times (framed into UDPTL by the caller).
   using IfpSink = std::function<void(std::span<const std::uint8_t> ifp, int count)>;
+  // The peer's TSI/CSI as soon as it arrived (phase B), so the receiver can record the sender
+  // before the first page.
+  using IdentHook = std::function<void(const std::string& remote_ident)>;
 
   static Result<std::unique_ptr<FaxTerminal>> audio(const T30Config& config, PageHook on_page);
   static Result<std::unique_ptr<FaxTerminal>> t38(const T30Config& config, PageHook on_page,
@@ -48,6 +51,7 @@ class FaxTerminal {
   FaxTerminal& operator=(const FaxTerminal&) = delete;
 
   bool is_t38() const;
+  void set_ident_hook(IdentHook hook);
   // Audio: 8 kHz linear samples in, and out (always fills `out`).
   void receive_audio(std::span<const std::int16_t> in);
   void transmit_audio(std::span<std::int16_t> out);

@@ -69,6 +69,7 @@ Result<void> MediaSession::make_terminal(bool t38) {
                   : FaxTerminal::audio(settings_.t30, on_page_);
   if (!term) return fail(term.error());
   terminal_ = std::move(*term);
+  terminal_->set_ident_hook(settings_.on_remote_ident);
   t38_active_ = t38;
   return {};
 }

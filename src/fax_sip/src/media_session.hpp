@@ -35,6 +35,7 @@ class MediaSession {
     // No packet from the peer for this long ends the call.
     std::chrono::milliseconds silence_timeout{30000};
     int udptl_redundancy = 3;
+    FaxTerminal::IdentHook on_remote_ident;  // on the media thread
   };
   // Called once, on the media thread, when the fax has ended (phase E), when the page hook asked
   // to stop, or when the peer went silent; the owner then hangs up and calls stop().

@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "call_spool.hpp"
 #include "media_session.hpp"
 #include "registration.hpp"
 #include "sdp.hpp"
@@ -39,13 +40,17 @@ std::string payload_of(const sip_t* sip) {
   return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 }
 
-std::string timestamp_now() {
+std::string timestamp_now(const char* format = "%Y%m%dT%H%M%SZ") {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
+}
+
+SipFaxReceiver::FailedReception failed_reception(const CallRecord& r, std::string reason) {
+  return {r.caller_id, r.sip_uri, r.peer_ip, r.called, r.tsi, r.started, std::move(reason)};
 }
 
 Result<std::vector<std::byte>> read_all(const std::filesystem::path& file) {
@@ -61,18 +66,17 @@ Result<std::vector<std::byte>> read_all(const std::filesystem::path& file) {
 
 class SipFaxReceiver::Impl {
  public:
-  Impl(Settings settings, Sink sink, Observer observer)
-      : settings_(std::move(settings)), sink_(std::move(sink)), observer_(std::move(observer)) {
+  Impl(Settings settings, Sink sink, Observer observer, FailureSink failed)
+      : settings_(std::move(settings)),
+        sink_(std::move(sink)),
+        observer_(std::move(observer)),
+        failed_(std::move(failed)) {
     if (settings_.media_address.empty()) settings_.media_address = settings_.listen_address;
   }
 
   Result<void> start() {
-    std::error_code ec;
-    std::filesystem::create_directories(settings_.spool_dir, ec);
-    if (ec) {
-      return fail(Errc::io, settings_.spool_dir.string() +
-                                ": cannot create the SIP fax spool folder: " + ec.message());
-    }
+    if (auto ok = make_private_dir(settings_.spool_dir); !ok) return ok;
+    recover();
     const auto url =
         "sip:" + host_for_url(settings_.listen_address) + ":" + std::to_string(settings_.port);
     auto ua = UserAgent::start(UserAgent::Settings{url, "atdesk"},
@@ -121,6 +125,7 @@ class SipFaxReceiver::Impl {
     nua_handle_t* nh = nullptr;
     CallIdentity identity;
     std::filesystem::path file;
+    CallRecord record;  // the UA thread at setup, then the media thread, then the finisher
     std::unique_ptr<MediaSession> media;
     SdpOrigin origin;
     int audio_port = 0;
@@ -248,9 +253,20 @@ class SipFaxReceiver::Impl {
     call->id = ++next_id_;
     call->nh = e.nh;
     call->identity = id;
-    call->file =
-        settings_.spool_dir / ("sip-" + timestamp_now() + "-" + std::to_string(call->id) + ".tif");
     std::random_device rd;
+    char unique[16];
+    std::snprintf(unique, sizeof unique, "%08x", rd());
+    call->file = settings_.spool_dir / ("sip-" + timestamp_now() + "-" + std::to_string(call->id) +
+                                        "-" + unique + ".tif");
+    call->record = CallRecord{id.caller_id, id.sip_uri, id.peer_ip,
+                              id.called,    "",         timestamp_now("%Y-%m-%dT%H:%M:%SZ"),
+                              false};
+    // Who called is on disk before the call is answered, so that pages a crash leaves behind
+    // still have their sender.
+    if (auto ok = write_call_record(record_path(call->file), call->record); !ok) {
+      refuse(e.nh, SIP_503_SERVICE_UNAVAILABLE, id, ok.error().message);
+      return;
+    }
     call->origin = SdpOrigin{settings_.media_address, rd(), 1};
     call->t38 = choice->kind == StreamKind::t38;
     call->payload_type = choice->payload_type;
@@ -263,6 +279,12 @@ class SipFaxReceiver::Impl {
     ms.payload_type = choice->payload_type;
     ms.remote = *remote;
     ms.silence_timeout = settings_.silence_timeout;
+    ms.on_remote_ident = [c = call.get()](const std::string& remote) {
+      c->record.tsi = trim(remote);
+      if (auto ok = write_call_record(record_path(c->file), c->record); !ok) {
+        spdlog::warn("sip: call {}: {}", c->id, ok.error().message);
+      }
+    };
     const unsigned call_id = call->id;
     call->media = std::make_unique<MediaSession>(std::move(*socket), ms, nullptr, [this, call_id] {
       // The fax is over: the caller normally hangs up now; hang up ourselves if it does not.
@@ -270,6 +292,7 @@ class SipFaxReceiver::Impl {
                 [](Call& c) { nua_bye(c.nh, TAG_END()); });
     });
     if (auto ok = call->media->start(); !ok) {
+      remove_call_files({call->file, record_path(call->file)});
       refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, ok.error().message);
       return;
     }
@@ -405,43 +428,92 @@ class SipFaxReceiver::Impl {
     r.cpu_seconds = stats.cpu_seconds;
     r.call_seconds = stats.wall_seconds;
     const std::string tsi = trim(out.remote_ident);
+    if (!tsi.empty()) call.record.tsi = tsi;
+    const LeftoverCall files{call.file, record_path(call.file)};
     if (out.pages == 0) {
       spdlog::warn("sip: call {} from {} ({}, TSI \"{}\") to {}: no page received: {}", call.id,
                    call.identity.caller_id, call.identity.peer_ip, tsi, call.identity.called,
                    r.reason);
-      std::error_code ec;
-      std::filesystem::remove(call.file, ec);
+      if (failed_) failed_(failed_reception(call.record, "no page received: " + r.reason));
+      remove_call_files(files);
     } else {
-      deliver(call, out, tsi, r.completed);
+      if (r.completed) {
+        // A crash before the hand-over must not make a complete fax look incomplete.
+        call.record.completed = true;
+        if (auto ok = write_call_record(files.record, call.record); !ok) {
+          spdlog::warn("sip: call {}: {}", call.id, ok.error().message);
+        }
+      }
+      if (deliver(call.file, call.record, "call " + std::to_string(call.id))) {
+        spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
+                     call.identity.caller_id, tsi, call.identity.called, out.pages,
+                     r.completed ? "" : ", incomplete: " + out.reason);
+        remove_call_files(files);
+      }
     }
     if (observer_) observer_(r);
   }
 
-  void deliver(Call& call, const T30Outcome& out, const std::string& tsi, bool completed) {
-    engine::IncomingDocument doc;
-    auto data = read_all(call.file);
-    if (!data) {
-      spdlog::error("sip: call {}: {}", call.id, data.error().message);
-      return;
-    }
-    doc.data = std::move(*data);
-    doc.name = call.file.filename().string();
-    doc.source = JobSource::sip;
-    doc.incomplete = !completed;
-    Sender& s = doc.sender;
-    s.tsi = tsi;
-    s.caller_id = call.identity.caller_id;
-    s.sip_uri = call.identity.sip_uri;
-    s.ip = call.identity.peer_ip;
-    if (!call.identity.called.empty()) {
-      if (auto called = FaxNumber::parse(call.identity.called, settings_.numbers)) {
-        s.called = *called;
+  // At start-up: what a crash (or a failed hand-over) left in spool_dir. A call with complete
+  // pages becomes a job (incomplete unless T.30 had ended normally); one without is a failed
+  // reception. Files go only once the sink has them.
+  void recover() {
+    for (const auto& left : leftover_calls(settings_.spool_dir)) {
+      CallRecord record;
+      std::error_code ec;
+      if (std::filesystem::exists(left.record, ec)) {
+        if (auto r = read_call_record(left.record)) {
+          record = std::move(*r);
+        } else {
+          spdlog::warn("sip: {}", r.error().message);
+        }
+      }
+      const int pages = keep_complete_pages(left.tiff);
+      const std::string what = "call left in " + left.tiff.string();
+      if (pages == 0) {
+        spdlog::warn("sip: {} from {} ({}) to {}: no complete page: a failed reception", what,
+                     record.caller_id, record.peer_ip, record.called);
+        if (failed_) {
+          failed_(
+              failed_reception(record, "atdeskd stopped during the call before a complete page"));
+        }
+        remove_call_files(left);
+        continue;
+      }
+      if (deliver(left.tiff, record, what)) {
+        spdlog::info("sip: {} from {} (TSI \"{}\") to {}: {} page(s) recovered{}", what,
+                     record.caller_id, record.tsi, record.called, pages,
+                     record.completed ? "" : ", incomplete");
+        remove_call_files(left);
       }
     }
-    const std::string first =
-        settings_.number_from == NumberSource::tsi ? tsi : call.identity.caller_id;
-    const std::string second =
-        settings_.number_from == NumberSource::tsi ? call.identity.caller_id : tsi;
+  }
+
+  // Hands the pages in `file` to the sink; false (logged, file kept) when it did not take them.
+  bool deliver(const std::filesystem::path& file, const CallRecord& record,
+               const std::string& what) {
+    engine::IncomingDocument doc;
+    auto data = read_all(file);
+    if (!data) {
+      spdlog::error("sip: {}: {}", what, data.error().message);
+      return false;
+    }
+    doc.data = std::move(*data);
+    doc.name = file.filename().string();
+    doc.source = JobSource::sip;
+    doc.incomplete = !record.completed;
+    Sender& s = doc.sender;
+    s.tsi = record.tsi;
+    s.caller_id = record.caller_id;
+    s.sip_uri = record.sip_uri;
+    s.ip = record.peer_ip;
+    if (!record.called.empty()) {
+      if (auto called = FaxNumber::parse(record.called, settings_.numbers)) s.called = *called;
+    }
+    const std::string& first =
+        settings_.number_from == NumberSource::tsi ? record.tsi : record.caller_id;
+    const std::string& second =
+        settings_.number_from == NumberSource::tsi ? record.caller_id : record.tsi;
     for (const auto* text : {&first, &second}) {
       if (text->empty()) continue;
       if (auto n = FaxNumber::parse(*text, settings_.numbers); n && !n->empty()) {
@@ -451,20 +523,16 @@ class SipFaxReceiver::Impl {
     }
     auto ok = sink_(std::move(doc));
     if (!ok) {
-      spdlog::error("sip: call {}: {} pages kept in {}: {}", call.id, out.pages, call.file.string(),
-                    ok.error().message);
-      return;
+      spdlog::error("sip: {}: pages kept in {}: {}", what, file.string(), ok.error().message);
+      return false;
     }
-    spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
-                 call.identity.caller_id, tsi, call.identity.called, out.pages,
-                 completed ? "" : ", incomplete: " + out.reason);
-    std::error_code ec;
-    std::filesystem::remove(call.file, ec);
+    return true;
   }
 
   Settings settings_;
   Sink sink_;
   Observer observer_;
+  FailureSink failed_;
   std::mutex mutex_;  // guards ua_ for threads other than the user agent's
   std::unique_ptr<UserAgent> ua_;
   std::unique_ptr<Registration> registration_;       // with a registrar configured
@@ -472,8 +540,9 @@ class SipFaxReceiver::Impl {
   unsigned next_id_ = 0;
 };
 
-SipFaxReceiver::SipFaxReceiver(Settings settings, Sink sink, Observer observer)
-    : impl_(std::make_unique<Impl>(std::move(settings), std::move(sink), std::move(observer))) {}
+SipFaxReceiver::SipFaxReceiver(Settings settings, Sink sink, Observer observer, FailureSink failed)
+    : impl_(std::make_unique<Impl>(std::move(settings), std::move(sink), std::move(observer),
+                                   std::move(failed))) {}
 
 SipFaxReceiver::~SipFaxReceiver() {
   stop();

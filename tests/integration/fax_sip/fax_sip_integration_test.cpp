@@ -1,6 +1,7 @@
 // The SIP fax receiver against the SIP fax sender over loopback, in real time: G.711 with and
 // without ECM, T.38 by re-INVITE, a caller that hangs up after the first page, P-Asserted-Identity,
-// calls at once; and malformed SIP and SDP on the receiver's socket, refused without harm.
+// calls at once (6 of different kinds, then 20); a call without a page (a failed reception); and
+// malformed SIP and SDP on the receiver's socket, refused without harm.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "atdesk/document/document.hpp"
 #include "atdesk/fax_sip/receiver.hpp"
@@ -69,12 +71,30 @@ class Received {
     std::lock_guard lock(mutex_);
     return reports_;
   }
+  void failed(const SipFaxReceiver::FailedReception& f) {
+    std::lock_guard lock(mutex_);
+    failed_.push_back(f);
+    changed_.notify_all();
+  }
+  std::optional<SipFaxReceiver::FailedReception> wait_for_failed(const std::string& called,
+                                                                 std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    std::optional<SipFaxReceiver::FailedReception> found;
+    changed_.wait_for(lock, limit, [&] {
+      for (const auto& f : failed_) {
+        if (f.called == called) found = f;
+      }
+      return found.has_value();
+    });
+    return found;
+  }
 
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, engine::IncomingDocument> docs_;
   std::vector<SipFaxReceiver::CallReport> reports_;
+  std::vector<SipFaxReceiver::FailedReception> failed_;
 };
 
 class SipFax : public ::testing::Test {
@@ -100,7 +120,8 @@ class SipFax : public ::testing::Test {
       s.port = free_port();
       auto receiver = std::make_unique<SipFaxReceiver>(
           s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
-          [this](const SipFaxReceiver::CallReport& r) { received_.report(r); });
+          [this](const SipFaxReceiver::CallReport& r) { received_.report(r); },
+          [this](const SipFaxReceiver::FailedReception& f) { received_.failed(f); });
       if (receiver->start()) {
         port = s.port;
         return receiver;
@@ -260,6 +281,50 @@ TEST_F(SipFax, CallsAtOnceG711EcmOnOffT38HangUpAndAssertedIdentity) {
   EXPECT_TRUE(saw_t38);
 }
 
+// 20 one-page calls at once (G.711 with and without ECM, and T.38): each arrives with its page,
+// its caller ID and its TSI, and nothing is left in the spool folder.
+TEST_F(SipFax, TwentyCallsAtOnceAllArrive) {
+  const auto one = sample("one.tif", 1);
+  std::vector<SendSettings> calls;
+  for (int i = 0; i < 20; ++i) {
+    auto c = call(std::to_string(2001 + i), one);
+    c.ecm = i % 3 != 0;
+    c.t38 = i % 4 == 1;
+    calls.push_back(std::move(c));
+  }
+  std::vector<std::future<Result<SendReport>>> sends;
+  for (const auto& c : calls) {
+    sends.push_back(std::async(std::launch::async, [&c] { return send_fax(c); }));
+  }
+  for (std::size_t i = 0; i < sends.size(); ++i) {
+    auto report = sends[i].get();
+    ASSERT_TRUE(report) << "call " << i << ": " << report.error().message;
+    EXPECT_TRUE(report->completed) << "call " << i << ": " << report->reason;
+    EXPECT_EQ(report->pages, 1) << "call " << i;
+    EXPECT_EQ(report->t38, calls[i].t38) << "call " << i;
+    EXPECT_EQ(report->ecm, calls[i].ecm) << "call " << i;
+  }
+  const auto sent_rows = testing::tiff_pages(one)[0].rows;
+  for (int i = 0; i < 20; ++i) {
+    const auto called = std::to_string(2001 + i);
+    auto doc = received_.wait_for(called, 30s);
+    ASSERT_TRUE(doc) << "call to " << called << " did not arrive";
+    EXPECT_FALSE(doc->incomplete) << called;
+    EXPECT_EQ(doc->sender.caller_id, "+4930555" + called);
+    EXPECT_EQ(doc->sender.tsi, "+49 30 555" + called);
+    const auto pages = pages_of(*doc);
+    ASSERT_EQ(pages.size(), 1u) << called;
+    if (calls[static_cast<std::size_t>(i)].ecm) {
+      EXPECT_EQ(pages[0].rows, sent_rows) << called;  // ECM: bit for bit
+    }
+  }
+  // Every call handed over: no TIFF or call record left behind.
+  for (int attempt = 0; attempt < 50 && !fs::is_empty(dir_ / "spool"); ++attempt) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
+}
+
 TEST_F(SipFax, TenPagesFine) {
   if (!std::getenv("ATDESK_SIP_LONG")) GTEST_SKIP() << "set ATDESK_SIP_LONG=1 (about a minute)";
   const auto ten = sample("ten.tif", 10);
@@ -298,16 +363,31 @@ class RawSip {
   }
   // The status of the first final response (>= 200) within a few seconds, or 0.
   int final_status() {
+    const auto text = final_response();
+    return text.empty() ? 0 : std::atoi(text.c_str() + 8);
+  }
+  // The first final response (>= 200) within a few seconds, or "".
+  std::string final_response() {
     for (int i = 0; i < 5; ++i) {
       char buf[4096];
       const auto n = ::recv(fd_, buf, sizeof buf, 0);
       if (n <= 0) continue;
       const std::string text(buf, static_cast<std::size_t>(n));
       if (!text.starts_with("SIP/2.0 ")) continue;
-      const int status = std::atoi(text.c_str() + 8);
-      if (status >= 200) return status;
+      if (std::atoi(text.c_str() + 8) >= 200) return text;
     }
-    return 0;
+    return {};
+  }
+  // A request inside the dialog a 200 to our INVITE made (`to`: that response's To, with tag).
+  std::string in_dialog(const std::string& method, int to_port, const std::string& to,
+                        const std::string& call_id, int cseq) {
+    std::string r = method + " sip:2000@127.0.0.1:" + std::to_string(to_port) + " SIP/2.0\r\n";
+    r += "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port_) + ";branch=z9hG4bK" + call_id +
+         method + "\r\n";
+    r += "Max-Forwards: 70\r\nFrom: <sip:tester@127.0.0.1>;tag=t" + call_id + "\r\n";
+    r += "To: " + to + "\r\nCall-ID: " + call_id + "@test\r\nCSeq: " + std::to_string(cseq) + " " +
+         method + "\r\nContent-Length: 0\r\n\r\n";
+    return r;
   }
   std::string request(const std::string& method, int to_port, const std::string& ip,
                       const std::string& body, const std::string& call_id) {
@@ -353,6 +433,36 @@ TEST_F(SipFax, MalformedSipAndSdpAreRefusedAndTheAgentKeepsWorking) {
   peer.send(port_, peer.request("OPTIONS", port_, "127.0.0.1", "", "ping"));
   EXPECT_EQ(peer.final_status(), 200);
   EXPECT_GE(received_.reports().size(), 4u);
+}
+
+// A call answered and hung up before any page: a failed reception with the caller and the reason
+// (atdeskd puts it in the audit log), and nothing left in the spool folder.
+TEST_F(SipFax, CallWithoutAPageIsAFailedReception) {
+  RawSip peer("127.0.0.1");
+  const std::string pcmu =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 9 RTP/AVP 0\r\n";
+  peer.send(port_, peer.request("INVITE", port_, "127.0.0.1", pcmu, "nopage"));
+  const auto answer = peer.final_response();
+  ASSERT_TRUE(answer.starts_with("SIP/2.0 200")) << answer;
+  const auto to_at = answer.find("\r\nTo: ");
+  ASSERT_NE(to_at, std::string::npos);
+  const auto to_end = answer.find("\r\n", to_at + 2);
+  const auto to = answer.substr(to_at + 6, to_end - to_at - 6);
+  peer.send(port_, peer.in_dialog("ACK", port_, to, "nopage", 1));
+  peer.send(port_, peer.in_dialog("BYE", port_, to, "nopage", 2));
+  EXPECT_EQ(peer.final_status(), 200);
+  auto failed = received_.wait_for_failed("2000", 10s);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->caller_id, "tester");
+  EXPECT_EQ(failed->sip_uri, "sip:tester@127.0.0.1");
+  EXPECT_EQ(failed->peer_ip, "127.0.0.1");
+  EXPECT_FALSE(failed->started.empty());
+  EXPECT_TRUE(failed->reason.starts_with("no page received: ")) << failed->reason;
+  for (int attempt = 0; attempt < 50 && !fs::is_empty(dir_ / "spool"); ++attempt) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
 }
 
 }  // namespace

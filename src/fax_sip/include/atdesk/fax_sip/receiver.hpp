@@ -4,7 +4,9 @@
 // call hands the document to the sink: the sender from the TSI and the SIP identity
 // (P-Asserted-Identity, else From), the called number from the request URI (else To).
 // A call that drops after at least one page is handed over as incomplete; one without pages is
-// logged as a failed reception. docs/sip.md explains the settings.
+// a failed reception. start() first hands over what a crash left in spool_dir (the same way:
+// calls with pages as incomplete jobs, the rest as failed receptions). docs/sip.md explains the
+// settings.
 #pragma once
 
 #include <chrono>
@@ -32,9 +34,10 @@ class SipFaxReceiver {
     std::vector<std::string> allowed_peers;  // IP addresses allowed to call; empty: none
     std::string local_ident = "atdesk";      // our CSI (up to 20 characters)
     bool ecm = true;
-    bool t38 = true;                  // accept T.38 (offers and re-INVITEs)
-    bool t38_reinvite = false;        // switch answered audio calls to T.38 ourselves
-    std::filesystem::path spool_dir;  // per-call TIFFs while a call is in progress
+    bool t38 = true;            // accept T.38 (offers and re-INVITEs)
+    bool t38_reinvite = false;  // switch answered audio calls to T.38 ourselves
+    // Per-call TIFFs and call records while a call is in progress (made 0700).
+    std::filesystem::path spool_dir;
     NumberPlan numbers;
     NumberSource number_from = NumberSource::caller_id;
     std::chrono::milliseconds silence_timeout{30000};
@@ -66,12 +69,27 @@ class SipFaxReceiver {
   };
   using Observer = std::function<void(const CallReport&)>;
 
-  SipFaxReceiver(Settings settings, Sink sink, Observer observer = {});
+  // A call that ended without a page (or that a crash left without a complete page), for the
+  // audit log. Called on a call's own thread, or in start().
+  struct FailedReception {
+    std::string caller_id;
+    std::string sip_uri;
+    std::string peer_ip;
+    std::string called;
+    std::string tsi;
+    std::string started;  // UTC, "2024-05-01T10:00:00Z"
+    std::string reason;
+  };
+  using FailureSink = std::function<void(const FailedReception&)>;
+
+  SipFaxReceiver(Settings settings, Sink sink, Observer observer = {}, FailureSink failed = {});
   ~SipFaxReceiver();
   SipFaxReceiver(const SipFaxReceiver&) = delete;
   SipFaxReceiver& operator=(const SipFaxReceiver&) = delete;
 
-  // Creates spool_dir and listens; Errc::io naming the address when it cannot.
+  // Creates spool_dir (0700), hands over the calls a crash left there (their files are removed
+  // once the sink took them; kept when it did not), and listens; Errc::io naming the folder or
+  // the address when it cannot.
   Result<void> start();
   // Hangs up calls in progress (their pages are kept and handed over) and stops listening.
   void stop();
