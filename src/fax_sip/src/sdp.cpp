@@ -1,72 +1,166 @@
 #include "sdp.hpp"
 
-#include <sofia-sip/sdp.h>
-
-#include <memory>
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 
 namespace atdesk::fax_sip {
 namespace {
 
-struct ParserDeleter {
-  void operator()(sdp_parser_t* p) const { sdp_parser_free(p); }
-};
-using ParserPtr = std::unique_ptr<sdp_parser_t, ParserDeleter>;
+// RFC 4566 §5: only the free-text lines (s=, i=) carry UTF-8; every other line is US-ASCII text.
+Result<void> check_sdp_bytes(std::string_view text) {
+  int line = 1;
+  char type = text.empty() ? '\0' : text[0];
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line;
+      type = i + 1 < text.size() ? text[i + 1] : '\0';
+      continue;
+    }
+    const bool free_text = type == 's' || type == 'i';
+    const bool ok = c == '\r' || c == '\t' || (c >= 0x20 && c < 0x7f) || (free_text && c >= 0x80);
+    if (!ok) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", c);
+      return fail(Errc::invalid_argument, "SDP: line " + std::to_string(line) + ": byte " + hex +
+                                              " (only s= and i= lines may be other than US-ASCII "
+                                              "text)");
+    }
+  }
+  return {};
+}
 
-std::string text_or_empty(const char* s) {
-  return s ? std::string(s) : std::string();
+std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    const auto start = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+bool same_text(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// A decimal number of 1 to `max_digits` digits, or -1.
+long number(std::string_view s, std::size_t max_digits) {
+  if (s.empty() || s.size() > max_digits) return -1;
+  long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::string where(int line) {
+  return "SDP: line " + std::to_string(line) + ": ";
+}
+
+// "c=IN IP4 192.0.2.1" (a multicast "/ttl" is dropped): the address.
+Result<std::string> connection_address(std::string_view value, int line) {
+  const auto w = words(value);
+  if (w.size() != 3 || w[0] != "IN" || (w[1] != "IP4" && w[1] != "IP6")) {
+    return fail(Errc::invalid_argument, where(line) + "expected \"c=IN IP4|IP6 address\"");
+  }
+  const auto address = w[2].substr(0, w[2].find('/'));
+  if (address.empty()) return fail(Errc::invalid_argument, where(line) + "c= without an address");
+  return std::string(address);
+}
+
+// "m=audio 4000 RTP/AVP 0 8" / "m=image 4002 udptl t38".
+Result<SdpStream> media_line(std::string_view value, int line) {
+  const auto w = words(value);
+  if (w.size() < 3) {
+    return fail(Errc::invalid_argument, where(line) + "expected \"m=media port proto formats\"");
+  }
+  SdpStream s;
+  const auto port = number(w[1].substr(0, w[1].find('/')), 5);
+  if (port < 0 || port > 65535) {
+    return fail(Errc::invalid_argument,
+                where(line) + "m= port \"" + std::string(w[1]) + "\" is not 0-65535");
+  }
+  s.port = static_cast<int>(port);
+  const bool rtp = same_text(w[2], "RTP/AVP");
+  if (same_text(w[0], "audio") && rtp) {
+    s.kind = StreamKind::audio;
+  } else if (same_text(w[0], "image") && same_text(w[2], "udptl")) {
+    s.kind = StreamKind::t38;
+  }
+  s.line = std::string(w[0]) + " 0 " + std::string(w[2]);
+  for (std::size_t i = 3; i < w.size(); ++i) {
+    if (rtp) {
+      const auto pt = number(w[i], 3);
+      if (pt < 0 || pt > 127) {
+        return fail(Errc::invalid_argument,
+                    where(line) + "\"" + std::string(w[i]) + "\" is not an RTP payload type");
+      }
+      s.payload_types.push_back(static_cast<int>(pt));
+    }
+    s.line += " " + std::string(w[i]);
+  }
+  return s;
 }
 
 }  // namespace
 
+// The lines atdesk needs (c= and m=) are read here, strictly; the rest is skipped. sofia-sip's
+// sdp_parse (1.12.11) corrupted its own heap on malformed m= lines ("m=audio00 0D 4RTP/AVP (0",
+// or a non-ASCII protocol) and then asked for 2 GB; found by the sdp fuzz target.
 Result<SessionDescription> parse_sdp(std::string_view text) {
   if (text.empty()) return fail(Errc::invalid_argument, "SDP: empty body");
-  ParserPtr parser(sdp_parse(nullptr, text.data(), static_cast<issize_t>(text.size()), 0));
-  if (!parser) return fail(Errc::internal, "SDP: out of memory");
-  if (const char* error = sdp_parsing_error(parser.get())) {
-    return fail(Errc::invalid_argument, std::string("SDP: ") + error);
-  }
-  const sdp_session_t* session = sdp_session(parser.get());
-  if (!session) return fail(Errc::invalid_argument, "SDP: no session description");
-  const std::string session_address =
-      session->sdp_connection ? text_or_empty(session->sdp_connection->c_address) : "";
+  if (auto ok = check_sdp_bytes(text); !ok) return fail(ok.error());
   SessionDescription out;
-  for (const sdp_media_t* m = session->sdp_media; m; m = m->m_next) {
-    SdpStream s;
-    s.port = static_cast<int>(m->m_port);
-    if (s.port < 0 || s.port > 65535) {
-      return fail(Errc::invalid_argument, "SDP: m= port " + std::to_string(m->m_port));
+  std::string session_address;
+  std::vector<bool> has_address;
+  int line = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    auto l = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.empty()) continue;
+    if (line == 1 && l != "v=0")
+      return fail(Errc::invalid_argument, "SDP: does not start with v=0");
+    if (l.size() < 2 || l[1] != '=' || l[0] < 'a' || l[0] > 'z') {
+      return fail(Errc::invalid_argument, where(line) + "expected \"<letter>=<value>\"");
     }
-    if (m->m_type == sdp_media_audio && m->m_proto == sdp_proto_rtp) {
-      s.kind = StreamKind::audio;
-      // sofia-sip keeps an RTP m= line's formats as rtpmaps (static types without a=rtpmap
-      // too); m_format is the list for other protocols.
-      for (const sdp_rtpmap_t* rm = m->m_rtpmaps; rm; rm = rm->rm_next) {
-        s.payload_types.push_back(static_cast<int>(rm->rm_pt));
+    const auto value = l.substr(2);
+    if (l[0] == 'm') {
+      auto stream = media_line(value, line);
+      if (!stream) return fail(stream.error());
+      out.streams.push_back(std::move(*stream));
+      has_address.push_back(false);
+    } else if (l[0] == 'c') {
+      auto address = connection_address(value, line);
+      if (!address) return fail(address.error());
+      if (out.streams.empty()) {
+        session_address = std::move(*address);
+      } else {
+        out.streams.back().address = std::move(*address);
+        has_address.back() = true;
       }
-      for (const sdp_list_t* f = m->m_format; f; f = f->l_next) {
-        const std::string pt = text_or_empty(f->l_text);
-        if (!pt.empty() && pt.size() <= 3 &&
-            pt.find_first_not_of("0123456789") == std::string::npos) {
-          s.payload_types.push_back(std::stoi(pt));
-        }
-      }
-    } else if (m->m_type == sdp_media_image && m->m_proto == sdp_proto_udptl) {
-      s.kind = StreamKind::t38;
     }
-    s.address = m->m_connections ? text_or_empty(m->m_connections->c_address) : session_address;
+  }
+  if (out.streams.empty()) return fail(Errc::invalid_argument, "SDP: no m= line");
+  for (std::size_t i = 0; i < out.streams.size(); ++i) {
+    auto& s = out.streams[i];
+    if (!has_address[i]) s.address = session_address;
     if (s.address.empty() && s.port != 0) {
       return fail(Errc::invalid_argument, "SDP: no connection address (c=) for a m= line");
     }
-    s.line = text_or_empty(m->m_type_name) + " 0 " + text_or_empty(m->m_proto_name);
-    for (const sdp_rtpmap_t* rm = m->m_rtpmaps; rm; rm = rm->rm_next) {
-      s.line += " " + std::to_string(rm->rm_pt);
-    }
-    for (const sdp_list_t* f = m->m_format; f; f = f->l_next) {
-      if (f->l_text) s.line += std::string(" ") + f->l_text;
-    }
-    out.streams.push_back(std::move(s));
   }
-  if (out.streams.empty()) return fail(Errc::invalid_argument, "SDP: no m= line");
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The SDP of a fax call (RFC 4566, RFC 3264 offer/answer): audio with PCMU or PCMA over RTP, or
 // T.38 over UDPTL ("m=image PORT udptl t38", attributes of ITU-T T.38 Annex D / RFC 4612 text).
-// Parsing uses sofia-sip's SDP parser; the text atdesk sends is written here.
+// Parsed and written here: only the c= and m= lines matter to a fax call (sofia-sip's SDP parser
+// is not used: it corrupted its heap on malformed m= lines).
 #pragma once
 
 #include <optional>
@@ -26,7 +27,8 @@ struct SessionDescription {
   std::vector<SdpStream> streams;
 };
 
-// Errc::invalid_argument naming what was wrong (syntax, missing c=, no m= line).
+// Errc::invalid_argument naming the line and what was wrong (syntax, bytes other than US-ASCII
+// outside s= and i=, a bad c= or m= line, missing c=, no m= line).
 Result<SessionDescription> parse_sdp(std::string_view text);
 
 // What atdesk offers or answers for one m= line.

@@ -156,5 +156,46 @@ TEST(Sdp, RefusesWhatAFaxCallCannotUse) {
   EXPECT_FALSE(choose_answer(*gsm, true));
 }
 
+// Fuzz target sdp, corpus non-ascii-protocol-2gb.sdp and bad-media-line-2gb.sdp: malformed m=
+// lines made sofia-sip's sdp_parse corrupt its heap and ask for 2 GB. parse_sdp now reads c= and
+// m= itself, strictly, and refuses bytes other than US-ASCII text outside s= and i= (RFC 4566 §5).
+TEST(Sdp, MalformedMediaLinesAndNonAsciiAreRefusedWithTheLine) {
+  const std::string head = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n";
+  const std::string tail = "c=IN IP4 192.0.2.1\r\nt=0 0\r\n";
+  auto bad =
+      parse_sdp(head + "s=-\r\n" + tail + "m=audio 4000 X/" + std::string(75, '\x86') + " 8\r\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("line 6"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("0x86"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(parse_sdp(head + "s=-\r\n" + tail + "m=audio 4000 RTP/AVP 0\r\n" +
+                         std::string("a=x\0y\r\n", 8)));  // NUL
+  auto bad_media =
+      parse_sdp("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\nm=audio00 0D 4RTP/AVP (0\r\n");
+  ASSERT_FALSE(bad_media);
+  EXPECT_NE(bad_media.error().message.find("line 5: m= port \"0D\""), std::string::npos)
+      << bad_media.error().message;
+  EXPECT_FALSE(parse_sdp(head + "s=-\r\n" + tail + "m=audio 70000 RTP/AVP 0\r\n"));
+  EXPECT_FALSE(parse_sdp(head + "s=-\r\n" + tail + "m=audio 4000 RTP/AVP 0 x\r\n"));
+  EXPECT_FALSE(parse_sdp(head + "s=-\r\n" + tail + "m=audio 4000\r\n"));
+  EXPECT_FALSE(parse_sdp(head + "s=-\r\nc=IN IP4\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"));
+  // A media-level c= wins; the rejected line keeps the offered formats.
+  auto two = parse_sdp(head + "s=-\r\n" + tail +
+                       "m=video 0 RTP/AVP 31\r\nm=audio 4000/2 RTP/AVP 8 0\r\n"
+                       "c=IN IP6 2001:db8::1\r\n");
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_EQ(two->streams[0].line, "video 0 RTP/AVP 31");
+  EXPECT_EQ(two->streams[0].address, "192.0.2.1");
+  EXPECT_EQ(two->streams[1].address, "2001:db8::1");
+  EXPECT_EQ(two->streams[1].port, 4000);
+  EXPECT_EQ(two->streams[1].payload_types, (std::vector<int>{8, 0}));
+  // UTF-8 in the session name is fine.
+  auto named = parse_sdp(head +
+                         "s=T\xc3\xa9l\xc3\xa9"
+                         "copie\r\n" +
+                         tail + "m=audio 4000 RTP/AVP 0\r\n");
+  ASSERT_TRUE(named) << named.error().message;
+  EXPECT_EQ(named->streams.size(), 1u);
+}
+
 }  // namespace
 }  // namespace atdesk::fax_sip
