@@ -425,6 +425,7 @@ class SipFaxReceiver::Impl {
     r.reason = out.reason.empty() ? "call ended before the fax started" : out.reason;
     r.t38 = call.media->is_t38();
     r.ecm = out.ecm;
+    r.bad_rows = out.bad_rows;
     r.cpu_seconds = stats.cpu_seconds;
     r.call_seconds = stats.wall_seconds;
     const std::string tsi = trim(out.remote_ident);
@@ -444,7 +445,11 @@ class SipFaxReceiver::Impl {
           spdlog::warn("sip: call {}: {}", call.id, ok.error().message);
         }
       }
-      if (deliver(call.file, call.record, "call " + std::to_string(call.id))) {
+      const std::string note =
+          out.bad_rows > 0 ? std::to_string(out.bad_rows) + " bad line" +
+                                 (out.bad_rows == 1 ? "" : "s") + " (the call had no ECM)"
+                           : std::string();
+      if (deliver(call.file, call.record, "call " + std::to_string(call.id), note)) {
         spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
                      call.identity.caller_id, tsi, call.identity.called, out.pages,
                      r.completed ? "" : ", incomplete: " + out.reason);
@@ -491,7 +496,7 @@ class SipFaxReceiver::Impl {
 
   // Hands the pages in `file` to the sink; false (logged, file kept) when it did not take them.
   bool deliver(const std::filesystem::path& file, const CallRecord& record,
-               const std::string& what) {
+               const std::string& what, const std::string& note = {}) {
     engine::IncomingDocument doc;
     auto data = read_all(file);
     if (!data) {
@@ -502,6 +507,7 @@ class SipFaxReceiver::Impl {
     doc.name = file.filename().string();
     doc.source = JobSource::sip;
     doc.incomplete = !record.completed;
+    doc.note = note;
     Sender& s = doc.sender;
     s.tsi = record.tsi;
     s.caller_id = record.caller_id;

@@ -64,6 +64,7 @@ class SipFaxReceiver {
     std::string reason;      // SpanDSP's phase E text, or why the call was refused
     bool t38 = false;
     bool ecm = false;
+    int bad_rows = 0;  // damaged rows received (without ECM); recorded on the job
     double cpu_seconds = 0;
     double call_seconds = 0;
   };
