@@ -2,12 +2,27 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "atdesk/cli/exit_code.hpp"
 #include "atdesk/fax_sip/sender.hpp"
 
 namespace atdesk::cli {
+namespace {
+
+// The first line of the password file.
+std::optional<std::string> read_password(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return std::nullopt;
+  return line;
+}
+
+}  // namespace
 
 int run_fax_command(const std::vector<std::string>& args) {
   CLI::App app{"atdesk fax: send a fax over SIP with atdesk's soft modem (no atdeskd needed)",
@@ -29,6 +44,11 @@ int run_fax_command(const std::vector<std::string>& args) {
       ->capture_default_str();
   send->add_flag("--t38", s.t38, "switch to T.38 by re-INVITE once answered");
   send->add_flag("--ecm,!--no-ecm", s.ecm, "error correction mode (default on)");
+  std::string password_file;
+  send->add_option("--user", s.user, "user name for digest authentication, if challenged");
+  send->add_option("--password-file", password_file,
+                   "file whose first line is the password for --user")
+      ->check(CLI::ExistingFile);
   try {
     // CLI11 takes the arguments after the program name, last first; "fax" itself is skipped.
     std::vector<std::string> rest(args.begin() + std::min<std::ptrdiff_t>(2, std::ssize(args)),
@@ -40,6 +60,19 @@ int run_fax_command(const std::vector<std::string>& args) {
     return code == 0 ? 0 : to_int(ExitCode::usage);
   }
   s.file = file;
+  if (!password_file.empty()) {
+    auto password = read_password(password_file);
+    if (!password) {
+      std::cerr << "atdesk fax send: --password-file " << password_file
+                << ": cannot read a password from its first line\n";
+      return to_int(ExitCode::usage);
+    }
+    s.password = std::move(*password);
+  }
+  if (s.user.empty() != password_file.empty()) {
+    std::cerr << "atdesk fax send: --user and --password-file go together\n";
+    return to_int(ExitCode::usage);
+  }
   s.on_page = [](int pages) {
     std::cout << "page " << pages << " confirmed\n" << std::flush;
     return true;

@@ -56,13 +56,17 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   long long max_minutes = out.max_call.count() / 60;
   ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
   ATDESK_TRY(s.string("registrar", out.registrar));
-  ATDESK_TRY(s.string("user", out.user));
-  ATDESK_TRY(s.string("auth_user", out.auth_user));
-  std::string password_file;
-  ATDESK_TRY(s.string("password_file", password_file));
+  ATDESK_TRY(s.string("register_user", out.user));
+  ATDESK_TRY(s.string("register_auth_user", out.auth_user));
+  std::string register_password_file;
+  ATDESK_TRY(s.string("register_password_file", register_password_file));
   long long expires = out.register_expires.count();
   ATDESK_TRY(s.integer("register_expires_s", expires, 60, 86400));
   out.register_expires = std::chrono::seconds(expires);
+  std::string password_file;
+  ATDESK_TRY(s.string("username", out.auth_username));
+  ATDESK_TRY(s.string("password_file", password_file));
+  ATDESK_TRY(s.string("realm", out.auth_realm));
   ATDESK_TRY(s.no_unknown_keys());
   if (!enabled) return std::nullopt;
 
@@ -88,10 +92,25 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
                   s.where("allowed_peers") + ": expected IP addresses, got \"" + peer + "\"");
     }
   }
-  if (out.allowed_peers.empty()) {
+  if (out.auth_username.empty() != password_file.empty()) {
+    return fail(Errc::invalid_argument,
+                s.where(out.auth_username.empty() ? "username" : "password_file") +
+                    ": username and password_file go together (digest authentication)");
+  }
+  if (!password_file.empty()) {
+    auto password = read_secret_file(password_file, s.where("password_file"));
+    if (!password) return fail(password.error());
+    out.auth_password = std::move(*password);
+    if (out.auth_realm.empty() || out.auth_realm.find('"') != std::string::npos) {
+      return fail(Errc::invalid_argument,
+                  s.where("realm") + ": expected a non-empty realm without quotes");
+    }
+  }
+  if (out.allowed_peers.empty() && out.auth_username.empty()) {
     return fail(Errc::invalid_argument,
                 s.where("allowed_peers") +
-                    ": required: the addresses of the trunk or PBX allowed to send faxes");
+                    ": required (the addresses of the trunk or PBX allowed to send faxes) unless "
+                    "username and password_file are set");
   }
   if (out.local_ident.size() > 20) {
     return fail(Errc::invalid_argument, s.where("local_id") + ": at most 20 characters (T.30)");
@@ -114,18 +133,21 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
     }
     if (out.user.empty()) {
       return fail(Errc::invalid_argument,
-                  s.where("user") + ": required with a registrar (the account to register)");
+                  s.where("register_user") + ": required with a registrar (the account)");
     }
-    if (password_file.empty()) {
+    if (register_password_file.empty()) {
       return fail(Errc::invalid_argument,
-                  s.where("password_file") + ": required with a registrar (digest password)");
+                  s.where("register_password_file") +
+                      ": required with a registrar (the account's digest password)");
     }
-    auto password = read_secret_file(password_file, s.where("password_file"));
+    auto password = read_secret_file(register_password_file, s.where("register_password_file"));
     if (!password) return fail(password.error());
     out.password = std::move(*password);
-  } else if (!out.user.empty() || !password_file.empty() || !out.auth_user.empty()) {
+  } else if (!out.user.empty() || !register_password_file.empty() || !out.auth_user.empty()) {
     return fail(Errc::invalid_argument,
-                s.where("registrar") + ": user, auth_user and password_file need a registrar");
+                s.where("registrar") +
+                    ": register_user, register_auth_user and register_password_file need a "
+                    "registrar");
   }
   out.spool_dir = spool;
   out.numbers = config.numbers;

@@ -1,6 +1,10 @@
 #include "atdesk/fax_sip/receiver.hpp"
 
+#include <sofia-sip/auth_module.h>
+#include <sofia-sip/auth_plugin.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_hclasses.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <spdlog/spdlog.h>
@@ -49,6 +53,17 @@ std::string timestamp_now(const char* format = "%Y%m%dT%H%M%SZ") {
   return buf;
 }
 
+struct AuthModDeleter {
+  void operator()(auth_mod_t* am) const { auth_mod_unref(am); }
+};
+struct AuthStatusDeleter {
+  void operator()(auth_status_t* as) const { auth_status_unref(as); }
+};
+
+// A server challenges with 401 and WWW-Authenticate (RFC 3261 §22.2).
+const auth_challenger_t kServerChallenger = {401, "Unauthorized", sip_www_authenticate_class,
+                                             sip_authentication_info_class};
+
 SipFaxReceiver::FailedReception failed_reception(const CallRecord& r, std::string reason) {
   return {r.caller_id, r.sip_uri, r.peer_ip, r.called, r.tsi, r.started, std::move(reason)};
 }
@@ -76,6 +91,18 @@ class SipFaxReceiver::Impl {
 
   Result<void> start() {
     if (auto ok = make_private_dir(settings_.spool_dir); !ok) return ok;
+    if (!settings_.auth_username.empty()) {
+      // Digest with qop=auth and MD5 (what trunks and PBXs send); nonces are signed with a
+      // random key of this process. Bad credentials get 403, so a caller does not retry them.
+      auth_.reset(auth_mod_create(nullptr, AUTHTAG_METHOD("Digest"),
+                                  AUTHTAG_REALM(settings_.auth_realm.c_str()), AUTHTAG_QOP("auth"),
+                                  AUTHTAG_ALGORITHM("MD5"), AUTHTAG_FORBIDDEN(1), TAG_END()));
+      if (!auth_) return fail(Errc::internal, "sofia-sip: cannot create the digest authenticator");
+      auth_passwd_t* user = auth_mod_addpass(auth_.get(), settings_.auth_username.c_str(),
+                                             settings_.auth_realm.c_str());
+      if (!user) return fail(Errc::internal, "sofia-sip: cannot add the SIP user");
+      user->apw_pass = su_strdup(auth_->am_home, settings_.auth_password.c_str());
+    }
     recover();
     const auto url =
         "sip:" + host_for_url(settings_.listen_address) + ":" + std::to_string(settings_.port);
@@ -154,8 +181,49 @@ class SipFaxReceiver::Impl {
   }
 
   bool allowed(const std::string& ip) const {
+    if (settings_.allowed_peers.empty()) return auth_ != nullptr;
     return std::find(settings_.allowed_peers.begin(), settings_.allowed_peers.end(), ip) !=
            settings_.allowed_peers.end();
+  }
+
+  // Digest authentication of an INVITE: true when it may go on; otherwise the challenge (401)
+  // or the refusal (403) has been sent.
+  bool authenticated(const NuaEvent& e, const CallIdentity& id) {
+    if (!auth_) return true;
+    std::unique_ptr<auth_status_t, AuthStatusDeleter> as(auth_status_new(nullptr));
+    if (!as || !e.sip || !e.sip->sip_request) {
+      refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, "cannot check the credentials");
+      return false;
+    }
+    as->as_method = e.sip->sip_request->rq_method_name;
+    as->as_uri = url_as_string(as->as_home, e.sip->sip_request->rq_url);
+    as->as_realm = settings_.auth_realm.c_str();
+    if (e.sip->sip_payload) {
+      as->as_body = e.sip->sip_payload->pl_data;
+      as->as_bodylen = e.sip->sip_payload->pl_len;
+    }
+    auth_mod_method(auth_.get(), as.get(), e.sip->sip_authorization, &kServerChallenger);
+    if (as->as_status == 0) return true;
+    if (as->as_status == 401 && !e.sip->sip_authorization) {
+      // The usual first INVITE without credentials: challenge it, quietly.
+      nua_respond(e.nh, as->as_status, as->as_phrase,
+                  SIPTAG_HEADER(reinterpret_cast<sip_header_t*>(as->as_response)), TAG_END());
+      return false;
+    }
+    refuse(e.nh, as->as_status, as->as_phrase, id,
+           "digest authentication failed for user \"" + auth_user(e.sip) + "\"",
+           reinterpret_cast<sip_header_t*>(as->as_response));
+    return false;
+  }
+
+  static std::string auth_user(const sip_t* sip) {
+    if (!sip->sip_authorization) return {};
+    const char* user = msg_params_find(sip->sip_authorization->au_params, "username=");
+    std::string text = user ? user : "";
+    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+      text = text.substr(1, text.size() - 2);
+    }
+    return text;
   }
 
   void reap() {
@@ -208,9 +276,9 @@ class SipFaxReceiver::Impl {
   }
 
   void refuse(nua_handle_t* nh, int status, const char* phrase, const CallIdentity& id,
-              const std::string& why) {
+              const std::string& why, sip_header_t* header = nullptr) {
     spdlog::warn("sip: refused a call from {} to {}: {}", id.peer_ip, id.called, why);
-    nua_respond(nh, status, phrase, TAG_END());
+    nua_respond(nh, status, phrase, TAG_IF(header, SIPTAG_HEADER(header)), TAG_END());
     if (observer_) {
       CallReport r;
       r.peer_ip = id.peer_ip;
@@ -228,6 +296,7 @@ class SipFaxReceiver::Impl {
       refuse(e.nh, SIP_403_FORBIDDEN, id, "peer " + id.peer_ip + " is not in [sip] allowed_peers");
       return;
     }
+    if (!authenticated(e, id)) return;
     auto offer = parse_sdp(payload_of(e.sip));
     if (!offer) {
       refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, offer.error().message);
@@ -445,10 +514,10 @@ class SipFaxReceiver::Impl {
           spdlog::warn("sip: call {}: {}", call.id, ok.error().message);
         }
       }
-      const std::string note =
-          out.bad_rows > 0 ? std::to_string(out.bad_rows) + " bad line" +
-                                 (out.bad_rows == 1 ? "" : "s") + " (the call had no ECM)"
-                           : std::string();
+      const std::string note = out.bad_rows > 0
+                                   ? std::to_string(out.bad_rows) + " bad line" +
+                                         (out.bad_rows == 1 ? "" : "s") + " (the call had no ECM)"
+                                   : std::string();
       if (deliver(call.file, call.record, "call " + std::to_string(call.id), note)) {
         spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
                      call.identity.caller_id, tsi, call.identity.called, out.pages,
@@ -495,8 +564,8 @@ class SipFaxReceiver::Impl {
   }
 
   // Hands the pages in `file` to the sink; false (logged, file kept) when it did not take them.
-  bool deliver(const std::filesystem::path& file, const CallRecord& record,
-               const std::string& what, const std::string& note = {}) {
+  bool deliver(const std::filesystem::path& file, const CallRecord& record, const std::string& what,
+               const std::string& note = {}) {
     engine::IncomingDocument doc;
     auto data = read_all(file);
     if (!data) {
@@ -539,6 +608,7 @@ class SipFaxReceiver::Impl {
   Sink sink_;
   Observer observer_;
   FailureSink failed_;
+  std::unique_ptr<auth_mod_t, AuthModDeleter> auth_;  // digest authentication, when configured
   std::mutex mutex_;  // guards ua_ for threads other than the user agent's
   std::unique_ptr<UserAgent> ua_;
   std::unique_ptr<Registration> registration_;       // with a registrar configured

@@ -87,7 +87,7 @@ void Registration::on_event(const NuaEvent& e) {
       // The registrar refused the answer to its challenge: a wrong user name or password.
       return retry_later(std::to_string(e.status) + " " + e.phrase +
                          ": the registrar refused the credentials of '" + settings_.auth_user +
-                         "' (check [sip] auth_user and password_file)");
+                         "' (check [sip] register_auth_user and register_password_file)");
     }
     const std::string realm = realm_of(e.sip);
     if (realm.empty()) {

@@ -1,5 +1,6 @@
 #include "atdesk/fax_sip/sender.hpp"
 
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_tag.h>
 #include <spdlog/spdlog.h>
@@ -31,6 +32,7 @@ struct Call {
   std::optional<UdpSocket> offered_t38;
   std::unique_ptr<MediaSession> media;
   bool t38 = false;
+  bool authenticated = false;  // credentials sent once; a second challenge is a refusal
 
   std::mutex mutex;
   std::condition_variable changed;
@@ -107,10 +109,30 @@ struct Call {
       }
       return;
     }
+    if ((e.status == 401 || e.status == 407) && !settings.user.empty() && !authenticated && e.sip) {
+      // The challenge's realm, quoted as it came, is what sofia-sip's NUTAG_AUTH expects.
+      const msg_auth_t* challenge =
+          e.status == 401 ? e.sip->sip_www_authenticate : e.sip->sip_proxy_authenticate;
+      const char* realm = challenge ? msg_params_find(challenge->au_params, "realm=") : nullptr;
+      if (challenge && realm && challenge->au_scheme) {
+        authenticated = true;
+        const std::string credentials = std::string(challenge->au_scheme) + ":" + realm + ":" +
+                                        settings.user + ":" + settings.password;
+        nua_authenticate(nh, NUTAG_AUTH(credentials.c_str()), TAG_END());
+        return;
+      }
+    }
     if (e.status >= 300) {
       set_error(make_error(Errc::unavailable,
                            settings.to + ": the call was refused: " + std::to_string(e.status) +
                                " " + (e.phrase ? e.phrase : "")));
+      if (e.status == 401 || e.status == 407) {
+        // nua keeps a challenged call waiting for credentials (no terminated state follows):
+        // there are none (more) to give, so the call is over.
+        std::lock_guard lock(mutex);
+        terminated = true;
+        changed.notify_all();
+      }
       return;
     }
     auto answer = parse_sdp(payload_of(e.sip));
@@ -228,6 +250,12 @@ Result<SendReport> send_fax(const SendSettings& settings) {
     return fail(Errc::invalid_argument,
                 "--to: expected a sip: URI like sip:4930123456@192.0.2.10:5060, got \"" +
                     settings.to + "\"");
+  }
+  if (settings.user.find(':') != std::string::npos ||
+      settings.password.find(':') != std::string::npos) {
+    // sofia-sip takes credentials as "scheme:realm:user:password" and cuts at each colon.
+    return fail(Errc::invalid_argument,
+                "the SIP user name and password cannot contain ':' (sofia-sip's credentials)");
   }
   Call call(settings);
   auto audio = UdpSocket::bind(settings.local_address, 0);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -181,12 +182,17 @@ class SipFax : public ::testing::Test {
     ASSERT_TRUE(receiver_) << "cannot start the receiver";
   }
 
-  std::unique_ptr<SipFaxReceiver> start_receiver(bool t38_reinvite, int& port) {
+  // `user`: digest authentication with `password`, from any address (no allowed_peers).
+  std::unique_ptr<SipFaxReceiver> start_receiver(bool t38_reinvite, int& port,
+                                                 const std::string& user = "",
+                                                 const std::string& password = "") {
     SipFaxReceiver::Settings s;
     s.listen_address = "127.0.0.1";
-    s.allowed_peers = {"127.0.0.1"};
+    if (user.empty()) s.allowed_peers = {"127.0.0.1"};
+    s.auth_username = user;
+    s.auth_password = password;
     s.local_ident = "atdesk receiver";
-    s.spool_dir = dir_ / (t38_reinvite ? "spool-t38" : "spool");
+    s.spool_dir = dir_ / (!user.empty() ? "spool-auth" : t38_reinvite ? "spool-t38" : "spool");
     s.silence_timeout = 10s;
     s.t38_reinvite = t38_reinvite;
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -588,6 +594,72 @@ TEST_F(SipFax, CallWithoutAPageIsAFailedReception) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
+}
+
+// Runs `atdesk fax send ARGS` and returns its exit code; its output goes to `log`.
+int atdesk_fax_send(const std::string& args, const fs::path& log) {
+  const std::string command =
+      std::string(ATDESK_CLI_EXECUTABLE) + " fax send " + args + " >" + log.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string text_of(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A receiver with digest authentication (and no allowed_peers): an INVITE without credentials
+// is challenged and refused, a wrong password is refused (403), the right one through
+// `atdesk fax send --user --password-file` gets the fax through.
+TEST_F(SipFax, DigestAuthenticationRefusesAWrongPasswordAndAcceptsTheRightOne) {
+  int auth_port = 0;
+  auto auth_receiver = start_receiver(false, auth_port, "faxline", "s3cret word");
+  ASSERT_TRUE(auth_receiver);
+  const auto one = sample("one.tif", 1);
+  const auto write_secret = [&](const std::string& name, const std::string& password) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << password << "\n";
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return path;
+  };
+  const auto right = write_secret("right.password", "s3cret word");
+  const auto wrong = write_secret("wrong.password", "guess");
+  const std::string to = "--to sip:3001@127.0.0.1:" + std::to_string(auth_port) +
+                         " --from sip:+49305553001@127.0.0.1 --ident '+49 30 5553001' ";
+
+  auto accepted = std::async(std::launch::async, [&] {
+    return atdesk_fax_send(to + "--user faxline --password-file " + right.string() + " " + one,
+                           dir_ / "right.log");
+  });
+  // No credentials at all: challenged, and the sender has none to give.
+  auto anonymous = call("3002", one);
+  anonymous.to = "sip:3002@127.0.0.1:" + std::to_string(auth_port);
+  auto refused = send_fax(anonymous);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("401"), std::string::npos) << refused.error().message;
+  // A wrong password: refused, exit code 3 (refused or not answered).
+  EXPECT_EQ(atdesk_fax_send(to + "--user faxline --password-file " + wrong.string() + " " + one,
+                            dir_ / "wrong.log"),
+            3)
+      << text_of(dir_ / "wrong.log");
+  EXPECT_NE(text_of(dir_ / "wrong.log").find("403"), std::string::npos)
+      << text_of(dir_ / "wrong.log");
+
+  EXPECT_EQ(accepted.get(), 0) << text_of(dir_ / "right.log");
+  auto doc = received_.wait_for("3001", 30s);
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(doc->sender.caller_id, "+49305553001");
+  EXPECT_EQ(pages_of(*doc).size(), 1u);
+  EXPECT_FALSE(received_.wait_for("3002", 0s));
+  bool saw_refusal = false;
+  for (const auto& r : received_.reports()) {
+    if (r.called == "3001" && r.reason.find("digest authentication failed") != std::string::npos) {
+      saw_refusal = true;
+      EXPECT_EQ(r.reason.find("guess"), std::string::npos) << "the password was logged";
+    }
+  }
+  EXPECT_TRUE(saw_refusal);
 }
 
 }  // namespace

@@ -53,8 +53,8 @@ port = $sport
 allowed_peers = ["127.0.0.1"]
 local_id = "atdesk trunk test"
 registrar = "sip:127.0.0.1:$kport"
-user = "atdesk"
-password_file = "$work/sip-password"
+register_user = "atdesk"
+register_password_file = "$work/sip-password"
 TOML
   } >"$work/atdesk.toml"
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
@@ -123,15 +123,15 @@ wrong_password() {
 config_errors() {  # each bad [sip] registration setting is refused naming the key
   local out
   base_config "$aport" "$work/state" demo "$pport" >"$work/bad.toml"
-  printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.1"]\nregistrar = "sip:127.0.0.1"\npassword_file = "%s"\n' \
+  printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.1"]\nregistrar = "sip:127.0.0.1"\nregister_password_file = "%s"\n' \
     "$work/sip-password" >>"$work/bad.toml"
   out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && return 1
-  grep -q "\[sip\].*user.*required with a registrar" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  grep -q "\[sip\].*register_user.*required with a registrar" <<<"$out" || { log "  FAIL: $out"; return 1; }
   chmod 644 "$work/sip-password"
-  sed -i 's/^password_file/user = "atdesk"\npassword_file/' "$work/bad.toml"
+  sed -i 's/^register_password_file/register_user = "atdesk"\nregister_password_file/' "$work/bad.toml"
   out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && return 1
   chmod 600 "$work/sip-password"
-  grep -q "password_file.*chmod 600" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  grep -q "register_password_file.*chmod 600" <<<"$out" || { log "  FAIL: $out"; return 1; }
 }
 
 start_daemon "trunk-secret-1"

@@ -31,8 +31,15 @@ class SipFaxReceiver {
     std::string listen_address = "127.0.0.1";  // SIP address (UDP and TCP)
     int port = 5060;                           // SIP port
     std::string media_address;  // RTP/UDPTL address, also put in the SDP; default listen_address
-    std::vector<std::string> allowed_peers;  // IP addresses allowed to call; empty: none
-    std::string local_ident = "atdesk";      // our CSI (up to 20 characters)
+    // IP addresses allowed to call; empty: none, or any address when digest authentication is
+    // on. With both, a call must come from a listed address and authenticate.
+    std::vector<std::string> allowed_peers;
+    // Digest authentication of INVITEs (RFC 3261 §22, 401 challenge): on when auth_username is
+    // set. The password is given here (read from a file by the caller), never logged.
+    std::string auth_username;
+    std::string auth_password;
+    std::string auth_realm = "atdesk";
+    std::string local_ident = "atdesk";  // our CSI (up to 20 characters)
     bool ecm = true;
     bool t38 = true;            // accept T.38 (offers and re-INVITEs)
     bool t38_reinvite = false;  // switch answered audio calls to T.38 ourselves

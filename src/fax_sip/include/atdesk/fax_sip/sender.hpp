@@ -17,8 +17,12 @@ struct SendSettings {
   std::string from = "sip:atdesk@invalid";  // From (the caller ID the receiver sees)
   std::string asserted_identity;            // P-Asserted-Identity URI, if any
   std::string local_address = "127.0.0.1";  // SIP and media address of this side
-  std::filesystem::path file;               // TIFF to send
-  std::string ident = "atdesk";             // our TSI (up to 20 characters)
+  // Digest credentials, used when the receiver challenges the INVITE (401/407); the password
+  // comes from a file (atdesk fax send --password-file) and is never logged.
+  std::string user;
+  std::string password;
+  std::filesystem::path file;    // TIFF to send
+  std::string ident = "atdesk";  // our TSI (up to 20 characters)
   bool ecm = true;
   bool t38 = false;  // re-INVITE to T.38 once answered
   std::chrono::seconds max_call{1800};
