@@ -9,31 +9,10 @@
 #include "atdesk/chat/graph/graph_chat_service.hpp"
 #include "chat_factories.hpp"
 #include "config_section.hpp"
+#include "secrets.hpp"
 
 namespace atdesk::app {
 namespace {
-
-// The client secret: the first line of a file nobody but the owner may read.
-Result<std::string> read_secret_file(const std::string& path, const std::string& where) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(Errc::io, where + ": cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return fail(Errc::permission_denied,
-                where + ": " + path + " must be a regular file not readable by group or others " +
-                    "(chmod 600)");
-  }
-  std::string text(4096, '\0');
-  const auto n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n <= 0) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  text.resize(static_cast<std::size_t>(n));
-  if (const auto nl = text.find_first_of("\r\n"); nl != std::string::npos) text.resize(nl);
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  if (text.empty()) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  return text;
-}
 
 Result<void> check_url(Section& section, const std::string& key, const std::string& url,
                        bool allow_empty) {

@@ -9,30 +9,10 @@
 #include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
 #include "chat_factories.hpp"
 #include "config_section.hpp"
+#include "secrets.hpp"
 
 namespace atdesk::app {
 namespace {
-
-// The bot's password: the first line of a regular file nobody but the owner may read.
-Result<std::string> read_password_file(const std::string& path, const std::string& where) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return fail(Errc::io, where + ": cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return fail(Errc::permission_denied, where + ": " + path +
-                                             " must be a regular file not readable by group or "
-                                             "others (chmod 600)");
-  }
-  std::string text(4096, '\0');
-  const auto n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n <= 0) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  text.resize(static_cast<std::size_t>(n));
-  if (const auto nl = text.find_first_of("\r\n"); nl != std::string::npos) text.resize(nl);
-  if (text.empty()) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  return text;
-}
 
 // An XMPP address with the parts `kind` needs: "local@domain" for the bot and rooms.
 Result<void> check_address(const std::string& where, const std::string& value) {
@@ -127,7 +107,7 @@ ChatFactory::result_type make_xmpp_chat(const std::string& name, const toml::val
   settings.timeout = std::chrono::milliseconds(timeout_ms);
   ATDESK_TRY(s.no_unknown_keys());
 
-  auto password = read_password_file(password_file, s.where("password_file"));
+  auto password = read_secret_file(password_file, s.where("password_file"));
   if (!password) return fail(password.error());
   settings.password = std::move(*password);
   return std::make_unique<chat::XmppChatService>(std::move(settings), context.clock);

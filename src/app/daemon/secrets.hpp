@@ -13,4 +13,8 @@ namespace atdesk::app {
 // A token file readable by group or others is refused.
 Result<std::string> load_or_create_token(const std::filesystem::path& file, bool& created);
 
+// A password or client secret: the first line of a regular file nobody but the owner may read
+// (not a symbolic link), trailing blanks removed. Errors start with `where` (file, table, key).
+Result<std::string> read_secret_file(const std::string& path, const std::string& where);
+
 }  // namespace atdesk::app

@@ -1,14 +1,9 @@
 #include "sip_ingress.hpp"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "config_section.hpp"
+#include "secrets.hpp"
 
 namespace atdesk::app {
 namespace {
@@ -16,27 +11,6 @@ namespace {
 bool is_ip(const std::string& text) {
   unsigned char buf[16];
   return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
-}
-
-// The SIP password: the first line of a regular file nobody but the owner may read.
-Result<std::string> read_password_file(const std::string& path, const std::string& where) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return fail(Errc::io, where + ": cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return fail(Errc::permission_denied, where + ": " + path +
-                                             " must be a regular file not readable by group or "
-                                             "others (chmod 600)");
-  }
-  std::string text(4096, '\0');
-  const auto n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n <= 0) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  text.resize(static_cast<std::size_t>(n));
-  if (const auto nl = text.find_first_of("\r\n"); nl != std::string::npos) text.resize(nl);
-  if (text.empty()) return fail(Errc::invalid_argument, where + ": " + path + " is empty");
-  return text;
 }
 
 // The audit log's entry ("fax.failed_reception") for a call that brought no page.
@@ -81,6 +55,14 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   ATDESK_TRY(s.integer("silence_timeout_s", silence, 5, 600));
   long long max_minutes = out.max_call.count() / 60;
   ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
+  ATDESK_TRY(s.string("registrar", out.registrar));
+  ATDESK_TRY(s.string("register_user", out.user));
+  ATDESK_TRY(s.string("register_auth_user", out.auth_user));
+  std::string register_password_file;
+  ATDESK_TRY(s.string("register_password_file", register_password_file));
+  long long expires = out.register_expires.count();
+  ATDESK_TRY(s.integer("register_expires_s", expires, 60, 86400));
+  out.register_expires = std::chrono::seconds(expires);
   std::string password_file;
   ATDESK_TRY(s.string("username", out.auth_username));
   ATDESK_TRY(s.string("password_file", password_file));
@@ -116,7 +98,7 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
                     ": username and password_file go together (digest authentication)");
   }
   if (!password_file.empty()) {
-    auto password = read_password_file(password_file, s.where("password_file"));
+    auto password = read_secret_file(password_file, s.where("password_file"));
     if (!password) return fail(password.error());
     out.auth_password = std::move(*password);
     if (out.auth_realm.empty() || out.auth_realm.find('"') != std::string::npos) {
@@ -141,6 +123,31 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
     return fail(Errc::invalid_argument, s.where("number_from") +
                                             ": expected \"caller_id\" or \"tsi\", got \"" +
                                             number_from + "\"");
+  }
+  if (!out.registrar.empty()) {
+    if (!out.registrar.starts_with("sip:") || out.registrar.size() < 5) {
+      return fail(Errc::invalid_argument, s.where("registrar") +
+                                              ": expected a SIP URI like \"sip:pbx.example.org\", "
+                                              "got \"" +
+                                              out.registrar + "\"");
+    }
+    if (out.user.empty()) {
+      return fail(Errc::invalid_argument,
+                  s.where("register_user") + ": required with a registrar (the account)");
+    }
+    if (register_password_file.empty()) {
+      return fail(Errc::invalid_argument,
+                  s.where("register_password_file") +
+                      ": required with a registrar (the account's digest password)");
+    }
+    auto password = read_secret_file(register_password_file, s.where("register_password_file"));
+    if (!password) return fail(password.error());
+    out.password = std::move(*password);
+  } else if (!out.user.empty() || !register_password_file.empty() || !out.auth_user.empty()) {
+    return fail(Errc::invalid_argument,
+                s.where("registrar") +
+                    ": register_user, register_auth_user and register_password_file need a "
+                    "registrar");
   }
   out.spool_dir = spool;
   out.numbers = config.numbers;

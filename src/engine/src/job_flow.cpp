@@ -94,7 +94,8 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
                    JobState::stored,
                    "ingress:" + std::string(to_string(job.source)),
                    "received " + std::to_string(job.pages) + " page(s) from " +
-                       job.sender.display() + (job.incomplete ? " (incomplete)" : "")};
+                       job.sender.display() + (job.incomplete ? " (incomplete)" : "") +
+                       (doc.note.empty() ? "" : "; " + doc.note)};
   if (auto ok = deps_.jobs.insert(job, first); !ok) {
     (void)deps_.blobs.remove(job.id);
     return fail(ok.error());

@@ -95,7 +95,6 @@ struct FaxTerminal::State {
     t30_get_transfer_statistics(t30, &stats);
     outcome.ecm = stats.error_correcting_mode != 0;
     outcome.bit_rate = stats.bit_rate;
-    outcome.bad_rows = stats.bad_rows;
     if (const char* id = t30_get_rx_ident(t30)) outcome.remote_ident = id;
   }
 
@@ -119,6 +118,7 @@ struct FaxTerminal::State {
     if (pages <= self->outcome.pages) return T30_ERR_OK;  // a repeated post-page exchange
     if (!self->config.transmit) fsync_file(self->config.file, self->outcome.pages == 0);
     self->outcome.pages = pages;
+    self->outcome.bad_rows += stats.bad_rows;  // SpanDSP counts them per page
     self->capture_stats();
     if (self->on_page && !self->on_page(pages)) self->stop = true;
     return T30_ERR_OK;

@@ -29,7 +29,7 @@ struct T30Outcome {
   std::string remote_ident;  // the peer's TSI (receiver) or CSI (sender)
   bool ecm = false;
   int bit_rate = 0;
-  int bad_rows = 0;
+  int bad_rows = 0;  // rows received damaged, all pages (only without ECM can there be any)
 };
 
 class FaxTerminal {

@@ -20,6 +20,7 @@
 
 #include "call_spool.hpp"
 #include "media_session.hpp"
+#include "registration.hpp"
 #include "sdp.hpp"
 #include "sip_identity.hpp"
 #include "user_agent.hpp"
@@ -110,6 +111,11 @@ class SipFaxReceiver::Impl {
     if (!ua) return fail(ua.error());
     std::lock_guard lock(mutex_);
     ua_ = std::move(*ua);
+    if (!settings_.registrar.empty()) {
+      registration_ = std::make_unique<Registration>(
+          *ua_, Registration::Settings{settings_.registrar, settings_.user, settings_.auth_user,
+                                       settings_.password, settings_.register_expires});
+    }
     return {};
   }
 
@@ -122,12 +128,14 @@ class SipFaxReceiver::Impl {
     if (ua) {
       // Hang up what is in progress; the terminated events end the calls (their pages are kept).
       ua->post([this] {
+        if (registration_) registration_->stop();
         for (auto& [id, call] : calls_) {
           if (!call->ended) nua_bye(call->nh, TAG_END());
         }
       });
       ua.reset();  // shuts nua down and joins its thread
     }
+    registration_.reset();
     // Calls whose terminated event never came (peer gone during shutdown).
     for (auto& [id, call] : calls_) {
       if (!call->ended) end_call(*call);
@@ -230,6 +238,10 @@ class SipFaxReceiver::Impl {
   }
 
   void on_event(const NuaEvent& e) {
+    if (registration_ && registration_->owns(e.nh)) {
+      registration_->on_event(e);
+      return;
+    }
     switch (e.event) {
       case nua_i_invite:
         if (e.call) {
@@ -278,7 +290,8 @@ class SipFaxReceiver::Impl {
 
   void on_invite(const NuaEvent& e) {
     reap();
-    const auto id = call_identity(e.sip, nua_current_request(e.nua));
+    const auto id = call_identity(e.sip, nua_current_request(e.nua),
+                                  settings_.registrar.empty() ? std::string() : settings_.user);
     if (!allowed(id.peer_ip)) {
       refuse(e.nh, SIP_403_FORBIDDEN, id, "peer " + id.peer_ip + " is not in [sip] allowed_peers");
       return;
@@ -481,6 +494,7 @@ class SipFaxReceiver::Impl {
     r.reason = out.reason.empty() ? "call ended before the fax started" : out.reason;
     r.t38 = call.media->is_t38();
     r.ecm = out.ecm;
+    r.bad_rows = out.bad_rows;
     r.cpu_seconds = stats.cpu_seconds;
     r.call_seconds = stats.wall_seconds;
     const std::string tsi = trim(out.remote_ident);
@@ -500,7 +514,11 @@ class SipFaxReceiver::Impl {
           spdlog::warn("sip: call {}: {}", call.id, ok.error().message);
         }
       }
-      if (deliver(call.file, call.record, "call " + std::to_string(call.id))) {
+      const std::string note = out.bad_rows > 0
+                                   ? std::to_string(out.bad_rows) + " bad line" +
+                                         (out.bad_rows == 1 ? "" : "s") + " (the call had no ECM)"
+                                   : std::string();
+      if (deliver(call.file, call.record, "call " + std::to_string(call.id), note)) {
         spdlog::info("sip: call {} from {} (TSI \"{}\") to {}: {} page(s){}", call.id,
                      call.identity.caller_id, tsi, call.identity.called, out.pages,
                      r.completed ? "" : ", incomplete: " + out.reason);
@@ -546,8 +564,8 @@ class SipFaxReceiver::Impl {
   }
 
   // Hands the pages in `file` to the sink; false (logged, file kept) when it did not take them.
-  bool deliver(const std::filesystem::path& file, const CallRecord& record,
-               const std::string& what) {
+  bool deliver(const std::filesystem::path& file, const CallRecord& record, const std::string& what,
+               const std::string& note = {}) {
     engine::IncomingDocument doc;
     auto data = read_all(file);
     if (!data) {
@@ -558,6 +576,7 @@ class SipFaxReceiver::Impl {
     doc.name = file.filename().string();
     doc.source = JobSource::sip;
     doc.incomplete = !record.completed;
+    doc.note = note;
     Sender& s = doc.sender;
     s.tsi = record.tsi;
     s.caller_id = record.caller_id;
@@ -592,6 +611,7 @@ class SipFaxReceiver::Impl {
   std::unique_ptr<auth_mod_t, AuthModDeleter> auth_;  // digest authentication, when configured
   std::mutex mutex_;  // guards ua_ for threads other than the user agent's
   std::unique_ptr<UserAgent> ua_;
+  std::unique_ptr<Registration> registration_;       // with a registrar configured
   std::map<unsigned, std::unique_ptr<Call>> calls_;  // only on the user agent's thread, or after
   unsigned next_id_ = 0;
 };

@@ -58,7 +58,7 @@ std::string asserted_uri_text(const sip_t* sip) {
 
 }  // namespace
 
-CallIdentity call_identity(const sip_t* sip, msg_t* request) {
+CallIdentity call_identity(const sip_t* sip, msg_t* request, const std::string& registered_user) {
   CallIdentity id;
   if (request) {
     if (const su_addrinfo_t* ai = msg_addrinfo(request); ai && ai->ai_addr) {
@@ -86,6 +86,7 @@ CallIdentity call_identity(const sip_t* sip, msg_t* request) {
   id.caller_id = number_of(caller);
   id.sip_uri = uri_of(caller);
   if (sip->sip_request) id.called = number_of(sip->sip_request->rq_url);
+  if (!registered_user.empty() && id.called == registered_user) id.called.clear();
   if (id.called.empty() && sip->sip_to) id.called = number_of(sip->sip_to->a_url);
   su_home_deinit(home);
   return id;

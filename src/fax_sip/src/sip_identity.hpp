@@ -17,6 +17,9 @@ struct CallIdentity {
   std::string peer_ip;    // the address the request came from
 };
 
-CallIdentity call_identity(const sip_t* sip, msg_t* request);
+// `registered_user`: the account registered with a trunk; a request URI with that user is our
+// Contact, not the dialled number, which is then taken from To.
+CallIdentity call_identity(const sip_t* sip, msg_t* request,
+                           const std::string& registered_user = {});
 
 }  // namespace atdesk::fax_sip

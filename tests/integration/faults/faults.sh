@@ -32,7 +32,8 @@ cleanup() {
   [ -n "$hole_pid" ] && kill "$hole_pid" 2>/dev/null || true
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   # The faults run in subshells: look for their mounts rather than trust a variable.
-  grep -o " $work/[^ ]*" /proc/mounts | while read -r m; do umount "$m" 2>/dev/null || true; done
+  local m
+  for m in $(grep -o " $work/[^ ]*" /proc/mounts || true); do umount "$m" 2>/dev/null || true; done
   if [ "$failures" -ne 0 ]; then
     log "---- atdeskd log (last 40 lines) ----"
     tail -n 40 "$work/atdeskd.log" >&2 || true

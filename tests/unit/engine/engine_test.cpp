@@ -432,6 +432,24 @@ TEST_F(EngineTest, NoticesWaitWhileTheChatServiceIsDownAndAreSentWhenBack) {
   EXPECT_EQ(metrics.notices_sent, 2u);
 }
 
+// What the ingress noticed about a reception (a fax call's damaged lines) is kept in the job's
+// first history entry.
+TEST_F(EngineTest, ReceptionNoteIsKeptInTheHistory) {
+  engine::IncomingDocument doc;
+  doc.data = testing::sample_fax(1);
+  doc.name = "call.tif";
+  doc.sender = *parse_sender("0399999999", kPlan);
+  doc.source = JobSource::sip;
+  doc.note = "12 bad lines (the call had no ECM)";
+  auto job = engine_->submit(std::move(doc));
+  ASSERT_TRUE(job) << job.error().describe();
+  auto history = engine_->history(job->id.str());
+  ASSERT_TRUE(history);
+  ASSERT_FALSE(history->empty());
+  EXPECT_NE(history->front().reason.find("12 bad lines"), std::string::npos)
+      << history->front().reason;
+}
+
 TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {
   add_rule("0312345678", "user:local:alice");
   set_presence("alice", Availability::busy, WorkLocation::office);

@@ -86,7 +86,11 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
                "atdesk"};
   app.fallthrough();  // global options may follow the command: `atdesk jobs --json`
   app.require_subcommand(1);
-  app.footer(std::string(exit_code_help()));
+  app.footer(
+      "Without atdeskd:\n  fax send --to sip:NUMBER@HOST[:PORT] FILE.tif [--t38] [--no-ecm]\n"
+      "                              send a test fax over SIP with atdesk's own modem "
+      "(atdesk fax send --help)\n\n" +
+      std::string(exit_code_help()));
 
   inv.global.url = env.url.value_or(kDefaultUrl);
   app.add_option("--url", inv.global.url, "atdeskd's address (env ATDESK_URL)")

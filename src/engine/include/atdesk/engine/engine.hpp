@@ -39,6 +39,9 @@ struct IncomingDocument {
   Sender sender;
   JobSource source = JobSource::upload;
   bool incomplete = false;  // fax call dropped before the end
+  // What the ingress noticed about the reception ("37 bad lines (no ECM)"); kept in the job's
+  // first history entry.
+  std::string note;
 };
 
 struct Settings {

@@ -49,6 +49,13 @@ class SipFaxReceiver {
     NumberSource number_from = NumberSource::caller_id;
     std::chrono::milliseconds silence_timeout{30000};
     std::chrono::seconds max_call{1800};
+    // Registration with a trunk or PBX (empty registrar: none). Its address must be among
+    // allowed_peers for the calls it routes here to be taken.
+    std::string registrar;  // "sip:pbx.example.org" or "sip:192.0.2.1:5060"
+    std::string user;       // the account (address-of-record user part, Contact user)
+    std::string auth_user;  // digest user name; empty: `user`
+    std::string password;   // digest password
+    std::chrono::seconds register_expires{300};
   };
   // The end of one call with pages: the document for the engine. An error keeps the call's TIFF
   // in spool_dir (nothing received is deleted) and is logged. Called on a thread of its own per
@@ -64,6 +71,7 @@ class SipFaxReceiver {
     std::string reason;      // SpanDSP's phase E text, or why the call was refused
     bool t38 = false;
     bool ecm = false;
+    int bad_rows = 0;  // damaged rows received (without ECM); recorded on the job
     double cpu_seconds = 0;
     double call_seconds = 0;
   };

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Fax over SIP, whole process: N concurrent 1-page fax calls (`atdesk fax send`, the same stack)
+# to a real atdeskd on loopback, in G.711 and in T.38. Reports, per mode: calls completed, the
+# longest call, atdeskd's CPU time (utime+stime from /proc) per call-second, and the number of
+# calls one core could carry at that rate. The senders run on the same machine and cost about
+# as much as the receiver, so N is limited by the machine, not by atdeskd.
+#   bench/fax_sip_load.sh [CALLS]          (default 20; ATDESK_BUILD_DIR=build to reuse a build)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/lib/common.sh"
+calls=${1:-20}
+build=${ATDESK_BUILD_DIR:-$root/build-release}
+if [ -z "${ATDESK_BUILD_DIR:-}" ]; then
+  "$root/scripts/install-deps" >/dev/null
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" --target atdeskd atdesk >/dev/null
+fi
+work=$(mktemp -d /tmp/atdesk-siploand.XXXXXX)
+chmod 700 "$work"
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pport=$(free_port)
+aport=$(free_port)
+sport=$(free_port)
+"$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-sipload >/dev/null
+{
+  base_config "$aport" "$work/state" load "$pport"
+  printf '[sip]\naddress = "127.0.0.1"\nport = %s\nallowed_peers = ["127.0.0.1"]\nlocal_id = "atdesk bench"\n' "$sport"
+} >"$work/atdesk.toml"
+"$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
+pid=$!
+until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done
+"$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
+ticks=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$ticks" '{print int(($14 + $15) * 1000 / t)}' "/proc/$pid/stat"; }
+
+echo "| mode | calls | completed | longest call s | atdeskd CPU ms | CPU ms per call-second | calls per core |"
+echo "|---|---|---|---|---|---|---|"
+for mode in g711 t38; do
+  flag=()
+  [ "$mode" = t38 ] && flag=(--t38)
+  before=$(cpu_ms)
+  pids=()
+  for i in $(seq 1 "$calls"); do
+    ( s=$(date +%s.%N)
+      if "$build/src/app/cli/atdesk" fax send --to "sip:0312345${i}@127.0.0.1:$sport" \
+        --from "sip:+8131234${i}@127.0.0.1" "${flag[@]}" "$work/fax.tif" >"$work/send-$mode-$i.log" 2>&1; then
+        echo "ok $(awk -v a="$(date +%s.%N)" -v b="$s" 'BEGIN {print a - b}')" >"$work/result-$mode-$i"
+      else
+        echo "fail" >"$work/result-$mode-$i"
+      fi ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  after=$(cpu_ms)
+  ok=$(cat "$work"/result-"$mode"-* | grep -c '^ok' || true)
+  longest=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {if ($2 > m) m = $2} END {printf "%.1f", m}')
+  call_seconds=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {s += $2} END {print s}')
+  cpu=$((after - before))
+  per=$(awk -v c="$cpu" -v s="$call_seconds" 'BEGIN {printf "%.2f", c / s}')
+  per_core=$(awk -v p="$per" 'BEGIN {printf "%d", 1000 / p}')
+  echo "| $mode | $calls | $ok | $longest | $cpu | $per | $per_core |"
+done

@@ -1,0 +1,50 @@
+// Registration of the receiver's address with a SIP registrar (a trunk or PBX), RFC 3261 §10:
+// REGISTER with digest authentication (RFC 3261 §22, answered from the configured password when
+// the registrar challenges with 401/407), refreshed by sofia-sip before it expires, retried with
+// backoff after a refusal or a lost registrar, and removed (expires 0) when atdeskd stops.
+// Everything here runs on the user agent's thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "user_agent.hpp"
+
+namespace atdesk::fax_sip {
+
+class Registration {
+ public:
+  struct Settings {
+    std::string registrar;  // "sip:pbx.example.org" or "sip:192.0.2.1:5060"
+    std::string user;       // the account: user part of the address of record and the Contact
+    std::string auth_user;  // digest user name; empty: `user`
+    std::string password;
+    std::chrono::seconds expires{300};
+  };
+  // Starts registering at once (posted to the user agent's thread).
+  Registration(UserAgent& ua, Settings settings);
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+  // nua_r_register / nua_r_unregister events for this registration's handle.
+  void on_event(const NuaEvent& e);
+  // Whether `nh` is this registration's handle (the receiver routes events by it).
+  bool owns(const nua_handle_t* nh) const { return nh != nullptr && nh == nh_; }
+  // Sends the un-REGISTER; the user agent's shutdown waits for its answer.
+  void stop();
+
+ private:
+  void send();
+  void retry_later(const std::string& why);
+
+  UserAgent& ua_;
+  Settings settings_;
+  std::string aor_;
+  nua_handle_t* nh_ = nullptr;
+  int challenges_ = 0;  // 401/407 answered in a row: a second one means a wrong password
+  std::chrono::seconds backoff_{0};
+  bool registered_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace atdesk::fax_sip
