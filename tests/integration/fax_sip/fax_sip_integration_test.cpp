@@ -1,8 +1,9 @@
-// The SIP fax receiver against the SIP fax sender over loopback, in real time: 26 calls at once
+// The SIP fax receiver against the SIP fax sender over loopback, in real time: 27 calls at once
 // (G.711 with and without ECM, T.38 by re-INVITE, a caller that hangs up after the first page,
-// P-Asserted-Identity, and 20 plain one-page calls); a call without a page (a failed reception);
-// digest authentication through the atdesk CLI; malformed SIP and SDP on the receiver's socket,
-// refused without harm; and a lossy network that drops and reorders RTP and UDPTL datagrams.
+// P-Asserted-Identity, 20 plain one-page calls, and one authenticated by digest through the atdesk
+// CLI); a call without a page (a failed reception); digest refusals; malformed SIP and SDP on the
+// receiver's socket, refused without harm; and a lossy network that drops and reorders RTP and
+// UDPTL datagrams.
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <gtest/gtest.h>
@@ -120,6 +121,19 @@ int free_port() {
     if (tcp_ok) return ntohs(a.sin_port);
   }
   return 0;
+}
+
+// Runs `atdesk fax send ARGS` and returns its exit code; its output goes to `log`.
+int atdesk_fax_send(const std::string& args, const fs::path& log) {
+  const std::string command =
+      std::string(ATDESK_CLI_EXECUTABLE) + " fax send " + args + " >" + log.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string text_of(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 class Received {
@@ -240,15 +254,31 @@ class SipFax : public ::testing::Test {
     return testing::tiff_pages(path);
   }
 
+  // A password file as an operator makes it (mode 0600).
+  fs::path write_secret(const std::string& name, const std::string& password) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << password << "\n";
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return path;
+  }
+  // `atdesk fax send` arguments for a call to 3001 at a receiver with digest authentication.
+  static std::string authenticated_call(int port, const fs::path& password_file) {
+    return "--to sip:3001@127.0.0.1:" + std::to_string(port) +
+           " --from sip:+49305553001@127.0.0.1 --ident '+49 30 5553001' --user faxline "
+           "--password-file " +
+           password_file.string() + " ";
+  }
+
   fs::path dir_;
   Received received_;
   std::unique_ptr<SipFaxReceiver> receiver_;
   int port_ = 0;
 };
 
-// 26 calls at once: six of different kinds (G.711 with and without ECM, T.38 by our re-INVITE and
-// by the receiver's, a hang-up after page 1, P-Asserted-Identity), and 20 plain one-page calls
-// (G.711 with and without ECM, T.38) that must all arrive with their page, caller ID and TSI.
+// 27 calls at once: six of different kinds (G.711 with and without ECM, T.38 by our re-INVITE and
+// by the receiver's, a hang-up after page 1, P-Asserted-Identity), 20 plain one-page calls (G.711
+// with and without ECM, T.38) that must all arrive with their page, caller ID and TSI, and one
+// through `atdesk fax send --user --password-file` to a receiver with digest authentication.
 TEST_F(SipFax, CallsAtOnceSixKindsAndTwentyMoreAllArrive) {
   const auto one = sample("one.tif", 1);
   const auto three = sample("three.tif", 3);
@@ -264,6 +294,15 @@ TEST_F(SipFax, CallsAtOnceSixKindsAndTwentyMoreAllArrive) {
   for (const auto& c : twenty) {
     twenty_sends.push_back(std::async(std::launch::async, [&c] { return send_fax(c); }));
   }
+  // And one through the atdesk CLI to a receiver with digest authentication, with the right
+  // password (DigestAuthenticationRefusesNoOrWrongCredentials checks the refusals).
+  int auth_port = 0;
+  auto auth_receiver = start_receiver(false, auth_port, "faxline", "s3cret word");
+  ASSERT_TRUE(auth_receiver);
+  const auto password = write_secret("right.password", "s3cret word");
+  auto authenticated = std::async(std::launch::async, [&] {
+    return atdesk_fax_send(authenticated_call(auth_port, password) + one, dir_ / "right.log");
+  });
 
   auto ecm = call("1001", one);
   auto no_ecm = call("1002", one);
@@ -400,6 +439,13 @@ TEST_F(SipFax, CallsAtOnceSixKindsAndTwentyMoreAllArrive) {
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
+
+  EXPECT_EQ(authenticated.get(), 0) << text_of(dir_ / "right.log");
+  auto authed = received_.wait_for("3001", 30s);
+  ASSERT_TRUE(authed) << "the authenticated call did not arrive";
+  EXPECT_EQ(authed->sender.caller_id, "+49305553001");
+  EXPECT_EQ(authed->sender.tsi, "+49 30 5553001");
+  EXPECT_EQ(pages_of(*authed).size(), 1u);
 }
 
 TEST_F(SipFax, TenPagesFine) {
@@ -594,42 +640,17 @@ TEST_F(SipFax, CallWithoutAPageIsAFailedReception) {
   EXPECT_TRUE(fs::is_empty(dir_ / "spool"));
 }
 
-// Runs `atdesk fax send ARGS` and returns its exit code; its output goes to `log`.
-int atdesk_fax_send(const std::string& args, const fs::path& log) {
-  const std::string command =
-      std::string(ATDESK_CLI_EXECUTABLE) + " fax send " + args + " >" + log.string() + " 2>&1";
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string text_of(const fs::path& file) {
-  std::ifstream in(file);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 // A receiver with digest authentication (and no allowed_peers): an INVITE without credentials
-// is challenged and refused, a wrong password is refused (403), the right one through
-// `atdesk fax send --user --password-file` gets the fax through.
-TEST_F(SipFax, DigestAuthenticationRefusesAWrongPasswordAndAcceptsTheRightOne) {
+// is challenged and refused (401), a wrong password through `atdesk fax send --user
+// --password-file` is refused (403, exit code 3) and logged without the password. The right
+// password is accepted in CallsAtOnceSixKindsAndTwentyMoreAllArrive.
+TEST_F(SipFax, DigestAuthenticationRefusesNoOrWrongCredentials) {
   int auth_port = 0;
   auto auth_receiver = start_receiver(false, auth_port, "faxline", "s3cret word");
   ASSERT_TRUE(auth_receiver);
   const auto one = sample("one.tif", 1);
-  const auto write_secret = [&](const std::string& name, const std::string& password) {
-    const auto path = dir_ / name;
-    std::ofstream(path) << password << "\n";
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-    return path;
-  };
-  const auto right = write_secret("right.password", "s3cret word");
   const auto wrong = write_secret("wrong.password", "guess");
-  const std::string to = "--to sip:3001@127.0.0.1:" + std::to_string(auth_port) +
-                         " --from sip:+49305553001@127.0.0.1 --ident '+49 30 5553001' ";
 
-  auto accepted = std::async(std::launch::async, [&] {
-    return atdesk_fax_send(to + "--user faxline --password-file " + right.string() + " " + one,
-                           dir_ / "right.log");
-  });
   // No credentials at all: challenged, and the sender has none to give.
   auto anonymous = call("3002", one);
   anonymous.to = "sip:3002@127.0.0.1:" + std::to_string(auth_port);
@@ -637,18 +658,11 @@ TEST_F(SipFax, DigestAuthenticationRefusesAWrongPasswordAndAcceptsTheRightOne) {
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("401"), std::string::npos) << refused.error().message;
   // A wrong password: refused, exit code 3 (refused or not answered).
-  EXPECT_EQ(atdesk_fax_send(to + "--user faxline --password-file " + wrong.string() + " " + one,
-                            dir_ / "wrong.log"),
-            3)
+  EXPECT_EQ(atdesk_fax_send(authenticated_call(auth_port, wrong) + one, dir_ / "wrong.log"), 3)
       << text_of(dir_ / "wrong.log");
   EXPECT_NE(text_of(dir_ / "wrong.log").find("403"), std::string::npos)
       << text_of(dir_ / "wrong.log");
-
-  EXPECT_EQ(accepted.get(), 0) << text_of(dir_ / "right.log");
-  auto doc = received_.wait_for("3001", 30s);
-  ASSERT_TRUE(doc);
-  EXPECT_EQ(doc->sender.caller_id, "+49305553001");
-  EXPECT_EQ(pages_of(*doc).size(), 1u);
+  EXPECT_FALSE(received_.wait_for("3001", 0s));
   EXPECT_FALSE(received_.wait_for("3002", 0s));
   bool saw_refusal = false;
   for (const auto& r : received_.reports()) {
