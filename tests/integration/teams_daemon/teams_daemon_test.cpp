@@ -32,6 +32,8 @@
 
 #include "atdesk/testing/fake_graph.hpp"
 
+#include "atdesk/testing/process_harness.hpp"
+
 namespace atdesk::test {
 namespace {
 
@@ -41,6 +43,9 @@ using atdesk::testing::Received;
 using atdesk::testing::Reply;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
+using atdesk::testing::eventually;
+using atdesk::testing::free_port;
+using atdesk::testing::run;
 using Steady = std::chrono::steady_clock;
 
 const std::string kSource = ATDESK_SOURCE_DIR;
@@ -53,27 +58,6 @@ const std::string kMalloryFax = "0398765432";
 const std::string kBobFax = "0311112222";
 constexpr const char* kWebhook = "/api/v1/webhooks/graph/teams";
 constexpr int kRetryAfterSeconds = 2;
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-int run(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
-
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
 
 struct Response {
   long status = 0;
@@ -90,7 +74,7 @@ Response http(const std::string& method, const std::string& url, const std::stri
   Response r;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, atdesk::testing::curl_collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -124,17 +108,6 @@ std::string url_encode(const std::string& s) {
   curl_free(out);
   curl_easy_cleanup(c);
   return r;
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s,
-                std::chrono::milliseconds step = 20ms) {
-  const auto deadline = Steady::now() + timeout;
-  while (Steady::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return pred();
 }
 
 // A time as Graph writes it ("2025-03-10T09:00:00.123Z").

@@ -30,6 +30,8 @@
 
 #include "test_client.hpp"
 
+#include "atdesk/testing/process_harness.hpp"
+
 namespace atdesk::test {
 namespace {
 
@@ -38,51 +40,20 @@ using chat::xmpp::test::Received;
 using chat::xmpp::test::TestClient;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
+using atdesk::testing::eventually;
+using atdesk::testing::free_port;
+using atdesk::testing::run;
 using Clock = std::chrono::system_clock;
 
 const std::string kSource = ATDESK_SOURCE_DIR;
 const std::string kBot = "atdesk@localhost";
 const std::string kAliceRecipient = "user:xmpp:alice@localhost";
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Runs a shell command; returns its exit status (0 = success).
-int run(const std::string& cmd) {
-  return std::system(cmd.c_str());
-}
-
-std::size_t collect(char* data, std::size_t size, std::size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
 struct Response {
   long status = 0;
   std::string body;
   Json json() const { return Json::parse(body, nullptr, false); }
 };
-
-// Waits until `pred` holds or `timeout` passes; returns whether it held.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 20s,
-                std::chrono::milliseconds step = 50ms) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(step);
-  }
-  return pred();
-}
 
 // RFC 3339 UTC with milliseconds ("2026-11-24T09:30:00.000Z") -> time point.
 std::optional<Clock::time_point> parse_time(const std::string& s) {
@@ -180,7 +151,7 @@ class XmppDaemon : public ::testing::Test {
     const std::string url = base_ + path;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, atdesk::testing::curl_collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_slist* headers = nullptr;
