@@ -39,11 +39,6 @@ std::string host_for_url(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-std::string payload_of(const sip_t* sip) {
-  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return {};
-  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-}
-
 std::string timestamp_now(const char* format = "%Y%m%dT%H%M%SZ") {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -457,18 +452,11 @@ class SipFaxReceiver::Impl {
                    e.status, e.phrase ? e.phrase : "");
       return;
     }
-    auto answer = parse_sdp(payload_of(e.sip));
-    if (!answer) return;
-    for (const auto& s : answer->streams) {
-      if (s.kind == StreamKind::t38 && s.port != 0) {
-        if (auto remote = resolve_endpoint(s.address, s.port)) {
-          call.t38 = true;
-          call.audio_port = socket.port();
-          call.media->switch_to_t38(std::move(socket), *remote);
-          spdlog::info("sip: call {} switched to T.38 (our re-INVITE)", call.id);
-        }
-        return;
-      }
+    if (auto remote = t38_endpoint_of_answer(payload_of(e.sip))) {
+      call.t38 = true;
+      call.audio_port = socket.port();
+      call.media->switch_to_t38(std::move(socket), *remote);
+      spdlog::info("sip: call {} switched to T.38 (our re-INVITE)", call.id);
     }
   }
 

@@ -220,4 +220,16 @@ std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool 
   return std::nullopt;
 }
 
+std::optional<Endpoint> t38_endpoint_of_answer(std::string_view answer) {
+  auto sdp = parse_sdp(answer);
+  if (!sdp) return std::nullopt;
+  for (const auto& s : sdp->streams) {
+    if (s.kind != StreamKind::t38 || s.port == 0) continue;
+    auto remote = resolve_endpoint(s.address, s.port);
+    if (!remote) return std::nullopt;
+    return *remote;
+  }
+  return std::nullopt;
+}
+
 }  // namespace atdesk::fax_sip

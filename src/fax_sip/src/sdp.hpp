@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "atdesk/core/error.hpp"
+#include "rtp.hpp"
 
 namespace atdesk::fax_sip {
 
@@ -30,6 +31,10 @@ struct SessionDescription {
 // Errc::invalid_argument naming the line and what was wrong (syntax, bytes other than US-ASCII
 // outside s= and i=, a bad c= or m= line, missing c=, no m= line).
 Result<SessionDescription> parse_sdp(std::string_view text);
+
+// Where the peer takes T.38: the first accepted (port not 0) T.38 stream of an answer to our
+// T.38 re-INVITE, resolved; nullopt when the SDP is malformed or has none (stay on audio).
+std::optional<Endpoint> t38_endpoint_of_answer(std::string_view answer);
 
 // What atdesk offers or answers for one m= line.
 struct LocalStream {

@@ -16,11 +16,6 @@
 namespace atdesk::fax_sip {
 namespace {
 
-std::string payload_of(const sip_t* sip) {
-  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return {};
-  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-}
-
 // One outgoing call; its members are touched on the user agent's thread, except the ones under
 // `mutex` that the waiting caller reads.
 struct Call {
@@ -97,15 +92,9 @@ struct Call {
                      e.phrase ? e.phrase : "");
         return;
       }
-      auto answer = parse_sdp(payload_of(e.sip));
-      if (!answer) return;
-      for (const auto& s : answer->streams) {
-        if (s.kind == StreamKind::t38 && s.port != 0) {
-          if (auto remote = resolve_endpoint(s.address, s.port)) {
-            t38 = true;
-            media->switch_to_t38(std::move(socket), *remote);
-          }
-        }
+      if (auto remote = t38_endpoint_of_answer(payload_of(e.sip))) {
+        t38 = true;
+        media->switch_to_t38(std::move(socket), *remote);
       }
       return;
     }

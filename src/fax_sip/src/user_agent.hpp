@@ -30,6 +30,12 @@ struct NuaEvent {
   tagi_t* tags;
 };
 
+// The body of a SIP message (the SDP of an INVITE or its answer); empty when there is none.
+inline std::string payload_of(const sip_t* sip) {
+  if (!sip || !sip->sip_payload || !sip->sip_payload->pl_data) return {};
+  return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+}
+
 class UserAgent {
  public:
   struct Settings {

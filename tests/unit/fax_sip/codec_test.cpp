@@ -143,6 +143,21 @@ TEST(Sdp, PrefersPcmuThenPcmaAndT38WhenAllowed) {
   EXPECT_EQ(parsed->streams[1].port, 5000);
 }
 
+// The answer to a T.38 re-INVITE: the first accepted T.38 stream is where T.38 goes; a refused
+// one (port 0), an audio-only answer or broken SDP keeps the call on audio.
+TEST(Sdp, T38EndpointOfAnAnswer) {
+  const std::string head =
+      "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+  auto remote =
+      t38_endpoint_of_answer(head + "m=image 40000 udptl t38\r\nm=image 40002 udptl t38\r\n");
+  ASSERT_TRUE(remote);
+  EXPECT_EQ(remote->port(), 40000);
+  EXPECT_EQ(remote->host(), "127.0.0.1");
+  EXPECT_FALSE(t38_endpoint_of_answer(head + "m=image 0 udptl t38\r\n"));
+  EXPECT_FALSE(t38_endpoint_of_answer(head + "m=audio 40000 RTP/AVP 0\r\n"));
+  EXPECT_FALSE(t38_endpoint_of_answer("m=image 40000"));
+}
+
 TEST(Sdp, RefusesWhatAFaxCallCannotUse) {
   EXPECT_FALSE(parse_sdp(""));
   EXPECT_FALSE(parse_sdp("this is not SDP"));
