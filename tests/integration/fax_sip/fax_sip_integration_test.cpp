@@ -26,6 +26,7 @@
 #include "atdesk/document/document.hpp"
 #include "atdesk/fax_sip/receiver.hpp"
 #include "atdesk/fax_sip/sender.hpp"
+#include "atdesk/testing/process_harness.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 #include "tiff_pages.hpp"
 
@@ -103,25 +104,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// A port free on 127.0.0.1 for both UDP and TCP right now.
-int free_port() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(u, reinterpret_cast<sockaddr*>(&a), &len);
-    const int t = ::socket(AF_INET, SOCK_STREAM, 0);
-    const bool tcp_ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(t);
-    ::close(u);
-    if (tcp_ok) return ntohs(a.sin_port);
-  }
-  return 0;
-}
 
 // Runs `atdesk fax send ARGS` and returns its exit code; its output goes to `log`.
 int atdesk_fax_send(const std::string& args, const fs::path& log) {
@@ -210,7 +192,7 @@ class SipFax : public ::testing::Test {
     s.silence_timeout = 10s;
     s.t38_reinvite = t38_reinvite;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      s.port = free_port();
+      s.port = atdesk::testing::free_sip_port();
       auto receiver = std::make_unique<SipFaxReceiver>(
           s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
           [this](const SipFaxReceiver::CallReport& r) { received_.report(r); },

@@ -33,6 +33,7 @@
 #include "atdesk/testing/fake_graph.hpp"
 
 #include "atdesk/testing/process_harness.hpp"
+#include "atdesk/testing/upload_fax.hpp"
 
 namespace atdesk::test {
 namespace {
@@ -728,25 +729,11 @@ class TeamsDaemon : public ::testing::Test {
   }
 
   static Json submit(const std::string& sender, int pages = 1) {
-    const std::string tif = dir_ + "/fax-" + std::to_string(pages) + ".tif";
-    if (!fs::exists(tif)) {
-      EXPECT_EQ(
-          run(kSource + "/scripts/sample-fax " + tif + " " + std::to_string(pages) + " >/dev/null"),
-          0);
-    }
-    CURL* c = curl_easy_init();
-    curl_mime* mime = curl_mime_init(c);
-    curl_mimepart* part = curl_mime_addpart(mime);
-    curl_mime_name(part, "document");
-    curl_mime_filedata(part, tif.c_str());
-    part = curl_mime_addpart(mime);
-    curl_mime_name(part, "sender");
-    curl_mime_data(part, sender.c_str(), CURL_ZERO_TERMINATED);
-    const auto r = http("POST", base_ + "/api/v1/jobs", "", "", token_, mime);
-    curl_mime_free(mime);
-    curl_easy_cleanup(c);
+    const auto tif = atdesk::testing::sample_fax_file(kSource, dir_, pages);
+    EXPECT_FALSE(tif.empty()) << "scripts/sample-fax failed";
+    const auto r = atdesk::testing::upload_fax(base_, token_, tif, sender);
     EXPECT_EQ(r.status, 201) << r.body;
-    auto j = r.json();
+    auto j = Json::parse(r.body, nullptr, false);
     return j.contains("job") ? j["job"] : j;
   }
 

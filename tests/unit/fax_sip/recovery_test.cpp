@@ -16,6 +16,7 @@
 #include <fstream>
 
 #include "atdesk/fax_sip/receiver.hpp"
+#include "atdesk/testing/process_harness.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 #include "call_spool.hpp"
 #include "fax_terminal.hpp"
@@ -97,22 +98,10 @@ class Recovery : public ::testing::Test {
   SipFaxReceiver::Settings settings() {
     SipFaxReceiver::Settings s;
     s.listen_address = "127.0.0.1";
-    s.port = free_udp_port();
+    s.port = testing::free_sip_port();
     s.allowed_peers = {"127.0.0.1"};
     s.spool_dir = spool_;
     return s;
-  }
-
-  static int free_udp_port() {
-    const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(u, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(u);
-    return ntohs(a.sin_port);
   }
 
   std::vector<testing::TiffPage> pages_of(const engine::IncomingDocument& doc) {

@@ -28,6 +28,26 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// A port on 127.0.0.1 free for both UDP and TCP right now (a SIP user agent takes both); 0 when
+// none was found in 50 tries.
+inline int free_sip_port() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(u, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::getsockname(u, reinterpret_cast<sockaddr*>(&a), &len);
+    const int t = ::socket(AF_INET, SOCK_STREAM, 0);
+    const bool tcp_ok = ::bind(t, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(t);
+    ::close(u);
+    if (tcp_ok) return ntohs(a.sin_port);
+  }
+  return 0;
+}
+
 // Runs a shell command; its exit status (0 = success).
 inline int run(const std::string& cmd) {
   return std::system(cmd.c_str());
