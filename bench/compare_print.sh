@@ -10,11 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/common.sh"
 n=${1:-50}
 "$root/scripts/install-deps" --bench >/dev/null
-build=${ATDESK_BUILD_DIR:-$root/build-release}
-if [ -z "${ATDESK_BUILD_DIR:-}" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" --target atdeskd >/dev/null
-fi
+# ATDESK_BUILD_DIR: use an existing build (with the targets below) instead of build-release.
+build=$(release_build "$root" atdeskd)
 work=$(mktemp -d /tmp/atdesk-cmp.XXXXXX)
 chmod 755 "$work"
 pids=()

@@ -9,12 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/common.sh"
 calls=${1:-20}
-build=${ATDESK_BUILD_DIR:-$root/build-release}
-if [ -z "${ATDESK_BUILD_DIR:-}" ]; then
-  "$root/scripts/install-deps" >/dev/null
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" --target atdeskd atdesk >/dev/null
-fi
+"$root/scripts/install-deps" >/dev/null
+# ATDESK_BUILD_DIR: use an existing build (with the targets below) instead of build-release.
+build=$(release_build "$root" atdeskd atdesk)
 work=$(mktemp -d /tmp/atdesk-siploand.XXXXXX)
 chmod 700 "$work"
 pid=""

@@ -11,12 +11,8 @@ jobs=${1:-1000}
 recipients=${2:-10000}
 threads=${3:-4}
 "$root/scripts/install-deps" >/dev/null
-# ATDESK_BUILD_DIR: use an existing build (with atdeskd and bench/atdesk-load) instead.
-build=${ATDESK_BUILD_DIR:-$root/build-release}
-if [ -z "${ATDESK_BUILD_DIR:-}" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" --target atdeskd atdesk-load >/dev/null
-fi
+# ATDESK_BUILD_DIR: use an existing build (with the targets below) instead of build-release.
+build=$(release_build "$root" atdeskd atdesk-load)
 work=$(mktemp -d /tmp/atdesk-load.XXXXXX)
 chmod 700 "$work"
 pid=""

@@ -34,3 +34,19 @@ uri = "ipp://127.0.0.1:$4/ipp/print"
 default = true
 TOML
 }
+
+# The Release build the whole-process benchmarks run: $ATDESK_BUILD_DIR as it is when set, else
+# <root>/build-release (configured without tests) with <targets> built. Prints the build folder.
+#   build=$(release_build "$root" atdeskd atdesk-load)
+release_build() {
+  local root=$1
+  shift
+  if [ -n "${ATDESK_BUILD_DIR:-}" ]; then
+    echo "$ATDESK_BUILD_DIR"
+    return
+  fi
+  local build="$root/build-release"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DATDESK_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" --target "$@" >/dev/null
+  echo "$build"
+}
