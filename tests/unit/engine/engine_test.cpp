@@ -105,6 +105,13 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(local_.set_presence(user, p));
   }
 
+  // alice's rule (0312345678 -> user:local:alice), her presence, and a fax from that number.
+  Job fax_for_alice(Availability a, WorkLocation w) {
+    add_rule("0312345678", "user:local:alice");
+    set_presence("alice", a, w);
+    return submit("0312345678");
+  }
+
   Job submit(const std::string& sender, int pages = 1) {
     engine::IncomingDocument doc;
     doc.data = testing::sample_fax(pages);
@@ -181,9 +188,7 @@ TEST_F(EngineTest, BusyHoldsNotifiesThenPrintsWhenAvailable) {
 }
 
 TEST_F(EngineTest, OldestHeldJobPrintsFirst) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::away, WorkLocation::remote);
-  auto first = submit("0312345678");
+  auto first = fax_for_alice(Availability::away, WorkLocation::remote);
   ASSERT_TRUE(reaches(first, JobState::held));
   clock_.advance(1min);
   auto second = submit("0312345678");
@@ -197,9 +202,7 @@ TEST_F(EngineTest, OldestHeldJobPrintsFirst) {
 }
 
 TEST_F(EngineTest, ReleasedByHandThenPresenceChangePrintsOnce) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::do_not_disturb, WorkLocation::office);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::do_not_disturb, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
   ASSERT_TRUE(engine_->release(job.id.short_id(), "back", "api:admin"));
   ASSERT_TRUE(reaches(job, JobState::printed));
@@ -264,9 +267,7 @@ TEST_F(EngineTest, AbortedPrintIsHeldAndRetried) {
 }
 
 TEST_F(EngineTest, ChatPrintFromRecipientReleasesStrangerIsRefused) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::busy, WorkLocation::office);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
 
   local_.post_command(
@@ -307,9 +308,7 @@ TEST_F(EngineTest, HostileCommandIsRefusedAndAudited) {
 }
 
 TEST_F(EngineTest, DeleteRemovesDocumentsAndIsFinal) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::busy, WorkLocation::office);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
   ASSERT_TRUE(engine_->remove(job.id.str(), "api:admin"));
   EXPECT_EQ(state_of(job), JobState::deleted);
@@ -320,9 +319,7 @@ TEST_F(EngineTest, DeleteRemovesDocumentsAndIsFinal) {
 }
 
 TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::busy, WorkLocation::office);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
   // The "held" notice is sent after the state is stored; wait for it so the retention notice is
   // the last message (the worker could otherwise still be sending the first).
@@ -343,9 +340,7 @@ TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
 // time passing: the held job stays until it has been held 24 h of elapsed time, and the jump is
 // in the audit log.
 TEST_F(EngineTest, ClockJumpForwardDoesNotExpireHeldJobsEarly) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::busy, WorkLocation::office);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
   clock_.set(clock_.now() + std::chrono::days(10));
   engine_->run_housekeeping();
@@ -367,9 +362,7 @@ TEST_F(EngineTest, ClockJumpForwardDoesNotExpireHeldJobsEarly) {
 // Set back by 3 h: a job received after the jump carries the earlier time base and must not expire
 // early either; one received before it is kept 3 h longer (never shorter).
 TEST_F(EngineTest, ClockJumpBackDoesNotExpireHeldJobsEarly) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::busy, WorkLocation::office);
-  auto before = submit("0312345678");
+  auto before = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(before, JobState::held));
   clock_.set(clock_.now() - 3h);
   engine_->run_housekeeping();
@@ -470,9 +463,7 @@ TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {
 }
 
 TEST_F(EngineTest, ModeTableChangeTakesEffectAtOnce) {
-  add_rule("0312345678", "user:local:alice");
-  set_presence("alice", Availability::available, WorkLocation::remote);
-  auto job = submit("0312345678");
+  auto job = fax_for_alice(Availability::available, WorkLocation::remote);
   ASSERT_TRUE(reaches(job, JobState::held));
   auto table = ModeTable::seed_default("weekday");
   table.set(Availability::available, WorkLocation::remote, Action::print);
