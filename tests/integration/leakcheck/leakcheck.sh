@@ -58,7 +58,7 @@ done
 "$cli" --json jobs >/dev/null
 curl -fsS -o /dev/null -H "Authorization: Bearer $(cat "$ATDESK_TOKEN_FILE")" \
   "$ATDESK_URL/api/v1/jobs/${ids[0]}/pages/1.png"
-curl -fsS -o /dev/null "$ATDESK_URL/metrics" -H "Authorization: Bearer $(cat "$ATDESK_TOKEN_FILE")" || true
+curl -fsS -o /dev/null "$ATDESK_URL/metrics" -H "Authorization: Bearer $(cat "$ATDESK_TOKEN_FILE")"
 "$cli" presence set alice available office >/dev/null
 
 deadline=$((SECONDS + 300))
