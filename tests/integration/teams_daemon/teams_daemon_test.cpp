@@ -40,6 +40,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using atdesk::testing::FakeGraph;
+using atdesk::testing::form_of;
 using atdesk::testing::Received;
 using atdesk::testing::Reply;
 using Json = nlohmann::json;
@@ -138,32 +139,6 @@ std::optional<std::chrono::system_clock::time_point> parse_graph_time(const std:
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return std::chrono::system_clock::from_time_t(::timegm(&tm));
-}
-
-std::map<std::string, std::string> form_of(const std::string& body) {
-  std::map<std::string, std::string> out;
-  std::size_t pos = 0;
-  while (pos <= body.size()) {
-    const auto amp = body.find('&', pos);
-    const auto part = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    const auto eq = part.find('=');
-    const std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
-    std::string decoded;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-      if (value[i] == '+') {
-        decoded += ' ';
-      } else if (value[i] == '%' && i + 2 < value.size()) {
-        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        decoded += value[i];
-      }
-    }
-    out[part.substr(0, eq)] = decoded;
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return out;
 }
 
 // The tenant behind the stand-in: what Graph and the identity platform would know.

@@ -16,35 +16,10 @@ namespace {
 
 using json = nlohmann::json;
 using testing::FakeGraph;
+using testing::form_of;
 using testing::Received;
 using testing::Reply;
 using namespace std::chrono_literals;
-
-std::map<std::string, std::string> form_of(const std::string& body) {
-  std::map<std::string, std::string> out;
-  std::size_t pos = 0;
-  while (pos <= body.size()) {
-    const auto amp = body.find('&', pos);
-    const auto part = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    const auto eq = part.find('=');
-    std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
-    std::string decoded;
-    for (std::size_t i = 0; i < value.size(); ++i) {
-      if (value[i] == '+') {
-        decoded += ' ';
-      } else if (value[i] == '%' && i + 2 < value.size()) {
-        decoded += static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        decoded += value[i];
-      }
-    }
-    out[part.substr(0, eq)] = decoded;
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return out;
-}
 
 // Microsoft identity platform, "OAuth 2.0 client credentials flow": successful token response.
 Reply token_reply(const std::string& access, const std::string& refresh = "") {
