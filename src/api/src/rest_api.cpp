@@ -703,7 +703,9 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
                }));
   };
 
-  router.add("GET", "/healthz", [](const Request&) { return Response::text(200, "ok\n"); });
+  router.add_public(
+      "GET", "/healthz", [](const Request&) { return Response::text(200, "ok\n"); },
+      "liveness for load balancers and service managers; says only \"ok\"");
   get0("/metrics", &RestApi::metrics);
 
   act("POST", p + "/jobs", &RestApi::submit);
@@ -745,6 +747,16 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
                return api->chat_services();
              }));
   get(p + "/audit", &RestApi::audit);
+  // The routes this router has, open or not (an admin's check that nothing is open by mistake).
+  const Router* routes = &router;
+  admin_only("GET", p + "/routes", [routes](RestApi&, const Request&, const Actor&) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : routes->routes()) {
+      out.push_back({{"method", r.method}, {"pattern", r.pattern}, {"public", r.open}});
+      if (r.open) out.back()["why"] = r.why_open;
+    }
+    return Response::json_text(200, out.dump());
+  });
 }
 
 }  // namespace atdesk::api

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
 
 namespace atdesk::api {
@@ -175,14 +176,44 @@ Result<Target> parse_target(std::string_view target) {
   return out;
 }
 
-void Router::add(std::string method, std::string_view pattern, Handler handler) {
+void Router::add(std::string method, std::string_view pattern, Handler handler,
+                 DeniedHandler on_denied) {
+  Route route;
+  route.handler = std::move(handler);
+  route.on_denied = std::move(on_denied);
+  insert(std::move(method), pattern, std::move(route));
+}
+
+void Router::add_public(std::string method, std::string_view pattern, Handler handler,
+                        std::string why) {
+  if (why.empty()) {
+    throw std::invalid_argument("public route without a reason: " + std::string(pattern));
+  }
+  Route route;
+  route.handler = std::move(handler);
+  route.info.open = true;
+  route.info.why_open = std::move(why);
+  insert(std::move(method), pattern, std::move(route));
+}
+
+std::vector<RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) out.push_back(r.info);
+  return out;
+}
+
+void Router::insert(std::string method, std::string_view pattern, Route route) {
   if (pattern.empty() || pattern.front() != '/') {
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
   }
-  Route route;
-  route.method = std::move(method);
-  route.pattern = std::string(pattern);
-  route.handler = std::move(handler);
+  for (const auto& r : routes_) {
+    if (r.info.method == method && r.info.pattern == pattern) {
+      throw std::invalid_argument("route added twice: " + method + " " + std::string(pattern));
+    }
+  }
+  route.info.method = std::move(method);
+  route.info.pattern = std::string(pattern);
   std::string_view rest = pattern.substr(1);
   while (true) {
     const auto slash = rest.find('/');
@@ -191,7 +222,7 @@ void Router::add(std::string method, std::string_view pattern, Handler handler) 
     const auto open = text.find('{');
     if (open == std::string_view::npos) {
       if (text.find('}') != std::string_view::npos) {
-        throw std::invalid_argument("route pattern has '}' without '{': " + route.pattern);
+        throw std::invalid_argument("route pattern has '}' without '{': " + route.info.pattern);
       }
       s.prefix = std::string(text);
     } else {
@@ -199,7 +230,7 @@ void Router::add(std::string method, std::string_view pattern, Handler handler) 
       if (close == std::string_view::npos || close == open + 1 ||
           text.find('{', open + 1) != std::string_view::npos ||
           text.find('}', close + 1) != std::string_view::npos) {
-        throw std::invalid_argument("route pattern segment is malformed: " + route.pattern);
+        throw std::invalid_argument("route pattern segment is malformed: " + route.info.pattern);
       }
       s.prefix = std::string(text.substr(0, open));
       s.name = std::string(text.substr(open + 1, close - open - 1));
@@ -253,16 +284,17 @@ Router::Match Router::match(std::string_view method,
   };
   for (const auto& route : routes_) {
     if (!match_route(route, segments, nullptr)) continue;
-    if (route.method != method) {
-      if (std::find(out.allowed.begin(), out.allowed.end(), route.method) == out.allowed.end()) {
-        out.allowed.push_back(route.method);
+    if (route.info.method != method) {
+      if (std::find(out.allowed.begin(), out.allowed.end(), route.info.method) ==
+          out.allowed.end()) {
+        out.allowed.push_back(route.info.method);
       }
       continue;
     }
     if (!best || rank(route) > rank(*best)) best = &route;
   }
   if (best) {
-    out.handler = &best->handler;
+    out.route = best;
     match_route(*best, segments, &out.params);
     out.allowed.clear();
   }
@@ -271,7 +303,7 @@ Router::Match Router::match(std::string_view method,
 
 Response Router::dispatch(Request& request) const {
   auto found = match(request.method, request.segments);
-  if (!found.handler) {
+  if (!found.route) {
     if (found.allowed.empty()) {
       return Response::error(404, "not_found",
                              "no route for " + request.method + " " + request.path);
@@ -285,8 +317,18 @@ Response Router::dispatch(Request& request) const {
     return r;
   }
   request.params = std::move(found.params);
+  const Route& route = *found.route;
   try {
-    return (*found.handler)(request);
+    if (!route.info.open) {
+      auto who = auth_ ? auth_->identify(request)
+                       : std::expected<Principal, Denial>(std::unexpect,
+                                                          Denial{401, "no credentials accepted"});
+      if (!who) {
+        return route.on_denied ? route.on_denied(request, who.error())
+                               : denial_response(who.error());
+      }
+    }
+    return route.handler(request);
   } catch (const std::exception& e) {
     spdlog::error("http {} {}: handler failed: {}", request.method, request.path, e.what());
   } catch (...) {

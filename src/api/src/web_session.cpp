@@ -219,59 +219,63 @@ std::string user_default_printer(store::TableStore& tables, const std::string& a
 void install_web_api(Router& router, const WebApiContext& c) {
   const std::string p = "/api/v1";
 
-  router.add("POST", p + "/session", [c](const Request& request) {
-    // Only JSON: a cross-site HTML form cannot send it without a CORS preflight.
-    const auto type = request.header("Content-Type").value_or("");
-    if (type.substr(0, 16) != "application/json") {
-      return Response::error(415, "unsupported", "Content-Type: expected application/json");
-    }
-    auto j = object_body(request, {"user", "password"});
-    if (!j) return Response::error(j.error());
-    auto user = string_field(*j, "user");
-    auto password = string_field(*j, "password");
-    if (!user || !*user || (*user)->empty()) {
-      return Response::error(400, "invalid_argument", "user: expected the account name");
-    }
-    if (!password || !*password) {
-      return Response::error(400, "invalid_argument", "password: expected the password");
-    }
-    const std::string name = (*user)->substr(0, 64);
-    const std::string user_key = "account:" + name;
-    const std::string address_key = "address:" + request.remote;
-    const auto wait = std::max(c.limiter.locked_for(user_key), c.limiter.locked_for(address_key));
-    if (wait.count() > 0) {
-      const auto seconds = (wait.count() + 999) / 1000;
-      (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
-                                  "sign-in attempted while locked");
-      auto r = Response::error(
-          429, "limit_exceeded",
-          "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
-      r.headers.emplace_back("Retry-After", std::to_string(seconds));
-      return r;
-    }
-    auto account = c.accounts.verify(name, **password);
-    if (!account) return Response::error(account.error());
-    if (!*account) {
-      c.limiter.failure(user_key);
-      c.limiter.failure(address_key);
-      (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
-                                  "wrong user name or password");
-      return Response::error(401, "unauthenticated", "wrong user name or password");
-    }
-    c.limiter.success(user_key);
-    c.limiter.success(address_key);
-    auto [id, session] = c.sessions.create(name);
-    (void)c.engine.record_audit("user:" + name, "session.start", "account " + name,
-                                "signed in from " + request.remote);
-    auto body = account_json(**account);
-    body["user"] = name;
-    body["csrf"] = session.csrf;
-    body["expires"] = format_time(session.expires);
-    auto r = json_response(200, body);
-    r.headers.emplace_back("Set-Cookie", c.sessions.set_cookie(id));
-    r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
-  });
+  router.add_public(
+      "POST", p + "/session",
+      [c](const Request& request) {
+        // Only JSON: a cross-site HTML form cannot send it without a CORS preflight.
+        const auto type = request.header("Content-Type").value_or("");
+        if (type.substr(0, 16) != "application/json") {
+          return Response::error(415, "unsupported", "Content-Type: expected application/json");
+        }
+        auto j = object_body(request, {"user", "password"});
+        if (!j) return Response::error(j.error());
+        auto user = string_field(*j, "user");
+        auto password = string_field(*j, "password");
+        if (!user || !*user || (*user)->empty()) {
+          return Response::error(400, "invalid_argument", "user: expected the account name");
+        }
+        if (!password || !*password) {
+          return Response::error(400, "invalid_argument", "password: expected the password");
+        }
+        const std::string name = (*user)->substr(0, 64);
+        const std::string user_key = "account:" + name;
+        const std::string address_key = "address:" + request.remote;
+        const auto wait =
+            std::max(c.limiter.locked_for(user_key), c.limiter.locked_for(address_key));
+        if (wait.count() > 0) {
+          const auto seconds = (wait.count() + 999) / 1000;
+          c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
+                                "sign-in attempted while locked");
+          auto r = Response::error(
+              429, "limit_exceeded",
+              "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
+          r.headers.emplace_back("Retry-After", std::to_string(seconds));
+          return r;
+        }
+        auto account = c.accounts.verify(name, **password);
+        if (!account) return Response::error(account.error());
+        if (!*account) {
+          c.limiter.failure(user_key);
+          c.limiter.failure(address_key);
+          c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
+                                "wrong user name or password");
+          return Response::error(401, "unauthenticated", "wrong user name or password");
+        }
+        c.limiter.success(user_key);
+        c.limiter.success(address_key);
+        auto [id, session] = c.sessions.create(name);
+        c.engine.record_audit("user:" + name, "session.start", "account " + name,
+                              "signed in from " + request.remote);
+        auto body = account_json(**account);
+        body["user"] = name;
+        body["csrf"] = session.csrf;
+        body["expires"] = format_time(session.expires);
+        auto r = json_response(200, body);
+        r.headers.emplace_back("Set-Cookie", c.sessions.set_cookie(id));
+        r.headers.emplace_back("Cache-Control", "no-store");
+        return r;
+      },
+      "the sign-in itself: checks the password, limited per account and address");
 
   router.add("GET", p + "/session",
              authorized(c.auth, [c](const Request& request, const Principal& who) {
@@ -294,7 +298,7 @@ void install_web_api(Router& router, const WebApiContext& c) {
   router.add("DELETE", p + "/session",
              authorized(c.auth, [c](const Request& request, const Principal& who) {
                if (auto id = request_cookie(request, kSessionCookie)) c.sessions.remove(*id);
-               (void)c.engine.record_audit(who.actor, "session.end", who.actor, "signed out");
+               c.engine.record_audit(who.actor, "session.end", who.actor, "signed out");
                auto r = Response::no_content();
                r.headers.emplace_back("Set-Cookie", c.sessions.clear_cookie());
                return r;
@@ -330,8 +334,8 @@ void install_web_api(Router& router, const WebApiContext& c) {
                auto account = c.accounts.create(**name, **password, role->value_or(Role::user),
                                                 recipients->value_or(std::vector<std::string>{}));
                if (!account) return Response::error(account.error());
-               (void)c.engine.record_audit(who.actor, "account.add", "account " + account->name,
-                                           "role " + std::string(to_string(account->role)));
+               c.engine.record_audit(who.actor, "account.add", "account " + account->name,
+                                     "role " + std::string(to_string(account->role)));
                return json_response(201, account_json(*account));
              }));
 
@@ -356,9 +360,9 @@ void install_web_api(Router& router, const WebApiContext& c) {
                auto account = c.accounts.update(name, *role, std::move(*recipients), pw);
                if (!account) return Response::error(account.error());
                if (pw) c.sessions.remove_account(name);
-               (void)c.engine.record_audit(who.actor, "account.update", "account " + name,
-                                           "role " + std::string(to_string(account->role)) +
-                                               (pw ? ", password changed" : ""));
+               c.engine.record_audit(who.actor, "account.update", "account " + name,
+                                     "role " + std::string(to_string(account->role)) +
+                                         (pw ? ", password changed" : ""));
                return json_response(200, account_json(*account));
              }));
 
@@ -371,7 +375,7 @@ void install_web_api(Router& router, const WebApiContext& c) {
                }
                if (auto ok = c.accounts.remove(name); !ok) return Response::error(ok.error());
                c.sessions.remove_account(name);
-               (void)c.engine.record_audit(who.actor, "account.remove", "account " + name, "");
+               c.engine.record_audit(who.actor, "account.remove", "account " + name, "");
                return Response::no_content();
              }));
 
@@ -432,8 +436,8 @@ void install_web_api(Router& router, const WebApiContext& c) {
               !ok) {
             return Response::error(ok.error());
           }
-          (void)c.engine.record_audit(who.actor, "user.default_printer", who.actor,
-                                      (*printer)->empty() ? "none" : **printer);
+          c.engine.record_audit(who.actor, "user.default_printer", who.actor,
+                                (*printer)->empty() ? "none" : **printer);
         }
         return json_response(200, me_json(who));
       }));

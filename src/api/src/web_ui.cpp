@@ -52,31 +52,41 @@ void add_ui_security_headers(Response& response) {
 }
 
 void install_web_ui(Router& router, const Authenticator& auth) {
-  router.add("GET", "/signin", [](const Request&) { return asset_response("signin.html"); });
-  router.add("GET", "/static/{file}", [](const Request& request) {
-    const auto file = request.param("file");
-    if (file == "app.html" || file == "signin.html") return asset_response("");  // pages: 404
-    return asset_response(file);
-  });
+  router.add_public(
+      "GET", "/signin", [](const Request&) { return asset_response("signin.html"); },
+      "the sign-in page");
+  router.add_public(
+      "GET", "/static/{file}",
+      [](const Request& request) {
+        const auto file = request.param("file");
+        if (file == "app.html" || file == "signin.html") return asset_response("");  // pages: 404
+        return asset_response(file);
+      },
+      "the scripts and style sheets of the sign-in page and the app; no data");
   const Authenticator* authenticator = &auth;
-  const auto page = [&router, authenticator](std::string_view pattern, bool admin) {
-    router.add("GET", pattern, [authenticator, admin](const Request& request) {
-      auto who = authenticator->identify(request);
-      if (!who) {
-        // Only a path of our own goes into `next` (no open redirect): letters, digits, '/', '-'.
-        std::string next;
-        for (char c : request.path) {
-          const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '/' || c == '-' || c == '_';
-          if (!ok) break;
-          next += c;
-        }
-        const bool plain = next.size() > 1 && next[1] != '/';
-        return redirect(plain ? "/signin?next=" + next : "/signin");
-      }
-      if (admin && who->role != Role::admin) return redirect("/");
-      return asset_response("app.html", "no-store");
-    });
+  // A page asked for without a session goes to the sign-in page, which comes back to it.
+  const auto to_signin = [](const Request& request, const Denial&) {
+    // Only a path of our own goes into `next` (no open redirect): letters, digits, '/', '-'.
+    std::string next;
+    for (char c : request.path) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '/' || c == '-' || c == '_';
+      if (!ok) break;
+      next += c;
+    }
+    const bool plain = next.size() > 1 && next[1] != '/';
+    return redirect(plain ? "/signin?next=" + next : "/signin");
+  };
+  const auto page = [&router, authenticator, to_signin](std::string_view pattern, bool admin) {
+    router.add(
+        "GET", pattern,
+        [authenticator, admin, to_signin](const Request& request) {
+          auto who = authenticator->identify(request);
+          if (!who) return to_signin(request, who.error());
+          if (admin && who->role != Role::admin) return redirect("/");
+          return asset_response("app.html", "no-store");
+        },
+        to_signin);
   };
   page("/", false);
   page("/jobs", false);

@@ -125,11 +125,15 @@ std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,
                                                    std::vector<chat::GraphChatService*> services) {
   auto sign_ins = std::make_shared<GraphSignIns>();
   for (auto* service : services) {
-    router.add("POST", service->webhook_path(), [service](const api::Request& request) {
-      const auto token = request.query_value("validationToken").value_or("");
-      auto r = service->handle_webhook(token, request.body);
-      return api::Response::text(r.status, std::move(r.body), std::move(r.content_type));
-    });
+    router.add_public(
+        "POST", service->webhook_path(),
+        [service](const api::Request& request) {
+          const auto token = request.query_value("validationToken").value_or("");
+          auto r = service->handle_webhook(token, request.body);
+          return api::Response::text(r.status, std::move(r.body), std::move(r.content_type));
+        },
+        "Graph change notifications; each carries the subscription's clientState, checked "
+        "before anything is read");
     const std::string path = "/api/v1/chat-services/" + service->name() + "/sign-in";
     auto admin_only = [](const api::Principal& who) {
       return who.role == api::Role::admin

@@ -154,7 +154,7 @@ int run(const atdesk::app::Config& config) {
   api::TokenAuthenticator bearer(*token);
   api::SessionAuthenticator session_auth(sessions, accounts);
   api::CompositeAuthenticator auth(bearer, session_auth);
-  api::Router router;
+  api::Router router(auth);
   api::install_rest_api(router, engine, local.get(), auth);
   api::install_web_api(router, api::WebApiContext{engine, accounts, sessions, limiter, **db, auth});
   api::install_web_ui(router, auth);

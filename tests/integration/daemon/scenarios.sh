@@ -247,6 +247,27 @@ scenario_hylafax_hook() {
   expect_eq "pages printed" "$(printed_pages "$id")" 3
 }
 
+# Every route the running atdeskd registered (GET /api/v1/routes) refuses a request without
+# credentials, with 401 or a redirect to the sign-in page, unless it is one of the public ones.
+scenario_routes_closed_by_default() {
+  local routes method pattern target code open
+  routes=$(api GET /api/v1/routes)
+  expect_eq "public routes" \
+    "$(jq -r '[.[] | select(.public) | .method + " " + .pattern] | sort | join(",")' <<<"$routes")" \
+    "GET /healthz,GET /signin,GET /static/{file},POST /api/v1/session"
+  while read -r method pattern; do
+    target=$(sed -E 's/\{[^}]+\}/x/g' <<<"$pattern")
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
+      --data '{}' "$ATDESK_URL$target")
+    case "$code" in
+      401 | 303) ;;
+      *) expect_eq "$method $pattern without credentials" "$code" "401 or 303" ;;
+    esac
+  done < <(jq -r '.[] | select(.public | not) | .method + " " + .pattern' <<<"$routes")
+  open=$(jq '[.[] | select(.public | not)] | length' <<<"$routes")
+  [ "$open" -gt 40 ] || expect_eq "closed routes listed" "$open" "more than 40"
+}
+
 scenario_bad_input_and_auth() {
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' "$ATDESK_URL/api/v1/jobs")
@@ -321,7 +342,8 @@ scenario_secrets_not_logged() {
 
 all=(unknown_sender_prints available_at_office_prints busy_holds_then_presence_prints
   released_by_hand_prints_once channel_prints_when_any_member_available chat_commands
-  inbox_folder hylafax_hook bad_input_and_auth printer_down_then_back sigkill_mid_print_prints_once
+  inbox_folder hylafax_hook bad_input_and_auth routes_closed_by_default printer_down_then_back
+  sigkill_mid_print_prints_once
   secrets_not_logged)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")

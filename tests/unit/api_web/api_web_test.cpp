@@ -2,6 +2,7 @@
 // CSRF refusal, role scoping of the REST API and the UI's pages and headers, all through the
 // Router (no socket) with the real engine over in-memory stores.
 #include <gtest/gtest.h>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/testing/fake_printer.hpp"
 #include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 
@@ -234,8 +236,75 @@ class WebTest : public ::testing::Test {
   TokenAuthenticator bearer_{kToken};
   SessionAuthenticator session_auth_{sessions_, accounts_};
   CompositeAuthenticator auth_{bearer_, session_auth_};
-  Router router_;
+  Router router_{auth_};
 };
+
+// A target for a route pattern: each {name} becomes "x", the text around it kept.
+std::string target_of(const std::string& pattern) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '{') {
+      out += pattern[i];
+      continue;
+    }
+    out += 'x';
+    i = pattern.find('}', i);
+  }
+  return out;
+}
+
+// Routes are closed by default: every route the server side registers refuses a request without
+// credentials (401 for the API, a redirect to the sign-in page for a page), except the ones
+// listed here, each on purpose. A new route that is neither authenticated nor on this list fails.
+TEST_F(WebTest, EveryRouteRefusesARequestWithoutCredentialsUnlessListedAsPublic) {
+  const std::set<std::string> expected_public = {"GET /healthz", "GET /signin",
+                                                 "GET /static/{file}", "POST /api/v1/session"};
+  std::set<std::string> open;
+  const auto routes = router_.routes();
+  ASSERT_GT(routes.size(), 40u);
+  for (const auto& route : routes) {
+    const auto name = route.method + " " + route.pattern;
+    if (route.open) {
+      open.insert(name);
+      EXPECT_FALSE(route.why_open.empty()) << name;
+      continue;
+    }
+    for (const Fields& credentials :
+         {Fields{}, Fields{{"Authorization", "Bearer wrong-token"}},
+          Fields{{"Cookie", "atdesk_session=forged"}, {"X-CSRF-Token", "forged"}}}) {
+      const auto r = call(route.method, target_of(route.pattern), "{}", credentials);
+      const bool page = r.status == 303 && header_of(r, "Location").starts_with("/signin");
+      EXPECT_TRUE(r.status == 401 || page) << name << " answered " << r.status << ": " << r.body;
+    }
+  }
+  EXPECT_EQ(open, expected_public);
+  // The same list, as an administrator reads it from the API.
+  const auto listed = admin("GET", "/api/v1/routes");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_EQ(json::parse(listed.body).size(), routes.size());
+}
+
+// A router with no authenticator refuses every route that is not public.
+TEST(RouterAccess, ClosedRoutesNeedAnAuthenticator) {
+  Router router;
+  router.add("GET", "/secret", [](const Request&) { return Response::text(200, "secret"); });
+  router.add_public(
+      "GET", "/open", [](const Request&) { return Response::text(200, "open"); }, "a test");
+  for (const auto& [target, status] :
+       std::vector<std::pair<std::string, int>>{{"/secret", 401}, {"/open", 200}}) {
+    Request r;
+    r.method = "GET";
+    r.target = target;
+    r.path = target;
+    r.segments = {target.substr(1)};
+    EXPECT_EQ(router.dispatch(r).status, status) << target;
+  }
+  EXPECT_THROW(router.add_public(
+                   "GET", "/x", [](const Request&) { return Response{}; }, ""),
+               std::invalid_argument);
+  EXPECT_THROW(router.add("GET", "/secret", [](const Request&) { return Response{}; }),
+               std::invalid_argument);
+}
 
 TEST_F(WebTest, SignInSetsAStrictHttpOnlyCookieAndSessionGivesTheCsrfToken) {
   const auto wrong =

@@ -10,6 +10,7 @@
 
 #include "atdesk/api/auth.hpp"
 #include "atdesk/testing/fake_graph.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 #include "graph_routes.hpp"
 
@@ -137,7 +138,8 @@ class GraphRoutesTest : public ::testing::Test {
 
   void install(api::Role role) {
     auth_ = std::make_unique<FixedAuthenticator>(role);
-    sign_ins_ = install_graph_routes(router_, *auth_, {&service()});
+    router_ = std::make_unique<api::Router>(*auth_);
+    sign_ins_ = install_graph_routes(*router_, *auth_, {&service()});
   }
 
   api::Response dispatch(const std::string& method, const std::string& target,
@@ -152,7 +154,7 @@ class GraphRoutesTest : public ::testing::Test {
     request.segments = parsed->segments;
     request.query = parsed->query;
     request.body = body;
-    return router_.dispatch(request);
+    return router_->dispatch(request);
   }
 
   // Graph "Change notifications for presence"
@@ -193,7 +195,7 @@ class GraphRoutesTest : public ::testing::Test {
   ManualClock clock_{Timestamp(std::chrono::sys_days(std::chrono::year(2025) / 3 / 10)) + 9h};
   std::unique_ptr<chat::GraphChatService> service_;
   std::unique_ptr<FixedAuthenticator> auth_;
-  api::Router router_;
+  std::unique_ptr<api::Router> router_;
   std::shared_ptr<GraphSignIns> sign_ins_;
   std::string client_state_;
 };

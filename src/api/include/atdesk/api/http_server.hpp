@@ -74,26 +74,43 @@ Result<Target> parse_target(std::string_view target);
 
 using Handler = std::function<Response(const Request&)>;
 
+class Authenticator;  // auth.hpp
+struct Denial;        // auth.hpp
+// What a route answers a request its authenticator refuses (the web UI's pages redirect to the
+// sign-in page); by default the denial as JSON (denial_response()).
+using DeniedHandler = std::function<Response(const Request&, const Denial&)>;
+
+// A registered route, for listings and the test that walks every route without credentials.
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+  bool open = false;     // reachable without credentials (add_public())
+  std::string why_open;  // why it is open: its own verification, or nothing to protect
+};
+
 // Maps (method, path pattern) to handlers. A pattern is a path of segments, each either literal
 // text or one {name} with optional literal text around it: "/api/v1/jobs/{id}/pages/{n}.png".
 // A parameter matches one non-empty decoded segment. When several routes match, the one with
 // literal segments earliest wins ("/jobs/export" before "/jobs/{id}").
+//
+// Routes are closed by default: the router runs its authenticator before the handler of every
+// route not added with add_public(), and answers a refused request itself (401/403 JSON, or the
+// route's DeniedHandler). A router without an authenticator refuses every closed route. Handlers
+// that scope by role still identify the caller themselves (authorized()).
 class Router {
  public:
-  // Adds a route; a malformed pattern is a programming error (std::invalid_argument).
-  void add(std::string method, std::string_view pattern, Handler handler);
+  Router() = default;  // no authenticator: only public routes answer
+  // `auth` must outlive the router.
+  explicit Router(const Authenticator& auth) : auth_(&auth) {}
 
-  struct Match {
-    const Handler* handler = nullptr;           // null: no route for this method and path
-    std::map<std::string, std::string> params;  // when handler is set
-    std::vector<std::string> allowed;           // methods the path has, when handler is null
-  };
-  Match match(std::string_view method, const std::vector<std::string>& segments) const;
-
-  // Runs the matching handler with request.params filled in. No route: 404 JSON; the path exists
-  // for other methods: 405 JSON with Allow. An exception from a handler is caught, logged and
-  // answered with 500 JSON: nothing escapes.
-  Response dispatch(Request& request) const;
+  // Adds a route that needs credentials. A malformed pattern is a programming error
+  // (std::invalid_argument), as is a method and pattern added twice.
+  void add(std::string method, std::string_view pattern, Handler handler,
+           DeniedHandler on_denied = {});
+  // Adds a route that anyone may call; `why` says why that is safe (routes() lists it).
+  void add_public(std::string method, std::string_view pattern, Handler handler, std::string why);
+  // Every registered route, in the order added.
+  std::vector<RouteInfo> routes() const;
 
  private:
   struct Segment {
@@ -102,13 +119,31 @@ class Router {
     std::string suffix;  // the text after {name}
   };
   struct Route {
-    std::string method;
-    std::string pattern;
+    RouteInfo info;
     std::vector<Segment> segments;
     Handler handler;
+    DeniedHandler on_denied;
   };
+
+ public:
+  struct Match {
+    const Route* route = nullptr;               // null: no route for this method and path
+    std::map<std::string, std::string> params;  // when route is set
+    std::vector<std::string> allowed;           // methods the path has, when route is null
+  };
+  Match match(std::string_view method, const std::vector<std::string>& segments) const;
+
+  // Runs the matching handler with request.params filled in, after the authenticator accepted
+  // the request unless the route is public. No route: 404 JSON; the path exists for other
+  // methods: 405 JSON with Allow. An exception from a handler is caught, logged and answered
+  // with 500 JSON: nothing escapes.
+  Response dispatch(Request& request) const;
+
+ private:
+  void insert(std::string method, std::string_view pattern, Route route);
   static bool match_route(const Route& route, const std::vector<std::string>& segments,
                           std::map<std::string, std::string>* params);
+  const Authenticator* auth_ = nullptr;
   std::vector<Route> routes_;
 };
 
