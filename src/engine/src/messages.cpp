@@ -53,52 +53,74 @@ void Engine::Impl::notify(const Job& job, const std::string& text, bool with_pre
     }
     if (auto ok = it->second->send(r, message); ok) {
       ++notices_sent_;
+      continue;
     } else {
       ++notices_failed_;
       spdlog::warn("job {}: notifying {} failed: {}; it is sent again later", job.id.short_id(),
                    r.key(), ok.error().message);
-      std::lock_guard lock(unsent_mutex_);
-      if (unsent_.size() >= kMaxUnsent) {
-        ++notices_dropped_;
-        spdlog::warn("job {}: {} notices wait already; the oldest is dropped",
-                     unsent_.front().job.short_id(), kMaxUnsent);
-        unsent_.pop_front();
-      }
-      unsent_.push_back({job.id, job.state, r, message, 1});
     }
+    queue_unsent(
+        store::QueuedNotice{0, job.id, job.state, r, text, with_preview, 1, deps_.clock.now()});
+  }
+}
+
+void Engine::Impl::queue_unsent(const store::QueuedNotice& notice) {
+  std::lock_guard lock(unsent_mutex_);
+  if (auto waiting = deps_.jobs.count_notices();
+      waiting && *waiting >= static_cast<std::int64_t>(kMaxUnsent)) {
+    if (auto oldest = deps_.jobs.queued_notices(1); oldest && !oldest->empty()) {
+      ++notices_dropped_;
+      spdlog::warn("job {}: {} notices wait already; the oldest is dropped",
+                   oldest->front().job.short_id(), kMaxUnsent);
+      if (auto ok = deps_.jobs.remove_notice(oldest->front().id); !ok) {
+        spdlog::error("dropping a waiting notice failed: {}", ok.error().message);
+      }
+    }
+  }
+  if (auto ok = deps_.jobs.queue_notice(notice); !ok) {
+    ++notices_dropped_;
+    spdlog::error("job {}: the notice to {} cannot be kept for a later attempt: {}",
+                  notice.job.short_id(), notice.to.key(), ok.error().message);
   }
 }
 
 void Engine::Impl::resend_unsent() {
-  std::deque<Unsent> batch;
-  {
-    std::lock_guard lock(unsent_mutex_);
-    batch.swap(unsent_);
+  std::lock_guard lock(unsent_mutex_);
+  auto waiting = deps_.jobs.queued_notices(kMaxUnsent);
+  if (!waiting) {
+    spdlog::error("reading the waiting notices failed: {}", waiting.error().message);
+    return;
   }
-  std::deque<Unsent> still;
-  for (auto& u : batch) {
-    auto job = deps_.jobs.find(u.job.str());
-    if (!job || job->state != u.state) continue;  // gone, or a newer notice says what matters
-    auto it = deps_.chat_services.find(u.to.service);
-    if (it == deps_.chat_services.end()) continue;
-    if (auto ok = it->second->send(u.to, u.message); ok) {
-      ++notices_sent_;
-      spdlog::info("job {}: notice to {} sent after {} attempt{}", u.job.short_id(), u.to.key(),
-                   u.attempts + 1, u.attempts == 0 ? "" : "s");
-    } else {
+  for (const auto& n : *waiting) {
+    auto job = deps_.jobs.get(n.job);
+    auto it = deps_.chat_services.find(n.to.service);
+    if (!job || job->state != n.state || it == deps_.chat_services.end()) {
+      // Gone, or a newer notice says what matters, or the service is no longer configured.
+      if (auto ok = deps_.jobs.remove_notice(n.id); !ok) {
+        spdlog::error("removing an obsolete notice failed: {}", ok.error().message);
+      }
+      continue;
+    }
+    chat::ChatMessage message{n.text, n.job.str(), {}};
+    if (n.with_preview) {
+      if (auto png = deps_.blobs.get(n.job, store::BlobKind::preview)) {
+        message.preview_png = std::move(*png);
+      }
+    }
+    if (auto ok = it->second->send(n.to, message); !ok) {
       ++notices_failed_;
-      ++u.attempts;
-      still.push_back(std::move(u));
+      if (auto noted = deps_.jobs.note_notice_attempt(n.id); !noted) {
+        spdlog::error("recording a notice attempt failed: {}", noted.error().message);
+      }
+      continue;
+    }
+    ++notices_sent_;
+    spdlog::info("job {}: notice to {} sent after {} attempts", n.job.short_id(), n.to.key(),
+                 n.attempts + 1);
+    if (auto ok = deps_.jobs.remove_notice(n.id); !ok) {
+      spdlog::error("removing a sent notice failed: {}", ok.error().message);
     }
   }
-  std::lock_guard lock(unsent_mutex_);
-  // Notices that failed during this pass were queued meanwhile; the older ones go first.
-  for (auto& u : unsent_) still.push_back(std::move(u));
-  while (still.size() > kMaxUnsent) {
-    ++notices_dropped_;
-    still.pop_front();
-  }
-  unsent_.swap(still);
 }
 
 }  // namespace atdesk::engine

@@ -91,18 +91,6 @@ std::string associated_data(const JobId& job, BlobKind kind) {
 
 }  // namespace
 
-std::string_view to_string(BlobKind k) {
-  switch (k) {
-    case BlobKind::original:
-      return "original";
-    case BlobKind::printable:
-      return "printable";
-    case BlobKind::preview:
-      return "preview";
-  }
-  return "original";
-}
-
 Result<SecretKey> load_or_create_key(const fs::path& file) {
   if (sodium_init() < 0) return fail(Errc::internal, "libsodium failed to initialise");
   SecretKey key{};

@@ -76,6 +76,19 @@ CREATE TABLE audit_log (
 CREATE TABLE settings (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
                        PRIMARY KEY (ns, key));
 )sql",
+    // 2: notices a chat service could not take, kept until sent or obsolete.
+    R"sql(
+CREATE TABLE queued_notices (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  state TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  text TEXT NOT NULL,
+  with_preview INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  queued_at INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -191,16 +204,29 @@ json sender_json(const Sender& s) {
               {"called", s.called ? s.called->digits() : ""}};
 }
 
-Sender sender_from(const std::string& text) {
+// A stored value that cannot be read: Errc::corrupt naming the job and the column, never a
+// default in its place (a job read as `failed` or with no recipients would be acted on wrongly).
+Error corrupt(std::string_view job, std::string_view column, std::string_view expected,
+              std::string_view got) {
+  return Error{Errc::corrupt, "store: job " + std::string(job) + ", column " + std::string(column) +
+                                  ": expected " + std::string(expected) + ", got \"" +
+                                  std::string(got.substr(0, 80)) + "\""};
+}
+
+Result<Sender> sender_from(const std::string& job, const std::string& text) {
   Sender s;
   auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return s;
+  if (!j.is_object()) return std::unexpected(corrupt(job, "sender", "a JSON object", text));
   const NumberPlan international{};
-  if (auto f = j.value("fax", std::string()); !f.empty()) {
-    if (auto n = FaxNumber::parse("+" + f, international)) s.fax = *n;
-  }
-  if (auto c = j.value("called", std::string()); !c.empty()) {
-    if (auto n = FaxNumber::parse("+" + c, international)) s.called = *n;
+  for (const auto* key : {"fax", "called"}) {
+    const auto v = j.value(key, std::string());
+    if (v.empty()) continue;
+    auto n = FaxNumber::parse("+" + v, international);
+    if (!n) {
+      return std::unexpected(
+          corrupt(job, std::string("sender.") + key, "an international number", v));
+    }
+    (std::string_view(key) == "fax" ? s.fax : s.called) = *n;
   }
   s.tsi = j.value("tsi", "");
   s.caller_id = j.value("caller_id", "");
@@ -217,13 +243,17 @@ std::string recipients_json(const std::vector<Recipient>& rs) {
   return a.dump();
 }
 
-std::vector<Recipient> recipients_from(const std::string& text) {
+Result<std::vector<Recipient>> recipients_from(const std::string& job, const std::string& text) {
   std::vector<Recipient> out;
   auto j = json::parse(text, nullptr, false);
-  if (!j.is_array()) return out;
+  if (!j.is_array()) {
+    return std::unexpected(corrupt(job, "recipients", "a JSON array of recipient keys", text));
+  }
   for (const auto& k : j) {
-    if (!k.is_string()) continue;
-    if (auto r = Recipient::parse_key(k.get<std::string>())) out.push_back(*r);
+    auto r = k.is_string() ? Recipient::parse_key(k.get<std::string>())
+                           : fail(Errc::corrupt, "not a string");
+    if (!r) return std::unexpected(corrupt(job, "recipients", "recipient keys", k.dump()));
+    out.push_back(*r);
   }
   return out;
 }
@@ -239,16 +269,33 @@ std::string cells_json(const ModeTable& t) {
   return j.dump();
 }
 
-ModeTable table_from(const std::string& name, const std::string& text) {
+// What a table or the schedule holds that cannot be read: Errc::corrupt naming it and the field.
+Error corrupt_row(std::string_view what, std::string_view field, std::string_view expected) {
+  return Error{Errc::corrupt, "store: " + std::string(what) + ", " + std::string(field) +
+                                  ": expected " + std::string(expected)};
+}
+
+// Every cell must be there with "print" or "hold": a cell read as a default would change what
+// happens to people's faxes without anyone having chosen it.
+Result<ModeTable> table_from(const std::string& name, const std::string& text) {
+  const std::string what = "mode table '" + name + "'";
   ModeTable t(name);
   auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return t;
+  if (!j.is_object()) return std::unexpected(corrupt_row(what, "cells", "a JSON object"));
   for (auto a : kAllAvailabilities) {
     for (auto w : kAllWorkLocations) {
       const auto as = std::string(to_string(a)), ws = std::string(to_string(w));
-      if (j.contains(as) && j[as].is_object() && j[as].contains(ws) && j[as][ws].is_string()) {
-        if (auto act = parse_action(j[as][ws].get<std::string>())) t.set(a, w, *act);
+      const auto row = j.find(as);
+      if (row == j.end() || !row->is_object() || !row->contains(ws) || !(*row)[ws].is_string()) {
+        return std::unexpected(
+            corrupt_row(what, "cells." + as + "." + ws, "\"print\" or \"hold\""));
       }
+      auto act = parse_action((*row)[ws].get<std::string>());
+      if (!act) {
+        return std::unexpected(
+            corrupt_row(what, "cells." + as + "." + ws, "\"print\" or \"hold\""));
+      }
+      t.set(a, w, *act);
     }
   }
   return t;
@@ -275,32 +322,68 @@ std::string schedule_json(const Schedule& s) {
       .dump();
 }
 
-Schedule schedule_from(const std::string& text) {
-  Schedule s;
+Result<Schedule> schedule_from(const std::string& text) {
+  constexpr std::string_view what = "schedule";
   auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return s;
-  s.time_zone = j.value("time_zone", s.time_zone);
-  s.default_table = j.value("default_table", s.default_table);
-  s.holiday_table = j.value("holiday_table", s.holiday_table);
-  if (j.contains("holidays") && j["holidays"].is_array()) {
-    for (const auto& h : j["holidays"]) {
-      int y = 0;
-      unsigned m = 0, d = 0;
-      if (h.is_string() && std::sscanf(h.get<std::string>().c_str(), "%d-%u-%u", &y, &m, &d) == 3) {
-        s.holidays.push_back(std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d});
-      }
+  if (!j.is_object()) return std::unexpected(corrupt_row(what, "body", "a JSON object"));
+  auto string_of = [&](const json& o, const char* key) -> Result<std::string> {
+    if (!o.contains(key) || !o[key].is_string()) {
+      return std::unexpected(corrupt_row(what, key, "a string"));
     }
+    return o[key].get<std::string>();
+  };
+  auto integer_of = [&](const json& o, const char* key, std::int64_t lo,
+                        std::int64_t hi) -> Result<std::int64_t> {
+    if (!o.contains(key) || !o[key].is_number_integer() || o[key].get<std::int64_t>() < lo ||
+        o[key].get<std::int64_t>() > hi) {
+      return std::unexpected(
+          corrupt_row(what, std::string("rules[].") + key,
+                      "an integer from " + std::to_string(lo) + " to " + std::to_string(hi)));
+    }
+    return o[key].get<std::int64_t>();
+  };
+  Schedule s;
+  auto zone = string_of(j, "time_zone");
+  auto default_table = string_of(j, "default_table");
+  auto holiday_table = string_of(j, "holiday_table");
+  if (!zone) return std::unexpected(zone.error());
+  if (!default_table) return std::unexpected(default_table.error());
+  if (!holiday_table) return std::unexpected(holiday_table.error());
+  s.time_zone = *zone;
+  s.default_table = *default_table;
+  s.holiday_table = *holiday_table;
+  if (!j.contains("holidays") || !j["holidays"].is_array()) {
+    return std::unexpected(corrupt_row(what, "holidays", "an array of dates"));
   }
-  if (j.contains("rules") && j["rules"].is_array()) {
-    for (const auto& r : j["rules"]) {
-      if (!r.is_object()) continue;
-      ScheduleRule rule;
-      rule.table = r.value("table", "");
-      rule.days = r.value("days", std::uint8_t{0x7f});
-      rule.start = std::chrono::minutes(r.value("start", 0));
-      rule.end = std::chrono::minutes(r.value("end", 24 * 60));
-      s.rules.push_back(rule);
-    }
+  for (const auto& h : j["holidays"]) {
+    int y = 0;
+    unsigned m = 0, d = 0;
+    const auto date =
+        h.is_string() && std::sscanf(h.get<std::string>().c_str(), "%d-%u-%u", &y, &m, &d) == 3
+            ? std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d}
+            : std::chrono::year_month_day{};
+    if (!date.ok()) return std::unexpected(corrupt_row(what, "holidays[]", "YYYY-MM-DD dates"));
+    s.holidays.push_back(date);
+  }
+  if (!j.contains("rules") || !j["rules"].is_array()) {
+    return std::unexpected(corrupt_row(what, "rules", "an array of rules"));
+  }
+  for (const auto& r : j["rules"]) {
+    if (!r.is_object()) return std::unexpected(corrupt_row(what, "rules[]", "objects"));
+    ScheduleRule rule;
+    auto table = string_of(r, "table");
+    auto days = integer_of(r, "days", 0, 0x7f);
+    auto start = integer_of(r, "start", 0, 24 * 60);
+    auto end = integer_of(r, "end", 0, 24 * 60);
+    if (!table) return std::unexpected(table.error());
+    if (!days) return std::unexpected(days.error());
+    if (!start) return std::unexpected(start.error());
+    if (!end) return std::unexpected(end.error());
+    rule.table = *table;
+    rule.days = static_cast<std::uint8_t>(*days);
+    rule.start = std::chrono::minutes(*start);
+    rule.end = std::chrono::minutes(*end);
+    s.rules.push_back(std::move(rule));
   }
   return s;
 }
@@ -559,17 +642,29 @@ Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
     auto id = JobId::parse(st.text(0));
     if (!id) return fail(Errc::corrupt, "store: bad job id " + st.text(0));
     j.id = *id;
-    j.state = parse_job_state(st.text(1)).value_or(JobState::failed);
-    j.source = parse_job_source(st.text(2)).value_or(JobSource::upload);
-    j.sender = sender_from(st.text(3));
+    const auto& key = st.text(0);
+    auto state = parse_job_state(st.text(1));
+    if (!state) return std::unexpected(corrupt(key, "state", "a job state", st.text(1)));
+    j.state = *state;
+    auto source = parse_job_source(st.text(2));
+    if (!source) return std::unexpected(corrupt(key, "source", "a job source", st.text(2)));
+    j.source = *source;
+    auto sender = sender_from(key, st.text(3));
+    if (!sender) return fail(sender.error());
+    j.sender = std::move(*sender);
     j.document_name = st.text(4);
+    if (st.text(5) != "pdf" && st.text(5) != "tiff") {
+      return std::unexpected(corrupt(key, "format", "pdf or tiff", st.text(5)));
+    }
     j.format = st.text(5) == "pdf" ? DocumentFormat::pdf : DocumentFormat::tiff;
     j.pages = static_cast<int>(st.integer(6));
     j.incomplete = st.integer(7) != 0;
     j.size_bytes = static_cast<std::uint64_t>(st.integer(8));
     j.received_at = from_millis(st.integer(9));
     j.updated_at = from_millis(st.integer(10));
-    j.recipients = recipients_from(st.text(11));
+    auto recipients = recipients_from(key, st.text(11));
+    if (!recipients) return fail(recipients.error());
+    j.recipients = std::move(*recipients);
     j.mode_table = st.text(12);
     j.printer = st.text(13);
     j.reason = st.text(14);
@@ -686,8 +781,15 @@ Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
     Transition t;
     t.job = id;
     t.at = from_millis(st.integer(0));
-    t.from = parse_job_state(st.text(1)).value_or(JobState::received);
-    t.to = parse_job_state(st.text(2)).value_or(JobState::received);
+    auto from = parse_job_state(st.text(1));
+    auto to = parse_job_state(st.text(2));
+    if (!from)
+      return std::unexpected(
+          corrupt(id.str(), "job_history.from_state", "a job state", st.text(1)));
+    if (!to)
+      return std::unexpected(corrupt(id.str(), "job_history.to_state", "a job state", st.text(2)));
+    t.from = *from;
+    t.to = *to;
     t.actor = st.text(3);
     t.reason = st.text(4);
     out.push_back(std::move(t));
@@ -701,10 +803,93 @@ Result<std::vector<std::pair<JobState, std::int64_t>>> SqliteStore::count_by_sta
   Statement st(db_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
   std::vector<std::pair<JobState, std::int64_t>> out;
   while (st.step()) {
-    if (auto s = parse_job_state(st.text(0))) out.emplace_back(*s, st.integer(1));
+    auto s = parse_job_state(st.text(0));
+    if (!s) return std::unexpected(corrupt("(count)", "state", "a job state", st.text(0)));
+    out.emplace_back(*s, st.integer(1));
   }
   if (st.failed()) return db_error("count jobs", st.error());
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queued notices
+
+Result<std::int64_t> SqliteStore::queue_notice(const QueuedNotice& n) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(),
+               "INSERT INTO queued_notices (job_id, state, recipient, text, with_preview, "
+               "attempts, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, n.job.str())
+      .bind(2, to_string(n.state))
+      .bind(3, n.to.key())
+      .bind(4, n.text)
+      .bind(5, n.with_preview ? 1 : 0)
+      .bind(6, n.attempts)
+      .bind(7, millis(n.queued_at));
+  st.step();
+  if (st.failed()) return db_error("queue notice", st.error());
+  return sqlite3_last_insert_rowid(db_.get());
+}
+
+Result<std::vector<QueuedNotice>> SqliteStore::queued_notices(std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  const std::string sql =
+      "SELECT id, job_id, state, recipient, text, with_preview, attempts, queued_at FROM "
+      "queued_notices ORDER BY id LIMIT " +
+      std::to_string(sql_limit(limit));
+  Statement st(db_.get(), sql.c_str());
+  std::vector<QueuedNotice> out;
+  while (st.step()) {
+    QueuedNotice n;
+    n.id = st.integer(0);
+    const auto job = st.text(1);
+    auto id = JobId::parse(job);
+    auto state = parse_job_state(st.text(2));
+    auto to = Recipient::parse_key(st.text(3));
+    if (!id) return std::unexpected(corrupt(job, "queued_notices.job_id", "a job id", job));
+    if (!state) {
+      return std::unexpected(corrupt(job, "queued_notices.state", "a job state", st.text(2)));
+    }
+    if (!to) {
+      return std::unexpected(
+          corrupt(job, "queued_notices.recipient", "a recipient key", st.text(3)));
+    }
+    n.job = *id;
+    n.state = *state;
+    n.to = std::move(*to);
+    n.text = st.text(4);
+    n.with_preview = st.integer(5) != 0;
+    n.attempts = static_cast<int>(st.integer(6));
+    n.queued_at = from_millis(st.integer(7));
+    out.push_back(std::move(n));
+  }
+  if (st.failed()) return db_error("queued notices", st.error());
+  return out;
+}
+
+Result<void> SqliteStore::note_notice_attempt(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "UPDATE queued_notices SET attempts = attempts + 1 WHERE id = ?");
+  st.bind(1, id);
+  st.step();
+  if (st.failed()) return db_error("queued notice attempt", st.error());
+  return {};
+}
+
+Result<void> SqliteStore::remove_notice(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "DELETE FROM queued_notices WHERE id = ?");
+  st.bind(1, id);
+  st.step();
+  if (st.failed()) return db_error("remove queued notice", st.error());
+  return {};
+}
+
+Result<std::int64_t> SqliteStore::count_notices() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT COUNT(*) FROM queued_notices");
+  if (!st.step()) return db_error("count queued notices", st.error());
+  return st.integer(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -811,7 +996,11 @@ Result<std::vector<ModeTable>> SqliteStore::mode_tables() {
   std::lock_guard lock(mutex_);
   Statement st(db_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
   std::vector<ModeTable> out;
-  while (st.step()) out.push_back(table_from(st.text(0), st.text(1)));
+  while (st.step()) {
+    auto table = table_from(st.text(0), st.text(1));
+    if (!table) return std::unexpected(table.error());
+    out.push_back(std::move(*table));
+  }
   if (st.failed()) return db_error("mode tables", st.error());
   return out;
 }
@@ -842,7 +1031,11 @@ Result<void> SqliteStore::remove_mode_table(const std::string& name) {
 Result<std::optional<Schedule>> SqliteStore::schedule() {
   std::lock_guard lock(mutex_);
   Statement st(db_.get(), "SELECT body FROM schedule WHERE id = 1");
-  if (st.step()) return std::optional<Schedule>(schedule_from(st.text(0)));
+  if (st.step()) {
+    auto schedule = schedule_from(st.text(0));
+    if (!schedule) return std::unexpected(schedule.error());
+    return std::optional<Schedule>(std::move(*schedule));
+  }
   if (st.failed()) return db_error("schedule", st.error());
   return std::optional<Schedule>{};
 }

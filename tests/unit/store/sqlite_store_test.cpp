@@ -123,7 +123,7 @@ class SqliteStoreTest : public ::testing::Test {
 
 TEST_F(SqliteStoreTest, OpenCreatesSchemaAndSeedsTheDefaultModeTables) {
   EXPECT_TRUE(std::filesystem::exists(file_));
-  EXPECT_EQ(store_->schema_version(), 1);
+  EXPECT_EQ(store_->schema_version(), 2);
   auto tables = store_->mode_tables();
   ASSERT_TRUE(tables) << tables.error().describe();
   ASSERT_EQ(tables->size(), 2u);
@@ -175,7 +175,7 @@ TEST_F(SqliteStoreTest, MigrationsAreIdempotentAndDoNotReseed) {
   ASSERT_TRUE(store_->put_mode_table(weekday));
   for (int i = 0; i < 3; ++i) {
     reopen();
-    EXPECT_EQ(store_->schema_version(), 1);
+    EXPECT_EQ(store_->schema_version(), 2);
     auto tables = store_->mode_tables();
     ASSERT_TRUE(tables);
     ASSERT_EQ(tables->size(), 1u);
@@ -192,6 +192,98 @@ TEST_F(SqliteStoreTest, ADatabaseFromANewerAtdeskIsRefused) {
   EXPECT_NE(opened.error().message.find(file_.string()), std::string::npos)
       << opened.error().message;
   EXPECT_NE(opened.error().message.find("99"), std::string::npos) << opened.error().message;
+}
+
+// A row that cannot be read is Errc::corrupt naming the job and the column, never read as a
+// default (an unknown state used to become `failed`, unknown recipients were skipped).
+TEST_F(SqliteStoreTest, AnUnreadableColumnIsCorruptNamingTheJobAndTheColumn) {
+  const auto j = make_job(job_id(7), 1000);
+  insert(j);
+  for (const auto& [column, value] : std::vector<std::pair<std::string, std::string>>{
+           {"state", "'shredded'"},
+           {"source", "'pigeon'"},
+           {"format", "'docx'"},
+           {"sender", "'not json'"},
+           {"recipients", "'[\"user:local:alice\", 42]'"}}) {
+    SCOPED_TRACE(column);
+    store_.reset();
+    raw_sql(file_, "UPDATE jobs SET " + column + " = " + value);
+    reopen();
+    auto got = store_->get(j.id);
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().code, Errc::corrupt);
+    EXPECT_NE(got.error().message.find(j.id.str()), std::string::npos) << got.error().message;
+    EXPECT_NE(got.error().message.find("column " + column), std::string::npos)
+        << got.error().message;
+    auto listed = store_->list({});
+    EXPECT_FALSE(listed);
+    store_.reset();
+    // Put the row back as it was for the next column.
+    raw_sql(file_,
+            "UPDATE jobs SET state = 'received', source = 'inbox', format = 'tiff', "
+            "sender = '{\"fax\":\"81312345678\"}', recipients = '[\"user:local:alice\"]'");
+    reopen();
+    ASSERT_TRUE(store_->get(j.id)) << column;
+  }
+}
+
+// A mode table with a missing or unknown cell, or a schedule with a field of the wrong type, is
+// Errc::corrupt naming it: never a table that quietly holds (or prints) where nobody chose so.
+TEST_F(SqliteStoreTest, AnUnreadableModeTableOrScheduleIsCorruptNamingTheField) {
+  store_.reset();
+  raw_sql(file_, R"(UPDATE mode_tables SET cells = json_set(cells, '$.busy.office', 'maybe')
+                    WHERE name = 'holiday')");
+  reopen();
+  auto tables = store_->mode_tables();
+  ASSERT_FALSE(tables);
+  EXPECT_EQ(tables.error().code, Errc::corrupt);
+  EXPECT_NE(tables.error().message.find("mode table 'holiday', cells.busy.office"),
+            std::string::npos)
+      << tables.error().message;
+
+  Schedule schedule;
+  schedule.rules.push_back(
+      {"weekday", 0x3e, std::chrono::minutes(540), std::chrono::minutes(1080)});
+  ASSERT_TRUE(store_->put_schedule(schedule));
+  ASSERT_EQ(store_->schedule().value(), std::optional<Schedule>(schedule));
+  store_.reset();
+  raw_sql(file_, R"(UPDATE schedule SET body = json_set(body, '$.rules[0].days', 'weekdays'))");
+  reopen();
+  auto read = store_->schedule();
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, Errc::corrupt);
+  EXPECT_NE(read.error().message.find("rules[].days"), std::string::npos) << read.error().message;
+}
+
+// Notices a chat service could not take are kept across a reopen (a restart of atdeskd), oldest
+// first, until removed.
+TEST_F(SqliteStoreTest, QueuedNoticesSurviveAReopenInOrder) {
+  const auto j = make_job(job_id(8), 1000);
+  insert(j);
+  QueuedNotice first{0, j.id, JobState::held, user("alice"), "held", true, 1, at_ms(2000)};
+  QueuedNotice second{0, j.id, JobState::printed, user("bob"), "printed", false, 1, at_ms(3000)};
+  auto a = store_->queue_notice(first);
+  auto b = store_->queue_notice(second);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(store_->note_notice_attempt(*a));
+  reopen();
+  EXPECT_EQ(store_->count_notices().value(), 2);
+  auto waiting = store_->queued_notices(10);
+  ASSERT_TRUE(waiting) << waiting.error().describe();
+  ASSERT_EQ(waiting->size(), 2u);
+  EXPECT_EQ((*waiting)[0].id, *a);
+  EXPECT_EQ((*waiting)[0].job, j.id);
+  EXPECT_EQ((*waiting)[0].state, JobState::held);
+  EXPECT_EQ((*waiting)[0].to, user("alice"));
+  EXPECT_EQ((*waiting)[0].text, "held");
+  EXPECT_TRUE((*waiting)[0].with_preview);
+  EXPECT_EQ((*waiting)[0].attempts, 2);
+  EXPECT_EQ((*waiting)[0].queued_at, at_ms(2000));
+  EXPECT_EQ((*waiting)[1].text, "printed");
+  EXPECT_FALSE((*waiting)[1].with_preview);
+  ASSERT_TRUE(store_->remove_notice(*a));
+  EXPECT_EQ(store_->queued_notices(10).value().size(), 1u);
+  EXPECT_EQ(store_->queued_notices(10).value().front().id, *b);
 }
 
 TEST(SqliteStoreErrors, AGarbageFileIsACorruptDatabaseNamingTheFile) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -62,7 +63,16 @@ class MemoryJobStore final : public store::JobStore {
     if (!found) return fail(Errc::not_found, "no job " + std::string(prefix));
     return *found;
   }
+  // Called after list() has read its answer and before it returns it (outside the lock): a test
+  // changes jobs here to stand for another thread acting between a read and a write.
+  std::function<void(const store::JobFilter&)> after_list;
+
   Result<std::vector<Job>> list(const store::JobFilter& f) override {
+    auto out = list_locked(f);
+    if (after_list) after_list(f);
+    return out;
+  }
+  std::vector<Job> list_locked(const store::JobFilter& f) {
     std::lock_guard lock(mutex_);
     std::vector<Job> out;
     for (const auto& id : order_) {
@@ -91,9 +101,41 @@ class MemoryJobStore final : public store::JobStore {
     for (const auto& [id, j] : jobs_) ++counts[j.state];
     return std::vector<std::pair<JobState, std::int64_t>>(counts.begin(), counts.end());
   }
+  Result<std::int64_t> queue_notice(const store::QueuedNotice& notice) override {
+    std::lock_guard lock(mutex_);
+    auto n = notice;
+    n.id = next_notice_++;
+    notices_[n.id] = n;
+    return n.id;
+  }
+  Result<std::vector<store::QueuedNotice>> queued_notices(std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<store::QueuedNotice> out;
+    for (const auto& [id, n] : notices_) {
+      if (out.size() >= limit) break;
+      out.push_back(n);
+    }
+    return out;
+  }
+  Result<void> note_notice_attempt(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    if (auto it = notices_.find(id); it != notices_.end()) ++it->second.attempts;
+    return {};
+  }
+  Result<void> remove_notice(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    notices_.erase(id);
+    return {};
+  }
+  Result<std::int64_t> count_notices() override {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::int64_t>(notices_.size());
+  }
 
  private:
   std::mutex mutex_;
+  std::int64_t next_notice_ = 1;
+  std::map<std::int64_t, store::QueuedNotice> notices_;
   std::map<JobId, Job> jobs_;
   std::vector<JobId> order_;
   std::map<JobId, std::vector<Transition>> history_;

@@ -23,12 +23,13 @@ class BlobStore {
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
 
-  virtual Result<void> put(const JobId& job, BlobKind kind, std::span<const std::byte> data) = 0;
+  [[nodiscard]] virtual Result<void> put(const JobId& job, BlobKind kind,
+                                         std::span<const std::byte> data) = 0;
   // Errc::not_found when absent; Errc::corrupt (naming the job) when tampered or wrong key.
-  virtual Result<Bytes> get(const JobId& job, BlobKind kind) = 0;
-  virtual Result<bool> exists(const JobId& job, BlobKind kind) = 0;
+  [[nodiscard]] virtual Result<Bytes> get(const JobId& job, BlobKind kind) = 0;
+  [[nodiscard]] virtual Result<bool> exists(const JobId& job, BlobKind kind) = 0;
   // Removes every blob of the job; absent blobs are not an error.
-  virtual Result<void> remove(const JobId& job) = 0;
+  [[nodiscard]] virtual Result<void> remove(const JobId& job) = 0;
 };
 
 }  // namespace atdesk::store

@@ -21,6 +21,19 @@ struct JobFilter {
   bool oldest_first = false;  // default: newest first
 };
 
+// A notice that a chat service could not take (down, throttling, a timeout). It is kept until
+// it is sent or its job has left the state it was about, so that a restart does not lose it.
+struct QueuedNotice {
+  std::int64_t id = 0;  // assigned by queue_notice()
+  JobId job;
+  JobState state = JobState::received;  // the job's state the notice is about
+  Recipient to;
+  std::string text;
+  bool with_preview = false;  // the job's page-1 preview goes with it
+  int attempts = 1;           // sends tried so far
+  Timestamp queued_at{};
+};
+
 class JobStore {
  public:
   virtual ~JobStore() = default;
@@ -30,23 +43,32 @@ class JobStore {
 
   // Inserts a new job and its first history row in one transaction. Errc::conflict if the id
   // exists.
-  virtual Result<void> insert(const Job& job, const Transition& first) = 0;
+  [[nodiscard]] virtual Result<void> insert(const Job& job, const Transition& first) = 0;
 
   // Saves `job` (all mutable columns) and appends `transition`, but only if the stored state is
   // still `expected`; otherwise Errc::conflict and nothing changes. This compare-and-set is what
   // makes "a released job prints once" hold across threads and nodes.
-  virtual Result<void> update(const Job& job, JobState expected, const Transition& transition) = 0;
+  [[nodiscard]] virtual Result<void> update(const Job& job, JobState expected,
+                                            const Transition& transition) = 0;
 
   // Saves mutable columns that do not change the state (print_attempts, printer_job, reason).
-  virtual Result<void> save(const Job& job) = 0;
+  [[nodiscard]] virtual Result<void> save(const Job& job) = 0;
 
-  virtual Result<Job> get(const JobId& id) = 0;
+  [[nodiscard]] virtual Result<Job> get(const JobId& id) = 0;
   // Resolves a short id (a unique prefix of at least 4 hex digits) or a full id.
-  virtual Result<Job> find(std::string_view id_or_prefix) = 0;
-  virtual Result<std::vector<Job>> list(const JobFilter& filter) = 0;
-  virtual Result<std::vector<Transition>> history(const JobId& id) = 0;
+  [[nodiscard]] virtual Result<Job> find(std::string_view id_or_prefix) = 0;
+  [[nodiscard]] virtual Result<std::vector<Job>> list(const JobFilter& filter) = 0;
+  [[nodiscard]] virtual Result<std::vector<Transition>> history(const JobId& id) = 0;
   // Job counts by state, for metrics.
-  virtual Result<std::vector<std::pair<JobState, std::int64_t>>> count_by_state() = 0;
+  [[nodiscard]] virtual Result<std::vector<std::pair<JobState, std::int64_t>>> count_by_state() = 0;
+
+  // Notices waiting to be sent again. queue_notice() returns the notice's id; at most `limit`
+  // are listed, oldest first.
+  [[nodiscard]] virtual Result<std::int64_t> queue_notice(const QueuedNotice& notice) = 0;
+  [[nodiscard]] virtual Result<std::vector<QueuedNotice>> queued_notices(std::size_t limit) = 0;
+  [[nodiscard]] virtual Result<void> note_notice_attempt(std::int64_t id) = 0;  // attempts + 1
+  [[nodiscard]] virtual Result<void> remove_notice(std::int64_t id) = 0;
+  [[nodiscard]] virtual Result<std::int64_t> count_notices() = 0;
 };
 
 }  // namespace atdesk::store

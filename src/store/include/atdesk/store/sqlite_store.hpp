@@ -34,6 +34,11 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<std::vector<Job>> list(const JobFilter& filter) override;
   Result<std::vector<Transition>> history(const JobId& id) override;
   Result<std::vector<std::pair<JobState, std::int64_t>>> count_by_state() override;
+  Result<std::int64_t> queue_notice(const QueuedNotice& notice) override;
+  Result<std::vector<QueuedNotice>> queued_notices(std::size_t limit) override;
+  Result<void> note_notice_attempt(std::int64_t id) override;
+  Result<void> remove_notice(std::int64_t id) override;
+  Result<std::int64_t> count_notices() override;
 
   // TableStore
   Result<std::vector<RecipientRule>> recipient_rules() override;

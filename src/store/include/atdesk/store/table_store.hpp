@@ -31,33 +31,35 @@ class TableStore {
   TableStore& operator=(const TableStore&) = delete;
 
   // Recipient rules in table order (position ascending).
-  virtual Result<std::vector<RecipientRule>> recipient_rules() = 0;
+  [[nodiscard]] virtual Result<std::vector<RecipientRule>> recipient_rules() = 0;
   // Appends a rule; returns it with its new id.
-  virtual Result<RecipientRule> add_recipient_rule(const RecipientRule& rule) = 0;
+  [[nodiscard]] virtual Result<RecipientRule> add_recipient_rule(const RecipientRule& rule) = 0;
   // Replaces the rule with rule.id; Errc::not_found if absent.
-  virtual Result<void> update_recipient_rule(const RecipientRule& rule) = 0;
-  virtual Result<void> remove_recipient_rule(std::int64_t id) = 0;
+  [[nodiscard]] virtual Result<void> update_recipient_rule(const RecipientRule& rule) = 0;
+  [[nodiscard]] virtual Result<void> remove_recipient_rule(std::int64_t id) = 0;
   // Replaces the whole table (import); ids are reassigned in the given order.
-  virtual Result<std::vector<RecipientRule>> replace_recipient_rules(
+  [[nodiscard]] virtual Result<std::vector<RecipientRule>> replace_recipient_rules(
       const std::vector<RecipientRule>& rules) = 0;
 
-  virtual Result<std::vector<ModeTable>> mode_tables() = 0;
-  virtual Result<void> put_mode_table(const ModeTable& table) = 0;  // insert or replace by name
-  virtual Result<void> remove_mode_table(const std::string& name) = 0;
+  [[nodiscard]] virtual Result<std::vector<ModeTable>> mode_tables() = 0;
+  [[nodiscard]] virtual Result<void> put_mode_table(
+      const ModeTable& table) = 0;  // insert or replace by name
+  [[nodiscard]] virtual Result<void> remove_mode_table(const std::string& name) = 0;
 
   // The schedule; std::nullopt when none was ever stored.
-  virtual Result<std::optional<Schedule>> schedule() = 0;
-  virtual Result<void> put_schedule(const Schedule& schedule) = 0;
+  [[nodiscard]] virtual Result<std::optional<Schedule>> schedule() = 0;
+  [[nodiscard]] virtual Result<void> put_schedule(const Schedule& schedule) = 0;
 
-  virtual Result<void> append_audit(const AuditEntry& entry) = 0;
-  virtual Result<std::vector<AuditEntry>> audit(std::size_t limit, std::int64_t before_id = 0) = 0;
+  [[nodiscard]] virtual Result<void> append_audit(const AuditEntry& entry) = 0;
+  [[nodiscard]] virtual Result<std::vector<AuditEntry>> audit(std::size_t limit,
+                                                              std::int64_t before_id = 0) = 0;
 
   // Small settings by namespace and key ("presence.local" / "alice" -> JSON text, ...).
-  virtual Result<std::optional<std::string>> get_setting(const std::string& ns,
-                                                         const std::string& key) = 0;
-  virtual Result<void> put_setting(const std::string& ns, const std::string& key,
-                                   const std::string& value) = 0;
-  virtual Result<std::vector<std::pair<std::string, std::string>>> settings(
+  [[nodiscard]] virtual Result<std::optional<std::string>> get_setting(const std::string& ns,
+                                                                       const std::string& key) = 0;
+  [[nodiscard]] virtual Result<void> put_setting(const std::string& ns, const std::string& key,
+                                                 const std::string& value) = 0;
+  [[nodiscard]] virtual Result<std::vector<std::pair<std::string, std::string>>> settings(
       const std::string& ns) = 0;
 };
 
