@@ -54,14 +54,13 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
   const std::string actor = "chat:" + c.service + ":" + c.from;
   auto request = parse_command(c.text);
   if (!request) {
-    (void)audit(actor, "command.refused", "",
-                "'" + printable(c.text) + "': " + request.error().message);
+    audit(actor, "command.refused", "", "'" + printable(c.text) + "': " + request.error().message);
     reply(c,
           "Sorry, I did not understand that (" + request.error().message + ").\n" + command_help());
     return;
   }
   auto refuse = [&](const std::string& subject, const std::string& why) {
-    (void)audit(actor, "command.refused", subject, "'" + printable(c.text) + "': " + why);
+    audit(actor, "command.refused", subject, "'" + printable(c.text) + "': " + why);
     reply(c, "Sorry, " + why + ".");
   };
   auto held_for_sender = [&] {
@@ -105,8 +104,8 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
       if (auto ok = set_hold_flag(sender_key(c), on); !ok) {
         return reply(c, "Sorry, that did not work: " + ok.error().message);
       }
-      (void)audit(actor, on ? "user.hold" : "user.resume", sender_key(c),
-                  on ? "hold everything" : "resume");
+      audit(actor, on ? "user.hold" : "user.resume", sender_key(c),
+            on ? "hold everything" : "resume");
       if (on) return reply(c, "OK: everything for you stays held until you send 'resume'.");
       reply(c, "OK: jobs for you print again as your presence allows.");
       recheck_held("resumed by " + c.from);

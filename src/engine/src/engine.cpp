@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include "engine_impl.hpp"
 
 namespace atdesk::engine {
@@ -147,15 +149,19 @@ void Engine::Impl::rewatch() {
   }
 }
 
-Result<void> Engine::Impl::audit(const std::string& actor, const std::string& action,
-                                 const std::string& subject, const std::string& detail) {
+void Engine::Impl::audit(const std::string& actor, const std::string& action,
+                         const std::string& subject, const std::string& detail) {
   store::AuditEntry e;
   e.at = deps_.clock.now();
   e.actor = actor;
   e.action = action;
   e.subject = subject;
   e.detail = detail;
-  return deps_.tables.append_audit(e);
+  // The action already happened; a log that cannot take it is reported, not a reason to undo.
+  if (auto ok = deps_.tables.append_audit(e); !ok) {
+    spdlog::error("audit log: cannot record {} {} by {}: {}", action, subject, actor,
+                  ok.error().message);
+  }
 }
 
 print::Printer* Engine::Impl::printer(const std::string& name) const {
@@ -280,8 +286,8 @@ Result<RecipientRule> Engine::add_recipient_rule(RecipientRule rule, const std::
   if (auto ok = check_rule_target(impl_->deps_, rule); !ok) return fail(ok.error());
   auto added = impl_->deps_.tables.add_recipient_rule(rule);
   if (!added) return added;
-  (void)impl_->audit(actor, "recipient.add", "rule " + std::to_string(added->id),
-                     added->pattern.to_string() + " -> " + added->recipient.key());
+  impl_->audit(actor, "recipient.add", "rule " + std::to_string(added->id),
+               added->pattern.to_string() + " -> " + added->recipient.key());
   if (auto ok = impl_->load_tables(); !ok) return fail(ok.error());
   impl_->rewatch();
   return added;
@@ -290,8 +296,8 @@ Result<RecipientRule> Engine::add_recipient_rule(RecipientRule rule, const std::
 Result<void> Engine::update_recipient_rule(const RecipientRule& rule, const std::string& actor) {
   if (auto ok = check_rule_target(impl_->deps_, rule); !ok) return ok;
   if (auto ok = impl_->deps_.tables.update_recipient_rule(rule); !ok) return ok;
-  (void)impl_->audit(actor, "recipient.update", "rule " + std::to_string(rule.id),
-                     rule.pattern.to_string() + " -> " + rule.recipient.key());
+  impl_->audit(actor, "recipient.update", "rule " + std::to_string(rule.id),
+               rule.pattern.to_string() + " -> " + rule.recipient.key());
   if (auto ok = impl_->load_tables(); !ok) return ok;
   impl_->rewatch();
   return {};
@@ -299,7 +305,7 @@ Result<void> Engine::update_recipient_rule(const RecipientRule& rule, const std:
 
 Result<void> Engine::remove_recipient_rule(std::int64_t id, const std::string& actor) {
   if (auto ok = impl_->deps_.tables.remove_recipient_rule(id); !ok) return ok;
-  (void)impl_->audit(actor, "recipient.remove", "rule " + std::to_string(id), "rule deleted");
+  impl_->audit(actor, "recipient.remove", "rule " + std::to_string(id), "rule deleted");
   if (auto ok = impl_->load_tables(); !ok) return ok;
   impl_->rewatch();
   return {};
@@ -314,8 +320,8 @@ Result<std::vector<RecipientRule>> Engine::replace_recipient_rules(std::vector<R
   }
   auto stored = impl_->deps_.tables.replace_recipient_rules(rules);
   if (!stored) return stored;
-  (void)impl_->audit(actor, "recipient.replace", "recipient table",
-                     std::to_string(stored->size()) + " rules imported");
+  impl_->audit(actor, "recipient.replace", "recipient table",
+               std::to_string(stored->size()) + " rules imported");
   if (auto ok = impl_->load_tables(); !ok) return fail(ok.error());
   impl_->rewatch();
   return stored;
@@ -339,7 +345,7 @@ Result<std::vector<ModeTable>> Engine::mode_tables() {
 Result<void> Engine::put_mode_table(const ModeTable& table, const std::string& actor) {
   if (auto name = ModeTable::validate_name(table.name()); !name) return fail(name.error());
   if (auto ok = impl_->deps_.tables.put_mode_table(table); !ok) return ok;
-  (void)impl_->audit(actor, "mode_table.put", "table " + table.name(), "mode table saved");
+  impl_->audit(actor, "mode_table.put", "table " + table.name(), "mode table saved");
   if (auto ok = impl_->load_tables(); !ok) return ok;
   impl_->post([this] { impl_->recheck_held("mode table changed"); });
   return {};
@@ -355,7 +361,7 @@ Result<void> Engine::remove_mode_table(const std::string& name, const std::strin
     return fail(Errc::conflict, "mode table '" + name + "' is used by the schedule");
   }
   if (auto ok = impl_->deps_.tables.remove_mode_table(name); !ok) return ok;
-  (void)impl_->audit(actor, "mode_table.remove", "table " + name, "mode table deleted");
+  impl_->audit(actor, "mode_table.remove", "table " + name, "mode table deleted");
   return impl_->load_tables();
 }
 
@@ -366,9 +372,9 @@ Result<Schedule> Engine::schedule() {
 
 Result<void> Engine::put_schedule(const Schedule& schedule, const std::string& actor) {
   if (auto ok = impl_->deps_.tables.put_schedule(schedule); !ok) return ok;
-  (void)impl_->audit(actor, "schedule.put", "schedule",
-                     "schedule saved (" + std::to_string(schedule.rules.size()) + " rules, " +
-                         std::to_string(schedule.holidays.size()) + " holidays)");
+  impl_->audit(actor, "schedule.put", "schedule",
+               "schedule saved (" + std::to_string(schedule.rules.size()) + " rules, " +
+                   std::to_string(schedule.holidays.size()) + " holidays)");
   if (auto ok = impl_->load_tables(); !ok) return ok;
   impl_->post([this] { impl_->recheck_held("schedule changed"); });
   return {};
@@ -420,15 +426,15 @@ bool Engine::hold_all(const std::string& recipient_key) {
 Result<void> Engine::set_hold_all(const std::string& recipient_key, bool on,
                                   const std::string& actor) {
   if (auto ok = impl_->set_hold_flag(recipient_key, on); !ok) return ok;
-  (void)impl_->audit(actor, on ? "user.hold" : "user.resume", recipient_key,
-                     on ? "hold everything" : "resume");
+  impl_->audit(actor, on ? "user.hold" : "user.resume", recipient_key,
+               on ? "hold everything" : "resume");
   if (!on) impl_->post([this, actor] { impl_->recheck_held("resumed by " + actor); });
   return {};
 }
 
-Result<void> Engine::record_audit(const std::string& actor, const std::string& action,
-                                  const std::string& subject, const std::string& detail) {
-  return impl_->audit(actor, action, subject, detail);
+void Engine::record_audit(const std::string& actor, const std::string& action,
+                          const std::string& subject, const std::string& detail) {
+  impl_->audit(actor, action, subject, detail);
 }
 
 std::vector<print::PrinterStatus> Engine::printers() {
@@ -468,10 +474,7 @@ MetricsSnapshot Engine::metrics() {
   m.notices_sent = impl_->notices_sent_;
   m.notices_failed = impl_->notices_failed_;
   m.notices_dropped = impl_->notices_dropped_;
-  {
-    std::lock_guard lock(impl_->unsent_mutex_);
-    m.notices_waiting = impl_->unsent_.size();
-  }
+  { m.notices_waiting = static_cast<std::size_t>(impl_->deps_.jobs.count_notices().value_or(0)); }
   std::lock_guard lock(impl_->latency_mutex_);
   m.print_latency_counts = impl_->latency_counts_;
   m.print_latency_sum = impl_->latency_sum_;

@@ -25,38 +25,40 @@ class Engine::Impl {
   ~Impl();
 
   // --- lifecycle (engine.cpp)
-  Result<void> start();
+  [[nodiscard]] Result<void> start();
   void stop();
   void drain();
 
   // --- tables (engine.cpp)
-  Result<void> load_tables();  // (re)builds the caches from the TableStore
+  [[nodiscard]] Result<void> load_tables();  // (re)builds the caches from the TableStore
   std::shared_ptr<const RecipientTable> recipient_table() const;
   ModeTable mode_table(const std::string& name) const;  // missing table: all hold
   std::string active_table_name() const;
   void rewatch();  // tells each chat service which users to watch
-  Result<void> audit(const std::string& actor, const std::string& action,
-                     const std::string& subject, const std::string& detail);
+  void audit(const std::string& actor, const std::string& action, const std::string& subject,
+             const std::string& detail);
 
   // --- the one function that changes a job's state (job_flow.cpp). Saves `job` with the new
   // state and appends the history row, only if the stored state is still job.state.
-  Result<Job> transition(Job job, JobState to, const std::string& actor, std::string reason);
+  [[nodiscard]] Result<Job> transition(Job job, JobState to, const std::string& actor,
+                                       std::string reason);
 
   // --- job flow (job_flow.cpp)
-  Result<Job> submit(IncomingDocument document);
+  [[nodiscard]] Result<Job> submit(IncomingDocument document);
   void process_stored(const JobId& id);       // decide a stored job
   void recheck_held(const std::string& why);  // re-decide every held job
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
   // Releases a held job and posts its print; with `batch`, appends the job to it instead, for
   // the caller to print the batch in order with print_in_order() (held jobs print oldest first).
-  Result<Job> release(Job job, std::optional<std::string> printer, const std::string& actor,
-                      const std::string& reason, std::vector<JobId>* batch = nullptr);
+  [[nodiscard]] Result<Job> release(Job job, std::optional<std::string> printer,
+                                    const std::string& actor, const std::string& reason,
+                                    std::vector<JobId>* batch = nullptr);
   void print_in_order(std::vector<JobId> batch);
   // A job in `printing`: submit and track. `after_restart`: the job was left in `printing` by a
   // previous run, whose Print-Job may still be arriving at the printer.
   void print(const JobId& id, bool after_restart = false);
   // Renders the page-1 preview from the original and stores it.
-  Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
+  [[nodiscard]] Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
   void end_print(const JobId& id);  // the job left print()/track(): another print() may run
   void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
   void schedule_retry(const JobId& id);
@@ -64,7 +66,7 @@ class Engine::Impl {
   void housekeeping();
   std::chrono::milliseconds note_clock_jump(Timestamp now);  // returns the skew to allow for
   void housekeeping_tick();  // housekeeping(), then re-arms its timer
-  Result<Job> remove(Job job, const std::string& actor);
+  [[nodiscard]] Result<Job> remove(Job job, const std::string& actor);
 
   // Presence of recipients, gathered from the chat services (blocking, outside any lock).
   PresenceMap gather_presence(std::span<const Recipient> recipients);
@@ -78,6 +80,7 @@ class Engine::Impl {
   // Sends again the notices a chat service could not take (down, throttling, timeouts); called
   // by housekeeping. A notice is dropped once its job has left the state it was about.
   void resend_unsent();
+  void queue_unsent(const store::QueuedNotice& notice);  // keeps the cap of kMaxUnsent
   std::string held_text(const Job& job) const;
   std::string printed_text(const Job& job) const;
   std::string local_time(Timestamp t) const;
@@ -85,7 +88,7 @@ class Engine::Impl {
   void reply(const chat::ChatCommand& command, const std::string& text);
   bool is_recipient(const Job& job, const chat::ChatCommand& command) const;
   bool hold_flag(const std::string& recipient_key);
-  Result<void> set_hold_flag(const std::string& recipient_key, bool on);
+  [[nodiscard]] Result<void> set_hold_flag(const std::string& recipient_key, bool on);
 
   // --- work scheduling
   void post(std::function<void()> fn);
@@ -94,7 +97,9 @@ class Engine::Impl {
   Settings settings_;
   Dependencies deps_;
 
-  mutable std::mutex mutex_;  // guards the caches below and serialises transitions
+  // Guards the caches below; held only for memory operations, never around store or network
+  // calls (transitions are serialised by the store's compare-and-set).
+  mutable std::mutex mutex_;
   std::shared_ptr<const RecipientTable> table_;
   std::map<std::string, ModeTable> modes_;
   Schedule schedule_;
@@ -114,17 +119,10 @@ class Engine::Impl {
   // a time anyway, and a "busy" answer to one request is then never confused with another's.
   std::map<std::string, std::unique_ptr<std::mutex>> submit_locks_;
 
-  // Notices a chat service refused for a transient reason, oldest first, at most kMaxUnsent.
-  struct Unsent {
-    JobId job;
-    JobState state = JobState::received;  // the job's state the notice is about
-    Recipient to;
-    chat::ChatMessage message;
-    int attempts = 1;
-  };
+  // Notices a chat service refused for a transient reason wait in the store (JobStore's queued
+  // notices), at most kMaxUnsent; the oldest is dropped beyond that.
   static constexpr std::size_t kMaxUnsent = 1000;
-  std::mutex unsent_mutex_;
-  std::deque<Unsent> unsent_;
+  std::mutex unsent_mutex_;  // one queue-or-resend at a time, so the cap holds
   std::atomic<std::uint64_t> notices_sent_{0}, notices_failed_{0}, notices_dropped_{0};
 
   // Counters for /metrics.

@@ -44,7 +44,8 @@ std::string rule_printer(const Match& match) {
 
 Result<Job> Engine::Impl::transition(Job job, JobState to, const std::string& actor,
                                      std::string reason) {
-  std::lock_guard lock(mutex_);
+  // No engine lock here: the store's compare-and-set (update() with the expected state) is what
+  // serialises state changes, across threads and processes, and the commit may block on disk.
   if (!can_transition(job.state, to)) {
     return fail(Errc::conflict, quoted_name(job) + " is " + std::string(to_string(job.state)) +
                                     " and cannot become " + std::string(to_string(to)));
@@ -55,7 +56,18 @@ Result<Job> Engine::Impl::transition(Job job, JobState to, const std::string& ac
   job.state = to;
   job.updated_at = now;
   job.reason = std::move(reason);
-  if (auto ok = deps_.jobs.update(job, expected, t); !ok) return fail(ok.error());
+  if (auto ok = deps_.jobs.update(job, expected, t); !ok) {
+    // A conflict is another path having moved the job first (a release racing a decision):
+    // expected, and the caller stops. Anything else is the store failing.
+    if (ok.error().code == Errc::conflict) {
+      spdlog::debug("job {}: {} -> {} by {} not applied: {}", job.id.short_id(),
+                    to_string(expected), to_string(to), actor, ok.error().message);
+    } else {
+      spdlog::error("job {}: {} -> {} by {} failed: {}", job.id.short_id(), to_string(expected),
+                    to_string(to), actor, ok.error().message);
+    }
+    return fail(ok.error());
+  }
   spdlog::info("job {} {} -> {} by {}: {}", job.id.short_id(), to_string(expected), to_string(to),
                actor, job.reason);
   return job;
@@ -92,7 +104,10 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
                        job.sender.display() + (job.incomplete ? " (incomplete)" : "") +
                        (doc.note.empty() ? "" : "; " + doc.note)};
   if (auto ok = deps_.jobs.insert(job, first); !ok) {
-    (void)deps_.blobs.remove(job.id);
+    if (auto removed = deps_.blobs.remove(job.id); !removed) {
+      spdlog::error("job {}: the document of a job that could not be stored stays in the spool: {}",
+                    job.id.short_id(), removed.error().message);
+    }
     return fail(ok.error());
   }
   post([this, id = job.id] { process_stored(id); });
@@ -106,13 +121,13 @@ void Engine::Impl::process_stored(const JobId& id) {
   // Derived documents: the printable PDF and the page-1 preview (kept encrypted like the original).
   auto original = deps_.blobs.get(id, store::BlobKind::original);
   if (!original) {
-    (void)transition(*job, JobState::failed, "engine",
+    (void)transition(*job, JobState::failed, "engine",  // logged by transition()
                      "the stored document cannot be read: " + original.error().message);
     return;
   }
   auto pdf = document::to_printable_pdf(*original, job->document_name, settings_.limits);
   if (!pdf) {
-    (void)transition(*job, JobState::failed, "engine",
+    (void)transition(*job, JobState::failed, "engine",  // logged by transition()
                      "the document cannot be made printable: " + pdf.error().message);
     return;
   }
@@ -272,6 +287,7 @@ void Engine::Impl::on_presence(const std::string& service, const std::string& us
     if (!std::any_of(job.recipients.begin(), job.recipients.end(), concerns)) continue;
     auto d = decide_job(job, job.printer);
     if (d.action != Action::print) continue;
+    // A conflict means another path released or deleted it meanwhile; transition() logs.
     (void)release(job, std::nullopt, "presence:" + service + ":" + user, d.reason, &batch);
   }
   print_in_order(std::move(batch));
@@ -288,7 +304,7 @@ void Engine::Impl::recheck_held(const std::string& why) {
   for (auto& job : *held) {
     auto d = decide_job(job, job.printer);
     if (d.action == Action::print)
-      (void)release(job, std::nullopt, "engine", why + "; " + d.reason, &batch);
+      (void)release(job, std::nullopt, "engine", why + "; " + d.reason, &batch);  // as above
   }
   print_in_order(std::move(batch));
 }
@@ -303,10 +319,12 @@ Result<Job> Engine::Impl::release(Job job, std::optional<std::string> printer_na
   job.printer = printer_for(printer_name && !printer_name->empty() ? *printer_name : job.printer);
   auto releasing = transition(std::move(job), JobState::releasing, actor, reason);
   if (!releasing) return releasing;
-  auto printing = transition(std::move(*releasing), JobState::printing, actor,
-                             "printing on " + releasing->printer);
+  // The reason is made before the job is moved into the call (argument order is unspecified).
+  std::string printing_on = "printing on " + releasing->printer;
+  auto printing =
+      transition(std::move(*releasing), JobState::printing, actor, std::move(printing_on));
   if (!printing) return printing;
-  (void)audit(actor, "job.release", printing->id.str(), reason);
+  audit(actor, "job.release", printing->id.str(), reason);
   if (batch) {
     batch->push_back(printing->id);
   } else {
@@ -344,7 +362,7 @@ std::chrono::milliseconds Engine::Impl::note_clock_jump(Timestamp now) {
         std::to_string(std::chrono::duration_cast<std::chrono::minutes>(skew).count()) +
         " min added to their retention)";
     spdlog::warn("{}", text);
-    (void)audit("engine", "clock.jump", "", text);
+    audit("engine", "clock.jump", "", text);
   }
   return skew;
 }
@@ -372,13 +390,19 @@ void Engine::Impl::housekeeping() {
   auto expired = deps_.jobs.list(filter);
   if (!expired) return;
   for (auto& job : *expired) {
-    notify(job,
-           "Fax " + std::string(job.id.short_id()) + " from " + job.sender.display() +
-               " was held longer than the retention period and is deleted.",
-           false);
+    // Told only once the job is expired: a release or delete racing with this pass wins, and
+    // then the person must not read "deleted" about a fax that printed.
     auto done =
         transition(job, JobState::expired, "engine", "held longer than the retention period");
-    if (done) (void)deps_.blobs.remove(job.id);
+    if (!done) continue;
+    if (auto ok = deps_.blobs.remove(job.id); !ok) {
+      spdlog::error("job {}: removing its documents failed: {}", job.id.short_id(),
+                    ok.error().message);
+    }
+    notify(*done,
+           "Fax " + std::string(done->id.short_id()) + " from " + done->sender.display() +
+               " was held longer than the retention period and is deleted.",
+           false);
   }
 }
 
@@ -392,7 +416,7 @@ Result<Job> Engine::Impl::remove(Job job, const std::string& actor) {
     spdlog::error("job {}: removing its documents failed: {}", deleted->id.short_id(),
                   ok.error().message);
   }
-  (void)audit(actor, "job.delete", deleted->id.str(), "deleted");
+  audit(actor, "job.delete", deleted->id.str(), "deleted");
   return deleted;
 }
 

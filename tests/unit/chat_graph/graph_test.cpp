@@ -9,6 +9,7 @@
 
 #include "atdesk/chat/graph/graph_chat_service.hpp"
 #include "atdesk/testing/fake_graph.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 
 namespace atdesk::chat {

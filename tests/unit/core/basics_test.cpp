@@ -12,6 +12,7 @@
 #include "atdesk/core/presence.hpp"
 #include "atdesk/core/recipient.hpp"
 #include "atdesk/core/text.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 
 namespace atdesk {
 namespace {

@@ -2,6 +2,7 @@
 // the real local chat service and document pipeline.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/testing/fake_printer.hpp"
 #include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 
@@ -423,6 +425,67 @@ TEST_F(EngineTest, NoticesWaitWhileTheChatServiceIsDownAndAreSentWhenBack) {
   auto metrics = engine_->metrics();
   EXPECT_EQ(metrics.notices_waiting, 0u);
   EXPECT_EQ(metrics.notices_sent, 2u);
+}
+
+// Waiting notices are kept in the store: after a restart the person still learns that their fax
+// is held.
+TEST_F(EngineTest, WaitingNoticesSurviveARestart) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  chat_.down = true;
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  engine_->drain();
+  ASSERT_EQ(engine_->metrics().notices_waiting, 1u);
+  engine_->stop();
+  engine_.reset();
+  chat_.down = false;
+  start();
+  engine_->run_housekeeping();
+  auto m = messages("user:local:alice");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].job_id, job.id.str());
+  EXPECT_NE(m[0].text.find("is held"), std::string::npos) << m[0].text;
+  EXPECT_EQ(engine_->metrics().notices_waiting, 0u);
+}
+
+// A release that wins the race with the retention pass: the job prints and the person is never
+// told it was deleted (the notice used to go out before the expiry, which then failed).
+TEST_F(EngineTest, ExpiryThatLosesARaceWithAReleaseTellsNobody) {
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
+  clock_.advance(25h);
+  bool released = false;
+  jobs_.after_list = [&](const store::JobFilter& f) {
+    if (!f.received_before || released) return;
+    released = true;  // between the retention pass's read and its expiry
+    ASSERT_TRUE(engine_->release(job.id.str(), std::nullopt, "api:admin"));
+  };
+  engine_->run_housekeeping();
+  jobs_.after_list = nullptr;
+  ASSERT_TRUE(released);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  engine_->drain();
+  for (const auto& m : messages("user:local:alice")) {
+    EXPECT_EQ(m.text.find("retention"), std::string::npos) << m.text;
+  }
+  EXPECT_TRUE(*blobs_.exists(job.id, store::BlobKind::original));
+}
+
+// The history of a released job names the printer it goes to.
+TEST_F(EngineTest, ReleaseHistoryNamesThePrinter) {
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(engine_->release(job.id.str(), std::string("back"), "api:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  auto history = engine_->history(job.id.str());
+  ASSERT_TRUE(history);
+  const auto it = std::find_if(history->begin(), history->end(), [](const Transition& t) {
+    return t.to == JobState::printing && t.from == JobState::releasing;
+  });
+  ASSERT_NE(it, history->end());
+  EXPECT_EQ(it->reason, "printing on back");
 }
 
 // What the ingress noticed about a reception (a fax call's damaged lines) is kept in the job's

@@ -27,22 +27,4 @@ class SystemClock final : public Clock {
   std::chrono::milliseconds elapsed() const override;
 };
 
-// Simulated time for tests: starts at a given instant and moves only when told. advance() is
-// time passing; set() is the wall clock being set (a jump), which elapsed() does not see.
-class ManualClock final : public Clock {
- public:
-  explicit ManualClock(Timestamp start) : now_(start) {}
-  Timestamp now() const override { return now_; }
-  std::chrono::milliseconds elapsed() const override { return elapsed_; }
-  void set(Timestamp t) { now_ = t; }
-  void advance(std::chrono::milliseconds d) {
-    now_ += d;
-    elapsed_ += d;
-  }
-
- private:
-  Timestamp now_;
-  std::chrono::milliseconds elapsed_{0};
-};
-
 }  // namespace atdesk

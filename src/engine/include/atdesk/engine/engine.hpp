@@ -2,9 +2,11 @@
 // active mode table -> print now, or hold and notify; presence changes release held jobs.
 // The engine owns every job transition (Engine::transition is the one place a state changes).
 //
-// Thread-safety: every public method may be called from any thread. Methods that change state
-// serialise on the engine's own lock; blocking I/O (printing, presence look-ups, chat messages,
-// document conversion) runs on the engine's worker threads, never under that lock.
+// Thread-safety: every public method may be called from any thread. State changes are
+// serialised by the store's compare-and-set (one transition wins, the others get a conflict);
+// the engine's own lock guards only its in-memory caches. Blocking I/O (printing, presence
+// look-ups, chat messages, document conversion) runs on the engine's worker threads, never under
+// a lock. docs/architecture.md has the thread map of the whole process.
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include "atdesk/chat/chat_service.hpp"
 #include "atdesk/core/clock.hpp"
 #include "atdesk/core/decide.hpp"
+#include "atdesk/core/incoming.hpp"
 #include "atdesk/core/job.hpp"
 #include "atdesk/core/mode_table.hpp"
 #include "atdesk/core/recipient_table.hpp"
@@ -33,16 +36,8 @@ namespace atdesk::engine {
 
 using Bytes = std::vector<std::byte>;
 
-struct IncomingDocument {
-  Bytes data;
-  std::string name;  // file name or IPP job-name, for people and error messages
-  Sender sender;
-  JobSource source = JobSource::upload;
-  bool incomplete = false;  // fax call dropped before the end
-  // What the ingress noticed about the reception ("37 bad lines (no ECM)"); kept in the job's
-  // first history entry.
-  std::string note;
-};
+// Defined in core (ingress parts do not depend on the engine); the old name stays for callers.
+using IncomingDocument = atdesk::IncomingDocument;
 
 struct Settings {
   Policy policy;
@@ -111,58 +106,63 @@ class Engine {
 
   // Reconciles jobs left in `printing`/`releasing`, decides jobs left `stored`, watches presence
   // of every recipient in the table, starts timers. Call once.
-  Result<void> start();
+  [[nodiscard]] Result<void> start();
   // Stops timers and workers; jobs in flight stay durable and resume at the next start.
   void stop();
 
   // Ingress: validates and stores the document durably, commits the job row (state `stored`)
   // and returns it; the decision then runs asynchronously. Bad documents: Errc::invalid_argument
   // or Errc::limit_exceeded naming the document, and nothing is stored.
-  Result<Job> submit(IncomingDocument document);
+  [[nodiscard]] Result<Job> submit(IncomingDocument document);
 
   // Jobs. `id` is a full id or a unique short id.
-  Result<Job> job(std::string_view id);
-  Result<std::vector<Job>> jobs(const store::JobFilter& filter);
-  Result<std::vector<Transition>> history(std::string_view id);
-  Result<Bytes> blob(std::string_view id, store::BlobKind kind);
-  Result<Bytes> page_png(std::string_view id, int page, int max_px);
+  [[nodiscard]] Result<Job> job(std::string_view id);
+  [[nodiscard]] Result<std::vector<Job>> jobs(const store::JobFilter& filter);
+  [[nodiscard]] Result<std::vector<Transition>> history(std::string_view id);
+  [[nodiscard]] Result<Bytes> blob(std::string_view id, store::BlobKind kind);
+  [[nodiscard]] Result<Bytes> page_png(std::string_view id, int page, int max_px);
   // Release a held job (to `printer` or the rule's/default printer). Errc::conflict if the job
   // is not held.
-  Result<Job> release(std::string_view id, std::optional<std::string> printer,
-                      const std::string& actor);
+  [[nodiscard]] Result<Job> release(std::string_view id, std::optional<std::string> printer,
+                                    const std::string& actor);
   // Delete a job that is not being printed; removes its documents.
-  Result<Job> remove(std::string_view id, const std::string& actor);
+  [[nodiscard]] Result<Job> remove(std::string_view id, const std::string& actor);
 
   // Recipient table.
-  Result<std::vector<RecipientRule>> recipient_rules();
-  Result<RecipientRule> add_recipient_rule(RecipientRule rule, const std::string& actor);
-  Result<void> update_recipient_rule(const RecipientRule& rule, const std::string& actor);
-  Result<void> remove_recipient_rule(std::int64_t id, const std::string& actor);
-  Result<std::vector<RecipientRule>> replace_recipient_rules(std::vector<RecipientRule> rules,
-                                                             const std::string& actor);
+  [[nodiscard]] Result<std::vector<RecipientRule>> recipient_rules();
+  [[nodiscard]] Result<RecipientRule> add_recipient_rule(RecipientRule rule,
+                                                         const std::string& actor);
+  [[nodiscard]] Result<void> update_recipient_rule(const RecipientRule& rule,
+                                                   const std::string& actor);
+  [[nodiscard]] Result<void> remove_recipient_rule(std::int64_t id, const std::string& actor);
+  [[nodiscard]] Result<std::vector<RecipientRule>> replace_recipient_rules(
+      std::vector<RecipientRule> rules, const std::string& actor);
   // Who the table sends a sender's jobs to (for the UI's "test a sender").
-  Result<std::vector<Recipient>> route(const Sender& sender);
+  [[nodiscard]] Result<std::vector<Recipient>> route(const Sender& sender);
 
   // Mode tables and schedule; a change re-checks every held job at once.
-  Result<std::vector<ModeTable>> mode_tables();
-  Result<void> put_mode_table(const ModeTable& table, const std::string& actor);
-  Result<void> remove_mode_table(const std::string& name, const std::string& actor);
-  Result<Schedule> schedule();
-  Result<void> put_schedule(const Schedule& schedule, const std::string& actor);
+  [[nodiscard]] Result<std::vector<ModeTable>> mode_tables();
+  [[nodiscard]] Result<void> put_mode_table(const ModeTable& table, const std::string& actor);
+  [[nodiscard]] Result<void> remove_mode_table(const std::string& name, const std::string& actor);
+  [[nodiscard]] Result<Schedule> schedule();
+  [[nodiscard]] Result<void> put_schedule(const Schedule& schedule, const std::string& actor);
   std::string active_mode_table();
 
   // "Hold everything until I resume" of a recipient (key "user:local:alice"): the flag the chat
   // commands `hold` and `resume` set. Turning it off re-checks held jobs at once; both are
   // audited as user.hold / user.resume.
   bool hold_all(const std::string& recipient_key);
-  Result<void> set_hold_all(const std::string& recipient_key, bool on, const std::string& actor);
+  [[nodiscard]] Result<void> set_hold_all(const std::string& recipient_key, bool on,
+                                          const std::string& actor);
 
   // Presence and recipients as the engine sees them now.
-  Result<std::vector<RecipientView>> recipients_overview();
+  [[nodiscard]] Result<std::vector<RecipientView>> recipients_overview();
 
-  Result<std::vector<store::AuditEntry>> audit(std::size_t limit, std::int64_t before_id = 0);
-  Result<void> record_audit(const std::string& actor, const std::string& action,
-                            const std::string& subject, const std::string& detail);
+  [[nodiscard]] Result<std::vector<store::AuditEntry>> audit(std::size_t limit,
+                                                             std::int64_t before_id = 0);
+  // Appends to the audit log; a failure to append is logged (the action has happened).
+  void record_audit(const std::string& actor, const std::string& action, const std::string& subject,
+                    const std::string& detail);
 
   std::vector<print::PrinterStatus> printers();
   std::map<std::string, chat::ServiceState> chat_services();
