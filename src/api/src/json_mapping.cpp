@@ -1,5 +1,6 @@
 // JSON forms of jobs, tables, presence and the rest (docs/api.md), with strict readers.
 #include "atdesk/api/json_mapping.hpp"
+#include "atdesk/core/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -24,18 +25,6 @@ std::string index(std::string_view path, std::size_t i) {
 
 std::string name_of(std::string_view path) {
   return path.empty() ? "body" : std::string(path);
-}
-
-// Text from outside in an error message: cut and without control characters.
-std::string quote(std::string_view s, std::size_t max = 64) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
-  }
-  if (s.size() > max) out += "...";
-  out += '"';
-  return out;
 }
 
 // Field paths may hold keys from outside ("cells.<key>"): cut and cleaned like other input.
@@ -169,19 +158,9 @@ class ObjectReader {
 };
 
 // Fax numbers in JSON are in display form: "+<international digits>", or the digits as written
-// when no country code was known. Read back verbatim (no number plan applies).
+// when no country code was known.
 std::string fax_text(const std::optional<FaxNumber>& n) {
   return n ? n->display() : std::string();
-}
-
-Result<std::optional<FaxNumber>> fax_from(const ObjectReader& r, std::string_view key) {
-  auto text = r.string(key, std::string());
-  if (!text) return fail(text.error());
-  if (text->empty()) return std::optional<FaxNumber>{};
-  const NumberPlan verbatim{"", "", ""};
-  auto n = FaxNumber::parse(*text, verbatim);
-  if (!n) return bad(r.field(key), n.error().message);
-  return std::optional<FaxNumber>(*n);
 }
 
 Result<std::chrono::minutes> parse_clock_time(std::string_view text, std::string_view field,
@@ -417,14 +396,6 @@ std::string_view printer_state_name(print::PrinterState s) {
   return "unreachable";
 }
 
-std::optional<print::PrinterState> parse_printer_state(std::string_view text) {
-  for (auto s : {print::PrinterState::idle, print::PrinterState::processing,
-                 print::PrinterState::stopped, print::PrinterState::unreachable}) {
-    if (printer_state_name(s) == text) return s;
-  }
-  return std::nullopt;
-}
-
 // ---- Job
 
 Json to_json(const Job& job) {
@@ -459,106 +430,6 @@ Json to_json(const Job& job) {
               {"print_attempts", job.print_attempts}};
 }
 
-Result<Job> job_from_json(const Json& j, std::string_view path) {
-  auto r =
-      ObjectReader::open(j, path,
-                         {"id", "short_id", "state", "source", "sender", "document_name", "format",
-                          "pages", "incomplete", "size_bytes", "received_at", "updated_at",
-                          "recipients", "mode_table", "printer", "reason", "print_attempts"});
-  if (!r) return fail(r.error());
-  Job job;
-
-  auto id = r->string("id");
-  if (!id) return fail(id.error());
-  auto parsed_id = JobId::parse(*id);
-  if (!parsed_id) return bad(r->field("id"), parsed_id.error().message);
-  job.id = *parsed_id;
-
-  auto state = r->string("state");
-  if (!state) return fail(state.error());
-  auto st = parse_job_state(*state);
-  if (!st) return bad(r->field("state"), "expected a job state, got " + quote(*state));
-  job.state = *st;
-
-  auto source = r->string("source", "upload");
-  if (!source) return fail(source.error());
-  auto src = parse_job_source(*source);
-  if (!src) return bad(r->field("source"), "expected a job source, got " + quote(*source));
-  job.source = *src;
-
-  if (const auto* sender = r->find("sender")) {
-    auto s = ObjectReader::open(
-        *sender, r->field("sender"),
-        {"display", "fax", "tsi", "caller_id", "sip_uri", "email", "ip", "ipp_user", "called"});
-    if (!s) return fail(s.error());
-    auto fax = fax_from(*s, "fax");
-    if (!fax) return fail(fax.error());
-    auto called = fax_from(*s, "called");
-    if (!called) return fail(called.error());
-    job.sender.fax = *fax;
-    job.sender.called = *called;
-    for (auto [key, target] :
-         {std::pair{"tsi", &job.sender.tsi}, std::pair{"caller_id", &job.sender.caller_id},
-          std::pair{"sip_uri", &job.sender.sip_uri}, std::pair{"email", &job.sender.email},
-          std::pair{"ip", &job.sender.ip}, std::pair{"ipp_user", &job.sender.ipp_user}}) {
-      auto v = s->string(key, std::string());
-      if (!v) return fail(v.error());
-      *target = std::move(*v);
-    }
-  }
-
-  auto name = r->string("document_name", std::string());
-  if (!name) return fail(name.error());
-  job.document_name = std::move(*name);
-
-  auto format = r->string("format", "tiff");
-  if (!format) return fail(format.error());
-  if (*format == "tiff") {
-    job.format = DocumentFormat::tiff;
-  } else if (*format == "pdf") {
-    job.format = DocumentFormat::pdf;
-  } else {
-    return bad(r->field("format"), "expected \"tiff\" or \"pdf\", got " + quote(*format));
-  }
-
-  auto pages = r->integer("pages", 0, 0, std::numeric_limits<int>::max());
-  if (!pages) return fail(pages.error());
-  job.pages = static_cast<int>(*pages);
-  auto incomplete = r->boolean("incomplete", false);
-  if (!incomplete) return fail(incomplete.error());
-  job.incomplete = *incomplete;
-  auto size = r->integer("size_bytes", 0, 0);
-  if (!size) return fail(size.error());
-  job.size_bytes = static_cast<std::uint64_t>(*size);
-
-  auto received = r->time("received_at", true);
-  if (!received) return fail(received.error());
-  job.received_at = *received;
-  auto updated = r->time("updated_at", true);
-  if (!updated) return fail(updated.error());
-  job.updated_at = *updated;
-
-  auto keys = r->strings("recipients");
-  if (!keys) return fail(keys.error());
-  for (std::size_t i = 0; i < keys->size(); ++i) {
-    auto recipient = Recipient::parse_key((*keys)[i]);
-    if (!recipient) return bad(index(r->field("recipients"), i), recipient.error().message);
-    job.recipients.push_back(std::move(*recipient));
-  }
-
-  for (auto [key, target] :
-       {std::pair{"mode_table", &job.mode_table}, std::pair{"printer", &job.printer},
-        std::pair{"reason", &job.reason}}) {
-    auto v = r->string(key, std::string());
-    if (!v) return fail(v.error());
-    *target = std::move(*v);
-  }
-  auto attempts = r->integer("print_attempts", 0, 0, std::numeric_limits<int>::max());
-  if (!attempts) return fail(attempts.error());
-  job.print_attempts = static_cast<int>(*attempts);
-  return job;
-}
-
 // ---- Transition
 
 Json to_json(const Transition& t) {
@@ -567,29 +438,6 @@ Json to_json(const Transition& t) {
               {"to", to_string(t.to)},
               {"actor", t.actor},
               {"reason", t.reason}};
-}
-
-Result<Transition> transition_from_json(const Json& j, std::string_view path) {
-  auto r = ObjectReader::open(j, path, {"at", "from", "to", "actor", "reason"});
-  if (!r) return fail(r.error());
-  Transition t;
-  auto at = r->time("at");
-  if (!at) return fail(at.error());
-  t.at = *at;
-  for (auto [key, target] : {std::pair{"from", &t.from}, std::pair{"to", &t.to}}) {
-    auto text = r->string(key);
-    if (!text) return fail(text.error());
-    auto state = parse_job_state(*text);
-    if (!state) return bad(r->field(key), "expected a job state, got " + quote(*text));
-    *target = *state;
-  }
-  auto actor = r->string("actor", std::string());
-  if (!actor) return fail(actor.error());
-  t.actor = std::move(*actor);
-  auto reason = r->string("reason", std::string());
-  if (!reason) return fail(reason.error());
-  t.reason = std::move(*reason);
-  return t;
 }
 
 // ---- Recipient rules
@@ -833,88 +681,15 @@ Json to_json(const print::PrinterStatus& status, bool is_default) {
               {"default", is_default}};
 }
 
-Result<print::PrinterStatus> printer_status_from_json(const Json& j, std::string_view path) {
-  auto r = ObjectReader::open(
-      j, path, {"name", "uri", "state", "state_reasons", "formats", "message", "default"});
-  if (!r) return fail(r.error());
-  print::PrinterStatus s;
-  auto name = r->string("name");
-  if (!name) return fail(name.error());
-  s.name = std::move(*name);
-  auto uri = r->string("uri", std::string());
-  if (!uri) return fail(uri.error());
-  s.uri = std::move(*uri);
-  auto state = r->string("state");
-  if (!state) return fail(state.error());
-  const auto st = parse_printer_state(*state);
-  if (!st) {
-    return bad(r->field("state"),
-               "expected one of idle, processing, stopped, unreachable, got " + quote(*state));
-  }
-  s.state = *st;
-  auto reasons = r->strings("state_reasons");
-  if (!reasons) return fail(reasons.error());
-  s.state_reasons = std::move(*reasons);
-  auto formats = r->strings("formats");
-  if (!formats) return fail(formats.error());
-  s.formats = std::move(*formats);
-  auto message = r->string("message", std::string());
-  if (!message) return fail(message.error());
-  s.message = std::move(*message);
-  if (auto d = r->boolean("default", false); !d) return fail(d.error());
-  return s;
-}
-
 Json to_json(const store::AuditEntry& entry) {
   return Json{{"id", entry.id},         {"at", format_time(entry.at)}, {"actor", entry.actor},
               {"action", entry.action}, {"subject", entry.subject},    {"detail", entry.detail}};
-}
-
-Result<store::AuditEntry> audit_entry_from_json(const Json& j, std::string_view path) {
-  auto r = ObjectReader::open(j, path, {"id", "at", "actor", "action", "subject", "detail"});
-  if (!r) return fail(r.error());
-  store::AuditEntry e;
-  auto id = r->integer("id", 0, 0);
-  if (!id) return fail(id.error());
-  e.id = *id;
-  auto at = r->time("at");
-  if (!at) return fail(at.error());
-  e.at = *at;
-  for (auto [key, target] : {std::pair{"actor", &e.actor}, std::pair{"action", &e.action},
-                             std::pair{"subject", &e.subject}, std::pair{"detail", &e.detail}}) {
-    auto v = r->string(key, std::string());
-    if (!v) return fail(v.error());
-    *target = std::move(*v);
-  }
-  return e;
 }
 
 Json to_json(const chat::StoredMessage& message) {
   return Json{{"seq", message.seq},       {"at", format_time(message.at)},
               {"to", message.to},         {"text", message.text},
               {"job_id", message.job_id}, {"has_preview", message.has_preview}};
-}
-
-Result<chat::StoredMessage> message_from_json(const Json& j, std::string_view path) {
-  auto r = ObjectReader::open(j, path, {"seq", "at", "to", "text", "job_id", "has_preview"});
-  if (!r) return fail(r.error());
-  chat::StoredMessage m;
-  auto seq = r->integer("seq", std::nullopt, 0);
-  if (!seq) return fail(seq.error());
-  m.seq = *seq;
-  auto at = r->time("at");
-  if (!at) return fail(at.error());
-  m.at = *at;
-  for (auto [key, target] :
-       {std::pair{"to", &m.to}, std::pair{"text", &m.text}, std::pair{"job_id", &m.job_id}}) {
-    auto v = r->string(key, std::string(), 1u << 20);
-    if (!v) return fail(v.error());
-    *target = std::move(*v);
-  }
-  auto preview = r->boolean("has_preview", false);
-  if (!preview) return fail(preview.error());
-  m.has_preview = *preview;
-  return m;
 }
 
 }  // namespace atdesk::api

@@ -1,6 +1,7 @@
 // The strict multipart/form-data parser. Everything from outside that ends up in an error
 // message is quoted with control characters replaced, so a hostile body cannot forge log lines.
 #include "atdesk/api/multipart.hpp"
+#include "atdesk/core/text.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -43,17 +44,6 @@ bool is_token(std::string_view s) {
 bool is_bchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   return std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
-}
-
-std::string quote(std::string_view s, std::size_t max = 40) {
-  std::string out = "'";
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
-  }
-  if (s.size() > max) out += "...";
-  out += "'";
-  return out;
 }
 
 std::unexpected<Error> malformed(std::string message) {

@@ -1,5 +1,7 @@
 #include "curl_transport.hpp"
 
+#include "atdesk/handles/curl.hpp"
+
 #include <curl/curl.h>
 #include <algorithm>
 #include <memory>
@@ -7,18 +9,12 @@
 namespace atdesk::cli {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
 struct MimeDeleter {
   void operator()(curl_mime* mime) const { curl_mime_free(mime); }
 };
-struct SlistDeleter {
-  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
 using MimePtr = std::unique_ptr<curl_mime, MimeDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using handles::CurlPtr;
+using SlistPtr = handles::CurlSlistPtr;
 
 std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
@@ -26,11 +22,7 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 }
 
 bool append_header(SlistPtr& list, const std::string& header) {
-  curl_slist* grown = curl_slist_append(list.get(), header.c_str());
-  if (grown == nullptr) return false;
-  (void)list.release();  // curl_slist_append returned the same list, now one longer
-  list.reset(grown);
-  return true;
+  return handles::append_header(list, header.c_str());
 }
 
 }  // namespace

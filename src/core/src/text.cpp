@@ -29,4 +29,15 @@ Result<void> check_utf8(std::string_view text, std::string_view what) {
   return {};
 }
 
+std::string quote(std::string_view text, std::size_t max) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += (c < 0x20 || c == 0x7f) ? '?' : text[i];
+  }
+  if (text.size() > max) out += "...";
+  out += '"';
+  return out;
+}
+
 }  // namespace atdesk

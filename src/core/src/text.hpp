@@ -2,6 +2,8 @@
 // the inputs are identifiers, numbers and commands, never prose.
 #pragma once
 
+#include "atdesk/core/text.hpp"
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -47,17 +49,6 @@ inline bool printable(std::string_view s) {
   return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
 }
 
-// Text from outside quoted in an error message: cut to `max` characters, control characters
-// replaced, so a hostile input cannot forge log lines.
-inline std::string quote(std::string_view s, std::size_t max = 64) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    out += (c < 0x20 || c == 0x7f) ? '?' : s[i];
-  }
-  if (s.size() > max) out += "...";
-  out += '"';
-  return out;
-}
+using atdesk::quote;  // core/text.hpp
 
 }  // namespace atdesk::text

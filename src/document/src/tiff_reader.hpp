@@ -12,13 +12,11 @@
 
 #include "atdesk/core/error.hpp"
 #include "atdesk/document/document.hpp"
+#include "atdesk/handles/tiff.hpp"
 
 namespace atdesk::document::detail {
 
-struct TiffCloser {
-  void operator()(TIFF* t) const { TIFFClose(t); }
-};
-using TiffPtr = std::unique_ptr<TIFF, TiffCloser>;
+using handles::TiffPtr;
 
 // Everything the reader needs to outlive the TIFF handle.
 class TiffReader {

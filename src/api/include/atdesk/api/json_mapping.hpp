@@ -47,16 +47,14 @@ Result<Timestamp> parse_time(std::string_view text, std::string_view field);
 
 // The API's names of printer states: "idle", "processing", "stopped", "unreachable".
 std::string_view printer_state_name(print::PrinterState s);
-std::optional<print::PrinterState> parse_printer_state(std::string_view text);
 
-// Readers take the path of the value ("", "rules[2]") to name fields in errors. Fax numbers
-// are written in display form ("+81312345678") and read back verbatim, so a job round-trips.
+// Readers (of what the API accepts: rules, mode tables, schedules, presence) take the path of
+// the value ("", "rules[2]") to name fields in errors. Fax numbers are written in display form
+// ("+81312345678").
 Json to_json(const Job& job);
-Result<Job> job_from_json(const Json& j, std::string_view path = "");
 
-// Transition JSON does not carry the job id: the reader leaves `job` empty.
+// Transition JSON does not carry the job id.
 Json to_json(const Transition& t);
-Result<Transition> transition_from_json(const Json& j, std::string_view path = "");
 
 // `pattern` is read with SenderPattern::parse and `plan`; `recipient` with Recipient::parse_key.
 // A missing id reads as 0 (a rule not yet stored).
@@ -80,17 +78,13 @@ Result<Schedule> schedule_from_json(const Json& j, std::string_view path = "");
 Json to_json(const Presence& presence);
 Result<Presence> presence_from_json(const Json& j, std::string_view path = "");
 
-// {"name", "uri", "state", "state_reasons", "formats", "message", "default"}; the reader
-// ignores "default".
+// {"name", "uri", "state", "state_reasons", "formats", "message", "default"}
 Json to_json(const print::PrinterStatus& status, bool is_default);
-Result<print::PrinterStatus> printer_status_from_json(const Json& j, std::string_view path = "");
 
 // {"id", "at", "actor", "action", "subject", "detail"}
 Json to_json(const store::AuditEntry& entry);
-Result<store::AuditEntry> audit_entry_from_json(const Json& j, std::string_view path = "");
 
 // {"seq", "at", "to", "text", "job_id", "has_preview"}
 Json to_json(const chat::StoredMessage& message);
-Result<chat::StoredMessage> message_from_json(const Json& j, std::string_view path = "");
 
 }  // namespace atdesk::api

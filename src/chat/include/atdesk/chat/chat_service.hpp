@@ -50,21 +50,23 @@ class ChatService {
   // Connects (on the adapter's own threads: it must not block for long) and stops. atdeskd
   // calls start() after the engine has registered its handlers, and stop() after the engine
   // stopped. Adapters without a connection keep the defaults.
-  virtual Result<void> start() { return {}; }
+  [[nodiscard]] virtual Result<void> start() { return {}; }
   virtual void stop() {}
 
   // Presence of several users at once; blocks for at most the adapter's configured timeout.
   // Users the service does not know are absent from the map.
-  virtual Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) = 0;
+  [[nodiscard]] virtual Result<std::map<std::string, Presence>> presence(
+      std::span<const std::string> users) = 0;
   // Members of a channel (whose presence decides for a channel recipient).
-  virtual Result<std::vector<std::string>> channel_members(const std::string& channel) = 0;
+  [[nodiscard]] virtual Result<std::vector<std::string>> channel_members(
+      const std::string& channel) = 0;
   // Calls `handler` whenever the presence of a watched user changes (push where the service
   // has it, polling where not). Replaces the watched set.
   virtual void watch(std::vector<std::string> users, PresenceHandler handler) = 0;
-  virtual Result<void> send(const Recipient& to, const ChatMessage& message) = 0;
+  [[nodiscard]] virtual Result<void> send(const Recipient& to, const ChatMessage& message) = 0;
   virtual void on_command(CommandHandler handler) = 0;
   // The registration check for a recipient rule: does this user or channel exist?
-  virtual Result<void> verify(const Recipient& recipient) = 0;
+  [[nodiscard]] virtual Result<void> verify(const Recipient& recipient) = 0;
 };
 
 }  // namespace atdesk::chat
