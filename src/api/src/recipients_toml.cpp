@@ -120,21 +120,23 @@ Result<RecipientRule> rule_from_table(const toml::value& v, const std::string& w
   RecipientRule rule;
   auto pattern = string_key(t, where, "pattern", 512);
   if (!pattern) return fail(pattern.error());
-  if (!*pattern) {
+  const std::optional<std::string>& pattern_text = *pattern;
+  if (!pattern_text) {
     return bad(where + ": pattern",
                "missing (expected a sender pattern such as \"prefix:03\" or \"others\")");
   }
-  auto parsed = SenderPattern::parse(**pattern, plan);
+  auto parsed = SenderPattern::parse(*pattern_text, plan);
   if (!parsed) return bad(where + ": pattern", parsed.error().message);
   rule.pattern = std::move(*parsed);
 
   auto recipient = string_key(t, where, "recipient", 512);
   if (!recipient) return fail(recipient.error());
-  if (!*recipient) {
+  const std::optional<std::string>& recipient_text = *recipient;
+  if (!recipient_text) {
     return bad(where + ": recipient",
                "missing (expected a recipient key such as \"user:local:alice\")");
   }
-  auto key = Recipient::parse_key(**recipient);
+  auto key = Recipient::parse_key(*recipient_text);
   if (!key) return bad(where + ": recipient", key.error().message);
   rule.recipient = std::move(*key);
 

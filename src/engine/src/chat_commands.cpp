@@ -31,7 +31,7 @@ bool Engine::Impl::is_recipient(const Job& job, const chat::ChatCommand& c) cons
 
 bool Engine::Impl::hold_flag(const std::string& recipient_key) {
   auto v = deps_.tables.get_setting("hold", recipient_key);
-  return v && *v && **v == "1";
+  return v.value_or(std::nullopt).value_or("0") == "1";
 }
 
 Result<void> Engine::Impl::set_hold_flag(const std::string& recipient_key, bool on) {
@@ -84,7 +84,8 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
     return *job;
   };
 
-  switch (request->kind) {
+  const ChatCommandRequest& command = *request;
+  switch (command.kind) {
     case CommandKind::help:
       reply(c, command_help());
       return;
@@ -100,7 +101,7 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
     }
     case CommandKind::hold:
     case CommandKind::resume: {
-      const bool on = request->kind == CommandKind::hold;
+      const bool on = command.kind == CommandKind::hold;
       if (auto ok = set_hold_flag(sender_key(c), on); !ok) {
         return reply(c, "Sorry, that did not work: " + ok.error().message);
       }
@@ -112,23 +113,23 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
       return;
     }
     case CommandKind::remove: {
-      if (!request->job_id) return refuse("", "say which job to delete: 'delete <id>'");
-      auto job = find_own(*request->job_id);
+      if (!command.job_id) return refuse("", "say which job to delete: 'delete <id>'");
+      auto job = find_own(*command.job_id);
       if (!job) return;
       auto done = remove(*job, actor);
       return reply(c, done ? "Deleted job " + std::string(done->id.short_id()) + "."
                            : "Sorry, " + done.error().message + ".");
     }
     case CommandKind::print: {
-      if (request->printer && !printer(*request->printer)) {
+      if (command.printer && !printer(*command.printer)) {
         std::string names;
         for (const auto& [name, p] : deps_.printers) names += (names.empty() ? "" : ", ") + name;
-        return refuse(*request->printer,
-                      "there is no printer '" + *request->printer + "' (printers: " + names + ")");
+        return refuse(*command.printer,
+                      "there is no printer '" + *command.printer + "' (printers: " + names + ")");
       }
       std::vector<Job> targets;
-      if (request->job_id) {
-        auto job = find_own(*request->job_id);
+      if (command.job_id) {
+        auto job = find_own(*command.job_id);
         if (!job) return;
         targets.push_back(std::move(*job));
       } else {
@@ -139,7 +140,7 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
       std::vector<JobId> batch;
       for (auto& job : targets) {
         auto released =
-            release(job, request->printer, actor, "released by " + c.from + " in chat", &batch);
+            release(job, command.printer, actor, "released by " + c.from + " in chat", &batch);
         if (!text.empty()) text += '\n';
         if (released) {
           text += fmt::format("Printing job {} on {}.", released->id.short_id(), released->printer);

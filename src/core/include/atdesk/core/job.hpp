@@ -60,8 +60,6 @@ struct Job {
   std::string reason;                 // why the job is in its state, in a sentence
   int print_attempts = 0;
   std::string printer_job;  // the printer's job id/URI of the current print, for tracking
-
-  bool operator==(const Job&) const = default;
 };
 
 // One row in a job's history.
