@@ -212,8 +212,19 @@ check "eicon: sender from CallID2" test "$(jq -r .sender.fax <<<"$j")" = "+81398
 check "eicon: called from CallID1" test "$(jq -r .sender.called <<<"$j")" = "+81355550002"
 check "eicon: routed to bob" grep -q bob <<<"$(jq -c .recipients <<<"$j")"
 
+# 2b. Two documents in one call (EOM between them): faxgetty runs the hook once per document,
+#     with the same commid; two jobs, named apart.
+mapfile -t ids < <(callids ttyIAX0 NMBR=0312340000 NAME= ANID= NDID=0355550001)
+receive "" 1 "${ids[@]}"
+faxrcvd "$q" ttyIAX0 000000103 "" "${ids[@]}"
+receive "" 2 "${ids[@]}"
+faxrcvd "$q" ttyIAX0 000000103 "" "${ids[@]}"
+check "one call, two documents: two jobs" wait_jobs 4
+names=$(jobs_json | jq -r '.jobs[] | select(.sender.fax == "+81312340000") | .document_name' | sort -u)
+check "one call, two documents: named apart" test "$(wc -l <<<"$names")" = 2
+
 # 3. Withheld caller IDs, no TSI: a job with an unknown sender each, never dropped.
-n=2
+n=4
 for cid in P O anonymous Restricted; do
   mapfile -t ids < <(callids ttyIAX0 "NMBR=$cid" "NAME=" "ANID=$cid" NDID=0355550001)
   receive "<UNSPECIFIED>" 1 "${ids[@]}"
