@@ -39,8 +39,10 @@ getent passwd atdesk >/dev/null ||
 work=$(mktemp -d /tmp/atdesk-hylafax.XXXXXX)
 chmod 755 "$work"
 daemon=""
+holder=""
 failures=0
 cleanup() {
+  [ -z "$holder" ] || kill "$holder" 2>/dev/null
   stop_daemon
   if [ "$failures" -ne 0 ]; then
     log "---- atdeskd log (last 40 lines) ----"
@@ -304,6 +306,21 @@ check "missed fax: caller and DID from the TIFF" \
 sweep
 sleep 1  # a second hand-over would be picked up within 200 ms; none may come
 check "a second sweep hands nothing over again" test "$(job_count)" = "$n"
+
+# 8b. A document faxgetty is still receiving (it holds an exclusive flock on it): the sweep leaves
+#     it alone, and takes it once the lock is gone.
+mapfile -t ids < <(callids ttyIAX0 NMBR=0377770000 NAME= ANID= NDID=)
+receive "" 1 "${ids[@]}"
+(exec 8<"$spool/$q" && flock -x 8 && exec sleep 60) &  # one process: killing it drops the lock
+holder=$!
+until ! flock -n -s "$spool/$q" true; do sleep 0.05; done
+sweep
+check "receiving fax: the sweep leaves it alone" test ! -e "$spool/atdesk/handed/$(basename "$q" .tif)"
+kill "$holder"
+wait "$holder" 2>/dev/null
+check "received fax: the sweep takes it after the lock is gone" sweep
+n=$((n + 1))
+check "received fax: a job" wait_jobs "$n"
 
 # 9. A file atdeskd may not read (as the old hook left them: 0600 uucp): rejected, naming errno.
 install -o uucp -g atdesk -m 600 "$sample" "$inbox/old.tif"
