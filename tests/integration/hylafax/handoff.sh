@@ -264,9 +264,10 @@ check "no-page call: names the caller" grep -q "caller +81344445555" <<<"$audit"
 check "no-page call: HylaFAX's message" grep -q "No carrier detected" <<<"$audit"
 check "no-page call: no job" test "$(job_count)" = "$n"
 
-# 6. atdeskd down: the fax waits in the inbox and becomes a job at the next start.
+# 6. atdeskd down: the fax waits in the inbox and becomes a job at the next start. The caller name
+#    is Latin-1, not UTF-8: the fax still arrives.
 stop_daemon
-mapfile -t ids < <(callids ttyIAX0 NMBR=0322223333 NAME= ANID= NDID=)
+mapfile -t ids < <(callids ttyIAX0 NMBR=0322223333 $'NAME=Caf\xe9 Ginza' ANID= NDID=)
 receive "" 1 "${ids[@]}"
 faxrcvd "$q" ttyIAX0 000000501 "" "${ids[@]}"
 check "atdeskd down: the pair waits in the inbox" test -f "$inbox/hylafax-$(basename "$q" .tif)-000000501.json"
