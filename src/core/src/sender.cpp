@@ -172,4 +172,32 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
   return s;
 }
 
+bool is_withheld_caller_id(std::string_view raw) {
+  const auto low = text::lower(text::trim(raw));
+  // Class 2/2.0 modems report "P" and "O" (TIA/EIA-777 caller ID: private, out of area); Asterisk
+  // sends "anonymous" or "Restricted"; HylaFAX writes "<UNSPECIFIED>" for a missing TSI.
+  for (std::string_view marker : {"p", "o", "anonymous", "restricted", "private", "unavailable",
+                                  "unknown", "<unspecified>", "<unknown>", "withheld"}) {
+    if (low == marker) return true;
+  }
+  return false;
+}
+
+Sender fax_sender(std::string_view caller_id, std::string_view tsi, const NumberPlan& plan) {
+  Sender s;
+  const auto cid = text::trim(caller_id);
+  const auto station = text::trim(tsi);
+  if (!station.empty() && !is_withheld_caller_id(station) && text::printable(station)) {
+    s.tsi = std::string(station);
+  }
+  if (!cid.empty() && !is_withheld_caller_id(cid) && text::printable(cid) && cid.size() <= 256) {
+    s.caller_id = std::string(cid);
+    if (auto number = FaxNumber::parse(cid, plan)) s.fax = *number;
+  }
+  if (!s.fax && !s.tsi.empty()) {
+    if (auto number = FaxNumber::parse(s.tsi, plan)) s.fax = *number;
+  }
+  return s;
+}
+
 }  // namespace atdesk

@@ -1,7 +1,11 @@
 #include "atdesk/fax/inbox.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 #include <fstream>
@@ -36,27 +40,51 @@ Result<fs::path> move_into(const fs::path& file, const fs::path& dir) {
   return target;
 }
 
+// "Permission denied (errno 13 EACCES; atdeskd runs as uid 105, gid 110)": what an admin needs
+// to fix a file atdeskd may not read.
+std::string errno_text(int err) {
+  const char* name = ::strerrorname_np(err);  // nullptr for an unknown errno
+  std::string out = std::strerror(err);
+  out += " (errno " + std::to_string(err);
+  if (name) out += std::string(" ") + name;
+  if (err == EACCES || err == EPERM) {
+    out += "; atdeskd runs as uid " + std::to_string(::geteuid()) + ", gid " +
+           std::to_string(::getegid());
+  }
+  return out + ")";
+}
+
 Result<std::string> read_file(const fs::path& file, std::uint64_t max_bytes) {
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  if (ec) return fail(Errc::io, file.string() + ": " + ec.message());
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(Errc::io, file.string() + ": cannot open: " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(Errc::io, file.string() + ": " + errno_text(errno));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > max_bytes) {
     return fail(Errc::limit_exceeded, file.string() + ": " + std::to_string(size) +
                                           " bytes exceeds the limit of " +
                                           std::to_string(max_bytes));
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return fail(Errc::io, file.string() + ": cannot open");
   std::string data(size, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(size));
-  if (!in) return fail(Errc::io, file.string() + ": short read");
+  std::size_t got = 0;
+  while (got < size) {
+    const auto n = ::read(fd, data.data() + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(Errc::io, file.string() + ": cannot read: " + errno_text(errno));
+    if (n == 0) return fail(Errc::io, file.string() + ": short read");
+    got += static_cast<std::size_t>(n);
+  }
   return data;
 }
 
 }  // namespace
 
-InboxWatcher::InboxWatcher(Settings settings, Submit submit)
-    : settings_(std::move(settings)), submit_(std::move(submit)) {}
+InboxWatcher::InboxWatcher(Settings settings, Submit submit, Audit audit)
+    : settings_(std::move(settings)), submit_(std::move(submit)), audit_(std::move(audit)) {}
 
 InboxWatcher::~InboxWatcher() {
   stop();
@@ -110,6 +138,9 @@ InboxWatcher::ScanResult InboxWatcher::scan_once() {
       case Outcome::deferred:
         ++r.deferred;
         break;
+      case Outcome::failed_reception:
+        ++r.failed_receptions;
+        break;
     }
   }
   return r;
@@ -133,15 +164,19 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
       std::ofstream out(reason_file, std::ios::trunc);
       out << reason << "\n";
     }
-    if (!document.empty()) (void)move_into(document, rejected);
-    (void)move_into(meta, rejected);
+    for (const auto& file : {document, meta}) {
+      if (file.empty()) continue;
+      if (auto moved = move_into(file, rejected); !moved) {
+        spdlog::error("inbox: {}", moved.error().message);
+      }
+    }
+    if (audit_) {
+      // The pair is in rejected/ with its reason whether or not the audit log takes the entry.
+      (void)audit_("inbox.rejected", meta.filename().string(), reason);
+    }
     return Outcome::rejected;
   };
 
-  if (document.empty()) {
-    return reject(meta.filename().string() + ": no document next to it (expected " +
-                  meta.stem().string() + ".tif, .tiff or .pdf)");
-  }
   auto meta_text = read_file(meta, 64 * 1024);
   if (!meta_text) return reject(meta_text.error().message);
   auto j = nlohmann::json::parse(*meta_text, nullptr, false);
@@ -150,32 +185,102 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
                   ": expected a JSON object like {\"sender\": \"+81...\"}");
   }
   auto text_field = [&](const char* key) -> std::optional<std::string> {
-    if (!j.contains(key)) return std::string{};
+    if (!j.contains(key) || j[key].is_null()) return std::string{};
     if (!j[key].is_string()) return std::nullopt;
     return j[key].get<std::string>();
+  };
+  auto flag_field = [&](const char* key) -> std::optional<bool> {
+    if (!j.contains(key) || j[key].is_null()) return false;
+    if (!j[key].is_boolean()) return std::nullopt;
+    return j[key].get<bool>();
   };
   auto sender_text = text_field("sender");
   auto called_text = text_field("called");
   auto tsi = text_field("tsi");
   auto name = text_field("name");
-  if (!sender_text || !called_text || !tsi || !name) {
+  auto caller_name = text_field("caller_name");
+  auto source_text = text_field("source");
+  auto error_text = text_field("error");
+  auto incomplete = flag_field("incomplete");
+  auto failed_reception = flag_field("failed_reception");
+  if (!sender_text || !called_text || !tsi || !name || !caller_name || !source_text ||
+      !error_text) {
     return reject(meta.filename().string() +
-                  ": sender, called, tsi and name must be strings when present");
+                  ": sender, called, tsi, name, caller_name, source and error must be strings "
+                  "when present");
   }
-  // A fax without caller ID is still a fax: with no sender (or only a TSI that is not a number)
-  // the job has an unknown sender, which the recipient table's `others` rule routes.
-  Result<Sender> sender = Sender{};
+  if (!incomplete || !failed_reception) {
+    return reject(meta.filename().string() +
+                  ": incomplete and failed_reception must be true or false when present");
+  }
+  JobSource source = JobSource::inbox;
+  if (*source_text == "hylafax") {
+    source = JobSource::hylafax;
+  } else if (!source_text->empty() && *source_text != "inbox") {
+    return reject(meta.filename().string() + ": source: expected \"inbox\" or \"hylafax\", got \"" +
+                  *source_text + "\"");
+  }
+
+  // A fax is never refused for its metadata: what cannot be read as a number leaves the sender
+  // unknown (the recipient table's `others` rule decides) and is noted in the job's history.
+  std::vector<std::string> notes;
+  Sender sender = fax_sender("", *tsi, settings_.numbers);
   if (!sender_text->empty()) {
-    sender = parse_sender(*sender_text, settings_.numbers, meta.filename().string() + ": sender");
-    if (!sender) return reject(sender.error().message);
-  } else if (auto from_tsi = FaxNumber::parse(*tsi, settings_.numbers); from_tsi) {
-    sender->fax = *from_tsi;
+    if (is_withheld_caller_id(*sender_text)) {
+      notes.push_back("caller ID withheld (\"" + *sender_text + "\")");
+    } else if (auto parsed = parse_sender(*sender_text, settings_.numbers,
+                                          meta.filename().string() + ": sender")) {
+      const auto tsi_kept = sender.tsi;
+      sender = std::move(*parsed);
+      sender.tsi = tsi_kept;
+    } else {
+      sender = fax_sender(*sender_text, *tsi, settings_.numbers);
+      notes.push_back(parsed.error().message + ": the sender is unknown");
+    }
   }
-  sender->tsi = *tsi;
-  if (!called_text->empty()) {
-    auto called = FaxNumber::parse(*called_text, settings_.numbers);
-    if (!called) return reject(meta.filename().string() + ": called: " + called.error().message);
-    sender->called = *called;
+  if (!called_text->empty() && !is_withheld_caller_id(*called_text)) {
+    if (auto called = FaxNumber::parse(*called_text, settings_.numbers)) {
+      sender.called = *called;
+    } else {
+      notes.push_back("called number not used: " + called.error().message);
+    }
+  }
+  if (!caller_name->empty() && !is_withheld_caller_id(*caller_name)) {
+    notes.push_back("caller name \"" + *caller_name + "\"");
+  }
+  if (!error_text->empty()) notes.push_back("fax server: " + *error_text);
+  std::string note;
+  for (const auto& n : notes) note += (note.empty() ? "" : "; ") + n;
+
+  if (*failed_reception) {
+    // A call that brought no page: nothing to print, but someone must be able to see it.
+    std::string subject = sender.fax            ? "caller " + sender.fax->display()
+                          : !sender.tsi.empty() ? "TSI " + sender.tsi
+                                                : "unknown caller";
+    std::string detail = "fax call";
+    if (!name->empty()) detail += " (" + *name + ")";
+    if (sender.called) detail += " to " + sender.called->display();
+    detail += ": no page received";
+    if (!note.empty()) detail += "; " + note;
+    if (audit_) {
+      if (auto ok = audit_("fax.failed_reception", subject, detail); !ok) {
+        spdlog::warn("inbox: {} deferred: audit log: {}", meta.filename().string(),
+                     ok.error().message);
+        return Outcome::deferred;
+      }
+    }
+    spdlog::warn("inbox: failed reception from {}: {}", subject, detail);
+    for (const auto& file : {document, meta}) {
+      if (file.empty()) continue;
+      if (auto moved = move_into(file, settings_.dir / "processed"); !moved) {
+        spdlog::error("inbox: {}", moved.error().message);
+      }
+    }
+    return Outcome::failed_reception;
+  }
+  if (document.empty()) {
+    return reject(meta.filename().string() + ": no document next to it (expected " +
+                  meta.stem().string() + ".tif, .tiff or .pdf)");
   }
   auto data = read_file(document, settings_.max_file_bytes);
   if (!data) {
@@ -187,8 +292,10 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
   const auto* bytes = reinterpret_cast<const std::byte*>(data->data());
   doc.data.assign(bytes, bytes + data->size());
   doc.name = name->empty() ? document.filename().string() : *name;
-  doc.sender = std::move(*sender);
-  doc.source = JobSource::inbox;
+  doc.sender = std::move(sender);
+  doc.source = source;
+  doc.incomplete = *incomplete;
+  doc.note = std::move(note);
   auto job = submit_(std::move(doc));
   if (!job) {
     const auto code = job.error().code;

@@ -218,5 +218,38 @@ TEST(SenderPattern, RejectsInvalidPatterns) {
   EXPECT_FALSE(SenderPattern::parse(std::string(400, '1'), kJapan));
 }
 
+// What modems and Asterisk put in CIDNumber when the number is withheld: never a number, never a
+// reason to refuse a fax (issue 22).
+TEST(FaxSender, WithheldCallerIdIsAnUnknownSender) {
+  for (std::string_view cid : {"P", "O", "p", "anonymous", "Anonymous", "Restricted",
+                               " RESTRICTED ", "<UNSPECIFIED>", "unavailable", "Private"}) {
+    EXPECT_TRUE(is_withheld_caller_id(cid)) << cid;
+    const auto s = fax_sender(cid, "", kJapan);
+    EXPECT_FALSE(s.fax) << cid;
+    EXPECT_EQ(s.caller_id, "") << cid;
+    EXPECT_EQ(s.display(), "an unknown sender") << cid;
+  }
+  for (std::string_view cid : {"0312345678", "+1 917 555 0142", "PO", "Pat", ""}) {
+    EXPECT_FALSE(is_withheld_caller_id(cid)) << cid;
+  }
+}
+
+TEST(FaxSender, NumberFromCallerIdElseFromTheTsi) {
+  auto s = fax_sender("03-1234-5678", "ACME", kJapan);
+  EXPECT_EQ(s.fax->digits(), "81312345678");
+  EXPECT_EQ(s.caller_id, "03-1234-5678");
+  EXPECT_EQ(s.tsi, "ACME");
+  s = fax_sender("P", "+81 3 9876 5432", kJapan);
+  EXPECT_EQ(s.fax->digits(), "81398765432");
+  EXPECT_EQ(s.tsi, "+81 3 9876 5432");
+  s = fax_sender("", "<UNSPECIFIED>", kJapan);
+  EXPECT_FALSE(s.fax);
+  EXPECT_EQ(s.tsi, "");
+  // Not a number and not a known marker: kept as presented, the sender is still unknown.
+  s = fax_sender("call me maybe", "", kJapan);
+  EXPECT_FALSE(s.fax);
+  EXPECT_EQ(s.caller_id, "call me maybe");
+}
+
 }  // namespace
 }  // namespace atdesk

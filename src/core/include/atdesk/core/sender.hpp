@@ -56,4 +56,16 @@ struct Sender {
 Result<Sender> parse_sender(std::string_view text, const NumberPlan& plan,
                             std::string_view field = "sender");
 
+// True when a caller ID or TSI says that no number is given: what modems, ISDN cards and Asterisk
+// put there when the caller withholds it or the network does not pass it on ("P" private, "O" out
+// of area, "anonymous", "Restricted", "unavailable", "<UNSPECIFIED>"; case and blanks ignored).
+bool is_withheld_caller_id(std::string_view text);
+
+// The sender of a received fax from what the line presented: the caller ID (a number, or a
+// withheld marker) and the TSI the remote fax sent. Never fails, because a fax is never refused
+// for its metadata: a caller ID that is withheld or not a number leaves `fax` to the TSI (when the
+// TSI is a number) or unknown (the recipient table's `others` rule decides). A caller ID that is
+// not withheld is kept in `caller_id` as presented; a withheld TSI is kept as none.
+Sender fax_sender(std::string_view caller_id, std::string_view tsi, const NumberPlan& plan);
+
 }  // namespace atdesk
