@@ -16,7 +16,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+
+#include "cut_proxy.hpp"
 #include "test_client.hpp"
 #include "test_server.hpp"
 
@@ -438,6 +442,51 @@ TEST_F(Xmpp, CommandsFromOfflineStorage) {
   EXPECT_TRUE(answer.has_value()) << "no answer for a late command";
   std::this_thread::sleep_for(300ms);  // a command delivered by mistake would be here by now
   EXPECT_FALSE(events_.wait_command("print 0ff1ce03", 10ms).has_value());
+}
+
+// A network outage: the bot's connection is cut without an XMPP goodbye, and a person answers a
+// notice (to the bot's full JID, as clients do) meanwhile. The command is carried out once the
+// bot is back: on ejabberd the stream is resumed (XEP-0198) and the server hands on what it had
+// queued; on Prosody 0.12 (no stream management) the message waited in offline storage.
+TEST_F(Xmpp, ConnectionCutCommandSentMeanwhileIsCarriedOut) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(500);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("cut", sink));
+  CutProxy proxy(c2s_port_);
+  auto settings = bot_settings();
+  settings.port = static_cast<std::uint16_t>(proxy.port());
+  auto bot = start_bot(settings);
+  auto bob = person("bob");
+  ChatMessage notice{"Fax held for you: reply 'print cafe0001'", "cafe0001", {}};
+  ASSERT_TRUE(bot->send(Recipient{RecipientKind::user, "xmpp", "bob@localhost"}, notice));
+  auto got = bob->wait_message([&](const Received& r) { return r.body == notice.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->from, "bot@localhost/atdesk");  // the stable resource
+
+  proxy.cut();
+  ASSERT_TRUE(wait_state(*bot, ServiceState::broken, 10s) ||
+              bot->state() == ServiceState::connecting);
+  bob->send_message(got->from, "chat", "print cafe0001");
+  auto command = events_.wait_command("print cafe0001", 30s);
+  ASSERT_TRUE(command.has_value()) << "the command sent during the outage was lost";
+  EXPECT_EQ(command->from, "bob@localhost");
+  ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 10s));
+  // The bot still works after the outage.
+  bob->send_message("bot@localhost", "chat", "list cafe0002");
+  EXPECT_TRUE(events_.wait_command("list cafe0002").has_value());
+
+  const auto lines = sink->last_formatted();
+  spdlog::set_default_logger(previous);
+  const auto logged = [&](const std::string& needle) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  };
+  EXPECT_TRUE(logged("lost the connection"));
+  if (server_.kind() == "ejabberd") {
+    EXPECT_TRUE(logged("stream resumed (XEP-0198)")) << "ejabberd offers XEP-0198 resumption";
+  } else {
+    EXPECT_TRUE(logged("(new session)"));
+  }
 }
 
 // A refused password and an untrusted certificate: the service stays broken and says why.
