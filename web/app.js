@@ -159,7 +159,8 @@ async function overview() {
       el('section', {class: 'card'}, el('h2', {text: 'Chat services'}),
         table(['Service', 'State', ''], services.services.map((s) => el('tr', {},
           el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, s.state)),
-          el('td', {}, isAdmin() && s.state !== 'connected' ? signInCell(s.name) : null)))))),
+          el('td', {}, s.error ? el('span', {class: 'muted', text: s.error}) : null,
+            isAdmin() && s.state !== 'connected' ? signInCell(s.name) : null)))))),
     el('section', {class: 'card'}, el('h2', {text: 'Recipients now'}),
       presenceRows.length ? table(['Recipient', 'Presence', 'Action', 'Held'], presenceRows) :
         el('p', {class: 'muted', text: 'No recipients.'})));

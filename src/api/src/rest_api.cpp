@@ -590,8 +590,14 @@ class RestApi {
 
   Response chat_services() {
     Json list = Json::array();
+    const auto errors = engine_.chat_service_errors();
     for (const auto& [name, state] : engine_.chat_services()) {
-      list.push_back(Json{{"name", name}, {"state", std::string(chat::to_string(state))}});
+      Json service{{"name", name}, {"state", std::string(chat::to_string(state))}};
+      // Why it is not connected (or last lost its connection), when the service says.
+      if (const auto e = errors.find(name); e != errors.end() && !e->second.empty()) {
+        service["error"] = e->second;
+      }
+      list.push_back(std::move(service));
     }
     return json_response(200, Json{{"services", std::move(list)}});
   }

@@ -57,6 +57,12 @@ ChatFactory::result_type make_xmpp_chat(const std::string& name, const toml::val
   }
   ATDESK_TRY(s.boolean("trust_self_signed", settings.trust_self_signed));
 
+  ATDESK_TRY(s.string("resource", settings.resource));
+  if (settings.resource.empty() || settings.resource.size() > 64 ||
+      settings.resource.find_first_of("/ \t\r\n") != std::string::npos) {
+    return fail(Errc::invalid_argument,
+                s.where("resource") + ": expected 1-64 characters without '/' or white space");
+  }
   ATDESK_TRY(s.string("nick", settings.nick));
   if (settings.nick.empty() || settings.nick.size() > 64 ||
       settings.nick.find_first_of("/\r\n\t") != std::string::npos) {
@@ -105,6 +111,9 @@ ChatFactory::result_type make_xmpp_chat(const std::string& name, const toml::val
   long long timeout_ms = 5000;
   ATDESK_TRY(s.integer("timeout_ms", timeout_ms, 100, 120000));
   settings.timeout = std::chrono::milliseconds(timeout_ms);
+  long long late_s = settings.late_command_max_age.count();
+  ATDESK_TRY(s.integer("late_command_max_age_s", late_s, 0, 7 * 24 * 3600));
+  settings.late_command_max_age = std::chrono::seconds(late_s);
   ATDESK_TRY(s.no_unknown_keys());
 
   auto password = read_secret_file(password_file, s.where("password_file"));

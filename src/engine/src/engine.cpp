@@ -79,6 +79,34 @@ void Engine::Impl::post(std::function<void()> fn) {
   });
 }
 
+void Engine::Impl::queue_presence(const std::string& service, const std::string& user,
+                                  const Presence& p) {
+  const auto key = std::pair(service, user);
+  {
+    std::lock_guard lock(presence_mutex_);
+    auto& queue = presence_queue_[key];
+    queue.push_back(p);
+    if (queue.size() > 1) return;  // the task draining this user's queue takes it in turn
+  }
+  post([this, key] {
+    for (;;) {
+      Presence next;
+      {
+        std::lock_guard lock(presence_mutex_);
+        next = presence_queue_[key].front();
+      }
+      on_presence(key.first, key.second, next);
+      std::lock_guard lock(presence_mutex_);
+      auto& queue = presence_queue_[key];
+      queue.pop_front();
+      if (queue.empty()) {
+        presence_queue_.erase(key);
+        return;
+      }
+    }
+  });
+}
+
 void Engine::Impl::post_after(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<boost::asio::steady_timer>(io_, delay);
   timer->async_wait([this, timer, fn = std::move(fn)](const boost::system::error_code& ec) {
@@ -144,7 +172,7 @@ void Engine::Impl::rewatch() {
     const auto& set = users[name];
     service->watch(std::vector<std::string>(set.begin(), set.end()),
                    [this, name](const std::string& user, const Presence& p) {
-                     post([this, name, user, p] { on_presence(name, user, p); });
+                     queue_presence(name, user, p);
                    });
   }
 }
@@ -457,6 +485,12 @@ std::vector<print::PrinterStatus> Engine::printers() {
 std::map<std::string, chat::ServiceState> Engine::chat_services() {
   std::map<std::string, chat::ServiceState> out;
   for (auto& [name, s] : impl_->deps_.chat_services) out.emplace(name, s->state());
+  return out;
+}
+
+std::map<std::string, std::string> Engine::chat_service_errors() {
+  std::map<std::string, std::string> out;
+  for (auto& [name, s] : impl_->deps_.chat_services) out.emplace(name, s->last_error());
   return out;
 }
 

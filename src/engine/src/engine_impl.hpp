@@ -48,6 +48,9 @@ class Engine::Impl {
   void process_stored(const JobId& id);       // decide a stored job
   void recheck_held(const std::string& why);  // re-decide every held job
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
+  // Hands a pushed presence to the workers so that the updates of one user are applied one at a
+  // time in the order the chat service pushed them (the pool would otherwise reorder them).
+  void queue_presence(const std::string& service, const std::string& user, const Presence& p);
   // Releases a held job and posts its print; with `batch`, appends the job to it instead, for
   // the caller to print the batch in order with print_in_order() (held jobs print oldest first).
   [[nodiscard]] Result<Job> release(Job job, std::optional<std::string> printer,
@@ -142,6 +145,10 @@ class Engine::Impl {
   std::vector<std::thread> workers_;
   std::mutex pending_mutex_;
   std::condition_variable pending_cv_;
+  // Presence updates not applied yet, per service and user; a user's queue is drained by one
+  // task at a time.
+  std::mutex presence_mutex_;
+  std::map<std::pair<std::string, std::string>, std::deque<Presence>> presence_queue_;
   int pending_ = 0;
   bool started_ = false;
   std::atomic<bool> stopping_{false};

@@ -1,6 +1,9 @@
-// XmppChatService against a real Prosody (scripts/test-prosody): presence pushed with the RFC
-// 6121 mapping, direct and room messages, the XEP-0363 preview, commands from a person and
-// from a room occupant, verify(), and a Prosody restart. Waits are on conditions with deadlines.
+// XmppChatService against a real server, Prosody (scripts/test-prosody) or ejabberd
+// (scripts/test-ejabberd) as ATDESK_XMPP_SERVER says: presence pushed with the RFC 6121 mapping,
+// direct and room messages, the XEP-0363 preview, commands from a person and from a room
+// occupant, JIDs written with capitals, commands that waited in offline storage, verify(), a
+// wrong password and an untrusted certificate named in last_error(), and a server restart.
+// Waits are on conditions with deadlines.
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
@@ -13,8 +16,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+
+#include "cut_proxy.hpp"
 #include "test_client.hpp"
+#include "test_server.hpp"
 
 namespace atdesk::chat::xmpp::test {
 namespace {
@@ -106,27 +114,28 @@ std::pair<long, std::string> fetch(const std::string& url, const std::string& ca
 class Xmpp : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/atdesk-prosody-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(server_.known()) << "ATDESK_XMPP_SERVER: expected prosody or ejabberd";
+    const std::string tmpl_text = "/tmp/atdesk-" + server_.kind() + "-XXXXXX";
+    std::vector<char> tmpl(tmpl_text.begin(), tmpl_text.end());
+    tmpl.push_back('\0');
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl.data();
     c2s_port_ = free_port();
     http_port_ = free_port();
-    ASSERT_TRUE(start_prosody(true)) << "see " << dir_ << "/prosody.log";
+    ASSERT_TRUE(start_server(true)) << "see " << server_.log(dir_);
     ca_file_ = dir_ + "/ca.pem";
   }
 
-  static bool start_prosody(bool with_accounts) {
-    std::string cmd = std::string(ATDESK_TEST_PROSODY_SCRIPT) + " start " + dir_ + " " +
-                      std::to_string(c2s_port_) + " " + std::to_string(http_port_);
-    if (with_accounts) cmd += " bot botpw alice alicepw bob bobpw carol carolpw dave davepw";
-    return std::system(cmd.c_str()) == 0;
+  static bool start_server(bool with_accounts) {
+    return server_.start(dir_, c2s_port_, http_port_,
+                         with_accounts ? "bot botpw alice alicepw bob bobpw carol carolpw dave "
+                                         "davepw erin erinpw"
+                                       : "");
   }
-  static void stop_prosody() {
-    std::system((std::string(ATDESK_TEST_PROSODY_SCRIPT) + " stop " + dir_).c_str());
-  }
+  static void stop_server() { server_.stop(dir_); }
 
   static void TearDownTestSuite() {
-    stop_prosody();
+    stop_server();
     std::error_code ec;
     if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_, ec);
   }
@@ -171,6 +180,7 @@ class Xmpp : public ::testing::Test {
     return c;
   }
 
+  static inline TestServer server_{ATDESK_SOURCE_DIR "/scripts"};
   static inline std::string dir_;
   static inline std::string ca_file_;
   static inline int c2s_port_ = 0;
@@ -326,7 +336,7 @@ TEST_F(Xmpp, VerifyUsers) {
   EXPECT_TRUE(ok.has_value()) << ok.error().message;
 }
 
-TEST_F(Xmpp, ReconnectsAfterProsodyRestartAndPresenceResumes) {
+TEST_F(Xmpp, ReconnectsAfterServerRestartAndPresenceResumes) {
   auto bot = start_bot(bot_settings());
   bot->watch({"alice@localhost"},
              [this](const std::string& u, const Presence& p) { events_.add(u, p); });
@@ -336,7 +346,7 @@ TEST_F(Xmpp, ReconnectsAfterProsodyRestartAndPresenceResumes) {
     ASSERT_TRUE(events_.wait_presence("alice@localhost", Availability::do_not_disturb,
                                       WorkLocation::remote));
   }
-  stop_prosody();
+  stop_server();
   EXPECT_TRUE(wait_state(*bot, ServiceState::broken, 10s) ||
               bot->state() == ServiceState::connecting);
   EXPECT_FALSE(bot->presence(std::vector<std::string>{"alice@localhost"}).has_value());
@@ -345,12 +355,169 @@ TEST_F(Xmpp, ReconnectsAfterProsodyRestartAndPresenceResumes) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, Errc::unavailable);
 
-  ASSERT_TRUE(start_prosody(false));
-  ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 15s));
+  ASSERT_TRUE(start_server(false));
+  ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 30s));
   auto alice = person("alice");
   alice->set_presence("", "office");
   EXPECT_TRUE(
       events_.wait_presence("alice@localhost", Availability::available, WorkLocation::office));
+}
+
+// The same person and room whatever the case they are written in (RFC 7622 3.2.2/3.3.2):
+// ejabberd sends local parts lower-cased, so a rule for "Erin@LocalHost" and a room
+// "Tokyo@Conference.Localhost" must still find presence, members and commands, each under the
+// spelling the engine used.
+TEST_F(Xmpp, JidsWithCapitals) {
+  const std::string room_as_written = "Tokyo@Conference.Localhost";
+  auto erin = person("erin");
+  erin->set_presence("dnd", "in office");
+  erin->join_room("tokyo@conference.localhost", "Erin");
+  ASSERT_TRUE(erin->wait_joined("tokyo@conference.localhost"));
+  auto settings = bot_settings();
+  settings.jid = "Bot@LocalHost";
+  auto bot = start_bot(settings);
+
+  auto ok = bot->verify(Recipient{RecipientKind::user, "xmpp", "Erin@LocalHost"});
+  EXPECT_TRUE(ok.has_value()) << ok.error().message;
+  bot->watch({"Erin@LocalHost"},
+             [this](const std::string& u, const Presence& p) { events_.add(u, p); });
+  EXPECT_TRUE(
+      events_.wait_presence("Erin@LocalHost", Availability::do_not_disturb, WorkLocation::office));
+  auto cached = bot->presence(std::vector<std::string>{"Erin@LocalHost"});
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_TRUE(cached->contains("Erin@LocalHost"));
+
+  erin->send_message("bot@localhost", "chat", "list");
+  auto direct = events_.wait_command("list");
+  ASSERT_TRUE(direct.has_value());
+  EXPECT_EQ(direct->from, "Erin@LocalHost");  // the engine's spelling, from the watched set
+
+  EXPECT_TRUE(bot->verify(Recipient{RecipientKind::channel, "xmpp", room_as_written}).has_value());
+  auto members = bot->channel_members(room_as_written);
+  ASSERT_TRUE(members.has_value()) << members.error().message;
+  EXPECT_EQ(*members, std::vector<std::string>{"erin@localhost"});
+  ChatMessage m;
+  m.text = "Fax for Tokyo";
+  ASSERT_TRUE(bot->send(Recipient{RecipientKind::channel, "xmpp", room_as_written}, m));
+  ASSERT_TRUE(erin->wait_message([&](const Received& r) { return r.body == m.text; }));
+  erin->send_message("tokyo@conference.localhost", "groupchat", "help");
+  auto in_room = events_.wait_command("help");
+  ASSERT_TRUE(in_room.has_value());
+  EXPECT_EQ(in_room->channel, std::optional<std::string>(room_as_written));
+}
+
+// Commands sent while atdesk was away wait in the server's offline storage and arrive with a
+// XEP-0203 <delay/>: carried out when recent, answered with why not when older than
+// late_command_max_age.
+TEST_F(Xmpp, CommandsFromOfflineStorage) {
+  auto carol = person("carol");
+  {
+    auto bot = start_bot(bot_settings());
+    ASSERT_TRUE(bot->verify(Recipient{RecipientKind::user, "xmpp", "carol@localhost"}));
+    bot->stop();
+  }
+  carol->send_message("bot@localhost", "chat", "print 0ff1ce01");
+  // The server stores it (the bot has no session); a second message proves the first arrived.
+  carol->send_message("bot@localhost", "chat", "list 0ff1ce02");
+  auto bot = start_bot(bot_settings());
+  auto late = events_.wait_command("print 0ff1ce01", 20s);
+  ASSERT_TRUE(late.has_value()) << "a command from offline storage was lost";
+  EXPECT_EQ(late->from, "carol@localhost");
+  ASSERT_TRUE(events_.wait_command("list 0ff1ce02", 10s).has_value());
+  bot->stop();
+
+  // The same, seen by a bot whose clock is an hour later: answered, not carried out.
+  carol->send_message("bot@localhost", "chat", "print 0ff1ce03");
+  ManualClock later(SystemClock().now() + std::chrono::hours(1));
+  auto old_bot = std::make_unique<XmppChatService>(bot_settings(), later);
+  old_bot->on_command([this](const ChatCommand& c) { events_.add(c); });
+  ASSERT_TRUE(old_bot->start().has_value());
+  ASSERT_TRUE(wait_state(*old_bot, ServiceState::connected, 10s));
+  auto answer = carol->wait_message(
+      [](const Received& r) {
+        return r.body.find("print 0ff1ce03") != std::string::npos &&
+               r.body.find("did nothing") != std::string::npos;
+      },
+      20s);
+  EXPECT_TRUE(answer.has_value()) << "no answer for a late command";
+  std::this_thread::sleep_for(300ms);  // a command delivered by mistake would be here by now
+  EXPECT_FALSE(events_.wait_command("print 0ff1ce03", 10ms).has_value());
+}
+
+// A network outage: the bot's connection is cut without an XMPP goodbye, and a person answers a
+// notice (to the bot's full JID, as clients do) meanwhile. The command is carried out once the
+// bot is back: on ejabberd the stream is resumed (XEP-0198) and the server hands on what it had
+// queued; on Prosody 0.12 (no stream management) the message waited in offline storage.
+TEST_F(Xmpp, ConnectionCutCommandSentMeanwhileIsCarriedOut) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(500);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("cut", sink));
+  CutProxy proxy(c2s_port_);
+  auto settings = bot_settings();
+  settings.port = static_cast<std::uint16_t>(proxy.port());
+  auto bot = start_bot(settings);
+  auto bob = person("bob");
+  ChatMessage notice{"Fax held for you: reply 'print cafe0001'", "cafe0001", {}};
+  ASSERT_TRUE(bot->send(Recipient{RecipientKind::user, "xmpp", "bob@localhost"}, notice));
+  auto got = bob->wait_message([&](const Received& r) { return r.body == notice.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->from, "bot@localhost/atdesk");  // the stable resource
+
+  proxy.cut();
+  ASSERT_TRUE(wait_state(*bot, ServiceState::broken, 10s) ||
+              bot->state() == ServiceState::connecting);
+  bob->send_message(got->from, "chat", "print cafe0001");
+  auto command = events_.wait_command("print cafe0001", 30s);
+  ASSERT_TRUE(command.has_value()) << "the command sent during the outage was lost";
+  EXPECT_EQ(command->from, "bob@localhost");
+  ASSERT_TRUE(wait_state(*bot, ServiceState::connected, 10s));
+  // The bot still works after the outage.
+  bob->send_message("bot@localhost", "chat", "list cafe0002");
+  EXPECT_TRUE(events_.wait_command("list cafe0002").has_value());
+
+  const auto lines = sink->last_formatted();
+  spdlog::set_default_logger(previous);
+  const auto logged = [&](const std::string& needle) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  };
+  EXPECT_TRUE(logged("lost the connection"));
+  if (server_.kind() == "ejabberd") {
+    EXPECT_TRUE(logged("stream resumed (XEP-0198)")) << "ejabberd offers XEP-0198 resumption";
+  } else {
+    EXPECT_TRUE(logged("(new session)"));
+  }
+}
+
+// A refused password and an untrusted certificate: the service stays broken and says why.
+TEST_F(Xmpp, WrongPasswordIsNamed) {
+  auto settings = bot_settings();
+  settings.password = "not-the-password";
+  XmppChatService bot(settings, clock_);
+  ASSERT_TRUE(bot.start().has_value());
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (bot.last_error().empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);  // polling last_error(), with a deadline
+  }
+  const auto error = bot.last_error();
+  EXPECT_NE(error.find("authentication of bot@localhost refused"), std::string::npos) << error;
+  EXPECT_EQ(error.find("not-the-password"), std::string::npos) << "the password was shown";
+  EXPECT_NE(bot.state(), ServiceState::connected);
+}
+
+TEST_F(Xmpp, UntrustedCertificateIsNamed) {
+  auto settings = bot_settings();
+  settings.ca_file.clear();  // the test server's certificate is self-signed
+  XmppChatService bot(settings, clock_);
+  ASSERT_TRUE(bot.start().has_value());
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (bot.last_error().empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);  // polling last_error(), with a deadline
+  }
+  const auto error = bot.last_error();
+  EXPECT_NE(error.find("TLS: the certificate of 127.0.0.1"), std::string::npos) << error;
+  EXPECT_NE(error.find("not trusted"), std::string::npos) << error;
+  EXPECT_NE(bot.state(), ServiceState::connected);
 }
 
 }  // namespace

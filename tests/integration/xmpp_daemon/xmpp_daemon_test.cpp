@@ -1,6 +1,7 @@
-// The seed's flow over XMPP, end to end on real processes: Prosody (TLS required, MUC, HTTP
-// upload; scripts/test-prosody), ippeveprinter (scripts/test-printer) and atdeskd with a
-// [chat.xmpp] service, driven through the REST API. The people are libstrophe clients
+// The seed's flow over XMPP, end to end on real processes: Prosody or ejabberd as
+// ATDESK_XMPP_SERVER says (TLS required, MUC, HTTP upload; scripts/test-prosody,
+// scripts/test-ejabberd), ippeveprinter (scripts/test-printer) and atdeskd with a [chat.xmpp]
+// service, driven through the REST API. The people are libstrophe clients
 // (tests/integration/xmpp/test_client.hpp). Outcomes are checked at the printer (its spool keeps
 // each document, named after the job "atdesk-<job id>"), in the job's state, in the messages
 // the person's client received and in the audit log. Waits are on conditions with deadlines.
@@ -29,6 +30,7 @@
 #include <sstream>
 
 #include "test_client.hpp"
+#include "test_server.hpp"
 
 #include "atdesk/testing/process_harness.hpp"
 #include "atdesk/testing/upload_fax.hpp"
@@ -39,6 +41,7 @@ namespace {
 using namespace std::chrono_literals;
 using chat::xmpp::test::Received;
 using chat::xmpp::test::TestClient;
+using chat::xmpp::test::TestServer;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 using atdesk::testing::eventually;
@@ -73,28 +76,32 @@ class XmppDaemon : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    char tmpl[] = "/tmp/atdesk-xmppd-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(server_.known()) << "ATDESK_XMPP_SERVER: expected prosody or ejabberd";
+    const std::string tmpl_text = "/tmp/atdesk-xmppd-" + server_.kind() + "-XXXXXX";
+    std::vector<char> tmpl(tmpl_text.begin(), tmpl_text.end());
+    tmpl.push_back('\0');
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl.data();
+    server_dir_ = dir_ + "/server";
     c2s_port_ = free_port();
     https_port_ = free_port();
-    ASSERT_EQ(run(kSource + "/scripts/test-prosody start " + dir_ + "/prosody " +
-                  std::to_string(c2s_port_) + " " + std::to_string(https_port_) +
-                  " atdesk botpw alice alicepw mallory mallorypw >/dev/null"),
-              0)
-        << "see " << dir_ << "/prosody/prosody.log";
-    ca_file_ = dir_ + "/prosody/ca.pem";
+    ASSERT_TRUE(server_.start(server_dir_, c2s_port_, https_port_,
+                              "atdesk botpw alice alicepw mallory mallorypw bob bobpw"))
+        << "see " << server_.log(server_dir_);
+    ca_file_ = server_dir_ + "/ca.pem";
     const int printer_port = free_port();
     ASSERT_EQ(run(kSource + "/scripts/test-printer start " + dir_ + "/printer " +
                   std::to_string(printer_port) + " atdesk-xmpp >/dev/null"),
               0);
     spool_ = dir_ + "/printer/spool";
 
-    {
-      std::ofstream pw(dir_ + "/xmpp-password");
-      pw << "botpw\n";
+    for (const auto& [file, password] :
+         {std::pair{"xmpp-password", "botpw"}, std::pair{"wrong-password", "not-botpw"}}) {
+      std::ofstream pw(dir_ + "/" + file);
+      pw << password << "\n";
+      pw.close();
+      ::chmod((dir_ + "/" + file).c_str(), 0600);
     }
-    ::chmod((dir_ + "/xmpp-password").c_str(), 0600);
     api_port_ = free_port();
     std::ofstream toml(dir_ + "/atdesk.toml");
     toml << "[server]\nlisten = \"127.0.0.1:" << api_port_ << "\"\n"
@@ -107,9 +114,26 @@ class XmppDaemon : public ::testing::Test {
          << "password_file = \"" << dir_ << "/xmpp-password\"\n"
          << "server = \"127.0.0.1\"\nport = " << c2s_port_ << "\ntls = \"required\"\n"
          << "ca_file = \"" << ca_file_ << "\"\nnick = \"atdesk\"\ntimeout_ms = 5000\n"
-         << "[chat.xmpp.location_keywords]\noffice = [\"office\"]\nremote = [\"home\"]\n";
+         << "[chat.xmpp.location_keywords]\noffice = [\"office\"]\nremote = [\"home\"]\n"
+         // Two services that cannot connect, to see the reason named in the log and the API:
+         // a password the server refuses, and no ca_file for the self-signed certificate.
+         << "[chat.wrongpw]\ntype = \"xmpp\"\njid = \"" << kBot << "\"\nresource = \"wrongpw\"\n"
+         << "password_file = \"" << dir_ << "/wrong-password\"\n"
+         << "server = \"127.0.0.1\"\nport = " << c2s_port_ << "\nca_file = \"" << ca_file_ << "\"\n"
+         << "[chat.untrusted]\ntype = \"xmpp\"\njid = \"" << kBot
+         << "\"\nresource = \"untrusted\"\n"
+         << "password_file = \"" << dir_ << "/xmpp-password\"\n"
+         << "server = \"127.0.0.1\"\nport = " << c2s_port_ << "\n";
     toml.close();
+    start_daemon();
+    // Rules are verified against the server: wait for the bot's session (ejabberd may take a
+    // while to accept the first login on a loaded machine).
+    ASSERT_TRUE(eventually([] { return service("xmpp").value("state", "") == "connected"; }, 60s))
+        << request("GET", "/api/v1/chat-services").body;
+  }
 
+  // Starts atdeskd with the suite's config (again after a kill) and waits for /healthz.
+  static void start_daemon() {
     daemon_pid_ = ::fork();
     ASSERT_GE(daemon_pid_, 0);
     if (daemon_pid_ == 0) {
@@ -128,15 +152,32 @@ class XmppDaemon : public ::testing::Test {
     std::getline(t, token_);
   }
 
+  // The chat service `name` as /api/v1/chat-services lists it, or an empty object.
+  static Json service(const std::string& name) {
+    const auto j = request("GET", "/api/v1/chat-services").json();
+    if (j.is_discarded() || !j.contains("services")) return Json::object();
+    for (const auto& s : j["services"]) {
+      if (s.value("name", "") == name) return s;
+    }
+    return Json::object();
+  }
+
+  static std::string daemon_log() {
+    std::ifstream in(dir_ + "/atdeskd.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
   static void TearDownTestSuite() {
     if (daemon_pid_ > 0) {
       ::kill(daemon_pid_, SIGTERM);
       ::waitpid(daemon_pid_, nullptr, 0);
     }
     run(kSource + "/scripts/test-printer stop " + dir_ + "/printer >/dev/null 2>&1");
-    run(kSource + "/scripts/test-prosody stop " + dir_ + "/prosody >/dev/null 2>&1");
+    server_.stop(server_dir_);
     if (!::testing::UnitTest::GetInstance()->Passed()) {
-      std::cerr << "kept " << dir_ << " (atdeskd.log, prosody/prosody.log, printer/)\n";
+      std::cerr << "kept " << dir_ << " (atdeskd.log, server/, printer/)\n";
     } else {
       fs::remove_all(dir_);
     }
@@ -263,7 +304,9 @@ class XmppDaemon : public ::testing::Test {
                                [&](const Json& e) { return e.value("action", "") == action; });
   }
 
+  static inline TestServer server_{kSource + "/scripts"};
   static inline std::string dir_;
+  static inline std::string server_dir_;
   static inline std::string ca_file_;
   static inline std::string spool_;
   static inline std::string base_;
@@ -339,15 +382,40 @@ TEST_F(XmppDaemon, StrangersPrintIsRefused) {
   EXPECT_EQ(printed_count(id), 0u);
 }
 
-// The chat service down and back: while Prosody is stopped a fax for alice is held (presence
-// cannot be had) and its notice cannot be sent; once Prosody is back, atdeskd reconnects, the
+// Connection failures are named in the log and in /api/v1/chat-services (and so on the web
+// UI's overview): the refused password and the untrusted certificate. (Before the server is
+// stopped below: while it is down, the reason is that it cannot be reached.)
+TEST_F(XmppDaemon, ConnectionFailuresAreNamedInTheLogAndTheApi) {
+  std::string wrong, untrusted;
+  ASSERT_TRUE(eventually(
+      [&] {
+        wrong = service("wrongpw").value("error", "");
+        untrusted = service("untrusted").value("error", "");
+        return !wrong.empty() && !untrusted.empty();
+      },
+      30s))
+      << request("GET", "/api/v1/chat-services").body;
+  EXPECT_NE(wrong.find("authentication of atdesk@localhost refused"), std::string::npos) << wrong;
+  EXPECT_NE(untrusted.find("not trusted"), std::string::npos) << untrusted;
+  EXPECT_NE(service("wrongpw").value("state", ""), "connected");
+  EXPECT_NE(service("untrusted").value("state", ""), "connected");
+  EXPECT_FALSE(service("xmpp").contains("error")) << service("xmpp").dump();
+  const auto log = daemon_log();
+  EXPECT_NE(log.find("chat wrongpw: authentication of atdesk@localhost refused"),
+            std::string::npos);
+  EXPECT_NE(log.find("chat untrusted: TLS: the certificate of 127.0.0.1"), std::string::npos);
+  EXPECT_EQ(log.find("not-botpw"), std::string::npos) << "a password reached the log";
+}
+
+// The chat service down and back: while the server is stopped a fax for alice is held (presence
+// cannot be had) and its notice cannot be sent; once the server is back, atdeskd reconnects, the
 // notice that waited reaches alice, and her "in the office" prints the job once.
 TEST_F(XmppDaemon, ChatServiceDownHoldsAndTheNoticeArrivesWhenItIsBack) {
   auto& a = alice();
   a.set_presence("", "in the office");
   ASSERT_TRUE(wait_presence(kAliceRecipient, "available", "office"));
   alice_.reset();
-  ASSERT_EQ(run(kSource + "/scripts/test-prosody stop " + dir_ + "/prosody >/dev/null"), 0);
+  server_.stop(server_dir_);
   const auto service_state = [] {
     const auto j = request("GET", "/api/v1/chat-services").json();
     if (j.is_discarded() || !j.contains("services")) return std::string();
@@ -365,9 +433,7 @@ TEST_F(XmppDaemon, ChatServiceDownHoldsAndTheNoticeArrivesWhenItIsBack) {
   EXPECT_NE(reason.dump().find("presence"), std::string::npos) << reason.dump();
   EXPECT_EQ(printed_count(id), 0u);
 
-  ASSERT_EQ(run(kSource + "/scripts/test-prosody start " + dir_ + "/prosody " +
-                std::to_string(c2s_port_) + " " + std::to_string(https_port_) + " >/dev/null"),
-            0);
+  ASSERT_TRUE(server_.start(server_dir_, c2s_port_, https_port_));
   alice_ = std::make_unique<TestClient>("alice@localhost", "alicepw", c2s_port_, ca_file_);
   ASSERT_TRUE(alice_->wait_connected());
   alice_->set_presence("dnd", "busy");
@@ -379,6 +445,56 @@ TEST_F(XmppDaemon, ChatServiceDownHoldsAndTheNoticeArrivesWhenItIsBack) {
 
   alice_->set_presence("", "in the office");
   ASSERT_TRUE(wait_state(id, "printed")) << state_of(id);
+  EXPECT_TRUE(eventually([&] { return printed_count(id) == 1; }, 10s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(printed_count(id), 1u);
+}
+
+// A rule written with capitals ("Bob@LocalHost") against a server that sends local parts
+// lower-cased: the subscription is found, the presence holds the job, the notice reaches bob
+// and his "print" releases it.
+TEST_F(XmppDaemon, RuleWithCapitalsHoldsNotifiesAndReleases) {
+  TestClient bob("bob@localhost", "bobpw", c2s_port_, ca_file_);
+  ASSERT_TRUE(bob.wait_connected());
+  bob.send_raw("<presence to='" + kBot + "' type='subscribed'/>");
+  bob.set_presence("dnd", "busy");
+  add_rule("0312347777", "user:xmpp:Bob@LocalHost");
+  ASSERT_TRUE(wait_presence("user:xmpp:Bob@LocalHost", "do_not_disturb", "unknown"))
+      << presence_of("user:xmpp:Bob@LocalHost").dump();
+  const auto job = submit("0312347777");
+  const std::string id = job.value("id", "");
+  ASSERT_TRUE(wait_state(id, "held")) << state_of(id);
+  ASSERT_TRUE(wait_from_bot(bob, short_id(job))) << "bob got no notice";
+  bob.send_message(kBot, "chat", "print " + short_id(job));
+  ASSERT_TRUE(wait_state(id, "printed")) << state_of(id);
+  EXPECT_TRUE(eventually([&] { return printed_count(id) == 1; }, 10s));
+}
+
+// atdeskd killed with SIGKILL while a job waits, a "print <id>" sent to the address of the
+// notice while it is down, then atdeskd started again: the command is carried out (it waited
+// in the server: offline storage, or ejabberd's stream-management queue handed to the new
+// session of the same resource), never lost.
+TEST_F(XmppDaemon, CommandSentWhileKilledIsCarriedOutAfterRestart) {
+  auto& a = alice();
+  a.set_presence("dnd", "busy");
+  ASSERT_TRUE(wait_presence(kAliceRecipient, "do_not_disturb", "unknown"));
+  const auto job = submit("0312345678");
+  const std::string id = job.value("id", "");
+  ASSERT_TRUE(wait_state(id, "held")) << state_of(id);
+  const auto notice = wait_from_bot(a, short_id(job));
+  ASSERT_TRUE(notice);
+  EXPECT_NE(notice->from.find('/'), std::string::npos) << notice->from;
+
+  ::kill(daemon_pid_, SIGKILL);
+  ::waitpid(daemon_pid_, nullptr, 0);
+  daemon_pid_ = -1;
+  a.send_message(notice->from, "chat", "print " + short_id(job));
+  start_daemon();
+  ASSERT_TRUE(wait_state(id, "printed", 40s))
+      << state_of(id) << "; alice's messages: "
+      << (a.wait_message([&](const Received& m) { return m.type == "error"; }, 10ms)
+              ? "an error came back"
+              : "no error");
   EXPECT_TRUE(eventually([&] { return printed_count(id) == 1; }, 10s));
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(printed_count(id), 1u);

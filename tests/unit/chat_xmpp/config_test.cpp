@@ -51,7 +51,7 @@ TEST_F(XmppConfig, MinimalAndFullTables) {
   auto full = make(
       "server = \"127.0.0.1\"\nport = 15222\ntls = \"optional\"\ntrust_self_signed = true\n"
       "nick = \"fax\"\nrooms = [\"fax@conference.example.org\"]\ndefault_location = \"remote\"\n"
-      "timeout_ms = 2000\n"
+      "timeout_ms = 2000\nresource = \"atdesk-tokyo\"\nlate_command_max_age_s = 0\n"
       "[chat.jabber.location_keywords]\noffice = [\"desk\"]\ntime_off = [\"vacation\"]\n");
   ASSERT_TRUE(full.has_value()) << full.error().message;
 }
@@ -64,6 +64,9 @@ TEST_F(XmppConfig, ErrorsNameTheKey) {
       {"default_location = \"moon\"\n", "[chat.jabber] default_location"},
       {"timeout_ms = 10\n", "[chat.jabber] timeout_ms"},
       {"nick = \"a/b\"\n", "[chat.jabber] nick"},
+      {"resource = \"a/b\"\n", "[chat.jabber] resource"},
+      {"resource = \"\"\n", "[chat.jabber] resource"},
+      {"late_command_max_age_s = -1\n", "[chat.jabber] late_command_max_age_s"},
       {"colour = \"blue\"\n", "[chat.jabber] colour: unknown key"},
       {"ca_file = \"/nonexistent/ca.pem\"\n", "[chat.jabber] ca_file"},
       {"[chat.jabber.location_keywords]\nmars = [\"x\"]\n", "location_keywords.mars"},

@@ -41,7 +41,7 @@ TEST_F(Stanzas, ChatMessageIsCommandFromBareJid) {
       "<body>  print 3fa2c9d1 \n</body></message>");
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->service, "xmpp");
-  EXPECT_EQ(c->from, "Alice@localhost");
+  EXPECT_EQ(c->from, "alice@localhost");  // case-folded like every JID
   EXPECT_FALSE(c->channel.has_value());
   EXPECT_EQ(c->text, "print 3fa2c9d1");
 }
@@ -67,11 +67,10 @@ TEST_F(Stanzas, IgnoredMessages) {
       "<message type='groupchat' from='fax@conference.localhost'><body>print</body></message>",
       // private message through the room
       "<message type='chat' from='fax@conference.localhost/bob'><body>print</body></message>",
-      // history (XEP-0203) and legacy delay
-      "<message type='chat' from='alice@localhost/p'><body>print</body>"
-      "<delay xmlns='urn:xmpp:delay' stamp='2002-09-10T23:08:25Z'/></message>",
-      "<message type='chat' from='alice@localhost/p'><body>print</body>"
-      "<x xmlns='jabber:x:delay' stamp='20020910T23:08:25'/></message>",
+      // room history (XEP-0045 7.2.15 with XEP-0203 delay)
+      "<message type='groupchat' from='fax@conference.localhost/bob'><body>print</body>"
+      "<delay xmlns='urn:xmpp:delay' from='fax@conference.localhost' "
+      "stamp='2002-09-10T23:08:25Z'/></message>",
       // no body, empty body, other types, no sender, a domain as sender
       "<message type='chat' from='alice@localhost/p'><composing/></message>",
       "<message type='chat' from='alice@localhost/p'><body>   </body></message>",
@@ -83,6 +82,45 @@ TEST_F(Stanzas, IgnoredMessages) {
       "<presence from='alice@localhost/p'><status>print</status></presence>",
   };
   for (const char* xml : ignored) EXPECT_FALSE(command(xml).has_value()) << xml;
+}
+
+// Offline storage (XEP-0160 delivers with a XEP-0203 <delay/>) and a resent stream-management
+// queue (ejabberd adds <delay from='localhost'>Resent</delay>): a late command with its stamp,
+// which extract_command (live commands only) leaves out.
+TEST_F(Stanzas, LateDirectMessageCarriesItsStamp) {
+  const std::string offline =
+      "<message type='chat' from='Alice@localhost/p' to='bot@localhost'><body>print 3fa2c9d1</body>"
+      "<delay xmlns='urn:xmpp:delay' from='localhost' stamp='2002-09-10T23:08:25Z'>"
+      "Offline Storage</delay></message>";
+  auto s = parse(offline);
+  auto late = read_command(s.get(), "xmpp", "bot@localhost", rooms());
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->command.from, "alice@localhost");
+  EXPECT_EQ(late->command.text, "print 3fa2c9d1");
+  ASSERT_TRUE(late->sent_at.has_value());
+  EXPECT_EQ(late->sent_at->time_since_epoch(), std::chrono::milliseconds(1031699305000));
+  EXPECT_FALSE(command(offline).has_value());
+
+  auto legacy = parse(
+      "<message type='chat' from='alice@localhost/p'><body>print</body>"
+      "<x xmlns='jabber:x:delay' stamp='20020910T23:08:25'/></message>");
+  auto l = read_command(legacy.get(), "xmpp", "bot@localhost", rooms());
+  ASSERT_TRUE(l && l->sent_at);
+  EXPECT_EQ(l->sent_at->time_since_epoch(), std::chrono::milliseconds(1031699305000));
+
+  // A stamp that does not parse reads as the epoch: too old to carry out, answered.
+  auto odd = parse(
+      "<message type='chat' from='alice@localhost/p'><body>print</body>"
+      "<delay xmlns='urn:xmpp:delay' stamp='soon'/></message>");
+  auto o = read_command(odd.get(), "xmpp", "bot@localhost", rooms());
+  ASSERT_TRUE(o && o->sent_at);
+  EXPECT_EQ(o->sent_at->time_since_epoch().count(), 0);
+
+  // A live message has no stamp.
+  auto live = parse("<message type='chat' from='alice@localhost/p'><body>list</body></message>");
+  auto v = read_command(live.get(), "xmpp", "bot@localhost", rooms());
+  ASSERT_TRUE(v.has_value());
+  EXPECT_FALSE(v->sent_at.has_value());
 }
 
 TEST_F(Stanzas, HugeBodyIgnored) {
@@ -153,7 +191,7 @@ TEST_F(Stanzas, OccupantPresence) {
   ASSERT_TRUE(o.has_value());
   EXPECT_EQ(o->room, "fax@conference.localhost");
   EXPECT_EQ(o->nick, "bob");
-  EXPECT_EQ(o->real_bare, "Bob@localhost");
+  EXPECT_EQ(o->real_bare, "bob@localhost");  // case-folded
   EXPECT_EQ(o->show, "xa");
   EXPECT_EQ(o->status, "WFH");
   EXPECT_FALSE(o->self);

@@ -5,14 +5,47 @@
 namespace atdesk::chat::xmpp {
 namespace {
 
-TEST(Jid, ParsesParts) {
-  auto j = Jid::parse("Alice@Example.ORG/phone");
+// RFC 7622 3.2.2 and 3.3.2: the localpart and the domain are case-mapped to lower case (what
+// ejabberd's nodeprep sends back); 3.4: the resource keeps its case.
+TEST(Jid, ParsesPartsAndFoldsCase) {
+  auto j = Jid::parse("Alice@Example.ORG/Phone");
   ASSERT_TRUE(j.has_value());
-  EXPECT_EQ(j->local, "Alice");
+  EXPECT_EQ(j->local, "alice");
   EXPECT_EQ(j->domain, "example.org");
-  EXPECT_EQ(j->resource, "phone");
-  EXPECT_EQ(j->bare(), "Alice@example.org");
-  EXPECT_EQ(j->full(), "Alice@example.org/phone");
+  EXPECT_EQ(j->resource, "Phone");
+  EXPECT_EQ(j->bare(), "alice@example.org");
+  EXPECT_EQ(j->full(), "alice@example.org/Phone");
+}
+
+TEST(Jid, SameAddressWhateverTheCase) {
+  EXPECT_EQ(bare_of("Bob@LocalHost"), bare_of("bob@localhost"));
+  EXPECT_EQ(bare_of("Tokyo@Conference.LOCALHOST/Nick"), "tokyo@conference.localhost");
+  EXPECT_EQ(parse_user_jid("BOB@localhost")->bare(), "bob@localhost");
+  // Non-ASCII letters are mapped too (UTF-8 in, UTF-8 out); other bytes stay as they are.
+  EXPECT_EQ(fold_case("JÖRG@Bücher.example"), "jörg@bücher.example");
+  EXPECT_EQ(fold_case("ÉLODIE"), "élodie");
+  EXPECT_EQ(fold_case("山田"), "山田");
+  EXPECT_EQ(fold_case(std::string("A\xff\xfe"
+                                  "B")),
+            std::string("a\xff\xfe"
+                        "b"));
+}
+
+// XEP-0082 DateTime as in XEP-0203 <delay stamp/>, and the legacy XEP-0091 form.
+TEST(Stamp, Xep0082AndLegacy) {
+  using namespace std::chrono;
+  const auto t = parse_xmpp_stamp("2002-09-10T23:08:25Z");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->time_since_epoch(), milliseconds(1031699305000));
+  EXPECT_EQ(parse_xmpp_stamp("2002-09-10T23:08:25.123Z")->time_since_epoch(),
+            milliseconds(1031699305123));
+  EXPECT_EQ(parse_xmpp_stamp("2002-09-11T01:08:25+02:00"), t);
+  EXPECT_EQ(parse_xmpp_stamp("2002-09-10T18:08:25-05:00"), t);
+  EXPECT_EQ(parse_xmpp_stamp("20020910T23:08:25"), t);
+  for (const char* bad : {"", "2002-09-10", "2002-09-10T23:08:25", "2002-13-10T23:08:25Z",
+                          "2002-09-10T23:08:25.Z", "2002-09-10T23:08:25+0200", "yesterday"}) {
+    EXPECT_FALSE(parse_xmpp_stamp(bad).has_value()) << bad;
+  }
 }
 
 TEST(Jid, ResourceMayContainSlashAndAt) {

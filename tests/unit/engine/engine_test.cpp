@@ -1,6 +1,8 @@
 // The seed's scenarios (FIG. 16) through the engine, with in-memory stores, a fake printer and
 // the real local chat service and document pipeline.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -143,6 +145,38 @@ class EngineTest : public ::testing::Test {
   SwitchableChat chat_{local_};
   std::unique_ptr<engine::Engine> engine_;
 };
+
+// Presence updates of one user are applied in the order the chat service pushed them, although
+// the engine runs them on a pool of workers (a flip applied out of order would leave the wrong
+// presence in force, and the log would tell another story than the chat service did).
+TEST_F(EngineTest, PresenceUpdatesOfOneUserAreAppliedInOrder) {
+  // Held jobs give each update some work, so that two workers would overlap.
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(reaches(fax_for_alice(Availability::busy, WorkLocation::remote), JobState::held));
+  engine_->drain();
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(5000);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("order", sink));
+  std::vector<std::string> pushed;
+  for (int i = 0; i < 2000; ++i) {
+    const bool busy = i % 2 == 0;
+    set_presence("alice", busy ? Availability::busy : Availability::away, WorkLocation::remote);
+    pushed.push_back(busy ? "busy, remote" : "away, remote");
+  }
+  engine_->drain();
+  const auto lines = sink->last_formatted();
+  spdlog::set_default_logger(previous);
+  std::vector<std::string> applied;
+  const std::string prefix = "presence of local:alice is now ";
+  for (const auto& line : lines) {
+    const auto at = line.find(prefix);
+    if (at == std::string::npos) continue;
+    auto rest = line.substr(at + prefix.size());
+    while (!rest.empty() && (rest.back() == '\n' || rest.back() == '\r')) rest.pop_back();
+    applied.push_back(rest);
+  }
+  EXPECT_EQ(applied, pushed);
+}
 
 TEST_F(EngineTest, UnknownSenderPrintsByPolicy) {
   auto job = submit("+81 3-9999-0000", 2);

@@ -91,13 +91,25 @@ std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence)
 std::optional<ChatCommand> extract_command(xmpp_stanza_t* message, const std::string& service,
                                            const std::string& own_bare,
                                            const std::map<std::string, RoomState>& rooms) {
+  auto c = read_command(message, service, own_bare, rooms);
+  if (!c || c->sent_at) return std::nullopt;
+  return std::move(c->command);
+}
+
+std::optional<IncomingCommand> read_command(xmpp_stanza_t* message, const std::string& service,
+                                            const std::string& own_bare,
+                                            const std::map<std::string, RoomState>& rooms) {
   if (!is(message, "message")) return std::nullopt;
   const auto type = type_of(message);
   if (type != "chat" && type != "groupchat") return std::nullopt;
-  if (xmpp_stanza_get_child_by_name_and_ns(message, "delay", kNsDelay) ||
-      xmpp_stanza_get_child_by_name_and_ns(message, "x", kNsLegacyDelay)) {
-    return std::nullopt;
+  std::optional<Timestamp> sent_at;
+  if (xmpp_stanza_t* delay = xmpp_stanza_get_child_by_name_and_ns(message, "delay", kNsDelay)) {
+    sent_at = parse_xmpp_stamp(attribute(delay, "stamp")).value_or(Timestamp{});
+  } else if (xmpp_stanza_t* legacy =
+                 xmpp_stanza_get_child_by_name_and_ns(message, "x", kNsLegacyDelay)) {
+    sent_at = parse_xmpp_stamp(attribute(legacy, "stamp")).value_or(Timestamp{});
   }
+  if (sent_at && type == "groupchat") return std::nullopt;  // room history
   xmpp_stanza_t* body = xmpp_stanza_get_child_by_name(message, "body");
   if (!body) return std::nullopt;
   // Measure before copying: huge bodies are dropped without building a command.
@@ -120,13 +132,13 @@ std::optional<ChatCommand> extract_command(xmpp_stanza_t* message, const std::st
     if (real->second == own_bare) return std::nullopt;
     command.from = real->second;
     command.channel = room->first;
-    return command;
+    return IncomingCommand{std::move(command), std::nullopt};
   }
   // A private message through a room would carry the room's address, not a person's.
   if (rooms.contains(from->bare())) return std::nullopt;
   if (from->local.empty() || from->bare() == own_bare) return std::nullopt;
   command.from = from->bare();
-  return command;
+  return IncomingCommand{std::move(command), sent_at};
 }
 
 bool DiscoInfo::has_feature(const std::string& f) const {

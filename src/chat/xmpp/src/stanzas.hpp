@@ -33,6 +33,7 @@ inline constexpr std::size_t kMaxCommandBytes = 4096;
 struct RoomState {
   std::string nick;  // our nick in the room
   bool joined = false;
+  bool warned_anonymous = false;  // the log said once that the room hides real addresses
   // occupant nick -> real bare JID; occupants whose real JID the room hides are absent.
   std::map<std::string, std::string> real_jids;
 };
@@ -62,9 +63,23 @@ struct OccupantPresence {
 };
 std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence);
 
+// A command read from a <message/>, with when it was sent when it arrives late.
+struct IncomingCommand {
+  ChatCommand command;
+  // Set for a direct message that carries a XEP-0203 <delay/> (or the legacy jabber:x:delay):
+  // it waited in the server's offline storage, or in a stream-management queue the server
+  // resent, while atdesk was away. Its stamp, or the epoch when the stamp does not parse.
+  std::optional<Timestamp> sent_at;
+};
+
 // The command in an incoming <message/>, or nothing when it must be ignored: not chat or
-// groupchat, no body, too long, delayed (XEP-0203 history or offline storage), sent by us, from
-// a room we are not in, or from an occupant whose real JID is unknown.
+// groupchat, no body, too long, room history (a groupchat with a delay), sent by us, from a room
+// we are not in, or from an occupant whose real JID is unknown.
+std::optional<IncomingCommand> read_command(xmpp_stanza_t* message, const std::string& service,
+                                            const std::string& own_bare,
+                                            const std::map<std::string, RoomState>& rooms);
+
+// read_command without the late ones: live commands only.
 std::optional<ChatCommand> extract_command(xmpp_stanza_t* message, const std::string& service,
                                            const std::string& own_bare,
                                            const std::map<std::string, RoomState>& rooms);

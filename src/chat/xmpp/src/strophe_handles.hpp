@@ -18,7 +18,13 @@ struct ConnDeleter {
 struct StanzaDeleter {
   void operator()(xmpp_stanza_t* stanza) const { xmpp_stanza_release(stanza); }
 };
+// A stream-management (XEP-0198) state taken from a disconnected connection, to resume on the
+// next one.
+struct SmStateDeleter {
+  void operator()(xmpp_sm_state_t* state) const { xmpp_free_sm_state(state); }
+};
 using CtxPtr = std::unique_ptr<xmpp_ctx_t, CtxDeleter>;
+using SmStatePtr = std::unique_ptr<xmpp_sm_state_t, SmStateDeleter>;
 using ConnPtr = std::unique_ptr<xmpp_conn_t, ConnDeleter>;
 using StanzaPtr = std::unique_ptr<xmpp_stanza_t, StanzaDeleter>;
 

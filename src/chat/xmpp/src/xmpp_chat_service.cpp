@@ -2,11 +2,23 @@
 // thread; the engine's threads hand work over as tasks and wait for a completion with a
 // deadline. libstrophe 0.12 cannot add a foreign descriptor to its select(), so the loop wakes
 // at least every kPollMs to take new tasks: that is the added latency of a call.
+//
+// Connections: the bot binds one stable resource, and keeps libstrophe's stream-management
+// (XEP-0198) state across the reconnects of a running process, so that a stream the server
+// still holds is resumed (no stanza lost either way) instead of opened anew. libstrophe 0.12
+// says whether a reconnect resumed only in its debug log ("Session resumed successfully."), and
+// why a SASL attempt failed only there too: the adapter's logger reads those two lines and
+// otherwise logs libstrophe's warnings and errors (debug lines, which show the SASL exchange,
+// are never written anywhere).
 #include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -49,18 +61,88 @@ bool subscribed_to(const std::string& subscription) {
   return subscription == "to" || subscription == "both";
 }
 
+// RFC 6120 4.9.3 condition names of libstrophe's stream error types.
+const char* stream_error_name(xmpp_error_type_t type) {
+  switch (type) {
+    case XMPP_SE_BAD_FORMAT:
+      return "bad-format";
+    case XMPP_SE_BAD_NS_PREFIX:
+      return "bad-namespace-prefix";
+    case XMPP_SE_CONFLICT:
+      return "conflict";
+    case XMPP_SE_CONN_TIMEOUT:
+      return "connection-timeout";
+    case XMPP_SE_HOST_GONE:
+      return "host-gone";
+    case XMPP_SE_HOST_UNKNOWN:
+      return "host-unknown";
+    case XMPP_SE_IMPROPER_ADDR:
+      return "improper-addressing";
+    case XMPP_SE_INTERNAL_SERVER_ERROR:
+      return "internal-server-error";
+    case XMPP_SE_INVALID_FROM:
+      return "invalid-from";
+    case XMPP_SE_INVALID_ID:
+      return "invalid-id";
+    case XMPP_SE_INVALID_NS:
+      return "invalid-namespace";
+    case XMPP_SE_INVALID_XML:
+      return "invalid-xml";
+    case XMPP_SE_NOT_AUTHORIZED:
+      return "not-authorized";
+    case XMPP_SE_POLICY_VIOLATION:
+      return "policy-violation";
+    case XMPP_SE_REMOTE_CONN_FAILED:
+      return "remote-connection-failed";
+    case XMPP_SE_RESOURCE_CONSTRAINT:
+      return "resource-constraint";
+    case XMPP_SE_RESTRICTED_XML:
+      return "restricted-xml";
+    case XMPP_SE_SEE_OTHER_HOST:
+      return "see-other-host";
+    case XMPP_SE_SYSTEM_SHUTDOWN:
+      return "system-shutdown";
+    case XMPP_SE_UNDEFINED_CONDITION:
+      return "undefined-condition";
+    case XMPP_SE_UNSUPPORTED_ENCODING:
+      return "unsupported-encoding";
+    case XMPP_SE_UNSUPPORTED_STANZA_TYPE:
+      return "unsupported-stanza-type";
+    case XMPP_SE_UNSUPPORTED_VERSION:
+      return "unsupported-version";
+    case XMPP_SE_XML_NOT_WELL_FORMED:
+      return "not-well-formed";
+  }
+  return "undefined-condition";
+}
+
+std::string utc_text(Timestamp t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(
+      std::chrono::time_point_cast<std::chrono::system_clock::duration>(t));
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
 }  // namespace
 
 class XmppChatService::Loop {
  public:
   Loop(Settings settings, const Clock& clock) : settings_(std::move(settings)), clock_(clock) {
+    log_.handler = &Loop::on_log;
+    log_.userdata = this;
     rule_.default_location = settings_.default_location;
     rule_.keywords = settings_.location_keywords.empty() ? LocationRule::defaults().keywords
                                                          : settings_.location_keywords;
     own_bare_ = bare_of(settings_.jid);
     for (const auto& room : settings_.rooms) {
       const auto bare = bare_of(room);
-      if (!bare.empty()) rooms_[bare].nick = settings_.nick;
+      if (!bare.empty()) {
+        rooms_[bare].nick = settings_.nick;
+        room_names_[bare] = room;
+      }
     }
   }
 
@@ -71,6 +153,7 @@ class XmppChatService::Loop {
   LocationRule rule_;
   std::string own_bare_;
   std::atomic<ServiceState> state_{ServiceState::connecting};
+  xmpp_log_t log_{};
 
   // ---- shared with the callers' threads (mutex_) ----
   std::mutex mutex_;
@@ -78,6 +161,7 @@ class XmppChatService::Loop {
   bool running_ = false;
   std::atomic<bool> stopping_{false};
   std::map<std::string, Presence> presence_;  // bare JID -> combined presence
+  std::string last_error_;                    // why the connection failed or was lost
   std::mutex handlers_mutex_;
   PresenceHandler presence_handler_;
   CommandHandler command_handler_;
@@ -87,8 +171,16 @@ class XmppChatService::Loop {
   CtxPtr ctx_;
   ConnPtr conn_;
   bool connected_ = false;
-  bool roster_loaded_ = false;  // subscriptions are asked for once the roster is known
-  bool disconnected_ = false;   // set by the connection handler: release and retry
+  bool roster_loaded_ = false;   // subscriptions are asked for once the roster is known
+  bool disconnected_ = false;    // set by the connection handler: release and retry
+  bool ever_connected_ = false;  // a session existed (a fresh one after it is a new session)
+  bool resumed_ = false;         // libstrophe logged that this connection resumed the stream
+  std::string sasl_failure_;     // libstrophe's "SASL <mechanism> auth failed" of this attempt
+  std::string tls_failure_;      // the certificate check's reason, from the certfail handler
+  std::string strophe_error_;    // libstrophe's last error line of this attempt
+  std::string logged_failure_;   // the failure last logged (a retry failing alike stays quiet)
+  SmStatePtr sm_state_;          // stream-management state kept across reconnects
+  std::map<std::string, std::string> room_names_;  // bare room -> the engine's spelling
   SteadyClock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
   std::uint64_t next_id_ = 1;
@@ -130,7 +222,8 @@ class XmppChatService::Loop {
     std::lock_guard lock(mutex_);
     if (running_) return {};
     xmpp_initialize();
-    ctx_.reset(xmpp_ctx_new(nullptr, nullptr));  // no logger: libstrophe's debug shows SASL
+    // Our logger (on_log) writes no debug line: libstrophe's debug shows the SASL exchange.
+    ctx_.reset(xmpp_ctx_new(nullptr, &log_));
     if (!ctx_) return fail(Errc::internal, who() + ": libstrophe failed to initialise");
     running_ = true;
     stopping_ = false;
@@ -178,6 +271,7 @@ class XmppChatService::Loop {
   // ---------------------------------------------------------------- the loop thread
 
   void run() {
+    certfail_loop_ = this;
     while (!stopping_) {
       if (!conn_ && SteadyClock::now() >= next_attempt_) connect();
       xmpp_run_once(ctx_.get(), kPollMs);
@@ -197,6 +291,7 @@ class XmppChatService::Loop {
     release_connection();
     run_tasks();  // tasks see no connection and fail at once
     conn_.reset();
+    sm_state_.reset();  // before the context it belongs to
     ctx_.reset();
   }
 
@@ -226,24 +321,112 @@ class XmppChatService::Loop {
     conn_.reset(xmpp_conn_new(ctx_.get()));
     connected_ = false;
     disconnected_ = false;
+    resumed_ = false;
+    sasl_failure_.clear();
+    tls_failure_.clear();
+    strophe_error_.clear();
     state_ = ServiceState::connecting;
+    if (sm_state_ && xmpp_conn_set_sm_state(conn_.get(), sm_state_.get()) == XMPP_EOK) {
+      (void)sm_state_.release();  // the connection owns it now
+    }
+    sm_state_.reset();
+    xmpp_conn_set_certfail_handler(conn_.get(), &Loop::on_certfail);
     long flags = 0;
     if (settings_.tls_required) flags |= XMPP_CONN_FLAG_MANDATORY_TLS;
     if (settings_.trust_self_signed) flags |= XMPP_CONN_FLAG_TRUST_TLS;
     xmpp_conn_set_flags(conn_.get(), flags);
     if (!settings_.ca_file.empty()) xmpp_conn_set_cafile(conn_.get(), settings_.ca_file.c_str());
-    xmpp_conn_set_jid(conn_.get(), own_bare_.c_str());
+    const std::string full = own_bare_ + "/" + settings_.resource;
+    xmpp_conn_set_jid(conn_.get(), full.c_str());
     xmpp_conn_set_pass(conn_.get(), settings_.password.c_str());
     xmpp_conn_set_sockopt_callback(conn_.get(), xmpp_sockopt_cb_keepalive);
     const int rc = xmpp_connect_client(
         conn_.get(), settings_.server.empty() ? nullptr : settings_.server.c_str(), settings_.port,
         &Loop::on_connection, this);
-    if (rc != XMPP_EOK) disconnected_ = true;
+    if (rc != XMPP_EOK) {
+      strophe_error_ = "cannot start connecting (libstrophe error " + std::to_string(rc) + ")";
+      note_failure(why_failed(0, nullptr));
+      disconnected_ = true;
+    }
   }
 
-  // After a failure or a lost connection: forget what the connection knew and retry later.
+  // ---------------------------------------------------------------- connection log
+
+  // libstrophe's log: warnings and errors go to atdeskd's log; two debug lines are read (see the
+  // file's head comment) and no debug line is written.
+  static void on_log(void* userdata, xmpp_log_level_t level, const char* area, const char* msg) {
+    auto* self = static_cast<Loop*>(userdata);
+    if (!msg) return;
+    if (level == XMPP_LEVEL_DEBUG) {
+      if (std::strcmp(msg, "Session resumed successfully.") == 0) self->resumed_ = true;
+      if (std::strncmp(msg, "SASL ", 5) == 0 && std::strstr(msg, " auth failed")) {
+        self->sasl_failure_ = msg;
+      }
+      return;
+    }
+    if (level == XMPP_LEVEL_INFO) return;
+    self->strophe_error_ = msg;
+    spdlog::warn("chat {}: libstrophe {}: {}", self->settings_.name, area ? area : "", msg);
+  }
+
+  // The server's certificate failed verification: refuse it, keeping the reason for the log.
+  static thread_local Loop* certfail_loop_;
+  static int on_certfail(const xmpp_tlscert_t* cert, const char* errormsg) {
+    if (Loop* self = certfail_loop_) {
+      const char* subject = cert ? xmpp_tlscert_get_string(cert, XMPP_CERT_SUBJECT) : nullptr;
+      self->tls_failure_ = std::string(errormsg ? errormsg : "verification failed") +
+                           (subject ? std::string(" (certificate subject ") + subject + ")" : "");
+    }
+    return 0;
+  }
+
+  // Why this connection attempt failed or ended, in words that name the peer and the cause.
+  std::string why_failed(int error, const xmpp_stream_error_t* stream_error) const {
+    const std::string server =
+        peer() + (settings_.port ? ":" + std::to_string(settings_.port) : "");
+    if (!tls_failure_.empty()) {
+      return "TLS: the certificate of " + server + " is not trusted: " + tls_failure_ +
+             (settings_.ca_file.empty() ? " (no ca_file is set)"
+                                        : " (ca_file " + settings_.ca_file + ")");
+    }
+    if (!sasl_failure_.empty()) {
+      return "authentication of " + own_bare_ + " refused by " + server + " (" + sasl_failure_ +
+             "): check the account and password_file";
+    }
+    if (stream_error) {
+      std::string text =
+          "stream error from " + server + ": " + stream_error_name(stream_error->type);
+      if (stream_error->text && *stream_error->text)
+        text += " (" + std::string(stream_error->text) + ")";
+      if (stream_error->type == XMPP_SE_CONFLICT) {
+        text += ": another client bound the resource '" + settings_.resource + "'";
+      }
+      return text;
+    }
+    if (error != 0) return "connection to " + server + " failed: " + std::strerror(error);
+    if (!strophe_error_.empty()) return "connection to " + server + ": " + strophe_error_;
+    return "connection to " + server + " refused or closed before the session began";
+  }
+
+  // Records a failure for last_error() and logs it unless the previous attempt failed alike.
+  void note_failure(const std::string& why) {
+    {
+      std::lock_guard lock(mutex_);
+      last_error_ = why;
+    }
+    if (why == logged_failure_) return;
+    logged_failure_ = why;
+    spdlog::error("chat {}: {}; retrying with backoff", settings_.name, why);
+  }
+
+  // After a failure or a lost connection: fail what waits for an answer, keep the stream
+  // management state for the next attempt, and retry later. What the session knew (roster,
+  // rooms, presence) is kept until the next connection says whether it resumed the stream.
   void release_connection() {
     disconnected_ = false;
+    if (conn_ && !stopping_) {
+      if (xmpp_sm_state_t* sm = xmpp_conn_get_sm_state(conn_.get())) sm_state_.reset(sm);
+    }
     conn_.reset();
     connected_ = false;
     if (!stopping_) state_ = ServiceState::broken;
@@ -265,6 +448,15 @@ class XmppChatService::Loop {
     for (auto& [jid, list] : subs) {
       for (auto& w : list) w("connection lost");
     }
+    discovery_pending_ = 0;
+    auto after = std::move(after_discovery_);
+    after_discovery_.clear();
+    for (auto& f : after) f();  // they see no connection and fail
+    if (stopping_) forget_session();
+  }
+
+  // A new session (not a resumed stream): what the previous one knew is void.
+  void forget_session() {
     for (auto& [jid, room] : rooms_) {
       room.joined = false;
       room.real_jids.clear();
@@ -274,33 +466,60 @@ class XmppChatService::Loop {
     roster_loaded_ = false;
     pushed_.clear();
     upload_.reset();
-    discovery_pending_ = 0;
-    auto after = std::move(after_discovery_);
-    after_discovery_.clear();
-    for (auto& f : after) f();  // they see no connection and fail
     std::lock_guard lock(mutex_);
     presence_.clear();
   }
 
-  static void on_connection(xmpp_conn_t*, xmpp_conn_event_t event, int, xmpp_stream_error_t*,
-                            void* userdata) {
+  static void on_connection(xmpp_conn_t*, xmpp_conn_event_t event, int error,
+                            xmpp_stream_error_t* stream_error, void* userdata) {
     auto* self = static_cast<Loop*>(userdata);
     if (event == XMPP_CONN_CONNECT) {
       self->on_connected();
     } else if (event == XMPP_CONN_DISCONNECT || event == XMPP_CONN_FAIL) {
+      const bool was_connected = self->connected_;
       self->disconnected_ = true;
       self->connected_ = false;
-      if (!self->stopping_) self->state_ = ServiceState::broken;
+      if (self->stopping_) return;
+      self->state_ = ServiceState::broken;
+      const auto why = self->why_failed(error, stream_error);
+      if (was_connected) {
+        {
+          std::lock_guard lock(self->mutex_);
+          self->last_error_ = why;
+        }
+        self->logged_failure_.clear();
+        spdlog::warn("chat {}: lost the connection: {}; reconnecting", self->settings_.name, why);
+      } else {
+        self->note_failure(why);
+      }
     }
   }
 
   void on_connected() {
     connected_ = true;
     backoff_ = std::chrono::milliseconds(0);
+    logged_failure_.clear();
+    {
+      std::lock_guard lock(mutex_);
+      last_error_.clear();
+    }
     xmpp_conn_t* c = conn_.get();
     xmpp_handler_add(c, &Loop::on_presence, nullptr, "presence", nullptr, this);
     xmpp_handler_add(c, &Loop::on_message, nullptr, "message", nullptr, this);
     xmpp_handler_add(c, &Loop::on_iq, nullptr, "iq", nullptr, this);
+    const char* bound = xmpp_conn_get_bound_jid(c);
+    if (resumed_ && ever_connected_) {
+      // The server kept our session: roster, rooms and presence subscriptions are as they were,
+      // and the stanzas either side had not acknowledged were sent again.
+      spdlog::info("chat {}: reconnected to {} as {}: stream resumed (XEP-0198)", settings_.name,
+                   peer(), bound ? bound : own_bare_);
+      state_ = ServiceState::connected;
+      return;
+    }
+    spdlog::info("chat {}: connected to {} as {}{}", settings_.name, peer(),
+                 bound ? bound : own_bare_, ever_connected_ ? " (new session)" : "");
+    forget_session();
+    ever_connected_ = true;
     // The roster first, so that the presence flood after our initial presence finds it.
     auto iq = new_iq("get", nullptr);
     append(iq.get(), element(ctx(), "query", kNsRoster));
@@ -548,6 +767,14 @@ class XmppChatService::Loop {
       if (o->self) room.joined = false;
       return;
     }
+    if (o->real_bare.empty() && !o->self && o->nick != room.nick && !room.warned_anonymous) {
+      room.warned_anonymous = true;
+      spdlog::warn(
+          "chat {}: room {} does not tell atdesk the real address of occupant '{}' "
+          "(a semi-anonymous room where atdesk is not a moderator): commands sent there "
+          "are ignored; make the room non-anonymous or atdesk a moderator",
+          settings_.name, o->room, o->nick);
+    }
     if (!o->real_bare.empty()) {
       room.real_jids[o->nick] = o->real_bare;
       if (o->real_bare != own_bare_) {
@@ -583,14 +810,50 @@ class XmppChatService::Loop {
   }
 
   void handle_message(xmpp_stanza_t* stanza) {
-    auto command = extract_command(stanza, settings_.name, own_bare_, rooms_);
-    if (!command) return;
+    auto incoming = read_command(stanza, settings_.name, own_bare_, rooms_);
+    if (!incoming) return;
+    ChatCommand& command = incoming->command;
+    const std::string address = command.from;  // case-folded bare JID, to answer
+    // The engine knows people and rooms by the address its rules spell: give it that one.
+    if (const auto w = watched_.find(command.from); w != watched_.end()) command.from = w->second;
+    if (command.channel) {
+      if (const auto r = room_names_.find(*command.channel); r != room_names_.end()) {
+        command.channel = r->second;
+      }
+    }
+    if (incoming->sent_at) {
+      const auto now = clock_.now();
+      const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - *incoming->sent_at);
+      const auto sent = incoming->sent_at->time_since_epoch().count() == 0
+                            ? std::string("at an unknown time")
+                            : "at " + utc_text(*incoming->sent_at);
+      if (settings_.late_command_max_age.count() == 0 || age > settings_.late_command_max_age) {
+        spdlog::warn(
+            "chat {}: not carrying out '{}' from {}: sent {} and delivered late (after "
+            "{} s; late_command_max_age_s = {})",
+            settings_.name, command.text.substr(0, 64), address, sent, age.count(),
+            settings_.late_command_max_age.count());
+        if (connected_) {
+          send_message(address, "chat",
+                       "Your message \"" + command.text.substr(0, 200) + "\" was sent " + sent +
+                           " while atdesk was away and reached it only now, " +
+                           std::to_string(age.count() / 60) +
+                           " minute(s) later. atdesk carries out late commands only up to " +
+                           std::to_string(settings_.late_command_max_age.count() / 60) +
+                           " minute(s) old, so it did nothing. Send it again if it still applies.",
+                       "");
+        }
+        return;
+      }
+      spdlog::info("chat {}: carrying out '{}' from {}, sent {} while atdesk was away",
+                   settings_.name, command.text.substr(0, 64), address, sent);
+    }
     CommandHandler handler;
     {
       std::lock_guard lock(handlers_mutex_);
       handler = command_handler_;
     }
-    if (handler) handler(*command);
+    if (handler) handler(command);
   }
 
   void handle_iq(xmpp_stanza_t* stanza) {
@@ -653,6 +916,8 @@ class XmppChatService::Loop {
   }
 };
 
+thread_local XmppChatService::Loop* XmppChatService::Loop::certfail_loop_ = nullptr;
+
 // ------------------------------------------------------------------ the port
 
 XmppChatService::XmppChatService(Settings settings, const Clock& clock)
@@ -666,6 +931,11 @@ const std::string& XmppChatService::name() const {
 
 ServiceState XmppChatService::state() const {
   return loop_->state_.load();
+}
+
+std::string XmppChatService::last_error() const {
+  std::lock_guard lock(loop_->mutex_);
+  return loop_->last_error_;
 }
 
 Result<void> XmppChatService::start() {
@@ -729,7 +999,8 @@ Result<std::vector<std::string>> XmppChatService::channel_members(const std::str
   const auto bare = room->bare();
   return loop->call<std::vector<std::string>>(
       deadline,
-      [loop, bare](const std::shared_ptr<Pending<std::vector<std::string>>>& done) {
+      [loop, bare, channel](const std::shared_ptr<Pending<std::vector<std::string>>>& done) {
+        loop->room_names_[bare] = channel;
         loop->when_joined(bare, [loop, bare, done](const std::string& error) {
           if (!error.empty()) {
             done->complete(fail(Errc::unavailable, loop->who() + ": room " + bare + ": " + error));
@@ -829,9 +1100,11 @@ Result<void> XmppChatService::send(const Recipient& to, const ChatMessage& messa
         },
         "message to " + bare);
   }
+  const std::string channel = to.address;
   return loop->call<void>(
       deadline,
-      [loop, bare, text, link](const std::shared_ptr<Pending<void>>& done) {
+      [loop, bare, text, link, channel](const std::shared_ptr<Pending<void>>& done) {
+        loop->room_names_[bare] = channel;
         loop->when_joined(bare, [loop, bare, text, link, done](const std::string& error) {
           if (!error.empty()) {
             done->complete(fail(Errc::unavailable, loop->who() + ": room " + bare + ": " + error));
@@ -855,7 +1128,7 @@ Result<void> XmppChatService::verify(const Recipient& recipient) {
       return fail(Errc::unavailable, loop->who() + ": not connected to " + loop->peer());
     }
     const auto bare = jid->bare();
-    return loop->call<void>(
+    auto verified = loop->call<void>(
         deadline,
         [loop, bare](const std::shared_ptr<Pending<void>>& done) {
           const auto it = loop->roster_.find(bare);
@@ -884,7 +1157,19 @@ Result<void> XmppChatService::verify(const Recipient& recipient) {
           loop->send_presence(bare, "subscribed");
           loop->send_presence(bare, "subscribe");
         },
-        "subscription to " + bare + " (the request stays pending until they accept)");
+        "subscription to " + bare);
+    if (!verified && verified.error().code == Errc::timeout) {
+      // No answer is not a "pending" state the caller can rely on: the address may not exist
+      // (some servers drop requests to unknown accounts), or the person has not accepted yet.
+      return fail(Errc::timeout,
+                  loop->who() + ": " + recipient.address + " did not answer atdesk's presence " +
+                      "subscription request within " +
+                      std::to_string(loop->settings_.timeout.count()) +
+                      " ms, so the recipient was not added. Check that the address exists; if " +
+                      "it does, ask the person to accept the request from " + loop->own_bare_ +
+                      " (or pre-approve it on the server, docs/xmpp.md) and add it again.");
+    }
+    return verified;
   }
   auto room = Jid::parse(recipient.address);
   if (!room) return fail(room.error());
@@ -896,9 +1181,11 @@ Result<void> XmppChatService::verify(const Recipient& recipient) {
     return fail(Errc::unavailable, loop->who() + ": not connected to " + loop->peer());
   }
   const auto bare = room->bare();
+  const std::string channel = recipient.address;
   return loop->call<void>(
       deadline,
-      [loop, bare](const std::shared_ptr<Pending<void>>& done) {
+      [loop, bare, channel](const std::shared_ptr<Pending<void>>& done) {
+        loop->room_names_[bare] = channel;
         auto iq = loop->new_iq("get", bare.c_str());
         append(iq.get(), element(loop->ctx(), "query", kNsDiscoInfo));
         loop->send_iq(std::move(iq), [loop, bare, done](xmpp_stanza_t* result) {

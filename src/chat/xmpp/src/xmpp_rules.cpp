@@ -1,5 +1,8 @@
 #include "xmpp_rules.hpp"
 
+#include <locale.h>
+#include <wctype.h>
+
 #include <algorithm>
 #include <tuple>
 
@@ -24,7 +27,63 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+// Appends the UTF-8 encoding of `cp`.
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xc0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xe0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// The lower-case mapping of the C.UTF-8 locale, made once (an immutable table, not state).
+locale_t utf8_ctype() {
+  static const locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  return loc;
+}
+
 }  // namespace
+
+std::string fold_case(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const locale_t loc = utf8_ctype();
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    const std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    char32_t cp = len == 4 ? (c & 0x07) : len == 3 ? (c & 0x0f) : (c & 0x1f);
+    bool ok = len != 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if (!ok) {  // not UTF-8: kept as it is
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    const auto lower = loc ? static_cast<char32_t>(towlower_l(static_cast<wint_t>(cp), loc)) : cp;
+    append_utf8(out, lower);
+    i += len;
+  }
+  return out;
+}
 
 Result<Jid> Jid::parse(std::string_view text) {
   const auto bad = [&](std::string_view why) {
@@ -67,7 +126,8 @@ Result<Jid> Jid::parse(std::string_view text) {
   if (rest.front() == '.' || rest.back() == '.' || rest.find("..") != std::string_view::npos) {
     return bad("malformed domain");
   }
-  jid.domain = ascii_lower(rest);
+  jid.local = fold_case(jid.local);
+  jid.domain = fold_case(rest);
   return jid;
 }
 
@@ -77,6 +137,66 @@ std::string Jid::bare() const {
 
 std::string Jid::full() const {
   return resource.empty() ? bare() : bare() + "/" + resource;
+}
+
+std::optional<Timestamp> parse_xmpp_stamp(std::string_view text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  std::string_view rest;
+  const auto digits = [](std::string_view s, std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    out = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  if (text.size() >= 17 && text[8] == 'T' && text[4] != '-') {  // legacy 20020910T23:08:25
+    if (!digits(text, 0, 4, y) || !digits(text, 4, 2, mo) || !digits(text, 6, 2, d) ||
+        !digits(text, 9, 2, h) || text[11] != ':' || !digits(text, 12, 2, mi) || text[14] != ':' ||
+        !digits(text, 15, 2, sec)) {
+      return std::nullopt;
+    }
+    rest = text.substr(17);
+    if (!rest.empty()) return std::nullopt;
+    rest = "Z";
+  } else {
+    if (text.size() < 20 || !digits(text, 0, 4, y) || text[4] != '-' || !digits(text, 5, 2, mo) ||
+        text[7] != '-' || !digits(text, 8, 2, d) || text[10] != 'T' || !digits(text, 11, 2, h) ||
+        text[13] != ':' || !digits(text, 14, 2, mi) || text[16] != ':' ||
+        !digits(text, 17, 2, sec)) {
+      return std::nullopt;
+    }
+    rest = text.substr(19);
+  }
+  int millis = 0;
+  if (!rest.empty() && rest.front() == '.') {
+    std::size_t n = 1;
+    int scale = 100;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') {
+      millis += (rest[n] - '0') * scale;
+      scale /= 10;
+      ++n;
+    }
+    if (n == 1) return std::nullopt;
+    rest = rest.substr(n);
+  }
+  int offset_min = 0;
+  if (rest == "Z") {
+    offset_min = 0;
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = 0, om = 0;
+    if (!digits(rest, 1, 2, oh) || !digits(rest, 4, 2, om)) return std::nullopt;
+    offset_min = (rest[0] == '-' ? -1 : 1) * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  using namespace std::chrono;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  return time_point_cast<milliseconds>(sys_days{date}) + hours{h} + minutes{mi} + seconds{sec} +
+         milliseconds{millis} - minutes{offset_min};
 }
 
 Result<Jid> parse_user_jid(std::string_view text) {

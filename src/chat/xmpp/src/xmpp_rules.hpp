@@ -11,14 +11,22 @@
 #include <utility>
 #include <vector>
 
+#include "atdesk/core/clock.hpp"
 #include "atdesk/core/error.hpp"
 #include "atdesk/core/presence.hpp"
 
 namespace atdesk::chat::xmpp {
 
+// The case mapping applied to the localpart and the domain of every JID atdesk reads (config,
+// rules, rooms, stanzas), so that comparisons agree with the server's: RFC 7622 3.2.2/3.3.2 map
+// both to lower case (ejabberd's nodeprep and Prosody's stringprep do the same). Lower case by
+// the Unicode simple mapping of the C.UTF-8 locale; bytes that are not UTF-8 stay as they are.
+std::string fold_case(std::string_view s);
+
 // An XMPP address (RFC 7622), split into its parts. Only the checks that matter for atdesk are
 // made (lengths, forbidden characters of the localpart, no whitespace or control characters);
-// stringprep/PRECIS normalisation is left to the server. The domain is lower-cased.
+// the localpart and the domain are case-folded (fold_case); the resource keeps its case, as
+// RFC 7622 3.4 says. Other PRECIS normalisation is left to the server.
 struct Jid {
   std::string local;
   std::string domain;
@@ -29,6 +37,10 @@ struct Jid {
   std::string full() const;  // bare/resource when there is a resource
   bool operator==(const Jid&) const = default;
 };
+
+// A XEP-0082 DateTime ("2002-09-10T23:08:25Z", with optional fraction and "+hh:mm" offset), as
+// in a XEP-0203 <delay stamp=.../>, or the legacy XEP-0091 form "20020910T23:08:25" (UTC).
+std::optional<Timestamp> parse_xmpp_stamp(std::string_view text);
 
 // A person's address: a bare JID with a localpart ("alice@example.org").
 Result<Jid> parse_user_jid(std::string_view text);

@@ -46,6 +46,10 @@ class ChatService {
 
   virtual const std::string& name() const = 0;
   virtual ServiceState state() const = 0;
+  // Why the service is not connected or last lost its connection (a refused password, an
+  // untrusted certificate, a stream error), naming the peer; "" when there is nothing to tell.
+  // Shown next to the state in /api/v1/chat-services and the web UI's overview.
+  virtual std::string last_error() const { return {}; }
 
   // Connects (on the adapter's own threads: it must not block for long) and stops. atdeskd
   // calls start() after the engine has registered its handlers, and stop() after the engine

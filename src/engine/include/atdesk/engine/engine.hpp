@@ -166,6 +166,8 @@ class Engine {
 
   std::vector<print::PrinterStatus> printers();
   std::map<std::string, chat::ServiceState> chat_services();
+  // Each chat service's last_error() ("" when it has nothing to tell).
+  std::map<std::string, std::string> chat_service_errors();
   MetricsSnapshot metrics();
 
   const Settings& settings() const;

@@ -29,6 +29,9 @@ class XmppChatService final : public ChatService {
     bool tls_required = true;
     std::string ca_file;             // extra CA (PEM) for the server and the upload host
     bool trust_self_signed = false;  // accept any certificate (test servers only)
+    // The resource atdesk binds, the same at every connection: a restart replaces the session a
+    // killed process left behind (the server closes it) instead of adding a second one.
+    std::string resource = "atdesk";
     std::string nick = "atdesk";     // our nick in MUC rooms
     std::vector<std::string> rooms;  // rooms joined at connect (others are joined on demand)
     WorkLocation default_location = WorkLocation::unknown;
@@ -36,6 +39,10 @@ class XmppChatService final : public ChatService {
     // "出社") and remote ("home", "wfh", "remote", "在宅").
     std::vector<std::pair<WorkLocation, std::vector<std::string>>> location_keywords;
     std::chrono::milliseconds timeout{5000};  // longest wait of presence/send/verify/members
+    // A direct message that arrives late (XEP-0203 <delay/>: held in offline storage or in a
+    // stream-management queue while atdesk was away) is carried out as a command when it was
+    // sent at most this long ago; an older one is answered with why it was not. 0: never.
+    std::chrono::seconds late_command_max_age{600};
     std::chrono::milliseconds reconnect_min{1000};
     std::chrono::milliseconds reconnect_max{60000};
   };
@@ -45,6 +52,7 @@ class XmppChatService final : public ChatService {
 
   const std::string& name() const override;
   ServiceState state() const override;
+  std::string last_error() const override;
   Result<void> start() override;
   void stop() override;
 
