@@ -44,9 +44,25 @@ Result<std::unique_ptr<chat::ChatService>> make_teams_chat(const std::string& na
   ATDESK_TRY(check_url(section, "graph_url", s.graph_url, false));
   ATDESK_TRY(check_url(section, "login_url", s.login_url, false));
   ATDESK_TRY(check_url(section, "public_url", s.public_url, true));
+  // Graph delivers change notifications to HTTPS endpoints only ("Receive change notifications
+  // through webhooks"); plain http is accepted for loopback, where Graph cannot reach anyway
+  // (a local stand-in can).
+  if (!s.public_url.empty() && !s.public_url.starts_with("https://") &&
+      !s.public_url.starts_with("http://127.0.0.1") &&
+      !s.public_url.starts_with("http://localhost") && !s.public_url.starts_with("http://[::1]")) {
+    return fail(
+        Errc::invalid_argument,
+        section.where("public_url") +
+            ": expected an https:// URL (Graph sends notifications over HTTPS only), got '" +
+            s.public_url + "'");
+  }
   int poll_seconds = 60, timeout_ms = 3000;
   ATDESK_TRY(section.integer("poll_seconds", poll_seconds, 5, 3600));
   ATDESK_TRY(section.integer("timeout_ms", timeout_ms, 100, 60000));
+  // Everyone watched is read again this often: work location and out of office are not pushed.
+  int reread_seconds = 300;
+  ATDESK_TRY(section.integer("reread_seconds", reread_seconds, 5, 3600));
+  s.reread_interval = std::chrono::seconds(reread_seconds);
   s.poll_interval = std::chrono::seconds(poll_seconds);
   s.timeout = std::chrono::milliseconds(timeout_ms);
   if (const auto* v = section.get("max_requests_per_second")) {

@@ -41,6 +41,7 @@ class GraphSignIns {
     lock.lock();
     s.sign_in = *started;
     s.status = "pending";
+    s.error.clear();
     s.stop = false;
     if (s.thread.joinable()) s.thread.join();
     s.thread = std::jthread([this, &service] { poll(service); });
@@ -53,7 +54,9 @@ class GraphSignIns {
     std::lock_guard lock(mutex_);
     const auto it = state_.find(service.name());
     const std::string status = it == state_.end() ? "idle" : it->second.status;
-    nlohmann::json body{{"status", status}, {"problem", service.problem()}};
+    std::string problem = service.problem();
+    if (problem.empty() && it != state_.end()) problem = it->second.error;
+    nlohmann::json body{{"status", status}, {"problem", problem}};
     if (status == "pending") {
       body["user_code"] = it->second.sign_in.user_code;
       body["verification_uri"] = it->second.sign_in.verification_uri;
@@ -65,6 +68,7 @@ class GraphSignIns {
   struct State {
     chat::DeviceSignIn sign_in;
     std::string status = "idle";
+    std::string error;  // why the last sign-in failed ("failed": bad_verification_code, ...)
     bool stop = false;
     std::jthread thread;
   };
@@ -95,7 +99,8 @@ class GraphSignIns {
       s.sign_in.interval = sign_in.interval;
       if (!result) {
         spdlog::warn("teams {}: sign-in: {}", service.name(), result.error().message);
-        s.status = "expired";
+        s.status = "failed";
+        s.error = result.error().message;
         return;
       }
       switch (*result) {

@@ -19,7 +19,9 @@ class GraphSignIns;
 //   POST /api/v1/chat-services/<name>/sign-in     admin: start the device-code sign-in; returns
 //                                                 {"user_code","verification_uri","message"}
 //   GET  /api/v1/chat-services/<name>/sign-in     admin: {"status": "pending"|"signed_in"|
-//                                                 "expired"|"denied"|"idle", "problem"}
+//                                                 "expired"|"denied"|"failed"|"idle", "problem"}
+//                                                 ("failed": the identity platform's error, such
+//                                                 as bad_verification_code, in "problem")
 // The returned object polls the identity platform in the background; keep it alive as long as
 // the router.
 std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <atomic>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -188,7 +189,8 @@ TEST_F(GraphTest, ClientCredentialsTokenAndRefreshOn401) {
   EXPECT_EQ(form.at("grant_type"), "client_credentials");
   EXPECT_EQ(form.at("client_id"), "client-1");
   EXPECT_EQ(form.at("client_secret"), "secret-1");
-  EXPECT_EQ(form.at("scope"), "https://graph.microsoft.com/.default");
+  // Scopes derive from the configured Graph root (national clouds have their own host).
+  EXPECT_EQ(form.at("scope"), graph_.url() + "/.default");
   const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
   ASSERT_EQ(reads.size(), 2u);
   EXPECT_EQ(reads[1].authorization, "Bearer app-token-2");
@@ -490,19 +492,61 @@ class GraphWatchTest : public GraphTest {
             403,
             R"({"error":{"code":"ExtensionError","message":"Operation: Create; Exception: [Status Code: Forbidden]"}})"};
       }
+      const auto now = clock_.now();
+      // "Get change notifications for presence updates in Microsoft Teams": "A single user can
+      // create one presence subscription per unique application with a maximum expiration
+      // time of an hour." (the exact error code of a second one is to be confirmed live).
+      for (const auto& [id, live] : live_) {
+        if (live.expires > now) {
+          graph_.violation("a second presence subscription beside " + id);
+          return Reply{
+              403,
+              R"({"error":{"code":"ExtensionError","message":"Operation: Create; Exception: [Status Code: Forbidden; Reason: presence subscription limit reached]"}})"};
+        }
+      }
+      const auto granted = grant(body.at("expirationDateTime"));
+      if (!granted)
+        return Reply{
+            400,
+            R"({"error":{"code":"InvalidRequest","message":"expirationDateTime beyond the maximum"}})"};
       const auto id = "sub-" + std::to_string(++subs_);
       client_states_[id] = body.at("clientState");
-      auto out = subscription_json(id, body.at("expirationDateTime"));
+      live_[id] = {*granted, {}, body.at("resource")};
+      auto out = subscription_json(id, format(*granted));
       out["resource"] = body.at("resource");
       return Reply{201, out.dump()};
     });
-    // Graph "Update subscription": renewal answers the subscription with its new expiry.
-    graph_.on("PATCH", "/v1.0/subscriptions/", [](const Received& r) {
+    // Graph "Update subscription": renewal answers the subscription with the expiry granted.
+    graph_.on("PATCH", "/v1.0/subscriptions/", [this](const Received& r) {
       const auto body = json::parse(r.body);
       const auto id = r.path.substr(std::string("/v1.0/subscriptions/").size());
-      return Reply{200, subscription_json(id, body.at("expirationDateTime")).dump()};
+      const auto it = live_.find(id);
+      const auto now = clock_.now();
+      if (it == live_.end() || it->second.expires <= now) {
+        return Reply{
+            404, R"({"error":{"code":"ResourceNotFound","message":"The object was not found."}})"};
+      }
+      if (it->second.renewed != Timestamp{} && now - it->second.renewed < 60s) {
+        graph_.violation("renewal of " + id + " less than a minute after the last");
+      }
+      it->second.renewed = now;
+      const auto granted = grant(body.at("expirationDateTime"));
+      if (!granted)
+        return Reply{
+            400,
+            R"({"error":{"code":"InvalidRequest","message":"expirationDateTime beyond the maximum"}})"};
+      it->second.expires = *granted;
+      return Reply{200, subscription_json(id, format(*granted)).dump()};
     });
-    graph_.on("DELETE", "/v1.0/subscriptions/", [](const Received&) { return Reply{204, ""}; });
+    // Graph "Delete subscription": 204, or 404 for one it does not have.
+    graph_.on("DELETE", "/v1.0/subscriptions/", [this](const Received& r) {
+      const auto id = r.path.substr(std::string("/v1.0/subscriptions/").size());
+      if (live_.erase(id) == 0) {
+        return Reply{
+            404, R"({"error":{"code":"ResourceNotFound","message":"The object was not found."}})"};
+      }
+      return Reply{204, ""};
+    });
     presence_route([this](const std::string& id) {
       std::lock_guard lock(mutex_);
       json p = available(id);
@@ -549,10 +593,41 @@ class GraphWatchTest : public GraphTest {
     return graph_.received("POST", "/v1.0/communications/getPresencesByUserId").size();
   }
 
+  // The expiry Graph grants for one asked for: at most an hour ahead (more is refused), and no
+  // more than grant_ when a test makes Graph grant less.
+  std::optional<Timestamp> grant(const std::string& asked) {
+    const auto now = clock_.now();
+    std::tm tm{};
+    if (!strptime(asked.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return std::nullopt;
+    const Timestamp at(std::chrono::seconds(::timegm(&tm)));
+    if (at > now + 60min) {
+      graph_.violation("expirationDateTime " + asked + " more than an hour ahead");
+      return std::nullopt;
+    }
+    return std::min(at, now + grant_);
+  }
+  static std::string format(Timestamp t) {
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch());
+    const std::time_t tt = secs.count();
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+  struct Live {
+    Timestamp expires{};
+    Timestamp renewed{};
+    std::string resource;
+  };
+  std::map<std::string, Live> live_;  // survives a restart of the service, as Graph's would
+  std::chrono::minutes grant_{60};
+
   int subs_ = 0;
   bool refuse_subscriptions_ = false;
   std::map<std::string, std::string> client_states_;
   std::set<std::string> busy_;
+  std::set<std::string> office_;
   std::vector<std::pair<std::string, Presence>> events_;
 };
 
@@ -566,21 +641,22 @@ TEST_F(GraphWatchTest, SubscriptionCreatedWithValidationAndRenewedBeforeExpiry) 
   EXPECT_EQ(body.at("resource"), "/communications/presences?$filter=id in ('alice-id','bob-id')");
   EXPECT_EQ(body.at("notificationUrl"), "https://fax.example.org/api/v1/webhooks/graph/teams");
   EXPECT_EQ(body.at("changeType"), "updated");
-  EXPECT_EQ(body.at("expirationDateTime"), "2025-03-10T10:00:00Z");  // the one-hour maximum
+  EXPECT_EQ(body.at("expirationDateTime"), "2025-03-10T09:55:00Z");  // below the hour allowed
   EXPECT_GE(body.at("clientState").get<std::string>().size(), 32u);
   EXPECT_EQ(created[0].authorization, "Bearer user-token-0");  // presence subscriptions: delegated
   EXPECT_EQ(service().webhook_path(), "/api/v1/webhooks/graph/teams");
   // Covered by the subscription, so the first read is not a poll of everyone... but the initial
   // state is still read once, and both users are reported.
-  clock_.advance(30min);
+  clock_.advance(36min);
   service().run_once();
   EXPECT_TRUE(graph_.received("PATCH", "/v1.0/subscriptions/").empty());
-  clock_.advance(21min);  // nine minutes left: renew
+  clock_.advance(1min);  // two thirds of the 55 minutes granted: renew
   service().run_once();
   const auto renewed = graph_.received("PATCH", "/v1.0/subscriptions/");
   ASSERT_EQ(renewed.size(), 1u);
   EXPECT_EQ(renewed[0].path, "/v1.0/subscriptions/sub-1");
-  EXPECT_EQ(json::parse(renewed[0].body).at("expirationDateTime"), "2025-03-10T10:51:00Z");
+  EXPECT_EQ(json::parse(renewed[0].body).at("expirationDateTime"), "2025-03-10T10:32:00Z");
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
 }
 
 TEST_F(GraphWatchTest, NotificationWithClientStateTriggersARead) {
@@ -613,9 +689,12 @@ TEST_F(GraphWatchTest, ClientStateMismatchIsRefused) {
   const auto initial = reads();
   auto forged = service().handle_webhook("", change_notification("sub-1", "guessed", "bob-id"));
   EXPECT_EQ(forged.status, 403);
+  // A subscription atdesk does not hold: accepted and dropped, or Graph retries it for hours
+  // ("Set up notifications for changes in resource data": a non-2xx answer is a failed
+  // delivery).
   auto unknown =
       service().handle_webhook("", change_notification("sub-9", client_states_["sub-1"], "bob-id"));
-  EXPECT_EQ(unknown.status, 403);
+  EXPECT_EQ(unknown.status, 202);
   EXPECT_EQ(service().handle_webhook("", "not json").status, 400);
   service().run_once();
   EXPECT_EQ(reads(), initial);
@@ -648,11 +727,11 @@ TEST_F(GraphWatchTest, LifecycleEvents) {
           .at("ids")
           .size(),
       2u);
-  // subscriptionRemoved: made again.
-  EXPECT_EQ(service().handle_webhook("", lifecycle("sub-1", "subscriptionRemoved")).status, 202);
-  service().run_once();
-  EXPECT_EQ(subs_, 2);
-  EXPECT_EQ(graph_.received("POST", "/v1.0/subscriptions").size(), 2u);
+  // "Reduce missing subscriptions and change notifications": subscriptionRemoved and missed are
+  // sent for Outlook and Teams messages only, never for presence; the stand-in sends none (the
+  // handling above is harmless), so the periodic re-read is what catches what push misses.
+  EXPECT_EQ(subs_, 1);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
 }
 
 TEST_F(GraphWatchTest, PollsWhileNoSubscriptionWorksAndRecovers) {
@@ -762,6 +841,199 @@ TEST_F(GraphWatchTest, NoPublicUrlMeansPollingOnly) {
   service().run_once();
   EXPECT_TRUE(graph_.received("POST", "/v1.0/subscriptions").empty());
   EXPECT_EQ(reads(), 1u);
+}
+
+// Graph keeps a subscription after atdeskd stops: the stored one is reused, and one for a
+// different set of users is deleted before the new one is made (one per user and app).
+TEST_F(GraphWatchTest, RestartReusesTheStoredSubscriptionOrDeletesIt) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  ASSERT_EQ(subs_, 1);
+  const auto state = client_states_["sub-1"];
+  service_.reset();
+  watch_alice_and_bob();
+  service().run_once();
+  EXPECT_EQ(subs_, 1);  // reused: no second subscription
+  EXPECT_TRUE(graph_.received("DELETE", "/v1.0/subscriptions/").empty());
+  {
+    std::lock_guard lock(mutex_);
+    busy_.insert("bob-id");
+    events_.clear();
+  }
+  EXPECT_EQ(service().handle_webhook("", change_notification("sub-1", state, "bob-id")).status,
+            202);
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 1u);
+    EXPECT_EQ(events_[0].second.availability, Availability::busy);
+  }
+  // Renewal continues from the stored expiry: 2/3 of 60 min after it was made.
+  clock_.advance(41min);
+  service().run_once();
+  ASSERT_EQ(graph_.received("PATCH", "/v1.0/subscriptions/").size(), 1u);
+  // Restart watching alice only: sub-1 is deleted first, then sub-2 made.
+  service_.reset();
+  service().watch(kAlice, [](const std::string&, const Presence&) {});
+  service().run_once();
+  const auto deleted = graph_.received("DELETE", "/v1.0/subscriptions/");
+  ASSERT_EQ(deleted.size(), 1u);
+  EXPECT_EQ(deleted[0].path, "/v1.0/subscriptions/sub-1");
+  EXPECT_EQ(subs_, 2);
+  EXPECT_LT(deleted[0].at, graph_.received("POST", "/v1.0/subscriptions").back().at);
+  EXPECT_EQ(service().handle_webhook("", change_notification("sub-1", state, "bob-id")).status,
+            202);  // the old one's late notification: dropped
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// Graph may grant less than asked: renewal comes at two thirds of the grant, never more often
+// than min_renew_interval, and a failed renewal never makes a second subscription.
+TEST_F(GraphWatchTest, ShortGrantsAreRenewedAtTwoThirdsNotInALoop) {
+  grant_ = 5min;
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  for (int i = 0; i < 180; ++i) {  // 30 minutes in 10-second rounds
+    clock_.advance(10s);
+    service().run_once();
+  }
+  const auto patches = graph_.received("PATCH", "/v1.0/subscriptions/").size();
+  EXPECT_GE(patches, 8u);  // every 200 s
+  EXPECT_LE(patches, 10u);
+  EXPECT_EQ(subs_, 1);
+  // Renewals fail (Graph 503): tried again after the minimum interval, no new subscription.
+  // Graph "Microsoft Graph error responses": 500 generalException.
+  graph_.on("PATCH", "/v1.0/subscriptions/", [](const Received&) {
+    return Reply{500, R"({"error":{"code":"generalException","message":"General exception."}})"};
+  });
+  const auto before = graph_.received("PATCH", "/v1.0/subscriptions/").size();
+  for (int i = 0; i < 12; ++i) {  // two minutes
+    clock_.advance(10s);
+    service().run_once();
+  }
+  EXPECT_LE(graph_.received("PATCH", "/v1.0/subscriptions/").size() - before, 3u);
+  EXPECT_EQ(subs_, 1);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// One subscription covers at most subscription_batch users; the others are polled.
+TEST_F(GraphWatchTest, UsersBeyondTheSubscriptionArePolled) {
+  settings_.subscription_batch = 1;
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  ASSERT_EQ(subs_, 1);
+  EXPECT_EQ(json::parse(graph_.received("POST", "/v1.0/subscriptions")[0].body).at("resource"),
+            "/communications/presences?$filter=id in ('alice-id')");
+  const auto initial = reads();
+  clock_.advance(61s);
+  service().run_once();
+  ASSERT_EQ(reads(), initial + 1);
+  EXPECT_EQ(
+      json::parse(graph_.received("POST", "/v1.0/communications/getPresencesByUserId").back().body)
+          .at("ids"),
+      json::array({"bob-id"}));
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// "Get change notifications for presence updates": notifications follow availability and
+// activity; a move from remote to office with the same availability is never pushed, so
+// everyone watched is re-read every reread_interval. Worst case: reread_interval.
+TEST_F(GraphWatchTest, WorkLocationChangeIsFoundByThePeriodicReRead) {
+  presence_route([this](const std::string& id) {
+    std::lock_guard lock(mutex_);
+    json p = available(id);
+    p["workLocation"] = {{"workLocationType", office_.contains(id) ? "office" : "remote"}};
+    return p;
+  });
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 2u);
+    EXPECT_EQ(events_[0].second.location, WorkLocation::remote);
+    events_.clear();
+    office_.insert("alice-id");  // no notification: the stand-in pushes availability only
+  }
+  clock_.advance(settings_.reread_interval - 1s);
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    EXPECT_TRUE(events_.empty());
+  }
+  clock_.advance(1s);
+  service().run_once();
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].first, "alice@contoso.com");
+  EXPECT_EQ(events_[0].second.location, WorkLocation::office);
+}
+
+// 1,000 users: 650 pushed by one subscription, 350 polled; the presence reads stay within
+// "getPresencesByUserId": at most 650 ids a request, 1,500 requests in 30 seconds.
+TEST_F(GraphWatchTest, AThousandWatchedUsersStayWithinThePresenceLimits) {
+  graph_.limit({"POST", "/v1.0/communications/getPresencesByUserId", "", 1500, 30s,
+                "cloudcommunications-getpresencesbyuserid: 1500 requests in 30 s per app and "
+                "tenant"});
+  presence_route([this](const std::string& id) { return available(id); });
+  graph_.on("POST", "/v1.0/communications/getPresencesByUserId", [this](const Received& r) {
+    const auto ids = json::parse(r.body).at("ids");
+    if (ids.size() > 650) {
+      graph_.violation("getPresencesByUserId with " + std::to_string(ids.size()) + " ids");
+      return Reply{400, R"({"error":{"code":"BadRequest","message":"Too many ids"}})"};
+    }
+    json out{{"value", json::array()}};
+    for (const auto& id : ids) out["value"].push_back(available(id.get<std::string>()));
+    return Reply{200, out.dump()};
+  });
+  std::vector<std::string> users;
+  for (int i = 0; i < 1000; ++i) {
+    // Object ids are used as they are (no directory lookup).
+    char id[40];
+    std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", i);
+    users.push_back(id);
+  }
+  sign_in();
+  std::atomic<int> reported{0};
+  service().watch(users, [&](const std::string&, const Presence&) { ++reported; });
+  service().run_once();
+  EXPECT_EQ(reported.load(), 1000);
+  ASSERT_EQ(subs_, 1);
+  EXPECT_EQ(reads(), 2u);         // 650 + 350
+  for (int i = 0; i < 60; ++i) {  // ten minutes in 10-second rounds
+    clock_.advance(10s);
+    service().run_once();
+  }
+  // Polls of the 350 uncovered once a minute (8 alone) and two re-reads of all that the polls
+  // at 5 and 10 minutes join (2 x 2).
+  EXPECT_EQ(reads(), 2u + 8u + 4u);
+  EXPECT_TRUE(graph_.received("GET", "/v1.0/users").empty());
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// Throttling is per workload ("Microsoft Graph service-specific throttling limits"): a 429
+// storm on chat messages leaves presence reads, and so job decisions, untouched.
+TEST_F(GraphWatchTest, ChatMessageThrottlingDoesNotBlockPresence) {
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) {
+    return Reply{201, R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne"})"};
+  });
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{429,
+                 R"({"error":{"code":"TooManyRequests","message":"Too many requests."}})",
+                 {{"Retry-After", "30"}}};
+  });
+  auto sent = service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}});
+  ASSERT_FALSE(sent);
+  const auto started = std::chrono::steady_clock::now();
+  auto p = service().presence(kAlice);
+  ASSERT_TRUE(p) << p.error().describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  // And the chat workload itself waits its Retry-After rather than hammering.
+  ASSERT_FALSE(service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}}));
+  EXPECT_EQ(graph_.received("POST", "/v1.0/chats/").size(), 1u);
 }
 
 class GraphChatTest : public GraphTest {
@@ -898,6 +1170,143 @@ TEST_F(GraphChatTest, RepliesBecomeCommandsOwnMessagesIgnored) {
   service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
   service().run_once();
   EXPECT_EQ(commands.size(), 2u);
+}
+
+// Graph "Send chatMessage in a chat": a 504 may come after the message was posted; sending it
+// again would post the notice twice, so it is not repeated.
+TEST_F(GraphChatTest, PostIsNotRepeatedAfterA504) {
+  sign_in();
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{504, R"({"error":{"code":"GatewayTimeout","message":"Gateway timeout."}})"};
+  });
+  auto sent = service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}});
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.error().message.find("504"), std::string::npos) << sent.error().message;
+  EXPECT_EQ(graph_.received("POST", "/v1.0/chats/").size(), 1u);
+}
+
+// "List messages in a chat" pages with @odata.nextLink; createdDateTime values differ in
+// precision, so replies are ordered by parsed time; <at> mentions are not part of the command.
+TEST_F(GraphChatTest, RepliesFollowNextLinkInTimeOrderWithoutMentions) {
+  sign_in();
+  ASSERT_TRUE(service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}}));
+  auto message = [](const std::string& id, const std::string& at, const std::string& html) {
+    return json{{"id", id},
+                {"messageType", "message"},
+                {"createdDateTime", at},
+                {"from", {{"user", {{"id", "alice-id"}}}}},
+                {"body", {{"contentType", "html"}, {"content", html}}}};
+  };
+  const std::string next =
+      settings_.graph_url + "/chats/19%3Aalice_fax%40unq.gbl.spaces/messages?$skiptoken=p2";
+  graph_.on("GET", "/v1.0/chats/", [&](const Received& r) {
+    if (r.target.find("skiptoken=p2") != std::string::npos) {
+      return Reply{
+          200, json{{"value", json::array({message("3", "2025-03-10T09:01:00.5Z", "<p>second</p>"),
+                                           message("2", "2025-03-10T09:01:00.25Z", "<p>first</p>"),
+                                           message("1", "2025-03-10T08:00:00Z", "<p>old</p>")})}}
+                   .dump()};
+    }
+    return Reply{200,
+                 json{{"value", json::array({message("4", "2025-03-10T09:01:00.9999999Z",
+                                                     "<p><at id=\"0\">Fax desk</at>&nbsp;print "
+                                                     "at lobby</p>")})},
+                      {"@odata.nextLink", next}}
+                     .dump()};
+  });
+  std::vector<ChatCommand> commands;
+  service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
+  service().run_once();
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_EQ(commands[0].text, "first");
+  EXPECT_EQ(commands[1].text, "second");
+  EXPECT_EQ(commands[2].text, "print at lobby");
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 2u);
+}
+
+// "Get user" takes an id or userPrincipalName; a mail address that is not the UPN is found with
+// "List users" $filter=mail eq '...'.
+TEST_F(GraphTest, UserWhoseMailIsNotTheUpnIsFoundByMail) {
+  graph_.on("GET", "/v1.0/users", [](const Received& r) {
+    if (r.target.find("mail%20eq%20%27carol%40contoso.com%27") != std::string::npos) {
+      return Reply{200, json{{"value", json::array({{{"id", "carol-id"},
+                                                     {"userPrincipalName", "c.smith@contoso.com"},
+                                                     {"mail", "carol@contoso.com"}}})}}
+                            .dump()};
+    }
+    return Reply{200, R"({"value":[]})"};
+  });
+  presence_route(available);
+  auto p = service().presence(std::vector<std::string>{"carol@contoso.com", "nobody@contoso.com"});
+  ASSERT_TRUE(p) << p.error().describe();
+  ASSERT_EQ(p->size(), 1u);
+  EXPECT_EQ(p->at("carol@contoso.com").availability, Availability::available);
+  auto unknown = service().verify({RecipientKind::user, "teams", "nobody@contoso.com"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, Errc::not_found);
+}
+
+// "List members of a channel": all pages, and the members' userId (their email need not be a
+// UPN).
+TEST_F(GraphTest, ChannelMembersAreUserIdsOverAllPages) {
+  const std::string next = settings_.graph_url + "/teams/team-1/channels/c1/members?$skiptoken=2";
+  graph_.on("GET", "/v1.0/teams/", [&](const Received& r) {
+    auto member = [](const std::string& id, const std::string& email) {
+      return json{{"@odata.type", "#microsoft.graph.aadUserConversationMember"},
+                  {"userId", id},
+                  {"email", email}};
+    };
+    if (r.target.find("skiptoken=2") != std::string::npos) {
+      return Reply{200, json{{"value", json::array({member("bob-id", "bob@contoso.com")})}}.dump()};
+    }
+    return Reply{200, json{{"value", json::array({member("alice-id", "a.l@contoso.com")})},
+                           {"@odata.nextLink", next}}
+                          .dump()};
+  });
+  auto members = service().channel_members("team-1/c1");
+  ASSERT_TRUE(members) << members.error().describe();
+  EXPECT_EQ(*members, (std::vector<std::string>{"alice-id", "bob-id"}));
+  // A nextLink elsewhere would carry the token away: refused.
+  graph_.on("GET", "/v1.0/teams/", [](const Received&) {
+    return Reply{200, R"({"value":[],"@odata.nextLink":"https://elsewhere.example/x"})"};
+  });
+  EXPECT_FALSE(service().channel_members("team-1/c1"));
+}
+
+// Microsoft identity platform, "Conditional Access" / AADSTS50076 family: interaction_required
+// on refresh marks the service broken and tells the admin, instead of retrying every round.
+TEST_F(GraphTest, InteractionRequiredBreaksTheServiceOnce) {
+  sign_in();
+  graph_.on("POST", "/tenant-1/oauth2/v2.0/token", [this](const Received& r) {
+    if (form_of(r.body).at("grant_type") == "client_credentials") return token_reply("app-x");
+    return oauth_error("interaction_required");
+  });
+  clock_.advance(1h);  // the access token has expired: a refresh is needed
+  auto sent = service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}});
+  EXPECT_FALSE(sent);
+  EXPECT_EQ(service().state(), ServiceState::broken);
+  EXPECT_NE(service().problem().find("interaction_required"), std::string::npos);
+  const auto refreshes = graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size();
+  for (int i = 0; i < 5; ++i) {
+    clock_.advance(61s);
+    service().run_once();
+  }
+  EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), refreshes);
+}
+
+// RFC 8628 / identity platform: bad_verification_code is said as what it is.
+TEST_F(GraphTest, BadVerificationCodeIsReported) {
+  device_replies_ = {"bad_verification_code"};
+  auto code = service().begin_device_sign_in();
+  ASSERT_TRUE(code);
+  auto status = service().poll_device_sign_in(*code);
+  ASSERT_FALSE(status);
+  EXPECT_NE(status.error().message.find("bad_verification_code"), std::string::npos);
+  // The device code request asks for the delegated scopes under the configured Graph root.
+  const auto form = form_of(graph_.received("POST", "/tenant-1/oauth2/v2.0/devicecode")[0].body);
+  EXPECT_NE(form.at("scope").find(graph_.url() + "/Chat.ReadWrite"), std::string::npos);
+  EXPECT_NE(form.at("scope").find("offline_access"), std::string::npos);
+  EXPECT_EQ(form.at("scope").find("graph.microsoft.com"), std::string::npos);
 }
 
 }  // namespace

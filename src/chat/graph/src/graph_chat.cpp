@@ -49,13 +49,46 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-// The text of an HTML chat message body: tags dropped, the common entities decoded, spaces
-// trimmed ("<p>print at lobby</p>" -> "print at lobby").
+// Whether `tag` (the text after '<') opens or closes an <at> mention: "at>", "at id=...".
+bool at_tag(std::string_view tag, bool closing) {
+  if (closing) {
+    if (!tag.starts_with('/')) return false;
+    tag.remove_prefix(1);
+  }
+  if (tag.size() < 3 || (tag[0] != 'a' && tag[0] != 'A') || (tag[1] != 't' && tag[1] != 'T')) {
+    return false;
+  }
+  return tag[2] == '>' || tag[2] == ' ' || tag[2] == '\t' || tag[2] == '\n';
+}
+
+// The text of an HTML chat message body: tags dropped, <at> mentions dropped with their text
+// (Graph "chatMessageMention": the body names a mention as <at id="0">Fax desk</at>), the
+// common entities decoded, spaces trimmed ("<p>print at lobby</p>" -> "print at lobby").
 std::string html_to_text(std::string_view html) {
   std::string out;
   bool in_tag = false;
   for (std::size_t i = 0; i < html.size(); ++i) {
     const char c = html[i];
+    if (!in_tag && c == '<' && at_tag(html.substr(i + 1), false)) {
+      // Skip to the end of the matching </at>; an unclosed mention drops the rest.
+      std::size_t j = i + 1;
+      while (j < html.size()) {
+        const auto open = html.find('<', j);
+        if (open == std::string_view::npos) {
+          j = html.size();
+          break;
+        }
+        if (at_tag(html.substr(open + 1), true)) {
+          const auto close = html.find('>', open);
+          j = close == std::string_view::npos ? html.size() : close + 1;
+          break;
+        }
+        j = open + 1;
+      }
+      out += ' ';
+      i = j - 1;
+      continue;
+    }
     if (in_tag) {
       if (c == '>') in_tag = false;
       continue;
@@ -216,7 +249,9 @@ Result<void> GraphChatService::send(const Recipient& to, const ChatMessage& mess
     // Replies are what comes after our own message.
     if (const auto created = j->find("createdDateTime");
         created != j->end() && created->is_string()) {
-      if (created->get<std::string>() > chat.cursor) chat.cursor = created->get<std::string>();
+      const auto at = parse_precise_time(created->get<std::string>());
+      const auto cursor = parse_precise_time(chat.cursor);
+      if (at && (!cursor || *at > *cursor)) chat.cursor = created->get<std::string>();
     }
     {
       std::lock_guard lock(i.mutex_);
@@ -248,41 +283,54 @@ void GraphChatService::Impl::poll_replies() {
            "/chats/" + graph::url_encode(chat.chat_id) +
                "/messages?$top=50&$orderby=createdDateTime%20desc",
            "", Auth::delegated, "messages of the chat with " + chat.user};
-    auto r = call(c, steady_now() + s_.request_timeout);
-    if (!r) {
-      spdlog::warn("chat {}: {}", s_.name, r.error().describe());
+    const auto cursor_time = parse_precise_time(chat.cursor);
+    // Graph "List messages in a chat": newest first, @odata.nextLink to older pages. Pages are
+    // followed until one reaches what was seen before.
+    auto pages = get_pages(c, steady_now() + s_.request_timeout, 10, [&](const json& page) {
+      for (const auto& m : page["value"]) {
+        if (!m.is_object()) continue;
+        const auto at = parse_precise_time(m.value("createdDateTime", ""));
+        if (at && cursor_time && *at <= *cursor_time) return false;
+      }
+      return true;
+    });
+    if (!pages) {
+      spdlog::warn("chat {}: {}", s_.name, pages.error().describe());
       continue;
     }
-    auto j = expect_json(c, *r, {200});
-    if (!j || !j->contains("value") || !(*j)["value"].is_array()) {
-      spdlog::warn("chat {}: {}", s_.name,
-                   j ? "Graph " + c.what + ": value: expected an array" : j.error().describe());
-      continue;
-    }
-    // Newest first: collect what is newer than the cursor, then deliver oldest first.
-    std::vector<ChatCommand> commands;
+    // Collect what is newer than the cursor, then deliver in the order of the parsed times.
+    std::vector<std::pair<Timestamp, ChatCommand>> commands;
     std::string newest = chat.cursor;
-    for (const auto& m : (*j)["value"]) {
-      if (!m.is_object()) continue;
-      const std::string created = m.value("createdDateTime", "");
-      if (created.empty() || created <= chat.cursor) continue;
-      newest = std::max(newest, created);
-      if (m.value("messageType", "message") != "message") continue;
-      std::string from_id;
-      if (m.contains("from") && m["from"].is_object() && m["from"].contains("user") &&
-          m["from"]["user"].is_object()) {
-        from_id = m["from"]["user"].value("id", "");
+    auto newest_time = cursor_time;
+    for (const auto& page : *pages) {
+      for (const auto& m : page["value"]) {
+        if (!m.is_object()) continue;
+        const std::string created = m.value("createdDateTime", "");
+        const auto at = parse_precise_time(created);
+        if (!at || (cursor_time && *at <= *cursor_time)) continue;
+        if (!newest_time || *at > *newest_time) {
+          newest_time = at;
+          newest = created;
+        }
+        if (m.value("messageType", "message") != "message") continue;
+        std::string from_id;
+        if (m.contains("from") && m["from"].is_object() && m["from"].contains("user") &&
+            m["from"]["user"].is_object()) {
+          from_id = m["from"]["user"].value("id", "");
+        }
+        // Our own notices, and anyone else added to the chat, are not commands.
+        if (from_id.empty() || from_id == account_id || from_id != chat.user_id) continue;
+        std::string text;
+        if (m.contains("body") && m["body"].is_object()) {
+          const std::string content = m["body"].value("content", "");
+          text = m["body"].value("contentType", "text") == "html" ? html_to_text(content) : content;
+        }
+        if (text.empty()) continue;
+        commands.emplace_back(*at, ChatCommand{s_.name, chat.user, std::nullopt, text});
       }
-      // Our own notices, and anyone else added to the chat, are not commands.
-      if (from_id.empty() || from_id == account_id || from_id != chat.user_id) continue;
-      std::string text;
-      if (m.contains("body") && m["body"].is_object()) {
-        const std::string content = m["body"].value("content", "");
-        text = m["body"].value("contentType", "text") == "html" ? html_to_text(content) : content;
-      }
-      if (text.empty()) continue;
-      commands.push_back({s_.name, chat.user, std::nullopt, text});
     }
+    std::stable_sort(commands.begin(), commands.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     if (newest != chat.cursor) {
       chat.cursor = newest;
       {
@@ -291,7 +339,7 @@ void GraphChatService::Impl::poll_replies() {
       }
       (void)save_chat(chat);
     }
-    for (auto it = commands.rbegin(); it != commands.rend(); ++it) handler(*it);
+    for (const auto& [at, command] : commands) handler(command);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "atdesk/chat/graph/presence_mapping.hpp"
@@ -15,6 +16,28 @@ using json = nlohmann::json;
 
 SteadyTime steady_now() {
   return std::chrono::steady_clock::now();
+}
+
+// The delegated scopes below the scope root of graph_url (national clouds have their own).
+std::string delegated_scope_list(const GraphChatService::Settings& s) {
+  const std::string root = graph_resource(s.graph_url);
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    const bool openid = word == "offline_access" || word == "openid" || word == "profile" ||
+                        word == "email" || word.find("://") != std::string::npos;
+    out += (out.empty() ? "" : " ") + (openid ? word : root + "/" + word);
+    word.clear();
+  };
+  for (const char c : s.delegated_scopes) {
+    if (c == ' ') {
+      flush();
+    } else {
+      word += c;
+    }
+  }
+  flush();
+  return out;
 }
 
 // A token is refreshed this long before it expires.
@@ -68,6 +91,67 @@ std::optional<Timestamp> parse_time(std::string_view text) {
          std::chrono::seconds(s);
 }
 
+std::optional<Timestamp> parse_precise_time(std::string_view text) {
+  auto whole = parse_time(text);
+  if (!whole) return std::nullopt;
+  std::size_t i = 19;
+  std::chrono::milliseconds fraction{0};
+  if (i < text.size() && text[i] == '.') {
+    long long ms = 0;
+    int digits = 0;
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+      if (digits < 3) ms = ms * 10 + (text[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (int d = digits; d < 3; ++d) ms *= 10;
+    fraction = std::chrono::milliseconds(ms);
+  }
+  std::chrono::minutes offset{0};
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+    int h = 0, m = 0;
+    const std::string rest(text.substr(i + 1));
+    if (std::sscanf(rest.c_str(), "%2d:%2d", &h, &m) != 2) return std::nullopt;
+    offset = std::chrono::minutes(h * 60 + m) * (text[i] == '-' ? -1 : 1);
+  } else if (i < text.size() && text[i] != 'Z') {
+    return std::nullopt;
+  }
+  return *whole + fraction - offset;
+}
+
+std::string graph_resource(std::string_view graph_url) {
+  const auto scheme = graph_url.find("://");
+  if (scheme == std::string_view::npos) return std::string(graph_url);
+  const auto slash = graph_url.find('/', scheme + 3);
+  return std::string(graph_url.substr(0, slash));
+}
+
+std::string_view GraphChatService::Impl::to_string(Workload w) {
+  switch (w) {
+    case Workload::presence:
+      return "presence";
+    case Workload::chat_read:
+      return "chat reads";
+    case Workload::chat_send:
+      return "chat posts";
+    case Workload::subscriptions:
+      return "subscriptions";
+    case Workload::directory:
+      return "directory";
+  }
+  return "directory";
+}
+
+GraphChatService::Impl::Workload GraphChatService::Impl::workload_of(const Call& c) {
+  const std::string_view path = c.path;
+  if (path.starts_with("/communications/")) return Workload::presence;
+  if (path.starts_with("/subscriptions")) return Workload::subscriptions;
+  const bool messages = path.find("/messages") != std::string_view::npos;
+  if (messages && (path.starts_with("/chats/") || path.starts_with("/teams/"))) {
+    return c.method == "GET" ? Workload::chat_read : Workload::chat_send;
+  }
+  return Workload::directory;
+}
+
 std::string_view to_string(SignInStatus s) {
   switch (s) {
     case SignInStatus::pending:
@@ -89,8 +173,11 @@ GraphChatService::Impl::Impl(Settings settings, store::TableStore& tables, const
       tables_(tables),
       clock_(clock),
       vault_(tables, s_.key_file),
-      bucket_(s_.max_requests_per_second, std::max(1.0, s_.max_requests_per_second), steady_now()),
       rng_(std::random_device{}()) {
+  for (auto& bucket : buckets_) {
+    bucket = std::make_unique<graph::TokenBucket>(
+        s_.max_requests_per_second, std::max(1.0, s_.max_requests_per_second), steady_now());
+  }
   while (s_.graph_url.ends_with('/')) s_.graph_url.pop_back();
   while (s_.login_url.ends_with('/')) s_.login_url.pop_back();
   while (s_.public_url.ends_with('/')) s_.public_url.pop_back();
@@ -190,7 +277,7 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
     if (auth == Auth::app) {
       form = "grant_type=client_credentials&client_id=" + graph::form_encode(s_.client_id) +
              "&client_secret=" + graph::form_encode(s_.client_secret) +
-             "&scope=" + graph::form_encode("https://graph.microsoft.com/.default");
+             "&scope=" + graph::form_encode(graph_resource(s_.graph_url) + "/.default");
     } else {
       if (!problem_.empty()) return fail(Errc::unavailable, problem_);
       if (delegated_.refresh_token.empty()) {
@@ -199,7 +286,7 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
       }
       form = "grant_type=refresh_token&client_id=" + graph::form_encode(s_.client_id) +
              "&refresh_token=" + graph::form_encode(delegated_.refresh_token) +
-             "&scope=" + graph::form_encode(s_.delegated_scopes);
+             "&scope=" + graph::form_encode(delegated_scope_list(s_));
     }
   }
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_now());
@@ -210,13 +297,22 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
   if (!reply) return fail(reply.error());
   if (!reply->tokens) {
     const std::string what = auth == Auth::app ? "application token" : "service account token";
-    if (reply->error == "invalid_grant" && auth == Auth::delegated) {
+    // interaction_required and consent_required: Conditional Access (or a new permission) wants
+    // the service account to sign in again in a browser; retrying every round cannot help.
+    const bool interaction =
+        reply->error == "interaction_required" || reply->error == "consent_required";
+    if ((reply->error == "invalid_grant" || interaction) && auth == Auth::delegated) {
       {
         std::lock_guard lock(mutex_);
         delegated_ = {};
       }
-      mark_broken("the service account's refresh token was refused (invalid_grant: " +
-                  reply->description + "); sign in again with the device code");
+      mark_broken(interaction
+                      ? "the identity platform requires the service account to sign in again "
+                        "interactively (" +
+                            reply->error + ": " + reply->description +
+                            "); an admin signs it in again from the web UI"
+                      : "the service account's refresh token was refused (invalid_grant: " +
+                            reply->description + "); sign in again");
       std::lock_guard lock(mutex_);
       (void)save_tokens();
       return fail(Errc::permission_denied, "Teams " + what + ": " + problem_);
@@ -246,23 +342,29 @@ bool GraphChatService::Impl::sleep_until(SteadyTime until) {
 
 Result<graph::HttpResponse> GraphChatService::Impl::call(const Call& c, SteadyTime deadline) {
   bool refreshed = false;
+  const auto workload = workload_of(c);
+  const auto w = static_cast<std::size_t>(workload);
+  auto& bucket = *buckets_[w];
+  // A message post may have been delivered although the answer was lost: never sent twice.
+  const bool repeatable = workload != Workload::chat_send;
   for (unsigned attempt = 0;; ++attempt) {
-    // Graph's Retry-After applies to everyone, then our own rate.
+    // Graph's Retry-After for this workload, then our own rate for it.
     SteadyTime not_before;
     {
       std::lock_guard lock(mutex_);
-      not_before = blocked_until_;
+      not_before = blocked_until_[w];
     }
-    const auto wait = bucket_.reserve(steady_now());
+    const auto wait = bucket.reserve(steady_now());
     not_before = std::max(not_before, steady_now() + wait);
     if (not_before > deadline) {
-      bucket_.cancel();
-      return fail(Errc::timeout,
-                  "Graph " + c.what + ": would have to wait " +
-                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         not_before - steady_now())
-                                         .count()) +
-                      " ms for the request limit, beyond the timeout");
+      bucket.cancel();
+      return fail(
+          Errc::timeout,
+          "Graph " + c.what + " (" + std::string(to_string(workload)) + "): would have to wait " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(not_before - steady_now())
+                      .count()) +
+              " ms for the request limit, beyond the timeout");
     }
     if (not_before > steady_now() && !sleep_until(not_before)) {
       return fail(Errc::unavailable, "Graph " + c.what + ": stopping");
@@ -281,7 +383,7 @@ Result<graph::HttpResponse> GraphChatService::Impl::call(const Call& c, SteadyTi
     auto response = graph::http_send(request, left);
     sodium_memzero(request.headers[0].data(), request.headers[0].size());
     if (!response) {
-      if (response.error().code == Errc::timeout) return fail(response.error());
+      if (response.error().code == Errc::timeout || !repeatable) return fail(response.error());
       // Connection refused or reset: back off and try again while there is time.
       std::chrono::milliseconds pause;
       {
@@ -300,6 +402,12 @@ Result<graph::HttpResponse> GraphChatService::Impl::call(const Call& c, SteadyTi
       if (!again) return fail(again.error());
       continue;
     }
+    if (response->status == 504 && !repeatable) {
+      return fail(Errc::unavailable,
+                  "Graph " + c.what +
+                      ": HTTP 504 (gateway timeout); not sent again, as the message may have "
+                      "been posted");
+    }
     if (response->status == 429 || response->status == 503 || response->status == 504) {
       std::chrono::milliseconds pause;
       const auto retry_after = graph::parse_retry_after(response->header("retry-after"));
@@ -307,7 +415,7 @@ Result<graph::HttpResponse> GraphChatService::Impl::call(const Call& c, SteadyTi
         std::lock_guard lock(mutex_);
         pause = retry_after ? std::chrono::milliseconds(*retry_after)
                             : graph::backoff_delay(attempt, 500ms, s_.max_backoff, rng_);
-        if (retry_after) blocked_until_ = std::max(blocked_until_, steady_now() + pause);
+        if (retry_after) blocked_until_[w] = std::max(blocked_until_[w], steady_now() + pause);
       }
       spdlog::warn("chat {}: Graph {} answered {}; retrying in {} ms", s_.name, c.what,
                    response->status, pause.count());
@@ -348,6 +456,24 @@ Result<json> GraphChatService::Impl::expect_json(const Call& c, const graph::Htt
   return j;
 }
 
+namespace {
+
+// An object id ("8b081ef6-4792-4def-b2c9-c363a1bf41d5"): used as it is, without a lookup.
+bool is_object_id(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::string> GraphChatService::Impl::resolve_user(const std::string& user,
                                                          SteadyTime deadline) {
   const auto key = lower_ascii(user);
@@ -355,26 +481,85 @@ Result<std::string> GraphChatService::Impl::resolve_user(const std::string& user
     std::lock_guard lock(mutex_);
     if (const auto it = user_ids_.find(key); it != user_ids_.end()) return it->second;
   }
+  if (is_object_id(user)) return key;
   if (user.empty() || user.size() > 256 || user.find('/') != std::string::npos) {
     return fail(Errc::invalid_argument, "Teams user: expected a UPN or e-mail, got '" + user + "'");
   }
+  auto remember = [&](const std::string& id) -> Result<std::string> {
+    std::lock_guard lock(mutex_);
+    user_ids_[key] = id;
+    return id;
+  };
+  // Graph "Get user": /users/{id | userPrincipalName}. An e-mail address that is not the UPN
+  // is not found there.
   Call c{"GET", "/users/" + graph::url_encode(user) + "?$select=id,userPrincipalName", "",
          Auth::app, "user lookup of " + user};
   auto r = call(c, deadline);
   if (!r) return fail(r.error());
-  if (r->status == 404) {
-    return fail(Errc::not_found,
-                "Teams user '" + user + "' does not exist in the tenant (Graph: 404)");
+  if (r->status != 404) {
+    auto j = expect_json(c, *r, {200});
+    if (!j) return fail(j.error());
+    const auto id = j->find("id");
+    if (id == j->end() || !id->is_string() || id->get<std::string>().empty()) {
+      return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
+    }
+    return remember(id->get<std::string>());
   }
-  auto j = expect_json(c, *r, {200});
+  // Graph "List users" with $filter=mail eq '...' (single quotes doubled in OData literals).
+  std::string literal;
+  for (const char ch : user) literal += ch == '\'' ? std::string("''") : std::string(1, ch);
+  Call by_mail{"GET",
+               "/users?$filter=" + graph::url_encode("mail eq '" + literal + "'") +
+                   "&$select=id,userPrincipalName,mail",
+               "", Auth::app, "user lookup by mail of " + user};
+  auto m = call(by_mail, deadline);
+  if (!m) return fail(m.error());
+  auto j = expect_json(by_mail, *m, {200});
   if (!j) return fail(j.error());
-  const auto id = j->find("id");
-  if (id == j->end() || !id->is_string() || id->get<std::string>().empty()) {
-    return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
+  const auto value = j->find("value");
+  if (value == j->end() || !value->is_array()) {
+    return fail(Errc::invalid_argument, "Graph " + by_mail.what + ": value: expected an array");
   }
-  std::lock_guard lock(mutex_);
-  user_ids_[key] = id->get<std::string>();
-  return id->get<std::string>();
+  if (value->empty()) {
+    return fail(Errc::not_found, "Teams user '" + user +
+                                     "' does not exist in the tenant (Graph: no user with this "
+                                     "userPrincipalName or mail)");
+  }
+  const auto& first = (*value)[0];
+  if (!first.is_object() || !first.contains("id") || !first["id"].is_string()) {
+    return fail(Errc::invalid_argument,
+                "Graph " + by_mail.what + ": value[0].id: expected a string");
+  }
+  return remember(first["id"].get<std::string>());
+}
+
+Result<std::vector<json>> GraphChatService::Impl::get_pages(
+    const Call& first, SteadyTime deadline, std::size_t max_pages,
+    const std::function<bool(const json&)>& more) {
+  std::vector<json> pages;
+  Call c = first;
+  for (std::size_t page = 0; page < max_pages; ++page) {
+    auto r = call(c, deadline);
+    if (!r) return fail(r.error());
+    auto j = expect_json(c, *r, {200});
+    if (!j) return fail(j.error());
+    if (!j->contains("value") || !(*j)["value"].is_array()) {
+      return fail(Errc::invalid_argument, "Graph " + c.what + ": value: expected an array");
+    }
+    pages.push_back(std::move(*j));
+    const auto& last = pages.back();
+    const auto next = last.find("@odata.nextLink");
+    if (next == last.end() || !next->is_string()) return pages;
+    if (more && !more(last)) return pages;
+    const auto link = next->get<std::string>();
+    if (!link.starts_with(s_.graph_url + "/")) {
+      return fail(Errc::invalid_argument, "Graph " + first.what + ": @odata.nextLink '" + link +
+                                              "' is not below graph_url " + s_.graph_url);
+    }
+    c.path = link.substr(s_.graph_url.size());
+  }
+  spdlog::warn("chat {}: Graph {}: stopped after {} pages", s_.name, first.what, max_pages);
+  return pages;
 }
 
 Result<std::map<std::string, Presence>> GraphChatService::Impl::read_presences(
@@ -580,20 +765,21 @@ Result<std::vector<std::string>> GraphChatService::channel_members(const std::st
                "/teams/" + graph::url_encode(channel.substr(0, slash)) + "/channels/" +
                    graph::url_encode(channel.substr(slash + 1)) + "/members",
                "", Impl::Auth::app, "channel members of " + channel};
-  auto r = impl_->call(c, steady_now() + impl_->s_.timeout);
-  if (!r) return fail(r.error());
-  auto j = impl_->expect_json(c, *r, {200});
-  if (!j) return fail(j.error());
-  if (!j->contains("value") || !(*j)["value"].is_array()) {
-    return fail(Errc::invalid_argument, "Graph " + c.what + ": value: expected an array");
-  }
+  // Graph "List members of a channel" (aadUserConversationMember): userId is the object id,
+  // which works where the member's email is not their UPN; all pages are read.
+  auto pages = impl_->get_pages(c, steady_now() + impl_->s_.timeout, 20);
+  if (!pages) return fail(pages.error());
   std::vector<std::string> members;
-  for (const auto& m : (*j)["value"]) {
-    if (!m.is_object()) continue;
-    if (m.contains("email") && m["email"].is_string() && !m["email"].get<std::string>().empty()) {
-      members.push_back(m["email"].get<std::string>());
-    } else if (m.contains("userId") && m["userId"].is_string()) {
-      members.push_back(m["userId"].get<std::string>());
+  for (const auto& page : *pages) {
+    for (const auto& m : page["value"]) {
+      if (!m.is_object()) continue;
+      if (m.contains("userId") && m["userId"].is_string() &&
+          !m["userId"].get<std::string>().empty()) {
+        members.push_back(m["userId"].get<std::string>());
+      } else if (m.contains("email") && m["email"].is_string() &&
+                 !m["email"].get<std::string>().empty()) {
+        members.push_back(m["email"].get<std::string>());
+      }
     }
   }
   return members;
@@ -613,7 +799,7 @@ Result<void> GraphChatService::verify(const Recipient& recipient) {
 Result<DeviceSignIn> GraphChatService::begin_device_sign_in() {
   const auto& s = impl_->s_;
   const std::string form = "client_id=" + graph::form_encode(s.client_id) +
-                           "&scope=" + graph::form_encode(s.delegated_scopes);
+                           "&scope=" + graph::form_encode(delegated_scope_list(s));
   auto reply = graph::device_code_request(
       s.login_url + "/" + graph::url_encode(s.tenant) + "/oauth2/v2.0/devicecode", form,
       s.request_timeout);
@@ -652,6 +838,12 @@ Result<SignInStatus> GraphChatService::poll_device_sign_in(DeviceSignIn& sign_in
     }
     if (reply->error == "access_denied" || reply->error == "authorization_declined") {
       return SignInStatus::denied;
+    }
+    if (reply->error == "bad_verification_code") {
+      return fail(Errc::invalid_argument,
+                  "device code sign-in: the identity platform does not know this device code "
+                  "(bad_verification_code: " +
+                      reply->description + "); start the sign-in again");
     }
     return fail(Errc::permission_denied,
                 "device code sign-in failed: " + reply->error + " " + reply->description);

@@ -3,10 +3,13 @@
 // webhook, background work) and graph_chat.cpp (messages and replies).
 #pragma once
 
+#include <array>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -34,9 +37,24 @@ class GraphChatService::Impl {
     std::string what;  // for messages: "getPresencesByUserId", "create chat", ...
   };
 
-  // Sends a Graph request within `deadline`: token bucket, bearer token (refreshed once on
-  // 401), Retry-After of 429/503 and backoff with jitter. Any other status is returned.
+  // Graph throttles per service and per request type ("Microsoft Graph service-specific
+  // throttling limits"): each workload has its own request budget and its own Retry-After, so a
+  // 429 on chat messages does not stop presence reads.
+  enum class Workload { presence, chat_read, chat_send, subscriptions, directory };
+  static constexpr std::size_t kWorkloads = 5;
+  static Workload workload_of(const Call& call);
+  static std::string_view to_string(Workload w);
+
+  // Sends a Graph request within `deadline`: the workload's token bucket, bearer token
+  // (refreshed once on 401), Retry-After of 429/503 and backoff with jitter. A message post is
+  // not repeated after a 504 or a broken connection (it may have been delivered: a second try
+  // would post the notice twice). Any other status is returned.
   Result<graph::HttpResponse> call(const Call& call, SteadyTime deadline);
+  // GET of a collection and of every page its @odata.nextLink names (at most `max_pages`); a
+  // nextLink outside graph_url is refused (the bearer token goes to Graph only).
+  Result<std::vector<nlohmann::json>> get_pages(
+      const Call& first, SteadyTime deadline, std::size_t max_pages,
+      const std::function<bool(const nlohmann::json&)>& more = {});
   // A JSON object from a response, or an error naming the call, the status and Graph's code.
   Result<nlohmann::json> expect_json(const Call& call, const graph::HttpResponse& response,
                                      std::initializer_list<long> ok);
@@ -48,7 +66,8 @@ class GraphChatService::Impl {
   // Loads stored tokens first: a revoked sign-in is remembered across restarts.
   Result<void> check_usable();
 
-  // UPN or e-mail -> object id; Errc::not_found when the directory has no such user.
+  // UPN, e-mail or object id -> object id; Errc::not_found when the directory has no such user.
+  // A user whose mail differs from the UPN is found by $filter=mail eq '...'.
   Result<std::string> resolve_user(const std::string& user, SteadyTime deadline);
   // Presence of object ids, batched; ids Graph does not return are absent.
   Result<std::map<std::string, Presence>> read_presences(const std::vector<std::string>& ids,
@@ -72,7 +91,7 @@ class GraphChatService::Impl {
   store::TableStore& tables_;
   const Clock& clock_;
   graph::TokenVault vault_;
-  graph::TokenBucket bucket_;
+  std::array<std::unique_ptr<graph::TokenBucket>, kWorkloads> buckets_;
 
   mutable std::mutex mutex_;  // everything below; never held across a request
   std::mt19937_64 rng_;
@@ -80,11 +99,11 @@ class GraphChatService::Impl {
   bool tokens_loaded_ = false;
   graph::TokenSet app_;
   graph::TokenSet delegated_;
-  std::string account_id_;      // the service account's object id
-  std::string account_upn_;     // and its user principal name
-  std::string problem_;         // non-empty: broken, and why
-  bool healthy_ = false;        // a Graph request has succeeded
-  SteadyTime blocked_until_{};  // Graph asked everyone to wait (Retry-After)
+  std::string account_id_;                              // the service account's object id
+  std::string account_upn_;                             // and its user principal name
+  std::string problem_;                                 // non-empty: broken, and why
+  bool healthy_ = false;                                // a Graph request has succeeded
+  std::array<SteadyTime, kWorkloads> blocked_until_{};  // Graph's Retry-After, per workload
 
   std::map<std::string, std::string> user_ids_;  // lower-case UPN or e-mail -> object id
 
@@ -94,15 +113,27 @@ class GraphChatService::Impl {
   bool watch_changed_ = false;
   std::map<std::string, std::string> id_users_;    // object id -> the user as watched
   std::map<std::string, Presence> last_presence_;  // object id -> last presence reported
+  // Graph allows one presence subscription per user and application ("Get change
+  // notifications for presence updates in Microsoft Teams"): atdesk keeps exactly one, stored
+  // sealed in the vault so that a restart renews or deletes the live one instead of being
+  // refused a new one for up to an hour.
   struct Subscription {
     std::string id;
     std::string client_state;
     Timestamp expires_at{};
+    Timestamp renew_at{};  // about two thirds into the lifetime Graph granted
     std::vector<std::string> user_ids;
     bool reauthorize = false;
     bool removed = false;
+    bool obsolete = false;  // to be deleted (the watched users changed); deletion failed so far
   };
-  std::vector<Subscription> subscriptions_;
+  std::optional<Subscription> subscription_;
+  bool subscription_loaded_ = false;
+  std::vector<std::string> wanted_ids_;  // the ids the subscription should cover
+  void load_subscription();              // once, from the vault
+  void save_subscription();              // with mutex_ held
+  bool delete_subscription(const Subscription& sub, SteadyTime deadline);  // gone afterwards
+  void renew_subscription(const Subscription& sub, SteadyTime deadline);
   std::set<std::string> uncovered_;  // watched ids no working subscription covers
   std::set<std::string> reread_;     // ids to re-read (change or missed notifications)
   // Ids whose re-read failed (throttled, Graph down): read again on the next round, so that a
@@ -113,6 +144,7 @@ class GraphChatService::Impl {
   // decision that only a reported presence triggers.
   std::set<std::string> rereport_;
   Timestamp next_poll_{};
+  Timestamp next_reread_{};  // the periodic re-read of everyone watched (not everything is pushed)
   Timestamp next_subscribe_{};  // when to try again to cover uncovered_ by a subscription
 
   // Chats.
@@ -137,5 +169,10 @@ class GraphChatService::Impl {
 std::string lower_ascii(std::string_view s);
 std::string format_time(Timestamp t);                   // "2024-05-01T10:00:00Z"
 std::optional<Timestamp> parse_time(std::string_view);  // ISO 8601 UTC, fractions ignored
+// ISO 8601 with fractions and a Z or +hh:mm offset, to the millisecond: Graph's
+// createdDateTime values differ in their number of digits, so they are compared parsed.
+std::optional<Timestamp> parse_precise_time(std::string_view);
+// The scope root of a Graph URL: "https://graph.microsoft.us/v1.0" -> "https://graph.microsoft.us".
+std::string graph_resource(std::string_view graph_url);
 
 }  // namespace atdesk::chat

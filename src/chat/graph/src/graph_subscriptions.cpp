@@ -108,7 +108,7 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
     return {400, "text/plain; charset=utf-8", "Graph notification: " + *bad};
   }
   const auto j = json::parse(body);
-  std::size_t accepted = 0, refused = 0;
+  std::size_t accepted = 0, refused = 0, dropped = 0;
   {
     std::lock_guard lock(impl_->mutex_);
     for (const auto& n : j.at("value")) {
@@ -116,9 +116,17 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
       const std::string client_state = n.contains("clientState") && n["clientState"].is_string()
                                            ? n["clientState"].get<std::string>()
                                            : std::string();
-      auto sub = std::find_if(impl_->subscriptions_.begin(), impl_->subscriptions_.end(),
-                              [&](const auto& s) { return s.id == sub_id; });
-      if (sub == impl_->subscriptions_.end() || !same_secret(sub->client_state, client_state)) {
+      auto* sub = impl_->subscription_ && impl_->subscription_->id == sub_id
+                      ? &*impl_->subscription_
+                      : nullptr;
+      // A subscription atdesk no longer has (deleted, replaced, from before a lost vault):
+      // accepted and dropped. Graph retries refused deliveries for hours ("Set up notifications
+      // for changes in resource data": anything but 2xx is a failed delivery).
+      if (sub == nullptr) {
+        ++dropped;
+        continue;
+      }
+      if (!same_secret(sub->client_state, client_state)) {
         ++refused;
         continue;
       }
@@ -141,24 +149,107 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         if (id.empty() && n.contains("resource") && n["resource"].is_string()) {
           id = id_from_resource(n["resource"].get<std::string>());
         }
-        if (std::find(sub->user_ids.begin(), sub->user_ids.end(), id) != sub->user_ids.end()) {
+        if (std::find(sub->user_ids.begin(), sub->user_ids.end(), id) != sub->user_ids.end() &&
+            impl_->id_users_.contains(id)) {
           impl_->reread_.insert(id);
         }
       }
     }
   }
+  if (dropped > 0) {
+    spdlog::info("chat {}: dropped {} notification(s) of a subscription no longer held", name(),
+                 dropped);
+  }
   if (refused > 0) {
-    spdlog::warn(
-        "chat {}: refused {} notification(s) with an unknown subscription or a wrong "
-        "clientState",
-        name(), refused);
+    spdlog::warn("chat {}: refused {} notification(s) with a wrong clientState", name(), refused);
   }
   if (accepted == 0 && refused > 0) {
-    return {403, "text/plain; charset=utf-8",
-            "refused: unknown subscriptionId or wrong clientState"};
+    return {403, "text/plain; charset=utf-8", "refused: wrong clientState"};
   }
   impl_->wake_.notify_all();
   return {202, "text/plain; charset=utf-8", ""};
+}
+
+namespace {
+
+json subscription_to_json(const GraphChatService::Impl::Subscription& sub) {
+  return {{"id", sub.id},
+          {"client_state", sub.client_state},
+          {"expires_at", sub.expires_at.time_since_epoch().count()},
+          {"renew_at", sub.renew_at.time_since_epoch().count()},
+          {"user_ids", sub.user_ids},
+          {"obsolete", sub.obsolete}};
+}
+
+}  // namespace
+
+void GraphChatService::Impl::load_subscription() {
+  {
+    std::lock_guard lock(mutex_);
+    if (subscription_loaded_) return;
+    subscription_loaded_ = true;
+  }
+  auto text = vault_.load(s_.name + "/presence-subscription");
+  if (!text) {
+    spdlog::warn("chat {}: stored presence subscription unusable: {}", s_.name,
+                 text.error().describe());
+    return;
+  }
+  if (text->empty()) return;
+  auto j = json::parse(*text, nullptr, false);
+  sodium_memzero(text->data(), text->size());
+  if (!j.is_object() || !j.contains("id") || !j["id"].is_string() || !j.contains("user_ids") ||
+      !j["user_ids"].is_array()) {
+    spdlog::warn("chat {}: stored presence subscription: expected an object with id and user_ids",
+                 s_.name);
+    return;
+  }
+  Subscription sub;
+  sub.id = j["id"].get<std::string>();
+  sub.client_state = j.value("client_state", "");
+  sub.expires_at = Timestamp(std::chrono::milliseconds(j.value("expires_at", 0LL)));
+  sub.renew_at = Timestamp(std::chrono::milliseconds(j.value("renew_at", 0LL)));
+  sub.obsolete = j.value("obsolete", false);
+  for (const auto& id : j["user_ids"]) {
+    if (id.is_string()) sub.user_ids.push_back(id.get<std::string>());
+  }
+  std::lock_guard lock(mutex_);
+  if (sub.expires_at <= clock_.now()) return;  // Graph has removed it by itself
+  spdlog::info("chat {}: presence subscription {} from the last run, until {}", s_.name, sub.id,
+               format_time(sub.expires_at));
+  subscription_ = std::move(sub);
+}
+
+void GraphChatService::Impl::save_subscription() {
+  std::string text = subscription_ ? subscription_to_json(*subscription_).dump() : std::string();
+  if (auto ok = vault_.save(s_.name + "/presence-subscription", text); !ok) {
+    spdlog::warn("chat {}: cannot store the presence subscription: {}", s_.name,
+                 ok.error().describe());
+  }
+  sodium_memzero(text.data(), text.size());
+}
+
+bool GraphChatService::Impl::delete_subscription(const Subscription& sub, SteadyTime deadline) {
+  auto r = call({"DELETE", "/subscriptions/" + graph::url_encode(sub.id), "", Auth::delegated,
+                 "delete presence subscription"},
+                deadline);
+  const bool gone = r && (r->status == 204 || r->status == 200 || r->status == 404);
+  std::lock_guard lock(mutex_);
+  if (!gone) {
+    spdlog::warn("chat {}: deleting presence subscription {} failed ({}); trying again", s_.name,
+                 sub.id, r ? "HTTP " + std::to_string(r->status) : r.error().describe());
+    if (subscription_ && subscription_->id == sub.id) {
+      subscription_->obsolete = true;
+      subscription_->renew_at = clock_.now() + s_.min_renew_interval;
+      save_subscription();
+    }
+    return false;
+  }
+  if (subscription_ && subscription_->id == sub.id) {
+    subscription_.reset();
+    save_subscription();
+  }
+  return true;
 }
 
 Result<void> GraphChatService::Impl::create_subscription(const std::vector<std::string>& ids) {
@@ -171,13 +262,13 @@ Result<void> GraphChatService::Impl::create_subscription(const std::vector<std::
   sub.client_state = random_client_state();
   sub.user_ids = ids;
   const std::string url = s_.public_url + "/api/v1/webhooks/graph/" + s_.name;
+  const auto asked_at = clock_.now();
   json body{{"changeType", "updated"},
             {"notificationUrl", url},
             {"lifecycleNotificationUrl", url},
             {"resource", filter},
-            {"expirationDateTime", format_time(clock_.now() + s_.subscription_lifetime)},
+            {"expirationDateTime", format_time(asked_at + s_.subscription_lifetime)},
             {"clientState", sub.client_state}};
-  // Registered before the request: Graph may notify before the answer arrives.
   Call c{"POST", "/subscriptions", body.dump(), Auth::delegated, "create presence subscription"};
   auto r = call(c, steady_now() + s_.request_timeout);
   if (!r) return fail(r.error());
@@ -187,19 +278,63 @@ Result<void> GraphChatService::Impl::create_subscription(const std::vector<std::
     return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
   }
   sub.id = (*j)["id"].get<std::string>();
-  const auto expires = parse_time(j->value("expirationDateTime", ""));
+  const auto expires = parse_precise_time(j->value("expirationDateTime", ""));
   if (!expires) {
     return fail(Errc::invalid_argument,
                 "Graph " + c.what + ": expirationDateTime: expected an ISO 8601 time");
   }
   sub.expires_at = *expires;
+  const auto now = clock_.now();
+  sub.renew_at =
+      now +
+      std::max<std::chrono::milliseconds>(
+          std::chrono::duration_cast<std::chrono::milliseconds>((sub.expires_at - now) * 2 / 3),
+          s_.min_renew_interval);
   std::lock_guard lock(mutex_);
   for (const auto& id : ids) uncovered_.erase(id);
-  subscriptions_.push_back(std::move(sub));
+  subscription_ = std::move(sub);
+  save_subscription();
   return {};
 }
 
+void GraphChatService::Impl::renew_subscription(const Subscription& sub, SteadyTime deadline) {
+  const auto now = clock_.now();
+  const auto until = now + s_.subscription_lifetime;
+  Call c{"PATCH", "/subscriptions/" + graph::url_encode(sub.id),
+         json{{"expirationDateTime", format_time(until)}}.dump(), Auth::delegated,
+         "renew presence subscription"};
+  auto r = call(c, deadline);
+  if (r && r->status == 200) {
+    auto j = expect_json(c, *r, {200});
+    const auto expires = j ? parse_precise_time(j->value("expirationDateTime", "")) : std::nullopt;
+    std::lock_guard lock(mutex_);
+    if (!subscription_ || subscription_->id != sub.id) return;
+    subscription_->expires_at = expires.value_or(until);
+    subscription_->renew_at = now + std::max<std::chrono::milliseconds>(
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            (subscription_->expires_at - now) * 2 / 3),
+                                        s_.min_renew_interval);
+    subscription_->reauthorize = false;
+    save_subscription();
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (!subscription_ || subscription_->id != sub.id) return;
+  if (r && r->status == 404) {
+    // Graph no longer has it: made anew (nothing to delete).
+    spdlog::warn("chat {}: presence subscription {} is gone (HTTP 404); making a new one", s_.name,
+                 sub.id);
+    subscription_->removed = true;
+    return;
+  }
+  // Still live until it expires: try again after the minimum interval, never a new one beside it.
+  spdlog::warn("chat {}: renewing presence subscription {} failed ({}); trying again", s_.name,
+               sub.id, r ? "HTTP " + std::to_string(r->status) : r.error().describe());
+  subscription_->renew_at = now + s_.min_renew_interval;
+}
+
 void GraphChatService::Impl::maintain_subscriptions() {
+  load_subscription();
   std::vector<std::string> watched;
   bool changed = false;
   bool can_subscribe = false;
@@ -222,106 +357,73 @@ void GraphChatService::Impl::maintain_subscriptions() {
       }
       if (id_users.emplace(*id, user).second) ids.push_back(*id);
     }
-    std::vector<Subscription> old;
-    {
-      std::lock_guard lock(mutex_);
-      id_users_ = std::move(id_users);
-      old = std::move(subscriptions_);
-      subscriptions_.clear();
-      uncovered_ = std::set<std::string>(ids.begin(), ids.end());
-      reread_.insert(ids.begin(), ids.end());  // the initial state of everyone watched
-      for (auto it = last_presence_.begin(); it != last_presence_.end();) {
-        it = id_users_.contains(it->first) ? std::next(it) : last_presence_.erase(it);
+    std::lock_guard lock(mutex_);
+    id_users_ = std::move(id_users);
+    // The subscription covers the first subscription_batch ids; the others are polled.
+    const auto covered = std::min(ids.size(), s_.subscription_batch);
+    wanted_ids_.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(covered));
+    uncovered_ = std::set<std::string>(ids.begin(), ids.end());
+    reread_.insert(ids.begin(), ids.end());  // the initial state of everyone watched
+    next_reread_ = clock_.now() + s_.reread_interval;
+    for (auto it = last_presence_.begin(); it != last_presence_.end();) {
+      it = id_users_.contains(it->first) ? std::next(it) : last_presence_.erase(it);
+    }
+    if (subscription_ && !subscription_->obsolete) {
+      const std::set<std::string> have(subscription_->user_ids.begin(),
+                                       subscription_->user_ids.end());
+      if (have == std::set<std::string>(wanted_ids_.begin(), wanted_ids_.end())) {
+        for (const auto& id : wanted_ids_) uncovered_.erase(id);  // reused as it is
+      } else {
+        subscription_->obsolete = true;  // its filter cannot be changed: deleted, then made anew
+        subscription_->renew_at = {};
       }
     }
-    for (const auto& sub : old) {
-      (void)call({"DELETE", "/subscriptions/" + graph::url_encode(sub.id), "", Auth::delegated,
-                  "delete subscription"},
-                 deadline);
-    }
-    if (can_subscribe) {
-      for (std::size_t first = 0; first < ids.size(); first += s_.subscription_batch) {
-        std::vector<std::string> chunk(
-            ids.begin() + static_cast<std::ptrdiff_t>(first),
-            ids.begin() +
-                static_cast<std::ptrdiff_t>(std::min(ids.size(), first + s_.subscription_batch)));
-        if (auto ok = create_subscription(chunk); !ok) {
-          spdlog::warn("chat {}: presence subscription failed, polling instead: {}", s_.name,
-                       ok.error().describe());
-          subscribe_later();
-        }
-      }
-    }
-    return;
   }
-  // Renew, reauthorize or recreate what needs it.
-  std::vector<Subscription> subs;
+  std::optional<Subscription> sub;
+  std::vector<std::string> wanted;
   {
     std::lock_guard lock(mutex_);
-    subs = subscriptions_;
+    sub = subscription_;
+    wanted = wanted_ids_;
   }
   const auto now = clock_.now();
-  for (const auto& sub : subs) {
-    bool recreate = sub.removed || sub.expires_at <= now;
-    if (!recreate && (sub.reauthorize || sub.expires_at - s_.renew_before <= now)) {
-      const auto until = now + s_.subscription_lifetime;
-      Call c{"PATCH", "/subscriptions/" + graph::url_encode(sub.id),
-             json{{"expirationDateTime", format_time(until)}}.dump(), Auth::delegated,
-             "renew subscription"};
-      auto r = call(c, deadline);
-      if (r && r->status == 200) {
-        auto j = expect_json(c, *r, {200});
-        const auto expires = j ? parse_time(j->value("expirationDateTime", "")) : std::nullopt;
-        std::lock_guard lock(mutex_);
-        for (auto& s : subscriptions_) {
-          if (s.id == sub.id) {
-            s.expires_at = expires.value_or(until);
-            s.reauthorize = false;
-          }
-        }
-        continue;
-      }
-      spdlog::warn("chat {}: renewing a presence subscription failed ({}); recreating it", s_.name,
-                   r ? "HTTP " + std::to_string(r->status) : r.error().describe());
-      recreate = true;
-    }
-    if (recreate) {
-      {
-        std::lock_guard lock(mutex_);
-        std::erase_if(subscriptions_, [&](const auto& s) { return s.id == sub.id; });
-        uncovered_.insert(sub.user_ids.begin(), sub.user_ids.end());
-        reread_.insert(sub.user_ids.begin(), sub.user_ids.end());  // changes may have been lost
-      }
-      if (can_subscribe) {
-        if (auto ok = create_subscription(sub.user_ids); !ok) {
-          spdlog::warn("chat {}: recreating a presence subscription failed, polling: {}", s_.name,
-                       ok.error().describe());
-          subscribe_later();
-        }
-      }
-    }
+  if (sub && sub->expires_at <= now) {
+    // Expired: Graph has removed it; a new one is made below.
+    std::lock_guard lock(mutex_);
+    uncovered_.insert(sub->user_ids.begin(), sub->user_ids.end());
+    reread_.insert(sub->user_ids.begin(), sub->user_ids.end());
+    subscription_.reset();
+    save_subscription();
+    sub.reset();
   }
-  // Users left to polling by a subscription that could not be made: try again once per poll
-  // interval, so that push comes back when Graph accepts subscriptions again.
-  std::vector<std::string> uncovered;
+  if (sub && sub->obsolete) {
+    // Deleted before a new one is made (Graph allows one); a failed deletion is tried again
+    // after min_renew_interval.
+    if (now < sub->renew_at) return;
+    if (!delete_subscription(*sub, deadline)) return;
+    sub.reset();
+  }
+  if (sub && sub->removed) {
+    std::lock_guard lock(mutex_);
+    uncovered_.insert(sub->user_ids.begin(), sub->user_ids.end());
+    reread_.insert(sub->user_ids.begin(), sub->user_ids.end());  // changes may have been lost
+    subscription_.reset();
+    save_subscription();
+    sub.reset();
+  }
+  if (sub) {
+    if (sub->reauthorize || now >= sub->renew_at) renew_subscription(*sub, deadline);
+    return;
+  }
+  if (!can_subscribe || wanted.empty()) return;
   {
     std::lock_guard lock(mutex_);
-    if (can_subscribe && clock_.now() >= next_subscribe_) {
-      uncovered.assign(uncovered_.begin(), uncovered_.end());
-    }
+    if (now < next_subscribe_) return;
   }
-  for (std::size_t first = 0; first < uncovered.size(); first += s_.subscription_batch) {
-    std::vector<std::string> chunk(
-        uncovered.begin() + static_cast<std::ptrdiff_t>(first),
-        uncovered.begin() +
-            static_cast<std::ptrdiff_t>(std::min(uncovered.size(), first + s_.subscription_batch)));
-    if (auto ok = create_subscription(chunk); !ok) {
-      spdlog::warn("chat {}: presence subscription still failing, polling: {}", s_.name,
-                   ok.error().describe());
-      subscribe_later();
-      break;
-    }
-    spdlog::info("chat {}: presence subscription made again; push instead of polling", s_.name);
+  if (auto ok = create_subscription(wanted); !ok) {
+    spdlog::warn("chat {}: presence subscription failed, polling instead: {}", s_.name,
+                 ok.error().describe());
+    subscribe_later();
   }
 }
 
@@ -343,17 +445,20 @@ void GraphChatService::Impl::run_round() {
     std::lock_guard lock(mutex_);
     reread_.merge(retry_reads_);
     retry_reads_.clear();
-    reread.assign(reread_.begin(), reread_.end());
-    reread_.clear();
     const auto now = clock_.now();
+    if (now >= next_reread_ && !id_users_.empty()) {
+      // Work location and out of office are not pushed: everyone watched is read again.
+      next_reread_ = now + s_.reread_interval;
+      for (const auto& [id, user] : id_users_) reread_.insert(id);
+    }
     if (now >= next_poll_) {
       poll = true;
       next_poll_ = now + s_.poll_interval;
       // Polling covers the users no working subscription does.
-      for (const auto& id : uncovered_) {
-        if (std::find(reread.begin(), reread.end(), id) == reread.end()) reread.push_back(id);
-      }
+      reread_.insert(uncovered_.begin(), uncovered_.end());
     }
+    reread.assign(reread_.begin(), reread_.end());
+    reread_.clear();
   }
   refresh_and_notify(reread);
   if (poll) poll_replies();

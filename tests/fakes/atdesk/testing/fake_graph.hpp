@@ -4,6 +4,10 @@
 // received and the status it was answered with. One request per connection, served in order on
 // one thread. The payloads are the tests' own; each says which Graph documentation page it
 // follows.
+//
+// Request budgets: limit() declares a documented limit (requests of a method and path prefix in
+// a sliding window). A request beyond it is answered 429 with Retry-After, as Graph does, and
+// recorded in violations(): a test that lets atdesk exceed a limit fails on that list.
 #pragma once
 
 #include <atomic>
@@ -14,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +77,30 @@ class FakeGraph {
     routes_[{method, prefix}] = std::move(route);
   }
 
+  // A documented limit: at most `max` requests of `method` (empty: any) whose path starts with
+  // `prefix` (and contains `contains`, when given) within any `window`. `source` names the page.
+  struct Limit {
+    std::string method;
+    std::string prefix;
+    std::string contains;
+    std::size_t max = 0;
+    std::chrono::milliseconds window{1000};
+    std::string source;
+  };
+  void limit(Limit l) {
+    std::lock_guard lock(mutex_);
+    limits_.push_back(std::move(l));
+  }
+  // Records a broken rule that is not a request budget (a second presence subscription, ...).
+  void violation(std::string what) {
+    std::lock_guard lock(mutex_);
+    violations_.push_back(std::move(what));
+  }
+  std::vector<std::string> violations() {
+    std::lock_guard lock(mutex_);
+    return violations_;
+  }
+
   std::vector<Received> received(const std::string& method = "", const std::string& prefix = "") {
     std::lock_guard lock(mutex_);
     std::vector<Received> out;
@@ -105,9 +134,29 @@ class FakeGraph {
       }
       Route route;
       std::size_t index = 0;
+      std::optional<Reply> throttled;
       {
         std::lock_guard lock(mutex_);
         index = received_.size();
+        for (const auto& l : limits_) {
+          if (!matches(l, r)) continue;
+          std::size_t count = 1;
+          for (const auto& earlier : received_) {
+            if (earlier.status != 429 && matches(l, earlier) && r.at - earlier.at < l.window) {
+              ++count;
+            }
+          }
+          if (count > l.max) {
+            violations_.push_back(r.method + " " + r.path + ": more than " + std::to_string(l.max) +
+                                  " requests in " + std::to_string(l.window.count()) + " ms (" +
+                                  l.source + ")");
+            // Graph "Microsoft Graph throttling guidance": 429 with Retry-After in seconds.
+            throttled =
+                Reply{429,
+                      R"({"error":{"code":"TooManyRequests","message":"Too many requests."}})",
+                      {{"Retry-After", "1"}}};
+          }
+        }
         received_.push_back(r);
         std::size_t best = 0;
         for (const auto& [key, candidate] : routes_) {
@@ -118,8 +167,9 @@ class FakeGraph {
           }
         }
       }
-      Reply reply =
-          route ? route(r) : Reply{404, R"({"error":{"code":"NotFound","message":"no route"}})"};
+      Reply reply = throttled ? *throttled
+                    : route   ? route(r)
+                              : Reply{404, R"({"error":{"code":"NotFound","message":"no route"}})"};
       {
         std::lock_guard lock(mutex_);
         received_[index].status = reply.status;
@@ -136,6 +186,11 @@ class FakeGraph {
     }
   }
 
+  static bool matches(const Limit& l, const Received& r) {
+    return (l.method.empty() || l.method == r.method) && r.path.starts_with(l.prefix) &&
+           (l.contains.empty() || r.path.find(l.contains) != std::string::npos);
+  }
+
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
@@ -144,6 +199,8 @@ class FakeGraph {
   std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Route> routes_;
   std::vector<Received> received_;
+  std::vector<Limit> limits_;
+  std::vector<std::string> violations_;
 };
 
 // The fields of an application/x-www-form-urlencoded body (what token requests send), decoded.

@@ -3,12 +3,15 @@
 // - Presence: application token (client credentials, Presence.Read.All, User.Read.All); users
 //   given as UPN or e-mail are resolved to object ids once; reads are batched with
 //   POST /communications/getPresencesByUserId.
-// - Push: change-notification subscriptions on /communications/presences (they need a delegated
-//   token, so they are made with the service account's), renewed before expiry, lifecycle
-//   notifications obeyed, and batched polling while no subscription works.
+// - Push: one change-notification subscription on /communications/presences (Graph allows one
+//   per user and application; it needs a delegated token, so it is made with the service
+//   account's), kept in the vault across restarts, renewed at two thirds of its granted
+//   lifetime; users it does not cover are polled, and everyone watched is re-read every
+//   reread_interval because work location and out of office are not pushed.
 // - Chat: the service account ("the fax machine", signed in once by the device authorization
 //   grant) writes in a 1:1 chat with each recipient or in a channel; replies in those chats are
-//   polled and delivered as commands.
+//   polled and delivered as commands. Requests are paced and throttled per workload (presence,
+//   chat reads, chat posts, subscriptions, directory).
 // - Tokens are sealed with a key derived from the spool key and kept in the TableStore
 //   (namespace "graph.tokens"). A revoked refresh token marks the service broken.
 #pragma once
@@ -64,16 +67,21 @@ class GraphChatService final : public ChatService {
     std::chrono::milliseconds request_timeout{30000};  // everything else (send, subscriptions)
     double max_requests_per_second = 10;
     std::size_t presence_batch = 650;      // documented maximum of getPresencesByUserId
-    std::size_t subscription_batch = 650;  // documented maximum of ids per presence subscription
-    std::chrono::minutes subscription_lifetime{60};  // documented maximum for presence
-    std::chrono::minutes renew_before{10};
+    std::size_t subscription_batch = 650;  // ids in the one presence subscription; the rest polled
+    // Asked for; Graph may grant less, and renewal comes at two thirds of what it granted, never
+    // more often than min_renew_interval.
+    std::chrono::minutes subscription_lifetime{55};
+    std::chrono::seconds min_renew_interval{60};
+    // Everyone watched is read again this often even when covered by push: Graph notifies
+    // presence changes of availability and activity only, not of work location or out of office.
+    std::chrono::seconds reread_interval{300};
     std::chrono::milliseconds max_backoff{60000};
-    // Delegated permissions asked for in the service account's sign-in.
+    // Delegated permissions asked for in the service account's sign-in, below the scope root of
+    // graph_url ("https://graph.microsoft.us/Chat.ReadWrite" in that national cloud); the OpenID
+    // scopes (offline_access, openid, profile, email) are sent as they are.
     std::string delegated_scopes =
-        "offline_access https://graph.microsoft.com/User.Read "
-        "https://graph.microsoft.com/Presence.Read.All https://graph.microsoft.com/Chat.ReadWrite "
-        "https://graph.microsoft.com/ChatMessage.Send "
-        "https://graph.microsoft.com/ChannelMessage.Send";
+        "offline_access User.Read Presence.Read.All Chat.ReadWrite ChatMessage.Send "
+        "ChannelMessage.Send";
   };
 
   GraphChatService(Settings settings, store::TableStore& tables, const Clock& clock);
