@@ -144,7 +144,7 @@ TEST(IppPrinterChecks, BadUriIsInvalidInEveryCall) {
   auto status = printer.status(Submission{"office", 1});
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code, Errc::invalid_argument);
-  auto found = printer.find("atdesk-1");
+  auto found = printer.find("atdesk-1", 0);
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code, Errc::invalid_argument);
   // A configuration mistake is an error, not an unreachable printer.
