@@ -310,7 +310,7 @@ TEST_F(IppPrinterTest, FailedPrintingIsAborted) {
 TEST_F(IppPrinterTest, StatusOfAnUnknownJobIsNotFound) {
   start_printer();
   IppPrinter printer(settings());
-  auto state = printer.status(Submission{"office", 4242});
+  auto state = printer.status(Submission{"office", 4242, "atdesk-gone", {}});
   ASSERT_FALSE(state);
   EXPECT_EQ(state.error().code, Errc::not_found) << state.error().describe();
   EXPECT_TRUE(contains(state.error().message, uri_)) << state.error().message;

@@ -141,7 +141,7 @@ TEST(IppPrinterChecks, BadUriIsInvalidInEveryCall) {
   ASSERT_FALSE(submitted);
   EXPECT_EQ(submitted.error().code, Errc::invalid_argument);
   EXPECT_NE(submitted.error().message.find("lpd://printer.example/queue"), std::string::npos);
-  auto status = printer.status(Submission{"office", 1});
+  auto status = printer.status(Submission{"office", 1, "atdesk-1", {}});
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code, Errc::invalid_argument);
   auto found = printer.find("atdesk-1", 0);

@@ -52,7 +52,12 @@ class FakePrinter final : public print::Printer {
                                       " is now '" + job.name + "'");
     }
     if (job.state == print::RemoteJobState::pending && ++job.polls >= polls_to_complete) {
-      job.state = abort_jobs ? print::RemoteJobState::aborted : print::RemoteJobState::completed;
+      bool abort = abort_jobs;
+      if (!abort && abort_next > 0) {
+        --abort_next;
+        abort = true;
+      }
+      job.state = abort ? print::RemoteJobState::aborted : print::RemoteJobState::completed;
     }
     return job.state;
   }
@@ -115,6 +120,7 @@ class FakePrinter final : public print::Printer {
 
   std::atomic<bool> online{true};
   std::atomic<bool> abort_jobs{false};
+  std::atomic<int> abort_next{0};  // aborts this many of the next jobs, then completes again
   std::atomic<bool> reset_after_document{false};
   std::atomic<int> polls_to_complete{1};
   std::atomic<int> submit_calls{0};
