@@ -136,8 +136,13 @@ class Engine::Impl {
   PrintStep poll_print(const JobId& id, PrintStep step);         // one status call
   // The printing job goes back to held because of `problem`; retried or told as it says.
   void hold_for_print_problem(Job job, PrintProblem problem, const std::string& why);
-  std::mutex print_queue_mutex_;  // guards print_queues_
+  // While jobs wait for an unavailable printer, its state is looked at every print_retry_min;
+  // when it is idle (or printing) again they are released at once instead of after the backoff.
+  void watch_printer(const std::string& printer_name);
+  void check_printer(const std::string& printer_name);
+  std::mutex print_queue_mutex_;  // guards print_queues_ and watched_printers_
   std::map<std::string, PrintQueue> print_queues_;
+  std::set<std::string> watched_printers_;
 
   // Notices a chat service refused for a transient reason, oldest first, at most kMaxUnsent.
   struct Unsent {

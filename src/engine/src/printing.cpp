@@ -332,6 +332,7 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
            false);
     return;
   }
+  if (recorded == PrintProblem::unavailable) watch_printer(held->printer);
   // A retry follows: people hear of it only when the printer stays unreachable.
   if (recorded == PrintProblem::unavailable && failures == kPrintFailureLimit) {
     notify(*held,
@@ -341,6 +342,56 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
            false);
   }
   schedule_retry(held->id);
+}
+
+void Engine::Impl::watch_printer(const std::string& printer_name) {
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    if (!watched_printers_.insert(printer_name).second) return;
+  }
+  post_after(settings_.print_retry_min, [this, printer_name] { check_printer(printer_name); });
+}
+
+void Engine::Impl::check_printer(const std::string& printer_name) {
+  store::JobFilter filter;
+  filter.states = {JobState::held};
+  filter.oldest_first = true;
+  filter.limit = 1'000'000;
+  std::vector<Job> waiting;
+  if (auto held = deps_.jobs.list(filter)) {
+    for (auto& job : *held) {
+      if (job.printer == printer_name && job.print_problem == PrintProblem::unavailable) {
+        waiting.push_back(std::move(job));
+      }
+    }
+  }
+  auto* target = printer(printer_name);
+  if (waiting.empty() || !target) {
+    std::lock_guard lock(print_queue_mutex_);
+    watched_printers_.erase(printer_name);
+    return;
+  }
+  auto status = target->describe();
+  const bool ready = status && (status->state == print::PrinterState::idle ||
+                                status->state == print::PrinterState::processing);
+  if (!ready) {
+    post_after(settings_.print_retry_min, [this, printer_name] { check_printer(printer_name); });
+    return;
+  }
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    watched_printers_.erase(printer_name);
+  }
+  const std::string why = "printer '" + printer_name + "' is " +
+                          std::string(print::to_string(status->state)) + " again";
+  spdlog::info("{}: releasing the {} job(s) waiting for it", why, waiting.size());
+  std::vector<JobId> batch;
+  for (auto& job : waiting) {
+    // A conflict means the job left `held` meanwhile (a person released or deleted it): then
+    // there is nothing to release.
+    (void)release(std::move(job), std::nullopt, "engine", why, &batch);
+  }
+  print_in_order(std::move(batch));
 }
 
 void Engine::Impl::schedule_retry(const JobId& id) {

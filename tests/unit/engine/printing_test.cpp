@@ -52,7 +52,7 @@ class PrintingTest : public ::testing::Test {
     s.numbers = kPlan;
     s.default_printer = "front";
     s.print_retry_min = retry_min_;
-    s.print_retry_max = 40ms;
+    s.print_retry_max = retry_max_;
     s.print_track_interval = 5ms;
     s.reconcile_grace = 20ms;
     s.housekeeping_interval = 1h;
@@ -107,6 +107,7 @@ class PrintingTest : public ::testing::Test {
   }
 
   std::chrono::milliseconds retry_min_ = 10ms;
+  std::chrono::milliseconds retry_max_ = 40ms;
   testing::MemoryJobStore jobs_;
   testing::MemoryTableStore tables_;
   testing::MemoryBlobStore blobs_;
@@ -178,6 +179,25 @@ TEST_F(PrintingTest, BriefPrinterTroubleIsNotToldToPeople) {
   ASSERT_TRUE(reaches(job, JobState::printed));
   ASSERT_TRUE(eventually([&] { return told("Printed") == 1; }));
   EXPECT_EQ(told("Could not print"), 0u);
+}
+
+// #20 item 6: a job waiting for an unreachable printer is sent as soon as the printer is idle
+// again (its state is looked at every print_retry_min), not after the backoff, which has grown
+// to seconds here.
+TEST_F(PrintingTest, JobsWaitingForAPrinterAreSentWhenItIsIdleAgain) {
+  retry_max_ = 1h;
+  restart();
+  set_alice(Availability::available, WorkLocation::office);
+  front_.online = false;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(eventually([&] { return stored(job).print_failures >= 8; }, 20s));
+  front_.online = true;
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  auto history = *engine_->history(job.id.str());
+  EXPECT_TRUE(std::any_of(history.begin(), history.end(), [](const Transition& t) {
+    return t.reason.find("printer 'front' is idle again") != std::string::npos;
+  }));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
 }
 
 // #20 item 4: a printer that aborts the job is retried a bounded number of times, each said in
