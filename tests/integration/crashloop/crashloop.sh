@@ -20,12 +20,14 @@ atdeskd="$build/src/app/daemon/atdeskd"
 work=$(mktemp -d /tmp/atdesk-crash.XXXXXX)
 chmod 700 "$work"
 daemon_pid=""
+printer_dir=""
 
 
 cleanup() {
   [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null || true
   if [ "$kind" = cups ]; then
     "$root/scripts/test-cups" stop "$work/printer" >/dev/null 2>&1 || true
+    if [ -n "${printer_dir:-}" ] && [ "${keep:-0}" != 1 ]; then rm -rf "$printer_dir"; fi
   else
     "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   fi
@@ -41,8 +43,12 @@ case $kind in
     spool="$work/printer/spool"
     ;;
   cups)
-    printer_uri=$("$root/scripts/test-cups" start "$work/printer" "$printer_port" atdesk-crash)
-    spool="$work/printer/device/spool"
+    # Outside the private work folder: cupsd runs its filters as user lp, which must reach it.
+    printer_dir=$(mktemp -d /tmp/atdesk-crash-cups.XXXXXX)
+    chmod 755 "$printer_dir"
+    ln -s "$printer_dir" "$work/printer"
+    printer_uri=$("$root/scripts/test-cups" start "$printer_dir" "$printer_port" atdesk-crash)
+    spool="$printer_dir/device/spool"
     ;;
   *) log "unknown printer kind '$kind' (expected ipp or cups)"; exit 2 ;;
 esac
