@@ -94,6 +94,30 @@ std::optional<JobSource> parse_job_source(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(PrintProblem p) {
+  switch (p) {
+    case PrintProblem::none:
+      return "none";
+    case PrintProblem::unavailable:
+      return "unavailable";
+    case PrintProblem::aborted:
+      return "aborted";
+    case PrintProblem::gave_up:
+      return "gave_up";
+    case PrintProblem::lost:
+      return "lost";
+  }
+  return "none";
+}
+
+std::optional<PrintProblem> parse_print_problem(std::string_view text) {
+  for (auto p : {PrintProblem::none, PrintProblem::unavailable, PrintProblem::aborted,
+                 PrintProblem::gave_up, PrintProblem::lost}) {
+    if (text == to_string(p)) return p;
+  }
+  return std::nullopt;
+}
+
 std::string_view to_string(DocumentFormat f) {
   return f == DocumentFormat::tiff ? "tiff" : "pdf";
 }

@@ -14,8 +14,6 @@ namespace atdesk::engine {
 
 Engine::Impl::Impl(Settings settings, Dependencies deps)
     : settings_(std::move(settings)), deps_(std::move(deps)) {
-  for (const auto& [name, p] : deps_.printers)
-    submit_locks_.emplace(name, std::make_unique<std::mutex>());
   latency_counts_.assign(MetricsSnapshot{}.print_latency_buckets.size(), 0);
 }
 

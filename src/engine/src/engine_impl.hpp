@@ -9,8 +9,10 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -57,13 +59,11 @@ class Engine::Impl {
                                     const std::string& actor, const std::string& reason,
                                     std::vector<JobId>* batch = nullptr);
   void print_in_order(std::vector<JobId> batch);
-  // A job in `printing`: submit and track. `after_restart`: the job was left in `printing` by a
-  // previous run, whose Print-Job may still be arriving at the printer.
+  // Queues a job in `printing` on its printer's print queue (printing.cpp). `after_restart`: the
+  // job was left in `printing` by a previous run, whose Print-Job may still be arriving.
   void print(const JobId& id, bool after_restart = false);
   // Renders the page-1 preview from the original and stores it.
   [[nodiscard]] Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
-  void end_print(const JobId& id);  // the job left print()/track(): another print() may run
-  void track(const JobId& id, print::Submission submission, Timestamp submitted_at);
   void schedule_retry(const JobId& id);
   void reconcile();  // start-up: printing/releasing/stored jobs
   void housekeeping();
@@ -114,13 +114,43 @@ class Engine::Impl {
   std::chrono::milliseconds last_check_elapsed_{0};
   std::chrono::milliseconds clock_skew_{0};
   std::set<std::string> retrying_;  // job ids with a print retry scheduled
-  // Job ids being submitted or tracked right now: print() for a job already here does nothing,
-  // so that two paths reaching print() at once (a decision and the start-up reconciliation)
-  // cannot both submit it. The crash loop test found doubled prints without this.
-  std::set<std::string> active_prints_;
-  // One submission at a time per printer (fixed after construction): printers take one job at
-  // a time anyway, and a "busy" answer to one request is then never confused with another's.
-  std::map<std::string, std::unique_ptr<std::mutex>> submit_locks_;
+
+  // --- printing (printing.cpp): one FIFO queue of job ids per printer, served by one chain of
+  // tasks per printer, as PAPPL and the CUPS scheduler do: a printer has at most one processing
+  // job (submitted, then tracked until the printer is done with it) and a list of pending ones.
+  // A job id is in at most one place at a time, so nothing is submitted twice at once.
+  struct QueuedPrint {
+    JobId id;
+    bool after_restart = false;
+  };
+  struct PrintQueue {
+    std::deque<QueuedPrint> pending;  // oldest first
+    std::optional<JobId> processing;  // being submitted or tracked
+    bool queued_again = false;        // print() asked for `processing` meanwhile
+    bool serving = false;             // a task chain serves this queue
+  };
+  // What became of one step of the processing job.
+  struct PrintStep {
+    enum class Next { done, track, set_aside } next = Next::done;
+    print::Submission submission;        // track: the printer's job
+    Timestamp submitted_at{};            // track: for the latency metric
+    int polls = 0;                       // track: status calls so far
+    std::chrono::milliseconds delay{0};  // set_aside: queue the job again after this
+    bool after_restart = false;          // set_aside: as print()'s flag
+  };
+  void serve_queue(const std::string& printer_name);  // starts the next pending job, if any
+  void advance(const std::string& printer_name, const JobId& id, PrintStep step);
+  PrintStep attempt_print(const JobId& id, bool after_restart);  // find or submit
+  PrintStep poll_print(const JobId& id, PrintStep step);         // one status call
+  // The printing job goes back to held because of `problem`; retried or told as it says.
+  void hold_for_print_problem(Job job, PrintProblem problem, const std::string& why);
+  // While jobs wait for an unavailable printer, its state is looked at every print_retry_min;
+  // when it is idle (or printing) again they are released at once instead of after the backoff.
+  void watch_printer(const std::string& printer_name);
+  void check_printer(const std::string& printer_name);
+  std::mutex print_queue_mutex_;  // guards print_queues_ and watched_printers_
+  std::map<std::string, PrintQueue> print_queues_;
+  std::set<std::string> watched_printers_;
 
   // Notices a chat service refused for a transient reason wait in the store (JobStore's queued
   // notices), at most kMaxUnsent; the oldest is dropped beyond that.

@@ -285,6 +285,7 @@ void Engine::Impl::on_presence(const std::string& service, const std::string& us
   std::vector<JobId> batch;
   for (auto& job : *held) {
     if (!std::any_of(job.recipients.begin(), job.recipients.end(), concerns)) continue;
+    if (needs_person(job.print_problem)) continue;  // printing it again is a person's decision
     auto d = decide_job(job, job.printer);
     if (d.action != Action::print) continue;
     // A conflict means another path released or deleted it meanwhile; transition() logs.
@@ -302,6 +303,7 @@ void Engine::Impl::recheck_held(const std::string& why) {
   if (!held) return;
   std::vector<JobId> batch;
   for (auto& job : *held) {
+    if (needs_person(job.print_problem)) continue;  // printing it again is a person's decision
     auto d = decide_job(job, job.printer);
     if (d.action == Action::print)
       (void)release(job, std::nullopt, "engine", why + "; " + d.reason, &batch);  // as above

@@ -1,16 +1,37 @@
 // Printing (the seed's S1608/S1614-S1615): submit a released or decided job to its printer,
 // follow the printer's job until it is done, retry with backoff, and reconcile jobs left in
 // `printing` by a previous run.
+//
+// Each printer has one FIFO queue of job ids, served by one chain of tasks on the engine's
+// workers (the model of PAPPL and the CUPS scheduler): the printer's one processing job is
+// submitted, then tracked until the printer is done with it, then the next pending job starts.
+// A worker never waits for a printer: tracking polls are timers, and a job that must wait (the
+// grace period after a restart) is set aside and queued again later, so it never blocks the
+// jobs behind it.
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <charconv>
 
 #include "engine_impl.hpp"
 
 namespace atdesk::engine {
 namespace {
 
+// A printer that aborts or cancels the same job this many times in a row makes atdesk stop
+// sending it: a document that crashes a printer must not be sent forever. An unreachable
+// printer is retried without bound (it is told to the recipient once at this count).
+constexpr int kPrintFailureLimit = 3;
+
+// The first status calls come quickly (a fast printer is done within a few hundred
+// milliseconds), then at the configured interval.
+constexpr std::chrono::milliseconds kFirstTrackDelay{25};
+
 std::string quoted_name(const Job& job) {
   return "job " + std::string(job.id.short_id());
+}
+
+std::string job_name_of(const JobId& id) {
+  return "atdesk-" + id.str();
 }
 
 bool retryable(Errc code) {
@@ -18,114 +39,160 @@ bool retryable(Errc code) {
          code == Errc::no_space;
 }
 
+// The printer's job id recorded for the job's current print, 0 when none.
+int recorded_job_id(const Job& job) {
+  int id = 0;
+  const auto& text = job.printer_job;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  return ec == std::errc{} && end == text.data() + text.size() && id > 0 ? id : 0;
+}
+
 }  // namespace
 
-// One task submits the batch in order: posted one by one, the workers would race for the
-// printer and a later job could go first.
 void Engine::Impl::print_in_order(std::vector<JobId> batch) {
-  if (batch.empty()) return;
-  post([this, batch = std::move(batch)] {
-    for (const auto& id : batch) print(id);
-  });
+  for (const auto& id : batch) print(id);
 }
 
 void Engine::Impl::print(const JobId& id, bool after_restart) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!active_prints_.insert(id.str()).second) {
-      // Being submitted or tracked by another call. Look again shortly rather than return for
-      // good: the other call may be about to let go (a retry arriving just before the claim of
-      // the call that scheduled it ended). Ends as soon as the job leaves `printing`.
-      post_after(std::chrono::milliseconds(50), [this, id, after_restart] {
-        auto job = deps_.jobs.get(id);
-        if (job && job->state == JobState::printing) print(id, after_restart);
-      });
-      return;
-    }
-  }
-  // Released on every way out except the hand-over to track(), which releases it when the
-  // printer has finished with the job.
-  bool tracking = false;
-  struct Release {
-    Engine::Impl* self;
-    const JobId& id;
-    const bool& tracking;
-    ~Release() {
-      if (tracking) return;
-      std::lock_guard lock(self->mutex_);
-      self->active_prints_.erase(id.str());
-    }
-  } release_claim{this, id, tracking};
-  // Come back later: the claim ends now, before the call is posted, so that the later call
-  // cannot find this one's claim still held (it would return and the job would stay unprinted).
-  auto later = [&](std::chrono::milliseconds delay, bool restart) {
-    end_print(id);
-    tracking = true;  // disarms release_claim: the claim is already gone
-    post_after(delay, [this, id, restart] { print(id, restart); });
-  };
-
   auto job = deps_.jobs.get(id);
   if (!job || job->state != JobState::printing) return;
-  auto* target = printer(job->printer);
-  if (!target) {
+  if (!printer(job->printer)) {
     (void)transition(*job, JobState::held, "engine",
                      "held: printer '" + job->printer + "' is not configured");
     return;
   }
-  const std::string job_name = "atdesk-" + id.str();
-
-  auto hold_and_retry = [&](const std::string& why) {
-    auto held = transition(*job, JobState::held, "printer:" + job->printer,
-                           "held: printer '" + job->printer + "' " + why + "; will retry");
-    if (!held) return;
-    if (held->print_attempts <= 1) {  // tell the recipient once
-      notify(*held,
-             "Could not print " + quoted_name(*held) + " on " + held->printer + " (" + why +
-                 "). It stays held; atdesk retries by itself.",
-             false);
+  bool start = false;
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    auto& queue = print_queues_[job->printer];
+    if (queue.processing == id) {
+      // Asked again while it is processing (a retry released it before the step that held it
+      // ended): it is queued again when that step ends, never run twice at once.
+      queue.queued_again = true;
+      return;
     }
-    schedule_retry(id);
-  };
+    const bool pending = std::any_of(queue.pending.begin(), queue.pending.end(),
+                                     [&](const QueuedPrint& q) { return q.id == id; });
+    if (pending) return;
+    queue.pending.push_back({id, after_restart});
+    if (!queue.serving) start = queue.serving = true;
+  }
+  if (start) post([this, name = job->printer] { serve_queue(name); });
+}
 
-  // One submission at a time per printer. A worker does not wait for the printer: it comes
-  // back shortly, so that decisions and notices never queue behind a slow printer.
-  std::unique_lock submitting(*submit_locks_.at(job->printer), std::try_to_lock);
-  if (!submitting.owns_lock()) {
-    later(std::chrono::milliseconds(10), after_restart);
+void Engine::Impl::serve_queue(const std::string& printer_name) {
+  QueuedPrint next;
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    auto& queue = print_queues_[printer_name];
+    if (queue.pending.empty()) {
+      queue.serving = false;
+      return;
+    }
+    next = queue.pending.front();
+    queue.pending.pop_front();
+    queue.processing = next.id;
+    queue.queued_again = false;
+  }
+  advance(printer_name, next.id, attempt_print(next.id, next.after_restart));
+}
+
+void Engine::Impl::advance(const std::string& printer_name, const JobId& id, PrintStep step) {
+  if (step.next == PrintStep::Next::track) {
+    const auto delay = std::min<std::chrono::milliseconds>(
+        settings_.print_track_interval, kFirstTrackDelay * (1LL << std::min(step.polls, 16)));
+    post_after(delay,
+               [this, printer_name, id, step] { advance(printer_name, id, poll_print(id, step)); });
     return;
   }
+  if (step.next == PrintStep::Next::set_aside) {
+    post_after(step.delay, [this, id, restart = step.after_restart] { print(id, restart); });
+  }
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    auto& queue = print_queues_[printer_name];
+    if (queue.queued_again) queue.pending.push_back({id, false});
+    queue.processing.reset();
+    queue.queued_again = false;
+  }
+  post([this, printer_name] { serve_queue(printer_name); });
+}
+
+Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_restart) {
+  const PrintStep done;
+  auto set_aside = [](std::chrono::milliseconds delay, bool restart) {
+    PrintStep step;
+    step.next = PrintStep::Next::set_aside;
+    step.delay = delay;
+    step.after_restart = restart;
+    return step;
+  };
+  auto track = [](print::Submission submission, Timestamp at) {
+    PrintStep step;
+    step.next = PrintStep::Next::track;
+    step.submission = std::move(submission);
+    step.submitted_at = at;
+    return step;
+  };
+
+  auto job = deps_.jobs.get(id);
+  if (!job || job->state != JobState::printing) return done;
+  auto* target = printer(job->printer);
+  if (!target) {
+    (void)transition(*job, JobState::held, "engine",
+                     "held: printer '" + job->printer + "' is not configured");
+    return done;
+  }
+  const std::string job_name = job_name_of(id);
+
   // Record the attempt before anything reaches the printer, so that a crash during submission
   // is reconciled by name at the next start.
   ++job->print_attempts;
   if (auto ok = deps_.jobs.save(*job); !ok) {
     spdlog::error("job {}: cannot record the print attempt: {}", id.short_id(), ok.error().message);
-    later(settings_.print_retry_min, false);
-    return;
+    return set_aside(settings_.print_retry_min, false);
   }
-  // A previous attempt may have reached the printer (crash, timeout): find it before resubmitting.
+  // A previous attempt may have reached the printer (crash, timeout, a connection lost after
+  // the document went out): find it before sending the document again.
   if (job->print_attempts > 1 || !job->printer_job.empty()) {
-    auto found = target->find(job_name);
+    const int recorded = recorded_job_id(*job);
+    auto found = target->find(job_name, recorded);
     if (!found) {
       ++print_retries_;
-      return hold_and_retry(found.error().message);
+      hold_for_print_problem(std::move(*job), PrintProblem::unavailable, found.error().message);
+      return done;
     }
     if (*found) {
       const auto [submission, state] = **found;
       if (state != print::RemoteJobState::aborted && state != print::RemoteJobState::canceled) {
         spdlog::info("job {}: found at printer {} as job {} ({}), tracking it", id.short_id(),
                      job->printer, submission.job_id, print::to_string(state));
-        tracking = true;
-        track(id, submission, deps_.clock.now());
-        return;
+        if (submission.job_id != recorded) {
+          job->printer_job = std::to_string(submission.job_id);
+          if (auto ok = deps_.jobs.save(*job); !ok) {
+            spdlog::warn("job {}: cannot record printer job {}: {}", id.short_id(),
+                         submission.job_id, ok.error().message);
+          }
+        }
+        return track(submission, deps_.clock.now());
       }
-    } else if (after_restart && job->printer_job.empty()) {
+      spdlog::info("job {}: its earlier print is {} at printer {} (job {}); sending it again",
+                   id.short_id(), print::to_string(state), job->printer, submission.job_id);
+    } else if (recorded != 0 && job->print_problem != PrintProblem::lost) {
+      // The printer accepted this print as job `recorded` and knows neither that id (as ours)
+      // nor the name any more: it restarted or purged its history. The document may well have
+      // printed, so it is not sent again blindly.
+      std::string why = "printer '" + job->printer + "' no longer knows its job " +
+                        std::to_string(recorded) + " ('" + job_name + "')";
+      hold_for_print_problem(std::move(*job), PrintProblem::lost, why);
+      return done;
+    } else if (after_restart && recorded == 0) {
       // Not there yet. The crashed run's Print-Job may still be on its way (the printer reads
       // what was already sent); look once more after the grace period before sending again.
       // The crash loop test found doubled prints without this.
       spdlog::info("job {}: not at printer {} yet; looking again in {} ms before resubmitting",
                    id.short_id(), job->printer, settings_.reconcile_grace.count());
-      later(settings_.reconcile_grace, false);
-      return;
+      return set_aside(settings_.reconcile_grace, false);
     }
   }
 
@@ -134,77 +201,197 @@ void Engine::Impl::print(const JobId& id, bool after_restart) {
     (void)transition(*job, JobState::failed, "engine",
                      "the printable document cannot be read: " + pdf.error().message);
     ++prints_failed_;
-    return;
+    return done;
   }
   const auto submitted_at = deps_.clock.now();
   auto submission = target->submit(*pdf, print::PrintOptions{job_name, "atdesk", 1});
   if (!submission) {
     if (retryable(submission.error().code)) {
       ++print_retries_;
-      return hold_and_retry(submission.error().message);
+      job->printer_job.clear();
+      hold_for_print_problem(std::move(*job), PrintProblem::unavailable,
+                             submission.error().message);
+      return done;
     }
     ++prints_failed_;
     auto failed = transition(*job, JobState::failed, "printer:" + job->printer,
                              "printing failed: " + submission.error().message);
-    if (failed)
+    if (failed) {  // no retry follows: tell the recipient
       notify(*failed, "Printing " + quoted_name(*failed) + " failed: " + submission.error().message,
              false);
-    return;
+    }
+    return done;
   }
-  submitting.unlock();
   ++prints_submitted_;
   job->printer_job = std::to_string(submission->job_id);
-  (void)deps_.jobs.save(*job);
-  tracking = true;
-  track(id, *submission, submitted_at);
-}
-
-void Engine::Impl::end_print(const JobId& id) {
-  std::lock_guard lock(mutex_);
-  active_prints_.erase(id.str());
-}
-
-void Engine::Impl::track(const JobId& id, print::Submission submission, Timestamp submitted_at) {
-  auto job = deps_.jobs.get(id);
-  if (!job || job->state != JobState::printing) return end_print(id);
-  auto* target = printer(submission.printer.empty() ? job->printer : submission.printer);
-  if (!target) target = printer(job->printer);
-  if (!target) return end_print(id);
-  auto state = target->status(submission);
-  if (state &&
-      (*state == print::RemoteJobState::completed || *state == print::RemoteJobState::aborted ||
-       *state == print::RemoteJobState::canceled)) {
-    end_print(id);  // the printer is done with it; a retry may print it again
+  if (auto ok = deps_.jobs.save(*job); !ok) {
+    // Tracking goes on; after a crash the job is found by name instead of by id.
+    spdlog::warn("job {}: cannot record printer job {}: {}", id.short_id(), submission->job_id,
+                 ok.error().message);
   }
-  if (state && *state == print::RemoteJobState::completed) {
+  return track(*submission, submitted_at);
+}
+
+Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step) {
+  const PrintStep done;
+  auto job = deps_.jobs.get(id);
+  if (!job || job->state != JobState::printing) return done;
+  auto* target = printer(step.submission.printer.empty() ? job->printer : step.submission.printer);
+  if (!target) target = printer(job->printer);
+  if (!target) return done;
+  ++step.polls;
+  auto state = target->status(step.submission);
+  if (!state) {
+    const Errc code = state.error().code;
+    if (code != Errc::not_found && code != Errc::conflict) return step;  // look again later
+    // The id is gone or is someone else's now (the printer restarted): look for the job by its
+    // name before deciding anything.
+    auto found = target->find(job_name_of(id), 0);
+    if (!found) return step;  // the printer stopped answering: look again later
+    if (*found) {
+      spdlog::info("job {}: printer {} has it as job {} now, not {}", id.short_id(), job->printer,
+                   (*found)->first.job_id, step.submission.job_id);
+      step.submission = (*found)->first;
+      job->printer_job = std::to_string(step.submission.job_id);
+      if (auto ok = deps_.jobs.save(*job); !ok) {
+        spdlog::warn("job {}: cannot record printer job {}: {}", id.short_id(),
+                     step.submission.job_id, ok.error().message);
+      }
+      return step;
+    }
+    hold_for_print_problem(std::move(*job), PrintProblem::lost, state.error().message);
+    return done;
+  }
+  if (*state == print::RemoteJobState::completed) {
+    job->print_problem = PrintProblem::none;
+    job->print_failures = 0;
     auto printed = transition(*job, JobState::printed, "printer:" + job->printer,
                               "printed on " + job->printer);
     if (printed) {
       ++prints_completed_;
-      const auto seconds = std::chrono::duration<double>(deps_.clock.now() - submitted_at).count();
+      const auto seconds =
+          std::chrono::duration<double>(deps_.clock.now() - step.submitted_at).count();
       observe_latency(std::max(0.0, seconds));
       notify(*printed, printed_text(*printed), false);  // S1615
     }
-    return;
+    return done;
   }
-  if (state &&
-      (*state == print::RemoteJobState::aborted || *state == print::RemoteJobState::canceled)) {
+  if (*state == print::RemoteJobState::aborted || *state == print::RemoteJobState::canceled) {
     ++prints_failed_;
-    auto held = transition(*job, JobState::held, "printer:" + job->printer,
-                           "held: printer '" + job->printer + "' " +
-                               std::string(print::to_string(*state)) + " the print; will retry");
-    if (held) {
-      notify(*held,
-             "The printer " + std::string(print::to_string(*state)) + " " + quoted_name(*held) +
-                 "; it stays held and atdesk retries.",
-             false);
-      schedule_retry(id);
-    }
+    std::string why = "printer '" + job->printer + "' " + std::string(print::to_string(*state)) +
+                      " the print (its job " + std::to_string(step.submission.job_id) + ")";
+    hold_for_print_problem(std::move(*job), PrintProblem::aborted, why);
+    return done;
+  }
+  return step;  // pending, held, processing or stopped at the printer: look again later
+}
+
+void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const std::string& why) {
+  const int failures = job.print_problem == problem ? job.print_failures + 1 : 1;
+  PrintProblem recorded = problem;
+  if (problem == PrintProblem::aborted && failures >= kPrintFailureLimit) {
+    recorded = PrintProblem::gave_up;
+  }
+  job.print_problem = recorded;
+  job.print_failures = failures;
+  // The printer is done with an aborted job: the next attempt sends the document again.
+  if (problem == PrintProblem::aborted) job.printer_job.clear();
+
+  const std::string count =
+      " (" + std::to_string(failures) + " of " + std::to_string(kPrintFailureLimit) + ")";
+  std::string reason;
+  switch (recorded) {
+    case PrintProblem::unavailable:
+      reason = "held: " + why + "; will retry by itself (attempt " +
+               std::to_string(job.print_attempts) + ")";
+      break;
+    case PrintProblem::aborted:
+      reason = "held: " + why + count + "; will retry by itself";
+      break;
+    case PrintProblem::gave_up:
+      reason = "held: " + why + count + "; not retried any more: release it to try again";
+      break;
+    case PrintProblem::lost:
+      reason = "held: " + why +
+               "; it may have printed, so it is not sent again by itself: release it to print "
+               "it again";
+      break;
+    case PrintProblem::none:
+      reason = "held: " + why;
+      break;
+  }
+  const std::string actor = "printer:" + job.printer;
+  auto held = transition(std::move(job), JobState::held, actor, std::move(reason));
+  if (!held) return;
+  if (needs_person(recorded)) {
+    spdlog::warn("job {}: {}", held->id.short_id(), reason);
+    notify(*held,
+           "Could not print " + quoted_name(*held) + " on " + held->printer + ": " + why +
+               ". It stays held until someone releases it (print " +
+               std::string(held->id.short_id()) + ").",
+           false);
     return;
   }
-  // Still pending/processing, or the printer did not answer: look again later.
-  post_after(settings_.print_track_interval,
-             [this, id, submission, submitted_at] { track(id, submission, submitted_at); });
+  if (recorded == PrintProblem::unavailable) watch_printer(held->printer);
+  // A retry follows: people hear of it only when the printer stays unreachable.
+  if (recorded == PrintProblem::unavailable && failures == kPrintFailureLimit) {
+    notify(*held,
+           "Could not print " + quoted_name(*held) + " on " + held->printer + " after " +
+               std::to_string(failures) + " attempts (" + why +
+               "). It stays held; atdesk keeps retrying by itself.",
+           false);
+  }
+  schedule_retry(held->id);
+}
+
+void Engine::Impl::watch_printer(const std::string& printer_name) {
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    if (!watched_printers_.insert(printer_name).second) return;
+  }
+  post_after(settings_.print_retry_min, [this, printer_name] { check_printer(printer_name); });
+}
+
+void Engine::Impl::check_printer(const std::string& printer_name) {
+  store::JobFilter filter;
+  filter.states = {JobState::held};
+  filter.oldest_first = true;
+  filter.limit = 1'000'000;
+  std::vector<Job> waiting;
+  if (auto held = deps_.jobs.list(filter)) {
+    for (auto& job : *held) {
+      if (job.printer == printer_name && job.print_problem == PrintProblem::unavailable) {
+        waiting.push_back(std::move(job));
+      }
+    }
+  }
+  auto* target = printer(printer_name);
+  if (waiting.empty() || !target) {
+    std::lock_guard lock(print_queue_mutex_);
+    watched_printers_.erase(printer_name);
+    return;
+  }
+  auto status = target->describe();
+  const bool ready = status && (status->state == print::PrinterState::idle ||
+                                status->state == print::PrinterState::processing);
+  if (!ready) {
+    post_after(settings_.print_retry_min, [this, printer_name] { check_printer(printer_name); });
+    return;
+  }
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    watched_printers_.erase(printer_name);
+  }
+  const std::string why = "printer '" + printer_name + "' is " +
+                          std::string(print::to_string(status->state)) + " again";
+  spdlog::info("{}: releasing the {} job(s) waiting for it", why, waiting.size());
+  std::vector<JobId> batch;
+  for (auto& job : waiting) {
+    // A conflict means the job left `held` meanwhile (a person released or deleted it): then
+    // there is nothing to release.
+    (void)release(std::move(job), std::nullopt, "engine", why, &batch);
+  }
+  print_in_order(std::move(batch));
 }
 
 void Engine::Impl::schedule_retry(const JobId& id) {
@@ -214,7 +401,7 @@ void Engine::Impl::schedule_retry(const JobId& id) {
     std::lock_guard lock(mutex_);
     if (!retrying_.insert(id.str()).second) return;
   }
-  const int attempts = std::max(1, job->print_attempts);
+  const int attempts = std::max(1, job->print_failures);
   auto delay = settings_.print_retry_min * (1LL << std::min(attempts - 1, 16));
   delay = std::min<std::chrono::milliseconds>(delay, settings_.print_retry_max);
   post_after(delay, [this, id] {
@@ -224,6 +411,7 @@ void Engine::Impl::schedule_retry(const JobId& id) {
     }
     auto job = deps_.jobs.get(id);
     if (!job || job->state != JobState::held) return;  // released, deleted or printed meanwhile
+    if (!retries_by_itself(job->print_problem)) return;
     (void)release(*job, std::nullopt, "engine",
                   "retrying the print (attempt " + std::to_string(job->print_attempts + 1) + ")");
   });
@@ -241,15 +429,13 @@ void Engine::Impl::reconcile() {
     (void)transition(job, JobState::printing, "engine", "resuming the release after a restart");
   }
   for (auto& job : list(JobState::printing)) {
-    post([this, id = job.id] { print(id, true); });  // finds an earlier submission by name
+    print(job.id, true);  // finds an earlier submission by id and name before sending again
   }
   for (auto& job : list(JobState::stored)) {
     post([this, id = job.id] { process_stored(id); });
   }
   for (auto& job : list(JobState::held)) {
-    if (job.print_attempts > 0 && job.reason.find("will retry") != std::string::npos) {
-      schedule_retry(job.id);
-    }
+    if (retries_by_itself(job.print_problem)) schedule_retry(job.id);
   }
   recheck_held("presence checked at start-up");
 }

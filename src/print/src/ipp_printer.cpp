@@ -152,42 +152,119 @@ Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const Prin
   if (!job_id || *job_id <= 0) {
     return fail(Errc::unavailable, who + ": Print-Job succeeded but the response has no job-id");
   }
-  return Submission{settings_.name, *job_id};
+  return Submission{settings_.name, *job_id, options.job_name,
+                    detail::ipp_text(response->get(), "job-uuid")};
 }
+
+namespace {
+
+// What Get-Job-Attributes says about one job id.
+struct JobAttributes {
+  int id = 0;
+  std::optional<RemoteJobState> state;
+  int raw_state = 0;
+  std::optional<std::string> name;  // absent when the printer did not return job-name
+  std::string uuid;
+};
+
+Result<std::optional<JobAttributes>> get_job(IppSession& session, int job_id) {
+  IppPtr request = session.new_request(IPP_OP_GET_JOB_ATTRIBUTES);
+  ippAddInteger(request.get(), IPP_TAG_OPERATION, IPP_TAG_INTEGER, "job-id", job_id);
+  add_user(request.get(), {});
+  add_requested(request.get(), std::array{"job-id", "job-name", "job-state", "job-uuid"});
+  auto response = session.call(std::move(request));
+  if (!response) {
+    if (response.error().code == Errc::not_found) return std::optional<JobAttributes>{};
+    return fail(response.error());
+  }
+  JobAttributes job;
+  job.id = job_id;
+  job.raw_state = detail::ipp_integer(response->get(), "job-state").value_or(0);
+  job.state = detail::job_state_from_ipp(job.raw_state);
+  if (ippFindAttribute(response->get(), "job-name", IPP_TAG_ZERO) != nullptr) {
+    job.name = detail::ipp_text(response->get(), "job-name");
+  }
+  job.uuid = detail::ipp_text(response->get(), "job-uuid");
+  return std::optional<JobAttributes>(std::move(job));
+}
+
+// Whether the printer's job is the one atdesk sent: same job-name, and the same job-uuid when
+// both sides have one. Empty when it is; otherwise what differs, for messages.
+std::string identity_mismatch(const JobAttributes& job, const std::string& job_name,
+                              const std::string& job_uuid) {
+  if (job.name && *job.name != job_name) {
+    return "job " + std::to_string(job.id) + " is now '" + *job.name + "', not '" + job_name +
+           "' (the printer restarted and reused the id?)";
+  }
+  if (!job_uuid.empty() && !job.uuid.empty() && job.uuid != job_uuid) {
+    return "job " + std::to_string(job.id) + " has job-uuid " + job.uuid + ", not " + job_uuid +
+           " (the printer restarted and reused the id?)";
+  }
+  if (!job.name && (job_uuid.empty() || job.uuid.empty())) {
+    return "job " + std::to_string(job.id) + " has no job-name or job-uuid to recognise it by";
+  }
+  return {};
+}
+
+}  // namespace
 
 Result<RemoteJobState> IppPrinter::status(const Submission& submission) {
   auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
   if (!session) return fail(session.error());
-  IppPtr request = session->new_request(IPP_OP_GET_JOB_ATTRIBUTES);
-  ippAddInteger(request.get(), IPP_TAG_OPERATION, IPP_TAG_INTEGER, "job-id", submission.job_id);
-  add_user(request.get(), {});
-  add_requested(request.get(), std::array{"job-state"});
-  auto response = session->call(std::move(request));
-  if (!response) return fail(response.error());
-  const int raw = detail::ipp_integer(response->get(), "job-state").value_or(0);
-  const auto state = detail::job_state_from_ipp(raw);
-  if (!state) {
-    return fail(Errc::unavailable, session->who() + ": job " + std::to_string(submission.job_id) +
-                                       " has no valid job-state (got " + std::to_string(raw) +
-                                       ", expected 3..9)");
+  auto job = get_job(*session, submission.job_id);
+  if (!job) return fail(job.error());
+  if (!*job) {
+    return fail(Errc::not_found, session->who() + ": the printer no longer knows job " +
+                                     std::to_string(submission.job_id) + " ('" +
+                                     submission.job_name + "')");
   }
-  return *state;
+  if (!submission.job_name.empty()) {
+    const std::string mismatch = identity_mismatch(**job, submission.job_name, submission.job_uuid);
+    // A job without name or uuid (a printer that returns neither) cannot be checked; only a
+    // job that shows another identity is taken as someone else's.
+    if (!mismatch.empty() && ((*job)->name || !(*job)->uuid.empty())) {
+      return fail(Errc::conflict, session->who() + ": " + mismatch);
+    }
+  }
+  if (!(*job)->state) {
+    return fail(Errc::unavailable, session->who() + ": job " + std::to_string(submission.job_id) +
+                                       " has no valid job-state (got " +
+                                       std::to_string((*job)->raw_state) + ", expected 3..9)");
+  }
+  return *(*job)->state;
 }
 
 Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
-    const std::string& job_name) {
+    const std::string& job_name, int recorded_job_id) {
+  using Found = std::optional<std::pair<Submission, RemoteJobState>>;
   auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
   if (!session) return fail(session.error());
+
+  // The recorded id first: Get-Job-Attributes on one id also makes a CUPS server load a
+  // finished job's attributes, which Get-Jobs leaves out once the job is unloaded.
+  if (recorded_job_id > 0) {
+    auto job = get_job(*session, recorded_job_id);
+    if (!job) return fail(job.error());
+    if (*job && (*job)->state && (*job)->name && *(*job)->name == job_name) {
+      return Found(std::pair{Submission{settings_.name, (*job)->id, job_name, (*job)->uuid},
+                             *(*job)->state});
+    }
+  }
+
   IppPtr request = session->new_request(IPP_OP_GET_JOBS);
   add_user(request.get(), {});
   ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "which-jobs", nullptr, "all");
-  add_requested(request.get(), std::array{"job-id", "job-name", "job-state"});
+  // "job-description" (the whole group), not a list of single attributes: CUPS returns
+  // job-name of jobs it has unloaded from memory only when more than their summary is asked
+  // for (CUPS 2.4, about half a second after a job finished).
+  add_requested(request.get(),
+                std::array{"job-id", "job-name", "job-state", "job-uuid", "job-description"});
   auto response = session->call(std::move(request));
   if (!response) return fail(response.error());
 
   // The response lists one job-attributes group per job; a group ends at a separator (an
   // attribute without a name) or where another group starts.
-  std::optional<std::pair<Submission, RemoteJobState>> newest;
+  Found newest;
   ipp_t* ipp = response->get();
   ipp_attribute_t* attr = ippFirstAttribute(ipp);
   while (attr != nullptr) {
@@ -198,6 +275,7 @@ Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
     int id = 0;
     int state = 0;
     std::string name;
+    std::string uuid;
     for (; attr != nullptr && ippGetGroupTag(attr) == IPP_TAG_JOB && ippGetName(attr) != nullptr;
          attr = ippNextAttribute(ipp)) {
       const std::string_view attr_name = ippGetName(attr);
@@ -208,11 +286,14 @@ Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
       } else if (attr_name == "job-name") {
         const char* value = ippGetString(attr, 0, nullptr);
         name = value != nullptr ? value : "";
+      } else if (attr_name == "job-uuid") {
+        const char* value = ippGetString(attr, 0, nullptr);
+        uuid = value != nullptr ? value : "";
       }
     }
     if (name == job_name && id > 0 && (!newest || id > newest->first.job_id)) {
       if (const auto remote = detail::job_state_from_ipp(state)) {
-        newest.emplace(Submission{settings_.name, id}, *remote);
+        newest.emplace(Submission{settings_.name, id, job_name, uuid}, *remote);
       }
     }
     if (attr != nullptr && ippGetName(attr) == nullptr) attr = ippNextAttribute(ipp);

@@ -92,8 +92,16 @@ Result<IppPtr> IppSession::call(IppPtr request, std::span<const std::byte> docum
       st =
           cupsWriteRequestData(http_.get(), reinterpret_cast<const char*>(document.data() + at), n);
     }
-    if (st != HTTP_STATUS_CONTINUE) return std::unexpected(transport_error(operation));
+    // From here on the printer may have created the job although the answer never arrives:
+    // the message says so, and the engine looks the job up before it sends it again.
+    if (st != HTTP_STATUS_CONTINUE) {
+      return std::unexpected(transport_error(operation + " (while sending the document)"));
+    }
     response.reset(cupsGetResponse(http_.get(), resource));
+    if (!response) {
+      return std::unexpected(
+          transport_error(operation + " (after the document was sent: the printer may have it)"));
+    }
   }
   if (!response) return std::unexpected(transport_error(operation));
 

@@ -89,6 +89,12 @@ CREATE TABLE queued_notices (
   queued_at INTEGER NOT NULL
 );
 )sql",
+    // 3: why a job was last held by printing, as data (a retry follows or a person decides),
+    // and how many times in a row that happened.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN print_problem TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE jobs ADD COLUMN print_failures INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -391,7 +397,7 @@ Result<Schedule> schedule_from(const std::string& text) {
 constexpr const char* kJobColumns =
     "id, state, source, sender, document_name, format, pages, incomplete, size_bytes, "
     "received_at, updated_at, recipients, mode_table, printer, reason, print_attempts, "
-    "printer_job";
+    "printer_job, print_problem, print_failures";
 
 }  // namespace
 
@@ -528,7 +534,7 @@ constexpr const char* kInsertHistory =
 constexpr const char* kUpdateColumns =
     "state = ?1, sender = ?2, sender_display = ?3, updated_at = ?4, recipients = ?5, "
     "mode_table = ?6, printer = ?7, reason = ?8, print_attempts = ?9, printer_job = ?10, "
-    "pages = ?11, incomplete = ?12";
+    "pages = ?11, incomplete = ?12, print_problem = ?13, print_failures = ?14";
 
 void bind_mutable(SqliteStore::Statement& st, const Job& j) {
   st.bind(1, to_string(j.state))
@@ -542,7 +548,9 @@ void bind_mutable(SqliteStore::Statement& st, const Job& j) {
       .bind(9, j.print_attempts)
       .bind(10, j.printer_job)
       .bind(11, j.pages)
-      .bind(12, j.incomplete ? 1 : 0);
+      .bind(12, j.incomplete ? 1 : 0)
+      .bind(13, to_string(j.print_problem))
+      .bind(14, j.print_failures);
 }
 
 }  // namespace
@@ -551,11 +559,13 @@ Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
   std::lock_guard lock(mutex_);
   Transaction tx(db_.get());
   if (!tx.ok()) return db_error("insert job", sqlite3_errmsg(db_.get()));
-  Statement st(db_.get(),
-               "INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
-               "format, pages, incomplete, size_bytes, received_at, updated_at, recipients, "
-               "mode_table, printer, reason, print_attempts, printer_job) VALUES "
-               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+  Statement st(
+      db_.get(),
+      "INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
+      "format, pages, incomplete, size_bytes, received_at, updated_at, recipients, "
+      "mode_table, printer, reason, print_attempts, printer_job, print_problem, print_failures) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+      "?18, ?19, ?20)");
   st.bind(1, job.id.str())
       .bind(2, to_string(job.state))
       .bind(3, to_string(job.source))
@@ -573,7 +583,9 @@ Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
       .bind(15, job.printer)
       .bind(16, job.reason)
       .bind(17, job.print_attempts)
-      .bind(18, job.printer_job);
+      .bind(18, job.printer_job)
+      .bind(19, to_string(job.print_problem))
+      .bind(20, job.print_failures);
   st.step();
   if (st.failed()) {
     if (st.error().find("UNIQUE") != std::string::npos) {
@@ -594,10 +606,10 @@ Result<void> SqliteStore::update(const Job& job, JobState expected, const Transi
   Transaction tx(db_.get());
   if (!tx.ok()) return db_error("update job", sqlite3_errmsg(db_.get()));
   const std::string sql =
-      std::string("UPDATE jobs SET ") + kUpdateColumns + " WHERE id = ?13 AND state = ?14";
+      std::string("UPDATE jobs SET ") + kUpdateColumns + " WHERE id = ?15 AND state = ?16";
   Statement st(db_.get(), sql.c_str());
   bind_mutable(st, job);
-  st.bind(13, job.id.str()).bind(14, to_string(expected));
+  st.bind(15, job.id.str()).bind(16, to_string(expected));
   st.step();
   if (st.failed()) return db_error("update job", st.error());
   if (sqlite3_changes(db_.get()) == 0) {
@@ -620,12 +632,14 @@ Result<void> SqliteStore::save(const Job& job) {
   Transaction tx(db_.get());
   if (!tx.ok()) return db_error("save job", sqlite3_errmsg(db_.get()));
   // Everything but the state, which only update() changes.
-  Statement st(db_.get(),
-               "UPDATE jobs SET sender = ?2, sender_display = ?3, updated_at = ?4, recipients = "
-               "?5, mode_table = ?6, printer = ?7, reason = ?8, print_attempts = ?9, printer_job "
-               "= ?10, pages = ?11, incomplete = ?12 WHERE id = ?13");
+  Statement st(
+      db_.get(),
+      "UPDATE jobs SET sender = ?2, sender_display = ?3, updated_at = ?4, recipients = "
+      "?5, mode_table = ?6, printer = ?7, reason = ?8, print_attempts = ?9, printer_job "
+      "= ?10, pages = ?11, incomplete = ?12, print_problem = ?13, print_failures = ?14 WHERE "
+      "id = ?15");
   bind_mutable(st, job);
-  st.bind(13, job.id.str());
+  st.bind(15, job.id.str());
   st.step();
   if (st.failed()) return db_error("save job", st.error());
   if (sqlite3_changes(db_.get()) == 0) {
@@ -670,6 +684,13 @@ Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
     j.reason = st.text(14);
     j.print_attempts = static_cast<int>(st.integer(15));
     j.printer_job = st.text(16);
+    auto problem = parse_print_problem(st.text(17));
+    if (!problem) {
+      return std::unexpected(corrupt(key, "print_problem",
+                                     "none, unavailable, aborted, gave_up or lost", st.text(17)));
+    }
+    j.print_problem = *problem;
+    j.print_failures = static_cast<int>(st.integer(18));
     out.push_back(std::move(j));
   }
   if (st.failed()) return db_error("read jobs", st.error());

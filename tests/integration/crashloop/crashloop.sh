@@ -1,35 +1,59 @@
 #!/usr/bin/env bash
 # Crash loop: atdeskd is killed with SIGKILL at random instants while jobs are submitted, held,
-# released and printed to a real ippeveprinter, then restarted. Afterwards every acknowledged job
-# (HTTP 201 received) must be printed exactly once, and no job may be printed twice.
+# released and printed, then restarted. Afterwards every acknowledged job (HTTP 201 received)
+# must be printed exactly once at the device, and no job may be printed twice.
 #
-# usage: crashloop.sh <repo root> <build dir> [cycles]   (ATDESK_CRASH_CYCLES overrides; CI: 20)
+# usage: crashloop.sh <repo root> <build dir> [cycles] [printer kind]
+#   cycles: ATDESK_CRASH_CYCLES overrides; CI: 20
+#   printer kind: ipp (default): straight to ippeveprinter (scripts/test-printer);
+#                 cups: a queue of a private cupsd in front of ippeveprinter (scripts/test-cups)
 # ATDESK_CRASH_SEED makes the instants repeatable.
 set -euo pipefail
 root=$1
 . "$root/scripts/lib/common.sh"
 build=$2
 cycles=${ATDESK_CRASH_CYCLES:-${3:-20}}
+kind=${4:-ipp}
 seed=${ATDESK_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
 RANDOM=$seed
 atdeskd="$build/src/app/daemon/atdeskd"
 work=$(mktemp -d /tmp/atdesk-crash.XXXXXX)
 chmod 700 "$work"
 daemon_pid=""
+printer_dir=""
 
 
 cleanup() {
   [ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null || true
-  "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  if [ "$kind" = cups ]; then
+    "$root/scripts/test-cups" stop "$work/printer" >/dev/null 2>&1 || true
+    if [ -n "${printer_dir:-}" ] && [ "${keep:-0}" != 1 ]; then rm -rf "$printer_dir"; fi
+  else
+    "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  fi
   if [ "${keep:-0}" = 1 ]; then log "work folder kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
 printer_port=$(free_port)
 api_port=$(free_port)
-"$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-crash >/dev/null
-spool="$work/printer/spool"
-base_config "$api_port" "$work/state" crash "$printer_port" >"$work/atdesk.toml"
+case $kind in
+  ipp)
+    printer_uri=$("$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-crash)
+    spool="$work/printer/spool"
+    ;;
+  cups)
+    # Outside the private work folder: cupsd runs its filters as user lp, which must reach it.
+    printer_dir=$(mktemp -d /tmp/atdesk-crash-cups.XXXXXX)
+    chmod 755 "$printer_dir"
+    ln -s "$printer_dir" "$work/printer"
+    printer_uri=$("$root/scripts/test-cups" start "$printer_dir" "$printer_port" atdesk-crash)
+    spool="$printer_dir/device/spool"
+    ;;
+  *) log "unknown printer kind '$kind' (expected ipp or cups)"; exit 2 ;;
+esac
+base_config "$api_port" "$work/state" crash "$printer_port" |
+  sed "s|^uri = .*|uri = \"$printer_uri\"|" >"$work/atdesk.toml"
 url="http://127.0.0.1:$api_port"
 token_file="$work/state/admin.token"
 
@@ -135,7 +159,7 @@ if [ "$dups" != 0 ]; then
   failures=$((failures + 1))
 fi
 printed=$(find "$spool" -type f -iname '*atdesk-*.pdf' | wc -l)
-echo "crash loop: $cycles SIGKILLs, $acked acknowledged jobs, $printed documents printed, seed $seed"
+echo "crash loop ($kind): $cycles SIGKILLs, $acked acknowledged jobs, $printed documents printed, seed $seed"
 if [ "$failures" -ne 0 ]; then
   keep=1
   log "---- atdeskd log (last 40 lines) ----"

@@ -230,13 +230,20 @@ TEST_F(IppPrinterTest, OnePageJobIsPrintedKeptAndFound) {
   EXPECT_EQ(pdf_pages(files[0]), 1);
   EXPECT_EQ(run(script() + " count " + quote(dir_.string())), "1");
 
-  auto found = printer.find(job_name);
+  auto found = printer.find(job_name, 0);
   ASSERT_TRUE(found) << found.error().describe();
   ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->first, *submission);
+  EXPECT_EQ((*found)->first.job_id, submission->job_id);
+  EXPECT_EQ((*found)->first.job_name, job_name);
   EXPECT_EQ((*found)->second, RemoteJobState::completed);
 
-  auto none = printer.find("atdesk-no-such-job");
+  // By the recorded id too, which is taken only when its job-name is ours.
+  auto by_id = printer.find(job_name, submission->job_id);
+  ASSERT_TRUE(by_id) << by_id.error().describe();
+  ASSERT_TRUE(by_id->has_value());
+  EXPECT_EQ((*by_id)->first.job_id, submission->job_id);
+
+  auto none = printer.find("atdesk-no-such-job", 0);
   ASSERT_TRUE(none) << none.error().describe();
   EXPECT_FALSE(none->has_value());
 }
@@ -263,10 +270,29 @@ TEST_F(IppPrinterTest, FindReturnsTheNewestJobWithTheName) {
   ASSERT_TRUE(second) << second.error().describe();
   ASSERT_GT(second->job_id, first->job_id);
 
-  auto found = printer.find("atdesk-again");
+  auto found = printer.find("atdesk-again", 0);
   ASSERT_TRUE(found) << found.error().describe();
   ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->first, *second);
+  EXPECT_EQ((*found)->first.job_id, second->job_id);
+
+  // A recorded id that is now another job's (as after a printer restart) is not taken: the job
+  // is found by its name instead.
+  auto not_other = printer.find("atdesk-again", other->job_id);
+  ASSERT_TRUE(not_other) << not_other.error().describe();
+  ASSERT_TRUE(not_other->has_value());
+  EXPECT_EQ((*not_other)->first.job_id, second->job_id);
+}
+
+TEST_F(IppPrinterTest, StatusOfAnIdReusedByAnotherJobIsAConflict) {
+  start_printer();
+  IppPrinter printer(settings());
+  auto theirs = submit_when_free(printer, 1, "someone-elses-report");
+  ASSERT_TRUE(theirs) << theirs.error().describe();
+  // atdesk recorded this id for its own job before the printer restarted and reused it.
+  auto state = printer.status(Submission{"office", theirs->job_id, "atdesk-mine", {}});
+  ASSERT_FALSE(state);
+  EXPECT_EQ(state.error().code, Errc::conflict) << state.error().describe();
+  EXPECT_TRUE(contains(state.error().message, "someone-elses-report")) << state.error().message;
 }
 
 TEST_F(IppPrinterTest, FailedPrintingIsAborted) {
@@ -275,7 +301,7 @@ TEST_F(IppPrinterTest, FailedPrintingIsAborted) {
   auto submission = printer.submit(make_pdf(1), PrintOptions{"atdesk-jam", "atdesk", 1});
   ASSERT_TRUE(submission) << submission.error().describe();
   EXPECT_EQ(wait_until_done(printer, *submission), RemoteJobState::aborted);
-  auto found = printer.find("atdesk-jam");
+  auto found = printer.find("atdesk-jam", submission->job_id);
   ASSERT_TRUE(found) << found.error().describe();
   ASSERT_TRUE(found->has_value());
   EXPECT_EQ((*found)->second, RemoteJobState::aborted);
@@ -284,7 +310,7 @@ TEST_F(IppPrinterTest, FailedPrintingIsAborted) {
 TEST_F(IppPrinterTest, StatusOfAnUnknownJobIsNotFound) {
   start_printer();
   IppPrinter printer(settings());
-  auto state = printer.status(Submission{"office", 4242});
+  auto state = printer.status(Submission{"office", 4242, "atdesk-gone", {}});
   ASSERT_FALSE(state);
   EXPECT_EQ(state.error().code, Errc::not_found) << state.error().describe();
   EXPECT_TRUE(contains(state.error().message, uri_)) << state.error().message;
@@ -387,7 +413,7 @@ TEST_F(IppPrinterTest, StoppedPrinterIsUnavailable) {
   auto state = printer.status(*submission);
   ASSERT_FALSE(state);
   EXPECT_EQ(state.error().code, Errc::unavailable) << state.error().describe();
-  auto found = printer.find("atdesk-before");
+  auto found = printer.find("atdesk-before", 0);
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code, Errc::unavailable);
   auto status = printer.describe();

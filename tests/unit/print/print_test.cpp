@@ -141,10 +141,10 @@ TEST(IppPrinterChecks, BadUriIsInvalidInEveryCall) {
   ASSERT_FALSE(submitted);
   EXPECT_EQ(submitted.error().code, Errc::invalid_argument);
   EXPECT_NE(submitted.error().message.find("lpd://printer.example/queue"), std::string::npos);
-  auto status = printer.status(Submission{"office", 1});
+  auto status = printer.status(Submission{"office", 1, "atdesk-1", {}});
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code, Errc::invalid_argument);
-  auto found = printer.find("atdesk-1");
+  auto found = printer.find("atdesk-1", 0);
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code, Errc::invalid_argument);
   // A configuration mistake is an error, not an unreachable printer.

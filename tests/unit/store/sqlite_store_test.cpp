@@ -123,7 +123,7 @@ class SqliteStoreTest : public ::testing::Test {
 
 TEST_F(SqliteStoreTest, OpenCreatesSchemaAndSeedsTheDefaultModeTables) {
   EXPECT_TRUE(std::filesystem::exists(file_));
-  EXPECT_EQ(store_->schema_version(), 2);
+  EXPECT_EQ(store_->schema_version(), 3);
   auto tables = store_->mode_tables();
   ASSERT_TRUE(tables) << tables.error().describe();
   ASSERT_EQ(tables->size(), 2u);
@@ -175,7 +175,7 @@ TEST_F(SqliteStoreTest, MigrationsAreIdempotentAndDoNotReseed) {
   ASSERT_TRUE(store_->put_mode_table(weekday));
   for (int i = 0; i < 3; ++i) {
     reopen();
-    EXPECT_EQ(store_->schema_version(), 2);
+    EXPECT_EQ(store_->schema_version(), 3);
     auto tables = store_->mode_tables();
     ASSERT_TRUE(tables);
     ASSERT_EQ(tables->size(), 1u);

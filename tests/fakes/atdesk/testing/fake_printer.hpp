@@ -1,9 +1,15 @@
 // A Printer that keeps what it is sent, for unit tests: can be switched off (unavailable), can
-// abort jobs, and completes a job after a configurable number of status calls.
+// abort jobs, completes a job after a configurable number of status calls, can drop the
+// connection after taking a document (the job exists, the caller hears "unavailable"), and can
+// restart, forgetting its jobs and numbering new ones from 1 again as real printers do. Job ids
+// are checked against the job-name like IppPrinter does (Errc::not_found, Errc::conflict).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "atdesk/print/printer.hpp"
 
@@ -20,27 +26,50 @@ class FakePrinter final : public print::Printer {
     std::lock_guard lock(mutex_);
     ++submit_calls;
     if (!online) return fail(Errc::unavailable, "printer " + name_ + " is off (simulated)");
+    std::size_t unfinished = 0;
+    for (const auto& j : jobs_) unfinished += print::is_terminal(j.state) ? 0 : 1;
+    most_unfinished_at_submit = std::max(most_unfinished_at_submit.load(), unfinished);
     jobs_.push_back({options.job_name, std::vector<std::byte>(pdf.begin(), pdf.end()),
                      print::RemoteJobState::pending, 0});
-    return print::Submission{name_, static_cast<int>(jobs_.size())};
+    if (reset_after_document) {
+      return fail(Errc::unavailable, "printer " + name_ +
+                                         ": Print-Job (after the document was sent: the printer "
+                                         "may have it) failed: Connection reset (simulated)");
+    }
+    return print::Submission{name_, static_cast<int>(jobs_.size()), options.job_name, {}};
   }
   Result<print::RemoteJobState> status(const print::Submission& s) override {
     std::lock_guard lock(mutex_);
+    ++status_calls;
     if (!online) return fail(Errc::unavailable, "printer off");
+    if (s.job_id < 1 || static_cast<std::size_t>(s.job_id) > jobs_.size()) {
+      return fail(Errc::not_found,
+                  "printer " + name_ + " does not know job " + std::to_string(s.job_id));
+    }
     auto& job = jobs_.at(static_cast<std::size_t>(s.job_id - 1));
+    if (!s.job_name.empty() && job.name != s.job_name) {
+      return fail(Errc::conflict, "printer " + name_ + ": job " + std::to_string(s.job_id) +
+                                      " is now '" + job.name + "'");
+    }
     if (job.state == print::RemoteJobState::pending && ++job.polls >= polls_to_complete) {
-      job.state = abort_jobs ? print::RemoteJobState::aborted : print::RemoteJobState::completed;
+      bool abort = abort_jobs;
+      if (!abort && abort_next > 0) {
+        --abort_next;
+        abort = true;
+      }
+      job.state = abort ? print::RemoteJobState::aborted : print::RemoteJobState::completed;
     }
     return job.state;
   }
   Result<std::optional<std::pair<print::Submission, print::RemoteJobState>>> find(
-      const std::string& job_name) override {
+      const std::string& job_name, int /*recorded_job_id*/) override {
     std::lock_guard lock(mutex_);
+    ++find_calls;
     if (!online) return fail(Errc::unavailable, "printer off");
     for (std::size_t i = jobs_.size(); i-- > 0;) {
       if (jobs_[i].name == job_name) {
         return std::optional<std::pair<print::Submission, print::RemoteJobState>>(
-            {print::Submission{name_, static_cast<int>(i + 1)}, jobs_[i].state});
+            {print::Submission{name_, static_cast<int>(i + 1), job_name, {}}, jobs_[i].state});
       }
     }
     return std::optional<std::pair<print::Submission, print::RemoteJobState>>{};
@@ -66,13 +95,39 @@ class FakePrinter final : public print::Printer {
   }
   std::size_t received() {
     std::lock_guard lock(mutex_);
-    return jobs_.size();
+    return jobs_.size() + forgotten_;
+  }
+  // Documents received under this job name, across restarts.
+  std::size_t received(const std::string& job_name) {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& j : jobs_) n += j.name == job_name ? 1 : 0;
+    for (const auto& name : forgotten_names_) n += name == job_name ? 1 : 0;
+    return n;
+  }
+  // The printer restarts: it forgets its jobs and numbers new ones from 1 again.
+  void restart() {
+    std::lock_guard lock(mutex_);
+    forgotten_ += jobs_.size();
+    for (const auto& j : jobs_) forgotten_names_.push_back(j.name);
+    jobs_.clear();
+  }
+  // Another user's job arrives (it takes the next job id).
+  void foreign_job(const std::string& job_name) {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back({job_name, {}, print::RemoteJobState::pending, 0});
   }
 
   std::atomic<bool> online{true};
   std::atomic<bool> abort_jobs{false};
-  int polls_to_complete = 1;
-  int submit_calls = 0;
+  std::atomic<int> abort_next{0};  // aborts this many of the next jobs, then completes again
+  std::atomic<bool> reset_after_document{false};
+  std::atomic<int> polls_to_complete{1};
+  std::atomic<int> submit_calls{0};
+  std::atomic<int> status_calls{0};
+  std::atomic<int> find_calls{0};
+  // The most jobs that were not finished when another one was submitted.
+  std::atomic<std::size_t> most_unfinished_at_submit{0};
 
  private:
   struct Job {
@@ -84,6 +139,8 @@ class FakePrinter final : public print::Printer {
   std::string name_;
   std::mutex mutex_;
   std::vector<Job> jobs_;
+  std::size_t forgotten_ = 0;
+  std::vector<std::string> forgotten_names_;
 };
 
 }  // namespace atdesk::testing

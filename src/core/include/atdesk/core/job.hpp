@@ -42,6 +42,27 @@ enum class DocumentFormat { tiff, pdf };
 std::string_view to_string(DocumentFormat f);   // "tiff" | "pdf"
 std::string_view media_type(DocumentFormat f);  // "image/tiff" | "application/pdf"
 
+// Why the last print of a job did not print, kept as data so that a restart knows whether a
+// retry follows (the reason is prose for people and is never parsed).
+enum class PrintProblem {
+  none,         // no print problem (never printed, or printing went well)
+  unavailable,  // the printer could not be reached, was stopped or busy: retried with backoff
+  aborted,      // the printer aborted or cancelled the job: retried a bounded number of times
+  gave_up,      // the same failure happened too often: held until a person releases it
+  lost,         // the printer no longer knows the job it was sent (restarted, id reused): it may
+                // have printed, so it is held until a person releases it, never sent blindly again
+};
+std::string_view to_string(PrintProblem p);
+std::optional<PrintProblem> parse_print_problem(std::string_view text);
+// True when atdesk retries the print by itself.
+inline bool retries_by_itself(PrintProblem p) {
+  return p == PrintProblem::unavailable || p == PrintProblem::aborted;
+}
+// True when only a person's release prints the job again (presence changes do not).
+inline bool needs_person(PrintProblem p) {
+  return p == PrintProblem::gave_up || p == PrintProblem::lost;
+}
+
 struct Job {
   JobId id;
   JobState state = JobState::received;
@@ -60,6 +81,8 @@ struct Job {
   std::string reason;                 // why the job is in its state, in a sentence
   int print_attempts = 0;
   std::string printer_job;  // the printer's job id/URI of the current print, for tracking
+  PrintProblem print_problem = PrintProblem::none;  // why the job was last held by printing
+  int print_failures = 0;  // consecutive print failures of the kind print_problem names
 };
 
 // One row in a job's history.

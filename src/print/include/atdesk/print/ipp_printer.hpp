@@ -29,8 +29,8 @@ class IppPrinter final : public Printer {
   // Errc::unsupported when it takes neither.
   Result<Submission> submit(std::span<const std::byte> pdf, const PrintOptions& options) override;
   Result<RemoteJobState> status(const Submission& submission) override;
-  Result<std::optional<std::pair<Submission, RemoteJobState>>> find(
-      const std::string& job_name) override;
+  Result<std::optional<std::pair<Submission, RemoteJobState>>> find(const std::string& job_name,
+                                                                    int recorded_job_id) override;
   // A printer that cannot be reached is reported as PrinterState::unreachable with the
   // connection error in `message`, not as an error result.
   Result<PrinterStatus> describe() override;

@@ -18,9 +18,14 @@ struct PrintOptions {
   int copies = 1;
 };
 
+// A job at a printer. The job id alone does not identify it: a printer that restarts numbers
+// jobs from 1 again, so the job-name atdesk gave it (and the job-uuid, where the printer has
+// one) is checked whenever the job is looked at.
 struct Submission {
-  std::string printer;  // printer name in atdesk
-  int job_id = 0;       // the printer's job-id
+  std::string printer;   // printer name in atdesk
+  int job_id = 0;        // the printer's job-id
+  std::string job_name;  // the job-name atdesk sent ("atdesk-<job id>")
+  std::string job_uuid;  // the printer's job-uuid, empty when it has none
   bool operator==(const Submission&) const = default;
 };
 
@@ -54,10 +59,15 @@ class Printer {
   // Errc::unavailable when the printer cannot be reached or does not accept jobs (stopped).
   virtual Result<Submission> submit(std::span<const std::byte> pdf,
                                     const PrintOptions& options) = 0;
+  // The state of the printer's job. Errc::not_found when the printer no longer knows the job
+  // id; Errc::conflict when the id now belongs to another job (another job-name or job-uuid:
+  // the printer restarted and reused it).
   virtual Result<RemoteJobState> status(const Submission& submission) = 0;
-  // The printer's job with this job-name (any state), for reconciliation after a crash.
+  // The printer's job with this job-name (any state), for reconciliation after a crash, a lost
+  // connection or a retry. `recorded_job_id` (0: none) is the id the job was given when it was
+  // last sent: it is asked for first, and taken only when its job-name is `job_name`.
   virtual Result<std::optional<std::pair<Submission, RemoteJobState>>> find(
-      const std::string& job_name) = 0;
+      const std::string& job_name, int recorded_job_id) = 0;
   virtual Result<PrinterStatus> describe() = 0;
 };
 
