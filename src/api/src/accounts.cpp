@@ -109,8 +109,9 @@ Result<void> check_account_name(std::string_view name) {
 Result<std::optional<Account>> AccountStore::find(const std::string& name) const {
   auto text = tables_.get_setting(std::string(kNamespace), name);
   if (!text) return fail(text.error());
-  if (!*text || (*text)->empty()) return std::optional<Account>{};
-  auto account = from_text(name, **text);
+  const std::optional<std::string>& stored = *text;
+  if (!stored || stored->empty()) return std::optional<Account>{};
+  auto account = from_text(name, *stored);
   if (!account) return fail(account.error());
   return std::optional<Account>(std::move(*account));
 }
@@ -150,8 +151,9 @@ Result<Account> AccountStore::update(const std::string& name, std::optional<Role
                                      std::optional<std::string_view> password) {
   auto existing = find(name);
   if (!existing) return fail(existing.error());
-  if (!*existing) return fail(Errc::not_found, "account " + name + ": no such account");
-  Account a = std::move(**existing);
+  std::optional<Account>& found = *existing;
+  if (!found) return fail(Errc::not_found, "account " + name + ": no such account");
+  Account a = std::move(*found);
   if (role) a.role = *role;
   if (recipients) {
     if (auto ok = check_recipients(*recipients); !ok) return fail(ok.error());
@@ -178,13 +180,14 @@ Result<std::optional<Account>> AccountStore::verify(const std::string& name,
                                                     std::string_view password) const {
   auto account = check_account_name(name) ? find(name) : Result<std::optional<Account>>{};
   if (!account) return fail(account.error());
-  if (!*account) {
+  const std::optional<Account>& found = *account;
+  if (!found) {
     // Spend the same time as for a real account, so that timing does not tell names apart.
     static const std::string kDummy = hash_password("dummy-password").value_or("");
     (void)verify_password(kDummy, password);
     return std::optional<Account>{};
   }
-  if (!verify_password((*account)->password_hash, password)) return std::optional<Account>{};
+  if (!verify_password(found->password_hash, password)) return std::optional<Account>{};
   return account;
 }
 

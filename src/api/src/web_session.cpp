@@ -94,8 +94,9 @@ Result<std::optional<std::vector<std::string>>> strings_field(const Json& j, con
 Result<std::optional<Role>> role_field(const Json& j) {
   auto text = string_field(j, "role");
   if (!text) return fail(text.error());
-  if (!*text) return std::optional<Role>{};
-  auto role = parse_role(**text);
+  const std::optional<std::string>& given = *text;
+  if (!given) return std::optional<Role>{};
+  auto role = parse_role(*given);
   if (!role) return fail(Errc::invalid_argument, "role: expected admin or user");
   return std::optional<Role>(*role);
 }
@@ -204,16 +205,14 @@ std::expected<Principal, Denial> SessionAuthenticator::identify(const Request& r
     }
   }
   auto account = accounts_.find(session->account);
-  if (!account || !*account) {
-    return std::unexpected(Denial{401, "the account of this session no longer exists"});
-  }
-  return Principal{"user:" + (*account)->name, (*account)->role, (*account)->name,
-                   (*account)->recipients};
+  const std::optional<Account> found = account ? *account : std::nullopt;
+  if (!found) return std::unexpected(Denial{401, "the account of this session no longer exists"});
+  return Principal{"user:" + found->name, found->role, found->name, found->recipients};
 }
 
 std::string user_default_printer(store::TableStore& tables, const std::string& account) {
   auto v = tables.get_setting(std::string(kDefaultPrinterNs), account);
-  return v && *v ? **v : std::string();
+  return v.value_or(std::nullopt).value_or(std::string());
 }
 
 void install_web_api(Router& router, const WebApiContext& c) {
