@@ -288,7 +288,7 @@ InboxWatcher::Outcome InboxWatcher::handle(const fs::path& meta) {
     spdlog::warn("inbox: {} deferred: {}", document.filename().string(), data.error().message);
     return Outcome::deferred;
   }
-  engine::IncomingDocument doc;
+  IncomingDocument doc;
   const auto* bytes = reinterpret_cast<const std::byte*>(data->data());
   doc.data.assign(bytes, bytes + data->size());
   doc.name = name->empty() ? document.filename().string() : *name;

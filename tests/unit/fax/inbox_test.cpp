@@ -38,7 +38,7 @@ class InboxTest : public ::testing::Test {
     s.max_file_bytes = 1024;
     return InboxWatcher(
         s,
-        [this, failure, fail_submit](engine::IncomingDocument d) -> Result<Job> {
+        [this, failure, fail_submit](IncomingDocument d) -> Result<Job> {
           if (fail_submit) return fail(failure, d.name + ": refused (test)");
           submitted_.push_back(std::move(d));
           Job j;
@@ -57,7 +57,7 @@ class InboxTest : public ::testing::Test {
     std::string action, subject, detail;
   };
   fs::path dir_;
-  std::vector<engine::IncomingDocument> submitted_;
+  std::vector<IncomingDocument> submitted_;
   std::vector<AuditEntry> audit_;
   bool audit_down_ = false;
 };

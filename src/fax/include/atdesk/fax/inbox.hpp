@@ -21,8 +21,8 @@
 #include <mutex>
 #include <thread>
 
+#include "atdesk/core/incoming.hpp"
 #include "atdesk/core/sender.hpp"
-#include "atdesk/engine/engine.hpp"
 
 namespace atdesk::fax {
 
@@ -34,7 +34,7 @@ class InboxWatcher {
     NumberPlan numbers;
     std::uint64_t max_file_bytes = 64ull << 20;
   };
-  using Submit = std::function<Result<Job>(engine::IncomingDocument)>;
+  using Submit = SubmitFn;  // core/incoming.hpp: Engine::submit in atdeskd
   // Writes an audit log entry (action "fax.failed_reception" or "inbox.rejected"); a failure
   // leaves a failed-reception marker in place for the next scan.
   using Audit = std::function<Result<void>(const std::string& action, const std::string& subject,
