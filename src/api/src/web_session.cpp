@@ -243,8 +243,9 @@ void install_web_api(Router& router, const WebApiContext& c) {
             std::max(c.limiter.locked_for(user_key), c.limiter.locked_for(address_key));
         if (wait.count() > 0) {
           const auto seconds = (wait.count() + 999) / 1000;
-          c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
-                                "sign-in attempted while locked");
+          // The audit log logs its own failures; a sign-in does not depend on it.
+          (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
+                                      "sign-in attempted while locked");
           auto r = Response::error(
               429, "limit_exceeded",
               "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
@@ -256,15 +257,15 @@ void install_web_api(Router& router, const WebApiContext& c) {
         if (!*account) {
           c.limiter.failure(user_key);
           c.limiter.failure(address_key);
-          c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
-                                "wrong user name or password");
+          (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
+                                      "wrong user name or password");
           return Response::error(401, "unauthenticated", "wrong user name or password");
         }
         c.limiter.success(user_key);
         c.limiter.success(address_key);
         auto [id, session] = c.sessions.create(name);
-        c.engine.record_audit("user:" + name, "session.start", "account " + name,
-                              "signed in from " + request.remote);
+        (void)c.engine.record_audit("user:" + name, "session.start", "account " + name,
+                                    "signed in from " + request.remote);
         auto body = account_json(**account);
         body["user"] = name;
         body["csrf"] = session.csrf;
@@ -297,7 +298,7 @@ void install_web_api(Router& router, const WebApiContext& c) {
   router.add("DELETE", p + "/session",
              authorized(c.auth, [c](const Request& request, const Principal& who) {
                if (auto id = request_cookie(request, kSessionCookie)) c.sessions.remove(*id);
-               c.engine.record_audit(who.actor, "session.end", who.actor, "signed out");
+               (void)c.engine.record_audit(who.actor, "session.end", who.actor, "signed out");
                auto r = Response::no_content();
                r.headers.emplace_back("Set-Cookie", c.sessions.clear_cookie());
                return r;
@@ -333,8 +334,8 @@ void install_web_api(Router& router, const WebApiContext& c) {
                auto account = c.accounts.create(**name, **password, role->value_or(Role::user),
                                                 recipients->value_or(std::vector<std::string>{}));
                if (!account) return Response::error(account.error());
-               c.engine.record_audit(who.actor, "account.add", "account " + account->name,
-                                     "role " + std::string(to_string(account->role)));
+               (void)c.engine.record_audit(who.actor, "account.add", "account " + account->name,
+                                           "role " + std::string(to_string(account->role)));
                return json_response(201, account_json(*account));
              }));
 
@@ -359,9 +360,9 @@ void install_web_api(Router& router, const WebApiContext& c) {
                auto account = c.accounts.update(name, *role, std::move(*recipients), pw);
                if (!account) return Response::error(account.error());
                if (pw) c.sessions.remove_account(name);
-               c.engine.record_audit(who.actor, "account.update", "account " + name,
-                                     "role " + std::string(to_string(account->role)) +
-                                         (pw ? ", password changed" : ""));
+               (void)c.engine.record_audit(who.actor, "account.update", "account " + name,
+                                           "role " + std::string(to_string(account->role)) +
+                                               (pw ? ", password changed" : ""));
                return json_response(200, account_json(*account));
              }));
 
@@ -374,7 +375,7 @@ void install_web_api(Router& router, const WebApiContext& c) {
                }
                if (auto ok = c.accounts.remove(name); !ok) return Response::error(ok.error());
                c.sessions.remove_account(name);
-               c.engine.record_audit(who.actor, "account.remove", "account " + name, "");
+               (void)c.engine.record_audit(who.actor, "account.remove", "account " + name, "");
                return Response::no_content();
              }));
 
@@ -435,8 +436,8 @@ void install_web_api(Router& router, const WebApiContext& c) {
               !ok) {
             return Response::error(ok.error());
           }
-          c.engine.record_audit(who.actor, "user.default_printer", who.actor,
-                                (*printer)->empty() ? "none" : **printer);
+          (void)c.engine.record_audit(who.actor, "user.default_printer", who.actor,
+                                      (*printer)->empty() ? "none" : **printer);
         }
         return json_response(200, me_json(who));
       }));

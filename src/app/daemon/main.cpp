@@ -179,7 +179,7 @@ int run(const atdesk::app::Config& config) {
     inbox = std::make_unique<fax::InboxWatcher>(
         fax::InboxWatcher::Settings{*config.inbox_dir, config.inbox_poll, config.numbers,
                                     config.limits.max_file_bytes},
-        [&engine](engine::IncomingDocument d) { return engine.submit(std::move(d)); },
+        [&engine](IncomingDocument d) { return engine.submit(std::move(d)); },
         [&engine](const std::string& action, const std::string& subject,
                   const std::string& detail) {
           return engine.record_audit("inbox", action, subject, detail);

@@ -175,19 +175,27 @@ void Engine::Impl::rewatch() {
   }
 }
 
-void Engine::Impl::audit(const std::string& actor, const std::string& action,
-                         const std::string& subject, const std::string& detail) {
+Result<void> Engine::Impl::append_audit(const std::string& actor, const std::string& action,
+                                        const std::string& subject, const std::string& detail) {
   store::AuditEntry e;
   e.at = deps_.clock.now();
   e.actor = actor;
   e.action = action;
   e.subject = subject;
   e.detail = detail;
-  // The action already happened; a log that cannot take it is reported, not a reason to undo.
-  if (auto ok = deps_.tables.append_audit(e); !ok) {
+  auto ok = deps_.tables.append_audit(e);
+  if (!ok) {
     spdlog::error("audit log: cannot record {} {} by {}: {}", action, subject, actor,
                   ok.error().message);
   }
+  return ok;
+}
+
+void Engine::Impl::audit(const std::string& actor, const std::string& action,
+                         const std::string& subject, const std::string& detail) {
+  // The action already happened; a log that cannot take it is reported (append_audit logs it),
+  // not a reason to undo it.
+  (void)append_audit(actor, action, subject, detail);
 }
 
 print::Printer* Engine::Impl::printer(const std::string& name) const {
@@ -458,9 +466,9 @@ Result<void> Engine::set_hold_all(const std::string& recipient_key, bool on,
   return {};
 }
 
-void Engine::record_audit(const std::string& actor, const std::string& action,
-                          const std::string& subject, const std::string& detail) {
-  impl_->audit(actor, action, subject, detail);
+Result<void> Engine::record_audit(const std::string& actor, const std::string& action,
+                                  const std::string& subject, const std::string& detail) {
+  return impl_->append_audit(actor, action, subject, detail);
 }
 
 std::vector<print::PrinterStatus> Engine::printers() {

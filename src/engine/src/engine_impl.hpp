@@ -37,8 +37,10 @@ class Engine::Impl {
   ModeTable mode_table(const std::string& name) const;  // missing table: all hold
   std::string active_table_name() const;
   void rewatch();  // tells each chat service which users to watch
+  [[nodiscard]] Result<void> append_audit(const std::string& actor, const std::string& action,
+                                          const std::string& subject, const std::string& detail);
   void audit(const std::string& actor, const std::string& action, const std::string& subject,
-             const std::string& detail);
+             const std::string& detail);  // append_audit(), its failure logged
 
   // --- the one function that changes a job's state (job_flow.cpp). Saves `job` with the new
   // state and appends the history row, only if the stored state is still job.state.

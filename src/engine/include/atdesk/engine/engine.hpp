@@ -160,9 +160,11 @@ class Engine {
 
   [[nodiscard]] Result<std::vector<store::AuditEntry>> audit(std::size_t limit,
                                                              std::int64_t before_id = 0);
-  // Appends to the audit log; a failure to append is logged (the action has happened).
-  void record_audit(const std::string& actor, const std::string& action, const std::string& subject,
-                    const std::string& detail);
+  // Appends to the audit log. A failure is logged here too, so a caller for whom the entry is
+  // only a record may ignore the result; one that must not lose it (a failed fax reception)
+  // keeps it for a later attempt.
+  Result<void> record_audit(const std::string& actor, const std::string& action,
+                            const std::string& subject, const std::string& detail);
 
   std::vector<print::PrinterStatus> printers();
   std::map<std::string, chat::ServiceState> chat_services();
