@@ -382,6 +382,20 @@ TEST_F(XmppDaemon, StrangersPrintIsRefused) {
   EXPECT_EQ(printed_count(id), 0u);
 }
 
+// A person who does not answer the presence subscription (here: an account that does not
+// exist) is not saved as a rule, and the answer says so rather than "pending until they accept".
+TEST_F(XmppDaemon, RecipientWithoutAnAnswerIsNotSaved) {
+  const auto r =
+      request("POST", "/api/v1/recipients",
+              Json{{"pattern", "0312346666"}, {"recipient", "user:xmpp:nobody@localhost"}});
+  EXPECT_NE(r.status, 201) << r.body;
+  EXPECT_EQ(r.body.find("pending"), std::string::npos) << r.body;
+  EXPECT_TRUE(r.body.find("was not added") != std::string::npos ||
+              r.body.find("not-found") != std::string::npos)
+      << r.body;
+  EXPECT_EQ(request("GET", "/api/v1/recipients").body.find("nobody@localhost"), std::string::npos);
+}
+
 // Connection failures are named in the log and in /api/v1/chat-services (and so on the web
 // UI's overview): the refused password and the untrusted certificate. (Before the server is
 // stopped below: while it is down, the reason is that it cannot be reached.)

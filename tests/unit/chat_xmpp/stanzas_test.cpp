@@ -206,6 +206,20 @@ TEST_F(Stanzas, OccupantPresence) {
   EXPECT_TRUE(os->self);
   EXPECT_TRUE(os->unavailable);
   EXPECT_EQ(os->real_bare, "");
+  EXPECT_FALSE(os->non_anonymous);
+  EXPECT_EQ(os->role, "none");
+
+  // XEP-0045 example 24: our own presence in a non-anonymous room carries status 100.
+  auto joined = parse(
+      "<presence from='fax@conference.localhost/atdesk'>"
+      "<x xmlns='http://jabber.org/protocol/muc#user'>"
+      "<item affiliation='none' jid='bot@localhost/atdesk' role='participant'/>"
+      "<status code='100'/><status code='110'/></x></presence>");
+  auto oj = parse_occupant_presence(joined.get());
+  ASSERT_TRUE(oj.has_value());
+  EXPECT_TRUE(oj->self);
+  EXPECT_TRUE(oj->non_anonymous);
+  EXPECT_EQ(oj->role, "participant");
 
   auto err = parse(
       "<presence from='fax@conference.localhost/atdesk' type='error'>"

@@ -81,8 +81,11 @@ std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence)
     if (is(c, "item")) {
       const auto real = attribute(c, "jid");
       if (!real.empty()) o.real_bare = bare_of(real);
+      o.role = attribute(c, "role");
     } else if (is(c, "status") && attribute(c, "code") == "110") {
       o.self = true;
+    } else if (is(c, "status") && attribute(c, "code") == "100") {
+      o.non_anonymous = true;
     }
   }
   return o;

@@ -55,7 +55,10 @@ struct OccupantPresence {
   std::string nick;
   std::string real_bare;  // "" when the room does not tell (anonymous rooms)
   bool unavailable = false;
-  bool self = false;   // status code 110: this is our own presence in the room
+  bool self = false;  // status code 110: this is our own presence in the room
+  // Status code 100 (XEP-0045 7.2.3): every occupant may see everyone's real JID.
+  bool non_anonymous = false;
+  std::string role;    // "moderator", "participant", "visitor", "none"
   bool error = false;  // type='error' (join refused)
   std::string error_condition;
   std::string show;    // the occupant's <show/> and <status/>: a presence of one of their

@@ -783,6 +783,16 @@ class XmppChatService::Loop {
         update_presence(o->real_bare);
       }
     }
+    if (o->self && !room.joined && !o->non_anonymous && o->role != "moderator" &&
+        !room.warned_anonymous) {
+      // XEP-0045 7.2.3: without status 100 the room shows real JIDs to moderators only.
+      room.warned_anonymous = true;
+      spdlog::warn(
+          "chat {}: room {} is semi-anonymous and atdesk is not a moderator there: it "
+          "cannot tell who sends a command in the room, so such commands are ignored; "
+          "make the room non-anonymous (docs/xmpp.md) or atdesk a moderator",
+          settings_.name, o->room);
+    }
     if (o->self || o->nick == room.nick) {
       room.joined = true;
       finish_join(o->room, "");
