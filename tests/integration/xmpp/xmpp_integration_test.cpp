@@ -19,6 +19,7 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 #include "atdesk/chat/xmpp/xmpp_chat_service.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 
 #include "cut_proxy.hpp"
 #include "test_client.hpp"

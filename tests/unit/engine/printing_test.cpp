@@ -11,6 +11,7 @@
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/testing/fake_printer.hpp"
 #include "atdesk/testing/fixed_zone.hpp"
+#include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 
