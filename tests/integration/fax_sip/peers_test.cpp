@@ -962,5 +962,153 @@ TEST_F(SipPeers, AsteriskFreeSwitchAndAtaCallsArrive) {
   EXPECT_EQ(results["4010"].statuses_to_ours[0], 488);
 }
 
+// A dialog of plain SIP requests (no fax): what atdesk answers to re-INVITEs, and what its
+// media does meanwhile.
+class Dialog {
+ public:
+  explicit Dialog(int atdesk_port) : port_(atdesk_port) {}
+  // Sends a request; returns atdesk's final response to it (1xx skipped), or nullopt.
+  std::optional<SipMessage> transact(const std::string& method, const std::string& body) {
+    const int cseq = ++cseq_;
+    const std::string branch = "z9hG4bKd" + std::to_string(cseq) + method;
+    send(method, cseq, branch, body);
+    const auto deadline = Clock::now() + 5s;
+    while (Clock::now() < deadline) {
+      auto d = sip_.receive(100ms);
+      if (!d) continue;
+      auto m = parse_sip(*d);
+      if (!m || m->status() < 200 || m->cseq() != cseq) continue;
+      if (method == "INVITE") {
+        if (to_.empty()) to_ = m->header("To");
+        if (target_.empty()) target_ = uri_of(m->header("Contact"));
+        send("ACK", cseq, m->status() < 300 ? branch + "ack" : branch, "");
+      }
+      return m;
+    }
+    return std::nullopt;
+  }
+  // RTP datagrams atdesk sends to `media` within `span`, and the size of the last one.
+  static std::pair<int, std::size_t> rtp_in(const Udp& media, std::chrono::milliseconds span) {
+    int count = 0;
+    std::size_t size = 0;
+    const auto until = Clock::now() + span;
+    while (Clock::now() < until) {
+      if (auto d = media.receive(10ms); d && !d->empty() && ((*d)[0] & 0xc0) == 0x80) {
+        ++count;
+        size = d->size();
+      }
+    }
+    return {count, size};
+  }
+
+ private:
+  void send(const std::string& method, int cseq, const std::string& branch,
+            const std::string& body) {
+    const std::string uri =
+        target_.empty() ? "sip:4100@127.0.0.1:" + std::to_string(port_) : target_;
+    std::string r = method + " " + uri + " SIP/2.0\r\n";
+    r += "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(sip_.port()) + ";branch=" + branch +
+         ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:+49305554100@127.0.0.1>;tag=dlg\r\n";
+    r += "To: " + (to_.empty() ? std::string("<sip:4100@127.0.0.1>") : to_) + "\r\n";
+    r += "Call-ID: dialog-" + std::to_string(port_) + "@peer\r\nCSeq: " + std::to_string(cseq) +
+         " " + method + "\r\n";
+    r += "Contact: <sip:peer@127.0.0.1:" + std::to_string(sip_.port()) + ">\r\n";
+    if (!body.empty()) r += "Content-Type: application/sdp\r\n";
+    r += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    sip_.send(port_, r);
+  }
+
+  int port_;
+  Udp sip_;
+  int cseq_ = 0;
+  std::string to_;
+  std::string target_;
+};
+
+// The port of the first m= line of `sdp` (0 when none).
+int media_port_of(const std::string& sdp) {
+  auto parsed = parse_sdp(sdp);
+  return parsed && !parsed->streams.empty() ? parsed->streams[0].port : 0;
+}
+
+// RFC 3264 §6.1 directions, the offered ptime (RTP of 40 ms), the advertised address and the
+// media port range in the SDP, the codec kept while offered, T.38 by the caller's re-INVITE and
+// back to audio after it (200, not 488). Asterisk's audio body with its ptime changed to 40
+// (res_pjsip_sdp_rtp.c writes the endpoint's configured ptime there).
+TEST_F(SipPeers, ReInvitesAreAnsweredAsOfferedAndMediaFollows) {
+  SipFaxReceiver::Settings s;
+  s.listen_address = "127.0.0.1";
+  s.allowed_peers = {"127.0.0.1/32"};
+  s.spool_dir = dir_ / "spool-dialog";
+  s.advertised_address = "192.0.2.55";  // only written into the SDP: nothing is sent there
+  s.media_port_min = 42000;
+  s.media_port_max = 42099;
+  s.t38_reinvite = false;  // this caller switches itself
+  std::unique_ptr<SipFaxReceiver> receiver;
+  for (int attempt = 0; attempt < 5 && !receiver; ++attempt) {
+    s.port = atdesk::testing::free_sip_port();
+    auto r = std::make_unique<SipFaxReceiver>(
+        s, [](engine::IncomingDocument) -> Result<void> { return {}; });
+    if (r->start()) receiver = std::move(r);
+  }
+  ASSERT_TRUE(receiver);
+  Udp media;
+  Dialog dialog(s.port);
+  auto body = asterisk_audio(media.port(), 1);
+  body.replace(body.find("a=ptime:20"), 10, "a=ptime:40");
+  auto answer = dialog.transact("INVITE", body);
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status(), 200) << answer->start;
+  EXPECT_NE(answer->body.find("c=IN IP4 192.0.2.55\r\n"), std::string::npos) << answer->body;
+  EXPECT_NE(answer->body.find("a=ptime:40\r\n"), std::string::npos) << answer->body;
+  EXPECT_NE(answer->body.find("RTP/AVP 0\r\n"), std::string::npos) << answer->body;
+  const int audio_port = media_port_of(answer->body);
+  EXPECT_GE(audio_port, 42000);
+  EXPECT_LE(audio_port, 42099);
+  auto [sent, size] = Dialog::rtp_in(media, 600ms);
+  EXPECT_GT(sent, 5);
+  EXPECT_EQ(size, 12u + 320u) << "40 ms of PCMU per packet";
+
+  // Hold: a=sendonly is answered a=recvonly, and atdesk stops sending.
+  auto hold = asterisk_audio(media.port(), 2);
+  hold.replace(hold.find("a=sendrecv"), 10, "a=sendonly");
+  answer = dialog.transact("INVITE", hold);
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status(), 200);
+  EXPECT_NE(answer->body.find("a=recvonly\r\n"), std::string::npos) << answer->body;
+  (void)Dialog::rtp_in(media, 200ms);  // what was under way
+  EXPECT_EQ(Dialog::rtp_in(media, 500ms).first, 0) << "atdesk sends while the caller holds";
+  // inactive -> inactive.
+  auto inactive = asterisk_audio(media.port(), 3);
+  inactive.replace(inactive.find("a=sendrecv"), 10, "a=inactive");
+  answer = dialog.transact("INVITE", inactive);
+  ASSERT_TRUE(answer);
+  EXPECT_NE(answer->body.find("a=inactive\r\n"), std::string::npos) << answer->body;
+  // Resumed, and PCMA offered first: PCMU runs and is still offered, so it is kept.
+  auto resume = freeswitch_audio(media.port(), 4);
+  answer = dialog.transact("INVITE", resume);
+  ASSERT_TRUE(answer);
+  EXPECT_NE(answer->body.find("RTP/AVP 0\r\n"), std::string::npos) << answer->body;
+  EXPECT_NE(answer->body.find("a=sendrecv\r\n"), std::string::npos) << answer->body;
+  EXPECT_GT(Dialog::rtp_in(media, 500ms).first, 5) << "sending again";
+
+  // T.38 by the caller, then back to audio (Asterisk does so when its fax ended).
+  Udp udptl;
+  answer = dialog.transact("INVITE", asterisk_t38(udptl.port(), 5));
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status(), 200);
+  EXPECT_TRUE(has_t38(answer->body)) << answer->body;
+  EXPECT_NE(answer->body.find("a=T38FaxMaxDatagram:1400\r\n"), std::string::npos);
+  const int t38_port = media_port_of(answer->body);
+  EXPECT_GE(t38_port, 42000);
+  EXPECT_LE(t38_port, 42099);
+  answer = dialog.transact("INVITE", asterisk_audio(media.port(), 6));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status(), 200) << "back to audio after T.38";
+  answer = dialog.transact("BYE", "");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status(), 200);
+}
+
 }  // namespace
 }  // namespace atdesk::fax_sip
