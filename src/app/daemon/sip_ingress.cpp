@@ -42,11 +42,19 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   ATDESK_TRY(s.string("address", out.listen_address));
   ATDESK_TRY(s.integer("port", out.port, 1, 65535));
   ATDESK_TRY(s.string("media_address", out.media_address));
+  ATDESK_TRY(s.string("advertised_address", out.advertised_address));
+  long long port_min = 0;
+  long long port_max = 0;
+  ATDESK_TRY(s.integer("media_port_min", port_min, 1024, 65535));
+  ATDESK_TRY(s.integer("media_port_max", port_max, 1024, 65535));
   ATDESK_TRY(s.strings("allowed_peers", out.allowed_peers));
   ATDESK_TRY(s.string("local_id", out.local_ident));
   ATDESK_TRY(s.boolean("ecm", out.ecm));
   ATDESK_TRY(s.boolean("t38", out.t38));
   ATDESK_TRY(s.boolean("t38_reinvite", out.t38_reinvite));
+  long long reinvite_delay = out.t38_reinvite_delay.count();
+  ATDESK_TRY(s.integer("t38_reinvite_delay_ms", reinvite_delay, 0, 30000));
+  out.t38_reinvite_delay = std::chrono::milliseconds(reinvite_delay);
   std::string number_from = "caller_id";
   ATDESK_TRY(s.string("number_from", number_from));
   std::string spool = (config.state_dir / "sip").string();
@@ -86,10 +94,24 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
                                             ": expected an IPv4 or IPv6 address, got \"" +
                                             out.media_address + "\"");
   }
+  if (!out.advertised_address.empty() && !is_ip(out.advertised_address)) {
+    return fail(Errc::invalid_argument, s.where("advertised_address") +
+                                            ": expected an IPv4 or IPv6 address, got \"" +
+                                            out.advertised_address + "\"");
+  }
+  if ((port_min == 0) != (port_max == 0) || port_max < port_min) {
+    return fail(
+        Errc::invalid_argument,
+        s.where("media_port_max") + ": media_port_min and media_port_max go together, min <= max");
+  }
+  out.media_port_min = static_cast<int>(port_min);
+  out.media_port_max = static_cast<int>(port_max);
   for (const auto& peer : out.allowed_peers) {
-    if (!is_ip(peer)) {
+    if (!fax_sip::is_address_range(peer)) {
       return fail(Errc::invalid_argument,
-                  s.where("allowed_peers") + ": expected IP addresses, got \"" + peer + "\"");
+                  s.where("allowed_peers") +
+                      ": expected IP addresses or CIDR ranges (\"192.0.2.0/24\"), got \"" + peer +
+                      "\"");
     }
   }
   if (out.auth_username.empty() != password_file.empty()) {

@@ -62,13 +62,15 @@ struct FaxTerminal::State {
   bool terminated = false;
   bool stop = false;
 
-  void configure(logging_state_t* logging) {
+  void configure(logging_state_t* logging, int max_bit_rate = 14400) {
     span_log_set_level(
         logging, static_cast<int>(SPAN_LOG_WARNING) | static_cast<int>(SPAN_LOG_SHOW_PROTOCOL));
     span_log_set_message_handler(logging, log_spandsp);
     t30_set_tx_ident(t30, config.ident.substr(0, 20).c_str());
     t30_set_ecm_capability(t30, config.ecm ? 1 : 0);
-    t30_set_supported_modems(t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | T30_SUPPORT_V17);
+    // V.17 is 12000 and 14400 bit/s: left out when T.38 was negotiated at 9600 or less.
+    t30_set_supported_modems(
+        t30, T30_SUPPORT_V27TER | T30_SUPPORT_V29 | (max_bit_rate >= 12000 ? T30_SUPPORT_V17 : 0));
     t30_set_supported_compressions(t30, T30_SUPPORT_T4_1D_COMPRESSION |
                                             T30_SUPPORT_T4_2D_COMPRESSION |
                                             T30_SUPPORT_T6_COMPRESSION);
@@ -162,7 +164,7 @@ Result<std::unique_ptr<FaxTerminal>> FaxTerminal::audio(const T30Config& config,
 }
 
 Result<std::unique_ptr<FaxTerminal>> FaxTerminal::t38(const T30Config& config, PageHook on_page,
-                                                      IfpSink send) {
+                                                      IfpSink send, const T38Config& t38) {
   auto st = std::make_unique<State>();
   st->config = config;
   st->on_page = std::move(on_page);
@@ -172,11 +174,13 @@ Result<std::unique_ptr<FaxTerminal>> FaxTerminal::t38(const T30Config& config, P
   st->t30 = t38_terminal_get_t30_state(st->t38.get());
   t38_core_state_t* core = t38_terminal_get_t38_core_state(st->t38.get());
   t38_set_t38_version(core, 0);
-  t38_set_max_datagram_size(core, 400);
-  t38_set_data_rate_management_method(core, 2);  // transferred TCF, as the SDP says
+  t38_set_max_datagram_size(core, t38.max_datagram > 0 ? t38.max_datagram : 400);
+  // 1: local TCF, 2: transferred TCF, as the SDP negotiated.
+  t38_set_data_rate_management_method(core, t38.local_tcf ? 1 : 2);
+  t38_set_fastest_image_data_rate(core, t38.max_bit_rate);
   t38_terminal_set_config(st->t38.get(), 0);
   t38_terminal_set_tep_mode(st->t38.get(), 0);
-  st->configure(t38_terminal_get_logging_state(st->t38.get()));
+  st->configure(t38_terminal_get_logging_state(st->t38.get()), t38.max_bit_rate);
   return std::unique_ptr<FaxTerminal>(new FaxTerminal(std::move(st)));
 }
 
@@ -191,6 +195,11 @@ bool FaxTerminal::is_t38() const {
 void FaxTerminal::receive_audio(std::span<const std::int16_t> in) {
   if (!state_->fax || state_->terminated) return;
   fax_rx(state_->fax.get(), const_cast<std::int16_t*>(in.data()), static_cast<int>(in.size()));
+}
+
+void FaxTerminal::receive_fillin(int samples) {
+  if (!state_->fax || state_->terminated) return;
+  fax_rx_fillin(state_->fax.get(), samples);
 }
 
 void FaxTerminal::transmit_audio(std::span<std::int16_t> out) {

@@ -21,6 +21,13 @@ struct T30Config {
   bool ecm = true;
 };
 
+// What the SDP negotiated for T.38 (ITU-T T.38 Annex D).
+struct T38Config {
+  bool local_tcf = false;    // T38FaxRateManagement localTCF (else transferredTCF)
+  int max_bit_rate = 14400;  // below 12000 V.17 is left out of DIS/DCS
+  int max_datagram = 0;      // the peer's T38FaxMaxDatagram (0: not given)
+};
+
 struct T30Outcome {
   bool finished = false;     // phase E reached
   int completion = 0;        // T30_ERR_*, 0 = OK
@@ -45,7 +52,7 @@ class FaxTerminal {
 
   static Result<std::unique_ptr<FaxTerminal>> audio(const T30Config& config, PageHook on_page);
   static Result<std::unique_ptr<FaxTerminal>> t38(const T30Config& config, PageHook on_page,
-                                                  IfpSink send);
+                                                  IfpSink send, const T38Config& t38 = {});
   ~FaxTerminal();
   FaxTerminal(const FaxTerminal&) = delete;
   FaxTerminal& operator=(const FaxTerminal&) = delete;
@@ -54,6 +61,9 @@ class FaxTerminal {
   void set_ident_hook(IdentHook hook);
   // Audio: 8 kHz linear samples in, and out (always fills `out`).
   void receive_audio(std::span<const std::int16_t> in);
+  // Audio: `samples` of time with nothing received (a lost packet, or silence suppressed by the
+  // peer): the modem's timers run on.
+  void receive_fillin(int samples);
   void transmit_audio(std::span<std::int16_t> out);
   // T.38: one received IFP packet, and the passage of `samples` of time (drives the timers and
   // the paced transmission).

@@ -9,6 +9,9 @@
 #include <sofia-sip/sip_tag.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <ctime>
@@ -72,7 +75,85 @@ Result<std::vector<std::byte>> read_all(const std::filesystem::path& file) {
   return out;
 }
 
+struct ParsedAddress {
+  int family = 0;
+  unsigned char bytes[16] = {};
+};
+
+std::optional<ParsedAddress> parse_address(const std::string& text) {
+  ParsedAddress a;
+  if (inet_pton(AF_INET, text.c_str(), a.bytes) == 1) {
+    a.family = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), a.bytes) == 1) {
+    a.family = AF_INET6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+// "192.0.2.0/24": the address and the prefix length; a plain address is a full-length prefix.
+std::optional<std::pair<ParsedAddress, int>> parse_range(const std::string& range) {
+  const auto slash = range.find('/');
+  auto address = parse_address(range.substr(0, slash));
+  if (!address) return std::nullopt;
+  const int bits = address->family == AF_INET ? 32 : 128;
+  if (slash == std::string::npos) return std::make_pair(*address, bits);
+  const auto digits = range.substr(slash + 1);
+  if (digits.empty() || digits.size() > 3 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int prefix = std::stoi(digits);
+  if (prefix > bits) return std::nullopt;
+  return std::make_pair(*address, prefix);
+}
+
+// A UDP socket for RTP/UDPTL on `address`, in [min, max] when a range is set (even ports first,
+// the RTP convention, from a random start so successive calls do not reuse a port at once).
+Result<UdpSocket> bind_media(const std::string& address, int min, int max) {
+  if (min <= 0 || max < min) return UdpSocket::bind(address, 0);
+  std::random_device rd;
+  const int count = max - min + 1;
+  const int start = static_cast<int>(rd() % static_cast<unsigned>(count));
+  for (int parity : {0, 1}) {
+    for (int i = 0; i < count; ++i) {
+      const int port = min + (start + i) % count;
+      if (port % 2 != parity) continue;
+      if (auto s = UdpSocket::bind(address, port)) return s;
+    }
+  }
+  return fail(Errc::unavailable, "no free media port in " + std::to_string(min) + "-" +
+                                     std::to_string(max) + " on " + address +
+                                     " ([sip] media_port_min/media_port_max)");
+}
+
+T38Config t38_config_of(const T38Params& peer, const T38Params& ours) {
+  T38Config c;
+  c.local_tcf = ours.local_tcf;
+  c.max_bit_rate = std::min(peer.max_bit_rate, ours.max_bit_rate);
+  c.max_datagram = peer.max_datagram;
+  return c;
+}
+
 }  // namespace
+
+bool is_address_range(const std::string& range) {
+  return parse_range(range).has_value();
+}
+
+bool address_in_range(const std::string& ip, const std::string& range) {
+  const auto address = parse_address(ip);
+  const auto r = parse_range(range);
+  if (!address || !r || address->family != r->first.family) return false;
+  int bits = r->second;
+  for (int i = 0; bits > 0; ++i, bits -= 8) {
+    const unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+    if ((address->bytes[i] & mask) != (r->first.bytes[i] & mask)) return false;
+  }
+  return true;
+}
 
 class SipFaxReceiver::Impl {
  public:
@@ -82,6 +163,9 @@ class SipFaxReceiver::Impl {
         observer_(std::move(observer)),
         failed_(std::move(failed)) {
     if (settings_.media_address.empty()) settings_.media_address = settings_.listen_address;
+    if (settings_.advertised_address.empty()) {
+      settings_.advertised_address = settings_.media_address;
+    }
   }
 
   Result<void> start() {
@@ -150,12 +234,19 @@ class SipFaxReceiver::Impl {
     CallRecord record;  // the UA thread at setup, then the media thread, then the finisher
     std::unique_ptr<MediaSession> media;
     SdpOrigin origin;
-    int audio_port = 0;
+    int audio_port = 0;  // the port of the media socket in use (RTP, then UDPTL)
     int payload_type = 0;
+    int ptime = 20;
     bool t38 = false;
+    T38Params t38_answered;  // what we announced for T.38
     bool ended = false;
-    bool reinvite_sent = false;
+    bool reinvite_pending = false;  // our T.38 re-INVITE awaits its final response
+    bool reinvite_done = false;     // T.38 was tried by us (refused) or is running: no more
+    int reinvite_attempts = 0;
     std::optional<UdpSocket> offered_t38;  // our re-INVITE's socket, until answered
+    // An INVITE or re-INVITE without SDP: we offered in the 200, the answer comes in the ACK.
+    bool offer_in_200 = false;
+    std::optional<UdpSocket> unanswered_socket;  // offerless INVITE: media starts at the ACK
     std::thread finisher;
     std::atomic<bool> done{false};
   };
@@ -177,8 +268,8 @@ class SipFaxReceiver::Impl {
 
   bool allowed(const std::string& ip) const {
     if (settings_.allowed_peers.empty()) return auth_ != nullptr;
-    return std::find(settings_.allowed_peers.begin(), settings_.allowed_peers.end(), ip) !=
-           settings_.allowed_peers.end();
+    return std::any_of(settings_.allowed_peers.begin(), settings_.allowed_peers.end(),
+                       [&ip](const std::string& range) { return address_in_range(ip, range); });
   }
 
   // Digest authentication of an INVITE: true when it may go on; otherwise the challenge (401)
@@ -248,13 +339,19 @@ class SipFaxReceiver::Impl {
       case nua_r_invite:
         if (e.call) on_reinvite_answer(*static_cast<Call*>(e.call), e);
         break;
+      case nua_i_ack:
+        if (e.call) on_ack(*static_cast<Call*>(e.call), e);
+        break;
       case nua_i_state: {
         int state = nua_callstate_init;
         tl_gets(e.tags, NUTAG_CALLSTATE_REF(state), TAG_END());
         auto* call = static_cast<Call*>(e.call);
         if (state == nua_callstate_ready && call && !call->ended && !call->t38 && settings_.t38 &&
-            settings_.t38_reinvite && !call->reinvite_sent) {
-          send_t38_reinvite(*call);
+            settings_.t38_reinvite && call->reinvite_attempts == 0 && !call->reinvite_done) {
+          // After CED, as Asterisk's ReceiveFAX does; the caller may have switched meanwhile.
+          ++call->reinvite_attempts;
+          with_call(call->id, settings_.t38_reinvite_delay,
+                    [this](Call& c) { send_t38_reinvite(c); });
         }
         if (state == nua_callstate_terminated) {
           if (call) {
@@ -292,23 +389,34 @@ class SipFaxReceiver::Impl {
       return;
     }
     if (!authenticated(e, id)) return;
-    auto offer = parse_sdp(payload_of(e.sip));
-    if (!offer) {
-      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, offer.error().message);
-      return;
+    // No SDP (delayed offer, as Cisco CUBE and some SBCs send): we offer in the 200 and the
+    // answer comes in the ACK (RFC 3261 §13.2.1).
+    const std::string body = payload_of(e.sip);
+    std::optional<SessionDescription> offer;
+    std::optional<AnswerChoice> choice;
+    std::optional<Endpoint> remote;
+    if (!body.empty()) {
+      auto parsed = parse_sdp(body);
+      if (!parsed) {
+        refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, parsed.error().message);
+        return;
+      }
+      offer = std::move(*parsed);
+      choice = choose_answer(*offer, settings_.t38);
+      if (!choice) {
+        refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "no PCMU, PCMA or T.38 stream offered");
+        return;
+      }
+      const auto& stream = offer->streams[choice->index];
+      auto resolved = resolve_endpoint(stream.address, stream.port);
+      if (!resolved) {
+        refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "SDP: " + resolved.error().message);
+        return;
+      }
+      remote = *resolved;
     }
-    auto choice = choose_answer(*offer, settings_.t38);
-    if (!choice) {
-      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "no PCMU, PCMA or T.38 stream offered");
-      return;
-    }
-    const auto& stream = offer->streams[choice->index];
-    auto remote = resolve_endpoint(stream.address, stream.port);
-    if (!remote) {
-      refuse(e.nh, SIP_488_NOT_ACCEPTABLE, id, "SDP: " + remote.error().message);
-      return;
-    }
-    auto socket = UdpSocket::bind(settings_.media_address, 0);
+    auto socket =
+        bind_media(settings_.media_address, settings_.media_port_min, settings_.media_port_max);
     if (!socket) {
       refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, socket.error().message);
       return;
@@ -331,47 +439,84 @@ class SipFaxReceiver::Impl {
       refuse(e.nh, SIP_503_SERVICE_UNAVAILABLE, id, ok.error().message);
       return;
     }
-    call->origin = SdpOrigin{settings_.media_address, rd(), 1};
-    call->t38 = choice->kind == StreamKind::t38;
-    call->payload_type = choice->payload_type;
+    call->origin = SdpOrigin{settings_.advertised_address, rd(), 1};
     call->audio_port = socket->port();
-    const int port = socket->port();
-
-    MediaSession::Settings ms;
-    ms.t30 = T30Config{false, false, call->file.string(), settings_.local_ident, settings_.ecm};
-    ms.t38 = call->t38;
-    ms.payload_type = choice->payload_type;
-    ms.remote = *remote;
-    ms.silence_timeout = settings_.silence_timeout;
-    ms.on_remote_ident = [c = call.get()](const std::string& remote) {
-      c->record.tsi = trim(remote);
-      if (auto ok = write_call_record(record_path(c->file), c->record); !ok) {
-        spdlog::warn("sip: call {}: {}", c->id, ok.error().message);
+    std::string sdp;
+    if (!offer) {
+      call->offer_in_200 = true;
+      call->unanswered_socket = std::move(*socket);
+      sdp = offer_sdp(*call);
+    } else {
+      const auto& stream = offer->streams[choice->index];
+      call->t38 = choice->kind == StreamKind::t38;
+      call->payload_type = choice->payload_type;
+      call->ptime = stream.ptime > 0 ? stream.ptime : 20;
+      if (call->t38) call->t38_answered = answer_t38(stream.t38);
+      if (auto ok = start_media(*call, std::move(*socket), *remote,
+                                t38_config_of(stream.t38, call->t38_answered));
+          !ok) {
+        remove_call_files({call->file, record_path(call->file)});
+        refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, ok.error().message);
+        return;
       }
-    };
-    const unsigned call_id = call->id;
-    call->media = std::make_unique<MediaSession>(std::move(*socket), ms, nullptr, [this, call_id] {
-      // The fax is over: the caller normally hangs up now; hang up ourselves if it does not.
-      with_call(call_id, std::chrono::milliseconds(3000),
-                [](Call& c) { nua_bye(c.nh, TAG_END()); });
-    });
-    if (auto ok = call->media->start(); !ok) {
-      remove_call_files({call->file, record_path(call->file)});
-      refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, ok.error().message);
-      return;
+      sdp = answer_sdp(*call, *offer, *choice, call->audio_port);
     }
-    const auto sdp = answer_sdp(*call, *offer, *choice, port);
     nua_handle_bind(e.nh, call.get());
     nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                 SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
     spdlog::info("sip: call {} from {} ({}) to {} answered with {}", call->id, id.caller_id,
                  id.peer_ip, id.called,
-                 call->t38 ? "T.38" : (call->payload_type ? "PCMA" : "PCMU"));
+                 call->offer_in_200 ? "an offer (INVITE without SDP)"
+                 : call->t38        ? "T.38"
+                                    : (call->payload_type ? "PCMA" : "PCMU"));
+    const unsigned call_id = call->id;
     with_call(call_id, settings_.max_call, [](Call& c) {
       spdlog::warn("sip: call {} exceeded the longest call allowed: hanging up", c.id);
       nua_bye(c.nh, TAG_END());
     });
     calls_.emplace(call->id, std::move(call));
+  }
+
+  Result<void> start_media(Call& call, UdpSocket socket, const Endpoint& remote,
+                           const T38Config& t38) {
+    MediaSession::Settings ms;
+    ms.t30 = T30Config{false, false, call.file.string(), settings_.local_ident, settings_.ecm};
+    ms.t38 = call.t38;
+    ms.t38_config = t38;
+    ms.payload_type = call.payload_type;
+    ms.ptime = call.ptime;
+    ms.remote = remote;
+    ms.silence_timeout = settings_.silence_timeout;
+    ms.on_remote_ident = [c = &call](const std::string& remote_ident) {
+      c->record.tsi = trim(remote_ident);
+      if (auto ok = write_call_record(record_path(c->file), c->record); !ok) {
+        spdlog::warn("sip: call {}: {}", c->id, ok.error().message);
+      }
+    };
+    const unsigned call_id = call.id;
+    call.media = std::make_unique<MediaSession>(std::move(socket), ms, nullptr, [this, call_id] {
+      // The fax is over: the caller normally hangs up now; hang up ourselves if it does not.
+      with_call(call_id, std::chrono::milliseconds(3000),
+                [](Call& c) { nua_bye(c.nh, TAG_END()); });
+    });
+    return call.media->start();
+  }
+
+  // Our offer in a 200 to an INVITE or re-INVITE without SDP: what the call runs now (T.38, or
+  // the audio codec), or PCMU and PCMA before media started.
+  std::string offer_sdp(Call& call) {
+    LocalStream s;
+    s.port = call.audio_port;
+    if (call.t38) {
+      s.kind = StreamKind::t38;
+      s.t38 = call.t38_answered;
+    } else {
+      s.kind = StreamKind::audio;
+      s.payload_type = call.media ? call.payload_type : -1;
+      s.ptime = call.ptime;
+    }
+    ++call.origin.version;
+    return build_sdp(call.origin, {s});
   }
 
   std::string answer_sdp(Call& call, const SessionDescription& offer, const AnswerChoice& choice,
@@ -383,6 +528,11 @@ class SipFaxReceiver::Impl {
         s.kind = choice.kind;
         s.port = port;
         s.payload_type = choice.payload_type;
+        s.ptime = call.ptime;
+        s.t38 = call.t38_answered;
+        if (choice.kind == StreamKind::audio) {
+          s.direction = answer_direction(offer.streams[i].direction);
+        }
       } else {
         s.rejected_line = offer.streams[i].line;
       }
@@ -392,16 +542,87 @@ class SipFaxReceiver::Impl {
     return build_sdp(call.origin, streams);
   }
 
+  // The ACK of a 200 in which we offered carries the answer.
+  void on_ack(Call& call, const NuaEvent& e) {
+    if (!call.offer_in_200) return;
+    call.offer_in_200 = false;
+    auto answer = parse_sdp(payload_of(e.sip));
+    const SdpStream* chosen = nullptr;
+    if (answer) {
+      for (const auto& st : answer->streams) {
+        if (st.port == 0) continue;
+        if ((st.kind == StreamKind::t38 && call.t38) ||
+            (st.kind == StreamKind::audio && !call.t38)) {
+          chosen = &st;
+          break;
+        }
+      }
+    }
+    int pt = -1;
+    if (chosen && chosen->kind == StreamKind::audio) {
+      for (int p : chosen->payload_types) {
+        if (p == kPayloadPcmu || p == kPayloadPcma) {
+          pt = p;
+          break;
+        }
+      }
+    }
+    std::optional<Endpoint> remote;
+    if (chosen) {
+      if (auto r = resolve_endpoint(chosen->address, chosen->port)) remote = *r;
+    }
+    if (!remote || (chosen->kind == StreamKind::audio && pt < 0)) {
+      spdlog::warn("sip: call {}: the ACK has no usable answer to our offer ({}): hanging up",
+                   call.id, answer ? "no PCMU/PCMA stream" : answer.error().message);
+      nua_bye(call.nh, TAG_END());
+      return;
+    }
+    if (!call.media) {  // the INVITE was offerless: media starts now
+      call.payload_type = pt;
+      call.ptime = chosen->ptime > 0 ? chosen->ptime : 20;
+      auto socket = std::move(*call.unanswered_socket);
+      call.unanswered_socket.reset();
+      if (auto ok = start_media(call, std::move(socket), *remote, T38Config{}); !ok) {
+        spdlog::error("sip: call {}: {}", call.id, ok.error().message);
+        nua_bye(call.nh, TAG_END());
+        return;
+      }
+      spdlog::info("sip: call {}: {} from the ACK", call.id, pt == kPayloadPcma ? "PCMA" : "PCMU");
+      return;
+    }
+    call.media->update(
+        *remote, call.t38 ? -1 : pt,
+        chosen->direction == Direction::sendrecv || chosen->direction == Direction::recvonly);
+  }
+
   void on_reinvite(Call& call, const NuaEvent& e) {
-    auto offer = parse_sdp(payload_of(e.sip));
-    if (!offer) {
-      spdlog::warn("sip: call {}: re-INVITE refused: {}", call.id, offer.error().message);
+    if (call.reinvite_pending) {
+      // Glare: our re-INVITE crosses the caller's (RFC 3261 §14.2).
+      nua_respond(e.nh, SIP_491_REQUEST_PENDING, TAG_END());
+      return;
+    }
+    const std::string body = payload_of(e.sip);
+    if (body.empty()) {
+      // A session refresh or a delayed offer: offer what runs now; the ACK answers.
+      if (!call.media) {
+        nua_respond(e.nh, SIP_491_REQUEST_PENDING, TAG_END());
+        return;
+      }
+      call.offer_in_200 = true;
+      const auto sdp = offer_sdp(call);
+      nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                  SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+      return;
+    }
+    auto offer = parse_sdp(body);
+    if (!offer || !call.media) {
+      spdlog::warn("sip: call {}: re-INVITE refused: {}", call.id,
+                   offer ? "media not started" : offer.error().message);
       nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
       return;
     }
-    auto choice = choose_answer(*offer, settings_.t38);
-    if (!choice || (call.t38 && choice->kind != StreamKind::t38)) {
-      // Back to audio after T.38 is not something a fax call needs.
+    auto choice = choose_answer(*offer, settings_.t38, call.t38 ? -1 : call.payload_type);
+    if (!choice) {
       nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
       return;
     }
@@ -411,53 +632,115 @@ class SipFaxReceiver::Impl {
       nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
       return;
     }
-    int port = call.audio_port;
     if (choice->kind == StreamKind::t38 && !call.t38) {
-      auto socket = UdpSocket::bind(settings_.media_address, 0);
+      if (call.media->confirmed_pages() > 0) {
+        // A T.38 terminal would start the fax anew and write over the pages received in G.711.
+        spdlog::info("sip: call {}: T.38 re-INVITE after {} page(s) in G.711 refused", call.id,
+                     call.media->confirmed_pages());
+        nua_respond(e.nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+        return;
+      }
+      auto socket =
+          bind_media(settings_.media_address, settings_.media_port_min, settings_.media_port_max);
       if (!socket) {
         nua_respond(e.nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
         return;
       }
-      port = socket->port();
-      call.audio_port = port;
+      call.audio_port = socket->port();
       call.t38 = true;
-      call.media->switch_to_t38(std::move(*socket), *remote);
+      call.reinvite_done = true;
+      call.t38_answered = answer_t38(stream.t38);
+      call.media->switch_to_t38(std::move(*socket), *remote,
+                                t38_config_of(stream.t38, call.t38_answered));
       spdlog::info("sip: call {} switched to T.38 (re-INVITE from the caller)", call.id);
+    } else if (choice->kind == StreamKind::t38) {
+      call.t38_answered = answer_t38(stream.t38);
+      call.media->update(*remote, -1, true);  // T.38 goes on; it may have moved
+    } else if (call.t38) {
+      // Back to audio after T.38 (Asterisk does so when its fax ended): answered, and the T.38
+      // terminal finishes or times out as it would.
+      call.t38 = false;
+      call.payload_type = choice->payload_type;
+      call.ptime = stream.ptime > 0 ? stream.ptime : call.ptime;
+      spdlog::info("sip: call {}: re-INVITE back to audio after T.38 accepted", call.id);
+    } else {
+      call.payload_type = choice->payload_type;
+      call.ptime = stream.ptime > 0 ? stream.ptime : call.ptime;
+      const auto dir = stream.direction;
+      call.media->update(*remote, call.payload_type,
+                         dir == Direction::sendrecv || dir == Direction::recvonly);
     }
-    const auto sdp = answer_sdp(call, *offer, *choice, port);
+    const auto sdp = answer_sdp(call, *offer, *choice, call.audio_port);
     nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                 SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
   }
 
   void send_t38_reinvite(Call& call) {
-    auto socket = UdpSocket::bind(settings_.media_address, 0);
-    if (!socket) return;
-    call.reinvite_sent = true;
+    if (call.t38 || call.reinvite_pending || call.reinvite_done || !call.media) return;
+    if (call.media->confirmed_pages() > 0) {
+      call.reinvite_done = true;  // pages in G.711 already: it stays on G.711
+      return;
+    }
+    if (!call.offered_t38) {
+      auto socket =
+          bind_media(settings_.media_address, settings_.media_port_min, settings_.media_port_max);
+      if (!socket) {
+        spdlog::warn("sip: call {}: no socket for T.38: {}", call.id, socket.error().message);
+        return;
+      }
+      call.offered_t38 = std::move(*socket);
+    }
+    call.reinvite_pending = true;
     LocalStream s;
     s.kind = StreamKind::t38;
-    s.port = socket->port();
-    call.offered_t38 = std::move(*socket);
+    s.port = call.offered_t38->port();
+    s.t38 = our_t38_offer();
     ++call.origin.version;
     const auto sdp = build_sdp(call.origin, {s});
+    spdlog::info("sip: call {}: re-INVITE to T.38", call.id);
     nua_invite(call.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
                TAG_END());
   }
 
   void on_reinvite_answer(Call& call, const NuaEvent& e) {
-    if (e.status < 200 || !call.offered_t38) return;
-    auto socket = std::move(*call.offered_t38);
-    call.offered_t38.reset();
+    if (e.status < 200 || !call.reinvite_pending) return;
+    call.reinvite_pending = false;
+    if (e.status == 491 && call.reinvite_attempts < 4) {
+      // RFC 3261 §14.1: the side that did not place the call retries after 0 to 2 s.
+      ++call.reinvite_attempts;
+      std::random_device rd;
+      const auto delay = std::chrono::milliseconds(rd() % 2001);
+      spdlog::info("sip: call {}: 491 to our T.38 re-INVITE: again in {} ms", call.id,
+                   delay.count());
+      with_call(call.id, delay, [this](Call& c) { send_t38_reinvite(c); });
+      return;
+    }
     if (e.status >= 300) {
-      spdlog::info("sip: call {}: the caller refused T.38 ({} {}); staying on audio", call.id,
+      call.reinvite_done = true;
+      call.offered_t38.reset();
+      spdlog::info("sip: call {}: the caller refused T.38 ({} {}); staying on G.711", call.id,
                    e.status, e.phrase ? e.phrase : "");
       return;
     }
-    if (auto remote = t38_endpoint_of_answer(payload_of(e.sip))) {
-      call.t38 = true;
-      call.audio_port = socket.port();
-      call.media->switch_to_t38(std::move(socket), *remote);
-      spdlog::info("sip: call {} switched to T.38 (our re-INVITE)", call.id);
+    T38Params peer;
+    const auto remote = t38_endpoint_of_answer(payload_of(e.sip), &peer);
+    if (!remote || !call.offered_t38) {
+      call.reinvite_done = true;
+      call.offered_t38.reset();
+      spdlog::info("sip: call {}: T.38 re-INVITE answered without T.38; staying on G.711", call.id);
+      return;
     }
+    auto socket = std::move(*call.offered_t38);
+    call.offered_t38.reset();
+    call.t38 = true;
+    call.reinvite_done = true;
+    call.t38_answered = our_t38_offer();
+    call.audio_port = socket.port();
+    // The answer's rate management is what both sides use (T.38 Annex D: the answerer decides).
+    T38Params ours = our_t38_offer();
+    ours.local_tcf = peer.local_tcf;
+    call.media->switch_to_t38(std::move(socket), *remote, t38_config_of(peer, ours));
+    spdlog::info("sip: call {} switched to T.38 (our re-INVITE)", call.id);
   }
 
   void end_call(Call& call) {
@@ -471,16 +754,18 @@ class SipFaxReceiver::Impl {
 
   // Off the SIP thread: stop the media (closing the TIFF), then hand the pages to the sink.
   void finish(Call& call) {
-    call.media->stop();
-    const auto& out = call.media->outcome();
-    const auto& stats = call.media->stats();
+    static const T30Outcome kNoFax;
+    static const MediaStats kNoMedia;
+    if (call.media) call.media->stop();
+    const auto& out = call.media ? call.media->outcome() : kNoFax;
+    const auto& stats = call.media ? call.media->stats() : kNoMedia;
     CallReport r;
     r.peer_ip = call.identity.peer_ip;
     r.called = call.identity.called;
     r.pages = out.pages;
     r.completed = out.finished && out.completion == 0;
     r.reason = out.reason.empty() ? "call ended before the fax started" : out.reason;
-    r.t38 = call.media->is_t38();
+    r.t38 = call.media && call.media->is_t38();
     r.ecm = out.ecm;
     r.bad_rows = out.bad_rows;
     r.cpu_seconds = stats.cpu_seconds;

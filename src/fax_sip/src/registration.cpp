@@ -58,7 +58,9 @@ void Registration::send() {
   const std::string expires = std::to_string(settings_.expires.count());
   nua_register(nh_, NUTAG_REGISTRAR(settings_.registrar.c_str()),
                NUTAG_M_USERNAME(settings_.user.c_str()), SIPTAG_EXPIRES_STR(expires.c_str()),
-               TAG_END());
+               // Keep the NAT binding to the registrar open: OPTIONS every 25 s (UDP bindings
+               // of common routers expire after 30 s).
+               NUTAG_KEEPALIVE(25000), TAG_END());
 }
 
 void Registration::retry_later(const std::string& why) {

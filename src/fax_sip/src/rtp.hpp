@@ -30,11 +30,17 @@ struct RtpPacket {
 // Parses an RTP datagram (version 2; CSRCs, header extension and padding skipped).
 Result<RtpPacket> parse_rtp(std::span<const std::uint8_t> datagram);
 
-// Builds outgoing packets of one stream.
+// Builds outgoing packets of one stream. The first sequence number and timestamp are given
+// (random ones in a call, RFC 3550 §5.1: a known start helps attacks on encryption and makes
+// streams of successive calls look alike to a peer's jitter buffer).
 class RtpSender {
  public:
-  RtpSender(int payload_type, std::uint32_t ssrc) : payload_type_(payload_type), ssrc_(ssrc) {}
+  RtpSender(int payload_type, std::uint32_t ssrc, std::uint16_t first_seq = 0,
+            std::uint32_t first_timestamp = 0)
+      : payload_type_(payload_type), ssrc_(ssrc), seq_(first_seq), timestamp_(first_timestamp) {}
   std::vector<std::uint8_t> frame(std::span<const std::uint8_t> payload);
+  // Switches the payload type (the codec a re-INVITE chose); the stream goes on.
+  void set_payload_type(int payload_type) { payload_type_ = payload_type; }
 
  private:
   int payload_type_;

@@ -110,7 +110,96 @@ Result<SdpStream> media_line(std::string_view value, int line) {
   return s;
 }
 
+std::optional<Direction> direction_of(std::string_view attribute) {
+  if (same_text(attribute, "sendrecv")) return Direction::sendrecv;
+  if (same_text(attribute, "sendonly")) return Direction::sendonly;
+  if (same_text(attribute, "recvonly")) return Direction::recvonly;
+  if (same_text(attribute, "inactive")) return Direction::inactive;
+  return std::nullopt;
+}
+
+// One a= line of a media section: direction, ptime and the T.38 attributes (names compared
+// without case: peers write "T38FaxMaxDatagram", "t38faxmaxdatagram" and RFC 4612's
+// "T38MaxDatagram"). Unknown or unparsable values are left at their defaults: an attribute a
+// fax call does not need must not make the call fail.
+void media_attribute(SdpStream& s, std::string_view value) {
+  const auto colon = value.find(':');
+  const auto name = value.substr(0, colon);
+  const auto arg = colon == std::string_view::npos ? std::string_view() : value.substr(colon + 1);
+  const auto trimmed = words(arg);
+  const std::string_view first = trimmed.empty() ? std::string_view() : trimmed[0];
+  if (auto d = direction_of(name); d && colon == std::string_view::npos) {
+    s.direction = *d;
+  } else if (same_text(name, "ptime")) {
+    if (const auto v = number(first, 4); v > 0) s.ptime = static_cast<int>(v);
+  } else if (same_text(name, "T38FaxVersion")) {
+    if (const auto v = number(first, 2); v >= 0) s.t38.version = static_cast<int>(v);
+  } else if (same_text(name, "T38MaxBitRate") || same_text(name, "T38FaxMaxRate")) {
+    if (const auto v = number(first, 5); v > 0) s.t38.max_bit_rate = static_cast<int>(v);
+  } else if (same_text(name, "T38FaxRateManagement")) {
+    s.t38.local_tcf = same_text(first, "localTCF");
+  } else if (same_text(name, "T38FaxMaxDatagram") || same_text(name, "T38MaxDatagram")) {
+    if (const auto v = number(first, 5); v > 0) s.t38.max_datagram = static_cast<int>(v);
+  } else if (same_text(name, "T38FaxMaxBuffer")) {
+    if (const auto v = number(first, 6); v > 0) s.t38.max_buffer = static_cast<int>(v);
+  } else if (same_text(name, "T38FaxUdpEC")) {
+    s.t38.udp_ec_given = true;
+    s.t38.redundancy = same_text(first, "t38UDPRedundancy");
+  }
+}
+
+const char* direction_text(Direction d) {
+  switch (d) {
+    case Direction::sendonly:
+      return "sendonly";
+    case Direction::recvonly:
+      return "recvonly";
+    case Direction::inactive:
+      return "inactive";
+    case Direction::sendrecv:
+      break;
+  }
+  return "sendrecv";
+}
+
 }  // namespace
+
+Direction answer_direction(Direction offered) {
+  switch (offered) {
+    case Direction::sendonly:
+      return Direction::recvonly;
+    case Direction::recvonly:
+      return Direction::sendonly;
+    case Direction::inactive:
+      return Direction::inactive;
+    case Direction::sendrecv:
+      break;
+  }
+  return Direction::sendrecv;
+}
+
+T38Params our_t38_offer() {
+  T38Params p;
+  p.version = 0;
+  p.max_bit_rate = 14400;
+  p.local_tcf = false;
+  p.max_datagram = 1400;
+  p.max_buffer = 2000;
+  p.redundancy = true;
+  p.udp_ec_given = true;
+  return p;
+}
+
+T38Params answer_t38(const T38Params& offered) {
+  T38Params p = our_t38_offer();
+  p.version = std::min(p.version, offered.version);
+  p.max_bit_rate = std::min(p.max_bit_rate, offered.max_bit_rate);
+  p.local_tcf = offered.local_tcf;
+  // atdesk sends redundancy and no FEC: an offer of FEC is answered with redundancy, which
+  // every UDPTL receiver understands (T.38 Annex D: the answer names the scheme used).
+  p.redundancy = true;
+  return p;
+}
 
 // The lines atdesk needs (c= and m=) are read here, strictly; the rest is skipped. sofia-sip's
 // sdp_parse (1.12.11) corrupted its own heap on malformed m= lines ("m=audio00 0D 4RTP/AVP (0",
@@ -120,6 +209,7 @@ Result<SessionDescription> parse_sdp(std::string_view text) {
   if (auto ok = check_sdp_bytes(text); !ok) return fail(ok.error());
   SessionDescription out;
   std::string session_address;
+  Direction session_direction = Direction::sendrecv;
   std::vector<bool> has_address;
   int line = 0;
   std::size_t pos = 0;
@@ -140,6 +230,7 @@ Result<SessionDescription> parse_sdp(std::string_view text) {
     if (l[0] == 'm') {
       auto stream = media_line(value, line);
       if (!stream) return fail(stream.error());
+      stream->direction = session_direction;
       out.streams.push_back(std::move(*stream));
       has_address.push_back(false);
     } else if (l[0] == 'c') {
@@ -150,6 +241,12 @@ Result<SessionDescription> parse_sdp(std::string_view text) {
       } else {
         out.streams.back().address = std::move(*address);
         has_address.back() = true;
+      }
+    } else if (l[0] == 'a') {
+      if (out.streams.empty()) {
+        if (auto d = direction_of(value)) session_direction = *d;
+      } else {
+        media_attribute(out.streams.back(), value);
       }
     }
   }
@@ -186,21 +283,28 @@ std::string build_sdp(const SdpOrigin& origin, const std::vector<LocalStream>& s
              "\r\n";
         s += st.payload_type == 0 ? "a=rtpmap:0 PCMU/8000\r\n" : "a=rtpmap:8 PCMA/8000\r\n";
       }
-      s += "a=ptime:20\r\na=sendrecv\r\n";
+      s += "a=ptime:" + std::to_string(st.ptime > 0 ? st.ptime : 20) + "\r\n";
+      s += std::string("a=") + direction_text(st.direction) + "\r\n";
     } else {
+      const auto& t = st.t38;
       s += "m=image " + std::to_string(st.port) + " udptl t38\r\n";
-      s += "a=T38FaxVersion:0\r\n"
-           "a=T38MaxBitRate:14400\r\n"
-           "a=T38FaxRateManagement:transferredTCF\r\n"
-           "a=T38FaxMaxBuffer:2000\r\n"
-           "a=T38FaxMaxDatagram:400\r\n"
-           "a=T38FaxUdpEC:t38UDPRedundancy\r\n";
+      s += "a=T38FaxVersion:" + std::to_string(t.version) + "\r\n";
+      s += "a=T38MaxBitRate:" + std::to_string(t.max_bit_rate) + "\r\n";
+      s += std::string("a=T38FaxRateManagement:") + (t.local_tcf ? "localTCF" : "transferredTCF") +
+           "\r\n";
+      if (t.max_buffer > 0) s += "a=T38FaxMaxBuffer:" + std::to_string(t.max_buffer) + "\r\n";
+      if (t.max_datagram > 0) {
+        s += "a=T38FaxMaxDatagram:" + std::to_string(t.max_datagram) + "\r\n";
+      }
+      s += std::string("a=T38FaxUdpEC:") + (t.redundancy ? "t38UDPRedundancy" : "t38UDPFEC") +
+           "\r\n";
     }
   }
   return s;
 }
 
-std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool allow_t38) {
+std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool allow_t38,
+                                          int keep) {
   if (allow_t38) {
     for (std::size_t i = 0; i < offer.streams.size(); ++i) {
       if (offer.streams[i].kind == StreamKind::t38 && offer.streams[i].port != 0) {
@@ -208,25 +312,28 @@ std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool 
       }
     }
   }
-  for (int wanted : {0, 8}) {  // PCMU, PCMA {
-    for (std::size_t i = 0; i < offer.streams.size(); ++i) {
-      const auto& s = offer.streams[i];
-      if (s.kind != StreamKind::audio || s.port == 0) continue;
-      for (int pt : s.payload_types) {
-        if (pt == wanted) return AnswerChoice{i, StreamKind::audio, wanted};
-      }
+  for (std::size_t i = 0; i < offer.streams.size(); ++i) {
+    const auto& s = offer.streams[i];
+    if (s.kind != StreamKind::audio || s.port == 0) continue;
+    const auto& pts = s.payload_types;
+    if (keep >= 0 && std::find(pts.begin(), pts.end(), keep) != pts.end()) {
+      return AnswerChoice{i, StreamKind::audio, keep};
+    }
+    for (int pt : pts) {
+      if (pt == kPayloadPcmu || pt == kPayloadPcma) return AnswerChoice{i, StreamKind::audio, pt};
     }
   }
   return std::nullopt;
 }
 
-std::optional<Endpoint> t38_endpoint_of_answer(std::string_view answer) {
+std::optional<Endpoint> t38_endpoint_of_answer(std::string_view answer, T38Params* params) {
   auto sdp = parse_sdp(answer);
   if (!sdp) return std::nullopt;
   for (const auto& s : sdp->streams) {
     if (s.kind != StreamKind::t38 || s.port == 0) continue;
     auto remote = resolve_endpoint(s.address, s.port);
     if (!remote) return std::nullopt;
+    if (params) *params = s.t38;
     return *remote;
   }
   return std::nullopt;

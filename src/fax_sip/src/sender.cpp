@@ -28,6 +28,8 @@ struct Call {
   std::unique_ptr<MediaSession> media;
   bool t38 = false;
   bool authenticated = false;  // credentials sent once; a second challenge is a refusal
+  int t38_attempts = 0;        // our T.38 re-INVITEs answered 491 so far
+  bool t38_pending = false;    // our T.38 re-INVITE awaits its final response
 
   std::mutex mutex;
   std::condition_variable changed;
@@ -84,7 +86,17 @@ struct Call {
   void on_answer(const NuaEvent& e) {
     if (e.status < 200) return;
     if (media) {  // our re-INVITE to T.38
-      if (!offered_t38) return;
+      if (!offered_t38 || !t38_pending) return;
+      t38_pending = false;
+      if (e.status == 491 && t38_attempts < 4 && !t38) {
+        // RFC 3261 §14.1: the side that placed the call retries after 2.1 to 4 s.
+        ++t38_attempts;
+        std::random_device rd;
+        ua->post_after(std::chrono::milliseconds(2100 + rd() % 1901), [this] {
+          if (!terminated && !t38) offer_t38();
+        });
+        return;
+      }
       auto socket = std::move(*offered_t38);
       offered_t38.reset();
       if (e.status >= 300) {
@@ -92,9 +104,12 @@ struct Call {
                      e.phrase ? e.phrase : "");
         return;
       }
-      if (auto remote = t38_endpoint_of_answer(payload_of(e.sip))) {
+      T38Params peer;
+      if (auto remote = t38_endpoint_of_answer(payload_of(e.sip), &peer)) {
         t38 = true;
-        media->switch_to_t38(std::move(socket), *remote);
+        media->switch_to_t38(
+            std::move(socket), *remote,
+            T38Config{peer.local_tcf, std::min(peer.max_bit_rate, 14400), peer.max_datagram});
       }
       return;
     }
@@ -162,6 +177,7 @@ struct Call {
     ms.t30 = T30Config{true, true, settings.file.string(), settings.ident, settings.ecm};
     ms.t38 = chosen->kind == StreamKind::t38;
     ms.payload_type = pt < 0 ? 0 : pt;
+    ms.ptime = chosen->ptime > 0 ? chosen->ptime : 20;
     ms.remote = *remote;
     t38 = ms.t38;
     media = std::make_unique<MediaSession>(std::move(*audio_socket), ms, settings.on_page, [this] {
@@ -175,23 +191,35 @@ struct Call {
       nua_bye(nh, TAG_END());
       return;
     }
-    if (settings.t38 && !t38) {
+    if (settings.t38 && !t38) offer_t38();
+  }
+
+  // Our re-INVITE to T.38 (again after a 491, with the same socket).
+  void offer_t38() {
+    if (!offered_t38) {
       auto socket = UdpSocket::bind(settings.local_address, 0);
       if (!socket) return;
-      LocalStream s;
-      s.kind = StreamKind::t38;
-      s.port = socket->port();
       offered_t38 = std::move(*socket);
-      ++origin.version;
-      const auto sdp = build_sdp(origin, {s});
-      nua_invite(nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
-                 TAG_END());
     }
+    LocalStream s;
+    s.kind = StreamKind::t38;
+    s.port = offered_t38->port();
+    s.t38 = our_t38_offer();
+    ++origin.version;
+    const auto sdp = build_sdp(origin, {s});
+    t38_pending = true;
+    nua_invite(nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
+               TAG_END());
   }
 
   // A re-INVITE from the receiver (to T.38, as gateways do once they hear a fax).
   void on_reinvite(const NuaEvent& e) {
     auto offer = parse_sdp(payload_of(e.sip));
+    if (t38_pending) {
+      // Glare: our T.38 re-INVITE crosses the receiver's (RFC 3261 §14.2).
+      nua_respond(e.nh, 491, "Request Pending", TAG_END());
+      return;
+    }
     if (!offer || !media) {
       nua_respond(e.nh, 488, "Not Acceptable Here", TAG_END());
       return;
@@ -214,6 +242,7 @@ struct Call {
       if (i == choice->index) {
         s.kind = StreamKind::t38;
         s.port = socket->port();
+        s.t38 = answer_t38(stream.t38);
       } else {
         s.rejected_line = offer->streams[i].line;
       }
@@ -222,7 +251,12 @@ struct Call {
     ++origin.version;
     const auto sdp = build_sdp(origin, streams);
     t38 = true;
-    media->switch_to_t38(std::move(*socket), *remote);
+    const auto ours = answer_t38(stream.t38);
+    offered_t38.reset();  // the receiver's T.38 won; ours is no longer wanted
+    media->switch_to_t38(
+        std::move(*socket), *remote,
+        T38Config{ours.local_tcf, std::min(stream.t38.max_bit_rate, ours.max_bit_rate),
+                  stream.t38.max_datagram});
     nua_respond(e.nh, 200, "OK", SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                 SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
   }

@@ -91,8 +91,22 @@ std::vector<std::uint8_t> UdptlSender::frame(std::span<const std::uint8_t> ifp) 
   out.push_back(static_cast<std::uint8_t>(seq_ & 0xff));
   put_octets(out, ifp.subspan(0, std::min(ifp.size(), kMaxLength)));
   out.push_back(0x00);  // secondary-ifp-packets
-  put_length(out, history_.size());
-  for (const auto& h : history_) put_octets(out, h);
+  // How many of the previous packets fit: each costs its length and a length determinant; the
+  // count itself costs one octet (two from 128 on, never reached with redundancy <= 127).
+  std::size_t count = history_.size();
+  if (max_datagram_ > 0) {
+    std::size_t size = out.size() + 1;
+    std::size_t fit = 0;
+    for (const auto& h : history_) {
+      const std::size_t cost = h.size() + (h.size() < 128 ? 1 : 2);
+      if (size + cost > static_cast<std::size_t>(max_datagram_)) break;
+      size += cost;
+      ++fit;
+    }
+    count = fit;
+  }
+  put_length(out, count);
+  for (std::size_t i = 0; i < count; ++i) put_octets(out, history_[i]);
   history_.emplace_front(ifp.begin(), ifp.end());
   while (history_.size() > static_cast<std::size_t>(redundancy_)) history_.pop_back();
   ++seq_;

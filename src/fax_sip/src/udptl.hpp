@@ -32,14 +32,18 @@ struct UdptlPacket {
 // Parses one datagram; a malformed one is Errc::invalid_argument naming what was wrong.
 Result<UdptlPacket> parse_udptl(std::span<const std::uint8_t> datagram);
 
-// Frames IFP packets for sending, with the last `redundancy` packets repeated in each datagram.
+// Frames IFP packets for sending, with the last `redundancy` packets repeated in each datagram,
+// as many of them (newest first) as fit in `max_datagram` octets (the peer's T38FaxMaxDatagram;
+// 0: no limit), so a peer that sizes its buffers by what it announced gets whole datagrams.
 class UdptlSender {
  public:
-  explicit UdptlSender(int redundancy) : redundancy_(redundancy) {}
+  explicit UdptlSender(int redundancy, int max_datagram = 0)
+      : redundancy_(redundancy), max_datagram_(max_datagram) {}
   std::vector<std::uint8_t> frame(std::span<const std::uint8_t> ifp);
 
  private:
   int redundancy_;
+  int max_datagram_;
   std::uint16_t seq_ = 0;
   std::deque<std::vector<std::uint8_t>> history_;  // newest first
 };

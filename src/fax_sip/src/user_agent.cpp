@@ -65,7 +65,7 @@ void UserAgent::run(std::promise<Result<void>>* ready) {
   }
   nua_ = nua_create(root.get(), &UserAgent::on_nua_event, this, NUTAG_URL(settings_.url.c_str()),
                     NUTAG_MEDIA_ENABLE(0), SIPTAG_USER_AGENT_STR(settings_.user_agent.c_str()),
-                    NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS"), NUTAG_AUTOANSWER(0),
+                    NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"), NUTAG_AUTOANSWER(0),
                     NUTAG_ENABLEMESSAGE(0),
                     // No STUN on the SIP port: its error path leaks on malformed datagrams.
                     TPTAG_STUN_SERVER(0), TAG_END());

@@ -520,8 +520,13 @@ TEST_F(SipFax, MalformedSipAndSdpAreRefusedAndTheAgentKeepsWorking) {
   peer.send(port_,
             peer.request("INVITE", port_, "127.0.0.1", "v=0\r\nthis is not SDP\r\n", "bad1"));
   EXPECT_EQ(peer.final_status(), 488);
+  // Without SDP (a delayed offer, RFC 3261 §13.2.1): answered with atdesk's offer; the peer
+  // sends no answer in its ACK here, and atdesk hangs up.
   peer.send(port_, peer.request("INVITE", port_, "127.0.0.1", "", "nosdp"));
-  EXPECT_EQ(peer.final_status(), 488);
+  const auto offer = peer.final_response();
+  EXPECT_TRUE(offer.starts_with("SIP/2.0 200")) << offer;
+  EXPECT_NE(offer.find("m=audio "), std::string::npos) << offer;
+  EXPECT_NE(offer.find(" RTP/AVP 0 8\r\n"), std::string::npos) << offer;
   const std::string gsm_only =
       "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
       "m=audio 4000 RTP/AVP 3\r\n";
@@ -537,7 +542,7 @@ TEST_F(SipFax, MalformedSipAndSdpAreRefusedAndTheAgentKeepsWorking) {
   // Still answering.
   peer.send(port_, peer.request("OPTIONS", port_, "127.0.0.1", "", "ping"));
   EXPECT_EQ(peer.final_status(), 200);
-  EXPECT_GE(received_.reports().size(), 4u);
+  EXPECT_GE(received_.reports().size(), 3u);
 }
 
 // A call answered and hung up before any page: a failed reception with the caller and the reason

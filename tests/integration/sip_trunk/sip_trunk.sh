@@ -132,6 +132,17 @@ config_errors() {  # each bad [sip] registration setting is refused naming the k
   out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && return 1
   chmod 600 "$work/sip-password"
   grep -q "register_password_file.*chmod 600" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  # allowed_peers takes CIDR ranges; NAT settings; a bad range and half a port range are refused
+  base_config "$aport" "$work/state" demo "$pport" >"$work/nat.toml"
+  printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.0/8", "::1"]\nadvertised_address = "192.0.2.1"\nmedia_port_min = 40000\nmedia_port_max = 40100\nt38_reinvite_delay_ms = 2500\n' \
+    >>"$work/nat.toml"
+  out=$("$atdeskd" --config "$work/nat.toml" --check-config 2>&1) || { log "  FAIL: $out"; return 1; }
+  sed 's#"127.0.0.0/8"#"127.0.0.0/33"#' "$work/nat.toml" >"$work/bad-cidr.toml"
+  out=$("$atdeskd" --config "$work/bad-cidr.toml" --check-config 2>&1) && return 1
+  grep -q "allowed_peers.*CIDR" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  grep -v '^media_port_max' "$work/nat.toml" >"$work/bad-ports.toml"
+  out=$("$atdeskd" --config "$work/bad-ports.toml" --check-config 2>&1) && return 1
+  grep -q "media_port_max.*go together" <<<"$out" || { log "  FAIL: $out"; return 1; }
 }
 
 start_daemon "trunk-secret-1"

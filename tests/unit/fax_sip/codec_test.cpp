@@ -105,7 +105,7 @@ constexpr const char* kAudioOffer =
     "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
     "m=audio 4000 RTP/AVP 18 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
-TEST(Sdp, PrefersPcmuThenPcmaAndT38WhenAllowed) {
+TEST(Sdp, TakesTheOffersFirstG711CodecAndT38WhenAllowed) {
   auto offer = parse_sdp(kAudioOffer);
   ASSERT_TRUE(offer) << offer.error().message;
   ASSERT_EQ(offer->streams.size(), 1u);
@@ -114,7 +114,7 @@ TEST(Sdp, PrefersPcmuThenPcmaAndT38WhenAllowed) {
   EXPECT_EQ(offer->streams[0].payload_types, (std::vector<int>{18, 8, 0, 101}));
   auto choice = choose_answer(*offer, true);
   ASSERT_TRUE(choice);
-  EXPECT_EQ(choice->payload_type, 0);
+  EXPECT_EQ(choice->payload_type, 8);  // "18 8 0": PCMA comes first of the two
 
   auto both = parse_sdp(
       "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
@@ -132,9 +132,12 @@ TEST(Sdp, PrefersPcmuThenPcmaAndT38WhenAllowed) {
   EXPECT_EQ(audio->payload_type, 8);
 
   // The answer keeps one m= line per offered line, the refused one with port 0.
-  const auto answer = build_sdp(SdpOrigin{"127.0.0.1", 5, 2},
-                                {LocalStream{StreamKind::audio, 0, 0, both->streams[0].line},
-                                 LocalStream{StreamKind::t38, 5000, 0, ""}});
+  LocalStream refused;
+  refused.rejected_line = both->streams[0].line;
+  LocalStream t38_stream;
+  t38_stream.kind = StreamKind::t38;
+  t38_stream.port = 5000;
+  const auto answer = build_sdp(SdpOrigin{"127.0.0.1", 5, 2}, {refused, t38_stream});
   auto parsed = parse_sdp(answer);
   ASSERT_TRUE(parsed) << parsed.error().message << "\n" << answer;
   ASSERT_EQ(parsed->streams.size(), 2u);

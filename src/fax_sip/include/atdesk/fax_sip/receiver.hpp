@@ -25,14 +25,26 @@ namespace atdesk::fax_sip {
 // Which identity fills Sender::fax (the number the recipient table matches).
 enum class NumberSource { caller_id, tsi };
 
+// An entry of allowed_peers: an IPv4/IPv6 address, or a CIDR range "192.0.2.0/24".
+bool is_address_range(const std::string& range);
+// Whether `ip` (textual IPv4/IPv6) is the address or inside the range `range`.
+bool address_in_range(const std::string& ip, const std::string& range);
+
 class SipFaxReceiver {
  public:
   struct Settings {
     std::string listen_address = "127.0.0.1";  // SIP address (UDP and TCP)
     int port = 5060;                           // SIP port
-    std::string media_address;  // RTP/UDPTL address, also put in the SDP; default listen_address
-    // IP addresses allowed to call; empty: none, or any address when digest authentication is
-    // on. With both, a call must come from a listed address and authenticate.
+    std::string media_address;                 // RTP/UDPTL address bound; default listen_address
+    // The address put in the SDP (c=, o=) when it is not the bound one (behind NAT: the public
+    // address the router forwards to media_address); default media_address.
+    std::string advertised_address;
+    // RTP/UDPTL ports: from media_port_min to media_port_max (both 0: any the system gives).
+    int media_port_min = 0;
+    int media_port_max = 0;
+    // IP addresses or CIDR ranges ("192.0.2.0/24", "2001:db8::/32") allowed to call; empty:
+    // none, or any address when digest authentication is on. With both, a call must come from a
+    // listed address and authenticate.
     std::vector<std::string> allowed_peers;
     // Digest authentication of INVITEs (RFC 3261 §22, 401 challenge): on when auth_username is
     // set. The password is given here (read from a file by the caller), never logged.
@@ -41,8 +53,13 @@ class SipFaxReceiver {
     std::string auth_realm = "atdesk";
     std::string local_ident = "atdesk";  // our CSI (up to 20 characters)
     bool ecm = true;
-    bool t38 = true;            // accept T.38 (offers and re-INVITEs)
-    bool t38_reinvite = false;  // switch answered audio calls to T.38 ourselves
+    bool t38 = true;  // accept T.38 (offers and re-INVITEs)
+    // Switch answered audio calls to T.38 ourselves (with t38): the answering side starts T.38
+    // by convention (Asterisk's SendFAX, ATAs and trunks wait for it), t38_reinvite_delay after
+    // the call is answered (the CED tone, as Asterisk's ReceiveFAX does). A 491 is retried after
+    // a random 0-2 s (RFC 3261 §14.1), any other refusal keeps the call on G.711.
+    bool t38_reinvite = true;
+    std::chrono::milliseconds t38_reinvite_delay{3000};
     // Per-call TIFFs and call records while a call is in progress (made 0700).
     std::filesystem::path spool_dir;
     NumberPlan numbers;
