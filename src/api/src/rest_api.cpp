@@ -153,7 +153,7 @@ class RestApi {
       }
       sender->called = *called;
     }
-    engine::IncomingDocument incoming;
+    IncomingDocument incoming;
     incoming.data.resize(document->data.size());
     std::memcpy(incoming.data.data(), document->data.data(), document->data.size());
     incoming.name = name.value_or(document->filename.value_or("upload"));

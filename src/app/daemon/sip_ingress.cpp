@@ -185,7 +185,7 @@ Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config&
   if (!*settings) return std::unique_ptr<fax_sip::SipFaxReceiver>();
   auto receiver = std::make_unique<fax_sip::SipFaxReceiver>(
       **settings,
-      [&engine](engine::IncomingDocument document) -> Result<void> {
+      [&engine](IncomingDocument document) -> Result<void> {
         auto job = engine.submit(std::move(document));
         if (!job) return fail(job.error());
         return {};

@@ -1,4 +1,5 @@
 #include "call_spool.hpp"
+#include "atdesk/handles/tiff.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -31,9 +32,6 @@ void fsync_dir(const fs::path& dir) {
 
 struct TiffOptionsDeleter {
   void operator()(TIFFOpenOptions* o) const { TIFFOpenOptionsFree(o); }
-};
-struct TiffDeleter {
-  void operator()(TIFF* t) const { TIFFClose(t); }
 };
 
 // A damaged file is expected here (that is the point); libtiff's messages would only be noise.
@@ -186,7 +184,7 @@ int keep_complete_pages(const fs::path& tiff) {
   bool big_tiff = false;
   bool big_endian = false;
   {
-    std::unique_ptr<TIFF, TiffDeleter> t(TIFFOpenExt(tiff.c_str(), "rm", options.get()));
+    handles::TiffPtr t(TIFFOpenExt(tiff.c_str(), "rm", options.get()));
     if (!t) return 0;
     big_tiff = TIFFIsBigTIFF(t.get()) != 0;
     big_endian = TIFFIsBigEndian(t.get()) != 0;

@@ -839,7 +839,7 @@ class SipFaxReceiver::Impl {
   // Hands the pages in `file` to the sink; false (logged, file kept) when it did not take them.
   bool deliver(const std::filesystem::path& file, const CallRecord& record, const std::string& what,
                const std::string& note = {}) {
-    engine::IncomingDocument doc;
+    IncomingDocument doc;
     auto data = read_all(file);
     if (!data) {
       spdlog::error("sip: {}: {}", what, data.error().message);

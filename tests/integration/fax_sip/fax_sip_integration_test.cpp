@@ -120,13 +120,13 @@ std::string text_of(const fs::path& file) {
 
 class Received {
  public:
-  Result<void> add(engine::IncomingDocument doc) {
+  Result<void> add(IncomingDocument doc) {
     std::lock_guard lock(mutex_);
     docs_.emplace(doc.sender.called ? doc.sender.called->digits() : "", std::move(doc));
     changed_.notify_all();
     return {};
   }
-  std::optional<engine::IncomingDocument> wait_for(const std::string& called,
+  std::optional<IncomingDocument> wait_for(const std::string& called,
                                                    std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
     if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
@@ -162,7 +162,7 @@ class Received {
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::map<std::string, engine::IncomingDocument> docs_;
+  std::map<std::string, IncomingDocument> docs_;
   std::vector<SipFaxReceiver::CallReport> reports_;
   std::vector<SipFaxReceiver::FailedReception> failed_;
 };
@@ -194,7 +194,7 @@ class SipFax : public ::testing::Test {
     for (int attempt = 0; attempt < 5; ++attempt) {
       s.port = atdesk::testing::free_sip_port();
       auto receiver = std::make_unique<SipFaxReceiver>(
-          s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
+          s, [this](IncomingDocument d) { return received_.add(std::move(d)); },
           [this](const SipFaxReceiver::CallReport& r) { received_.report(r); },
           [this](const SipFaxReceiver::FailedReception& f) { received_.failed(f); });
       if (receiver->start()) {
@@ -227,7 +227,7 @@ class SipFax : public ::testing::Test {
     return s;
   }
 
-  std::vector<testing::TiffPage> pages_of(const engine::IncomingDocument& doc) {
+  std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
     const auto path = (dir_ / ("got-" + doc.name)).string();
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(doc.data.data()),

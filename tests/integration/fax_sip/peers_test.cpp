@@ -728,13 +728,13 @@ class Peer {
 
 class Received {
  public:
-  Result<void> add(engine::IncomingDocument doc) {
+  Result<void> add(IncomingDocument doc) {
     std::lock_guard lock(mutex_);
     docs_.emplace(doc.sender.called ? doc.sender.called->digits() : "", std::move(doc));
     changed_.notify_all();
     return {};
   }
-  std::optional<engine::IncomingDocument> wait_for(const std::string& called,
+  std::optional<IncomingDocument> wait_for(const std::string& called,
                                                    std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
     if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
@@ -753,7 +753,7 @@ class Received {
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::map<std::string, engine::IncomingDocument> docs_;
+  std::map<std::string, IncomingDocument> docs_;
   std::map<std::string, SipFaxReceiver::CallReport> reports_;
 };
 
@@ -776,7 +776,7 @@ class SipPeers : public ::testing::Test {
     for (int attempt = 0; attempt < 5 && !receiver_; ++attempt) {
       s.port = atdesk::testing::free_sip_port();
       auto r = std::make_unique<SipFaxReceiver>(
-          s, [this](engine::IncomingDocument d) { return received_.add(std::move(d)); },
+          s, [this](IncomingDocument d) { return received_.add(std::move(d)); },
           [this](const SipFaxReceiver::CallReport& r) { received_.report(r); });
       if (r->start()) {
         port_ = s.port;
@@ -797,7 +797,7 @@ class SipPeers : public ::testing::Test {
               static_cast<std::streamsize>(data.size()));
     return path;
   }
-  std::vector<testing::TiffPage> pages_of(const engine::IncomingDocument& doc) {
+  std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
     const auto path = (dir_ / ("got-" + doc.name)).string();
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(doc.data.data()),
@@ -1048,7 +1048,7 @@ TEST_F(SipPeers, ReInvitesAreAnsweredAsOfferedAndMediaFollows) {
   for (int attempt = 0; attempt < 5 && !receiver; ++attempt) {
     s.port = atdesk::testing::free_sip_port();
     auto r = std::make_unique<SipFaxReceiver>(
-        s, [](engine::IncomingDocument) -> Result<void> { return {}; });
+        s, [](IncomingDocument) -> Result<void> { return {}; });
     if (r->start()) receiver = std::move(r);
   }
   ASSERT_TRUE(receiver);

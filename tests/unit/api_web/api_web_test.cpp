@@ -209,7 +209,7 @@ class WebTest : public ::testing::Test {
     auto rule = admin("POST", "/api/v1/recipients",
                       json{{"pattern", fax}, {"recipient", recipient}}.dump());
     EXPECT_EQ(rule.status, 201) << rule.body;
-    engine::IncomingDocument d;
+    IncomingDocument d;
     d.data = testing::sample_fax(1);
     d.name = "fax.tif";
     d.sender.fax = *FaxNumber::parse(fax, plan_);

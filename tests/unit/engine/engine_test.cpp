@@ -117,7 +117,7 @@ class EngineTest : public ::testing::Test {
   }
 
   Job submit(const std::string& sender, int pages = 1) {
-    engine::IncomingDocument doc;
+    IncomingDocument doc;
     doc.data = testing::sample_fax(pages);
     doc.name = "fax.tif";
     doc.sender = *parse_sender(sender, kPlan);
@@ -526,7 +526,7 @@ TEST_F(EngineTest, ReleaseHistoryNamesThePrinter) {
 // What the ingress noticed about a reception (a fax call's damaged lines) is kept in the job's
 // first history entry.
 TEST_F(EngineTest, ReceptionNoteIsKeptInTheHistory) {
-  engine::IncomingDocument doc;
+  IncomingDocument doc;
   doc.data = testing::sample_fax(1);
   doc.name = "call.tif";
   doc.sender = *parse_sender("0399999999", kPlan);
@@ -570,7 +570,7 @@ TEST_F(EngineTest, ModeTableChangeTakesEffectAtOnce) {
 }
 
 TEST_F(EngineTest, BadDocumentIsRefusedAndNothingStored) {
-  engine::IncomingDocument doc;
+  IncomingDocument doc;
   const std::string junk = "II*\0garbage";
   for (char c : junk) doc.data.push_back(static_cast<std::byte>(c));
   doc.name = "broken.tif";

@@ -78,7 +78,7 @@ class PrintingTest : public ::testing::Test {
   }
 
   Job fax_for_alice() {
-    engine::IncomingDocument doc;
+    IncomingDocument doc;
     doc.data = testing::sample_fax(1);
     doc.name = "fax.tif";
     doc.sender = *parse_sender("0312345678", kPlan);

@@ -104,7 +104,7 @@ class Recovery : public ::testing::Test {
     return s;
   }
 
-  std::vector<testing::TiffPage> pages_of(const engine::IncomingDocument& doc) {
+  std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
     const auto path = (dir_ / ("got-" + doc.name)).string();
     std::ofstream out(path, std::ios::binary);
     out.write(reinterpret_cast<const char*>(doc.data.data()),
@@ -125,11 +125,11 @@ TEST_F(Recovery, CallKilledDuringPageTwoIsSubmittedIncompleteWithItsSenderAndRem
   ASSERT_TRUE(fs::exists(spool_ / "sip-20240501T100000Z-1-0000abcd.tif"));
   ASSERT_TRUE(fs::exists(spool_ / "sip-20240501T100000Z-1-0000abcd.json"));
 
-  std::vector<engine::IncomingDocument> docs;
+  std::vector<IncomingDocument> docs;
   std::vector<SipFaxReceiver::FailedReception> failed;
   SipFaxReceiver receiver(
       settings(),
-      [&](engine::IncomingDocument d) -> Result<void> {
+      [&](IncomingDocument d) -> Result<void> {
         // The files are still there while the engine takes the job.
         EXPECT_FALSE(spool_empty());
         docs.push_back(std::move(d));
@@ -162,7 +162,7 @@ TEST_F(Recovery, FilesStayUntilTheSinkTakesTheJob) {
   const auto sent = write_sample("sent.tif", 2);
   receive_and_get_killed(sent, "sip-a", record("1002"), 20);
   {
-    SipFaxReceiver refusing(settings(), [](engine::IncomingDocument) -> Result<void> {
+    SipFaxReceiver refusing(settings(), [](IncomingDocument) -> Result<void> {
       return fail(Errc::no_space, "disk full");
     });
     ASSERT_TRUE(refusing.start());
@@ -170,7 +170,7 @@ TEST_F(Recovery, FilesStayUntilTheSinkTakesTheJob) {
   EXPECT_TRUE(fs::exists(spool_ / "sip-a.tif"));
   EXPECT_TRUE(fs::exists(spool_ / "sip-a.json"));
   int taken = 0;
-  SipFaxReceiver accepting(settings(), [&](engine::IncomingDocument d) -> Result<void> {
+  SipFaxReceiver accepting(settings(), [&](IncomingDocument d) -> Result<void> {
     ++taken;
     EXPECT_EQ(d.sender.called->digits(), "1002");
     EXPECT_EQ(pages_of(d).size(), 1u);
@@ -194,8 +194,8 @@ TEST_F(Recovery, CallThatHadCompletedIsSubmittedComplete) {
   done.tsi = "+49 30 5551005";
   done.completed = true;
   ASSERT_TRUE(write_call_record(spool_ / "sip-done.json", done));
-  std::vector<engine::IncomingDocument> docs;
-  SipFaxReceiver receiver(settings(), [&](engine::IncomingDocument d) -> Result<void> {
+  std::vector<IncomingDocument> docs;
+  SipFaxReceiver receiver(settings(), [&](IncomingDocument d) -> Result<void> {
     docs.push_back(std::move(d));
     return {};
   });
@@ -223,7 +223,7 @@ TEST_F(Recovery, CallsWithoutACompletePageBecomeFailedReceptions) {
   std::vector<SipFaxReceiver::FailedReception> failed;
   SipFaxReceiver receiver(
       settings(),
-      [&](engine::IncomingDocument) -> Result<void> {
+      [&](IncomingDocument) -> Result<void> {
         ++taken;
         return {};
       },
@@ -243,7 +243,7 @@ TEST_F(Recovery, CallsWithoutACompletePageBecomeFailedReceptions) {
 
 TEST_F(Recovery, SpoolFolderIsPrivate) {
   fs::permissions(spool_, fs::perms::all);
-  SipFaxReceiver receiver(settings(), [](engine::IncomingDocument) -> Result<void> { return {}; });
+  SipFaxReceiver receiver(settings(), [](IncomingDocument) -> Result<void> { return {}; });
   ASSERT_TRUE(receiver.start());
   struct stat st {};
   ASSERT_EQ(::stat(spool_.c_str(), &st), 0);

@@ -1,5 +1,7 @@
 #include "http_upload.hpp"
 
+#include "atdesk/handles/curl.hpp"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -8,13 +10,6 @@
 
 namespace atdesk::chat::xmpp {
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 struct Body {
   std::span<const std::byte> data;
@@ -37,19 +32,17 @@ std::size_t discard(char*, std::size_t size, std::size_t nmemb, void*) {
 
 Result<void> http_put(const UploadSlot& slot, std::span<const std::byte> data,
                       const UploadOptions& options) {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  handles::CurlPtr curl(curl_easy_init());
   if (!curl) return fail(Errc::internal, "libcurl failed to initialise");
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
-  const auto add_header = [&](const std::string& line) {
-    curl_slist* next = curl_slist_append(headers.get(), line.c_str());
-    if (next) {
-      (void)headers.release();
-      headers.reset(next);
-    }
-  };
-  add_header("Content-Type: " + options.content_type);
-  for (const auto& [name, value] : slot.headers) add_header(name + ": " + value);
-  add_header("Expect:");
+  handles::CurlSlistPtr headers;
+  bool headers_ok =
+      handles::append_header(headers, ("Content-Type: " + options.content_type).c_str());
+  for (const auto& [name, value] : slot.headers) {
+    headers_ok = headers_ok && handles::append_header(headers, (name + ": " + value).c_str());
+  }
+  headers_ok = headers_ok && handles::append_header(headers, "Expect:");
+  if (!headers_ok)
+    return fail(Errc::internal, "HTTP upload: out of memory for the request headers");
 
   Body body{data, 0};
   CURL* c = curl.get();

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "atdesk/core/error.hpp"
+#include "atdesk/core/incoming.hpp"
 #include "atdesk/core/sender.hpp"
-#include "atdesk/engine/engine.hpp"
 
 namespace atdesk::fax_sip {
 
@@ -77,7 +77,7 @@ class SipFaxReceiver {
   // The end of one call with pages: the document for the engine. An error keeps the call's TIFF
   // in spool_dir (nothing received is deleted) and is logged. Called on a thread of its own per
   // call, so possibly for several calls at once (Engine::submit may be called from any thread).
-  using Sink = std::function<Result<void>(engine::IncomingDocument)>;
+  using Sink = std::function<Result<void>(IncomingDocument)>;
 
   // A summary of each finished call, for logs, tests and metrics.
   struct CallReport {
