@@ -6,11 +6,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "atdesk/api/auth.hpp"
 #include "atdesk/testing/fake_graph.hpp"
 #include "atdesk/testing/memory_store.hpp"
+#include "chat_factories.hpp"
 #include "graph_routes.hpp"
 
 namespace atdesk::app {
@@ -314,6 +317,40 @@ TEST_F(GraphRoutesTest, DeviceCodeSignInThroughTheRoutes) {
   EXPECT_EQ(status, "signed_in");
   EXPECT_GE(polls.load(), 2);
   EXPECT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+}
+
+// "Receive change notifications through webhooks": Graph delivers to HTTPS endpoints only, so
+// [chat.<name>] public_url must be https:// (plain http only on loopback, for tests).
+TEST(TeamsConfig, PublicUrlMustBeHttps) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("atdesk-teams-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto secret = dir / "teams.secret";
+  {
+    std::ofstream out(secret);
+    out << "secret-1\n";
+  }
+  std::filesystem::permissions(
+      secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  app::Config config;
+  testing::MemoryTableStore tables;
+  ManualClock clock{Timestamp{}};
+  app::ChatContext context{config, tables, clock, dir / "spool.key"};
+  auto make = [&](const std::string& public_url) {
+    std::istringstream in(
+        "type = \"teams\"\ntenant = \"t\"\nclient_id = \"c\"\n"
+        "client_secret_file = \"" +
+        secret.string() + "\"\npublic_url = \"" + public_url + "\"\n");
+    const auto table = toml::parse(in, "atdesk.toml");
+    return app::make_chat_service("teams", table, "atdesk.toml", context);
+  };
+  EXPECT_TRUE(make("https://fax.example.org"));
+  EXPECT_TRUE(make("http://127.0.0.1:8631"));
+  auto plain = make("http://fax.example.org");
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("public_url: expected an https:// URL"), std::string::npos)
+      << plain.error().message;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -82,6 +82,12 @@ std::optional<std::string> malformed_notifications(std::string_view body) {
 void GraphChatService::watch(std::vector<std::string> users, PresenceHandler handler) {
   {
     std::lock_guard lock(impl_->mutex_);
+    if (!handler) {
+      // Detaching (the engine stops): the subscription is kept for the next start, which
+      // reuses it; deleting it here would cost a new one at every restart.
+      impl_->presence_handler_ = nullptr;
+      return;
+    }
     impl_->watched_ = std::move(users);
     impl_->presence_handler_ = std::move(handler);
     impl_->watch_changed_ = true;
