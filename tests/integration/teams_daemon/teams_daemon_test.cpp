@@ -199,6 +199,7 @@ class Tenant {
     std::string client_state;
     std::vector<std::string> ids;
     std::string expires;
+    std::string resource;
   };
   // The live subscription covering `user_id` (expired ones are gone, as in Graph).
   std::optional<Subscription> subscription_for(const std::string& user_id) {
@@ -226,7 +227,45 @@ class Tenant {
   // A message someone writes in a chat, as Teams would store it.
   void post_in_chat(const std::string& chat_id, const std::string& from_id, const std::string& name,
                     const std::string& html) {
-    std::lock_guard lock(mutex_);
+    std::optional<Subscription> sub;
+    std::string base, message_id;
+    {
+      std::lock_guard lock(mutex_);
+      store_message(chat_id, from_id, name, html);
+      message_id = std::to_string(message_ids_);
+      base = webhook_base_;
+      for (const auto& [id, s] : subscriptions_) {
+        const auto until = parse_graph_time(s.expires);
+        if (s.resource == "/chats/" + chat_id + "/messages" && until &&
+            *until > std::chrono::system_clock::now()) {
+          sub = s;
+        }
+      }
+    }
+    // "Get change notifications for messages in Teams channels and chats"
+    // (https://learn.microsoft.com/graph/teams-changenotifications-chatmessage), delivered as in
+    // "Receive change notifications through webhooks": a basic notification (no resource data)
+    // to the subscription of that chat, if atdesk holds one.
+    if (!sub) return;
+    const Json body{
+        {"value",
+         Json::array({{{"subscriptionId", sub->id},
+                       {"clientState", sub->client_state},
+                       {"changeType", "created"},
+                       {"resource", "chats('" + chat_id + "')/messages('" + message_id + "')"},
+                       {"subscriptionExpirationDateTime", sub->expires},
+                       {"resourceData",
+                        {{"id", message_id},
+                         {"@odata.type", "#Microsoft.Graph.chatMessage"},
+                         {"@odata.id", "chats('" + chat_id + "')/messages('" + message_id + "')"}}},
+                       {"tenantId", "tenant-1"}}})}};
+    const auto answer = http("POST", base + kWebhook, body.dump(), "application/json");
+    if (answer.status != 202) chat_notification_failures_.fetch_add(1);
+  }
+
+ private:
+  void store_message(const std::string& chat_id, const std::string& from_id,
+                     const std::string& name, const std::string& html) {
     // Graph "chatMessage resource type"
     // (https://learn.microsoft.com/graph/api/resources/chatmessage).
     chats_[chat_id].messages.push_back(
@@ -455,9 +494,12 @@ class Tenant {
       // (https://learn.microsoft.com/graph/changenotifications-for-presence): "A single user can
       // create one presence subscription per unique application". A second one while the first
       // lives is refused, and the scenario fails on graph_->violations().
+      const std::string asked = body.at("resource").get<std::string>();
       for (const auto& [id, live] : subscriptions_) {
         const auto until = parse_graph_time(live.expires);
-        if (until && *until > std::chrono::system_clock::now()) {
+        if (asked.starts_with("/communications/presences") &&
+            live.resource.starts_with("/communications/presences") && until &&
+            *until > std::chrono::system_clock::now()) {
           graph_.violation("a second presence subscription beside " + id);
           return Reply{
               403,
@@ -468,6 +510,7 @@ class Tenant {
       sub.id = "sub-" + std::to_string(++subscription_ids_);
       sub.client_state = body.at("clientState").get<std::string>();
       const std::string resource = body.at("resource").get<std::string>();
+      sub.resource = resource;
       for (std::size_t q = resource.find('\''); q != std::string::npos;) {
         const auto end = resource.find('\'', q + 1);
         sub.ids.push_back(resource.substr(q + 1, end - q - 1));
@@ -618,6 +661,7 @@ class Tenant {
 
  public:
   std::atomic<int> validation_failures_{0};
+  std::atomic<int> chat_notification_failures_{0};
 };
 
 class TeamsDaemon : public ::testing::Test {
@@ -1255,6 +1299,13 @@ TEST_F(TeamsDaemon, PrintReplyFromTheRecipientOnly) {
   EXPECT_TRUE(eventually([&] { return printed_count(id) == 1; }, 10s));
   EXPECT_TRUE(audit_has("job.release", id));
   EXPECT_EQ(state_of(mallory_job), "held");
+  // The replies came by change notifications on the chats' messages (atdesk subscribed to the
+  // chats with a notice), each accepted.
+  EXPECT_TRUE(
+      std::ranges::any_of(graph_->received("POST", "/v1.0/subscriptions"), [](const Received& r) {
+        return r.status == 201 && r.body.find("\"/chats/19:alice-id") != std::string::npos;
+      }));
+  EXPECT_EQ(tenant_->chat_notification_failures_.load(), 0);
 }
 
 // (d2) Throttling is per workload ("Microsoft Graph service-specific throttling limits"): chat

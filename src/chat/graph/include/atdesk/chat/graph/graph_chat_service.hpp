@@ -75,6 +75,8 @@ class GraphChatService final : public ChatService {
     // Everyone watched is read again this often even when covered by push: Graph notifies
     // presence changes of availability and activity only, not of work location or out of office.
     std::chrono::seconds reread_interval{300};
+    // Replies in a chat are watched (subscription, else polling) this long after the last notice.
+    std::chrono::hours reply_window{24};
     std::chrono::milliseconds max_backoff{60000};
     // Delegated permissions asked for in the service account's sign-in, below the scope root of
     // graph_url ("https://graph.microsoft.us/Chat.ReadWrite" in that national cloud); the OpenID
