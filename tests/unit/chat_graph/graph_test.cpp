@@ -468,6 +468,54 @@ TEST_F(GraphTest, TokensAreStoredSealed) {
   EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), before + 1);
 }
 
+// Microsoft identity platform, "OAuth 2.0 authorization code flow" with PKCE (RFC 7636): the
+// authorize URL carries an S256 challenge and a state; the code is redeemed with the verifier,
+// which the stand-in checks against the challenge as the identity platform does.
+TEST_F(GraphTest, BrowserSignInWithPkce) {
+  auto url_decode = [](const std::string& v) { return form_of("x=" + v).at("x"); };
+  std::string challenge;
+  graph_.on("POST", "/tenant-1/oauth2/v2.0/token", [&](const Received& r) {
+    const auto form = form_of(r.body);
+    if (form.at("grant_type") == "client_credentials") return token_reply("app-token");
+    if (form.at("grant_type") != "authorization_code") return oauth_error("unsupported_grant_type");
+    const std::string verifier = form.at("code_verifier");
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(verifier.data()),
+                       verifier.size());
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, digest, sizeof digest,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (form.at("code") != "auth-code-1" || std::string(b64) != challenge ||
+        form.at("redirect_uri") != "https://fax.example.org/cb" || verifier.size() < 43) {
+      return oauth_error("invalid_grant");
+    }
+    return token_reply("user-token-pkce", "refresh-pkce");
+  });
+  auto started = service().begin_browser_sign_in("https://fax.example.org/cb");
+  ASSERT_TRUE(started) << started.error().describe();
+  const auto& url = started->authorize_url;
+  ASSERT_TRUE(url.starts_with(graph_.url() + "/tenant-1/oauth2/v2.0/authorize?")) << url;
+  const auto query = form_of(url.substr(url.find('?') + 1));
+  EXPECT_EQ(query.at("response_type"), "code");
+  EXPECT_EQ(query.at("client_id"), "client-1");
+  EXPECT_EQ(query.at("code_challenge_method"), "S256");
+  EXPECT_EQ(query.at("redirect_uri"), "https://fax.example.org/cb");
+  EXPECT_EQ(query.at("state"), started->state);
+  EXPECT_NE(query.at("scope").find("/Chat.ReadWrite"), std::string::npos);
+  EXPECT_EQ(url.find(started->code_verifier), std::string::npos);  // only its hash travels
+  challenge = query.at("code_challenge");
+  (void)url_decode;
+  auto wrong = service().finish_browser_sign_in(*started, "auth-code-2");
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("invalid_grant"), std::string::npos);
+  ASSERT_TRUE(service().finish_browser_sign_in(*started, "auth-code-1"));
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me")[0].authorization, "Bearer user-token-pkce");
+  // Expired attempts are not redeemed.
+  clock_.advance(11min);
+  EXPECT_FALSE(service().finish_browser_sign_in(*started, "auth-code-1"));
+}
+
 class GraphWatchTest : public GraphTest {
  protected:
   void SetUp() override {
@@ -852,6 +900,11 @@ TEST_F(GraphWatchTest, RestartReusesTheStoredSubscriptionOrDeletesIt) {
   service().run_once();
   ASSERT_EQ(subs_, 1);
   const auto state = client_states_["sub-1"];
+  // The engine detaches on stop (watch with no handler): the subscription stays for the next
+  // start.
+  service().watch({}, {});
+  service().run_once();
+  EXPECT_TRUE(graph_.received("DELETE", "/v1.0/subscriptions/").empty());
   service_.reset();
   watch_alice_and_bob();
   service().run_once();

@@ -63,6 +63,8 @@ class GraphChatService::Impl {
   Result<void> load_tokens();
   Result<void> save_tokens();  // with mutex_ held
   void mark_broken(std::string why);
+  // The service account has signed in (device code or browser): tokens kept, /me read, stored.
+  Result<void> signed_in(graph::TokenSet tokens);
   // Loads stored tokens first: a revoked sign-in is remembered across restarts.
   Result<void> check_usable();
 
