@@ -193,8 +193,17 @@ function signInCell(name) {
       out.replaceChildren(e.status === 404 ? 'This service has no sign-in here.' : e.message);
     }
   };
+  // Authorization code with PKCE in this browser (where Conditional Access blocks device code):
+  // atdeskd gives the identity platform's URL; it sends the browser back to atdeskd's callback.
+  const browser = async () => {
+    try {
+      const r = await api('POST', path + '/browser', {redirect_base: location.origin});
+      location.assign(r.authorize_url);
+    } catch (e) { out.replaceChildren(e.message); }
+  };
   return el('span', {}, el('button', {type: 'button', class: 'secondary', onclick: start,
-    text: 'Sign in'}), ' ', out);
+    text: 'Sign in'}), ' ', el('button', {type: 'button', class: 'secondary', onclick: browser,
+    text: 'Sign in with browser'}), ' ', out);
 }
 
 async function jobs() {

@@ -63,6 +63,10 @@ Result<std::unique_ptr<chat::ChatService>> make_teams_chat(const std::string& na
   int reread_seconds = 300;
   ATDESK_TRY(section.integer("reread_seconds", reread_seconds, 5, 3600));
   s.reread_interval = std::chrono::seconds(reread_seconds);
+  // Replies in a chat are watched (subscription, else polling) this long after its last notice.
+  int reply_window_hours = 24;
+  ATDESK_TRY(section.integer("reply_window_hours", reply_window_hours, 1, 24 * 14));
+  s.reply_window = std::chrono::hours(reply_window_hours);
   s.poll_interval = std::chrono::seconds(poll_seconds);
   s.timeout = std::chrono::milliseconds(timeout_ms);
   if (const auto* v = section.get("max_requests_per_second")) {

@@ -50,6 +50,64 @@ class GraphSignIns {
                                {"message", started->message}});
   }
 
+  // The browser sign-in (authorization code with PKCE): the URL the admin's browser opens. The
+  // identity platform sends the browser back to <redirect_base><callback path>, which must be a
+  // redirect URI of the app registration.
+  api::Response begin_browser(chat::GraphChatService& service, const std::string& redirect_base) {
+    const std::string redirect_uri =
+        redirect_base + "/api/v1/chat-services/" + service.name() + "/sign-in/callback";
+    auto started = service.begin_browser_sign_in(redirect_uri);
+    if (!started) return api::Response::error(started.error());
+    std::lock_guard lock(mutex_);
+    // One attempt per service at a time: a new one replaces the old.
+    std::erase_if(browser_, [&](const auto& b) { return b.second.first == service.name(); });
+    browser_[started->state] = {service.name(), *started};
+    state_[service.name()].status = "pending";
+    state_[service.name()].error.clear();
+    return json_response(
+        202, {{"authorize_url", started->authorize_url}, {"redirect_uri", redirect_uri}});
+  }
+
+  // Where the identity platform sends the browser back: ?code=...&state=... or ?error=...
+  // The random single-use state (from begin_browser) authenticates it.
+  api::Response callback(chat::GraphChatService& service, const api::Request& request) {
+    const std::string state(request.query_value("state").value_or(""));
+    const std::string code(request.query_value("code").value_or(""));
+    const std::string error(request.query_value("error").value_or(""));
+    chat::BrowserSignIn sign_in;
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = browser_.find(state);
+      if (state.empty() || it == browser_.end() || it->second.first != service.name()) {
+        return page(400,
+                    "This sign-in is not known here (expired, used, or not started here). "
+                    "Start it again from the web UI.");
+      }
+      sign_in = it->second.second;
+      browser_.erase(it);
+    }
+    std::string why;
+    if (!error.empty()) {
+      why = "the identity platform answered " + error + ": " +
+            std::string(request.query_value("error_description").value_or(""));
+    } else if (code.empty()) {
+      why = "the identity platform sent no code";
+    } else if (auto ok = service.finish_browser_sign_in(sign_in, code); !ok) {
+      why = ok.error().message;
+    }
+    std::lock_guard lock(mutex_);
+    auto& s = state_[service.name()];
+    if (!why.empty()) {
+      spdlog::warn("teams {}: browser sign-in: {}", service.name(), why);
+      s.status = "failed";
+      s.error = why;
+      return page(400, "Sign-in failed: " + why);
+    }
+    s.status = "signed_in";
+    spdlog::info("teams {}: the service account is signed in (browser)", service.name());
+    return page(200, "Signed in. You can close this tab and return to atdesk.");
+  }
+
   api::Response status(chat::GraphChatService& service) {
     std::lock_guard lock(mutex_);
     const auto it = state_.find(service.name());
@@ -75,6 +133,20 @@ class GraphSignIns {
 
   static api::Response json_response(int status, const nlohmann::json& body) {
     return api::Response::json_text(status, body.dump());
+  }
+  static api::Response page(int status, const std::string& text) {
+    std::string escaped;
+    for (const char c : text) {
+      escaped += c == '<'   ? std::string("&lt;")
+                 : c == '&' ? std::string("&amp;")
+                            : std::string(1, c);
+    }
+    return api::Response::text(
+        status,
+        "<!doctype html><meta charset=\"utf-8\"><title>atdesk sign-in</title>"
+        "<p>" +
+            escaped + "</p>\n",
+        "text/html; charset=utf-8");
   }
 
   void poll(chat::GraphChatService& service) {
@@ -123,6 +195,7 @@ class GraphSignIns {
 
   std::mutex mutex_;
   std::map<std::string, State> state_;
+  std::map<std::string, std::pair<std::string, chat::BrowserSignIn>> browser_;  // by state
 };
 
 std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,
@@ -152,6 +225,30 @@ std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,
                  if (auto denied = admin_only(who)) return *denied;
                  return sign_ins->begin(*service);
                }));
+    router.add("POST", path + "/browser",
+               api::authorized(auth, [service, sign_ins, admin_only](const api::Request& request,
+                                                                     const api::Principal& who) {
+                 if (auto denied = admin_only(who)) return *denied;
+                 const auto body = nlohmann::json::parse(request.body, nullptr, false);
+                 const std::string base =
+                     body.is_object() ? body.value("redirect_base", "") : std::string();
+                 if (!base.starts_with("https://") && !base.starts_with("http://")) {
+                   return api::Response::error(
+                       400, "invalid_argument",
+                       "redirect_base: expected the web UI's origin (https://host[:port])");
+                 }
+                 return sign_ins->begin_browser(*service, base);
+               }));
+    // The identity platform redirects the browser here: a cross-site navigation, so the
+    // SameSite=Strict session cookie is not sent. The single-use `state` ties the answer to the
+    // sign-in an administrator started, and the code is worthless without the PKCE verifier.
+    router.add_public(
+        "GET", path + "/callback",
+        [service, sign_ins](const api::Request& request) {
+          return sign_ins->callback(*service, request);
+        },
+        "the browser sign-in's return from the identity platform; checked by its single-use "
+        "state and the PKCE verifier");
     router.add("GET", path,
                api::authorized(auth, [service, sign_ins, admin_only](const api::Request&,
                                                                      const api::Principal& who) {

@@ -22,6 +22,12 @@ class GraphSignIns;
 //                                                 "expired"|"denied"|"failed"|"idle", "problem"}
 //                                                 ("failed": the identity platform's error, such
 //                                                 as bad_verification_code, in "problem")
+//   POST /api/v1/chat-services/<name>/sign-in/browser   admin: {"redirect_base": origin};
+//                                                 starts the authorization code sign-in with PKCE;
+//                                                 returns {"authorize_url","redirect_uri"}
+//   GET  /api/v1/chat-services/<name>/sign-in/callback  the identity platform's redirect (no
+//                                                 bearer token: the single-use state authenticates
+//                                                 it); answers a short HTML page
 // The returned object polls the identity platform in the background; keep it alive as long as
 // the router.
 std::shared_ptr<GraphSignIns> install_graph_routes(api::Router& router,

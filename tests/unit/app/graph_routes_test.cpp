@@ -6,12 +6,15 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "atdesk/api/auth.hpp"
 #include "atdesk/testing/fake_graph.hpp"
 #include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
+#include "chat_factories.hpp"
 #include "graph_routes.hpp"
 
 namespace atdesk::app {
@@ -316,6 +319,75 @@ TEST_F(GraphRoutesTest, DeviceCodeSignInThroughTheRoutes) {
   EXPECT_EQ(status, "signed_in");
   EXPECT_GE(polls.load(), 2);
   EXPECT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+}
+
+// The browser sign-in through the routes: the admin starts it, the identity platform sends the
+// browser back to the callback with the state; an unknown or replayed state is refused.
+TEST_F(GraphRoutesTest, BrowserSignInThroughTheCallback) {
+  install(api::Role::admin);
+  const auto started = dispatch("POST", "/api/v1/chat-services/teams/sign-in/browser",
+                                R"({"redirect_base":"https://fax.example.org"})");
+  ASSERT_EQ(started.status, 202) << started.body;
+  const auto j = json::parse(started.body);
+  EXPECT_EQ(j.at("redirect_uri"),
+            "https://fax.example.org/api/v1/chat-services/teams/sign-in/callback");
+  const std::string url = j.at("authorize_url");
+  const auto query = testing::form_of(url.substr(url.find('?') + 1));
+  const std::string state = query.at("state");
+  const std::string callback = "/api/v1/chat-services/teams/sign-in/callback";
+  EXPECT_EQ(dispatch("GET", callback + "?code=c1&state=guessed", "").status, 400);
+  const auto done = dispatch("GET", callback + "?code=c1&state=" + state, "");
+  EXPECT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(
+      json::parse(dispatch("GET", "/api/v1/chat-services/teams/sign-in", "").body).at("status"),
+      "signed_in");
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+  EXPECT_EQ(dispatch("GET", callback + "?code=c1&state=" + state, "").status, 400);  // used
+  // The identity platform's refusal is shown as what it is.
+  const auto again = json::parse(dispatch("POST", "/api/v1/chat-services/teams/sign-in/browser",
+                                          R"({"redirect_base":"https://fax.example.org"})")
+                                     .body);
+  const std::string url2 = again.at("authorize_url");
+  const auto state2 = testing::form_of(url2.substr(url2.find('?') + 1)).at("state");
+  const auto refused = dispatch(
+      "GET", callback + "?error=interaction_required&error_description=AADSTS50076&state=" + state2,
+      "");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("interaction_required"), std::string::npos) << refused.body;
+}
+
+// "Receive change notifications through webhooks": Graph delivers to HTTPS endpoints only, so
+// [chat.<name>] public_url must be https:// (plain http only on loopback, for tests).
+TEST(TeamsConfig, PublicUrlMustBeHttps) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("atdesk-teams-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto secret = dir / "teams.secret";
+  {
+    std::ofstream out(secret);
+    out << "secret-1\n";
+  }
+  std::filesystem::permissions(
+      secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  app::Config config;
+  testing::MemoryTableStore tables;
+  ManualClock clock{Timestamp{}};
+  app::ChatContext context{config, tables, clock, dir / "spool.key"};
+  auto make = [&](const std::string& public_url) {
+    std::istringstream in(
+        "type = \"teams\"\ntenant = \"t\"\nclient_id = \"c\"\n"
+        "client_secret_file = \"" +
+        secret.string() + "\"\npublic_url = \"" + public_url + "\"\n");
+    const auto table = toml::parse(in, "atdesk.toml");
+    return app::make_chat_service("teams", table, "atdesk.toml", context);
+  };
+  EXPECT_TRUE(make("https://fax.example.org"));
+  EXPECT_TRUE(make("http://127.0.0.1:8631"));
+  auto plain = make("http://fax.example.org");
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("public_url: expected an https:// URL"), std::string::npos)
+      << plain.error().message;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -469,6 +469,54 @@ TEST_F(GraphTest, TokensAreStoredSealed) {
   EXPECT_EQ(graph_.received("POST", "/tenant-1/oauth2/v2.0/token").size(), before + 1);
 }
 
+// Microsoft identity platform, "OAuth 2.0 authorization code flow" with PKCE (RFC 7636): the
+// authorize URL carries an S256 challenge and a state; the code is redeemed with the verifier,
+// which the stand-in checks against the challenge as the identity platform does.
+TEST_F(GraphTest, BrowserSignInWithPkce) {
+  auto url_decode = [](const std::string& v) { return form_of("x=" + v).at("x"); };
+  std::string challenge;
+  graph_.on("POST", "/tenant-1/oauth2/v2.0/token", [&](const Received& r) {
+    const auto form = form_of(r.body);
+    if (form.at("grant_type") == "client_credentials") return token_reply("app-token");
+    if (form.at("grant_type") != "authorization_code") return oauth_error("unsupported_grant_type");
+    const std::string verifier = form.at("code_verifier");
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(verifier.data()),
+                       verifier.size());
+    char b64[64];
+    sodium_bin2base64(b64, sizeof b64, digest, sizeof digest,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (form.at("code") != "auth-code-1" || std::string(b64) != challenge ||
+        form.at("redirect_uri") != "https://fax.example.org/cb" || verifier.size() < 43) {
+      return oauth_error("invalid_grant");
+    }
+    return token_reply("user-token-pkce", "refresh-pkce");
+  });
+  auto started = service().begin_browser_sign_in("https://fax.example.org/cb");
+  ASSERT_TRUE(started) << started.error().describe();
+  const auto& url = started->authorize_url;
+  ASSERT_TRUE(url.starts_with(graph_.url() + "/tenant-1/oauth2/v2.0/authorize?")) << url;
+  const auto query = form_of(url.substr(url.find('?') + 1));
+  EXPECT_EQ(query.at("response_type"), "code");
+  EXPECT_EQ(query.at("client_id"), "client-1");
+  EXPECT_EQ(query.at("code_challenge_method"), "S256");
+  EXPECT_EQ(query.at("redirect_uri"), "https://fax.example.org/cb");
+  EXPECT_EQ(query.at("state"), started->state);
+  EXPECT_NE(query.at("scope").find("/Chat.ReadWrite"), std::string::npos);
+  EXPECT_EQ(url.find(started->code_verifier), std::string::npos);  // only its hash travels
+  challenge = query.at("code_challenge");
+  (void)url_decode;
+  auto wrong = service().finish_browser_sign_in(*started, "auth-code-2");
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("invalid_grant"), std::string::npos);
+  ASSERT_TRUE(service().finish_browser_sign_in(*started, "auth-code-1"));
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me").size(), 1u);
+  EXPECT_EQ(graph_.received("GET", "/v1.0/me")[0].authorization, "Bearer user-token-pkce");
+  // Expired attempts are not redeemed.
+  clock_.advance(11min);
+  EXPECT_FALSE(service().finish_browser_sign_in(*started, "auth-code-1"));
+}
+
 class GraphWatchTest : public GraphTest {
  protected:
   void SetUp() override {
@@ -496,8 +544,10 @@ class GraphWatchTest : public GraphTest {
       // "Get change notifications for presence updates in Microsoft Teams": "A single user can
       // create one presence subscription per unique application with a maximum expiration
       // time of an hour." (the exact error code of a second one is to be confirmed live).
+      const std::string resource = body.at("resource");
       for (const auto& [id, live] : live_) {
-        if (live.expires > now) {
+        if (resource.starts_with("/communications/presences") &&
+            live.resource.starts_with("/communications/presences") && live.expires > now) {
           graph_.violation("a second presence subscription beside " + id);
           return Reply{
               403,
@@ -851,6 +901,11 @@ TEST_F(GraphWatchTest, RestartReusesTheStoredSubscriptionOrDeletesIt) {
   service().run_once();
   ASSERT_EQ(subs_, 1);
   const auto state = client_states_["sub-1"];
+  // The engine detaches on stop (watch with no handler): the subscription stays for the next
+  // start.
+  service().watch({}, {});
+  service().run_once();
+  EXPECT_TRUE(graph_.received("DELETE", "/v1.0/subscriptions/").empty());
   service_.reset();
   watch_alice_and_bob();
   service().run_once();
@@ -1034,6 +1089,108 @@ TEST_F(GraphWatchTest, ChatMessageThrottlingDoesNotBlockPresence) {
   // And the chat workload itself waits its Retry-After rather than hammering.
   ASSERT_FALSE(service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}}));
   EXPECT_EQ(graph_.received("POST", "/v1.0/chats/").size(), 1u);
+}
+
+// Teams polling requirements ("Use the Microsoft Graph API to work with Microsoft Teams",
+// polling requirements) and "Get change notifications for messages in Teams channels and
+// chats": replies come by a subscription on /chats/{id}/messages while the chat had a notice in
+// the last reply_window; the chat is read when notified, not polled; after the window it is
+// unsubscribed and left alone.
+TEST_F(GraphWatchTest, RepliesArePushedWhileTheChatIsActive) {
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) {
+    return Reply{201, R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne"})"};
+  });
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{201,
+                 R"({"id":"1","messageType":"message","createdDateTime":"2025-03-10T09:00:00Z"})"};
+  });
+  json replies = json::array();
+  graph_.on("GET", "/v1.0/chats/", [&](const Received&) {
+    std::lock_guard lock(mutex_);
+    return Reply{200, json{{"value", replies}}.dump()};
+  });
+  std::vector<ChatCommand> commands;
+  service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
+  ASSERT_TRUE(
+      service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"held", "job-1", {}}));
+  service().run_once();
+  const auto created = graph_.received("POST", "/v1.0/subscriptions");
+  ASSERT_EQ(created.size(), 1u);
+  const auto body = json::parse(created[0].body);
+  EXPECT_EQ(body.at("resource"), "/chats/19:alice_fax@unq.gbl.spaces/messages");
+  EXPECT_EQ(body.at("changeType"), "created");
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 1u);  // what came before it
+  for (int i = 0; i < 60; ++i) {  // ten minutes: no polling while subscribed
+    clock_.advance(10s);
+    service().run_once();
+  }
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 1u);
+  {
+    std::lock_guard lock(mutex_);
+    replies.push_back({{"id", "2"},
+                       {"messageType", "message"},
+                       {"createdDateTime", "2025-03-10T09:05:00.123Z"},
+                       {"from", {{"user", {{"id", "alice-id"}}}}},
+                       {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+  }
+  // Graph "Get change notifications for messages": basic notification of a new message.
+  const json note{{"value", json::array({{{"subscriptionId", "sub-1"},
+                                          {"clientState", client_states_["sub-1"]},
+                                          {"changeType", "created"},
+                                          {"resource",
+                                           "chats('19:alice_fax@unq.gbl.spaces')/"
+                                           "messages('2')"},
+                                          {"tenantId", "tenant-1"}}})}};
+  EXPECT_EQ(service().handle_webhook("", note.dump()).status, 202);
+  service().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 2u);
+  ASSERT_EQ(commands.size(), 1u);
+  EXPECT_EQ(commands[0].text, "print");
+  // A day without notices: unsubscribed, and not polled any more.
+  for (int i = 0; i < 25; ++i) {
+    clock_.advance(1h);
+    service().run_once();
+  }
+  ASSERT_EQ(graph_.received("DELETE", "/v1.0/subscriptions/").size(), 1u);
+  const auto reads = graph_.received("GET", "/v1.0/chats/").size();
+  for (int i = 0; i < 10; ++i) {
+    clock_.advance(61s);
+    service().run_once();
+  }
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// Without a subscription (Graph refuses it), the chat is polled once per poll_interval while it
+// is active, and not at all afterwards.
+TEST_F(GraphWatchTest, RepliesArePolledOnlyAsABoundedFallback) {
+  refuse_subscriptions_ = true;
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) {
+    return Reply{201, R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne"})"};
+  });
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{201,
+                 R"({"id":"1","messageType":"message","createdDateTime":"2025-03-10T09:00:00Z"})"};
+  });
+  graph_.on("GET", "/v1.0/chats/", [](const Received&) { return Reply{200, R"({"value":[]})"}; });
+  service().on_command([](const ChatCommand&) {});
+  ASSERT_TRUE(
+      service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"held", "job-1", {}}));
+  for (int i = 0; i < 60; ++i) {  // ten minutes
+    service().run_once();
+    clock_.advance(10s);
+  }
+  const auto polls = graph_.received("GET", "/v1.0/chats/").size();
+  EXPECT_GE(polls, 10u);
+  EXPECT_LE(polls, 11u);
+  clock_.advance(settings_.reply_window);
+  for (int i = 0; i < 10; ++i) {
+    service().run_once();
+    clock_.advance(61s);
+  }
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), polls);
 }
 
 class GraphChatTest : public GraphTest {

@@ -163,7 +163,8 @@ Result<void> GraphChatService::Impl::load_chats() {
     auto j = json::parse(value, nullptr, false);
     if (!j.is_object()) continue;
     ChatState chat{j.value("chat_id", ""), j.value("user", ""), j.value("user_id", ""),
-                   j.value("cursor", "")};
+                   j.value("cursor", ""),
+                   Timestamp(std::chrono::milliseconds(j.value("active_until", 0LL)))};
     if (!chat.chat_id.empty()) chats_[key.substr(prefix.size())] = chat;
   }
   chats_loaded_ = true;
@@ -174,7 +175,8 @@ Result<void> GraphChatService::Impl::save_chat(const ChatState& chat) {
   json j{{"chat_id", chat.chat_id},
          {"user", chat.user},
          {"user_id", chat.user_id},
-         {"cursor", chat.cursor}};
+         {"cursor", chat.cursor},
+         {"active_until", chat.active_until.time_since_epoch().count()}};
   return tables_.put_setting(kChatNamespace, s_.name + "/" + lower_ascii(chat.user), j.dump());
 }
 
@@ -234,7 +236,7 @@ Result<void> GraphChatService::send(const Recipient& to, const ChatMessage& mess
       if (!j->contains("id") || !(*j)["id"].is_string()) {
         return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
       }
-      chat = {(*j)["id"].get<std::string>(), to.address, *user_id, ""};
+      chat = {(*j)["id"].get<std::string>(), to.address, *user_id, "", {}};
     }
     Impl::Call c{"POST", "/chats/" + graph::url_encode(chat.chat_id) + "/messages", body,
                  Impl::Auth::delegated, "chat message to " + to.address};
@@ -253,20 +255,124 @@ Result<void> GraphChatService::send(const Recipient& to, const ChatMessage& mess
       const auto cursor = parse_precise_time(chat.cursor);
       if (at && (!cursor || *at > *cursor)) chat.cursor = created->get<std::string>();
     }
+    // Replies are watched for a while after each notice.
+    chat.active_until = i.clock_.now() + i.s_.reply_window;
     {
       std::lock_guard lock(i.mutex_);
       i.chats_[lower_ascii(to.address)] = chat;
     }
+    i.wake_.notify_all();
     if (auto ok = i.save_chat(chat); !ok) return ok;
     return {};
   }
   return fail(Errc::unavailable, "Graph chat message to " + to.address + ": the chat vanished");
 }
 
-void GraphChatService::Impl::poll_replies() {
+namespace {
+
+SteadyTime steady() {
+  return std::chrono::steady_clock::now();
+}
+
+std::string random_state() {
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  char hex[65];
+  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+  return std::string(hex, 64);
+}
+
+Timestamp renew_time(Timestamp now, Timestamp expires, std::chrono::seconds min_interval) {
+  return now + std::max<std::chrono::milliseconds>(
+                   std::chrono::duration_cast<std::chrono::milliseconds>((expires - now) * 2 / 3),
+                   min_interval);
+}
+
+}  // namespace
+
+void GraphChatService::Impl::load_chat_subscriptions() {
+  {
+    std::lock_guard lock(mutex_);
+    if (chat_subs_loaded_) return;
+    chat_subs_loaded_ = true;
+  }
+  auto text = vault_.load(s_.name + "/chat-subscriptions");
+  if (!text || text->empty()) return;
+  auto j = json::parse(*text, nullptr, false);
+  sodium_memzero(text->data(), text->size());
+  if (!j.is_object()) return;
+  std::lock_guard lock(mutex_);
+  for (const auto& [chat_id, v] : j.items()) {
+    if (!v.is_object()) continue;
+    ChatSubscription sub;
+    sub.id = v.value("id", "");
+    sub.client_state = v.value("client_state", "");
+    sub.expires_at = Timestamp(std::chrono::milliseconds(v.value("expires_at", 0LL)));
+    sub.renew_at = Timestamp(std::chrono::milliseconds(v.value("renew_at", 0LL)));
+    if (!sub.id.empty() && sub.expires_at > clock_.now()) chat_subs_[chat_id] = sub;
+  }
+}
+
+void GraphChatService::Impl::save_chat_subscriptions() {
+  json j = json::object();
+  for (const auto& [chat_id, sub] : chat_subs_) {
+    j[chat_id] = {{"id", sub.id},
+                  {"client_state", sub.client_state},
+                  {"expires_at", sub.expires_at.time_since_epoch().count()},
+                  {"renew_at", sub.renew_at.time_since_epoch().count()}};
+  }
+  std::string text = j.dump();
+  if (auto ok = vault_.save(s_.name + "/chat-subscriptions", text); !ok) {
+    spdlog::warn("chat {}: cannot store chat subscriptions: {}", s_.name, ok.error().describe());
+  }
+  sodium_memzero(text.data(), text.size());
+}
+
+Result<GraphChatService::Impl::ChatSubscription> GraphChatService::Impl::create_chat_subscription(
+    const std::string& chat_id) {
+  // Graph "Get change notifications for messages in Teams channels and chats": /chats/{id}/
+  // messages, basic notifications (no resource data), delegated.
+  ChatSubscription sub;
+  sub.client_state = random_state();
+  const std::string url = s_.public_url + "/api/v1/webhooks/graph/" + s_.name;
+  json body{{"changeType", "created"},
+            {"notificationUrl", url},
+            {"lifecycleNotificationUrl", url},
+            {"resource", "/chats/" + chat_id + "/messages"},
+            {"expirationDateTime", format_time(clock_.now() + s_.subscription_lifetime)},
+            {"clientState", sub.client_state}};
+  {
+    // Registered before the request: Graph may notify before the answer arrives.
+    std::lock_guard lock(mutex_);
+    chat_subs_[chat_id] = sub;
+  }
+  Call c{"POST", "/subscriptions", body.dump(), Auth::delegated, "create chat subscription"};
+  auto r = call(c, steady() + s_.request_timeout);
+  auto j = r ? expect_json(c, *r, {201}) : Result<json>(fail(r.error()));
+  std::optional<Timestamp> expires;
+  if (j && j->contains("id") && (*j)["id"].is_string()) {
+    expires = parse_precise_time(j->value("expirationDateTime", ""));
+  }
+  std::lock_guard lock(mutex_);
+  if (!expires) {
+    chat_subs_.erase(chat_id);
+    if (!j) return fail(j.error());
+    return fail(Errc::invalid_argument,
+                "Graph " + c.what + ": id and expirationDateTime: expected a subscription");
+  }
+  auto& held = chat_subs_[chat_id];
+  held.id = (*j)["id"].get<std::string>();
+  held.expires_at = *expires;
+  held.renew_at = renew_time(clock_.now(), *expires, s_.min_renew_interval);
+  save_chat_subscriptions();
+  return held;
+}
+
+void GraphChatService::Impl::maintain_replies() {
   std::vector<ChatState> chats;
   std::string account_id;
   CommandHandler handler;
+  bool can_subscribe = false;
   {
     std::lock_guard lock(mutex_);
     if (auto ok = load_chats(); !ok) {
@@ -277,8 +383,99 @@ void GraphChatService::Impl::poll_replies() {
     for (const auto& [key, chat] : chats_) chats.push_back(chat);
     account_id = account_id_;
     handler = command_handler_;
+    can_subscribe = !s_.public_url.empty() && problem_.empty();
   }
+  load_chat_subscriptions();
+  const auto deadline = steady() + s_.request_timeout;
   for (auto& chat : chats) {
+    const auto now = clock_.now();
+    std::optional<ChatSubscription> sub;
+    bool read_now = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (const auto it = chat_subs_.find(chat.chat_id); it != chat_subs_.end()) sub = it->second;
+      read_now = chats_to_read_.erase(chat.chat_id) > 0;
+    }
+    if (now >= chat.active_until) {
+      // No notice for reply_window: neither subscribed nor polled.
+      if (sub) {
+        (void)call({"DELETE", "/subscriptions/" + graph::url_encode(sub->id), "", Auth::delegated,
+                    "delete chat subscription"},
+                   deadline);  // a failure leaves it to expire by itself within the hour
+        std::lock_guard lock(mutex_);
+        chat_subs_.erase(chat.chat_id);
+        next_chat_poll_.erase(chat.chat_id);
+        save_chat_subscriptions();
+      }
+      continue;
+    }
+    if (sub && (sub->removed || sub->expires_at <= now)) {
+      std::lock_guard lock(mutex_);
+      chat_subs_.erase(chat.chat_id);
+      save_chat_subscriptions();
+      sub.reset();
+      read_now = true;  // messages may have come while it was gone
+    }
+    if (sub && (sub->reauthorize || now >= sub->renew_at)) {
+      Call c{"PATCH", "/subscriptions/" + graph::url_encode(sub->id),
+             json{{"expirationDateTime", format_time(now + s_.subscription_lifetime)}}.dump(),
+             Auth::delegated, "renew chat subscription"};
+      auto r = call(c, deadline);
+      auto j = r && r->status == 200 ? expect_json(c, *r, {200}) : Result<json>(json());
+      const auto expires = r && r->status == 200 && j
+                               ? parse_precise_time(j->value("expirationDateTime", ""))
+                               : std::nullopt;
+      std::lock_guard lock(mutex_);
+      auto it = chat_subs_.find(chat.chat_id);
+      if (it != chat_subs_.end()) {
+        if (expires) {
+          it->second.expires_at = *expires;
+          it->second.renew_at = renew_time(now, *expires, s_.min_renew_interval);
+          it->second.reauthorize = false;
+        } else if (r && r->status == 404) {
+          chat_subs_.erase(it);
+          sub.reset();
+          read_now = true;
+        } else {
+          it->second.renew_at = now + s_.min_renew_interval;
+        }
+        save_chat_subscriptions();
+      }
+    }
+    if (!sub && can_subscribe) {
+      bool due = false;
+      {
+        std::lock_guard lock(mutex_);
+        due = now >= next_chat_subscribe_[chat.chat_id];
+      }
+      if (due) {
+        if (auto made = create_chat_subscription(chat.chat_id); made) {
+          sub = *made;
+          read_now = true;  // what came before the subscription
+        } else {
+          spdlog::warn("chat {}: reply subscription for the chat with {} failed, polling: {}",
+                       s_.name, chat.user, made.error().describe());
+          std::lock_guard lock(mutex_);
+          next_chat_subscribe_[chat.chat_id] = now + s_.poll_interval;
+        }
+      }
+    }
+    if (!sub) {
+      // The bounded fallback: once per poll_interval while no subscription works.
+      std::lock_guard lock(mutex_);
+      auto& next = next_chat_poll_[chat.chat_id];
+      if (now >= next) {
+        next = now + s_.poll_interval;
+        read_now = true;
+      }
+    }
+    if (read_now) read_replies(chat, account_id, handler);
+  }
+}
+
+void GraphChatService::Impl::read_replies(ChatState chat, const std::string& account_id,
+                                          const CommandHandler& handler) {
+  {
     Call c{"GET",
            "/chats/" + graph::url_encode(chat.chat_id) +
                "/messages?$top=50&$orderby=createdDateTime%20desc",
@@ -296,7 +493,7 @@ void GraphChatService::Impl::poll_replies() {
     });
     if (!pages) {
       spdlog::warn("chat {}: {}", s_.name, pages.error().describe());
-      continue;
+      return;
     }
     // Collect what is newer than the cursor, then deliver in the order of the parsed times.
     std::vector<std::pair<Timestamp, ChatCommand>> commands;

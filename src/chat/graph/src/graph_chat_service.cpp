@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 
 #include "atdesk/chat/graph/presence_mapping.hpp"
 #include "graph_impl.hpp"
@@ -796,6 +797,98 @@ Result<void> GraphChatService::verify(const Recipient& recipient) {
   return {};
 }
 
+Result<void> GraphChatService::Impl::signed_in(graph::TokenSet tokens) {
+  {
+    std::lock_guard lock(mutex_);
+    tokens_loaded_ = true;
+    delegated_ = std::move(tokens);
+    problem_.clear();
+  }
+  // Who signed in: the service account's id tells its own messages from replies.
+  Call c{"GET", "/me?$select=id,userPrincipalName", "", Auth::delegated,
+         "signed-in service account"};
+  auto r = call(c, steady_now() + s_.request_timeout);
+  if (!r) return fail(r.error());
+  auto j = expect_json(c, *r, {200});
+  if (!j) return fail(j.error());
+  if (!j->contains("id") || !(*j)["id"].is_string()) {
+    return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
+  }
+  std::lock_guard lock(mutex_);
+  account_id_ = (*j)["id"].get<std::string>();
+  account_upn_ = j->value("userPrincipalName", "");
+  if (auto ok = save_tokens(); !ok) return fail(ok.error());
+  watch_changed_ = true;  // subscriptions can now be made with the delegated token
+  spdlog::info("chat {}: service account {} signed in", s_.name, account_upn_);
+  return {};
+}
+
+namespace {
+
+std::string base64url(const unsigned char* data, std::size_t size) {
+  std::string out(sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), data, size, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+}  // namespace
+
+Result<BrowserSignIn> GraphChatService::begin_browser_sign_in(const std::string& redirect_uri) {
+  const auto& s = impl_->s_;
+  if (!redirect_uri.starts_with("https://") && !redirect_uri.starts_with("http://")) {
+    return fail(
+        Errc::invalid_argument,
+        "browser sign-in: redirect_uri: expected an http(s) URL, got '" + redirect_uri + "'");
+  }
+  // RFC 7636: a verifier of 43 characters from 32 random bytes, and its S256 challenge.
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  BrowserSignIn out;
+  out.code_verifier = base64url(raw, sizeof raw);
+  randombytes_buf(raw, sizeof raw);
+  out.state = base64url(raw, sizeof raw);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(out.code_verifier.data()),
+                     out.code_verifier.size());
+  sodium_memzero(raw, sizeof raw);
+  out.redirect_uri = redirect_uri;
+  out.expires_at = impl_->clock_.now() + std::chrono::minutes(10);
+  out.authorize_url =
+      s.login_url + "/" + graph::url_encode(s.tenant) +
+      "/oauth2/v2.0/authorize?client_id=" + graph::url_encode(s.client_id) +
+      "&response_type=code&response_mode=query&redirect_uri=" + graph::url_encode(redirect_uri) +
+      "&scope=" + graph::url_encode(delegated_scope_list(s)) + "&state=" + out.state +
+      "&code_challenge=" + base64url(digest, sizeof digest) +
+      "&code_challenge_method=S256&prompt=select_account";
+  spdlog::info("chat {}: browser sign-in started (authorization code with PKCE)", name());
+  return out;
+}
+
+Result<void> GraphChatService::finish_browser_sign_in(const BrowserSignIn& sign_in,
+                                                      const std::string& code) {
+  const auto& s = impl_->s_;
+  if (impl_->clock_.now() >= sign_in.expires_at) {
+    return fail(Errc::timeout, "browser sign-in: the attempt expired; start it again");
+  }
+  std::string form = "grant_type=authorization_code&client_id=" + graph::form_encode(s.client_id) +
+                     "&client_secret=" + graph::form_encode(s.client_secret) +
+                     "&code=" + graph::form_encode(code) +
+                     "&redirect_uri=" + graph::form_encode(sign_in.redirect_uri) +
+                     "&code_verifier=" + graph::form_encode(sign_in.code_verifier) +
+                     "&scope=" + graph::form_encode(delegated_scope_list(s));
+  auto reply =
+      graph::token_request(s.login_url + "/" + graph::url_encode(s.tenant) + "/oauth2/v2.0/token",
+                           form, s.request_timeout, impl_->clock_.now());
+  sodium_memzero(form.data(), form.size());
+  if (!reply) return fail(reply.error());
+  if (!reply->tokens) {
+    return fail(Errc::permission_denied,
+                "browser sign-in refused: " + reply->error + " " + reply->description);
+  }
+  return impl_->signed_in(std::move(*reply->tokens));
+}
+
 Result<DeviceSignIn> GraphChatService::begin_device_sign_in() {
   const auto& s = impl_->s_;
   const std::string form = "client_id=" + graph::form_encode(s.client_id) +
@@ -848,28 +941,7 @@ Result<SignInStatus> GraphChatService::poll_device_sign_in(DeviceSignIn& sign_in
     return fail(Errc::permission_denied,
                 "device code sign-in failed: " + reply->error + " " + reply->description);
   }
-  {
-    std::lock_guard lock(impl_->mutex_);
-    impl_->tokens_loaded_ = true;
-    impl_->delegated_ = std::move(*reply->tokens);
-    impl_->problem_.clear();
-  }
-  // Who signed in: the service account's id tells its own messages from replies.
-  Impl::Call c{"GET", "/me?$select=id,userPrincipalName", "", Impl::Auth::delegated,
-               "signed-in service account"};
-  auto r = impl_->call(c, steady_now() + s.request_timeout);
-  if (!r) return fail(r.error());
-  auto j = impl_->expect_json(c, *r, {200});
-  if (!j) return fail(j.error());
-  if (!j->contains("id") || !(*j)["id"].is_string()) {
-    return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
-  }
-  std::lock_guard lock(impl_->mutex_);
-  impl_->account_id_ = (*j)["id"].get<std::string>();
-  impl_->account_upn_ = j->value("userPrincipalName", "");
-  if (auto ok = impl_->save_tokens(); !ok) return fail(ok.error());
-  impl_->watch_changed_ = true;  // subscriptions can now be made with the delegated token
-  spdlog::info("chat {}: service account {} signed in", s.name, impl_->account_upn_);
+  if (auto ok = impl_->signed_in(std::move(*reply->tokens)); !ok) return fail(ok.error());
   return SignInStatus::signed_in;
 }
 

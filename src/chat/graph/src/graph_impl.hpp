@@ -63,6 +63,8 @@ class GraphChatService::Impl {
   Result<void> load_tokens();
   Result<void> save_tokens();  // with mutex_ held
   void mark_broken(std::string why);
+  // The service account has signed in (device code or browser): tokens kept, /me read, stored.
+  Result<void> signed_in(graph::TokenSet tokens);
   // Loads stored tokens first: a revoked sign-in is remembered across restarts.
   Result<void> check_usable();
 
@@ -82,7 +84,10 @@ class GraphChatService::Impl {
   void maintain_subscriptions();
   Result<void> create_subscription(const std::vector<std::string>& ids);
   void subscribe_later();  // the next attempt to cover uncovered_: one poll interval from now
-  void poll_replies();
+  // Replies: a change-notification subscription on /chats/{id}/messages for each chat with a
+  // notice in the last reply_window, read when notified; polled every poll_interval only while
+  // its subscription cannot be made; neither once the window has passed.
+  void maintain_replies();
   void run_round();
   void worker_loop();
   bool sleep_until(SteadyTime until);  // false when stopping
@@ -151,10 +156,28 @@ class GraphChatService::Impl {
   CommandHandler command_handler_;
   struct ChatState {
     std::string chat_id;
-    std::string user;     // the recipient as addressed (UPN or e-mail)
-    std::string user_id;  // their object id
-    std::string cursor;   // createdDateTime of the newest message seen
+    std::string user;          // the recipient as addressed (UPN or e-mail)
+    std::string user_id;       // their object id
+    std::string cursor;        // createdDateTime of the newest message seen
+    Timestamp active_until{};  // replies are watched until then (reply_window after a notice)
   };
+  struct ChatSubscription {
+    std::string id;
+    std::string client_state;
+    Timestamp expires_at{};
+    Timestamp renew_at{};
+    bool reauthorize = false;
+    bool removed = false;
+  };
+  std::map<std::string, ChatSubscription> chat_subs_;  // by chat id; sealed in the vault
+  bool chat_subs_loaded_ = false;
+  std::set<std::string> chats_to_read_;                   // chat ids notified of a message
+  std::map<std::string, Timestamp> next_chat_poll_;       // fallback polling, by chat id
+  std::map<std::string, Timestamp> next_chat_subscribe_;  // after a refused subscription
+  void load_chat_subscriptions();
+  void save_chat_subscriptions();  // with mutex_ held
+  Result<ChatSubscription> create_chat_subscription(const std::string& chat_id);
+  void read_replies(ChatState chat, const std::string& account_id, const CommandHandler& handler);
   std::map<std::string, ChatState> chats_;  // by lower-case user
   bool chats_loaded_ = false;
   Result<void> load_chats();  // with mutex_ held

@@ -82,6 +82,12 @@ std::optional<std::string> malformed_notifications(std::string_view body) {
 void GraphChatService::watch(std::vector<std::string> users, PresenceHandler handler) {
   {
     std::lock_guard lock(impl_->mutex_);
+    if (!handler) {
+      // Detaching (the engine stops): the subscription is kept for the next start, which
+      // reuses it; deleting it here would cost a new one at every restart.
+      impl_->presence_handler_ = nullptr;
+      return;
+    }
     impl_->watched_ = std::move(users);
     impl_->presence_handler_ = std::move(handler);
     impl_->watch_changed_ = true;
@@ -116,6 +122,27 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
       const std::string client_state = n.contains("clientState") && n["clientState"].is_string()
                                            ? n["clientState"].get<std::string>()
                                            : std::string();
+      const std::string event = n.contains("lifecycleEvent") && n["lifecycleEvent"].is_string()
+                                    ? n["lifecycleEvent"].get<std::string>()
+                                    : std::string();
+      // A new message in a chat watched for replies: read that chat.
+      auto chat = std::find_if(impl_->chat_subs_.begin(), impl_->chat_subs_.end(),
+                               [&](const auto& c) { return c.second.id == sub_id; });
+      if (chat != impl_->chat_subs_.end() && !sub_id.empty()) {
+        if (!same_secret(chat->second.client_state, client_state)) {
+          ++refused;
+          continue;
+        }
+        ++accepted;
+        if (event == "reauthorizationRequired") {
+          chat->second.reauthorize = true;
+        } else if (event == "subscriptionRemoved") {
+          chat->second.removed = true;
+        } else {
+          impl_->chats_to_read_.insert(chat->first);  // also for "missed"
+        }
+        continue;
+      }
       auto* sub = impl_->subscription_ && impl_->subscription_->id == sub_id
                       ? &*impl_->subscription_
                       : nullptr;
@@ -131,9 +158,6 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         continue;
       }
       ++accepted;
-      const std::string event = n.contains("lifecycleEvent") && n["lifecycleEvent"].is_string()
-                                    ? n["lifecycleEvent"].get<std::string>()
-                                    : std::string();
       if (event == "reauthorizationRequired") {
         sub->reauthorize = true;
       } else if (event == "subscriptionRemoved") {
@@ -440,7 +464,6 @@ void GraphChatService::Impl::run_round() {
   if (!check_usable()) return;
   maintain_subscriptions();
   std::vector<std::string> reread;
-  bool poll = false;
   {
     std::lock_guard lock(mutex_);
     reread_.merge(retry_reads_);
@@ -452,7 +475,6 @@ void GraphChatService::Impl::run_round() {
       for (const auto& [id, user] : id_users_) reread_.insert(id);
     }
     if (now >= next_poll_) {
-      poll = true;
       next_poll_ = now + s_.poll_interval;
       // Polling covers the users no working subscription does.
       reread_.insert(uncovered_.begin(), uncovered_.end());
@@ -461,7 +483,7 @@ void GraphChatService::Impl::run_round() {
     reread_.clear();
   }
   refresh_and_notify(reread);
-  if (poll) poll_replies();
+  maintain_replies();
 }
 
 void GraphChatService::Impl::worker_loop() {
@@ -471,7 +493,9 @@ void GraphChatService::Impl::worker_loop() {
     if (stopping_) return;
     // Woken early by notifications and watch changes; otherwise once a second, which is when
     // renewals and polls fall due (their times are checked against the Clock).
-    wake_.wait_for(lock, 1s, [&] { return stopping_ || !reread_.empty() || watch_changed_; });
+    wake_.wait_for(lock, 1s, [&] {
+      return stopping_ || !reread_.empty() || !chats_to_read_.empty() || watch_changed_;
+    });
     if (stopping_) return;
   }
 }

@@ -46,6 +46,17 @@ struct DeviceSignIn {
   std::string device_code;
 };
 
+// The authorization code grant with PKCE (RFC 7636) in progress: the admin's browser is sent to
+// `authorize_url`; the identity platform sends it back to `redirect_uri` with a code and `state`.
+// `code_verifier` and `state` are secrets of the flow: never shown or logged.
+struct BrowserSignIn {
+  std::string authorize_url;
+  std::string redirect_uri;
+  std::string state;
+  std::string code_verifier;
+  Timestamp expires_at{};
+};
+
 enum class SignInStatus { pending, slow_down, signed_in, expired, denied };
 std::string_view to_string(SignInStatus s);
 
@@ -75,6 +86,8 @@ class GraphChatService final : public ChatService {
     // Everyone watched is read again this often even when covered by push: Graph notifies
     // presence changes of availability and activity only, not of work location or out of office.
     std::chrono::seconds reread_interval{300};
+    // Replies in a chat are watched (subscription, else polling) this long after the last notice.
+    std::chrono::hours reply_window{24};
     std::chrono::milliseconds max_backoff{60000};
     // Delegated permissions asked for in the service account's sign-in, below the scope root of
     // graph_url ("https://graph.microsoft.us/Chat.ReadWrite" in that national cloud); the OpenID
@@ -111,6 +124,12 @@ class GraphChatService final : public ChatService {
   // signed_in, expired or denied. poll raises `sign_in.interval` by 5 s on slow_down.
   Result<DeviceSignIn> begin_device_sign_in();
   Result<SignInStatus> poll_device_sign_in(DeviceSignIn& sign_in);
+  // The service account's sign-in in the admin's browser (authorization code with PKCE, S256):
+  // begin gives the URL to open; finish redeems the code the identity platform sent back to
+  // redirect_uri (the caller checks `state` first). Works where Conditional Access blocks the
+  // device code flow.
+  Result<BrowserSignIn> begin_browser_sign_in(const std::string& redirect_uri);
+  Result<void> finish_browser_sign_in(const BrowserSignIn& sign_in, const std::string& code);
   // Why the service is broken (empty when it is not), for the admin.
   std::string problem() const;
 
