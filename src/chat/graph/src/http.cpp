@@ -1,5 +1,7 @@
 #include "http.hpp"
 
+#include "atdesk/handles/curl.hpp"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -9,14 +11,8 @@
 namespace atdesk::chat::graph {
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using handles::CurlPtr;
+using SlistPtr = handles::CurlSlistPtr;
 
 std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -83,16 +79,14 @@ Result<HttpResponse> http_send(const HttpRequest& request, std::chrono::millisec
   HttpResponse response;
   SlistPtr headers;
   for (const auto& h : request.headers) {
-    curl_slist* next = curl_slist_append(headers.get(), h.c_str());
-    if (!next) return fail(Errc::internal, "libcurl: out of memory for headers");
-    (void)headers.release();
-    headers.reset(next);
+    if (!handles::append_header(headers, h.c_str())) {
+      return fail(Errc::internal, "libcurl: out of memory for headers");
+    }
   }
   // "Expect: 100-continue" would cost a round trip on every POST.
-  curl_slist* next = curl_slist_append(headers.get(), "Expect:");
-  if (!next) return fail(Errc::internal, "libcurl: out of memory for headers");
-  (void)headers.release();
-  headers.reset(next);
+  if (!handles::append_header(headers, "Expect:")) {
+    return fail(Errc::internal, "libcurl: out of memory for headers");
+  }
 
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
