@@ -52,6 +52,8 @@ void expect_same_job(const Job& a, const Job& b) {
   EXPECT_EQ(a.reason, b.reason);
   EXPECT_EQ(a.print_attempts, b.print_attempts);
   EXPECT_EQ(a.printer_job, b.printer_job);
+  EXPECT_EQ(a.print_problem, b.print_problem);
+  EXPECT_EQ(a.print_failures, b.print_failures);
 }
 
 Recipient user(const std::string& address) {
@@ -181,6 +183,21 @@ TEST_F(SqliteStoreTest, MigrationsAreIdempotentAndDoNotReseed) {
     ASSERT_EQ(tables->size(), 1u);
     EXPECT_EQ((*tables)[0], weekday);
   }
+}
+
+// Why a job is held by printing is data (#11): an unknown value is a corrupt row naming the job
+// and the column, not silently "none".
+TEST_F(SqliteStoreTest, AnUnknownPrintProblemIsACorruptRowNamingTheJob) {
+  auto j = make_job(job_id(3), 1000);
+  insert(j);
+  store_.reset();
+  raw_sql(file_, "UPDATE jobs SET print_problem = 'will retry' WHERE id = '" + j.id.str() + "'");
+  reopen();
+  auto got = store_->get(j.id);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::corrupt);
+  EXPECT_NE(got.error().message.find(j.id.str()), std::string::npos) << got.error().message;
+  EXPECT_NE(got.error().message.find("print_problem"), std::string::npos) << got.error().message;
 }
 
 TEST_F(SqliteStoreTest, ADatabaseFromANewerAtdeskIsRefused) {
@@ -380,6 +397,8 @@ TEST_F(SqliteStoreTest, InsertAndGetKeepEveryField) {
   j.reason = "stored; Alice is available";
   j.print_attempts = 3;
   j.printer_job = "ipp://printer/jobs/42";
+  j.print_problem = PrintProblem::aborted;
+  j.print_failures = 2;
   insert(j);
   auto got = store_->get(j.id);
   ASSERT_TRUE(got) << got.error().describe();
@@ -546,6 +565,8 @@ TEST_F(SqliteStoreTest, SaveChangesMutableColumnsButNeverTheState) {
   auto saved = j;
   saved.print_attempts = 2;
   saved.printer_job = "job-7";
+  saved.print_problem = PrintProblem::unavailable;
+  saved.print_failures = 4;
   saved.reason = "printer busy";
   saved.recipients = {user("bob")};
   saved.state = JobState::printed;  // must be ignored: only update() changes the state
@@ -554,6 +575,8 @@ TEST_F(SqliteStoreTest, SaveChangesMutableColumnsButNeverTheState) {
   EXPECT_EQ(got.state, JobState::received);
   EXPECT_EQ(got.print_attempts, 2);
   EXPECT_EQ(got.printer_job, "job-7");
+  EXPECT_EQ(got.print_problem, PrintProblem::unavailable);
+  EXPECT_EQ(got.print_failures, 4);
   EXPECT_EQ(got.reason, "printer busy");
   EXPECT_EQ(got.recipients, saved.recipients);
   EXPECT_EQ(store_->history(j.id).value().size(), 1u);
