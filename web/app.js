@@ -538,7 +538,7 @@ function scheduleEditor(s, names) {
         el('label', {for: 's-tz'}, 'Time zone', tz), el('label', {for: 's-default'}, 'Default table', def),
         el('label', {for: 's-holiday'}, 'Holiday table', hol),
         el('label', {for: 's-holidays'}, 'Holidays (YYYY-MM-DD, one per line)', holidays)),
-      el('div', {class: 'scroll'}, el('table', {},
+      el('div', {class: 'scroll'}, el('table', {class: 'cards'},
         el('caption', {class: 'muted', text: 'Rules: the first that matches the day and time chooses the table'}),
         el('thead', {}, el('tr', {}, ['Table', 'Days', 'From', 'To'].map((h) => el('th', {scope: 'col', text: h})),
           el('th', {scope: 'col'}, el('span', {class: 'sr-only', text: 'Actions'})))),
@@ -685,7 +685,7 @@ async function route() {
   clearTimeout(state.timer);
   state.dirty = false;
   const path = location.pathname;
-  for (const a of document.querySelectorAll('header nav a')) {
+  for (const a of document.querySelectorAll('header nav ul a')) {
     if (a.getAttribute('href') === path || (path.startsWith('/jobs') && a.getAttribute('href') === '/jobs')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
