@@ -3,7 +3,7 @@
 // session's CSRF token in X-CSRF-Token.
 'use strict';
 
-const state = {session: null};
+const state = {session: null, dirty: false, timer: null};
 
 // ---- helpers
 
@@ -65,6 +65,7 @@ async function apiToml(method, path, text) {
   return method === 'GET' ? res.text() : res.json();
 }
 
+// A success message: polite, and it fades (errors never go here; see formError).
 function say(text) {
   const s = document.getElementById('status');
   s.textContent = text;
@@ -72,14 +73,68 @@ function say(text) {
   say.timer = setTimeout(() => { s.textContent = ''; }, 5000);
 }
 
+// "pattern: pattern: fax number: …" → "pattern: fax number: …": layers that each name the
+// same field say it once.
+function tidy(message) {
+  const parts = String(message).split(': ');
+  const out = [];
+  for (const p of parts) if (out[out.length - 1] !== p) out.push(p);
+  return out.join(': ');
+}
+
 function main() { return document.getElementById('main'); }
 
 function show(title, ...content) {
   document.title = title + ' · atdesk';
-  main().replaceChildren(el('h1', {text: title}), ...content);
+  main().replaceChildren(el('h1', {text: title, tabindex: '-1'}), ...content.filter((c) => c !== null && c !== undefined && c !== false));
 }
 
-function errorBox(e) { return el('p', {class: 'error', role: 'alert', text: e.message}); }
+// Focus on the page heading after an action replaced the content (Release, Delete, Cancel…), so a
+// keyboard or screen-reader user is not left on <body>.
+function focusHeading() {
+  const h = main().querySelector('h1');
+  if (h) h.focus();
+}
+
+function errorBox(e) { return el('p', {class: 'error', role: 'alert', text: tidy(e.message)}); }
+
+// An error that stays next to `form` until dismissed or fixed: role=alert, and the field it names
+// ("pattern: …" names the input with data-field=pattern) gets aria-invalid and aria-describedby.
+function formError(form, e) {
+  clearFormError(form);
+  const id = (form.id || 'form') + '-error';
+  const text = tidy(e.message);
+  const dismiss = el('button', {type: 'button', class: 'secondary small', 'aria-label': 'Dismiss this error',
+    onclick: () => clearFormError(form)}, '×');
+  const box = el('div', {class: 'error-box', id, role: 'alert'}, el('span', {text}), ' ', dismiss);
+  form.prepend(box);
+  const name = text.split(':')[0].trim();
+  const field = form.querySelector(`[data-field="${CSS.escape(name)}"]`) ||
+    (form.querySelectorAll('input, select, textarea').length === 1 ? form.querySelector('input, select, textarea') : null);
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.setAttribute('aria-describedby', id);
+    field.addEventListener('input', () => clearFormError(form), {once: true});
+  }
+}
+
+function clearFormError(form) {
+  form.querySelector(':scope > .error-box')?.remove();
+  for (const f of form.querySelectorAll('[aria-invalid]')) {
+    f.removeAttribute('aria-invalid');
+    f.removeAttribute('aria-describedby');
+  }
+}
+
+// A form's submit: runs `action`, shows its error next to the form (and keeps it).
+function submitter(action) {
+  return async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    clearFormError(form);
+    try { await action(form); } catch (err) { if (err.status !== 401) formError(form, err); }
+  };
+}
 
 function when(iso) {
   if (!iso) return '';
@@ -90,23 +145,42 @@ function when(iso) {
 function badge(cls, text) { return el('span', {class: 'state ' + cls, text}); }
 
 // A button that asks "really?" in place before it runs `action` (no modal dialogs).
-function confirmButton(label, question, action) {
-  const wrap = el('span', {});
-  const ask = el('button', {type: 'button', class: 'danger', onclick: () => {
+function confirmButton(label, question, action, name) {
+  const wrap = el('span', {class: 'confirm-wrap'});
+  const ask = el('button', {type: 'button', class: 'danger', 'aria-label': name || null, onclick: () => {
+    const qid = 'q-' + (++confirmButton.n);
     const yes = el('button', {type: 'button', class: 'danger', text: 'Yes, ' + label.toLowerCase(),
-      onclick: async () => { try { await action(); } catch (e) { say(e.message); } }});
+      onclick: async () => {
+        try { await action(); } catch (e) {
+          if (e.status === 401) return;
+          wrap.replaceChildren(ask, ' ', el('span', {class: 'error', role: 'alert', text: tidy(e.message)}));
+          ask.focus();
+        }
+      }});
     const no = el('button', {type: 'button', class: 'secondary', text: 'Cancel',
-      onclick: () => wrap.replaceChildren(ask)});
-    wrap.replaceChildren(el('span', {class: 'confirm', role: 'alertdialog'}, question, ' ', yes, ' ', no));
+      onclick: () => { wrap.replaceChildren(ask); ask.focus(); }});
+    wrap.replaceChildren(el('span', {class: 'confirm', role: 'alertdialog', 'aria-labelledby': qid},
+      el('span', {id: qid, text: question}), ' ', yes, ' ', no));
     yes.focus();
   }}, label);
   wrap.append(ask);
   return wrap;
 }
+confirmButton.n = 0;
 
+// A table that reflows into one card per row on a phone (app.css): each cell carries its
+// column's name in data-label. An empty header is named for screen readers ("Actions").
 function table(headers, rows) {
-  return el('div', {class: 'scroll'}, el('table', {},
-    el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col', text: h})))),
+  for (const tr of rows) {
+    let i = 0;
+    for (const td of tr.children) {
+      if (headers[i]) td.dataset.label = headers[i];
+      i += Number(td.getAttribute('colspan') || 1);
+    }
+  }
+  return el('div', {class: 'scroll'}, el('table', {class: 'cards'},
+    el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col'},
+      h || el('span', {class: 'sr-only', text: 'Actions'}))))),
     el('tbody', {}, rows)));
 }
 
@@ -123,10 +197,38 @@ function isAdmin() { return state.session && state.session.role === 'admin'; }
 
 // ---- pages
 
-async function overview() {
+// The overview and the jobs list read their data again every 10 s and re-render only when it
+// changed, keeping the focused link or button focused (not while a form field or a confirmation
+// is in use).
+function keepFresh(page, sig) {
+  const path = location.pathname + location.search;
+  state.sig = sig;
+  clearTimeout(state.timer);
+  state.timer = setTimeout(async () => {
+    if (location.pathname + location.search !== path) return;
+    const active = document.activeElement;
+    if (active && active.matches('input, select, textarea') || main().querySelector('.confirm')) {
+      return keepFresh(page, sig);
+    }
+    try { await page(true); } catch (e) { /* shown on the next navigation */ }
+  }, 10000);
+}
+
+function refocus(before) {
+  if (!before) return;
+  if (before.tagName === 'H1') return focusHeading();
+  const again = before.id ? document.getElementById(before.id) :
+    before.getAttribute('href') ? main().querySelector(`a[href="${CSS.escape(before.getAttribute('href'))}"]`) : null;
+  if (again) again.focus();
+}
+
+async function overview(refresh) {
   const [presence, printers, services, held] = await Promise.all([
     api('GET', '/presence'), api('GET', '/printers'), api('GET', '/chat-services'),
     api('GET', '/jobs?state=held&limit=200')]);
+  const sig = JSON.stringify([presence, printers, services, held]);
+  if (refresh && sig === state.sig) return keepFresh(overview, sig);
+  const before = refresh && main().contains(document.activeElement) ? document.activeElement : null;
   const byRecipient = new Map();
   for (const job of held.jobs) {
     for (const r of job.recipients) {
@@ -164,6 +266,8 @@ async function overview() {
     el('section', {class: 'card'}, el('h2', {text: 'Recipients now'}),
       presenceRows.length ? table(['Recipient', 'Presence', 'Action', 'Held'], presenceRows) :
         el('p', {class: 'muted', text: 'No recipients.'})));
+  refocus(before);
+  keepFresh(overview, sig);
 }
 
 // The service account's sign-in by OAuth device code (Teams): the code and the link are shown
@@ -206,7 +310,7 @@ function signInCell(name) {
     text: 'Sign in with browser'}), ' ', out);
 }
 
-async function jobs() {
+async function jobs(refresh) {
   const q = new URLSearchParams(location.search);
   const stateSel = el('select', {id: 'f-state', name: 'state'},
     ['', 'stored', 'held', 'releasing', 'printing', 'printed', 'failed', 'deleted', 'expired']
@@ -237,12 +341,17 @@ async function jobs() {
   } catch (e) {
     return show('Jobs', form, errorBox(e));
   }
+  const sig = JSON.stringify(list);
+  if (refresh && sig === state.sig) return keepFresh(jobs, sig);
+  const before = refresh && main().contains(document.activeElement) ? document.activeElement : null;
   const rows = list.jobs.map((j) => el('tr', {},
     el('td', {}, jobLink(j)), el('td', {}, badge('state-' + j.state, j.state)),
     el('td', {text: senderText(j)}), el('td', {text: j.recipients.join(', ')}),
-    el('td', {text: String(j.pages)}), el('td', {class: 'hide-narrow', text: when(j.received_at)})));
+    el('td', {text: String(j.pages)}), el('td', {text: when(j.received_at)})));
   show('Jobs', form, rows.length ? table(['Job', 'State', 'Sender', 'Recipients', 'Pages', 'Received'], rows) :
     el('p', {class: 'muted', text: 'No jobs match.'}));
+  refocus(before);
+  keepFresh(jobs, sig);
 }
 
 async function job(id) {
@@ -250,7 +359,9 @@ async function job(id) {
   try {
     j = await api('GET', '/jobs/' + encodeURIComponent(id));
   } catch (e) {
-    return show('Job', errorBox(e.status === 404 ? new Error('No such job.') : e));
+    // A malformed id (400) is as much "no such job" to a person as a missing one (404).
+    if (e.status === 404 || e.status === 400) return show('Job not found', errorBox(new Error('No such job.')));
+    return show('Job', errorBox(e));
   }
   const [hist, printers, me] = await Promise.all([
     api('GET', '/jobs/' + encodeURIComponent(j.id) + '/history'), api('GET', '/printers'), api('GET', '/me')]);
@@ -270,52 +381,79 @@ async function job(id) {
       text: p.name + ' (' + p.state + ')'})));
   const actions = el('div', {class: 'row'});
   if (j.state === 'held') {
-    actions.append(el('label', {for: 'printer'}, 'Printer', printerSel),
-      el('button', {type: 'button', id: 'release', onclick: async () => {
-        try {
-          const done = await api('POST', '/jobs/' + encodeURIComponent(j.id) + '/release',
-            {printer: printerSel.value || null});
-          say('Released to ' + (done.printer || 'the printer') + '.');
-          job(j.id);
-        } catch (e) { say(e.message); }
-      }}, 'Release (print)'));
+    const releaseForm = el('form', {class: 'inline', id: 'release-form', onsubmit: submitter(async () => {
+      const done = await api('POST', '/jobs/' + encodeURIComponent(j.id) + '/release',
+        {printer: printerSel.value || null});
+      say('Released to ' + (done.printer || 'the printer') + '.');
+      await job(j.id);
+      focusHeading();
+    })}, el('label', {for: 'printer'}, 'Printer', printerSel),
+    el('button', {type: 'submit', id: 'release'}, 'Release (print)'));
+    printerSel.dataset.field = 'printer';
+    actions.append(releaseForm);
   }
   if (!['printing', 'releasing', 'deleted'].includes(j.state)) {
     actions.append(confirmButton('Delete', 'Delete this job and its documents?', async () => {
       await api('DELETE', '/jobs/' + encodeURIComponent(j.id));
       say('Job deleted.');
       history.pushState(null, '', '/jobs');
-      route();
-    }));
+      await route();
+      focusHeading();
+    }, 'Delete this job'));
   }
   const facts = [
     ['State', badge('state-' + j.state, j.state)], ['Sender', senderText(j)],
     ['Recipients', j.recipients.join(', ')], ['Pages', String(j.pages) + (j.incomplete ? ' (incomplete)' : '')],
     ['Received', when(j.received_at)], ['Mode table', j.mode_table], ['Printer', j.printer],
     ['Reason', j.reason], ['Document', el('a', {href: base + '/document', text: j.document_name || 'original'})]];
+  const settling = ['stored', 'releasing', 'printing'].includes(j.state);
   show('Job ' + j.short_id,
+    settling ? el('p', {class: 'muted', id: 'live', text: 'This page follows the job until it settles.'}) : null,
     el('section', {class: 'card'}, el('dl', {}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {}, v || '—')])), actions),
     el('section', {class: 'card'}, el('h2', {text: 'Pages'}), thumbs),
     el('section', {class: 'card'}, el('h2', {text: 'History'}),
       table(['When', 'From', 'To', 'Who', 'Reason'], hist.history.map((t) => el('tr', {},
         el('td', {text: when(t.at)}), el('td', {text: t.from}), el('td', {text: t.to}),
         el('td', {text: t.actor}), el('td', {text: t.reason}))))));
+  // Follow the job while it moves (stored → held/printing → printed): re-read it each second
+  // until it settles, without a reload, and keep the keyboard focus where it was.
+  if (settling) {
+    const path = location.pathname;
+    state.timer = setTimeout(async () => {
+      if (location.pathname !== path) return;
+      const had = document.activeElement === main().querySelector('h1');
+      try { await job(id); } catch (e) { return; }
+      if (had) focusHeading();
+      const now = main().querySelector('dd .state');
+      if (now && !now.className.match(/state-(stored|releasing|printing)/)) {
+        say('The job is now ' + now.textContent + '.');
+      }
+    }, 1000);
+  }
 }
 
-function modeGrid(tableData) {
+// Names people read for the presence values of the chat services (docs/api.md keys).
+const readable = {
+  available: 'Available', busy: 'Busy', do_not_disturb: 'Do not disturb', away: 'Away',
+  be_right_back: 'Be right back', offline: 'Offline', unknown: 'Unknown',
+  office: 'Office', remote: 'Remote', time_off: 'Time off'};
+const nice = (key) => readable[key] || key;
+
+function modeGrid(tableData, onChange) {
   const avails = Object.keys(tableData.cells);
   const locations = avails.length ? Object.keys(tableData.cells[avails[0]]) : [];
   const selects = [];
-  const rows = avails.map((a) => el('tr', {}, el('th', {scope: 'row', text: a}), locations.map((loc) => {
-    const s = el('select', {'aria-label': tableData.name + ': ' + a + ' at ' + loc,
-      'data-avail': a, 'data-loc': loc},
+  const rows = avails.map((a) => el('tr', {}, el('th', {scope: 'row', text: nice(a)}), locations.map((loc) => {
+    const s = el('select', {'aria-label': tableData.name + ': ' + nice(a) + ' at ' + nice(loc),
+      'data-avail': a, 'data-loc': loc, class: 'cell-' + tableData.cells[a][loc],
+      onchange: (e) => { e.target.className = 'cell-' + e.target.value; onChange(); }},
       ['print', 'hold'].map((v) => el('option', {value: v, selected: tableData.cells[a][loc] === v, text: v})));
     selects.push(s);
-    return el('td', {}, s);
+    return el('td', {'data-label': nice(loc)}, s);
   })));
   const grid = el('div', {class: 'scroll'}, el('table', {class: 'modes'},
     el('caption', {class: 'muted', text: 'Availability × work location'}),
-    el('thead', {}, el('tr', {}, el('th', {scope: 'col', text: ''}), locations.map((l) => el('th', {scope: 'col', text: l})))),
+    el('thead', {}, el('tr', {}, el('th', {scope: 'col', text: 'Availability'}), locations.map((l) => el('th', {scope: 'col', text: nice(l)})))),
     el('tbody', {}, rows)));
   const cells = () => {
     const out = {};
@@ -327,26 +465,35 @@ function modeGrid(tableData) {
 
 async function modes() {
   const [data, schedule] = await Promise.all([api('GET', '/modes'), api('GET', '/schedule')]);
+  const unsaved = new Set();  // names of tables with a changed cell (the page warns before leaving)
   const sections = data.tables.map((t) => {
-    const {grid, cells} = modeGrid(t);
-    return el('section', {class: 'card', 'aria-label': 'Mode table ' + t.name},
-      el('h2', {}, t.name, t.active ? ' (active now)' : ''), grid,
-      el('div', {class: 'row'},
-        el('button', {type: 'button', 'data-save': t.name, onclick: async () => {
-          try { await api('PUT', '/modes/' + encodeURIComponent(t.name), {cells: cells()}); say('Saved ' + t.name + '.'); } catch (e) { say(e.message); }
-        }}, 'Save ' + t.name),
-        confirmButton('Delete', 'Delete mode table ' + t.name + '?', async () => {
-          await api('DELETE', '/modes/' + encodeURIComponent(t.name)); say('Deleted.'); modes();
-        })));
+    const {grid, cells} = modeGrid(t, () => { unsaved.add(t.name); state.dirty = true; });
+    const form = el('form', {id: 'mode-' + t.name, onsubmit: submitter(async () => {
+      await api('PUT', '/modes/' + encodeURIComponent(t.name), {cells: cells()});
+      unsaved.delete(t.name);
+      state.dirty = unsaved.size > 0;
+      say('Saved ' + t.name + '.');
+    })}, grid, el('div', {class: 'row'},
+      el('button', {type: 'submit', 'data-save': t.name}, 'Save ' + t.name),
+      confirmButton('Delete', 'Delete mode table ' + t.name + '?', async () => {
+        await api('DELETE', '/modes/' + encodeURIComponent(t.name)); say('Deleted ' + t.name + '.');
+        await modes(); focusHeading();
+      }, 'Delete mode table ' + t.name)));
+    return el('section', {class: 'card', 'aria-labelledby': 'h-mode-' + t.name},
+      el('h2', {id: 'h-mode-' + t.name}, t.name, t.active ? ' (active now)' : ''), form);
   });
-  const newName = el('input', {id: 'new-table', pattern: '[A-Za-z0-9_-]{1,64}', required: true});
+  state.dirty = false;
+  const newName = el('input', {id: 'new-table', 'data-field': 'name', pattern: '[A-Za-z0-9_\\-]{1,64}', required: true,
+    'aria-describedby': 'new-table-hint'});
   const first = data.tables[0];
-  const addForm = el('form', {class: 'inline', onsubmit: async (e) => {
-    e.preventDefault();
+  const addForm = el('form', {class: 'inline', id: 'new-table-form', onsubmit: submitter(async () => {
     const cells = {};
     if (first) for (const a of Object.keys(first.cells)) { cells[a] = {}; for (const l of Object.keys(first.cells[a])) cells[a][l] = 'hold'; }
-    try { await api('PUT', '/modes/' + encodeURIComponent(newName.value), {cells}); say('Created.'); modes(); } catch (err) { say(err.message); }
-  }}, el('label', {for: 'new-table'}, 'New table name', newName), el('button', {type: 'submit', text: 'Create (all hold)'}));
+    await api('PUT', '/modes/' + encodeURIComponent(newName.value), {cells}); say('Created ' + newName.value + '.');
+    await modes(); focusHeading();
+  })}, el('label', {for: 'new-table'}, 'New table name', newName),
+  el('span', {id: 'new-table-hint', class: 'muted hint', text: 'Letters, digits, _ and -'}),
+  el('button', {type: 'submit', text: 'Create (all hold)'}));
   show('Mode tables', el('p', {class: 'muted'}, 'Active table now: ', data.active, '. Changes take effect at once and re-check held jobs.'),
     ...sections, el('section', {class: 'card'}, el('h2', {text: 'New table'}), addForm),
     scheduleEditor(schedule, data.tables.map((t) => t.name)));
@@ -354,29 +501,37 @@ async function modes() {
 
 function scheduleEditor(s, names) {
   const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-  const tableSelect = (id, value, allowNone) => el('select', {id},
+  const tableSelect = (id, value, allowNone, label) => el('select', {id, 'aria-label': label || null},
     allowNone ? el('option', {value: '', text: '—'}) : null,
     names.map((n) => el('option', {value: n, selected: n === value, text: n})));
-  const tz = el('input', {id: 's-tz', value: s.time_zone || ''});
+  const tz = el('input', {id: 's-tz', value: s.time_zone || '', 'data-field': 'time_zone', autocomplete: 'off'});
   const def = tableSelect('s-default', s.default_table);
+  def.dataset.field = 'default_table';
   const hol = tableSelect('s-holiday', s.holiday_table, true);
-  const holidays = el('textarea', {id: 's-holidays', rows: '3'});
+  hol.dataset.field = 'holiday_table';
+  const holidays = el('textarea', {id: 's-holidays', rows: '3', 'data-field': 'holidays'});
   holidays.value = (s.holidays || []).join('\n');
   const rulesBody = el('tbody', {});
   let counter = 0;
   const addRule = (r) => {
     const k = counter++;
+    const n = rulesBody.children.length + 1;
     const tr = el('tr', {},
-      el('td', {}, tableSelect('r-table-' + k, r.table)),
-      el('td', {}, days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), d, ' '))),
-      el('td', {}, el('input', {type: 'time', value: r.start || '08:00', 'aria-label': 'start'})),
-      el('td', {}, el('input', {type: 'time', value: r.end || '18:00', 'aria-label': 'end'})),
-      el('td', {}, el('button', {type: 'button', class: 'secondary', onclick: () => tr.remove()}, 'Remove')));
+      el('td', {'data-label': 'Table'}, tableSelect('r-table-' + k, r.table, false, 'Rule ' + n + ': table')),
+      el('td', {'data-label': 'Days'}, el('fieldset', {class: 'days'}, el('legend', {class: 'sr-only', text: 'Rule ' + n + ': days'}),
+        days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), d, ' ')))),
+      el('td', {'data-label': 'From'}, el('input', {type: 'time', value: r.start || '08:00', 'aria-label': 'Rule ' + n + ': from'})),
+      el('td', {'data-label': 'To'}, el('input', {type: 'time', value: r.end || '18:00', 'aria-label': 'Rule ' + n + ': to'})),
+      el('td', {}, el('button', {type: 'button', class: 'secondary', 'aria-label': 'Remove rule ' + n,
+        onclick: () => { tr.remove(); addBtn.focus(); }}, 'Remove')));
     rulesBody.append(tr);
+    return tr;
   };
+  const addBtn = el('button', {type: 'button', class: 'secondary', onclick: () => {
+    addRule({table: names[0], days: []}).querySelector('select').focus();
+  }}, 'Add rule');
   (s.rules || []).forEach(addRule);
-  const save = async (e) => {
-    e.preventDefault();
+  const save = async () => {
     const rules = [...rulesBody.children].map((tr) => {
       const times = tr.querySelectorAll('input[type=time]');
       return {table: tr.querySelector('select').value,
@@ -385,26 +540,28 @@ function scheduleEditor(s, names) {
     });
     const body = {time_zone: tz.value, default_table: def.value, holiday_table: hol.value,
       holidays: holidays.value.split(/\s+/).filter(Boolean), rules};
-    try { await api('PUT', '/schedule', body); say('Schedule saved.'); } catch (err) { say(err.message); }
+    await api('PUT', '/schedule', body); say('Schedule saved.');
   };
-  return el('section', {class: 'card'}, el('h2', {text: 'Schedule'}),
-    el('form', {onsubmit: save},
+  return el('section', {class: 'card', 'aria-labelledby': 'h-schedule'}, el('h2', {id: 'h-schedule', text: 'Schedule'}),
+    el('form', {id: 'schedule', onsubmit: submitter(save)},
       el('div', {class: 'row'},
         el('label', {for: 's-tz'}, 'Time zone', tz), el('label', {for: 's-default'}, 'Default table', def),
         el('label', {for: 's-holiday'}, 'Holiday table', hol),
         el('label', {for: 's-holidays'}, 'Holidays (YYYY-MM-DD, one per line)', holidays)),
-      el('div', {class: 'scroll'}, el('table', {},
-        el('thead', {}, el('tr', {}, ['Table', 'Days', 'From', 'To', ''].map((h) => el('th', {scope: 'col', text: h})))),
+      el('div', {class: 'scroll'}, el('table', {class: 'cards'},
+        el('caption', {class: 'muted', text: 'Rules: the first that matches the day and time chooses the table'}),
+        el('thead', {}, el('tr', {}, ['Table', 'Days', 'From', 'To'].map((h) => el('th', {scope: 'col', text: h})),
+          el('th', {scope: 'col'}, el('span', {class: 'sr-only', text: 'Actions'})))),
         rulesBody)),
       el('div', {class: 'row'},
-        el('button', {type: 'button', class: 'secondary', onclick: () => addRule({table: names[0], days: []})}, 'Add rule'),
+        addBtn,
         el('button', {type: 'submit', text: 'Save schedule'}))));
 }
 
 async function recipients() {
   const data = await api('GET', '/recipients');
   const field = (id, label, value, hint) => el('label', {for: id}, label,
-    el('input', {id, value: value || '', placeholder: hint || ''}));
+    el('input', {id, value: value || '', placeholder: hint || '', 'data-field': id.split('-').pop()}));
   const ruleFrom = (prefix) => ({
     pattern: document.getElementById(prefix + '-pattern').value.trim(),
     recipient: document.getElementById(prefix + '-recipient').value.trim(),
@@ -413,27 +570,27 @@ async function recipients() {
   const rows = data.rules.map((r) => {
     const tr = el('tr', {'data-rule': r.id},
       el('td', {text: r.pattern}), el('td', {text: r.recipient}), el('td', {text: r.printer}),
-      el('td', {class: 'hide-narrow', text: r.note}),
-      el('td', {},
-        el('button', {type: 'button', class: 'secondary', onclick: () => {
+      el('td', {text: r.note}),
+      el('td', {class: 'actions'},
+        el('button', {type: 'button', class: 'secondary', 'aria-label': 'Edit the rule for ' + r.pattern, onclick: () => {
           const p = 'e' + r.id;
-          tr.replaceChildren(el('td', {colspan: '5'}, el('form', {class: 'inline', onsubmit: async (e) => {
-            e.preventDefault();
-            try { await api('PUT', '/recipients/' + r.id, ruleFrom(p)); say('Rule saved.'); recipients(); } catch (err) { say(err.message); }
-          }}, field(p + '-pattern', 'Pattern', r.pattern), field(p + '-recipient', 'Recipient', r.recipient),
+          const editForm = el('form', {class: 'inline', id: 'edit-' + r.id, onsubmit: submitter(async () => {
+            await api('PUT', '/recipients/' + r.id, ruleFrom(p)); say('Rule saved.'); await recipients(); focusHeading();
+          })}, field(p + '-pattern', 'Pattern', r.pattern), field(p + '-recipient', 'Recipient', r.recipient),
           field(p + '-printer', 'Printer', r.printer), field(p + '-note', 'Note', r.note),
           el('button', {type: 'submit', text: 'Save'}),
-          el('button', {type: 'button', class: 'secondary', onclick: () => recipients()}, 'Cancel'))));
+          el('button', {type: 'button', class: 'secondary', onclick: async () => { await recipients(); focusHeading(); }}, 'Cancel'));
+          tr.replaceChildren(el('td', {colspan: '5'}, editForm));
+          editForm.querySelector('input').focus();
         }}, 'Edit'), ' ',
         confirmButton('Delete', 'Delete the rule for ' + r.pattern + '?', async () => {
-          await api('DELETE', '/recipients/' + r.id); say('Rule deleted.'); recipients();
-        })));
+          await api('DELETE', '/recipients/' + r.id); say('Rule deleted.'); await recipients(); focusHeading();
+        }, 'Delete the rule for ' + r.pattern)));
     return tr;
   });
-  const add = el('form', {class: 'inline', id: 'add-rule', onsubmit: async (e) => {
-    e.preventDefault();
-    try { await api('POST', '/recipients', ruleFrom('n')); say('Rule added.'); recipients(); } catch (err) { say(err.message); }
-  }},
+  const add = el('form', {class: 'inline', id: 'add-rule', onsubmit: submitter(async () => {
+    await api('POST', '/recipients', ruleFrom('n')); say('Rule added.'); await recipients(); focusHeading();
+  })},
   field('n-pattern', 'Pattern', '', '+81312345678, prefix:03, others, all, sip:…, @example.org, 10.0.0.0/8'),
   field('n-recipient', 'Recipient', '', 'user:local:alice or channel:local:desk'),
   field('n-printer', 'Printer (optional)', ''), field('n-note', 'Note', ''),
@@ -445,38 +602,32 @@ async function recipients() {
     document.body.append(a); a.click(); a.remove();
   }}, 'Export (JSON)');
   const file = el('input', {type: 'file', id: 'import', accept: 'application/json,.json'});
-  const importForm = el('form', {class: 'inline', onsubmit: async (e) => {
-    e.preventDefault();
-    if (!file.files.length) return say('Choose a file first.');
-    try {
-      const parsed = JSON.parse(await file.files[0].text());
-      const rules = (parsed.rules || []).map(({id, ...rest}) => rest);
-      await api('PUT', '/recipients', {rules});
-      say('Imported ' + rules.length + ' rules.'); recipients();
-    } catch (err) { say(err.message); }
-  }}, el('label', {for: 'import'}, 'Replace the table from a file', file), el('button', {type: 'submit', text: 'Import'}), exportLink);
+  const importForm = el('form', {class: 'inline', id: 'import-json', onsubmit: submitter(async () => {
+    if (!file.files.length) throw new Error('Choose a file first.');
+    const parsed = JSON.parse(await file.files[0].text());
+    const rules = (parsed.rules || []).map(({id, ...rest}) => rest);
+    await api('PUT', '/recipients', {rules});
+    say('Imported ' + rules.length + ' rules.'); await recipients(); focusHeading();
+  })}, el('label', {for: 'import'}, 'Replace the table from a file', file), el('button', {type: 'submit', text: 'Import'}), exportLink);
   const exportToml = el('button', {type: 'button', class: 'secondary', onclick: async () => {
     try {
       const blob = new Blob([await apiToml('GET', '/recipients/export.toml')], {type: 'application/toml'});
       const a = el('a', {href: URL.createObjectURL(blob), download: 'recipients.toml'});
       document.body.append(a); a.click(); a.remove();
-    } catch (err) { say(err.message); }
+    } catch (err) { formError(tomlForm, err); }
   }}, 'Export TOML');
   const tomlFile = el('input', {type: 'file', id: 'import-toml', accept: '.toml,application/toml'});
-  const tomlForm = el('form', {class: 'inline', onsubmit: async (e) => {
-    e.preventDefault();
-    if (!tomlFile.files.length) return say('Choose a file first.');
-    try {
-      const result = await apiToml('PUT', '/recipients/import.toml', await tomlFile.files[0].text());
-      say('Imported ' + result.rules.length + ' rules.'); recipients();
-    } catch (err) { say(err.message); }
-  }}, el('label', {for: 'import-toml'}, 'Replace the table from a TOML file', tomlFile),
+  const tomlForm = el('form', {class: 'inline', id: 'import-toml-form', onsubmit: submitter(async () => {
+    if (!tomlFile.files.length) throw new Error('Choose a file first.');
+    const result = await apiToml('PUT', '/recipients/import.toml', await tomlFile.files[0].text());
+    say('Imported ' + result.rules.length + ' rules.'); await recipients(); focusHeading();
+  })}, el('label', {for: 'import-toml'}, 'Replace the table from a TOML file', tomlFile),
   el('button', {type: 'submit', text: 'Import TOML'}), exportToml);
   show('Recipient table',
     el('p', {class: 'muted', text: 'Who gets a job, by its sender or the number it called. Rules are checked in order.'}),
     rows.length ? table(['Pattern', 'Recipient', 'Printer', 'Note', ''], rows) : el('p', {class: 'muted', text: 'No rules.'}),
-    el('section', {class: 'card'}, el('h2', {text: 'Add a rule'}), add),
-    el('section', {class: 'card'}, el('h2', {text: 'Import and export'}), importForm, tomlForm));
+    el('section', {class: 'card', 'aria-labelledby': 'h-add-rule'}, el('h2', {id: 'h-add-rule', text: 'Add a rule'}), add),
+    el('section', {class: 'card', 'aria-labelledby': 'h-import'}, el('h2', {id: 'h-import', text: 'Import and export'}), importForm, tomlForm));
 }
 
 async function audit(before) {
@@ -486,7 +637,8 @@ async function audit(before) {
     table(['When', 'Who', 'Action', 'Subject', 'Detail'], data.entries.map((e) => el('tr', {},
       el('td', {text: when(e.at)}), el('td', {text: e.actor}), el('td', {text: e.action}),
       el('td', {text: e.subject}), el('td', {text: e.detail})))),
-    data.entries.length === 100 ? el('button', {type: 'button', class: 'secondary', onclick: () => audit(last)}, 'Older entries') : null);
+    data.entries.length ? null : el('p', {class: 'muted', text: 'No entries.'}),
+    data.entries.length === 100 ? el('button', {type: 'button', class: 'secondary', onclick: async () => { await audit(last); focusHeading(); }}, 'Older entries') : null);
 }
 
 async function accounts() {
@@ -495,40 +647,37 @@ async function accounts() {
     el('td', {text: a.name}), el('td', {text: a.role}), el('td', {text: a.recipients.join(', ')}),
     el('td', {}, a.name === state.session.user ? el('span', {class: 'muted', text: 'you'}) :
       confirmButton('Delete', 'Delete account ' + a.name + '?', async () => {
-        await api('DELETE', '/accounts/' + encodeURIComponent(a.name)); say('Deleted.'); accounts();
-      }))));
+        await api('DELETE', '/accounts/' + encodeURIComponent(a.name)); say('Deleted ' + a.name + '.');
+        await accounts(); focusHeading();
+      }, 'Delete account ' + a.name))));
   const v = (id) => document.getElementById(id).value;
-  const add = el('form', {class: 'inline', onsubmit: async (e) => {
-    e.preventDefault();
-    try {
-      await api('POST', '/accounts', {name: v('a-name'), password: v('a-password'), role: v('a-role'),
-        recipients: v('a-recipients').split(/[\s,]+/).filter(Boolean)});
-      say('Account added.'); accounts();
-    } catch (err) { say(err.message); }
-  }},
-  el('label', {for: 'a-name'}, 'Name', el('input', {id: 'a-name', autocomplete: 'off'})),
-  el('label', {for: 'a-password'}, 'Password (8+)', el('input', {id: 'a-password', type: 'password', autocomplete: 'new-password'})),
-  el('label', {for: 'a-role'}, 'Role', el('select', {id: 'a-role'}, el('option', {value: 'user', text: 'user'}), el('option', {value: 'admin', text: 'admin'}))),
-  el('label', {for: 'a-recipients'}, 'Recipient keys', el('input', {id: 'a-recipients', placeholder: 'user:local:alice'})),
+  const add = el('form', {class: 'inline', id: 'add-account', onsubmit: submitter(async () => {
+    await api('POST', '/accounts', {name: v('a-name'), password: v('a-password'), role: v('a-role'),
+      recipients: v('a-recipients').split(/[\s,]+/).filter(Boolean)});
+    say('Account added.'); await accounts(); focusHeading();
+  })},
+  el('label', {for: 'a-name'}, 'Name', el('input', {id: 'a-name', autocomplete: 'off', 'data-field': 'name'})),
+  el('label', {for: 'a-password'}, 'Password (8+)', el('input', {id: 'a-password', type: 'password', autocomplete: 'new-password', 'data-field': 'password'})),
+  el('label', {for: 'a-role'}, 'Role', el('select', {id: 'a-role', 'data-field': 'role'}, el('option', {value: 'user', text: 'user'}), el('option', {value: 'admin', text: 'admin'}))),
+  el('label', {for: 'a-recipients'}, 'Recipient keys', el('input', {id: 'a-recipients', placeholder: 'user:local:alice', 'data-field': 'recipients'})),
   el('button', {type: 'submit', text: 'Add account'}));
   show('Accounts', table(['Name', 'Role', 'Recipients', ''], rows),
-    el('section', {class: 'card'}, el('h2', {text: 'Add an account'}), add));
+    el('section', {class: 'card', 'aria-labelledby': 'h-add-account'}, el('h2', {id: 'h-add-account', text: 'Add an account'}), add));
 }
 
 async function settings() {
   const [me, printers] = await Promise.all([api('GET', '/me'), api('GET', '/printers')]);
-  const hold = el('input', {type: 'checkbox', id: 'hold-all', checked: me.hold_all, disabled: !me.recipients.length});
-  const printer = el('select', {id: 'default-printer'}, el('option', {value: '', text: 'the rule\'s or the default printer'}),
+  const hold = el('input', {type: 'checkbox', id: 'hold-all', checked: me.hold_all, disabled: !me.recipients.length, 'data-field': 'hold_all'});
+  const printer = el('select', {id: 'default-printer', 'data-field': 'default_printer'}, el('option', {value: '', text: 'the rule\'s or the default printer'}),
     printers.printers.map((p) => el('option', {value: p.name, selected: p.name === me.default_printer, text: p.name})));
   show('My settings',
     el('p', {}, 'Signed in as ', el('strong', {text: me.user}), ' (', me.role, '). Recipient keys: ',
       me.recipients.length ? me.recipients.join(', ') : 'none'),
-    el('form', {class: 'card', onsubmit: async (e) => {
-      e.preventDefault();
+    el('form', {class: 'card', id: 'my-settings', onsubmit: submitter(async () => {
       const body = {default_printer: printer.value};
       if (me.recipients.length) body.hold_all = hold.checked;
-      try { await api('PUT', '/me', body); say('Settings saved.'); } catch (err) { say(err.message); }
-    }},
+      await api('PUT', '/me', body); say('Settings saved.');
+    })},
     el('p', {}, el('label', {}, hold, ' Hold everything for me until I resume (the chat commands hold / resume do the same)')),
     el('p', {}, el('label', {for: 'default-printer'}, 'My default printer when I release a job '), printer),
     el('button', {type: 'submit', text: 'Save'})));
@@ -537,36 +686,58 @@ async function settings() {
 // ---- routing
 
 const routes = [
-  [/^\/$/, overview], [/^\/jobs$/, jobs], [/^\/jobs\/([^/]+)$/, (id) => job(decodeURIComponent(id))],
+  [/^\/$/, () => overview()], [/^\/jobs$/, () => jobs()], [/^\/jobs\/([^/]+)$/, (id) => job(decodeURIComponent(id))],
   [/^\/modes$/, modes], [/^\/recipients$/, recipients], [/^\/audit$/, () => audit(0)],
   [/^\/accounts$/, accounts], [/^\/settings$/, settings]];
 
 async function route() {
+  state.path = location.pathname + location.search;
+  clearTimeout(state.timer);
+  state.dirty = false;
   const path = location.pathname;
-  for (const a of document.querySelectorAll('header nav a')) {
+  for (const a of document.querySelectorAll('header nav ul a')) {
     if (a.getAttribute('href') === path || (path.startsWith('/jobs') && a.getAttribute('href') === '/jobs')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   const found = routes.find(([re]) => re.test(path));
   try {
     if (!found) return show('Not found', el('p', {text: 'There is no such page.'}));
+    document.body.classList.remove('menu-open');
+    document.getElementById('menu')?.setAttribute('aria-expanded', 'false');
     await found[1](...path.match(found[0]).slice(1));
   } catch (e) {
     if (e.status !== 401) show('Error', errorBox(e));
   }
 }
 
-document.addEventListener('click', (e) => {
+const leaveQuestion = 'A mode table has changes that are not saved. Leave this page and lose them?';
+
+document.addEventListener('click', async (e) => {
   const a = e.target.closest('a');
   if (!a || a.target || a.hasAttribute('download') || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  // In-page links (the skip link "#main") keep the browser's own behaviour: no re-render.
+  if ((a.getAttribute('href') || '').startsWith('#')) return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith('/api/') || !routes.some(([re]) => re.test(url.pathname))) return;
   e.preventDefault();
+  if (state.dirty && !confirm(leaveQuestion)) return;
   history.pushState(null, '', url.pathname + url.search);
-  route();
-  main().focus();
+  await route();
+  focusHeading();
 });
-window.addEventListener('popstate', route);
+window.addEventListener('popstate', () => {
+  // Only the #fragment changed (the skip link): the page stays as it is.
+  if (location.pathname + location.search === state.path) return;
+  if (state.dirty && !confirm(leaveQuestion)) {
+    history.pushState(null, '', '/modes');
+    return;
+  }
+  route();
+});
+// Closing the tab or reloading with unsaved mode-table cells: the browser's own warning.
+window.addEventListener('beforeunload', (e) => {
+  if (state.dirty) { e.preventDefault(); e.returnValue = ''; }
+});
 
 async function start() {
   try {
@@ -576,7 +747,13 @@ async function start() {
   }
   document.getElementById('who').textContent = state.session.user + ' (' + state.session.role + ')';
   for (const li of document.querySelectorAll('[data-admin]')) li.hidden = !isAdmin();
+  const menu = document.getElementById('menu');
+  menu.addEventListener('click', () => {
+    const open = document.body.classList.toggle('menu-open');
+    menu.setAttribute('aria-expanded', String(open));
+  });
   document.getElementById('signout').addEventListener('click', async () => {
+    if (state.dirty && !confirm(leaveQuestion)) return;
     try { await api('DELETE', '/session'); } catch (e) { /* signed out either way */ }
     location.assign('/signin');
   });

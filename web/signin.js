@@ -10,11 +10,18 @@ function nextPage() {
 document.getElementById('signin').addEventListener('submit', async (event) => {
   event.preventDefault();
   const error = document.getElementById('error');
+  const fields = [document.getElementById('user'), document.getElementById('password')];
   error.textContent = '';
+  for (const f of fields) f.removeAttribute('aria-invalid');
+  // The message stays until the next attempt; the fields it is about point to it.
+  const fail = (text, which) => {
+    error.textContent = text;
+    for (const f of which) f.setAttribute('aria-invalid', 'true');
+  };
   const user = document.getElementById('user').value.trim();
   const password = document.getElementById('password').value;
   if (!user || !password) {
-    error.textContent = 'Enter your user name and password.';
+    fail('Enter your user name and password.', fields.filter((f) => !f.value.trim()));
     return;
   }
   try {
@@ -29,8 +36,9 @@ document.getElementById('signin').addEventListener('submit', async (event) => {
       return;
     }
     const body = await res.json().catch(() => ({}));
-    error.textContent = (body.error && body.error.message) || ('Sign-in failed (' + res.status + ')');
+    fail((body.error && body.error.message) || ('Sign-in failed (' + res.status + ')'),
+      res.status === 401 ? fields : []);
   } catch (e) {
-    error.textContent = 'atdesk cannot be reached: ' + e.message;
+    fail('atdesk cannot be reached: ' + e.message, []);
   }
 });

@@ -40,7 +40,7 @@ for tool in node npm curl jq; do
 done
 chromium=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$chromium" ] || { log "e2e: $chromium is missing (scripts/install-deps installs chromium)"; exit 1; }
-if [ ! -d "$here/node_modules/playwright-core" ]; then
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/axe-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund >&2)
 fi
 

@@ -5,6 +5,11 @@
 import {chromium} from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import {createRequire} from 'node:module';
+
+// axe-core (npm, package-lock.json) runs inside the page; the page's CSP forbids injected scripts,
+// so the test contexts bypass CSP (the CSP itself is checked on the headers).
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const env = (name) => {
   const v = process.env[name];
@@ -54,7 +59,7 @@ const browser = await chromium.launch({
   headless: true,
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
 });
-let context = await browser.newContext({viewport: {width: 1280, height: 900}});
+let context = await browser.newContext({viewport: {width: 1280, height: 900}, bypassCSP: true});
 let page = await context.newPage();
 page.on('pageerror', (e) => console.error('page error:', e.message));
 let failures = 0;
@@ -77,6 +82,44 @@ async function step(name, fn) {
 async function shot(name) {
   fs.mkdirSync(shots, {recursive: true});
   await page.screenshot({path: path.join(shots, name + '.png'), fullPage: true});
+}
+
+// WCAG 2.1 A and AA with axe-core: any violation fails the step, named with its elements.
+async function axe(what) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({content: axeSource});
+  }
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}));
+  const found = result.violations.map((v) => `${v.id} (${v.impact}): ` +
+    v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
+  check(found.length === 0, `no WCAG A/AA violation on ${what}, got:\n  ${found.join('\n  ')}`);
+}
+
+// A phone: no horizontal scroll, and every visible control inside the viewport (not clipped).
+async function fitsPhone(what) {
+  const problems = await page.evaluate(() => {
+    const out = [];
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth > width) out.push('page scrolls sideways: ' + document.documentElement.scrollWidth);
+    for (const e of document.querySelectorAll('button, a, input, select, textarea, th, td')) {
+      const r = e.getBoundingClientRect();
+      if (!r.width || !r.height || e.closest('.sr-only, thead, .skip')) continue;  // the skip link hides off-screen until focused
+      if (r.left < -0.5 || r.right > width + 0.5) out.push(`${e.tagName} "${(e.textContent || e.getAttribute('aria-label') || '').trim().slice(0, 30)}" at ${Math.round(r.left)}..${Math.round(r.right)}`);
+      if (e.tagName === 'BUTTON' && e.scrollWidth > e.clientWidth + 1) out.push(`button "${e.textContent.trim()}" clipped`);
+    }
+    return out;
+  });
+  check(problems.length === 0, `${what} fits 390 px:\n  ${problems.slice(0, 8).join('\n  ')}`);
+}
+
+// Keyboard only: Tab (at most `max` times) until `selector` has the focus.
+async function tabTo(selector, max = 80, key = 'Tab') {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(key);
+    if (await page.evaluate((sel) => document.activeElement && document.activeElement.matches(sel), selector)) return;
+  }
+  throw new Error('Tab never reached ' + selector);
 }
 
 async function signIn(user, password) {
@@ -122,53 +165,109 @@ await step('sign-in fails with a wrong password', async () => {
   check((await page.textContent('#error')).includes('wrong user name or password'), 'error message');
   check(new URL(page.url()).pathname === '/signin', 'still on /signin');
   await shot('signin');
+  await axe('the sign-in page with an error');
 });
 
-await step('sign-in succeeds and the overview shows the held fax', async () => {
-  await signIn('admin', adminPassword);
+await step('keyboard only: sign in, open a held job, release it and see it printed', async () => {
+  await page.goto(url + '/signin');
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement.id === 'user'), 'Tab reaches the user name first');
+  await page.keyboard.type('admin');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(adminPassword);
+  await page.keyboard.press('Enter');
   await page.waitForURL(url + '/');
   await page.waitForSelector(`a[href="/jobs/${jobRelease}"]`);
   const text = await page.textContent('main');
   check(text.includes('user:local:alice'), 'the recipient of the held fax');
   check(text.includes('demo'), 'the printer');
-  check(text.includes('local'), 'the chat service');
   const cookies = await context.cookies();
   const c = cookies.find((k) => k.name === 'atdesk_session');
   check(c && c.httpOnly && c.sameSite === 'Strict', 'HttpOnly SameSite=Strict session cookie');
   await shot('overview');
-});
-
-await step('the job page shows page thumbnails and releasing prints it', async () => {
-  await page.goto(url + '/jobs/' + jobRelease);
+  await axe('the overview (admin)');
+  // The skip link moves to the content without re-rendering the page.
+  await page.evaluate(() => { document.querySelector('main h1').dataset.marker = 'kept'; });
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement.classList.contains('skip')), 'the skip link first');
+  await page.keyboard.press('Enter');
+  check(await page.evaluate(() => document.activeElement.id === 'main'), 'focus on main after the skip link');
+  check(await page.evaluate(() => document.querySelector('main h1').dataset.marker === 'kept'), 'no re-render');
+  await tabTo(`a[href="/jobs/${jobRelease}"]`);
+  await page.keyboard.press('Enter');
   await page.waitForSelector('.thumbs img');
-  const images = page.locator('.thumbs img');
-  check((await images.count()) === 2, 'two page thumbnails');
+  check((await page.locator('.thumbs img').count()) === 2, 'two page thumbnails');
+  check(await page.evaluate(() => document.activeElement.tagName === 'H1'), 'focus on the heading after navigation');
   await until('thumbnails loaded', () => page.evaluate(() =>
     [...document.querySelectorAll('.thumbs img')].every((i) => i.complete && i.naturalWidth > 0)), 15000);
   await shot('job');
+  await axe('a held job (admin)');
   check(printed(jobRelease).length === 0, 'nothing at the printer before release');
-  await page.selectOption('#printer', 'demo');
-  await page.click('#release');
+  await page.evaluate(() => { window.notReloaded = true; });
+  await tabTo('#release');
+  await page.keyboard.press('Enter');
   await until('the document at the printer', () => printed(jobRelease).length === 1);
-  await page.waitForSelector('.state-printed, .state-printing, .state-releasing');
+  // The page follows the job until it is printed, without a reload, and offers Delete again.
+  await page.waitForSelector('dd .state-printed', {timeout: 30000});
+  check(await page.evaluate(() => window.notReloaded === true), 'the page was not reloaded');
+  await page.waitForSelector('main .confirm-wrap button');
+  check(await page.evaluate(() => document.activeElement && document.activeElement.tagName !== 'BODY'),
+    'focus is not dropped to <body> after Release');
 });
 
-await step('a mode-table cell is saved and the held fax prints', async () => {
-  await page.goto(url + '/modes');
+await step('keyboard only: a mode-table cell is changed and saved, and the held fax prints', async () => {
+  await tabTo('header a[href="/modes"]', 30, 'Shift+Tab');  // back from the heading to the menu
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('button[data-save]');
   const active = await page.evaluate(async () => (await (await fetch('/api/v1/modes')).json()).active);
-  const cell = page.getByLabel(`${active}: busy at office`, {exact: true});
+  const label = `${active}: Busy at Office`;
+  const cell = page.getByLabel(label, {exact: true});
   check((await cell.inputValue()) === 'hold', 'busy at office holds at first');
   check(printed(jobMode).length === 0, 'the second fax is held');
-  await cell.selectOption('print');
-  await page.click(`button[data-save="${active}"]`);
+  await tabTo(`select[aria-label="${label}"]`, 120);
+  await page.keyboard.press('ArrowUp');  // hold → print (the options are print, hold)
+  check((await cell.inputValue()) === 'print', 'the arrow key chose print');
+  // Leaving with the change unsaved asks first; dismissing stays on the page with the change.
+  let asked = '';
+  page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+  await page.click('header a[href="/jobs"]');
+  check(asked.includes('not saved'), 'a warning before leaving with unsaved changes');
+  check(new URL(page.url()).pathname === '/modes', 'still on /modes');
+  check((await cell.inputValue()) === 'print', 'the unsaved cell is kept');
+  await cell.focus();
+  await tabTo(`button[data-save="${active}"]`, 80);
+  await page.keyboard.press('Enter');
   await page.waitForSelector('#status:has-text("Saved")');
   await page.reload();
   await page.waitForSelector(`button[data-save="${active}"]`);
-  check((await page.getByLabel(`${active}: busy at office`, {exact: true}).inputValue()) === 'print',
+  check((await page.getByLabel(label, {exact: true}).inputValue()) === 'print',
     'the cell is still print after a reload');
   await shot('modes');
+  await axe('the mode tables (admin)');
   // The change re-checks held jobs: Alice is busy at the office, which now prints.
   await until('the held fax at the printer', () => printed(jobMode).length === 1);
+});
+
+await step('schedule: a rule added and an unknown time zone refused next to the field', async () => {
+  await page.getByRole('button', {name: 'Add rule'}).click();
+  check(await page.evaluate(() => document.activeElement.tagName === 'SELECT'), 'focus on the new rule');
+  await page.locator('#schedule tbody tr').last().locator('input[value=mon]').check();
+  await axe('the schedule with a rule added');
+  await page.fill('#s-tz', 'Mars/Olympus');
+  await page.click('#schedule button[type=submit]');
+  const box = page.locator('#schedule-error');
+  await box.waitFor();
+  const text = await box.textContent();
+  check(text.includes('time_zone') && text.includes('Mars/Olympus'), 'the error names the field: ' + text);
+  check(await page.getAttribute('#s-tz', 'aria-invalid') === 'true', 'aria-invalid on the time zone');
+  check(await page.getAttribute('#s-tz', 'aria-describedby') === 'schedule-error', 'described by the error');
+  check(await box.getAttribute('role') === 'alert', 'role=alert');
+  await page.getByRole('button', {name: 'Delete mode table'}).first().click();
+  await axe('/modes with a form error and a confirmation open');
+  await page.getByRole('button', {name: 'Cancel'}).click();
+  check(await page.evaluate(() => document.activeElement.textContent === 'Delete'), 'focus back on Delete after Cancel');
+  await page.waitForTimeout(5500);  // longer than a success message lives
+  check(await box.isVisible(), 'the error stays');
 });
 
 await step('a recipient rule is added, modified and deleted', async () => {
@@ -187,7 +286,20 @@ await step('a recipient rule is added, modified and deleted', async () => {
   await page.click('form.inline button[type=submit] >> text=Save');
   await page.locator('tr', {hasText: 'night shift'}).waitFor();
   await shot('recipients');
-  await page.locator('tr', {hasText: 'user:local:carol'}).getByRole('button', {name: 'Delete'}).click();
+  await axe('the recipient table (admin)');
+  // A wrong pattern: the error stays next to the form, once, on the field it names.
+  await page.fill('#n-pattern', 'prefix:abc');
+  await page.fill('#n-recipient', 'user:local:dave');
+  await page.click('#add-rule button[type=submit]');
+  await page.locator('#add-rule-error').waitFor();
+  const error = await page.textContent('#add-rule-error');
+  check(!/(\b[\w ]+): \1:/.test(error), 'no repeated prefix: ' + error);
+  check(await page.getAttribute('#n-pattern', 'aria-invalid') === 'true', 'aria-invalid on the pattern');
+  await axe('the recipient table with a form error');
+  await page.locator('tr', {hasText: 'user:local:carol'}).getByRole('button', {name: /^Delete/}).click();
+  await axe('the recipient table with a confirmation open');
+  await page.getByRole('button', {name: 'Cancel'}).click();
+  await page.locator('tr', {hasText: 'user:local:carol'}).getByRole('button', {name: /^Delete/}).click();
   await page.getByRole('button', {name: 'Yes, delete'}).click();
   await page.locator('tr', {hasText: 'user:local:carol'}).waitFor({state: 'detached'});
   const rules = await page.evaluate(async () => (await (await fetch('/api/v1/recipients')).json()).rules);
@@ -211,27 +323,75 @@ await step('the audit log names the signed-in admin', async () => {
   const text = await page.textContent('main');
   check(text.includes('user:admin'), 'actor user:admin');
   check(text.includes('job.release') || text.includes('release'), 'the release');
+  check(!text.includes('null'), 'no "null" under the table');
   await shot('audit');
+  await axe('the audit log');
+  for (const p of ['/jobs', '/accounts', '/settings']) {
+    await page.goto(url + p);
+    await page.waitForSelector('main h1:not(:empty)');
+    await page.waitForLoadState('networkidle');
+    await axe(p + ' (admin)');
+  }
+  await page.goto(url + '/jobs/NOSUCHJOB');
+  await page.waitForSelector('main .error');
+  check((await page.title()) === 'Job not found · atdesk', 'title of a missing job: ' + await page.title());
+});
+
+await step('headers once, an HTML page for unknown paths, a favicon', async () => {
+  const signin = await context.request.get(url + '/signin');
+  const names = (await signin.headersArray()).map((h) => h.name.toLowerCase());
+  for (const h of ['x-content-type-options', 'cache-control', 'content-security-policy']) {
+    check(names.filter((n) => n === h).length === 1, h + ' once on /signin');
+  }
+  const missing = await context.request.get(url + '/no-such-page');
+  check(missing.status() === 404 && missing.headers()['content-type'].startsWith('text/html'), 'HTML 404');
+  const api404 = await context.request.get(url + '/api/v1/no-such-thing');
+  check(api404.status() === 404 && api404.headers()['content-type'].startsWith('application/json'), 'JSON 404 under /api/');
+  const icon = await context.request.get(url + '/favicon.ico');
+  check(icon.status() === 200 && icon.headers()['content-type'] === 'image/svg+xml', 'a favicon');
+  await page.goto(url + '/no-such-page');
+  await axe('the not-found page');
 });
 
 await step('sign out', async () => {
+  await page.goto(url + '/');
   await page.click('#signout');
   await page.waitForURL(/\/signin/);
   const r = await context.request.get(url + '/api/v1/jobs');
   check(r.status() === 401, 'signed out: 401');
 });
 
-await step('a user sees only their own jobs', async () => {
+await step('a user on a phone sees only their own jobs, readable at 390×844', async () => {
   await context.close();
-  context = await browser.newContext({viewport: {width: 390, height: 844}, isMobile: true});  // a phone
+  context = await browser.newContext({viewport: {width: 390, height: 844}, isMobile: true, hasTouch: true, bypassCSP: true});
   page = await context.newPage();
   await signIn('bob', 'bob-password');
   await page.waitForURL(url + '/');
   await page.waitForSelector(`a[href="/jobs/${jobBob}"]`);
-  await page.goto(url + '/jobs');
+  const header = await page.locator('header').boundingBox();
+  check(header.height <= 64, 'a compact header, got ' + header.height + ' px');
+  await fitsPhone('the overview (user)');
+  await axe('the overview (user)');
+  await shot('overview-phone');
+  await page.click('#menu');
+  check(await page.isVisible('header a[href="/jobs"]'), 'the menu opens');
+  await fitsPhone('the open menu');
+  await shot('menu-phone');
+  await page.click('header a[href="/jobs"]');
   await page.waitForSelector(`a[href="/jobs/${jobBob}"]`);
   check((await page.locator(`a[href="/jobs/${jobRelease}"]`).count()) === 0, "not Alice's job in the list");
+  await fitsPhone('the jobs list');
+  await axe('the jobs list (user)');
   await shot('jobs-phone');
+  await page.goto(url + '/jobs/' + jobBob);
+  await page.waitForSelector('.thumbs img');
+  await fitsPhone('a job');
+  await axe('a held job (user)');
+  await page.locator('main').getByRole('button', {name: /^Delete/}).click();
+  await axe('a job with the delete confirmation open (user)');
+  await fitsPhone('a job with the confirmation open');
+  await shot('job-phone');
+  await page.getByRole('button', {name: 'Cancel'}).click();
   await page.goto(url + '/jobs/' + jobRelease);
   await page.waitForSelector('main .error');
   check((await page.textContent('main .error')).includes('No such job'), "Alice's job by URL: no such job");
@@ -247,7 +407,25 @@ await step('a user sees only their own jobs', async () => {
   await page.waitForSelector('#status:has-text("saved")');
   const me = await page.evaluate(async () => (await (await fetch('/api/v1/me')).json()));
   check(me.hold_all === true, 'hold everything saved');
+  await fitsPhone('my settings');
+  await axe('my settings (user)');
   await shot('settings-phone');
+  await page.click('#menu');
+  await page.click('#signout');
+  await page.waitForURL(/\/signin/);
+});
+
+await step('an admin on a phone: mode grid, recipients, audit, accounts fit 390×844', async () => {
+  await signIn('admin', adminPassword);
+  await page.waitForURL(url + '/');
+  for (const [p, name] of [['/modes', 'modes-phone'], ['/recipients', 'recipients-phone'],
+    ['/audit', 'audit-phone'], ['/accounts', 'accounts-phone']]) {
+    await page.goto(url + p);
+    await page.waitForSelector('main h1:not(:empty)');
+    await page.waitForLoadState('networkidle');
+    await fitsPhone(p);
+    await shot(name);
+  }
 });
 
 await browser.close();

@@ -228,4 +228,9 @@ void SignInLimiter::success(const std::string& key) {
   entries_.erase(key);
 }
 
+void SignInLimiter::forget(std::string_view prefix) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [&](const auto& e) { return e.first.starts_with(prefix); });
+}
+
 }  // namespace atdesk::api

@@ -219,7 +219,16 @@ class HttpServer::Impl {
         out->set(http::field::content_type, response.content_type);
       out->set("X-Content-Type-Options", "nosniff");
       out->set(http::field::cache_control, "no-store");
-      for (const auto& [name, value] : response.headers) out->insert(name, value);
+      // A handler's own X-Content-Type-Options or Cache-Control replaces the default above
+      // (one field each, never two that contradict); other fields may repeat (Set-Cookie).
+      for (const auto& [name, value] : response.headers) {
+        if (beast::iequals(name, "X-Content-Type-Options") ||
+            beast::iequals(name, "Cache-Control")) {
+          out->set(name, value);
+        } else {
+          out->insert(name, value);
+        }
+      }
       out->body() = std::move(response.body);
       out->keep_alive(keep_alive_ && !server_.stopped_);
       out->prepare_payload();

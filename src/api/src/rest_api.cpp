@@ -11,6 +11,8 @@
 #include "atdesk/api/metrics.hpp"
 #include "atdesk/api/multipart.hpp"
 #include "atdesk/api/recipients_toml.hpp"
+#include "atdesk/core/text.hpp"
+#include "atdesk/tz/zone.hpp"
 
 namespace atdesk::api {
 namespace {
@@ -464,6 +466,14 @@ class RestApi {
     if (!j) return Response::error(j.error());
     auto schedule = schedule_from_json(*j);
     if (!schedule) return Response::error(schedule.error());
+    // The name must be one the tz database knows ("Mars/Olympus" is well-formed but no zone):
+    // the daemon would otherwise fail to load the schedule's zone when it decides.
+    if (auto zone = tz::load_time_zone(schedule->time_zone); !zone) {
+      return Response::error(400, "invalid_argument",
+                             "time_zone: expected a name from the tz database such as "
+                             "\"Asia/Tokyo\" or \"UTC\", got " +
+                                 quote(schedule->time_zone));
+    }
     if (auto ok = engine_.put_schedule(*schedule, actor); !ok) return Response::error(ok.error());
     return json_response(200, to_json(*schedule));
   }

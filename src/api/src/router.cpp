@@ -305,6 +305,7 @@ Response Router::dispatch(Request& request) const {
   auto found = match(request.method, request.segments);
   if (!found.route) {
     if (found.allowed.empty()) {
+      if (not_found_) return not_found_(request);
       return Response::error(404, "not_found",
                              "no route for " + request.method + " " + request.path);
     }

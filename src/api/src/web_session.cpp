@@ -105,6 +105,11 @@ constexpr std::string_view kDefaultPrinterNs = "web.default_printer";
 
 }  // namespace
 
+std::string sign_in_key(std::string_view account, std::string_view address) {
+  // A newline cannot be in an account name nor an address: the key cannot be forged by either.
+  return "account:" + std::string(account) + "\n" + std::string(address);
+}
+
 std::optional<std::string> request_cookie(const Request& request, std::string_view name) {
   for (const auto& [field, value] : request.headers) {
     if (field.size() != 6 || strncasecmp(field.c_str(), "cookie", 6) != 0) continue;
@@ -237,32 +242,41 @@ void install_web_api(Router& router, const WebApiContext& c) {
           return Response::error(400, "invalid_argument", "password: expected the password");
         }
         const std::string name = (*user)->substr(0, 64);
-        const std::string user_key = "account:" + name;
+        const std::string pair_key = sign_in_key(name, request.remote);
         const std::string address_key = "address:" + request.remote;
-        const auto wait =
-            std::max(c.limiter.locked_for(user_key), c.limiter.locked_for(address_key));
-        if (wait.count() > 0) {
-          const auto seconds = (wait.count() + 999) / 1000;
-          // The audit log logs its own failures; a sign-in does not depend on it.
+        const auto refuse = [&](std::chrono::milliseconds wait, const std::string& why) {
+          const auto seconds = std::max<long long>(1, (wait.count() + 999) / 1000);
           (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
-                                      "sign-in attempted while locked");
+                                      why);
           auto r = Response::error(
               429, "limit_exceeded",
               "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
           r.headers.emplace_back("Retry-After", std::to_string(seconds));
           return r;
+        };
+        // This account from this address: locked after five failures, the right password
+        // included (that is what stops guessing). Other addresses and accounts are not affected.
+        if (const auto wait = c.limiter.locked_for(pair_key); wait.count() > 0) {
+          return refuse(wait, "sign-in attempted while locked");
         }
+        const auto address_wait = c.limiter.locked_for(address_key);
         auto account = c.accounts.verify(name, **password);
         if (!account) return Response::error(account.error());
         if (!*account) {
-          c.limiter.failure(user_key);
-          c.limiter.failure(address_key);
+          c.limiter.failure(pair_key);
+          // Names that are no account count against the address: made-up names cannot lock a
+          // real account out. While the address is locked every failure from it gets the same
+          // 429 (so it does not tell which names exist); a right password still signs in.
+          auto known = c.accounts.find(name);
+          if (known && !*known) c.limiter.failure(address_key);
+          if (address_wait.count() > 0) {
+            return refuse(address_wait, "wrong user name or password from a locked address");
+          }
           (void)c.engine.record_audit("web:" + request.remote, "session.refused", "account " + name,
                                       "wrong user name or password");
           return Response::error(401, "unauthenticated", "wrong user name or password");
         }
-        c.limiter.success(user_key);
-        c.limiter.success(address_key);
+        c.limiter.success(pair_key);
         auto [id, session] = c.sessions.create(name);
         (void)c.engine.record_audit("user:" + name, "session.start", "account " + name,
                                     "signed in from " + request.remote);
@@ -360,6 +374,8 @@ void install_web_api(Router& router, const WebApiContext& c) {
                auto account = c.accounts.update(name, *role, std::move(*recipients), pw);
                if (!account) return Response::error(account.error());
                if (pw) c.sessions.remove_account(name);
+               // Saving an account (even with no change) unlocks its sign-in from every address.
+               c.limiter.forget(sign_in_key(name, ""));
                (void)c.engine.record_audit(who.actor, "account.update", "account " + name,
                                            "role " + std::string(to_string(account->role)) +
                                                (pw ? ", password changed" : ""));

@@ -29,6 +29,33 @@ Response asset_response(std::string_view path, std::string cache = "no-cache") {
   return r;
 }
 
+// The page a browser gets for a path that is no page (an API client still gets the JSON 404).
+// Plain HTML with no script: it must not depend on a session, and says where to go instead.
+constexpr std::string_view kNotFoundPage = R"(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Not found · atdesk</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/app.css">
+</head>
+<body class="signin">
+<main id="main">
+<h1>Not found</h1>
+<p>atdesk has no page at this address.</p>
+<p><a href="/">Go to the overview</a> or <a href="/jobs">the jobs</a>.</p>
+</main>
+</body>
+</html>
+)";
+
+bool wants_page(const Request& request) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  if (request.path == "/api" || request.path.starts_with("/api/")) return false;
+  return true;
+}
+
 Response redirect(std::string location) {
   Response r;
   r.status = 303;
@@ -52,6 +79,19 @@ void add_ui_security_headers(Response& response) {
 }
 
 void install_web_ui(Router& router, const Authenticator& auth) {
+  router.set_not_found([](const Request& request) {
+    if (!wants_page(request)) {
+      return Response::error(404, "not_found",
+                             "no route for " + request.method + " " + request.path);
+    }
+    auto r = Response::text(404, std::string(kNotFoundPage), "text/html; charset=utf-8");
+    add_ui_security_headers(r);
+    return r;
+  });
+  router.add_public(
+      "GET", "/favicon.ico",
+      [](const Request&) { return asset_response("favicon.svg", "max-age=86400"); },
+      "the site icon browsers ask for; no data");
   router.add_public(
       "GET", "/signin", [](const Request&) { return asset_response("signin.html"); },
       "the sign-in page");

@@ -2,6 +2,10 @@
 // CSRF refusal, role scoping of the REST API and the UI's pages and headers, all through the
 // Router (no socket) with the real engine over in-memory stores.
 #include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -176,7 +180,7 @@ class WebTest : public ::testing::Test {
     r.headers = std::move(headers);
     if (!body.empty()) r.headers.emplace_back("Content-Type", "application/json");
     r.body = std::move(body);
-    r.remote = "192.0.2.7";
+    r.remote = remote_;
     return router_.dispatch(r);
   }
 
@@ -221,6 +225,12 @@ class WebTest : public ::testing::Test {
     return job->id.str();
   }
 
+  int sign_in_status(const std::string& user, const std::string& password) {
+    return call("POST", "/api/v1/session", json{{"user", user}, {"password", password}}.dump())
+        .status;
+  }
+
+  std::string remote_ = "192.0.2.7";  // the client address of call()
   const NumberPlan plan_{"81", "0", "00"};
   testing::MemoryJobStore jobs_;
   testing::MemoryTableStore tables_;
@@ -258,7 +268,8 @@ std::string target_of(const std::string& pattern) {
 // listed here, each on purpose. A new route that is neither authenticated nor on this list fails.
 TEST_F(WebTest, EveryRouteRefusesARequestWithoutCredentialsUnlessListedAsPublic) {
   const std::set<std::string> expected_public = {"GET /healthz", "GET /signin",
-                                                 "GET /static/{file}", "POST /api/v1/session"};
+                                                 "GET /static/{file}", "GET /favicon.ico",
+                                                 "POST /api/v1/session"};
   std::set<std::string> open;
   const auto routes = router_.routes();
   ASSERT_GT(routes.size(), 40u);
@@ -379,6 +390,105 @@ TEST_F(WebTest, SignInIsRateLimitedPerAccount) {
       call("POST", "/api/v1/session", json{{"user", "bob"}, {"password", "bob-password"}}.dump())
           .status,
       200);
+}
+
+// The lock is per account and address: the same account from another address, and another
+// account from the same address, still sign in.
+TEST_F(WebTest, SignInLockIsPerAccountAndAddress) {
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(sign_in_status("bob", "wrong-pass"), 401);
+  EXPECT_EQ(sign_in_status("bob", "bob-password"), 429);
+  EXPECT_EQ(sign_in_status("alice", "alice-password"), 200);
+  remote_ = "192.0.2.8";
+  EXPECT_EQ(sign_in_status("bob", "bob-password"), 200);
+}
+
+// Failures for names that are no account (five or fifteen) never lock a real account out of that
+// address; once the address is locked every failure from it answers 429 alike, so the answer
+// does not tell which names exist.
+TEST_F(WebTest, MadeUpNamesDoNotLockARealAccountOut) {
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(sign_in_status("nobody-" + std::to_string(i), "x"), 401);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(sign_in_status("nobody-" + std::to_string(i), "x"), 429);
+  EXPECT_EQ(sign_in_status("root", "wrong-password"), 429);  // same answer as a made-up name
+  EXPECT_EQ(sign_in_status("root", "root-password"), 200);
+  EXPECT_EQ(sign_in_status("alice", "alice-password"), 200);
+}
+
+// docs/web-ui.md: an admin unlocks an account by saving it (PUT /api/v1/accounts/<name>).
+TEST_F(WebTest, AnAdminUnlocksAnAccountBySavingIt) {
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(sign_in_status("bob", "wrong-pass"), 401);
+  EXPECT_EQ(sign_in_status("bob", "bob-password"), 429);
+  remote_ = "198.51.100.1";  // the admin signs in elsewhere
+  const auto root = sign_in("root", "root-password");
+  EXPECT_EQ(as(root, "PUT", "/api/v1/accounts/bob", "{}").status, 200);
+  remote_ = "192.0.2.7";
+  EXPECT_EQ(sign_in_status("bob", "bob-password"), 200);
+}
+
+TEST_F(WebTest, ScheduleRefusesATimeZoneTheTzDatabaseDoesNotKnow) {
+  auto schedule = json::parse(admin("GET", "/api/v1/schedule").body);
+  schedule["time_zone"] = "Mars/Olympus";
+  const auto bad = admin("PUT", "/api/v1/schedule", schedule.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  const auto message = json::parse(bad.body).at("error").at("message").get<std::string>();
+  EXPECT_TRUE(message.starts_with("time_zone: ")) << message;
+  EXPECT_NE(message.find("\"Mars/Olympus\""), std::string::npos) << message;
+  EXPECT_EQ(message.find("time zone: "), std::string::npos) << message;  // no repeated prefix
+  EXPECT_NE(json::parse(admin("GET", "/api/v1/schedule").body).at("time_zone"), "Mars/Olympus");
+  schedule["time_zone"] = "Asia/Tokyo";
+  const auto good = admin("PUT", "/api/v1/schedule", schedule.dump());
+  EXPECT_EQ(good.status, 200) << good.body;
+}
+
+// A browser asking for a path that is no page gets an HTML page it can show; an API client keeps
+// the JSON error; /favicon.ico is the site icon.
+TEST_F(WebTest, UnknownPathsAnswerHtmlToBrowsersAndJsonUnderApi) {
+  const auto page = call("GET", "/no-such-page");
+  EXPECT_EQ(page.status, 404);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<title>Not found"), std::string::npos);
+  EXPECT_EQ(page.body.find("<script"), std::string::npos);
+  EXPECT_EQ(header_of(page, "X-Frame-Options"), "DENY");
+  const auto api = call("GET", "/api/v1/no-such-thing");
+  EXPECT_EQ(api.status, 404);
+  EXPECT_EQ(json::parse(api.body).at("error").at("code"), "not_found");
+  EXPECT_EQ(call("POST", "/no-such-page", "{}").content_type.find("text/html"), std::string::npos);
+  const auto icon = call("GET", "/favicon.ico");
+  EXPECT_EQ(icon.status, 200);
+  EXPECT_EQ(icon.content_type, "image/svg+xml");
+  EXPECT_NE(icon.body.find("<svg"), std::string::npos);
+}
+
+// Over a real socket (the server adds its own defaults to each response): the sign-in page has
+// one X-Content-Type-Options and one Cache-Control, not two that contradict.
+TEST_F(WebTest, SignInPageSendsEachSecurityHeaderOnce) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  HttpServer server({}, router_);
+  ASSERT_TRUE(server.start());
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
+  http::request<http::empty_body> req(http::verb::get, "/signin", 11);
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  EXPECT_EQ(res.result_int(), 200u);
+  std::map<std::string, std::vector<std::string>> fields;
+  for (const auto& f : res) {
+    fields[beast::iequals(f.name_string(), "cache-control") ? "cache-control"
+                                                            : std::string(f.name_string())]
+        .push_back(std::string(f.value()));
+  }
+  EXPECT_EQ(fields["X-Content-Type-Options"], std::vector<std::string>{"nosniff"});
+  EXPECT_EQ(fields["cache-control"], std::vector<std::string>{"no-cache"});
+  EXPECT_EQ(fields["X-Frame-Options"].size(), 1u);
+  EXPECT_EQ(fields["Content-Security-Policy"].size(), 1u);
+  beast::error_code ignored;
+  stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  server.stop();
 }
 
 TEST_F(WebTest, AUserSeesOnlyTheirOwnJobsAndNoAdminRoutes) {
@@ -502,9 +612,13 @@ TEST_F(WebTest, PagesNeedASessionAndCarrySecurityHeaders) {
   EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
   EXPECT_EQ(call("GET", "/static/nothing.js").status, 404);
   // Every embedded asset is served, and none refers to another site.
+  // (The SVG namespace is a name, not an address: nothing is fetched from it.)
   for (const auto& asset : web_assets()) {
-    EXPECT_EQ(asset.body.find("http://"), std::string::npos) << asset.path;
-    EXPECT_EQ(asset.body.find("https://"), std::string::npos) << asset.path;
+    std::string body(asset.body);
+    const std::string svg_ns = "xmlns=\"http://www.w3.org/2000/svg\"";
+    if (const auto at = body.find(svg_ns); at != std::string::npos) body.erase(at, svg_ns.size());
+    EXPECT_EQ(body.find("http://"), std::string::npos) << asset.path;
+    EXPECT_EQ(body.find("https://"), std::string::npos) << asset.path;
   }
 }
 

@@ -79,6 +79,8 @@ class SignInLimiter {
   std::chrono::milliseconds locked_for(const std::string& key) const;
   void failure(const std::string& key);
   void success(const std::string& key);
+  // Clears every key that starts with `prefix` (an admin unlocking one account everywhere).
+  void forget(std::string_view prefix);
 
  private:
   struct Entry {

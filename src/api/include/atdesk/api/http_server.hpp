@@ -111,6 +111,9 @@ class Router {
   void add_public(std::string method, std::string_view pattern, Handler handler, std::string why);
   // Every registered route, in the order added.
   std::vector<RouteInfo> routes() const;
+  // What answers a path no route has, for any method (not a route: nothing is behind it). Unset,
+  // that is the 404 JSON error; the web UI sets it to send an HTML page to a browser.
+  void set_not_found(Handler handler) { not_found_ = std::move(handler); }
 
  private:
   struct Segment {
@@ -145,6 +148,7 @@ class Router {
                           std::map<std::string, std::string>* params);
   const Authenticator* auth_ = nullptr;
   std::vector<Route> routes_;
+  Handler not_found_;
 };
 
 // An HTTP/1.1 server with keep-alive on its own io_context threads. Handlers run on a separate

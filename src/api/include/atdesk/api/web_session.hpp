@@ -75,6 +75,9 @@ class SessionAuthenticator final : public Authenticator {
   const AccountStore& accounts_;
 };
 
+// The sign-in limiter's key for one account from one client address (docs/web-ui.md).
+std::string sign_in_key(std::string_view account, std::string_view address);
+
 struct WebApiContext {
   engine::Engine& engine;
   AccountStore& accounts;
