@@ -126,8 +126,7 @@ class Received {
     changed_.notify_all();
     return {};
   }
-  std::optional<IncomingDocument> wait_for(const std::string& called,
-                                                   std::chrono::seconds limit) {
+  std::optional<IncomingDocument> wait_for(const std::string& called, std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
     if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
     return docs_.at(called);

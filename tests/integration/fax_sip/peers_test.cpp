@@ -734,8 +734,7 @@ class Received {
     changed_.notify_all();
     return {};
   }
-  std::optional<IncomingDocument> wait_for(const std::string& called,
-                                                   std::chrono::seconds limit) {
+  std::optional<IncomingDocument> wait_for(const std::string& called, std::chrono::seconds limit) {
     std::unique_lock lock(mutex_);
     if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
     return docs_.at(called);
@@ -1047,8 +1046,8 @@ TEST_F(SipPeers, ReInvitesAreAnsweredAsOfferedAndMediaFollows) {
   std::unique_ptr<SipFaxReceiver> receiver;
   for (int attempt = 0; attempt < 5 && !receiver; ++attempt) {
     s.port = atdesk::testing::free_sip_port();
-    auto r = std::make_unique<SipFaxReceiver>(
-        s, [](IncomingDocument) -> Result<void> { return {}; });
+    auto r =
+        std::make_unique<SipFaxReceiver>(s, [](IncomingDocument) -> Result<void> { return {}; });
     if (r->start()) receiver = std::move(r);
   }
   ASSERT_TRUE(receiver);
