@@ -103,7 +103,7 @@ start_daemon() {
   (umask 027 && exec setpriv --reuid=atdesk --regid=atdesk --init-groups \
     "$work/lib/atdeskd" --config "$work/atdesk.toml" </dev/null >>"$work/atdeskd.log" 2>&1) &
   daemon=$!
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
     curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
     sleep 0.05
   done

@@ -59,10 +59,14 @@ TOML
   } >"$work/atdesk.toml"
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 200); do
+  # Up to 60 s: on a loaded machine (CI builds beside it) start-up has taken over 10 s.
+  for _ in $(seq 1 1200); do
     curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
+  log "  FAIL: atdeskd did not answer on $ATDESK_URL; its log:"
+  tail -n 20 "$work/atdeskd.log" >&2
   return 1
 }
 stop_daemon() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; }
@@ -125,11 +129,11 @@ config_errors() {  # each bad [sip] registration setting is refused naming the k
   base_config "$aport" "$work/state" demo "$pport" >"$work/bad.toml"
   printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.1"]\nregistrar = "sip:127.0.0.1"\nregister_password_file = "%s"\n' \
     "$work/sip-password" >>"$work/bad.toml"
-  out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && return 1
+  out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
   grep -q "\[sip\].*register_user.*required with a registrar" <<<"$out" || { log "  FAIL: $out"; return 1; }
   chmod 644 "$work/sip-password"
   sed -i 's/^register_password_file/register_user = "atdesk"\nregister_password_file/' "$work/bad.toml"
-  out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && return 1
+  out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
   chmod 600 "$work/sip-password"
   grep -q "register_password_file.*chmod 600" <<<"$out" || { log "  FAIL: $out"; return 1; }
   # allowed_peers takes CIDR ranges; NAT settings; a bad range and half a port range are refused
@@ -138,10 +142,10 @@ config_errors() {  # each bad [sip] registration setting is refused naming the k
     >>"$work/nat.toml"
   out=$("$atdeskd" --config "$work/nat.toml" --check-config 2>&1) || { log "  FAIL: $out"; return 1; }
   sed 's#"127.0.0.0/8"#"127.0.0.0/33"#' "$work/nat.toml" >"$work/bad-cidr.toml"
-  out=$("$atdeskd" --config "$work/bad-cidr.toml" --check-config 2>&1) && return 1
+  out=$("$atdeskd" --config "$work/bad-cidr.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
   grep -q "allowed_peers.*CIDR" <<<"$out" || { log "  FAIL: $out"; return 1; }
   grep -v '^media_port_max' "$work/nat.toml" >"$work/bad-ports.toml"
-  out=$("$atdeskd" --config "$work/bad-ports.toml" --check-config 2>&1) && return 1
+  out=$("$atdeskd" --config "$work/bad-ports.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
   grep -q "media_port_max.*go together" <<<"$out" || { log "  FAIL: $out"; return 1; }
 }
 
