@@ -171,7 +171,7 @@ class HttpServer::Impl {
       if (ec)
         return write_error(400, "invalid_argument", "malformed HTTP request: " + ec.message());
 
-      auto message = parser_->release();
+      auto message = parser_.value().release();  // set before every read
       auto request = std::make_shared<Request>();
       request->method = std::string(message.method_string());
       request->target = std::string(message.target());

@@ -323,8 +323,9 @@ class RestApi {
     if (auto ok = only_keys(*body, {"printer"}); !ok) return Response::error(ok.error());
     auto printer = string_field(*body, "printer");
     if (!printer) return Response::error(printer.error());
-    if (*printer && (*printer)->empty()) printer->reset();
-    return or_error(engine_.release(request.param("id"), *printer, actor), 200,
+    std::optional<std::string>& to = *printer;
+    if (to && to->empty()) to.reset();
+    return or_error(engine_.release(request.param("id"), to, actor), 200,
                     [](const Job& job) { return to_json(job); });
   }
 
@@ -582,11 +583,13 @@ class RestApi {
     if (auto missing = require_local(service->value_or(local_ ? local_->name() : "local"))) {
       return *missing;
     }
-    if (!*from || (*from)->empty()) {
+    const std::optional<std::string>& sender = *from;
+    const std::optional<std::string>& words = *text;
+    if (!sender || sender->empty()) {
       return Response::error(400, "invalid_argument", "from: expected the sender's user name");
     }
-    if (!*text) return Response::error(400, "invalid_argument", "text: expected the command text");
-    chat::ChatCommand cmd{local_->name(), **from, *channel, **text};
+    if (!words) return Response::error(400, "invalid_argument", "text: expected the command text");
+    chat::ChatCommand cmd{local_->name(), *sender, *channel, *words};
     local_->post_command(cmd);
     return json_response(202, Json{{"accepted", true}});
   }

@@ -182,9 +182,10 @@ Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config&
                                                                    engine::Engine& engine) {
   auto settings = sip_settings(config);
   if (!settings) return fail(settings.error());
-  if (!*settings) return std::unique_ptr<fax_sip::SipFaxReceiver>();
+  const auto& configured = *settings;
+  if (!configured) return std::unique_ptr<fax_sip::SipFaxReceiver>();
   auto receiver = std::make_unique<fax_sip::SipFaxReceiver>(
-      **settings,
+      *configured,
       [&engine](IncomingDocument document) -> Result<void> {
         auto job = engine.submit(std::move(document));
         if (!job) return fail(job.error());

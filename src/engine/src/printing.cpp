@@ -162,8 +162,8 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
       hold_for_print_problem(std::move(*job), PrintProblem::unavailable, found.error().message);
       return done;
     }
-    if (*found) {
-      const auto [submission, state] = **found;
+    if (const auto& at_printer = *found; at_printer) {
+      const auto [submission, state] = *at_printer;
       if (state != print::RemoteJobState::aborted && state != print::RemoteJobState::canceled) {
         spdlog::info("job {}: found at printer {} as job {} ({}), tracking it", id.short_id(),
                      job->printer, submission.job_id, print::to_string(state));
@@ -248,10 +248,10 @@ Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step
     // name before deciding anything.
     auto found = target->find(job_name_of(id), 0);
     if (!found) return step;  // the printer stopped answering: look again later
-    if (*found) {
+    if (const auto& at_printer = *found; at_printer) {
       spdlog::info("job {}: printer {} has it as job {} now, not {}", id.short_id(), job->printer,
-                   (*found)->first.job_id, step.submission.job_id);
-      step.submission = (*found)->first;
+                   at_printer->first.job_id, step.submission.job_id);
+      step.submission = at_printer->first;
       job->printer_job = std::to_string(step.submission.job_id);
       if (auto ok = deps_.jobs.save(*job); !ok) {
         spdlog::warn("job {}: cannot record printer job {}: {}", id.short_id(),

@@ -447,19 +447,22 @@ class SipFaxReceiver::Impl {
       call->unanswered_socket = std::move(*socket);
       sdp = offer_sdp(*call);
     } else {
-      const auto& stream = offer->streams[choice->index];
-      call->t38 = choice->kind == StreamKind::t38;
-      call->payload_type = choice->payload_type;
+      // An offer comes with its choice and the endpoint it resolved to (set together above).
+      const SessionDescription& offered = offer.value();
+      const AnswerChoice& chosen = choice.value();
+      const auto& stream = offered.streams[chosen.index];
+      call->t38 = chosen.kind == StreamKind::t38;
+      call->payload_type = chosen.payload_type;
       call->ptime = stream.ptime > 0 ? stream.ptime : 20;
       if (call->t38) call->t38_answered = answer_t38(stream.t38);
-      if (auto ok = start_media(*call, std::move(*socket), *remote,
+      if (auto ok = start_media(*call, std::move(*socket), remote.value(),
                                 t38_config_of(stream.t38, call->t38_answered));
           !ok) {
         remove_call_files({call->file, record_path(call->file)});
         refuse(e.nh, SIP_500_INTERNAL_SERVER_ERROR, id, ok.error().message);
         return;
       }
-      sdp = answer_sdp(*call, *offer, *choice, call->audio_port);
+      sdp = answer_sdp(*call, offered, chosen, call->audio_port);
     }
     nua_handle_bind(e.nh, call.get());
     nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
@@ -580,7 +583,7 @@ class SipFaxReceiver::Impl {
     if (!call.media) {  // the INVITE was offerless: media starts now
       call.payload_type = pt;
       call.ptime = chosen->ptime > 0 ? chosen->ptime : 20;
-      auto socket = std::move(*call.unanswered_socket);
+      auto socket = std::move(call.unanswered_socket.value());  // kept since the offerless INVITE
       call.unanswered_socket.reset();
       if (auto ok = start_media(call, std::move(socket), *remote, T38Config{}); !ok) {
         spdlog::error("sip: call {}: {}", call.id, ok.error().message);

@@ -211,27 +211,29 @@ std::string identity_mismatch(const JobAttributes& job, const std::string& job_n
 Result<RemoteJobState> IppPrinter::status(const Submission& submission) {
   auto session = IppSession::open(settings_.name, settings_.uri, settings_.timeout);
   if (!session) return fail(session.error());
-  auto job = get_job(*session, submission.job_id);
-  if (!job) return fail(job.error());
-  if (!*job) {
+  auto found = get_job(*session, submission.job_id);
+  if (!found) return fail(found.error());
+  const std::optional<JobAttributes>& job = *found;
+  if (!job) {
     return fail(Errc::not_found, session->who() + ": the printer no longer knows job " +
                                      std::to_string(submission.job_id) + " ('" +
                                      submission.job_name + "')");
   }
   if (!submission.job_name.empty()) {
-    const std::string mismatch = identity_mismatch(**job, submission.job_name, submission.job_uuid);
+    const std::string mismatch = identity_mismatch(*job, submission.job_name, submission.job_uuid);
     // A job without name or uuid (a printer that returns neither) cannot be checked; only a
     // job that shows another identity is taken as someone else's.
-    if (!mismatch.empty() && ((*job)->name || !(*job)->uuid.empty())) {
+    if (!mismatch.empty() && (job->name || !job->uuid.empty())) {
       return fail(Errc::conflict, session->who() + ": " + mismatch);
     }
   }
-  if (!(*job)->state) {
+  const std::optional<RemoteJobState> state = job->state;
+  if (!state) {
     return fail(Errc::unavailable, session->who() + ": job " + std::to_string(submission.job_id) +
                                        " has no valid job-state (got " +
-                                       std::to_string((*job)->raw_state) + ", expected 3..9)");
+                                       std::to_string(job->raw_state) + ", expected 3..9)");
   }
-  return *(*job)->state;
+  return *state;
 }
 
 Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
@@ -243,11 +245,15 @@ Result<std::optional<std::pair<Submission, RemoteJobState>>> IppPrinter::find(
   // The recorded id first: Get-Job-Attributes on one id also makes a CUPS server load a
   // finished job's attributes, which Get-Jobs leaves out once the job is unloaded.
   if (recorded_job_id > 0) {
-    auto job = get_job(*session, recorded_job_id);
-    if (!job) return fail(job.error());
-    if (*job && (*job)->state && (*job)->name && *(*job)->name == job_name) {
-      return Found(std::pair{Submission{settings_.name, (*job)->id, job_name, (*job)->uuid},
-                             *(*job)->state});
+    auto found = get_job(*session, recorded_job_id);
+    if (!found) return fail(found.error());
+    const std::optional<JobAttributes>& job = *found;
+    if (job) {
+      const std::optional<RemoteJobState> state = job->state;
+      const std::optional<std::string> name = job->name;
+      if (state && name && *name == job_name) {
+        return Found(std::pair{Submission{settings_.name, job->id, job_name, job->uuid}, *state});
+      }
     }
   }
 

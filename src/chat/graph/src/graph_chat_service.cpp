@@ -328,7 +328,7 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
   std::lock_guard lock(mutex_);
   auto& set = auth == Auth::app ? app_ : delegated_;
   const std::string old_refresh = set.refresh_token;
-  set = std::move(*reply->tokens);
+  set = std::move(reply->tokens.value());
   if (set.refresh_token.empty()) set.refresh_token = old_refresh;  // not rotated
   if (auto ok = save_tokens(); !ok) {
     spdlog::warn("chat {}: cannot store tokens: {}", s_.name, ok.error().describe());
@@ -886,7 +886,7 @@ Result<void> GraphChatService::finish_browser_sign_in(const BrowserSignIn& sign_
     return fail(Errc::permission_denied,
                 "browser sign-in refused: " + reply->error + " " + reply->description);
   }
-  return impl_->signed_in(std::move(*reply->tokens));
+  return impl_->signed_in(std::move(reply->tokens.value()));
 }
 
 Result<DeviceSignIn> GraphChatService::begin_device_sign_in() {
@@ -941,7 +941,7 @@ Result<SignInStatus> GraphChatService::poll_device_sign_in(DeviceSignIn& sign_in
     return fail(Errc::permission_denied,
                 "device code sign-in failed: " + reply->error + " " + reply->description);
   }
-  if (auto ok = impl_->signed_in(std::move(*reply->tokens)); !ok) return fail(ok.error());
+  if (auto ok = impl_->signed_in(std::move(reply->tokens.value())); !ok) return fail(ok.error());
   return SignInStatus::signed_in;
 }
 

@@ -143,8 +143,8 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         }
         continue;
       }
-      auto* sub = impl_->subscription_ && impl_->subscription_->id == sub_id
-                      ? &*impl_->subscription_
+      auto* sub = impl_->subscription_ && impl_->subscription_.value().id == sub_id
+                      ? &impl_->subscription_.value()
                       : nullptr;
       // A subscription atdesk no longer has (deleted, replaced, from before a lost vault):
       // accepted and dropped. Graph retries refused deliveries for hours ("Set up notifications

@@ -56,9 +56,10 @@ Result<void> TokenVault::save(const std::string& key, const std::string& plainte
 Result<std::string> TokenVault::load(const std::string& key) {
   auto stored = tables_.get_setting(kTokenNamespace, key);
   if (!stored) return fail(stored.error());
-  if (!*stored) return std::string();
+  const std::optional<std::string>& value = *stored;
+  if (!value) return std::string();
   if (auto ok = ensure_key(); !ok) return fail(ok.error());
-  const std::string& text = **stored;
+  const std::string& text = *value;
   const std::string where = std::string("setting ") + kTokenNamespace + "/" + key;
   if (!text.starts_with(kPrefix)) {
     return fail(Errc::corrupt, where + ": expected sealed tokens (\"v1:...\")");

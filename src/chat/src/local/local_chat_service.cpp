@@ -56,12 +56,13 @@ Result<std::map<std::string, Presence>> LocalChatService::presence(
   for (const auto& user : users) {
     auto stored = tables_.get_setting(kPresenceNs, user);
     if (!stored) return fail(stored.error());
-    if (!*stored) {
+    const std::optional<std::string>& text = *stored;
+    if (!text) {
       // A local user nobody has set a presence for: known, but nothing is known about them.
       out.emplace(user, Presence{});
       continue;
     }
-    auto p = decode(user, **stored);
+    auto p = decode(user, *text);
     if (!p) return fail(p.error());
     out.emplace(user, *p);
   }
@@ -71,8 +72,9 @@ Result<std::map<std::string, Presence>> LocalChatService::presence(
 Result<std::vector<std::string>> LocalChatService::channel_members(const std::string& channel) {
   auto stored = tables_.get_setting(kChannelNs, channel);
   if (!stored) return fail(stored.error());
-  if (!*stored) return fail(Errc::not_found, "local channel '" + channel + "' has no members");
-  auto j = nlohmann::json::parse(**stored, nullptr, false);
+  const std::optional<std::string>& text = *stored;
+  if (!text) return fail(Errc::not_found, "local channel '" + channel + "' has no members");
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) {
     return fail(Errc::corrupt, "stored members of local channel '" + channel + "' are not JSON");
   }

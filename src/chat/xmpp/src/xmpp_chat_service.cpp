@@ -260,7 +260,7 @@ class XmppChatService::Loop {
       return fail(Errc::timeout, who() + ": " + what + ": no answer from " + peer() + " within " +
                                      std::to_string(settings_.timeout.count()) + " ms");
     }
-    return std::move(*pending->value);
+    return std::move(pending->value).value();  // has_value() held under the lock
   }
 
   void post(std::function<void()> task) {
