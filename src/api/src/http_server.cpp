@@ -171,7 +171,9 @@ class HttpServer::Impl {
       if (ec)
         return write_error(400, "invalid_argument", "malformed HTTP request: " + ec.message());
 
-      auto message = parser_.value().release();  // set before every read
+      auto& parser = parser_;  // set before every read
+      if (!parser) return write_error(500, "internal", "no request was being read");
+      auto message = parser->release();
       auto request = std::make_shared<Request>();
       request->method = std::string(message.method_string());
       request->target = std::string(message.target());

@@ -442,20 +442,20 @@ class SipFaxReceiver::Impl {
     call->origin = SdpOrigin{settings_.advertised_address, rd(), 1};
     call->audio_port = socket->port();
     std::string sdp;
-    if (!offer) {
+    // An offer comes with its choice and the endpoint it resolved to (set together above).
+    if (!offer || !choice || !remote) {
       call->offer_in_200 = true;
       call->unanswered_socket = std::move(*socket);
       sdp = offer_sdp(*call);
     } else {
-      // An offer comes with its choice and the endpoint it resolved to (set together above).
-      const SessionDescription& offered = offer.value();
-      const AnswerChoice& chosen = choice.value();
+      const SessionDescription& offered = *offer;
+      const AnswerChoice& chosen = *choice;
       const auto& stream = offered.streams[chosen.index];
       call->t38 = chosen.kind == StreamKind::t38;
       call->payload_type = chosen.payload_type;
       call->ptime = stream.ptime > 0 ? stream.ptime : 20;
       if (call->t38) call->t38_answered = answer_t38(stream.t38);
-      if (auto ok = start_media(*call, std::move(*socket), remote.value(),
+      if (auto ok = start_media(*call, std::move(*socket), *remote,
                                 t38_config_of(stream.t38, call->t38_answered));
           !ok) {
         remove_call_files({call->file, record_path(call->file)});
@@ -580,11 +580,18 @@ class SipFaxReceiver::Impl {
       nua_bye(call.nh, TAG_END());
       return;
     }
-    if (!call.media) {  // the INVITE was offerless: media starts now
+    if (!call.media) {                            // the INVITE was offerless: media starts now
+      auto& unanswered = call.unanswered_socket;  // kept since the offerless INVITE
+      if (!unanswered) {
+        spdlog::error("sip: call {}: an answer in the ACK, but no media socket kept: hanging up",
+                      call.id);
+        nua_bye(call.nh, TAG_END());
+        return;
+      }
       call.payload_type = pt;
       call.ptime = chosen->ptime > 0 ? chosen->ptime : 20;
-      auto socket = std::move(call.unanswered_socket.value());  // kept since the offerless INVITE
-      call.unanswered_socket.reset();
+      auto socket = std::move(*unanswered);
+      unanswered.reset();
       if (auto ok = start_media(call, std::move(socket), *remote, T38Config{}); !ok) {
         spdlog::error("sip: call {}: {}", call.id, ok.error().message);
         nua_bye(call.nh, TAG_END());

@@ -49,7 +49,8 @@ struct Call {
                     TAG_END());
     LocalStream audio;
     audio.kind = StreamKind::audio;
-    audio.port = audio_socket.value().port();  // bound before the INVITE
+    const auto& socket = audio_socket;  // bound before the INVITE
+    audio.port = socket ? socket->port() : 0;
     audio.payload_type = -1;
     const auto sdp = build_sdp(origin, {audio});
     const std::string pai = settings.asserted_identity.empty()
@@ -180,12 +181,17 @@ struct Call {
     ms.ptime = chosen->ptime > 0 ? chosen->ptime : 20;
     ms.remote = *remote;
     t38 = ms.t38;
-    media = std::make_unique<MediaSession>(std::move(audio_socket.value()), ms, settings.on_page,
-                                           [this] {
-                                             ua->post([this] {
-                                               if (!terminated) nua_bye(nh, TAG_END());
-                                             });
-                                           });
+    auto& socket = audio_socket;  // bound before the INVITE, handed to the media once
+    if (!socket) {
+      set_error(make_error(Errc::internal, settings.to + ": the media socket is gone"));
+      nua_bye(nh, TAG_END());
+      return;
+    }
+    media = std::make_unique<MediaSession>(std::move(*socket), ms, settings.on_page, [this] {
+      ua->post([this] {
+        if (!terminated) nua_bye(nh, TAG_END());
+      });
+    });
     audio_socket.reset();
     if (auto ok = media->start(); !ok) {
       set_error(ok.error());

@@ -296,7 +296,8 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
       s_.login_url + "/" + graph::url_encode(s_.tenant) + "/oauth2/v2.0/token", form, left, now);
   sodium_memzero(form.data(), form.size());
   if (!reply) return fail(reply.error());
-  if (!reply->tokens) {
+  auto& tokens = reply->tokens;
+  if (!tokens) {
     const std::string what = auth == Auth::app ? "application token" : "service account token";
     // interaction_required and consent_required: Conditional Access (or a new permission) wants
     // the service account to sign in again in a browser; retrying every round cannot help.
@@ -328,7 +329,7 @@ Result<std::string> GraphChatService::Impl::access_token(Auth auth, SteadyTime d
   std::lock_guard lock(mutex_);
   auto& set = auth == Auth::app ? app_ : delegated_;
   const std::string old_refresh = set.refresh_token;
-  set = std::move(reply->tokens.value());
+  set = std::move(*tokens);
   if (set.refresh_token.empty()) set.refresh_token = old_refresh;  // not rotated
   if (auto ok = save_tokens(); !ok) {
     spdlog::warn("chat {}: cannot store tokens: {}", s_.name, ok.error().describe());
@@ -882,11 +883,12 @@ Result<void> GraphChatService::finish_browser_sign_in(const BrowserSignIn& sign_
                            form, s.request_timeout, impl_->clock_.now());
   sodium_memzero(form.data(), form.size());
   if (!reply) return fail(reply.error());
-  if (!reply->tokens) {
+  auto& tokens = reply->tokens;
+  if (!tokens) {
     return fail(Errc::permission_denied,
                 "browser sign-in refused: " + reply->error + " " + reply->description);
   }
-  return impl_->signed_in(std::move(reply->tokens.value()));
+  return impl_->signed_in(std::move(*tokens));
 }
 
 Result<DeviceSignIn> GraphChatService::begin_device_sign_in() {
@@ -920,7 +922,8 @@ Result<SignInStatus> GraphChatService::poll_device_sign_in(DeviceSignIn& sign_in
       graph::token_request(s.login_url + "/" + graph::url_encode(s.tenant) + "/oauth2/v2.0/token",
                            form, s.request_timeout, impl_->clock_.now());
   if (!reply) return fail(reply.error());
-  if (!reply->tokens) {
+  auto& tokens = reply->tokens;
+  if (!tokens) {
     if (reply->error == "authorization_pending") return SignInStatus::pending;
     if (reply->error == "slow_down") {
       sign_in.interval += std::chrono::seconds(5);  // RFC 8628 section 3.5
@@ -941,7 +944,7 @@ Result<SignInStatus> GraphChatService::poll_device_sign_in(DeviceSignIn& sign_in
     return fail(Errc::permission_denied,
                 "device code sign-in failed: " + reply->error + " " + reply->description);
   }
-  if (auto ok = impl_->signed_in(std::move(reply->tokens.value())); !ok) return fail(ok.error());
+  if (auto ok = impl_->signed_in(std::move(*tokens)); !ok) return fail(ok.error());
   return SignInStatus::signed_in;
 }
 

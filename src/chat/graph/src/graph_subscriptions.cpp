@@ -143,9 +143,8 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         }
         continue;
       }
-      auto* sub = impl_->subscription_ && impl_->subscription_.value().id == sub_id
-                      ? &impl_->subscription_.value()
-                      : nullptr;
+      auto& current = impl_->subscription_;
+      auto* sub = current && current->id == sub_id ? &*current : nullptr;
       // A subscription atdesk no longer has (deleted, replaced, from before a lost vault):
       // accepted and dropped. Graph retries refused deliveries for hours ("Set up notifications
       // for changes in resource data": anything but 2xx is a failed delivery).

@@ -260,7 +260,9 @@ class XmppChatService::Loop {
       return fail(Errc::timeout, who() + ": " + what + ": no answer from " + peer() + " within " +
                                      std::to_string(settings_.timeout.count()) + " ms");
     }
-    return std::move(pending->value).value();  // has_value() held under the lock
+    auto& answer = pending->value;  // wait_until returned true: it holds a value
+    if (!answer) return fail(Errc::internal, who() + ": " + what + ": woken without an answer");
+    return std::move(*answer);
   }
 
   void post(std::function<void()> task) {
