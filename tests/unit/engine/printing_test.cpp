@@ -14,6 +14,7 @@
 #include "atdesk/testing/manual_clock.hpp"
 #include "atdesk/testing/memory_store.hpp"
 #include "atdesk/testing/sample_fax.hpp"
+#include "wait_for.hpp"
 
 namespace atdesk {
 namespace {
@@ -24,16 +25,7 @@ using testing::FakePrinter;
 const NumberPlan kPlan{"81", "0", "00"};
 constexpr const char* kAlice = "user:local:alice";
 
-// Waits for a condition the engine reaches on its worker threads; fails after a deadline.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds deadline = 10s) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
+using testing::eventually;
 
 class PrintingTest : public ::testing::Test {
  protected:
