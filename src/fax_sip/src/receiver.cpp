@@ -561,15 +561,7 @@ class SipFaxReceiver::Impl {
         }
       }
     }
-    int pt = -1;
-    if (chosen && chosen->kind == StreamKind::audio) {
-      for (int p : chosen->payload_types) {
-        if (p == kPayloadPcmu || p == kPayloadPcma) {
-          pt = p;
-          break;
-        }
-      }
-    }
+    const int pt = chosen ? first_g711_payload(*chosen) : -1;
     std::optional<Endpoint> remote;
     if (chosen) {
       if (auto r = resolve_endpoint(chosen->address, chosen->port)) remote = *r;

@@ -303,6 +303,14 @@ std::string build_sdp(const SdpOrigin& origin, const std::vector<LocalStream>& s
   return s;
 }
 
+int first_g711_payload(const SdpStream& stream) {
+  if (stream.kind != StreamKind::audio) return -1;
+  for (int p : stream.payload_types) {
+    if (p == kPayloadPcmu || p == kPayloadPcma) return p;
+  }
+  return -1;
+}
+
 std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool allow_t38,
                                           int keep) {
   if (allow_t38) {

@@ -96,6 +96,10 @@ struct AnswerChoice {
 // offer lists first (RFC 3264 §6.1: the offerer's order is its preference) unless `keep` (the
 // codec running on the call, -1: none) is still offered; nullopt when nothing acceptable is
 // offered (answer 488).
+// The first PCMU or PCMA payload type of an audio stream, in the stream's order; -1 when it has
+// neither (or is not audio).
+int first_g711_payload(const SdpStream& stream);
+
 std::optional<AnswerChoice> choose_answer(const SessionDescription& offer, bool allow_t38,
                                           int keep = -1);
 

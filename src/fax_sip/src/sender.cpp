@@ -153,15 +153,7 @@ struct Call {
         break;
       }
     }
-    int pt = -1;
-    if (chosen && chosen->kind == StreamKind::audio) {
-      for (int p : chosen->payload_types) {
-        if (p == kPayloadPcmu || p == kPayloadPcma) {
-          pt = p;
-          break;
-        }
-      }
-    }
+    const int pt = chosen ? first_g711_payload(*chosen) : -1;
     if (!chosen || (chosen->kind == StreamKind::audio && pt < 0)) {
       set_error(make_error(Errc::unsupported, settings.to + ": the answer has no PCMU/PCMA"));
       nua_bye(nh, TAG_END());

@@ -97,6 +97,22 @@ constexpr const char* kAtaT38 =
     "a=t38faxmaxdatagram:238\r\n"
     "a=t38faxudpec:t38UDPRedundancy\r\n";
 
+// The payload type an answer (in a 200 or an ACK) settles on: its first G.711 format, in order.
+TEST(Negotiation, FirstG711PayloadOfAnAnswer) {
+  SdpStream audio;
+  audio.kind = StreamKind::audio;
+  audio.payload_types = {101, 8, 0};
+  EXPECT_EQ(first_g711_payload(audio), 8);
+  audio.payload_types = {0, 8};
+  EXPECT_EQ(first_g711_payload(audio), 0);
+  audio.payload_types = {18, 101};
+  EXPECT_EQ(first_g711_payload(audio), -1);
+  SdpStream t38;
+  t38.kind = StreamKind::t38;
+  t38.payload_types = {0};
+  EXPECT_EQ(first_g711_payload(t38), -1);
+}
+
 TEST(Negotiation, CodecFollowsTheOffersOrder) {
   auto asterisk = parse_sdp(kAsteriskInvite);
   ASSERT_TRUE(asterisk) << asterisk.error().message;
