@@ -182,6 +182,12 @@ class Engine::Impl {
   std::mutex presence_mutex_;
   std::map<std::pair<std::string, std::string>, std::deque<Presence>> presence_queue_;
   int pending_ = 0;
+  // steady_clock times (ns since its epoch) at which the last queued task finished and at which
+  // the queue last went from empty to busy (guarded by pending_mutex_)
+  std::int64_t last_finished_ = 0;
+  std::int64_t busy_since_ = 0;
+  static std::int64_t steady_ns();
+  bool making_progress(std::chrono::milliseconds bound);
   bool started_ = false;
   std::atomic<bool> stopping_{false};
 };
