@@ -114,6 +114,15 @@ void Engine::Impl::post_after(std::chrono::milliseconds delay, std::function<voi
   });
 }
 
+LogScope Engine::Impl::log_scope(const Job& job) {
+  std::string recipients;
+  for (const auto& r : job.recipients) {
+    if (!recipients.empty()) recipients += ',';
+    recipients += r.key();
+  }
+  return LogScope(std::string(job.id.short_id()), std::move(recipients));
+}
+
 std::int64_t Engine::Impl::steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())

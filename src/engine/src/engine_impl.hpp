@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "atdesk/core/command.hpp"
+#include "atdesk/core/log_context.hpp"
 #include "atdesk/engine/engine.hpp"
 
 namespace atdesk::engine {
@@ -94,6 +95,9 @@ class Engine::Impl {
   bool is_recipient(const Job& job, const chat::ChatCommand& command) const;
   bool hold_flag(const std::string& recipient_key);
   [[nodiscard]] Result<void> set_hold_flag(const std::string& recipient_key, bool on);
+
+  // The job's id and recipients for log sinks with fields (core/log_context.hpp).
+  static LogScope log_scope(const Job& job);
 
   // --- work scheduling
   void post(std::function<void()> fn);
