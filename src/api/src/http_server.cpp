@@ -43,9 +43,9 @@ Result<std::shared_ptr<ssl::context>> load_tls(const std::string& cert, const st
   }
   context->use_private_key_file(key, ssl::context::pem, ec);
   if (ec) {
-    return fail(Errc::invalid_argument,
-                key + ": [server] tls_key: expected the PEM private key of tls_cert: " +
-                    ec.message());
+    return fail(
+        Errc::invalid_argument,
+        key + ": [server] tls_key: expected the PEM private key of tls_cert: " + ec.message());
   }
   if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
     return fail(Errc::invalid_argument,
@@ -73,9 +73,9 @@ Result<std::vector<Network>> parse_networks(const std::vector<std::string>& text
       if (!ec) out.emplace_back(n);
     }
     if (ec) {
-      return fail(Errc::invalid_argument,
-                  "[server] trusted_proxies: expected an IP address or a CIDR range, got \"" +
-                      text + "\"");
+      return fail(
+          Errc::invalid_argument,
+          "[server] trusted_proxies: expected an IP address or a CIDR range, got \"" + text + "\"");
     }
   }
   return out;
@@ -290,16 +290,15 @@ class HttpServer::Impl {
     void run() {
       asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
         if constexpr (kTls) {
-          beast::get_lowest_layer(self->stream_).expires_after(self->server_.settings_.read_timeout);
-          self->stream_.async_handshake(ssl::stream_base::server,
-                                        [self](beast::error_code ec) {
-                                          if (ec) {
-                                            spdlog::debug("https {}: TLS handshake failed: {}",
-                                                          self->remote_, ec.message());
-                                            return self->close();
-                                          }
-                                          self->read();
-                                        });
+          beast::get_lowest_layer(self->stream_)
+              .expires_after(self->server_.settings_.read_timeout);
+          self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+            if (ec) {
+              spdlog::debug("https {}: TLS handshake failed: {}", self->remote_, ec.message());
+              return self->close();
+            }
+            self->read();
+          });
         } else {
           self->read();
         }

@@ -53,8 +53,8 @@ struct Config {
   int worker_threads = 4;
   std::string log_level = "info";  // trace, debug, info, warn, error; re-read on SIGHUP
 
-  // [recipients] file: a recipient table in TOML (the format `atdesk recipients export --toml` writes).
-  // When set, the file is the table: it replaces the table at start and on SIGHUP.
+  // [recipients] file: a recipient table in TOML (the format `atdesk recipients export --toml`
+  // writes). When set, the file is the table: it replaces the table at start and on SIGHUP.
   std::optional<std::filesystem::path> recipients_file;
 
   NumberPlan numbers;  // [numbers]

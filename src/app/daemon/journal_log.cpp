@@ -20,12 +20,18 @@ namespace {
 int priority_of(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
-    case spdlog::level::debug: return 7;  // LOG_DEBUG
-    case spdlog::level::info: return 6;   // LOG_INFO
-    case spdlog::level::warn: return 4;   // LOG_WARNING
-    case spdlog::level::err: return 3;    // LOG_ERR
-    case spdlog::level::critical: return 2;
-    default: return 6;
+    case spdlog::level::debug:
+      return 7;  // LOG_DEBUG
+    case spdlog::level::info:
+      return 6;  // LOG_INFO
+    case spdlog::level::warn:
+      return 4;  // LOG_WARNING
+    case spdlog::level::err:
+      return 3;  // LOG_ERR
+    case spdlog::level::critical:
+      return 2;
+    default:
+      return 6;
   }
 }
 

@@ -246,7 +246,8 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
                                : config.listen_address;
   const bool https = !config.tls_cert.empty();
   std::cout << "atdeskd is running\n"
-            << "  web UI and API:   " << (https ? "https://" : "http://") << host << ":" << server.port() << "/\n"
+            << "  web UI and API:   " << (https ? "https://" : "http://") << host << ":"
+            << server.port() << "/\n"
             << "  admin token:      " << config.token_file.string()
             << (created ? " (created now)" : "") << "\n";
   if (*first_admin) {

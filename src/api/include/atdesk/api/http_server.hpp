@@ -31,7 +31,8 @@ struct Request {
   Fields headers;                             // as sent
   std::map<std::string, std::string> params;  // {name} segments of the matched route
   std::string body;
-  std::string remote;  // the peer's address (the client behind a trusted proxy), for logs and limits
+  std::string
+      remote;  // the peer's address (the client behind a trusted proxy), for logs and limits
 
   // The first header field of that name (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
