@@ -46,6 +46,7 @@ Result<Response> CurlTransport::send(const Request& request) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min(timeout, 10.0) * 1000.0));
   curl_easy_setopt(h, CURLOPT_USERAGENT, "atdesk-cli/0.1");
+  if (!settings_.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, settings_.ca_file.c_str());
   // The token must not follow a redirect to another host.
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 

@@ -13,6 +13,9 @@ class CurlTransport final : public Transport {
   struct Settings {
     std::string base_url;  // "http://127.0.0.1:8631"
     double timeout_seconds = 30.0;
+    // PEM file of the certificate authority (or the self-signed certificate) that atdeskd's
+    // https:// certificate is checked against; empty: the system's CA bundle.
+    std::string ca_file;
   };
 
   // curl_global_init must have run (main does it once).

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
   using namespace atdesk::cli;
   const std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "fax") return run_fax_command(args);  // local, no atdeskd
-  const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN")};
+  const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN"),
+                                env("ATDESK_CA_FILE")};
   ParseOutcome parsed = parse_command_line(args, environment);
   std::cout << parsed.out;
   std::cerr << parsed.err;
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
     std::cerr << "atdesk: cannot initialise libcurl\n";
     return to_int(ExitCode::error);
   }
-  CurlTransport transport(
-      {parsed.invocation->global.url, parsed.invocation->global.timeout_seconds});
+  CurlTransport transport({parsed.invocation->global.url, parsed.invocation->global.timeout_seconds,
+                           parsed.invocation->global.ca_file});
   return run(*parsed.invocation, transport, std::cout, std::cerr);
 }

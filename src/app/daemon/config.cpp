@@ -63,6 +63,17 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
                                             listen + "\"");
   }
   ATDESK_TRY(server.integer("threads", c.http_threads, 1, 64));
+  std::string cert, key_path;
+  ATDESK_TRY(server.string("tls_cert", cert));
+  ATDESK_TRY(server.string("tls_key", key_path));
+  if (cert.empty() != key_path.empty()) {
+    return fail(Errc::invalid_argument,
+                server.where(cert.empty() ? "tls_cert" : "tls_key") +
+                    ": expected tls_cert and tls_key together (a certificate and its key)");
+  }
+  c.tls_cert = cert;
+  c.tls_key = key_path;
+  ATDESK_TRY(server.strings("trusted_proxies", c.trusted_proxies));
   ATDESK_TRY(server.no_unknown_keys());
 
   Section storage(section("storage"), "storage", file);
@@ -82,7 +93,20 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   Section general(section("general"), "general", file);
   ATDESK_TRY(general.string("time_zone", c.time_zone));
   ATDESK_TRY(general.integer("worker_threads", c.worker_threads, 1, 64));
+  ATDESK_TRY(general.string("log_level", c.log_level));
+  if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
+      c.log_level != "warn" && c.log_level != "error") {
+    return fail(Errc::invalid_argument, general.where("log_level") +
+                                            ": expected trace, debug, info, warn or error, got \"" +
+                                            c.log_level + "\"");
+  }
   ATDESK_TRY(general.no_unknown_keys());
+
+  Section recipients(section("recipients"), "recipients", file);
+  std::string recipients_file;
+  ATDESK_TRY(recipients.string("file", recipients_file));
+  ATDESK_TRY(recipients.no_unknown_keys());
+  if (!recipients_file.empty()) c.recipients_file = recipients_file;
 
   Section numbers(section("numbers"), "numbers", file);
   ATDESK_TRY(numbers.string("country_code", c.numbers.country_code));

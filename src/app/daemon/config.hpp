@@ -34,6 +34,12 @@ struct Config {
   std::string listen_address = "127.0.0.1";
   std::uint16_t port = 8631;
   int http_threads = 2;
+  // HTTPS: PEM certificate chain and private key (both or neither); re-read on SIGHUP.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  // Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR
+  // ranges); from anyone else those fields are ignored.
+  std::vector<std::string> trusted_proxies;
 
   // [storage]
   std::filesystem::path state_dir = "/var/lib/atdesk";
@@ -45,6 +51,11 @@ struct Config {
   // [general]
   std::string time_zone = "UTC";
   int worker_threads = 4;
+  std::string log_level = "info";  // trace, debug, info, warn, error; re-read on SIGHUP
+
+  // [recipients] file: a recipient table in TOML (the format `atdesk recipients export --toml`
+  // writes). When set, the file is the table: it replaces the table at start and on SIGHUP.
+  std::optional<std::filesystem::path> recipients_file;
 
   NumberPlan numbers;  // [numbers]
   Policy policy;       // [policy]

@@ -1,6 +1,7 @@
 // atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store, encrypted spool, IPP
 // printers, local chat service, inbox folder) and injects them into the engine and the HTTP API.
 #include <fcntl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
@@ -8,11 +9,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "atdesk/api/accounts.hpp"
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
+#include "atdesk/api/recipients_toml.hpp"
 #include "atdesk/api/rest_api.hpp"
 #include "atdesk/api/web_session.hpp"
 #include "atdesk/api/web_ui.hpp"
@@ -26,7 +30,9 @@
 #include "chat_factories.hpp"
 #include "config.hpp"
 #include "graph_routes.hpp"
+#include "journal_log.hpp"
 #include "secrets.hpp"
+#include "service_manager.hpp"
 #include "sip_ingress.hpp"
 
 namespace {
@@ -56,7 +62,33 @@ atdesk::Result<bool> create_first_admin(atdesk::api::AccountStore& accounts,
   return true;
 }
 
-int run(const atdesk::app::Config& config) {
+// [recipients] file: the file is the recipient table; it replaces the table in the store.
+atdesk::Result<std::size_t> load_recipients_file(atdesk::engine::Engine& engine,
+                                                 const atdesk::app::Config& config) {
+  using namespace atdesk;
+  if (!config.recipients_file) return 0;
+  const auto& file = *config.recipients_file;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return fail(Errc::not_found,
+                config.source + ": [recipients] file: cannot open " + file.string());
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto rules = api::rules_from_toml(text.str(), config.numbers);
+  if (!rules) return fail(rules.error().code, file.string() + ": " + rules.error().message);
+  auto replaced = engine.replace_recipient_rules(std::move(*rules), "config:" + file.string());
+  if (!replaced) return fail(replaced.error());
+  return replaced->size();
+}
+
+// spdlog's level from [general] log_level (checked when the file was read).
+void apply_log_level(const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+int run(const atdesk::app::Config& config, const std::string& config_file,
+        atdesk::app::ServiceManager& service) {
   using namespace atdesk;
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
@@ -127,6 +159,13 @@ int run(const atdesk::app::Config& config) {
     spdlog::critical("cannot start: {}", ok.error().message);
     return 2;
   }
+  if (auto loaded = load_recipients_file(engine, config); !loaded) {
+    spdlog::critical("{}", loaded.error().message);
+    engine.stop();
+    return 2;
+  } else if (config.recipients_file) {
+    spdlog::info("recipient table: {} rules from {}", *loaded, config.recipients_file->string());
+  }
   // Chat services connect on their own threads; one that cannot connect now keeps trying (and
   // the engine holds jobs while presence is unavailable), so only a refusal to start is fatal.
   for (auto& service : services) {
@@ -165,8 +204,14 @@ int run(const atdesk::app::Config& config) {
     }
   }
   auto graph_sign_ins = app::install_graph_routes(router, auth, graph_services);
-  api::HttpServer server(
-      api::HttpServer::Settings{config.listen_address, config.port, config.http_threads}, router);
+  api::HttpServer::Settings http;
+  http.address = config.listen_address;
+  http.port = config.port;
+  http.threads = config.http_threads;
+  http.tls_cert = config.tls_cert.string();
+  http.tls_key = config.tls_key.string();
+  http.trusted_proxies = config.trusted_proxies;
+  api::HttpServer server(http, router);
   if (auto ok = server.start(); !ok) {
     spdlog::critical("cannot listen on {}:{}: {}", config.listen_address, config.port,
                      ok.error().message);
@@ -199,8 +244,10 @@ int run(const atdesk::app::Config& config) {
   const std::string host = config.listen_address.find(':') != std::string::npos
                                ? "[" + config.listen_address + "]"
                                : config.listen_address;
+  const bool https = !config.tls_cert.empty();
   std::cout << "atdeskd is running\n"
-            << "  web UI and API:   http://" << host << ":" << server.port() << "/\n"
+            << "  web UI and API:   " << (https ? "https://" : "http://") << host << ":"
+            << server.port() << "/\n"
             << "  admin token:      " << config.token_file.string()
             << (created ? " (created now)" : "") << "\n";
   if (*first_admin) {
@@ -217,15 +264,55 @@ int run(const atdesk::app::Config& config) {
   if (*sip) std::cout << "  SIP fax:          [sip] in " << config.source << "\n";
   std::cout << std::flush;
 
+  service.ready("serving on " + host + ":" + std::to_string(server.port()));
+  if (const auto interval = service.watchdog_interval()) {
+    // A task that runs longer than half the watchdog interval while nothing else finishes is a
+    // hang (the longest printer or chat call is bounded well below it).
+    const auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(*interval / 2);
+    service.start_watchdog([&engine, bound] { return engine.making_progress(bound); });
+  }
+
   // Wait for SIGINT/SIGTERM; then stop taking work, and let the engine stop cleanly. Jobs in
-  // flight are durable and resume at the next start.
+  // flight are durable and resume at the next start. SIGHUP re-reads what can change without a
+  // restart: the log level, the recipient-table file and the TLS certificate.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    service.reloading();
+    spdlog::info("SIGHUP: reloading {}", config.source);
+    auto fresh = config_file.empty() ? app::parse_config("", "<embedded defaults>")
+                                     : app::load_config(config_file);
+    if (!fresh) {
+      spdlog::error("reload: {}; keeping the running configuration", fresh.error().message);
+      service.reloaded("reload failed; running configuration kept");
+      continue;
+    }
+    apply_log_level(fresh->log_level);
+    std::string outcome = "log level " + fresh->log_level;
+    if (auto loaded = load_recipients_file(engine, *fresh); !loaded) {
+      spdlog::error("reload: {}; the recipient table is unchanged", loaded.error().message);
+      outcome += "; recipient table unchanged (error)";
+    } else if (fresh->recipients_file) {
+      outcome += "; " + std::to_string(*loaded) + " recipient rules";
+    }
+    if (https && (fresh->tls_cert != config.tls_cert || fresh->tls_key != config.tls_key)) {
+      spdlog::warn("reload: [server] tls_cert/tls_key moved to other files; that takes a restart");
+    }
+    if (auto ok = server.reload_tls(); !ok) {
+      spdlog::error("reload: {}; the previous certificate stays in use", ok.error().message);
+      outcome += "; certificate unchanged (error)";
+    } else if (https) {
+      outcome += "; certificate re-read";
+    }
+    spdlog::info("reloaded: {}", outcome);
+    service.reloaded("serving; reloaded: " + outcome);
+  }
   spdlog::info("signal {}: stopping", sig);
+  service.stopping();
   if (inbox) inbox->stop();
   if (*sip) (*sip)->stop();
   server.stop();
@@ -242,6 +329,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -275,6 +363,14 @@ int main(int argc, char** argv) {
     std::cout << config->source << ": ok\n";
     return 0;
   }
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-  return run(*config);
+  if (atdesk::app::stderr_is_journal()) {
+    // Under systemd: the journal adds time and host itself, and keeps the job's fields apart.
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("atdeskd", atdesk::app::make_journal_sink()));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  }
+  apply_log_level(config->log_level);
+  atdesk::app::ServiceManager service;
+  return run(*config, config_file, service);
 }

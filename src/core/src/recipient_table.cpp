@@ -11,6 +11,7 @@
 
 #include "sip_uri.hpp"
 #include "text.hpp"
+#include "unicode.hpp"
 
 namespace atdesk {
 namespace {
@@ -145,7 +146,10 @@ std::string_view to_string(PatternKind k) {
 }
 
 Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPlan& plan) {
-  const auto text = text::trim(raw);
+  // Full-width forms (ｐｒｅｆｉｘ：０３, ＠example.org) read as their ASCII forms.
+  auto folded = unicode::fold_for_numbers(raw);
+  if (!folded) return fail(Errc::invalid_argument, "pattern: " + folded.error().message);
+  const auto text = text::trim(*folded);
   if (text.empty()) {
     return fail(Errc::invalid_argument,
                 "pattern: expected " + std::string(kPatternForms) + ", got nothing");

@@ -7,6 +7,7 @@
 
 #include "sip_uri.hpp"
 #include "text.hpp"
+#include "unicode.hpp"
 
 namespace atdesk {
 namespace {
@@ -59,18 +60,81 @@ std::optional<std::string> normalize_sip_uri(std::string_view text) {
 
 }  // namespace detail
 
-Result<FaxNumber> FaxNumber::parse(std::string_view text, const NumberPlan& plan) {
+namespace {
+
+// A tel: URI (RFC 3966) as the digits FaxNumber::parse reads: "tel:+81-3-1234-5678" gives
+// "+81-3-1234-5678"; a local number takes its ;phone-context: a global prefix is put in front
+// ("tel:03-1234-5678;phone-context=+81" is +81 03...: the trunk prefix is dropped as a plan
+// does), a domain leaves the number national. Visual separators stay; other parameters (isub,
+// ext) are refused: a fax cannot dial them.
+Result<std::string> tel_uri_digits(std::string_view uri, const NumberPlan& plan) {
+  const auto bad = [&](const std::string& what) {
+    return fail(Errc::invalid_argument,
+                "fax number: tel: URI: " + what + " (RFC 3966), got " + text::quote(uri));
+  };
+  auto rest = uri.substr(4);  // after "tel:"
+  const auto semi = rest.find(';');
+  std::string number(rest.substr(0, semi));
+  std::optional<std::string> context;
+  for (auto params = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+       !params.empty();) {
+    const auto next = params.find(';');
+    const auto param = params.substr(0, next);
+    params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
+    const auto eq = param.find('=');
+    const auto name = text::lower(param.substr(0, eq));
+    const auto value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+    if (name == "phone-context") {
+      if (value.empty()) return bad("phone-context without a value");
+      context = std::string(value);
+    } else if (name == "ext" || name == "isub") {
+      return bad("';" + name + "=' cannot be dialled by a fax machine");
+    } else if (name.empty()) {
+      return bad("an empty parameter");
+    }  // other parameters (npdi, rn, cic, ...) do not change the number
+  }
+  if (number.starts_with('+')) return number;
+  if (!context) return bad("a local number needs ;phone-context");
+  if (context->starts_with('+')) {
+    // The context's digits are the country (and area) in front of the local number; a national
+    // trunk prefix written in the local number is not dialled internationally.
+    if (!plan.trunk_prefix.empty() && number.starts_with(plan.trunk_prefix)) {
+      number.erase(0, plan.trunk_prefix.size());
+    }
+    return *context + number;
+  }
+  return number;  // a domain as context: a number of this network, read with the plan
+}
+
+}  // namespace
+
+Result<FaxNumber> FaxNumber::parse(std::string_view raw, const NumberPlan& plan) {
+  // Full-width digits and dashes, the ideographic space, dash look-alikes: as their ASCII forms.
+  auto folded = unicode::fold_for_numbers(raw);
+  if (!folded) {
+    return fail(Errc::invalid_argument,
+                "fax number: " + folded.error().message + ", got " + text::quote(raw));
+  }
+  std::string_view text = *folded;
   const auto expected = [&](std::string what) {
     return fail(Errc::invalid_argument,
                 "fax number: " + what +
                     " (expected digits with an optional leading '+', spaces, dashes, dots, "
-                    "slashes or parentheses), got " +
-                    text::quote(text));
+                    "slashes or parentheses, or a tel: URI), got " +
+                    text::quote(raw));
   };
+  std::string from_uri;
+  if (text::lower(text::trim(text).substr(0, 4)) == "tel:") {
+    auto digits = tel_uri_digits(text::trim(text), plan);
+    if (!digits) return fail(digits.error());
+    from_uri = std::move(*digits);
+    text = from_uri;
+  }
   std::string digits;
   bool plus = false;
   bool too_long = false;  // digits beyond any plausible number are counted, not kept
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
     if (text::is_digit(c)) {
       if (digits.size() < 4 * kMaxDigits) {
         digits += c;
@@ -82,7 +146,7 @@ Result<FaxNumber> FaxNumber::parse(std::string_view text, const NumberPlan& plan
       plus = true;
     } else if (!is_separator(c)) {
       if (text::is_alnum(c)) return expected(std::string("letter '") + c + "'");
-      return expected("unexpected character");
+      return expected("unexpected character " + unicode::describe_character(text, i));
     }
   }
   if (digits.empty()) return expected("no digits");
@@ -125,15 +189,19 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
   const std::string where(field);
   const auto trimmed = text::trim(raw);
   if (trimmed.empty()) {
-    return fail(Errc::invalid_argument,
-                where + ": expected a fax number, sip: URI, e-mail or IP address, got nothing");
+    return fail(
+        Errc::invalid_argument,
+        where + ": expected a fax number, tel: or sip: URI, e-mail or IP address, got nothing");
   }
   if (trimmed.size() > 256 || !text::printable(trimmed)) {
     return fail(Errc::invalid_argument,
                 where + ": expected at most 256 printable characters, got " + text::quote(trimmed));
   }
   Sender s;
-  const std::string text(trimmed);
+  // Full-width forms (ｓｉｐ：, ０３－…, ＠) read as their ASCII forms.
+  auto folded = unicode::fold_for_numbers(trimmed);
+  if (!folded) return fail(Errc::invalid_argument, where + ": " + folded.error().message);
+  const std::string text(text::trim(*folded));
   const std::string low = text::lower(text);
   if (low.starts_with("sip:") || low.starts_with("sips:")) {
     auto uri = detail::normalize_sip_uri(text);
@@ -164,7 +232,7 @@ Result<Sender> parse_sender(std::string_view raw, const NumberPlan& plan, std::s
   auto number = FaxNumber::parse(text, plan);
   if (!number) {
     return fail(Errc::invalid_argument,
-                where + ": expected a fax number, sip: URI, e-mail or IP address; " +
+                where + ": expected a fax number, tel: or sip: URI, e-mail or IP address; " +
                     number.error().message);
   }
   s.fax = *number;

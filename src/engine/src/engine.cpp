@@ -68,11 +68,13 @@ void Engine::Impl::stop() {
 void Engine::Impl::post(std::function<void()> fn) {
   {
     std::lock_guard lock(pending_mutex_);
-    ++pending_;
+    if (pending_++ == 0) busy_since_ = steady_ns();
   }
   boost::asio::post(io_, [this, fn = std::move(fn)] {
     if (!stopping_) fn();
+    const auto now = steady_ns();
     std::lock_guard lock(pending_mutex_);
+    last_finished_ = now;
     if (--pending_ == 0) pending_cv_.notify_all();
   });
 }
@@ -110,6 +112,29 @@ void Engine::Impl::post_after(std::chrono::milliseconds delay, std::function<voi
   timer->async_wait([this, timer, fn = std::move(fn)](const boost::system::error_code& ec) {
     if (!ec && !stopping_) post(fn);
   });
+}
+
+LogScope Engine::Impl::log_scope(const Job& job) {
+  std::string recipients;
+  for (const auto& r : job.recipients) {
+    if (!recipients.empty()) recipients += ',';
+    recipients += r.key();
+  }
+  return LogScope(std::string(job.id.short_id()), std::move(recipients));
+}
+
+std::int64_t Engine::Impl::steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Engine::Impl::making_progress(std::chrono::milliseconds bound) {
+  const auto now = steady_ns();
+  std::lock_guard lock(pending_mutex_);
+  if (pending_ == 0) return true;
+  const auto since = std::max(last_finished_, busy_since_);
+  return now - since < std::chrono::duration_cast<std::chrono::nanoseconds>(bound).count();
 }
 
 void Engine::Impl::drain() {
@@ -251,6 +276,9 @@ void Engine::stop() {
 }
 void Engine::drain() {
   impl_->drain();
+}
+bool Engine::making_progress(std::chrono::milliseconds bound) const {
+  return impl_->making_progress(bound);
 }
 void Engine::run_housekeeping() {
   impl_->housekeeping();

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "atdesk/core/command.hpp"
+#include "atdesk/core/log_context.hpp"
 #include "atdesk/engine/engine.hpp"
 
 namespace atdesk::engine {
@@ -94,6 +95,9 @@ class Engine::Impl {
   bool is_recipient(const Job& job, const chat::ChatCommand& command) const;
   bool hold_flag(const std::string& recipient_key);
   [[nodiscard]] Result<void> set_hold_flag(const std::string& recipient_key, bool on);
+
+  // The job's id and recipients for log sinks with fields (core/log_context.hpp).
+  static LogScope log_scope(const Job& job);
 
   // --- work scheduling
   void post(std::function<void()> fn);
@@ -182,6 +186,12 @@ class Engine::Impl {
   std::mutex presence_mutex_;
   std::map<std::pair<std::string, std::string>, std::deque<Presence>> presence_queue_;
   int pending_ = 0;
+  // steady_clock times (ns since its epoch) at which the last queued task finished and at which
+  // the queue last went from empty to busy (guarded by pending_mutex_)
+  std::int64_t last_finished_ = 0;
+  std::int64_t busy_since_ = 0;
+  static std::int64_t steady_ns();
+  bool making_progress(std::chrono::milliseconds bound);
   bool started_ = false;
   std::atomic<bool> stopping_{false};
 };

@@ -50,6 +50,7 @@ Result<Job> Engine::Impl::transition(Job job, JobState to, const std::string& ac
     return fail(Errc::conflict, quoted_name(job) + " is " + std::string(to_string(job.state)) +
                                     " and cannot become " + std::string(to_string(to)));
   }
+  const LogScope scope = log_scope(job);
   const auto now = deps_.clock.now();
   Transition t{job.id, now, job.state, to, actor, reason};
   const JobState expected = job.state;
@@ -117,6 +118,7 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
 void Engine::Impl::process_stored(const JobId& id) {
   auto job = deps_.jobs.get(id);
   if (!job || job->state != JobState::stored) return;
+  const LogScope scope = log_scope(*job);
 
   // Derived documents: the printable PDF and the page-1 preview (kept encrypted like the original).
   auto original = deps_.blobs.get(id, store::BlobKind::original);

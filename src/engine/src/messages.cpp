@@ -36,6 +36,7 @@ std::string Engine::Impl::printed_text(const Job& job) const {
 }
 
 void Engine::Impl::notify(const Job& job, const std::string& text, bool with_preview) {
+  const LogScope scope = log_scope(job);
   chat::ChatMessage message;
   message.text = text;
   message.job_id = job.id.str();

@@ -310,6 +310,23 @@ scenario_sigkill_mid_print_prints_once() {
   done
 }
 
+scenario_numbers_as_typed_in_japan() {
+  # A rule typed with full-width digits and dash (as Japanese input methods give them) and a fax
+  # from the same number written as a tel: URI are one number; the CLI's route check answers for
+  # the full-width form instead of refusing it.
+  "$cli" recipients add "０３－５５５５－６６６６" user:local:hana >/dev/null
+  "$cli" --json route --sender "０３－５５５５－６６６６" | jq -e '.recipients | index("user:local:hana")' >/dev/null
+  presence hana busy remote
+  local id
+  id=$(submit "tel:+81-3-5555-6666" 1)
+  wait_state "$id" held
+  "$cli" --json show "$id" | jq -e '(.job.recipients // .recipients) | tostring | contains("user:local:hana")' >/dev/null
+  # What is still not a number is refused with the character named.
+  local out
+  out=$("$cli" route --sender "03〒5555" 2>&1 || true)
+  grep -q "U+3012" <<<"$out" || { log "  FAIL: the refused character is not named: $out"; return 1; }
+}
+
 scenario_secrets_not_logged() {
   # After everything above: neither the admin token nor the first web admin's password, nor the
   # spool key, appears in the daemon's log (the access log masks query secrets, and header
@@ -343,7 +360,7 @@ scenario_secrets_not_logged() {
 all=(unknown_sender_prints available_at_office_prints busy_holds_then_presence_prints
   released_by_hand_prints_once channel_prints_when_any_member_available chat_commands
   inbox_folder hylafax_hook bad_input_and_auth routes_closed_by_default printer_down_then_back
-  sigkill_mid_print_prints_once
+  sigkill_mid_print_prints_once numbers_as_typed_in_japan
   secrets_not_logged)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")

@@ -343,6 +343,46 @@ TEST(RecipientsToml, TextThatIsNotUtf8IsRefusedBeforeParsing) {
   }
 }
 
+// X-Forwarded-For names the client only when the connection comes from a configured proxy, read
+// from the right so that what a client wrote itself on the left cannot choose its address (the
+// sign-in limiter and the audit log key on Request::remote).
+TEST(HttpServer, ForwardedForIsBelievedOnlyFromTrustedProxies) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  Router router;
+  router.add_public(
+      "GET", "/whoami", [](const Request& r) { return Response::text(200, r.remote); }, "test");
+  auto remote_seen = [&](std::vector<std::string> proxies, const std::string& forwarded) {
+    HttpServer::Settings hs;
+    hs.trusted_proxies = std::move(proxies);
+    HttpServer server(hs, router);
+    if (auto ok = server.start(); !ok) return "start failed: " + ok.error().message;
+    boost::asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()));
+    http::request<http::string_body> req(http::verb::get, "/whoami", 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!forwarded.empty()) req.set("X-Forwarded-For", forwarded);
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    server.stop();
+    return res.body();
+  };
+  EXPECT_EQ(remote_seen({}, "203.0.113.7"), "127.0.0.1");               // no proxy configured
+  EXPECT_EQ(remote_seen({"10.0.0.0/8"}, "203.0.113.7"), "127.0.0.1");   // not from the proxy
+  EXPECT_EQ(remote_seen({"127.0.0.1"}, "203.0.113.7"), "203.0.113.7");  // from the proxy
+  // A client-written left part is not believed past the first address the proxies did not add.
+  EXPECT_EQ(remote_seen({"127.0.0.0/8", "10.1.2.0/24"}, "198.51.100.1, 203.0.113.7, 10.1.2.3"),
+            "203.0.113.7");
+  EXPECT_EQ(remote_seen({"127.0.0.1"}, "garbage"), "127.0.0.1");
+  EXPECT_EQ(remote_seen({"::1", "127.0.0.1"}, "2001:db8::5"), "2001:db8::5");
+  const auto bad = remote_seen({"10.0.0.0/33"}, "");
+  EXPECT_NE(bad.find("trusted_proxies"), std::string::npos) << bad;
+}
+
 class RestApiTest : public ::testing::Test {
  protected:
   static constexpr const char* kToken = "test-token-0123456789";

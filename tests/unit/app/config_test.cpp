@@ -145,6 +145,32 @@ TEST(Config, ErrorsNameTheFileKeyAndExpectation) {
   EXPECT_NE(e.find("bogus"), std::string::npos) << e;
 }
 
+// The service keys: TLS files come in pairs, log levels are spdlog's names, the recipient file is
+// a path.
+TEST(Config, ServiceKeysAreCheckedAndRead) {
+  auto e = parse_error("[server]\ntls_cert = \"/etc/atdesk/cert.pem\"\n");
+  EXPECT_NE(e.find("[server] tls_key"), std::string::npos) << e;
+  EXPECT_NE(e.find("together"), std::string::npos) << e;
+  e = parse_error("[general]\nlog_level = \"verbose\"\n");
+  EXPECT_NE(e.find("[general] log_level"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"verbose\""), std::string::npos) << e;
+  e = parse_error("[server]\ntrusted_proxies = \"127.0.0.1\"\n");
+  EXPECT_NE(e.find("trusted_proxies"), std::string::npos) << e;
+
+  auto c = parse_config(
+      "[server]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n"
+      "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n"
+      "[general]\nlog_level = \"debug\"\n[recipients]\nfile = \"/etc/atdesk/r.toml\"\n",
+      "atdesk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->tls_cert, "/c.pem");
+  EXPECT_EQ(c->tls_key, "/k.pem");
+  EXPECT_EQ(c->trusted_proxies, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8"}));
+  EXPECT_EQ(c->log_level, "debug");
+  ASSERT_TRUE(c->recipients_file);
+  EXPECT_EQ(*c->recipients_file, "/etc/atdesk/r.toml");
+}
+
 TEST(Config, SyntaxErrorNamesTheLine) {
   auto e = parse_error("[server\nlisten = 1\n");
   EXPECT_NE(e.find("atdesk.toml"), std::string::npos) << e;

@@ -79,6 +79,76 @@ TEST(FaxNumber, ErrorsDoNotEchoControlCharacters) {
   EXPECT_EQ(n.error().message.find('\r'), std::string::npos);
 }
 
+// Numbers as Japanese input methods and spreadsheets write them (full-width digits, full-width
+// hyphen-minus, the ideographic space, the dash look-alikes Japanese text uses) read as the ASCII
+// number; each is routed like "03-1234-5678".
+TEST(FaxNumber, FullWidthAndDashVariantsReadAsAscii) {
+  for (std::string_view text : {
+           "０３－１２３４－５６７８",  // full-width digits and hyphen-minus (U+FF0D)
+           "０３ー１２３４ー５６７８",  // katakana prolonged sound mark (U+30FC)
+           "03\u20101234\u20115678",    // hyphen, non-breaking hyphen
+           "03\u22121234\u20145678",    // minus sign, em dash
+           "03\u30001234\u30005678",    // ideographic space
+           "＋８１\u3000３\u3000１２３４\u3000５６７８",  // full-width plus
+           "（０３）１２３４．５６７８",                  // full-width parentheses and full stop
+           "03ｰ1234ｰ5678",  // half-width katakana prolonged sound mark
+       }) {
+    EXPECT_EQ(digits(text), "81312345678") << text;
+  }
+}
+
+TEST(FaxNumber, TelUrisAsRfc3966WritesThem) {
+  EXPECT_EQ(digits("tel:+81312345678"), "81312345678");
+  EXPECT_EQ(digits("tel:+81-3-1234-5678"), "81312345678");    // visual separators
+  EXPECT_EQ(digits("TEL:+81.3.(1234).5678"), "81312345678");  // scheme case, separators
+  EXPECT_EQ(digits("tel:03-1234-5678;phone-context=+81"), "81312345678");
+  EXPECT_EQ(digits("tel:1234-5678;phone-context=+81-3"), "81312345678");
+  EXPECT_EQ(digits("tel:03-1234-5678;phone-context=example.co.jp"), "81312345678");
+  EXPECT_EQ(digits("tel:+81312345678;npdi;rn=+81312340000"), "81312345678");
+  EXPECT_EQ(digits("ｔｅｌ：＋８１３１２３４５６７８"), "81312345678");
+  for (const auto& [text, says] : std::vector<std::pair<std::string_view, std::string_view>>{
+           {"tel:03-1234-5678", "needs ;phone-context"},
+           {"tel:+81312345678;ext=22", "';ext=' cannot be dialled"},
+           {"tel:+81312345678;phone-context=", "phone-context without a value"},
+           {"tel:+81-3-FAX", "letter 'F'"},
+       }) {
+    auto n = FaxNumber::parse(text, kJapan);
+    ASSERT_FALSE(n) << text;
+    EXPECT_NE(n.error().message.find(says), std::string::npos) << n.error().message;
+  }
+}
+
+// What is still not a number is named: the character and its code point.
+TEST(FaxNumber, ACharacterThatIsNotAcceptedIsNamedWithItsCodePoint) {
+  auto n = FaxNumber::parse("03〒1234", kJapan);
+  ASSERT_FALSE(n);
+  EXPECT_NE(n.error().message.find("'〒' (U+3012)"), std::string::npos) << n.error().message;
+  n = FaxNumber::parse(
+      "03\xff"
+      "1234",
+      kJapan);
+  ASSERT_FALSE(n);
+  EXPECT_NE(n.error().message.find("not UTF-8 at byte 3"), std::string::npos) << n.error().message;
+}
+
+TEST(ParseSender, FullWidthFormsAndTelUris) {
+  auto s = parse_sender("０３－１２３４－５６７８", kJapan);
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->fax->digits(), "81312345678");
+  s = parse_sender("tel:+81312345678", kJapan);
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->fax->digits(), "81312345678");
+  s = parse_sender("ｂｏｂ＠ｅｘａｍｐｌｅ．ｃｏｍ", kJapan);
+  ASSERT_TRUE(s) << s.error().describe();
+  EXPECT_EQ(s->email, "bob@example.com");
+  auto pattern = SenderPattern::parse("ｐｒｅｆｉｘ：０３", kJapan);
+  ASSERT_TRUE(pattern) << pattern.error().describe();
+  EXPECT_EQ(pattern->value, "813");
+  pattern = SenderPattern::parse("called:tel:+81-3-1234-5678", kJapan);
+  ASSERT_TRUE(pattern) << pattern.error().describe();
+  EXPECT_EQ(pattern->value, "81312345678");
+}
+
 TEST(ParseSender, EachKind) {
   auto fax = parse_sender(" 03-1234-5678 ", kJapan);
   ASSERT_TRUE(fax) << fax.error().describe();

@@ -33,12 +33,19 @@ class SwitchableChat final : public chat::ChatService {
  public:
   explicit SwitchableChat(chat::LocalChatService& inner) : inner_(inner) {}
   std::atomic<bool> down{false};
+  // While set, presence look-ups block until it is cleared: a chat call that never returns.
+  std::atomic<bool> stuck{false};
+  std::atomic<int> stuck_calls{0};
 
   const std::string& name() const override { return inner_.name(); }
   chat::ServiceState state() const override {
     return down ? chat::ServiceState::connecting : chat::ServiceState::connected;
   }
   Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) override {
+    if (stuck) {
+      ++stuck_calls;
+      while (stuck) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     if (down) return fail(Errc::unavailable, "local chat: switched off by the test");
     return inner_.presence(users);
   }
@@ -601,6 +608,20 @@ TEST_F(EngineTest, CrashBeforeSubmitIsPrintedAtRestart) {
   start();
   ASSERT_TRUE(reaches(job, JobState::printed));
   EXPECT_EQ(front_.completed().size(), 1u);
+}
+
+// The watchdog's question (atdeskd feeds systemd's WatchdogSec with it): an idle engine is alive,
+// one whose work has been stuck in a call for longer than the bound is not, and it is alive again
+// once the call returns.
+TEST_F(EngineTest, MakingProgressTurnsFalseWhileWorkIsStuckAndBackAfter) {
+  EXPECT_TRUE(engine_->making_progress(50ms));
+  chat_.stuck = true;
+  const Job job = fax_for_alice(Availability::available, WorkLocation::office);
+  ASSERT_TRUE(eventually([&] { return chat_.stuck_calls > 0; }));
+  ASSERT_TRUE(eventually([&] { return !engine_->making_progress(50ms); }));
+  chat_.stuck = false;
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_TRUE(eventually([&] { return engine_->making_progress(50ms); }));
 }
 
 TEST_F(EngineTest, RuleForUnconfiguredChatServiceIsRefused) {

@@ -100,6 +100,11 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
                      "file holding the admin token (env ATDESK_TOKEN_FILE, default " +
                          std::string(kDefaultTokenFile) + "; env ATDESK_TOKEN holds the token)");
   app.add_flag("--json", inv.global.json, "print atdeskd's JSON as is (pretty)");
+  inv.global.ca_file = env.ca_file.value_or("");
+  app.add_option("--ca-file", inv.global.ca_file,
+                 "PEM certificate(s) that an https:// atdeskd's certificate is checked against "
+                 "(env ATDESK_CA_FILE; default: the system's CA bundle)")
+      ->check(CLI::ExistingFile);
   app.add_option("--timeout", inv.global.timeout_seconds, "seconds to wait for atdeskd")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -31,7 +31,8 @@ struct Request {
   Fields headers;                             // as sent
   std::map<std::string, std::string> params;  // {name} segments of the matched route
   std::string body;
-  std::string remote;  // the peer's address, for logs
+  std::string
+      remote;  // the peer's address (the client behind a trusted proxy), for logs and limits
 
   // The first header field of that name (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
@@ -167,6 +168,12 @@ class HttpServer {
     int handler_threads = 4;
     std::size_t max_connections = 512;
     std::chrono::milliseconds stop_timeout{5000};  // how long stop() lets requests finish
+    // HTTPS when both are set: PEM certificate chain and private key files.
+    std::string tls_cert;
+    std::string tls_key;
+    // Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client in
+    // Request::remote; from anyone else the field is ignored.
+    std::vector<std::string> trusted_proxies;
   };
 
   // `router` must outlive the server.
@@ -183,6 +190,9 @@ class HttpServer {
   void stop();
   // The bound port (the chosen one when Settings::port was 0); 0 before start().
   std::uint16_t port() const;
+  // Reads the certificate and key files again (SIGHUP after a renewal); new connections use
+  // them, open ones keep theirs. A bad file keeps the old certificate and says why.
+  Result<void> reload_tls();
 
  private:
   class Impl;

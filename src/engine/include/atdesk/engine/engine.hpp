@@ -181,6 +181,12 @@ class Engine {
   // Waits until no decision, print or notification is queued or running (tests, shutdown).
   void drain();
 
+  // Whether the work queue moves: true when nothing is queued, or when a queued task finished
+  // within `bound`. A busy engine that keeps finishing tasks is alive; one whose workers are all
+  // stuck (a store or printer call that never returns) is not. atdeskd feeds systemd's watchdog
+  // with it (service_manager.hpp).
+  bool making_progress(std::chrono::milliseconds bound) const;
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

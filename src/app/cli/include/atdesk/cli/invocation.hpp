@@ -50,6 +50,7 @@ struct Environment {
   std::optional<std::string> url;         // ATDESK_URL
   std::optional<std::string> token_file;  // ATDESK_TOKEN_FILE
   std::optional<std::string> token;       // ATDESK_TOKEN
+  std::optional<std::string> ca_file;     // ATDESK_CA_FILE
 };
 
 struct GlobalOptions {
@@ -59,6 +60,7 @@ struct GlobalOptions {
   std::optional<std::string> token;
   bool json = false;
   double timeout_seconds = kDefaultTimeoutSeconds;
+  std::string ca_file;  // --ca-file / ATDESK_CA_FILE: checks an https:// atdeskd's certificate
 };
 
 // Everything a command needs; each command reads only its own fields.
