@@ -103,6 +103,9 @@ std::expected<Principal, Denial> CompositeAuthenticator::identify(const Request&
 
 Handler authorized(const Authenticator& auth, PrincipalHandler handler) {
   return [&auth, handler = std::move(handler)](const Request& request) {
+    if (const auto& known = request.principal; known && request.principal_by == &auth) {
+      return handler(request, *known);
+    }
     auto who = auth.identify(request);
     if (!who) return denial_response(who.error());
     return handler(request, *who);
@@ -111,6 +114,9 @@ Handler authorized(const Authenticator& auth, PrincipalHandler handler) {
 
 Handler authenticated(const Authenticator& auth, AuthenticatedHandler handler) {
   return [&auth, handler = std::move(handler)](const Request& request) {
+    if (const auto& known = request.principal; known && request.principal_by == &auth) {
+      return handler(request, known->actor);
+    }
     auto actor = auth.authenticate(request);
     if (!actor) return denial_response(actor.error());
     return handler(request, *actor);

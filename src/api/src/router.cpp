@@ -328,6 +328,8 @@ Response Router::dispatch(Request& request) const {
         return route.on_denied ? route.on_denied(request, who.error())
                                : denial_response(who.error());
       }
+      request.principal = std::move(*who);
+      request.principal_by = auth_;
     }
     return route.handler(request);
   } catch (const std::exception& e) {

@@ -177,6 +177,51 @@ TEST(Auth, BearerTokenIsCheckedAndRefusalsCarryAChallenge) {
   EXPECT_EQ(handler(right).body, "api:admin");
 }
 
+// The router identifies the caller of a closed route once; a handler built with authorized() or
+// authenticated() on the same authenticator reuses that answer (a web session is one session
+// look-up and one account read per request, not two), and one built on another authenticator
+// still asks its own.
+TEST(Auth, TheRoutersIdentificationIsReusedOnlyForTheSameAuthenticator) {
+  class Counting final : public Authenticator {
+   public:
+    explicit Counting(std::string_view token) : inner_(token) {}
+    std::expected<Actor, Denial> authenticate(const Request& request) const override {
+      ++calls;
+      return inner_.authenticate(request);
+    }
+    mutable int calls = 0;
+
+   private:
+    TokenAuthenticator inner_;
+  };
+  Counting auth("s3cret-token");
+  Counting other("other-token");
+  Router router(auth);
+  router.add("GET", "/mine", authorized(auth, [](const Request&, const Principal& p) {
+               return Response::text(200, p.actor);
+             }));
+  router.add("GET", "/actor", authenticated(auth, [](const Request&, const Actor& a) {
+               return Response::text(200, a);
+             }));
+  router.add("GET", "/other", authorized(other, [](const Request&, const Principal& p) {
+               return Response::text(200, p.actor);
+             }));
+  for (const auto* path : {"/mine", "/actor"}) {
+    auth.calls = 0;
+    auto r = make_request("GET", path);
+    r.headers.emplace_back("Authorization", "Bearer s3cret-token");
+    const auto response = router.dispatch(r);
+    EXPECT_EQ(response.status, 200) << path;
+    EXPECT_EQ(response.body, "api:admin") << path;
+    EXPECT_EQ(auth.calls, 1) << path;
+  }
+  // The route's own authenticator is asked too, and refuses a token it does not know.
+  auto r = make_request("GET", "/other");
+  r.headers.emplace_back("Authorization", "Bearer s3cret-token");
+  EXPECT_EQ(router.dispatch(r).status, 401);
+  EXPECT_EQ(other.calls, 1);
+}
+
 // ---- JSON mapping
 
 TEST(JsonMapping, RuleRoundTripsAndErrorsNameTheField) {

@@ -14,11 +14,9 @@
 #include <vector>
 
 #include "atdesk/api/http_server.hpp"
+#include "atdesk/api/principal.hpp"
 
 namespace atdesk::api {
-
-// The caller in the words of the audit log: "api:admin", later "user:alice".
-using Actor = std::string;
 
 // Why a request was refused: 401 (no or unusable credentials; `challenge` becomes the
 // WWW-Authenticate field) or 403 (credentials accepted but the request is not allowed, e.g. a
@@ -27,21 +25,6 @@ struct Denial {
   int status = 401;
   std::string message;
   std::string challenge = "Bearer realm=\"atdesk\"";
-};
-
-// What a caller may do: `admin` everything; `user` only their own jobs (those with one of
-// their recipient keys among the job's recipients) and their own settings.
-enum class Role { admin, user };
-std::string_view to_string(Role role);
-std::optional<Role> parse_role(std::string_view text);
-
-// The caller: the actor for the audit log, the role, and for a `user` the recipient keys they
-// are ("user:local:alice"). `account` is the local account's name (empty for the bearer token).
-struct Principal {
-  Actor actor;
-  Role role = Role::admin;
-  std::string account;
-  std::vector<std::string> recipients;
 };
 
 class Authenticator {
@@ -97,7 +80,9 @@ using AuthenticatedHandler = std::function<Response(const Request&, const Actor&
 using PrincipalHandler = std::function<Response(const Request&, const Principal&)>;
 
 // A handler that runs `handler` only for requests `auth` accepts (it must outlive the handler);
-// refused requests get the denial as JSON, with WWW-Authenticate on 401.
+// refused requests get the denial as JSON, with WWW-Authenticate on 401. When the router has
+// identified the caller with the same authenticator already (Request::principal), that answer is
+// used instead of asking again (one session look-up and account read per request, not two).
 Handler authenticated(const Authenticator& auth, AuthenticatedHandler handler);
 // The same with the whole Principal (role and recipient keys), for routes that scope by role.
 Handler authorized(const Authenticator& auth, PrincipalHandler handler);

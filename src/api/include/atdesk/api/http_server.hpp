@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "atdesk/api/principal.hpp"
 #include "atdesk/core/error.hpp"
 
 namespace atdesk::api {
@@ -31,8 +32,12 @@ struct Request {
   Fields headers;                             // as sent
   std::map<std::string, std::string> params;  // {name} segments of the matched route
   std::string body;
-  std::string
-      remote;  // the peer's address (the client behind a trusted proxy), for logs and limits
+  // The peer's address (the client behind a trusted proxy), for logs and limits.
+  std::string remote;
+  // The caller, when the router identified them before a closed route's handler, and the
+  // authenticator that did (authorized() reuses the answer only from the same one).
+  std::optional<Principal> principal;
+  const void* principal_by = nullptr;
 
   // The first header field of that name (case-insensitive).
   std::optional<std::string_view> header(std::string_view name) const;
@@ -96,8 +101,8 @@ struct RouteInfo {
 //
 // Routes are closed by default: the router runs its authenticator before the handler of every
 // route not added with add_public(), and answers a refused request itself (401/403 JSON, or the
-// route's DeniedHandler). A router without an authenticator refuses every closed route. Handlers
-// that scope by role still identify the caller themselves (authorized()).
+// route's DeniedHandler). A router without an authenticator refuses every closed route. The
+// caller it identified is in Request::principal, which authorized() handlers reuse.
 class Router {
  public:
   Router() = default;  // no authenticator: only public routes answer
