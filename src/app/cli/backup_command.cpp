@@ -130,6 +130,10 @@ int run_backup_command(const std::vector<std::string>& args) {
       std::cerr << name << ": " << report.error().message << "\n";
       return exit_for(report.error().code);
     }
+    if (report->snapshots > 1) {
+      std::cerr << name << ": note: " << report->snapshots
+                << " snapshots were taken (jobs were deleted while their documents were copied)\n";
+    }
     for (const auto& m : report->missing) {
       std::cerr << name << ": warning: not in the spool, so not in the backup: " << m << "\n";
     }

@@ -158,6 +158,13 @@ rc=0
 grep -q "atdeskd" "$work/refused.err" || fail "refusal does not name atdeskd: $(cat "$work/refused.err")"
 grep -q "$(cat "$work/original.pid")" "$work/refused.err" || fail "refusal does not name the pid"
 
+# A second atdeskd on the same state folder is refused at start, naming the lock and the holder.
+rc=0
+"$atdeskd" --config "$work/original.toml" >"$work/second.log" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "a second atdeskd on the folder: exit $rc, expected 2"
+grep -q "atdeskd.lock.*$(cat "$work/original.pid") atdeskd" "$work/second.log" ||
+  fail "unclear refusal of a second atdeskd: $(cat "$work/second.log")"
+
 # What the original looks like through its API (its tables do not change after the feeder).
 api original /api/v1/recipients | jq -S . >"$work/recipients.original"
 api original /api/v1/modes | jq -S . >"$work/modes.original"

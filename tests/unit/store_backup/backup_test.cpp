@@ -307,6 +307,26 @@ TEST_F(BackupTest, AnAlteredDocumentIsRefusedWithTheExpectedAndActualDigests) {
   EXPECT_FALSE(fs::exists(to_.database));
 }
 
+// A document the spool lost before the backup (not one deleted with its job meanwhile: its row
+// still says held) is not hidden: the backup says which, names it in the manifest, and the
+// archive still restores everything else.
+TEST_F(BackupTest, ADocumentTheSpoolLostIsReportedAndTheRestStillRestores) {
+  const auto lost = from_.spool_dir / ids_[1].str().substr(0, 2) / (ids_[1].str() + ".original");
+  ASSERT_TRUE(fs::remove(lost));
+  auto made = write_backup(from_, archive_, false, phrase(""));
+  ASSERT_TRUE(made) << made.error().message;
+  ASSERT_EQ(made->missing.size(), 1u);
+  EXPECT_NE(made->missing[0].find(lost.string()), std::string::npos) << made->missing[0];
+  EXPECT_NE(made->missing[0].find("received"), std::string::npos) << made->missing[0];
+  EXPECT_GT(made->snapshots, 1);  // it was looked for again in a new snapshot first
+  EXPECT_EQ(made->documents, 5u + 3u + 1u);
+  fs::create_directories(to_.state_dir);
+  fs::copy_file(from_.key_file, to_.key_file);
+  auto restored = restore_backup(archive_, to_, false, phrase(""));
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(restored->documents, 9u);
+}
+
 TEST_F(BackupTest, AnArchiveThatIsNotABackupIsRefused) {
   write_file(archive_, "just some text, not a tar file at all");
   auto refused = restore_backup(archive_, to_, false, phrase(""));
