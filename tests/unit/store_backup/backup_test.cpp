@@ -273,14 +273,16 @@ TEST_F(BackupTest, ATruncatedArchiveIsRefusedNamingWhereItEnds) {
 }
 
 TEST_F(BackupTest, AMissingDocumentIsRefusedNamingItAndItsDigest) {
-  ASSERT_TRUE(write_backup(from_, archive_, true, phrase(kPassphrase)));
+  ASSERT_TRUE(write_backup(from_, archive_, false, phrase("")));
+  fs::create_directories(to_.state_dir);
+  fs::copy_file(from_.key_file, to_.key_file);
   const std::string gone =
       "spool/" + ids_[2].str().substr(0, 2) + "/" + ids_[2].str() + ".original";
   rewrite(archive_, [&](const std::string& name, std::string data) -> std::optional<std::string> {
     if (name == gone) return std::nullopt;
     return data;
   });
-  auto refused = restore_backup(archive_, to_, false, phrase(kPassphrase));
+  auto refused = restore_backup(archive_, to_, false, phrase(""));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::corrupt);
   const auto& m = refused.error().message;
@@ -292,14 +294,16 @@ TEST_F(BackupTest, AMissingDocumentIsRefusedNamingItAndItsDigest) {
 }
 
 TEST_F(BackupTest, AnAlteredDocumentIsRefusedWithTheExpectedAndActualDigests) {
-  ASSERT_TRUE(write_backup(from_, archive_, true, phrase(kPassphrase)));
+  ASSERT_TRUE(write_backup(from_, archive_, false, phrase("")));
+  fs::create_directories(to_.state_dir);
+  fs::copy_file(from_.key_file, to_.key_file);
   const std::string altered =
       "spool/" + ids_[4].str().substr(0, 2) + "/" + ids_[4].str() + ".original";
   rewrite(archive_, [&](const std::string& name, std::string data) -> std::optional<std::string> {
     if (name == altered) data[100] ^= 1;
     return data;
   });
-  auto refused = restore_backup(archive_, to_, false, phrase(kPassphrase));
+  auto refused = restore_backup(archive_, to_, false, phrase(""));
   ASSERT_FALSE(refused);
   const auto& m = refused.error().message;
   EXPECT_NE(m.find(altered + ": expected "), std::string::npos) << m;
@@ -338,7 +342,7 @@ TEST_F(BackupTest, AnArchiveThatIsNotABackupIsRefused) {
 }
 
 TEST_F(BackupTest, ABackupOfANewerStoreIsRefusedWithBothVersions) {
-  ASSERT_TRUE(write_backup(from_, archive_, true, phrase(kPassphrase)));
+  ASSERT_TRUE(write_backup(from_, archive_, false, phrase("")));
   const int newer = SqliteStore::highest_schema_version() + 1;
   rewrite(archive_, [&](const std::string& name, std::string data) -> std::optional<std::string> {
     if (name == "atdesk-backup.json") {
@@ -347,7 +351,7 @@ TEST_F(BackupTest, ABackupOfANewerStoreIsRefusedWithBothVersions) {
     }
     return data;
   });
-  auto refused = restore_backup(archive_, to_, false, phrase(kPassphrase));
+  auto refused = restore_backup(archive_, to_, false, phrase(""));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::unsupported);
   EXPECT_NE(refused.error().message.find("schema version " + std::to_string(newer)),
@@ -360,10 +364,10 @@ TEST_F(BackupTest, ABackupOfANewerStoreIsRefusedWithBothVersions) {
 }
 
 TEST_F(BackupTest, RestoreRefusesAStateFolderInUseByAtdeskd) {
-  ASSERT_TRUE(write_backup(from_, archive_, true, phrase(kPassphrase)));
+  ASSERT_TRUE(write_backup(from_, archive_, false, phrase("")));
   auto daemon = StateLock::acquire(to_.state_dir, "atdeskd");
   ASSERT_TRUE(daemon) << daemon.error().message;
-  auto refused = restore_backup(archive_, to_, false, phrase(kPassphrase));
+  auto refused = restore_backup(archive_, to_, false, phrase(""));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::conflict);
   EXPECT_NE(refused.error().message.find(std::to_string(::getpid()) + " atdeskd"),
