@@ -145,6 +145,7 @@ done
 touch "$work/stop-feeding"
 wait "$feeder_pid" || true
 [ -f "$work/node.backup" ] || fail "no archive"
+[ "$(stat -c %a "$work/node.backup")" = 600 ] || fail "the archive is not mode 0600"
 tar tf "$work/node.backup" >"$work/entries.txt"  # a plain tar, readable by tar(1)
 head -n 1 "$work/entries.txt" | grep -qx atdesk-backup.json || fail "first entry"
 tail -n 1 "$work/entries.txt" | grep -qx manifest.json || fail "last entry"
