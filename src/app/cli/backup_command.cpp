@@ -154,8 +154,8 @@ int run_backup_command(const std::vector<std::string>& args) {
   std::cout << paths.state_dir.string() << ": restored " << report->jobs << " job(s) and "
             << report->documents << " document file(s) from " << file << ", schema version "
             << report->schema_version << (report->with_key ? ", with the spool key" : "") << "\n";
-  if (report->previous) {
-    std::cout << "  the state it replaced is in " << report->previous->string() << "\n";
+  if (const auto& previous = report->previous; previous) {
+    std::cout << "  the state it replaced is in " << previous->string() << "\n";
   }
   std::cout << "  every file matched the backup's manifest; start atdeskd to use it\n";
   return 0;
