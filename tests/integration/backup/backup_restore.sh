@@ -129,6 +129,14 @@ until [ "$(wc -l <"$work/submitted.txt")" -ge 20 ]; do
   sleep 0.1
 done
 cp "$work/submitted.txt" "$work/acknowledged-before-backup.txt"
+# The passphrase is never an argument: without a terminal and without --passphrase-file, a backup
+# with the key is refused (setsid: no controlling terminal) and leaves no file.
+rc=0
+setsid --wait "$cli" backup "$work/no.backup" --state-dir "$work/original" --with-key </dev/null \
+  >/dev/null 2>"$work/no-tty.err" || rc=$?
+[ "$rc" -eq 7 ] || fail "backup --with-key without a terminal: exit $rc, expected 7"
+grep -q -- "--passphrase-file" "$work/no-tty.err" || fail "unclear: $(cat "$work/no-tty.err")"
+[ ! -e "$work/no.backup" ] || fail "a refused backup left a file"
 printf 'a passphrase for the test\n' >"$work/passphrase"
 chmod 600 "$work/passphrase"
 started=$SECONDS
