@@ -8,6 +8,7 @@
 #include "atdesk/cli/exit_code.hpp"
 #include "atdesk/cli/invocation.hpp"
 #include "atdesk/cli/run.hpp"
+#include "backup_command.hpp"
 #include "curl_transport.hpp"
 #include "fax_send.hpp"
 
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
   using namespace atdesk::cli;
   const std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1] == "fax") return run_fax_command(args);  // local, no atdeskd
+  if (args.size() > 1 && (args[1] == "backup" || args[1] == "restore")) {
+    return run_backup_command(args);  // on the state folder, no atdeskd
+  }
   const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN"),
                                 env("ATDESK_CA_FILE")};
   ParseOutcome parsed = parse_command_line(args, environment);

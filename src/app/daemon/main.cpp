@@ -26,6 +26,7 @@
 #include "atdesk/print/ipp_printer.hpp"
 #include "atdesk/store/spool.hpp"
 #include "atdesk/store/sqlite_store.hpp"
+#include "atdesk/store/state_lock.hpp"
 #include "atdesk/tz/zone.hpp"
 #include "chat_factories.hpp"
 #include "config.hpp"
@@ -95,6 +96,12 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   std::filesystem::permissions(config.state_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
 
+  // One atdeskd per state folder, and none while `atdesk restore` replaces it.
+  auto state_lock = store::StateLock::acquire(config.state_dir, "atdeskd");
+  if (!state_lock) {
+    spdlog::critical("{}", state_lock.error().message);
+    return 2;
+  }
   auto zone = tz::load_time_zone(config.time_zone);
   if (!zone) {
     spdlog::critical("{}: [general] time_zone: {}", config.source, zone.error().message);

@@ -454,6 +454,10 @@ int SqliteStore::schema_version() {
   return st.ok() && st.step() ? static_cast<int>(st.integer(0)) : 0;
 }
 
+int SqliteStore::highest_schema_version() {
+  return kSchemaVersion;
+}
+
 Result<void> SqliteStore::migrate() {
   if (auto ok = exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                      "applied_at INTEGER NOT NULL)");
@@ -466,9 +470,12 @@ Result<void> SqliteStore::migrate() {
     if (st.ok() && st.step()) current = static_cast<int>(st.integer(0));
   }
   if (current > kSchemaVersion) {
-    return fail(Errc::unsupported, path_ + ": the database has schema version " +
-                                       std::to_string(current) + ", newer than this atdesk (" +
-                                       std::to_string(kSchemaVersion) + "); upgrade atdesk");
+    return fail(Errc::unsupported,
+                path_ + ": the database has schema version " + std::to_string(current) +
+                    ", newer than the highest this atdesk knows (" +
+                    std::to_string(kSchemaVersion) +
+                    "); it was written by a newer atdesk: run that version, or restore a backup "
+                    "made before the upgrade (no migration was run)");
   }
   for (int v = current + 1; v <= kSchemaVersion; ++v) {
     Transaction tx(db_.get());

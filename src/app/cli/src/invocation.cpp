@@ -89,7 +89,11 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   app.footer(
       "Without atdeskd:\n  fax send --to sip:NUMBER@HOST[:PORT] FILE.tif [--t38] [--no-ecm]\n"
       "                              send a test fax over SIP with atdesk's own modem "
-      "(atdesk fax send --help)\n\n" +
+      "(atdesk fax send --help)\n"
+      "  backup FILE [--state-dir DIR] [--with-key [--passphrase-file F]]\n"
+      "                              a consistent backup of the node's state while atdeskd runs\n"
+      "  restore FILE [--state-dir DIR] [--force] [--passphrase-file F]\n"
+      "                              put a backup back into a stopped node's state folder\n\n" +
       std::string(exit_code_help()));
 
   inv.global.url = env.url.value_or(kDefaultUrl);

@@ -24,6 +24,9 @@ class SqliteStore final : public JobStore, public TableStore {
 
   // The schema version after migrations.
   int schema_version();
+  // The highest schema version this build knows (its number of migrations). A store with a
+  // higher version was written by a newer atdesk and is refused by open().
+  static int highest_schema_version();
 
   // JobStore
   Result<void> insert(const Job& job, const Transition& first) override;
