@@ -194,7 +194,14 @@ TEST_F(GraphTest, ClientCredentialsTokenAndRefreshOn401) {
   const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
   ASSERT_EQ(reads.size(), 2u);
   EXPECT_EQ(reads[1].authorization, "Bearer app-token-2");
+  // Presence works with the application token, but no notice goes out without the service
+  // account: connecting, with the reason for the admin (the web UI offers the sign-in); connected
+  // once it is signed in.
+  EXPECT_EQ(service().state(), ServiceState::connecting);
+  EXPECT_NE(service().last_error().find("not signed in"), std::string::npos);
+  sign_in();
   EXPECT_EQ(service().state(), ServiceState::connected);
+  EXPECT_EQ(service().last_error(), "");
 }
 
 TEST_F(GraphTest, TokenIsReusedUntilShortlyBeforeExpiry) {

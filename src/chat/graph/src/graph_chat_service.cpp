@@ -680,7 +680,20 @@ const std::string& GraphChatService::name() const {
 ServiceState GraphChatService::state() const {
   std::lock_guard lock(impl_->mutex_);
   if (!impl_->problem_.empty()) return ServiceState::broken;
-  return impl_->healthy_ ? ServiceState::connected : ServiceState::connecting;
+  // Presence works with the application token alone; without the service account no notice
+  // goes out, so the service is not connected yet (and the web UI offers the sign-in).
+  const bool signed_in = !impl_->delegated_.refresh_token.empty();
+  return impl_->healthy_ && signed_in ? ServiceState::connected : ServiceState::connecting;
+}
+
+std::string GraphChatService::last_error() const {
+  std::lock_guard lock(impl_->mutex_);
+  if (!impl_->problem_.empty()) return impl_->problem_;
+  if (impl_->delegated_.refresh_token.empty()) {
+    return "the service account is not signed in: sign it in (Sign in with browser, or the "
+           "device code)";
+  }
+  return {};
 }
 
 std::string GraphChatService::problem() const {
