@@ -305,7 +305,10 @@ class Tenant {
     // (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token)
     // and "device authorization grant"
     // (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code), whose error
-    // responses are those of RFC 8628 section 3.5 and AADSTS codes.
+    // responses are those of RFC 8628 section 3.5 and AADSTS codes; and "Redeem a code for an
+    // access token"
+    // (https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow), checked
+    // by fake_identity.hpp.
     graph_.on("POST", "/tenant-1/oauth2/v2.0/token", [this](const Received& r) {
       const auto form = form_of(r.body);
       std::lock_guard lock(mutex_);
