@@ -13,6 +13,7 @@ root=$1
 . "$root/scripts/lib/common.sh"
 build=$2
 here="$root/tests/e2e"
+. "$here/lib.sh"
 atdeskd="$build/src/app/daemon/atdeskd"
 work=$(mktemp -d /tmp/atdesk-e2e.XXXXXX)
 chmod 700 "$work"
@@ -35,14 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in node npm curl jq; do
-  command -v "$tool" >/dev/null || { log "e2e: $tool is missing (scripts/install-deps)"; exit 1; }
-done
-chromium=${CHROMIUM:-/usr/bin/chromium}
-[ -x "$chromium" ] || { log "e2e: $chromium is missing (scripts/install-deps installs chromium)"; exit 1; }
-if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/axe-core" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund >&2)
-fi
+e2e_prerequisites "$here"
 
 printer_port=$(free_port)
 api_port=$(free_port)
@@ -56,11 +50,7 @@ api_port=$(free_port)
 url="http://127.0.0.1:$api_port"
 "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 1 200); do
-  curl -fsS "$url/healthz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -fsS "$url/healthz" >/dev/null || { log "atdeskd did not start"; exit 1; }
+wait_http "$url/healthz" || { log "atdeskd did not start"; exit 1; }
 grep -q "first web admin" "$work/atdeskd.log" || { log "no first admin announced"; exit 1; }
 [ "$(stat -c %a "$work/state/web-admin.password")" = 600 ] || { log "password file not 0600"; exit 1; }
 

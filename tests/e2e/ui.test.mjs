@@ -2,20 +2,15 @@
 // run.sh: atdeskd + ippeveprinter, accounts alice/bob, three held faxes. Each step asserts a real
 // outcome (what the page shows, what the API answers, what reached the printer's spool); a
 // failing step saves a screenshot under $ATDESK_E2E_ARTIFACTS and the run exits 1.
-import {chromium} from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
 import {createRequire} from 'node:module';
+import {check, env, launch, stepper, until} from './lib.mjs';
 
 // axe-core (npm, package-lock.json) runs inside the page; the page's CSP forbids injected scripts,
 // so the test contexts bypass CSP (the CSP itself is checked on the headers).
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run.sh sets it)`);
-  return v;
-};
 const url = env('ATDESK_URL');
 const adminPassword = env('ATDESK_ADMIN_PASSWORD');
 const jobRelease = env('ATDESK_JOB_RELEASE');
@@ -24,20 +19,6 @@ const jobBob = env('ATDESK_JOB_BOB');
 const spool = env('ATDESK_PRINTER_SPOOL');
 const shots = env('ATDESK_SCREENSHOTS');
 const artifacts = env('ATDESK_E2E_ARTIFACTS');
-
-function check(cond, what) {
-  if (!cond) throw new Error('expected: ' + what);
-}
-
-async function until(what, fn, ms = 30000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // The documents ippeveprinter kept for a job (its files are named after the IPP job-name).
 function printed(id) {
@@ -54,30 +35,11 @@ function printed(id) {
   return out;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.ATDESK_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage'],
-});
+const browser = await launch();
 let context = await browser.newContext({viewport: {width: 1280, height: 900}, bypassCSP: true});
 let page = await context.newPage();
 page.on('pageerror', (e) => console.error('page error:', e.message));
-let failures = 0;
-
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.message}`);
-    fs.mkdirSync(artifacts, {recursive: true});
-    const file = path.join(artifacts, name.replace(/[^a-z0-9]+/gi, '-') + '.png');
-    await page.screenshot({path: file, fullPage: true}).catch(() => {});
-    console.log(`     screenshot: ${file} (page ${page.url()})`);
-  }
-}
+const {step, failures} = stepper(() => page, artifacts);
 
 async function shot(name) {
   fs.mkdirSync(shots, {recursive: true});
@@ -429,8 +391,8 @@ await step('an admin on a phone: mode grid, recipients, audit, accounts fit 390Ã
 });
 
 await browser.close();
-if (failures) {
-  console.log(`${failures} step(s) failed`);
+if (failures()) {
+  console.log(`${failures()} step(s) failed`);
   process.exit(1);
 }
 console.log('all steps passed');

@@ -87,7 +87,11 @@ class GraphSignIns {
       browser_.erase(it);
     }
     std::string why;
-    if (!error.empty()) {
+    if (error == "access_denied") {
+      // The admin pressed Cancel on the consent page, or a policy said no.
+      why = "the sign-in was declined at the identity platform (access_denied: " +
+            std::string(request.query_value("error_description").value_or("")) + ")";
+    } else if (!error.empty()) {
       why = "the identity platform answered " + error + ": " +
             std::string(request.query_value("error_description").value_or(""));
     } else if (code.empty()) {
@@ -144,8 +148,8 @@ class GraphSignIns {
     return api::Response::text(
         status,
         "<!doctype html><meta charset=\"utf-8\"><title>atdesk sign-in</title>"
-        "<p>" +
-            escaped + "</p>\n",
+        "<h1>Teams sign-in</h1><p>" +
+            escaped + "</p><p><a href=\"/\">Back to atdesk</a></p>\n",
         "text/html; charset=utf-8");
   }
 

@@ -194,7 +194,14 @@ TEST_F(GraphTest, ClientCredentialsTokenAndRefreshOn401) {
   const auto reads = graph_.received("POST", "/v1.0/communications/getPresencesByUserId");
   ASSERT_EQ(reads.size(), 2u);
   EXPECT_EQ(reads[1].authorization, "Bearer app-token-2");
+  // Presence works with the application token, but no notice goes out without the service
+  // account: connecting, with the reason for the admin (the web UI offers the sign-in); connected
+  // once it is signed in.
+  EXPECT_EQ(service().state(), ServiceState::connecting);
+  EXPECT_NE(service().last_error().find("not signed in"), std::string::npos);
+  sign_in();
   EXPECT_EQ(service().state(), ServiceState::connected);
+  EXPECT_EQ(service().last_error(), "");
 }
 
 TEST_F(GraphTest, TokenIsReusedUntilShortlyBeforeExpiry) {
@@ -421,6 +428,28 @@ TEST_F(GraphTest, BrokenJsonNamesTheField) {
   auto q = service().presence(kAlice);
   ASSERT_FALSE(q);
   EXPECT_NE(q.error().message.find("not a JSON object"), std::string::npos) << q.error().message;
+  // An object's id that is missing, not a string or empty (here /me after a sign-in, and a
+  // 1:1 chat made for a notice) is refused naming the call and the field.
+  graph_.on("GET", "/v1.0/me", [](const Received&) { return Reply{200, R"({"id":""})"}; });
+  auto code = service().begin_device_sign_in();
+  ASSERT_TRUE(code) << code.error().describe();
+  auto signed_in = service().poll_device_sign_in(*code);
+  ASSERT_FALSE(signed_in);
+  EXPECT_NE(
+      signed_in.error().message.find("Graph signed-in service account: id: expected a string"),
+      std::string::npos)
+      << signed_in.error().message;
+  graph_.on("GET", "/v1.0/me", [](const Received&) {
+    return Reply{200, R"({"id":"fax-id","userPrincipalName":"fax@contoso.com"})"};
+  });
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) { return Reply{201, R"({"id":7})"}; });
+  auto sent =
+      service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"hello", "", {}});
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.error().message.find("create chat with alice@contoso.com: id: expected a string"),
+            std::string::npos)
+      << sent.error().message;
 }
 
 TEST_F(GraphTest, RevokedRefreshTokenBreaksTheService) {

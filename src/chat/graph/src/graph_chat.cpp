@@ -233,10 +233,9 @@ Result<void> GraphChatService::send(const Recipient& to, const ChatMessage& mess
       if (!r) return fail(r.error());
       auto j = i.expect_json(c, *r, {200, 201});
       if (!j) return fail(j.error());
-      if (!j->contains("id") || !(*j)["id"].is_string()) {
-        return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
-      }
-      chat = {(*j)["id"].get<std::string>(), to.address, *user_id, "", {}};
+      auto id = Impl::string_field(c, *j, "id");
+      if (!id) return fail(id.error());
+      chat = {std::move(*id), to.address, *user_id, "", {}};
     }
     Impl::Call c{"POST", "/chats/" + graph::url_encode(chat.chat_id) + "/messages", body,
                  Impl::Auth::delegated, "chat message to " + to.address};

@@ -458,6 +458,15 @@ Result<json> GraphChatService::Impl::expect_json(const Call& c, const graph::Htt
   return j;
 }
 
+Result<std::string> GraphChatService::Impl::string_field(const Call& c, const json& answer,
+                                                         const char* key) {
+  const auto it = answer.find(key);
+  if (it == answer.end() || !it->is_string() || it->get<std::string>().empty()) {
+    return fail(Errc::invalid_argument, "Graph " + c.what + ": " + key + ": expected a string");
+  }
+  return it->get<std::string>();
+}
+
 namespace {
 
 // An object id ("8b081ef6-4792-4def-b2c9-c363a1bf41d5"): used as it is, without a lookup.
@@ -501,11 +510,9 @@ Result<std::string> GraphChatService::Impl::resolve_user(const std::string& user
   if (r->status != 404) {
     auto j = expect_json(c, *r, {200});
     if (!j) return fail(j.error());
-    const auto id = j->find("id");
-    if (id == j->end() || !id->is_string() || id->get<std::string>().empty()) {
-      return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
-    }
-    return remember(id->get<std::string>());
+    auto id = string_field(c, *j, "id");
+    if (!id) return fail(id.error());
+    return remember(*id);
   }
   // Graph "List users" with $filter=mail eq '...' (single quotes doubled in OData literals).
   std::string literal;
@@ -680,7 +687,20 @@ const std::string& GraphChatService::name() const {
 ServiceState GraphChatService::state() const {
   std::lock_guard lock(impl_->mutex_);
   if (!impl_->problem_.empty()) return ServiceState::broken;
-  return impl_->healthy_ ? ServiceState::connected : ServiceState::connecting;
+  // Presence works with the application token alone; without the service account no notice
+  // goes out, so the service is not connected yet (and the web UI offers the sign-in).
+  const bool signed_in = !impl_->delegated_.refresh_token.empty();
+  return impl_->healthy_ && signed_in ? ServiceState::connected : ServiceState::connecting;
+}
+
+std::string GraphChatService::last_error() const {
+  std::lock_guard lock(impl_->mutex_);
+  if (!impl_->problem_.empty()) return impl_->problem_;
+  if (impl_->delegated_.refresh_token.empty()) {
+    return "the service account is not signed in: sign it in (Sign in with browser, or the "
+           "device code)";
+  }
+  return {};
 }
 
 std::string GraphChatService::problem() const {
@@ -812,11 +832,10 @@ Result<void> GraphChatService::Impl::signed_in(graph::TokenSet tokens) {
   if (!r) return fail(r.error());
   auto j = expect_json(c, *r, {200});
   if (!j) return fail(j.error());
-  if (!j->contains("id") || !(*j)["id"].is_string()) {
-    return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
-  }
+  auto id = string_field(c, *j, "id");
+  if (!id) return fail(id.error());
   std::lock_guard lock(mutex_);
-  account_id_ = (*j)["id"].get<std::string>();
+  account_id_ = std::move(*id);
   account_upn_ = j->value("userPrincipalName", "");
   if (auto ok = save_tokens(); !ok) return fail(ok.error());
   watch_changed_ = true;  // subscriptions can now be made with the delegated token

@@ -58,6 +58,10 @@ class GraphChatService::Impl {
   // A JSON object from a response, or an error naming the call, the status and Graph's code.
   Result<nlohmann::json> expect_json(const Call& call, const graph::HttpResponse& response,
                                      std::initializer_list<long> ok);
+  // The non-empty string `key` of an answer of `call` (an object's "id"), or an error naming
+  // the call and the field ("Graph create chat with ...: id: expected a string").
+  static Result<std::string> string_field(const Call& call, const nlohmann::json& answer,
+                                          const char* key);
 
   Result<std::string> access_token(Auth auth, SteadyTime deadline, bool force_refresh);
   Result<void> load_tokens();

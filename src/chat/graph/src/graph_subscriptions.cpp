@@ -297,10 +297,9 @@ Result<void> GraphChatService::Impl::create_subscription(const std::vector<std::
   if (!r) return fail(r.error());
   auto j = expect_json(c, *r, {201});
   if (!j) return fail(j.error());
-  if (!j->contains("id") || !(*j)["id"].is_string()) {
-    return fail(Errc::invalid_argument, "Graph " + c.what + ": id: expected a string");
-  }
-  sub.id = (*j)["id"].get<std::string>();
+  auto id = string_field(c, *j, "id");
+  if (!id) return fail(id.error());
+  sub.id = std::move(*id);
   const auto expires = parse_precise_time(j->value("expirationDateTime", ""));
   if (!expires) {
     return fail(Errc::invalid_argument,

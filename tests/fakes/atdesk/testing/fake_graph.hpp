@@ -1,14 +1,17 @@
 // A Microsoft Graph and identity platform stand-in for tests (tests/unit/chat_graph, tests/unit/app
 // and the daemon scenarios of tests/integration/teams_daemon): a Boost.Beast HTTP server on
 // 127.0.0.1 (port 0) whose routes each test sets, recording every request with the time it was
-// received and the status it was answered with. One request per connection, served in order on
-// one thread. The payloads are the tests' own; each says which Graph documentation page it
-// follows.
+// received and the status it was answered with. One request per connection; each connection is
+// read on its own thread (a browser opens connections it sends nothing on for a while), and the
+// requests are answered one at a time, in the order they were read. The payloads are the tests'
+// own; each says which Graph documentation page it follows.
 //
 // Request budgets: limit() declares a documented limit (requests of a method and path prefix in
 // a sliding window). A request beyond it is answered 429 with Retry-After, as Graph does, and
 // recorded in violations(): a test that lets atdesk exceed a limit fails on that list.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <atomic>
 #include <boost/asio.hpp>
@@ -17,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -67,6 +71,12 @@ class FakeGraph {
     boost::asio::ip::tcp::socket poke(io_);
     poke.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
     thread_.join();
+    std::lock_guard lock(connections_mutex_);
+    for (auto& c : connections_) {
+      // Wakes a reader still waiting for a request that never comes.
+      ::shutdown(c.socket->native_handle(), SHUT_RDWR);
+      c.thread.join();
+    }
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
@@ -112,17 +122,36 @@ class FakeGraph {
 
  private:
   void serve() {
+    while (!stopping_) {
+      auto socket = std::make_shared<boost::asio::ip::tcp::socket>(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(*socket, ec);
+      if (ec || stopping_) continue;
+      std::lock_guard lock(connections_mutex_);
+      // Threads of connections that are done are joined here (they are finished or about to).
+      std::erase_if(connections_, [](Connection& c) {
+        if (!c.done->load()) return false;
+        c.thread.join();
+        return true;
+      });
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      connections_.push_back({socket, done, std::thread([this, socket, done] {
+                                answer(*socket);
+                                done->store(true);
+                              })});
+    }
+  }
+
+  void answer(boost::asio::ip::tcp::socket& socket) {
     namespace beast = boost::beast;
     namespace http = beast::http;
-    while (!stopping_) {
-      boost::asio::ip::tcp::socket socket(io_);
-      boost::system::error_code ec;
-      acceptor_.accept(socket, ec);
-      if (ec || stopping_) continue;
-      beast::flat_buffer buffer;
-      http::request<http::string_body> req;
-      http::read(socket, buffer, req, ec);
-      if (ec) continue;
+    boost::system::error_code ec;
+    beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    http::read(socket, buffer, req, ec);
+    if (ec) return;
+    std::lock_guard one_at_a_time(answering_);
+    {
       Received r;
       r.at = std::chrono::steady_clock::now();
       r.method = std::string(req.method_string());
@@ -196,6 +225,14 @@ class FakeGraph {
   unsigned short port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+  struct Connection {
+    std::shared_ptr<boost::asio::ip::tcp::socket> socket;
+    std::shared_ptr<std::atomic<bool>> done;
+    std::thread thread;
+  };
+  std::mutex connections_mutex_;
+  std::vector<Connection> connections_;
+  std::mutex answering_;  // requests are answered one at a time
   std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Route> routes_;
   std::vector<Received> received_;

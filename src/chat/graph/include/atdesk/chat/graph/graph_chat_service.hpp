@@ -101,7 +101,11 @@ class GraphChatService final : public ChatService {
   ~GraphChatService() override;
 
   const std::string& name() const override;
+  // connected once Graph answers and the service account is signed in (notices and replies
+  // need it); connecting before; broken when the identity platform refused its tokens.
   ServiceState state() const override;
+  // "the service account is not signed in ..." until it is; the problem when broken.
+  std::string last_error() const override;
   Result<void> start() override;
   void stop() override;
 
