@@ -464,7 +464,8 @@ function modeGrid(tableData, onChange) {
 }
 
 async function modes() {
-  const [data, schedule] = await Promise.all([api('GET', '/modes'), api('GET', '/schedule')]);
+  const [data, schedule, imported] = await Promise.all([api('GET', '/modes'), api('GET', '/schedule'),
+    api('GET', '/holidays')]);
   const unsaved = new Set();  // names of tables with a changed cell (the page warns before leaving)
   const sections = data.tables.map((t) => {
     const {grid, cells} = modeGrid(t, () => { unsaved.add(t.name); state.dirty = true; });
@@ -496,7 +497,22 @@ async function modes() {
   el('button', {type: 'submit', text: 'Create (all hold)'}));
   show('Mode tables', el('p', {class: 'muted'}, 'Active table now: ', data.active, '. Changes take effect at once and re-check held jobs.'),
     ...sections, el('section', {class: 'card'}, el('h2', {text: 'New table'}), addForm),
-    scheduleEditor(schedule, data.tables.map((t) => t.name)));
+    scheduleEditor(schedule, data.tables.map((t) => t.name)), importedHolidays(imported.holidays));
+}
+
+// Holiday dates from [holidays] in atdesk.toml (iCalendar files and URLs): read-only here, with
+// where each came from.
+function importedHolidays(list) {
+  return el('section', {class: 'card', 'aria-labelledby': 'h-imported'},
+    el('h2', {id: 'h-imported', text: 'Imported holidays'}),
+    list.length === 0
+      ? el('p', {class: 'muted', text: 'None. Holiday calendars (iCalendar files or URLs) are set in atdesk.toml, [holidays] calendars.'})
+      : el('div', {class: 'scroll'}, el('table', {class: 'cards'},
+        el('caption', {class: 'muted', text: 'Counted as holidays beside the dates above; from [holidays] in atdesk.toml'}),
+        el('thead', {}, el('tr', {}, ['Date', 'Name', 'Source'].map((h) => el('th', {scope: 'col', text: h})))),
+        el('tbody', {}, list.map((h) => el('tr', {},
+          el('td', {'data-label': 'Date', text: h.date}), el('td', {'data-label': 'Name', text: h.name}),
+          el('td', {'data-label': 'Source', text: h.source})))))));
 }
 
 function scheduleEditor(s, names) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <optional>
 #include <string>
 
@@ -462,6 +463,18 @@ class RestApi {
     return or_error(engine_.schedule(), 200, [](const Schedule& s) { return to_json(s); });
   }
 
+  // Holiday dates from [holidays] (iCalendar files and URLs), each with its name and source.
+  Response get_holidays() {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& h : engine_.imported_holidays()) {
+      char date[16];
+      std::snprintf(date, sizeof date, "%04d-%02u-%02u", static_cast<int>(h.date.year()),
+                    static_cast<unsigned>(h.date.month()), static_cast<unsigned>(h.date.day()));
+      list.push_back({{"date", date}, {"name", h.name}, {"source", h.source}});
+    }
+    return Response::json_text(200, nlohmann::json{{"holidays", std::move(list)}}.dump());
+  }
+
   Response put_schedule(const Request& request, const Actor& actor) {
     auto j = parse_json(request.body);
     if (!j) return Response::error(j.error());
@@ -751,6 +764,7 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
   act("DELETE", p + "/modes/{name}", &RestApi::remove_mode);
   get0(p + "/schedule", &RestApi::get_schedule);
   act("PUT", p + "/schedule", &RestApi::put_schedule);
+  get0(p + "/holidays", &RestApi::get_holidays);
 
   scoped("GET", p + "/presence", &RestApi::presence_overview);
   put("PUT", p + "/presence/{service}/{user}", &RestApi::set_presence);

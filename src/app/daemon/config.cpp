@@ -108,6 +108,22 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   ATDESK_TRY(recipients.no_unknown_keys());
   if (!recipients_file.empty()) c.recipients_file = recipients_file;
 
+  Section holidays(section("holidays"), "holidays", file);
+  ATDESK_TRY(holidays.strings("calendars", c.holiday_calendars));
+  long long refresh = c.holiday_refresh.count();
+  ATDESK_TRY(holidays.integer("refresh_hours", refresh, 1, 24 * 31));
+  c.holiday_refresh = std::chrono::hours(refresh);
+  ATDESK_TRY(holidays.no_unknown_keys());
+  for (const auto& calendar : c.holiday_calendars) {
+    if (calendar.empty() || (!calendar.starts_with("/") && !calendar.starts_with("https://") &&
+                             !calendar.starts_with("http://"))) {
+      return fail(Errc::invalid_argument,
+                  holidays.where("calendars") +
+                      ": expected absolute file paths or http(s) URLs of iCalendar files, got \"" +
+                      calendar + "\"");
+    }
+  }
+
   Section numbers(section("numbers"), "numbers", file);
   ATDESK_TRY(numbers.string("country_code", c.numbers.country_code));
   ATDESK_TRY(numbers.string("trunk_prefix", c.numbers.trunk_prefix));

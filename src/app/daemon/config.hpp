@@ -57,6 +57,11 @@ struct Config {
   // writes). When set, the file is the table: it replaces the table at start and on SIGHUP.
   std::optional<std::filesystem::path> recipients_file;
 
+  // [holidays] calendars: iCalendar files or http(s) URLs whose events are holidays for the
+  // schedule; re-read every refresh_hours and on SIGHUP.
+  std::vector<std::string> holiday_calendars;
+  std::chrono::hours holiday_refresh{24};
+
   NumberPlan numbers;  // [numbers]
   Policy policy;       // [policy]
   MatchPreference match = MatchPreference::sender_first;

@@ -7,11 +7,15 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
+#include <stop_token>
+#include <thread>
 
 #include "atdesk/api/accounts.hpp"
 #include "atdesk/api/auth.hpp"
@@ -31,6 +35,7 @@
 #include "chat_factories.hpp"
 #include "config.hpp"
 #include "graph_routes.hpp"
+#include "holidays.hpp"
 #include "journal_log.hpp"
 #include "secrets.hpp"
 #include "service_manager.hpp"
@@ -81,6 +86,19 @@ atdesk::Result<std::size_t> load_recipients_file(atdesk::engine::Engine& engine,
   auto replaced = engine.replace_recipient_rules(std::move(*rules), "config:" + file.string());
   if (!replaced) return fail(replaced.error());
   return replaced->size();
+}
+
+// [holidays] calendars into the engine; a failure keeps the dates imported before.
+atdesk::Result<std::size_t> refresh_holidays(atdesk::engine::Engine& engine,
+                                             const std::vector<std::string>& calendars) {
+  using namespace std::chrono;
+  if (calendars.empty()) return 0;
+  const year_month_day today{floor<days>(system_clock::now())};
+  auto dates = atdesk::app::load_holidays(calendars, today);
+  if (!dates) return atdesk::fail(dates.error());
+  const auto count = dates->size();
+  engine.set_imported_holidays(std::move(*dates), "config:[holidays]");
+  return count;
 }
 
 // spdlog's level from [general] log_level (checked when the file was read).
@@ -184,6 +202,40 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
 
   // The bearer token (CLI, scripts) or a web UI session cookie with its CSRF token.
+  // [holidays]: the calendars now (a file that is not iCalendar stops the start like any other
+  // configuration error; a URL that does not answer is tried again), then every refresh_hours.
+  if (auto loaded = refresh_holidays(engine, config.holiday_calendars); !loaded) {
+    if (loaded.error().code != Errc::unavailable) {
+      spdlog::critical("[holidays] calendars: {}", loaded.error().message);
+      engine.stop();
+      return 2;
+    }
+    spdlog::warn("[holidays] calendars: {}; trying again in {} h", loaded.error().message,
+                 config.holiday_refresh.count());
+  } else if (!config.holiday_calendars.empty()) {
+    spdlog::info("holidays: {} dates from {} calendar(s)", *loaded,
+                 config.holiday_calendars.size());
+  }
+  std::mutex holiday_mutex;
+  std::condition_variable_any holiday_wake;
+  std::jthread holiday_refresher;
+  if (!config.holiday_calendars.empty()) {
+    holiday_refresher = std::jthread([&](std::stop_token stop) {
+      while (!stop.stop_requested()) {
+        {
+          std::unique_lock lock(holiday_mutex);
+          // Nothing but the stop request or the interval ends the wait.
+          (void)holiday_wake.wait_for(lock, stop, config.holiday_refresh, [] { return false; });
+        }
+        if (stop.stop_requested()) break;
+        if (auto ok = refresh_holidays(engine, config.holiday_calendars); !ok) {
+          spdlog::warn("[holidays] calendars: {}; the dates imported before stay",
+                       ok.error().message);
+        }
+      }
+    });
+  }
+
   api::AccountStore accounts(**db);
   const auto admin_password_file = config.state_dir / "web-admin.password";
   auto first_admin = create_first_admin(accounts, admin_password_file);
@@ -306,6 +358,13 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     } else if (fresh->recipients_file) {
       outcome += "; " + std::to_string(*loaded) + " recipient rules";
     }
+    if (auto holidays = refresh_holidays(engine, fresh->holiday_calendars); !holidays) {
+      spdlog::error("reload: [holidays] calendars: {}; the dates imported before stay",
+                    holidays.error().message);
+      outcome += "; holidays unchanged (error)";
+    } else if (!fresh->holiday_calendars.empty()) {
+      outcome += "; " + std::to_string(*holidays) + " holiday dates";
+    }
     if (https && (fresh->tls_cert != config.tls_cert || fresh->tls_key != config.tls_key)) {
       spdlog::warn("reload: [server] tls_cert/tls_key moved to other files; that takes a restart");
     }
@@ -320,6 +379,10 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
   spdlog::info("signal {}: stopping", sig);
   service.stopping();
+  if (holiday_refresher.joinable()) {
+    holiday_refresher.request_stop();
+    holiday_refresher.join();
+  }
   if (inbox) inbox->stop();
   if (*sip) (*sip)->stop();
   server.stop();

@@ -5,11 +5,18 @@
 namespace atdesk {
 
 const std::string& Schedule::active_table(LocalTime local) const {
+  return active_table(local, {});
+}
+
+const std::string& Schedule::active_table(LocalTime local,
+                                          const std::vector<ImportedHoliday>& imported) const {
   using namespace std::chrono;
   const auto day = floor<days>(local);
   const year_month_day date{day};
   if (!holiday_table.empty() &&
-      std::find(holidays.begin(), holidays.end(), date) != holidays.end()) {
+      (std::find(holidays.begin(), holidays.end(), date) != holidays.end() ||
+       std::any_of(imported.begin(), imported.end(),
+                   [&](const ImportedHoliday& h) { return h.date == date; }))) {
     return holiday_table;
   }
   const auto minute = duration_cast<minutes>(local - day);

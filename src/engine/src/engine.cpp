@@ -175,7 +175,7 @@ ModeTable Engine::Impl::mode_table(const std::string& name) const {
 std::string Engine::Impl::active_table_name() const {
   const auto local = deps_.time_zone.to_local(deps_.clock.now());
   std::lock_guard lock(mutex_);
-  return schedule_.active_table(local);
+  return schedule_.active_table(local, imported_holidays_);
 }
 
 void Engine::Impl::rewatch() {
@@ -430,6 +430,29 @@ Result<void> Engine::remove_mode_table(const std::string& name, const std::strin
 Result<Schedule> Engine::schedule() {
   std::lock_guard lock(impl_->mutex_);
   return impl_->schedule_;
+}
+
+std::vector<ImportedHoliday> Engine::imported_holidays() const {
+  std::lock_guard lock(impl_->mutex_);
+  return impl_->imported_holidays_;
+}
+
+void Engine::set_imported_holidays(std::vector<ImportedHoliday> holidays,
+                                   const std::string& actor) {
+  std::set<std::string> sources;
+  for (const auto& h : holidays) sources.insert(h.source);
+  std::string from;
+  for (const auto& s : sources) from += (from.empty() ? "" : ", ") + s;
+  const auto count = holidays.size();
+  {
+    std::lock_guard lock(impl_->mutex_);
+    if (impl_->imported_holidays_ == holidays) return;  // a refresh that changed nothing
+    impl_->imported_holidays_ = std::move(holidays);
+  }
+  impl_->audit(actor, "schedule.holidays", "schedule",
+               std::to_string(count) + " holiday dates imported" +
+                   (from.empty() ? std::string() : " from " + from));
+  impl_->post([this] { impl_->recheck_held("holiday dates changed"); });
 }
 
 Result<void> Engine::put_schedule(const Schedule& schedule, const std::string& actor) {

@@ -112,6 +112,7 @@ class Engine::Impl {
   std::shared_ptr<const RecipientTable> table_;
   std::map<std::string, ModeTable> modes_;
   Schedule schedule_;
+  std::vector<ImportedHoliday> imported_holidays_;  // [holidays]: from iCalendar, not stored
   std::string last_active_table_;
   // Clock-jump guard for retention (housekeeping()): the wall and elapsed time of the last check,
   // and how far the wall clock has jumped forward since start-up, net of backward jumps and never

@@ -153,6 +153,52 @@ daemon=""
 [ "$rc" -eq 0 ] || fail "atdeskd exited $rc after SIGTERM"
 saw 'STOPPING=1' || fail "no STOPPING=1 before exit"
 
+# --- the journal with fields. Where no journald listens (no systemd as PID 1), this script binds
+# the journal's native socket itself and reads the datagrams sd_journal_sendv(3) writes
+# (KEY=value lines, systemd's "native journal protocol"); JOURNAL_STREAM names stderr's
+# device:inode as systemd sets it for a unit whose output goes to the journal.
+if [ ! -e /run/systemd/journal/socket ]; then
+  mkdir -p /run/systemd/journal
+  cat >"$work/journal.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        data = s.recv(65536).decode(errors="replace")
+        out.write(data.replace("\n", "|") + "\n")
+PY
+  python3 "$work/journal.py" /run/systemd/journal/socket "$work/journal.log" &
+  journal=$!
+  for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+  chmod 666 /run/systemd/journal/socket
+  : >"$work/stderr.log"
+  chmod 666 "$work/stderr.log"
+  stream=$(stat -c '%d:%i' "$work/stderr.log")
+  JOURNAL_STREAM="$stream" setpriv --reuid=atdesk --regid=atdesk --init-groups \
+    /usr/sbin/atdeskd --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>>"$work/stderr.log" &
+  daemon=$!
+  wait_for 60 curl -fsS "http://127.0.0.1:$port/healthz" -o /dev/null || fail "atdeskd (journal) did not start"
+  "$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null 2>&1
+  out=$(ATDESK_URL="http://127.0.0.1:$port" ATDESK_TOKEN_FILE=/var/lib/atdesk/admin.token \
+    /usr/bin/atdesk --json submit "$work/fax.tif" --sender 0312345678 2>&1)
+  job=$(jq -r .id <<<"$out" 2>/dev/null | cut -c1-8)
+  [ -n "$job" ] && [ "$job" != null ] || fail "submit failed: $out"
+  wait_for 20 grep -q "ATDESK_JOB_ID=$job" "$work/journal.log" ||
+    fail "no journal entry with ATDESK_JOB_ID=$job"
+  grep "ATDESK_JOB_ID=$job" "$work/journal.log" | grep -q 'ATDESK_RECIPIENT=user:local:alice' ||
+    fail "the job's journal entries lack ATDESK_RECIPIENT=user:local:alice"
+  grep -q 'SYSLOG_IDENTIFIER=atdeskd' "$work/journal.log" || fail "no SYSLOG_IDENTIFIER=atdeskd"
+  [ ! -s "$work/stderr.log" ] || fail "atdeskd wrote log lines to stderr although it is the journal's stream"
+  kill -TERM "$daemon"
+  wait "$daemon"
+  daemon=""
+  kill "$journal" 2>/dev/null
+  rm -f /run/systemd/journal/socket
+else
+  log "journal fields: skipped, a journald listens on this machine"
+fi
+
 # --- remove keeps the state, purge deletes it
 dpkg -r atdesk >/dev/null 2>&1 || fail "dpkg -r atdesk"
 [ ! -e /usr/sbin/atdeskd ] || fail "/usr/sbin/atdeskd left after remove"

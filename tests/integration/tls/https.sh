@@ -48,6 +48,8 @@ tls_key = "$work/server.key"
 state_dir = "$work/state"
 [web]
 secure_cookies = true
+[holidays]
+calendars = ["$root/tests/data/holidays/japan-office.ics"]
 TOML
 "$atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
 daemon=$!
@@ -86,6 +88,13 @@ if ! ATDESK_CA_FILE="$work/first.crt" \
   "$cli" --url "$url" --token-file "$work/state/admin.token" jobs >"$work/cli.out" 2>&1; then
   fail "atdesk jobs over https failed: $(cat "$work/cli.out")"
 fi
+
+# [holidays]: the calendar's dates are served with their source (read at start).
+holidays=$(curl -fsS --cacert "$work/first.crt" -H "Authorization: Bearer $(cat "$work/state/admin.token")" \
+  "$url/api/v1/holidays")
+jq -e --arg src "$root/tests/data/holidays/japan-office.ics" \
+  '.holidays | any(.date == "2026-05-06" and .source == $src)' <<<"$holidays" >/dev/null ||
+  fail "GET /api/v1/holidays lacks the substitute holiday of 2026-05-06: $holidays"
 
 # A session cookie is Secure.
 password=$(cat "$work/state/web-admin.password")

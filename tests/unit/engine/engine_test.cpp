@@ -559,6 +559,37 @@ TEST_F(EngineTest, ScheduleSwitchRechecksHeldJobs) {
   EXPECT_EQ(engine_->active_mode_table(), "always");
 }
 
+// Holiday dates imported from a calendar ([holidays]) switch the schedule to its holiday table
+// like its own dates do, re-check held jobs at once, and are audited with their source.
+TEST_F(EngineTest, ImportedHolidaysChooseTheHolidayTableAndRecheckHeldJobs) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::office);
+  ModeTable everything("closed-day");
+  for (auto a : kAllAvailabilities)
+    for (auto w : kAllWorkLocations) everything.set(a, w, Action::print);
+  ASSERT_TRUE(engine_->put_mode_table(everything, "test"));
+  Schedule s;
+  s.default_table = "weekday";
+  s.holiday_table = "closed-day";
+  ASSERT_TRUE(engine_->put_schedule(s, "test"));
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  // The fixture's clock stands at 2026-11-24 10:00 (the fixed zone is UTC).
+  engine_->set_imported_holidays(
+      {{std::chrono::year{2026} / 11 / 24, "company day", "/etc/atdesk/company.ics"}},
+      "config:[holidays]");
+  EXPECT_EQ(engine_->active_mode_table(), "closed-day");
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  auto audit = engine_->audit(20);
+  ASSERT_TRUE(audit);
+  EXPECT_TRUE(std::any_of(audit->begin(), audit->end(), [](const store::AuditEntry& e) {
+    return e.action == "schedule.holidays" &&
+           e.detail.find("/etc/atdesk/company.ics") != std::string::npos;
+  }));
+  engine_->set_imported_holidays({}, "config:[holidays]");
+  EXPECT_EQ(engine_->active_mode_table(), "weekday");
+}
+
 TEST_F(EngineTest, ModeTableChangeTakesEffectAtOnce) {
   auto job = fax_for_alice(Availability::available, WorkLocation::remote);
   ASSERT_TRUE(reaches(job, JobState::held));

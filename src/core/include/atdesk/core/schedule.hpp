@@ -35,6 +35,16 @@ struct ScheduleRule {
   bool operator==(const ScheduleRule&) const = default;
 };
 
+// A holiday date that comes from outside the schedule: an iCalendar file or URL
+// ([holidays] in atdesk.toml), with the event's name and where it was read, so the schedule can
+// show where each date came from.
+struct ImportedHoliday {
+  std::chrono::year_month_day date;
+  std::string name;    // the event's SUMMARY
+  std::string source;  // the file or URL
+  bool operator==(const ImportedHoliday&) const = default;
+};
+
 struct Schedule {
   std::string time_zone = "UTC";
   std::string default_table = "weekday";  // when no rule matches
@@ -45,6 +55,9 @@ struct Schedule {
   // The active table at a local time: holiday dates first, then the rules in order, then the
   // default. A rule that wraps past midnight belongs to the day it starts on.
   const std::string& active_table(LocalTime local) const;
+  // The same with `imported` dates counted as holidays too.
+  const std::string& active_table(LocalTime local,
+                                  const std::vector<ImportedHoliday>& imported) const;
   bool operator==(const Schedule&) const = default;
 };
 

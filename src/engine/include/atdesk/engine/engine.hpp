@@ -146,6 +146,11 @@ class Engine {
   [[nodiscard]] Result<void> remove_mode_table(const std::string& name, const std::string& actor);
   [[nodiscard]] Result<Schedule> schedule();
   [[nodiscard]] Result<void> put_schedule(const Schedule& schedule, const std::string& actor);
+  // Holiday dates from outside the schedule ([holidays]: iCalendar files and URLs), counted as
+  // holidays alongside the schedule's own dates. Replaces the previous import; audited when the
+  // dates changed, and held jobs are checked again (the active table may have changed).
+  void set_imported_holidays(std::vector<ImportedHoliday> holidays, const std::string& actor);
+  std::vector<ImportedHoliday> imported_holidays() const;
   std::string active_mode_table();
 
   // "Hold everything until I resume" of a recipient (key "user:local:alice"): the flag the chat
