@@ -7,7 +7,9 @@
 // re-anchoring), PCMA offered first ("8 0 101"), RTP from another source than c= (NAT), silence
 // suppression and reordering, an INVITE without SDP, session refreshes by UPDATE and a bodiless
 // re-INVITE, a T.38 answer at 9600 with localTCF and a maximum datagram of 238, and a switch to
-// T.38 asked for after page 1 (refused: the page is kept, the fax goes on in G.711).
+// T.38 asked for after page 1 (refused: the page is kept, the fax goes on in G.711). Also session
+// timers (RFC 4028) on a long fax with shortened intervals, and the registration keepalive at a
+// scripted registrar.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
