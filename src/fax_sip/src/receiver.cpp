@@ -829,6 +829,11 @@ class SipFaxReceiver::Impl {
 
   void send_t38_reinvite(Call& call) {
     if (call.t38 || call.reinvite_pending || call.reinvite_done || !call.media) return;
+    if (call.refresh_pending) {
+      // Our session refresh is under way (one offer/answer at a time): a moment later.
+      with_call(call.id, std::chrono::milliseconds(200), [this](Call& c) { send_t38_reinvite(c); });
+      return;
+    }
     if (call.media->confirmed_pages() > 0) {
       call.reinvite_done = true;  // pages in G.711 already: it stays on G.711
       return;
