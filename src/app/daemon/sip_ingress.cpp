@@ -63,6 +63,10 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   ATDESK_TRY(s.integer("silence_timeout_s", silence, 5, 600));
   long long max_minutes = out.max_call.count() / 60;
   ATDESK_TRY(s.integer("max_call_minutes", max_minutes, 1, 600));
+  // RFC 4028 §4: no session interval below 90 s on the wire (also our Min-SE).
+  long long session_expires = out.session_expires.count();
+  ATDESK_TRY(s.integer("session_expires_s", session_expires, 90, 86400));
+  out.session_expires = std::chrono::seconds(session_expires);
   ATDESK_TRY(s.string("registrar", out.registrar));
   ATDESK_TRY(s.string("register_user", out.user));
   ATDESK_TRY(s.string("register_auth_user", out.auth_user));
@@ -71,6 +75,10 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
   long long expires = out.register_expires.count();
   ATDESK_TRY(s.integer("register_expires_s", expires, 60, 86400));
   out.register_expires = std::chrono::seconds(expires);
+  // UDP bindings of common NAT routers expire after 30 s.
+  long long keepalive = out.register_keepalive.count() / 1000;
+  ATDESK_TRY(s.integer("register_keepalive_s", keepalive, 5, 25));
+  out.register_keepalive = std::chrono::seconds(keepalive);
   std::string password_file;
   ATDESK_TRY(s.string("username", out.auth_username));
   ATDESK_TRY(s.string("password_file", password_file));

@@ -2,11 +2,10 @@
 // UDP socket (RTP with G.711, or UDPTL with T.38), feeds the soft modem, and sends the next 20 ms
 // of its output. A call's audio never waits for another call, for SIP or for the engine.
 //
-// G.711 goes through a playout buffer ordered by RTP sequence number: every 20 ms the modem gets
-// what has arrived, in order, with SpanDSP's fill-in for a frame that a later one shows lost, and
-// fill-in through silence a peer suppressed (VAD, comfort noise) once nothing came for 60 ms, so
-// its T.30 timers keep running. It adds no delay on calls (depth 1): SpanDSP 0.0.6's ECM exchange
-// failed through packet loss with 40 ms more each way ("Unexpected message received").
+// G.711 goes through a 40-60 ms playout buffer ordered by RTP sequence number: every 20 ms the
+// modem gets the next frame in order, SpanDSP's fill-in for a frame that a later one shows lost,
+// and fill-in through silence a peer suppressed (VAD, comfort noise) once nothing came for 60 ms,
+// so its T.30 timers keep running; packets swapped on the way are put back in order.
 // Symmetric RTP (NAT): with `latch` on, the first valid packet from another address than the
 // SDP's becomes where media is sent (once per SDP; a re-INVITE that moves media starts over,
 // ignoring packets still arriving from the old address).
@@ -154,7 +153,8 @@ class MediaSession {
 
   struct Codec;
   std::unique_ptr<Codec> codec_;
-  PlayoutBuffer playout_;
+  // 40 ms before playing, more than 60 ms played two frames at a time, 60 ms late is silence.
+  PlayoutBuffer playout_{2, 3, 3};
   std::vector<std::int16_t> outgoing_;  // audio produced, not yet sent (ptime > 20 ms)
   T30Outcome outcome_;
   MediaStats stats_;

@@ -5,11 +5,13 @@
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_hclasses.h>
+#include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <atomic>
@@ -25,6 +27,7 @@
 #include "media_session.hpp"
 #include "registration.hpp"
 #include "sdp.hpp"
+#include "session_timer.hpp"
 #include "sip_identity.hpp"
 #include "user_agent.hpp"
 
@@ -129,6 +132,26 @@ Result<UdpSocket> bind_media(const std::string& address, int min, int max) {
                                      " ([sip] media_port_min/media_port_max)");
 }
 
+// The RFC 4028 headers of a request or response.
+SessionTimerHeaders timer_headers(const sip_t* sip) {
+  SessionTimerHeaders h;
+  if (!sip) return h;
+  h.require = sip_has_feature(sip->sip_require, "timer") != 0;
+  h.supported = h.require || sip_has_feature(sip->sip_supported, "timer") != 0;
+  if (const auto* x = sip->sip_session_expires) {
+    h.expires = static_cast<unsigned>(x->x_delta);
+    if (x->x_refresher) {
+      if (strncasecmp(x->x_refresher, "uac", 3) == 0) {
+        h.refresher = SessionTimerHeaders::Refresher::uac;
+      } else if (strncasecmp(x->x_refresher, "uas", 3) == 0) {
+        h.refresher = SessionTimerHeaders::Refresher::uas;
+      }
+    }
+  }
+  if (sip->sip_min_se) h.min_se = static_cast<unsigned>(sip->sip_min_se->min_delta);
+  return h;
+}
+
 T38Config t38_config_of(const T38Params& peer, const T38Params& ours) {
   T38Config c;
   c.local_tcf = ours.local_tcf;
@@ -185,15 +208,18 @@ class SipFaxReceiver::Impl {
     recover();
     const auto url =
         "sip:" + host_for_url(settings_.listen_address) + ":" + std::to_string(settings_.port);
-    auto ua = UserAgent::start(UserAgent::Settings{url, "atdesk"},
-                               [this](const NuaEvent& e) { on_event(e); });
+    UserAgent::Settings ua_settings{url, "atdesk"};
+    ua_settings.session_expires = static_cast<unsigned>(settings_.session_expires.count());
+    ua_settings.min_se = static_cast<unsigned>(settings_.session_min_se.count());
+    auto ua = UserAgent::start(std::move(ua_settings), [this](const NuaEvent& e) { on_event(e); });
     if (!ua) return fail(ua.error());
     std::lock_guard lock(mutex_);
     ua_ = std::move(*ua);
     if (!settings_.registrar.empty()) {
       registration_ = std::make_unique<Registration>(
           *ua_, Registration::Settings{settings_.registrar, settings_.user, settings_.auth_user,
-                                       settings_.password, settings_.register_expires});
+                                       settings_.password, settings_.register_expires,
+                                       settings_.register_keepalive});
     }
     return {};
   }
@@ -247,6 +273,15 @@ class SipFaxReceiver::Impl {
     // An INVITE or re-INVITE without SDP: we offered in the 200, the answer comes in the ACK.
     bool offer_in_200 = false;
     std::optional<UdpSocket> unanswered_socket;  // offerless INVITE: media starts at the ACK
+    // Session timers (RFC 4028): as last negotiated, and our refreshes.
+    SessionTimerPolicy timer_policy;  // ours; Min-SE raised by a peer's 422
+    SessionRefresh session;
+    bool peer_supports_timer = false;
+    bool peer_allows_update = false;  // UPDATE in the INVITE's Allow: refresh by UPDATE
+    bool refresh_pending = false;     // our refresh awaits its final response
+    bool refresh_by_invite = false;   // ... and it is a re-INVITE
+    unsigned refresh_generation = 0;  // a scheduled refresh runs only if still the latest
+    int refreshes_sent = 0;
     std::thread finisher;
     std::atomic<bool> done{false};
   };
@@ -337,7 +372,20 @@ class SipFaxReceiver::Impl {
         }
         break;
       case nua_r_invite:
-        if (e.call) on_reinvite_answer(*static_cast<Call*>(e.call), e);
+        if (auto* call = static_cast<Call*>(e.call)) {
+          if (call->refresh_pending && call->refresh_by_invite && !call->reinvite_pending) {
+            on_refresh_answer(*call, e);
+          } else {
+            on_reinvite_answer(*call, e);
+          }
+        }
+        break;
+      case nua_i_update:
+        // nua answers the peer's UPDATE (a session refresh) itself.
+        if (e.call) on_peer_refresh(*static_cast<Call*>(e.call), e.sip);
+        break;
+      case nua_r_update:
+        if (e.call) on_refresh_answer(*static_cast<Call*>(e.call), e);
         break;
       case nua_i_ack:
         if (e.call) on_ack(*static_cast<Call*>(e.call), e);
@@ -473,6 +521,14 @@ class SipFaxReceiver::Impl {
                  : call->t38        ? "T.38"
                                     : (call->payload_type ? "PCMA" : "PCMU"));
     const unsigned call_id = call->id;
+    call->timer_policy =
+        SessionTimerPolicy{static_cast<unsigned>(settings_.session_expires.count()),
+                           static_cast<unsigned>(settings_.session_min_se.count())};
+    call->peer_allows_update =
+        e.sip && sip_is_allowed(e.sip->sip_allow, sip_method_update, "UPDATE") != 0;
+    // Should our refresh not come first, nua's own is an UPDATE where the peer allows it.
+    nua_set_hparams(e.nh, NUTAG_UPDATE_REFRESH(call->peer_allows_update ? 1 : 0), TAG_END());
+    on_peer_refresh(*call, e.sip);
     with_call(call_id, settings_.max_call, [](Call& c) {
       spdlog::warn("sip: call {} exceeded the longest call allowed: hanging up", c.id);
       nua_bye(c.nh, TAG_END());
@@ -598,7 +654,7 @@ class SipFaxReceiver::Impl {
   }
 
   void on_reinvite(Call& call, const NuaEvent& e) {
-    if (call.reinvite_pending) {
+    if (call.reinvite_pending || (call.refresh_pending && call.refresh_by_invite)) {
       // Glare: our re-INVITE crosses the caller's (RFC 3261 §14.2).
       nua_respond(e.nh, SIP_491_REQUEST_PENDING, TAG_END());
       return;
@@ -614,6 +670,7 @@ class SipFaxReceiver::Impl {
       const auto sdp = offer_sdp(call);
       nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                   SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+      on_peer_refresh(call, e.sip);
       return;
     }
     auto offer = parse_sdp(body);
@@ -675,10 +732,108 @@ class SipFaxReceiver::Impl {
     const auto sdp = answer_sdp(call, *offer, *choice, call.audio_port);
     nua_respond(e.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                 SIPTAG_PAYLOAD_STR(sdp.c_str()), TAG_END());
+    on_peer_refresh(call, e.sip);
+  }
+
+  // ---- Session timers (RFC 4028) ----
+
+  // A request of the peer that we answered 2xx (INVITE, re-INVITE, UPDATE) set the session
+  // timer anew: who refreshes, and how often.
+  void on_peer_refresh(Call& call, const sip_t* request) {
+    const auto h = timer_headers(request);
+    call.session = negotiate_as_uas(h, call.peer_supports_timer, call.timer_policy);
+    call.peer_supports_timer = call.peer_supports_timer || h.supported;
+    schedule_refresh(call);
+  }
+
+  // Our refresh goes out at a quarter of the interval, when we are the refresher; any refresh
+  // (ours, the peer's, a re-INVITE) starts the interval again.
+  void schedule_refresh(Call& call) {
+    const unsigned generation = ++call.refresh_generation;
+    if (!call.session.we_refresh) return;
+    with_call(call.id, refresh_after(call.session.interval), [this, generation](Call& c) {
+      if (c.refresh_generation == generation) send_refresh(c);
+    });
+  }
+
+  void send_refresh(Call& call) {
+    if (call.reinvite_pending || call.refresh_pending || call.offer_in_200 || !call.media) {
+      // An offer/answer exchange is under way (it refreshes the session too): a moment later.
+      const unsigned generation = call.refresh_generation;
+      with_call(call.id, std::chrono::milliseconds(200), [this, generation](Call& c) {
+        if (c.refresh_generation == generation) send_refresh(c);
+      });
+      return;
+    }
+    call.refresh_pending = true;
+    ++call.refreshes_sent;
+    if (call.peer_allows_update) {
+      // RFC 4028 §7.4 / RFC 3311: UPDATE without a body refreshes without touching media.
+      call.refresh_by_invite = false;
+      nua_update(call.nh, TAG_END());
+      return;
+    }
+    // The peer does not allow UPDATE: a re-INVITE offering the media as it runs.
+    call.refresh_by_invite = true;
+    const auto sdp = offer_sdp(call);
+    nua_invite(call.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp.c_str()),
+               TAG_END());
+  }
+
+  void on_refresh_answer(Call& call, const NuaEvent& e) {
+    if (e.status == 100 && e.sip && e.sip->sip_status && e.sip->sip_status->st_status == 422) {
+      // RFC 4028 §7.2: ask again with at least the peer's Min-SE. sofia-sip 1.12 sends the
+      // request again at once but reads the interval from the handle's settings for each
+      // attempt, so they are raised here: the next attempt (or our next refresh) has it.
+      if (e.sip->sip_min_se) {
+        const auto min = static_cast<unsigned>(e.sip->sip_min_se->min_delta);
+        call.timer_policy.min_se = std::max(call.timer_policy.min_se, min);
+        call.timer_policy.expires = std::max(call.timer_policy.expires, min);
+        nua_set_hparams(call.nh, NUTAG_SESSION_TIMER(call.timer_policy.expires),
+                        NUTAG_MIN_SE(call.timer_policy.min_se), TAG_END());
+        spdlog::info("sip: call {}: 422 to our session refresh: Min-SE {} s", call.id, min);
+      }
+      return;
+    }
+    if (e.status < 200 || !call.refresh_pending) return;
+    call.refresh_pending = false;
+    if (e.status < 300) {
+      const auto h = timer_headers(e.sip);
+      call.session = negotiate_as_uac(h, call.peer_supports_timer, call.timer_policy);
+      call.peer_supports_timer = call.peer_supports_timer || h.supported;
+      schedule_refresh(call);
+      return;
+    }
+    if (e.status == 408 || e.status == 481) {
+      // RFC 4028 §10: the session is gone.
+      spdlog::warn("sip: call {}: session refresh answered {}: hanging up", call.id, e.status);
+      nua_bye(call.nh, TAG_END());
+      return;
+    }
+    if (!call.refresh_by_invite && (e.status == 405 || e.status == 501)) {
+      spdlog::info("sip: call {}: the peer refuses UPDATE ({}): refreshing by re-INVITE", call.id,
+                   e.status);
+      call.peer_allows_update = false;
+      send_refresh(call);
+      return;
+    }
+    const unsigned generation = call.refresh_generation;
+    const auto delay = e.status == 491 ? std::chrono::milliseconds(std::random_device{}() % 2001)
+                                       : refresh_after(call.session.interval);
+    spdlog::info("sip: call {}: session refresh answered {}: again in {} ms", call.id, e.status,
+                 delay.count());
+    with_call(call.id, delay, [this, generation](Call& c) {
+      if (c.refresh_generation == generation) send_refresh(c);
+    });
   }
 
   void send_t38_reinvite(Call& call) {
     if (call.t38 || call.reinvite_pending || call.reinvite_done || !call.media) return;
+    if (call.refresh_pending) {
+      // Our session refresh is under way (one offer/answer at a time): a moment later.
+      with_call(call.id, std::chrono::milliseconds(200), [this](Call& c) { send_t38_reinvite(c); });
+      return;
+    }
     if (call.media->confirmed_pages() > 0) {
       call.reinvite_done = true;  // pages in G.711 already: it stays on G.711
       return;
@@ -732,6 +887,10 @@ class SipFaxReceiver::Impl {
       spdlog::info("sip: call {}: T.38 re-INVITE answered without T.38; staying on G.711", call.id);
       return;
     }
+    const auto h = timer_headers(e.sip);
+    call.session = negotiate_as_uac(h, call.peer_supports_timer, call.timer_policy);
+    call.peer_supports_timer = call.peer_supports_timer || h.supported;
+    schedule_refresh(call);
     auto socket = std::move(*call.offered_t38);
     call.offered_t38.reset();
     call.t38 = true;

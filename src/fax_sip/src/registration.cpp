@@ -58,9 +58,22 @@ void Registration::send() {
   const std::string expires = std::to_string(settings_.expires.count());
   nua_register(nh_, NUTAG_REGISTRAR(settings_.registrar.c_str()),
                NUTAG_M_USERNAME(settings_.user.c_str()), SIPTAG_EXPIRES_STR(expires.c_str()),
-               // Keep the NAT binding to the registrar open: OPTIONS every 25 s (UDP bindings
-               // of common routers expire after 30 s).
-               NUTAG_KEEPALIVE(25000), TAG_END());
+               // sofia-sip's own keepalive (its "outbound" module) sent one registration probe
+               // and then nothing against a registrar on loopback: keepalive() sends them.
+               NUTAG_KEEPALIVE(0), NUTAG_OUTBOUND("no-validate no-options-keepalive"), TAG_END());
+}
+
+void Registration::keepalive(unsigned generation) {
+  if (stopping_ || !registered_ || generation != keepalive_generation_) return;
+  if (!keepalive_nh_) {
+    keepalive_nh_ =
+        nua_handle(ua_.nua(), nullptr, NUTAG_URL(settings_.registrar.c_str()),
+                   SIPTAG_TO_STR(aor_.c_str()), SIPTAG_FROM_STR(aor_.c_str()), TAG_END());
+  }
+  // OPTIONS to the registrar from the SIP socket the REGISTER went out of (RFC 3261 §11): any
+  // answer, even an error, keeps the router's binding for that socket open.
+  if (keepalive_nh_) nua_options(keepalive_nh_, TAG_END());
+  ua_.post_after(settings_.keepalive, [this, generation] { keepalive(generation); });
 }
 
 void Registration::retry_later(const std::string& why) {
@@ -79,6 +92,13 @@ void Registration::retry_later(const std::string& why) {
 }
 
 void Registration::on_event(const NuaEvent& e) {
+  if (e.event == nua_r_options) {
+    if (e.status >= 200 && e.status != 200) {
+      spdlog::debug("sip: keepalive to {}: {} {}", settings_.registrar, e.status,
+                    e.phrase ? e.phrase : "");
+    }
+    return;
+  }
   if (e.event == nua_r_unregister) {
     if (e.status >= 200) spdlog::info("sip: {} unregistered ({} {})", aor_, e.status, e.phrase);
     return;
@@ -108,8 +128,10 @@ void Registration::on_event(const NuaEvent& e) {
   if (!registered_) {
     spdlog::info("sip: registered {} at {} (expires {} s; refreshed before then)", aor_,
                  settings_.registrar, settings_.expires.count());
+    registered_ = true;
+    const unsigned generation = ++keepalive_generation_;
+    ua_.post_after(settings_.keepalive, [this, generation] { keepalive(generation); });
   }
-  registered_ = true;
 }
 
 void Registration::stop() {

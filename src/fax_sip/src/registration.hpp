@@ -1,7 +1,8 @@
 // Registration of the receiver's address with a SIP registrar (a trunk or PBX), RFC 3261 §10:
 // REGISTER with digest authentication (RFC 3261 §22, answered from the configured password when
 // the registrar challenges with 401/407), refreshed by sofia-sip before it expires, retried with
-// backoff after a refusal or a lost registrar, and removed (expires 0) when atdeskd stops.
+// backoff after a refusal or a lost registrar, kept open through NAT by OPTIONS every
+// `keepalive`, and removed (expires 0) when atdeskd stops.
 // Everything here runs on the user agent's thread.
 #pragma once
 
@@ -20,6 +21,8 @@ class Registration {
     std::string auth_user;  // digest user name; empty: `user`
     std::string password;
     std::chrono::seconds expires{300};
+    // OPTIONS to the registrar this often keep the NAT binding to it open.
+    std::chrono::milliseconds keepalive{25000};
   };
   // Starts registering at once (posted to the user agent's thread).
   Registration(UserAgent& ua, Settings settings);
@@ -29,13 +32,17 @@ class Registration {
   // nua_r_register / nua_r_unregister events for this registration's handle.
   void on_event(const NuaEvent& e);
   // Whether `nh` is this registration's handle (the receiver routes events by it).
-  bool owns(const nua_handle_t* nh) const { return nh != nullptr && nh == nh_; }
+  bool owns(const nua_handle_t* nh) const {
+    return nh != nullptr && (nh == nh_ || nh == keepalive_nh_);
+  }
   // Sends the un-REGISTER; the user agent's shutdown waits for its answer.
   void stop();
 
  private:
   void send();
   void retry_later(const std::string& why);
+  // OPTIONS to the registrar every `keepalive` while registered (a newer generation replaces it).
+  void keepalive(unsigned generation);
 
   UserAgent& ua_;
   Settings settings_;
@@ -45,6 +52,8 @@ class Registration {
   std::chrono::seconds backoff_{0};
   bool registered_ = false;
   bool stopping_ = false;
+  nua_handle_t* keepalive_nh_ = nullptr;
+  unsigned keepalive_generation_ = 0;
 };
 
 }  // namespace atdesk::fax_sip

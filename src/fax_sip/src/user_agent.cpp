@@ -63,12 +63,15 @@ void UserAgent::run(std::promise<Result<void>>* ready) {
     ready->set_value(fail(Errc::internal, "sofia-sip: cannot create the event loop"));
     return;
   }
-  nua_ = nua_create(root.get(), &UserAgent::on_nua_event, this, NUTAG_URL(settings_.url.c_str()),
-                    NUTAG_MEDIA_ENABLE(0), SIPTAG_USER_AGENT_STR(settings_.user_agent.c_str()),
-                    NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"), NUTAG_AUTOANSWER(0),
-                    NUTAG_ENABLEMESSAGE(0),
-                    // No STUN on the SIP port: its error path leaks on malformed datagrams.
-                    TPTAG_STUN_SERVER(0), TAG_END());
+  nua_ = nua_create(
+      root.get(), &UserAgent::on_nua_event, this, NUTAG_URL(settings_.url.c_str()),
+      NUTAG_MEDIA_ENABLE(0), SIPTAG_USER_AGENT_STR(settings_.user_agent.c_str()),
+      NUTAG_ALLOW("INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE"), NUTAG_AUTOANSWER(0),
+      NUTAG_ENABLEMESSAGE(0),
+      TAG_IF(settings_.session_expires != 0, NUTAG_SESSION_TIMER(settings_.session_expires)),
+      TAG_IF(settings_.min_se != 0, NUTAG_MIN_SE(settings_.min_se)),
+      // No STUN on the SIP port: its error path leaks on malformed datagrams.
+      TPTAG_STUN_SERVER(0), TAG_END());
   if (!nua_) {
     ready->set_value(fail(Errc::io, settings_.url + ": cannot listen for SIP (address in use or "
                                                     "not local)"));

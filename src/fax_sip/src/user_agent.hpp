@@ -41,6 +41,10 @@ class UserAgent {
   struct Settings {
     std::string url;  // where to listen: "sip:127.0.0.1:5060", "sip:127.0.0.1:*;transport=udp"
     std::string user_agent = "atdesk";
+    // Session timers (RFC 4028): the Session-Expires we ask for and the Min-SE we accept, in
+    // seconds; 0: sofia-sip's defaults (timers only when the peer asks for them).
+    unsigned session_expires = 0;
+    unsigned min_se = 0;
   };
   using Handler = std::function<void(const NuaEvent&)>;
 

@@ -7,7 +7,9 @@
 // re-anchoring), PCMA offered first ("8 0 101"), RTP from another source than c= (NAT), silence
 // suppression and reordering, an INVITE without SDP, session refreshes by UPDATE and a bodiless
 // re-INVITE, a T.38 answer at 9600 with localTCF and a maximum datagram of 238, and a switch to
-// T.38 asked for after page 1 (refused: the page is kept, the fax goes on in G.711).
+// T.38 asked for after page 1 (refused: the page is kept, the fax goes on in G.711). Also session
+// timers (RFC 4028) on a long fax with shortened intervals, and the registration keepalive at a
+// scripted registrar.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -345,6 +347,12 @@ struct Script {
   bool refresh = false;                  // UPDATE at 1 s, bodiless re-INVITE at 2 s
   int pages = 1;
   std::string file;
+  // Session timers (RFC 4028).
+  std::string invite_headers;  // Supported, Allow, Session-Expires, Min-SE
+  bool timer_support = false;  // 2xx to atdesk's refreshes name the timer
+  int min_se_422 = 0;  // >0: our Min-SE; a shorter Session-Expires gets 422 (RFC 4028 §8.1)
+  std::chrono::milliseconds peer_refresh_every{0};  // >0: our UPDATE refreshes this often
+  std::string peer_refresh_headers;                 // their Session-Expires
 };
 
 struct PeerResult {
@@ -354,6 +362,15 @@ struct PeerResult {
   std::vector<Clock::time_point> reinvite_times;
   std::vector<int> statuses_to_ours;  // final statuses atdesk gave our in-dialog requests
   std::vector<std::string> bodies_to_ours;
+  std::string answer_session_expires;                // in atdesk's 200 to the INVITE
+  std::vector<std::string> refreshes;                // atdesk's refreshes: "UPDATE" or "INVITE"
+  std::vector<std::string> refresh_bodies;           // ... their bodies
+  std::vector<std::string> refresh_session_expires;  // ... their Session-Expires
+  std::vector<Clock::time_point> refresh_times;
+  int peer_refreshes_answered_200 = 0;
+  int refreshes_refused_422 = 0;  // our UPDATEs that atdesk answered 200
+  bool atdesk_hung_up = false;
+  Clock::duration atdesk_bye_after{};  // from atdesk's 200 to its BYE
   bool t38 = false;
   T30Outcome fax;
   int relay_dropped_inactive = 0;
@@ -422,8 +439,8 @@ class Peer {
   }
   std::string request(const std::string& method, const std::string& uri, int cseq,
                       const std::string& branch, const std::string& body,
-                      const std::string& cseq_method = "") const {
-    std::string r = method + " " + uri + " SIP/2.0\r\n" + via(branch);
+                      const std::string& cseq_method = "", const std::string& extra = "") const {
+    std::string r = method + " " + uri + " SIP/2.0\r\n" + via(branch) + extra;
     r += "Max-Forwards: 70\r\n";
     r += "From: <sip:+4930555" + s_.called + "@127.0.0.1>;tag=" + tag_ + "\r\n";
     r += "To: " + (to_.empty() ? "<sip:" + s_.called + "@127.0.0.1>" : to_) + "\r\n";
@@ -436,8 +453,8 @@ class Peer {
     return r;
   }
   std::string response(const SipMessage& req, int status, const std::string& phrase,
-                       const std::string& body = "") const {
-    std::string r = "SIP/2.0 " + std::to_string(status) + " " + phrase + "\r\n";
+                       const std::string& body = "", const std::string& extra = "") const {
+    std::string r = "SIP/2.0 " + std::to_string(status) + " " + phrase + "\r\n" + extra;
     for (const auto& v : req.all("Via")) r += "Via: " + v + "\r\n";
     r += "From: " + req.header("From") + "\r\nTo: " + req.header("To") + "\r\n";
     r += "Call-ID: " + req.header("Call-ID") + "\r\nCSeq: " + req.header("CSeq") + "\r\n";
@@ -455,15 +472,17 @@ class Peer {
     invite_cseq_ = ++cseq_;
     invite_branch_ = "inv" + tag_;
     const std::string body = s_.invite_body ? s_.invite_body(sdp_port_, ++version_) : "";
-    send_sip(request("INVITE", invite_uri(), invite_cseq_, invite_branch_, body));
+    send_sip(
+        request("INVITE", invite_uri(), invite_cseq_, invite_branch_, body, "", s_.invite_headers));
   }
 
   // An in-dialog request of ours (re-INVITE, UPDATE, BYE).
-  void send_in_dialog(const std::string& method, const std::string& body) {
+  void send_in_dialog(const std::string& method, const std::string& body,
+                      const std::string& extra = "") {
     const int cseq = ++cseq_;
     const std::string branch = method + std::to_string(cseq) + tag_;
     pending_[cseq] = branch;
-    send_sip(request(method, remote_target_, cseq, branch, body));
+    send_sip(request(method, remote_target_, cseq, branch, body, "", extra));
   }
 
   void ack(const SipMessage& resp) {
@@ -555,6 +574,8 @@ class Peer {
         return;
       }
       result_.answered = true;
+      answered_at_ = Clock::now();
+      result_.answer_session_expires = m.header("Session-Expires");
       to_ = m.header("To");
       result_.answer_sdp = m.body;
       start_media(m.body);
@@ -565,6 +586,7 @@ class Peer {
     result_.statuses_to_ours.push_back(status);
     result_.bodies_to_ours.push_back(m.body);
     const auto method = m.cseq_method();
+    if (method == "UPDATE" && status == 200) ++result_.peer_refreshes_answered_200;
     if (method == "BYE") {
       done_ = true;
     } else if (method == "INVITE" && cseq == own_t38_cseq_) {
@@ -606,14 +628,47 @@ class Peer {
       return;
     } else if (method == "BYE") {
       reply = response(m, 200, "OK");
+      if (!bye_sent_) {
+        result_.atdesk_hung_up = true;
+        result_.atdesk_bye_after = Clock::now() - answered_at_;
+      }
       done_ = true;
+    } else if (method == "INVITE" && result_.answered &&
+               m.body.find("m=audio") != std::string::npos) {
+      reply = on_refresh(m);
     } else if (method == "INVITE") {
       reply = on_reinvite(m);
+    } else if (method == "UPDATE") {
+      reply = on_refresh(m);
     } else {
       reply = response(m, 200, "OK");
     }
     answered_requests_[branch] = reply;
     send_sip(reply);
+  }
+
+  // atdesk refreshing the session (RFC 4028 §7.4): an UPDATE without a body, or a re-INVITE
+  // offering the media as it runs (answered with ours as it runs).
+  std::string on_refresh(const SipMessage& m) {
+    result_.refreshes.push_back(m.method());
+    result_.refresh_bodies.push_back(m.body);
+    result_.refresh_session_expires.push_back(m.header("Session-Expires"));
+    result_.refresh_times.push_back(Clock::now());
+    if (s_.min_se_422 > 0 && std::atoi(m.header("Session-Expires").c_str()) < s_.min_se_422) {
+      ++result_.refreshes_refused_422;
+      // RFC 4028 §8.1: too short for us; the UAC must try again with at least our Min-SE.
+      return response(m, 422, "Session Interval Too Small", "",
+                      "Min-SE: " + std::to_string(s_.min_se_422) + "\r\n");
+    }
+    std::string extra;
+    if (s_.timer_support && !m.header("Session-Expires").empty()) {
+      // RFC 4028 §9: the 2xx names the interval and the refresher (the UAC that refreshes).
+      const auto x = m.header("Session-Expires");
+      extra = "Supported: timer\r\nRequire: timer\r\nSession-Expires: " + x.substr(0, x.find(';')) +
+              ";refresher=uac\r\n";
+    }
+    const std::string body = m.method() == "INVITE" ? current_audio_body() : "";
+    return response(m, 200, "OK", body, extra);
   }
 
   std::string on_reinvite(const SipMessage& m) {
@@ -685,6 +740,12 @@ class Peer {
       offerless_reinvite_cseq_ = cseq_ + 1;
       send_in_dialog("INVITE", "");
     }
+    if (s_.peer_refresh_every.count() > 0 && Clock::now() >= next_peer_refresh_) {
+      if (next_peer_refresh_ != Clock::time_point{}) {
+        send_in_dialog("UPDATE", "", s_.peer_refresh_headers);
+      }
+      next_peer_refresh_ = Clock::now() + s_.peer_refresh_every;
+    }
     if (media_done_ && !bye_sent_) {
       bye_sent_ = true;
       send_in_dialog("BYE", "");
@@ -719,6 +780,8 @@ class Peer {
   bool bye_sent_ = false;
   bool done_ = false;
   std::optional<Clock::time_point> retry_own_at_;
+  Clock::time_point answered_at_{};
+  Clock::time_point next_peer_refresh_{};
   std::map<int, std::string> pending_;  // our in-dialog requests: cseq -> branch
   std::set<int> answered_;
   std::map<std::string, std::string> answered_requests_;  // Via -> our response
@@ -742,6 +805,13 @@ class Received {
   void report(const SipFaxReceiver::CallReport& r) {
     std::lock_guard lock(mutex_);
     reports_[r.called] = r;
+    changed_.notify_all();
+  }
+  std::optional<SipFaxReceiver::CallReport> wait_for_report(const std::string& called,
+                                                            std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, limit, [&] { return reports_.contains(called); })) return {};
+    return reports_.at(called);
   }
   std::optional<SipFaxReceiver::CallReport> report_of(const std::string& called) {
     std::lock_guard lock(mutex_);
@@ -755,6 +825,12 @@ class Received {
   std::map<std::string, IncomingDocument> docs_;
   std::map<std::string, SipFaxReceiver::CallReport> reports_;
 };
+
+// The port of the first m= line of `sdp` (0 when none).
+int media_port_of(const std::string& sdp) {
+  auto parsed = parse_sdp(sdp);
+  return parsed && !parsed->streams.empty() ? parsed->streams[0].port : 0;
+}
 
 bool has_t38(const std::string& sdp) {
   return sdp.find("m=image ") != std::string::npos;
@@ -961,6 +1037,228 @@ TEST_F(SipPeers, AsteriskFreeSwitchAndAtaCallsArrive) {
   EXPECT_EQ(results["4010"].statuses_to_ours[0], 488);
 }
 
+// Session timers (RFC 4028) over a fax of seven pages (about 36 s), with a session interval of 8 s
+// instead of the 1800 s atdesk asks for by default (the configuration allows no less than 90 s;
+// the library takes what it is given): each call lasts over four intervals, and atdesk refreshes
+// every 2 s, as many refreshes as 2 hours at the default (one every 450 s). The headers follow
+// RFC 4028 §7-§9: an ATA without timers and without UPDATE in Allow (atdesk refreshes by
+// re-INVITE with the media as it runs), a peer supporting timers that asks atdesk to refresh
+// (refresher=uas) and answers UPDATEs asking for less than 12 s with 422 and a Min-SE of 12
+// (atdesk asks again with 12 s), a peer that refreshes itself by UPDATE (the UAC, as a sofia-sip
+// UAC such as FreeSWITCH's leaves the refresher to the UAS's choice), and one that says it
+// refreshes but never does (atdesk hangs up before the session runs out).
+TEST_F(SipPeers, SessionTimersKeepALongCallAndEndAnExpiredOne) {
+  SipFaxReceiver::Settings s;
+  s.listen_address = "127.0.0.1";
+  s.allowed_peers = {"127.0.0.1"};
+  s.local_ident = "atdesk receiver";
+  s.spool_dir = dir_ / "spool-timers";
+  s.silence_timeout = 15s;
+  s.t38_reinvite = false;
+  s.session_expires = 8s;
+  s.session_min_se = 2s;
+  std::unique_ptr<SipFaxReceiver> receiver;
+  for (int attempt = 0; attempt < 5 && !receiver; ++attempt) {
+    s.port = atdesk::testing::free_sip_port();
+    auto r = std::make_unique<SipFaxReceiver>(
+        s, [this](IncomingDocument d) { return received_.add(std::move(d)); },
+        [this](const SipFaxReceiver::CallReport& r) { received_.report(r); });
+    if (r->start()) receiver = std::move(r);
+  }
+  ASSERT_TRUE(receiver);
+  const auto seven = sample("seven.tif", 7);
+  std::map<std::string, Script> scripts;
+  const auto add = [&](const std::string& called, Body invite,
+                       const std::string& headers) -> Script& {
+    Script& sc = scripts[called];
+    sc.called = called;
+    sc.invite_body = std::move(invite);
+    sc.invite_headers = headers;
+    sc.file = seven;
+    sc.pages = 7;
+    return sc;
+  };
+  add("4201", ata_audio, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n");
+  {
+    auto& sc = add("4202", asterisk_audio,
+                   "Allow: OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE\r\nSupported: timer\r\n"
+                   "Session-Expires: 8;refresher=uas\r\nMin-SE: 2\r\n");
+    sc.timer_support = true;
+    sc.min_se_422 = 12;
+  }
+  {
+    auto& sc = add("4203", freeswitch_audio,
+                   "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE\r\nSupported: timer\r\n"
+                   "Session-Expires: 8\r\nMin-SE: 2\r\n");
+    sc.timer_support = true;
+    sc.peer_refresh_every = 3s;
+    sc.peer_refresh_headers = "Supported: timer\r\nSession-Expires: 8;refresher=uac\r\n";
+  }
+  add("4204", asterisk_audio,
+      "Allow: OPTIONS, INVITE, ACK, BYE, CANCEL, UPDATE\r\nSupported: timer\r\n"
+      "Session-Expires: 8;refresher=uac\r\nMin-SE: 2\r\n")
+      .timer_support = true;
+
+  std::map<std::string, std::future<PeerResult>> runs;
+  for (auto& [called, script] : scripts) {
+    runs[called] = std::async(std::launch::async,
+                              [port = s.port, script] { return Peer(script, port).run(120s); });
+  }
+  std::map<std::string, PeerResult> results;
+  for (auto& [called, f] : runs) results[called] = f.get();
+
+  for (const auto* called : {"4201", "4202", "4203"}) {
+    SCOPED_TRACE(std::string("call to ") + called);
+    const auto& r = results[called];
+    EXPECT_TRUE(r.error.empty()) << r.error;
+    EXPECT_FALSE(r.atdesk_hung_up) << "the session was refreshed";
+    EXPECT_TRUE(r.fax.finished && r.fax.completion == 0) << r.fax.reason;
+    auto doc = received_.wait_for(called, 30s);
+    ASSERT_TRUE(doc) << "the fax did not arrive";
+    EXPECT_FALSE(doc->incomplete);
+    EXPECT_EQ(pages_of(*doc).size(), 7u);
+    auto report = received_.wait_for_report(called, 10s);
+    ASSERT_TRUE(report);
+    EXPECT_GT(report->call_seconds, 4 * 8.0) << "over four session intervals";
+  }
+  // 4201: re-INVITEs with atdesk's audio as it runs (same port, PCMU), about every 2 s.
+  {
+    const auto& r = results["4201"];
+    EXPECT_GE(r.refreshes.size(), 10u);
+    const int port = media_port_of(r.answer_sdp);
+    for (std::size_t i = 0; i < r.refreshes.size(); ++i) {
+      EXPECT_EQ(r.refreshes[i], "INVITE");
+      EXPECT_EQ(media_port_of(r.refresh_bodies[i]), port) << r.refresh_bodies[i];
+      EXPECT_NE(r.refresh_bodies[i].find("RTP/AVP 0\r\n"), std::string::npos);
+      EXPECT_NE(r.refresh_session_expires[i].find("refresher=uac"), std::string::npos);
+    }
+    for (std::size_t i = 1; i < r.refresh_times.size(); ++i) {
+      EXPECT_LT(r.refresh_times[i] - r.refresh_times[i - 1], 4s) << "before half the interval";
+    }
+  }
+  // 4202: refresher=uas honoured; after the 422 every UPDATE asks for 12 s, about every 3 s.
+  {
+    const auto& r = results["4202"];
+    EXPECT_NE(r.answer_session_expires.find("refresher=uas"), std::string::npos)
+        << r.answer_session_expires;
+    ASSERT_GE(r.refreshes.size(), 8u);
+    for (std::size_t i = 0; i < r.refreshes.size(); ++i) {
+      EXPECT_EQ(r.refreshes[i], "UPDATE");
+      EXPECT_TRUE(r.refresh_bodies[i].empty());
+    }
+    // sofia-sip sends the first again at once with the old interval (see on_refresh_answer);
+    // from the next attempt on it asks for 12 s.
+    EXPECT_GE(r.refreshes_refused_422, 1);
+    EXPECT_LE(r.refreshes_refused_422, 4);  // the first and nua's retries (at most 3)
+    const auto n = r.refresh_session_expires.size();
+    const auto first_12 = static_cast<std::size_t>(r.refreshes_refused_422);
+    for (std::size_t i = first_12; i < n; ++i) {
+      EXPECT_EQ(std::atoi(r.refresh_session_expires[i].c_str()), 12) << "refresh " << i;
+    }
+    ASSERT_GE(n, first_12 + 4);
+    EXPECT_GE(r.refresh_times[n - 1] - r.refresh_times[first_12],
+              static_cast<long>(n - 1 - first_12) * 2500ms)
+        << "the interval grew to 12 s: a refresh every 3 s";
+  }
+  // 4203: the peer refreshes; atdesk answers and sends none.
+  {
+    const auto& r = results["4203"];
+    EXPECT_NE(r.answer_session_expires.find("refresher=uac"), std::string::npos)
+        << r.answer_session_expires;
+    EXPECT_TRUE(r.refreshes.empty());
+    EXPECT_GE(r.peer_refreshes_answered_200, 8);
+  }
+  // 4204: nobody refreshed: atdesk hung up before the 8 s ran out (and not long before).
+  {
+    const auto& r = results["4204"];
+    EXPECT_TRUE(r.atdesk_hung_up);
+    EXPECT_GE(r.atdesk_bye_after, 4s);
+    EXPECT_LE(r.atdesk_bye_after, 10s);
+    EXPECT_TRUE(r.refreshes.empty());
+  }
+}
+
+// The registration keepalive (NAT bindings to the registrar kept open): a registrar scripted by
+// RFC 3261 §10.3 (200 to REGISTER with the bindings in Contact and their expiry) that answers
+// OPTIONS with 200 (§11.2) and counts what arrives. With a keepalive of 1 s instead of the 25 s
+// default, OPTIONS must come every second, from the port the REGISTER came from (the binding a
+// NAT router keeps is for that port).
+TEST_F(SipPeers, RegistrationKeepaliveReachesTheRegistrarAtItsInterval) {
+  Udp registrar;
+  std::mutex mutex;
+  int registers = 0;
+  int register_port = 0;
+  std::vector<Clock::time_point> keepalives;
+  std::vector<int> keepalive_ports;
+  std::atomic<bool> stop{false};
+  std::thread answering([&] {
+    while (!stop) {
+      int from = 0;
+      auto d = registrar.receive(50ms, &from);
+      if (!d) continue;
+      const std::string text(d->begin(), d->end());
+      std::lock_guard lock(mutex);
+      if (text.find_first_not_of("\r\n") == std::string::npos) {
+        keepalives.push_back(Clock::now());  // a CRLF keepalive (RFC 5626 §4.4.1)
+        keepalive_ports.push_back(from);
+        continue;
+      }
+      auto m = parse_sip(*d);
+      if (!m || m->status() != 0) continue;
+      std::string r = "SIP/2.0 200 OK\r\n";
+      for (const auto& v : m->all("Via")) r += "Via: " + v + "\r\n";
+      r += "From: " + m->header("From") + "\r\nTo: " + m->header("To") + ";tag=reg\r\n";
+      r += "Call-ID: " + m->header("Call-ID") + "\r\nCSeq: " + m->header("CSeq") + "\r\n";
+      if (m->method() == "REGISTER") {
+        ++registers;
+        register_port = from;
+        r += "Contact: " + m->header("Contact") + ";expires=300\r\n";
+      } else if (m->method() == "OPTIONS") {
+        keepalives.push_back(Clock::now());
+        keepalive_ports.push_back(from);
+      }
+      r += "Content-Length: 0\r\n\r\n";
+      registrar.send(from, r);
+    }
+  });
+  SipFaxReceiver::Settings s;
+  s.listen_address = "127.0.0.1";
+  s.allowed_peers = {"127.0.0.1"};
+  s.spool_dir = dir_ / "spool-register";
+  s.registrar = "sip:127.0.0.1:" + std::to_string(registrar.port());
+  s.user = "4930123456";
+  s.password = "not-used";  // the scripted registrar does not challenge
+  s.register_keepalive = 1000ms;
+  std::unique_ptr<SipFaxReceiver> receiver;
+  for (int attempt = 0; attempt < 5 && !receiver; ++attempt) {
+    s.port = atdesk::testing::free_sip_port();
+    auto r =
+        std::make_unique<SipFaxReceiver>(s, [](IncomingDocument) -> Result<void> { return {}; });
+    if (r->start()) receiver = std::move(r);
+  }
+  const bool started = receiver != nullptr;
+  const auto deadline = Clock::now() + 20s;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (keepalives.size() >= 6 || Clock::now() > deadline) break;
+    }
+    std::this_thread::sleep_for(50ms);  // waiting for a condition, with a deadline
+  }
+  receiver.reset();  // un-REGISTERs, answered by the thread
+  stop = true;
+  answering.join();
+  ASSERT_TRUE(started);
+  EXPECT_GE(registers, 1);
+  ASSERT_GE(keepalives.size(), 6u) << "keepalives within 20 s";
+  for (std::size_t i = 1; i < keepalives.size(); ++i) {
+    EXPECT_LE(keepalives[i] - keepalives[i - 1], 2s) << "keepalive " << i;
+    EXPECT_GE(keepalives[i] - keepalives[i - 1], 800ms) << "keepalive " << i;
+  }
+  for (const int port : keepalive_ports) EXPECT_EQ(port, register_port);
+  EXPECT_EQ(register_port, s.port) << "REGISTER from atdesk's SIP port";
+}
+
 // A dialog of plain SIP requests (no fax): what atdesk answers to re-INVITEs, and what its
 // media does meanwhile.
 class Dialog {
@@ -1023,12 +1321,6 @@ class Dialog {
   std::string to_;
   std::string target_;
 };
-
-// The port of the first m= line of `sdp` (0 when none).
-int media_port_of(const std::string& sdp) {
-  auto parsed = parse_sdp(sdp);
-  return parsed && !parsed->streams.empty() ? parsed->streams[0].port : 0;
-}
 
 // RFC 3264 §6.1 directions, the offered ptime (RTP of 40 ms), the advertised address and the
 // media port range in the SDP, the codec kept while offered, T.38 by the caller's re-INVITE and

@@ -138,7 +138,7 @@ config_errors() {  # each bad [sip] registration setting is refused naming the k
   grep -q "register_password_file.*chmod 600" <<<"$out" || { log "  FAIL: $out"; return 1; }
   # allowed_peers takes CIDR ranges; NAT settings; a bad range and half a port range are refused
   base_config "$aport" "$work/state" demo "$pport" >"$work/nat.toml"
-  printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.0/8", "::1"]\nadvertised_address = "192.0.2.1"\nmedia_port_min = 40000\nmedia_port_max = 40100\nt38_reinvite_delay_ms = 2500\n' \
+  printf '[sip]\naddress = "127.0.0.1"\nallowed_peers = ["127.0.0.0/8", "::1"]\nadvertised_address = "192.0.2.1"\nmedia_port_min = 40000\nmedia_port_max = 40100\nt38_reinvite_delay_ms = 2500\nsession_expires_s = 600\n' \
     >>"$work/nat.toml"
   out=$("$atdeskd" --config "$work/nat.toml" --check-config 2>&1) || { log "  FAIL: $out"; return 1; }
   sed 's#"127.0.0.0/8"#"127.0.0.0/33"#' "$work/nat.toml" >"$work/bad-cidr.toml"
@@ -147,6 +147,13 @@ config_errors() {  # each bad [sip] registration setting is refused naming the k
   grep -v '^media_port_max' "$work/nat.toml" >"$work/bad-ports.toml"
   out=$("$atdeskd" --config "$work/bad-ports.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
   grep -q "media_port_max.*go together" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  # RFC 4028's smallest session interval is 90 s; a keepalive over 25 s lets NAT bindings expire
+  sed 's#^session_expires_s = 600#session_expires_s = 60#' "$work/nat.toml" >"$work/bad-session.toml"
+  out=$("$atdeskd" --config "$work/bad-session.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
+  grep -q "session_expires_s" <<<"$out" || { log "  FAIL: $out"; return 1; }
+  sed -i 's/^register_password_file/register_keepalive_s = 30\nregister_password_file/' "$work/bad.toml"
+  out=$("$atdeskd" --config "$work/bad.toml" --check-config 2>&1) && { log "  FAIL: --check-config accepted a bad setting"; return 1; }
+  grep -q "register_keepalive_s" <<<"$out" || { log "  FAIL: $out"; return 1; }
 }
 
 start_daemon "trunk-secret-1"

@@ -313,10 +313,9 @@ TEST(PlayoutBuffer, CatchesUpAfterABurstAndRestartsOnANewStream) {
   EXPECT_EQ(played(b), (std::vector<int>{10}));
 }
 
-// What calls use: no added delay (SpanDSP 0.0.6's ECM exchange failed through loss with 40 ms
-// more each way: "Unexpected message received"), so each 20 ms plays what has arrived, in
-// sequence order, with fill-in for a frame a later one shows lost.
-TEST(PlayoutBuffer, CallsPlayWhatArrivedInOrderWithoutDelay) {
+// Depth 1 (the default; calls use 40-60 ms): no added delay, each 20 ms plays what has arrived,
+// in sequence order, with fill-in for a frame a later one shows lost.
+TEST(PlayoutBuffer, DepthOnePlaysWhatArrivedInOrderWithoutDelay) {
   PlayoutBuffer b;
   ASSERT_TRUE(b.push(10, frame_of(1)));
   EXPECT_EQ(played(b), (std::vector<int>{1}));

@@ -66,6 +66,13 @@ class SipFaxReceiver {
     NumberSource number_from = NumberSource::caller_id;
     std::chrono::milliseconds silence_timeout{30000};
     std::chrono::seconds max_call{1800};
+    // Session timers (RFC 4028): the session interval asked for and the smallest accepted from a
+    // peer (Min-SE; a shorter Session-Expires gets 422). atdesk refreshes when the peer does not
+    // support timers or asks it to, by UPDATE (or a re-INVITE offering the running media where
+    // the peer does not allow UPDATE), and hangs up (BYE) a session the peer let expire. The
+    // configuration allows no less than 90 s, RFC 4028's minimum; tests set seconds here.
+    std::chrono::seconds session_expires{1800};
+    std::chrono::seconds session_min_se{90};
     // Registration with a trunk or PBX (empty registrar: none). Its address must be among
     // allowed_peers for the calls it routes here to be taken.
     std::string registrar;  // "sip:pbx.example.org" or "sip:192.0.2.1:5060"
@@ -73,6 +80,9 @@ class SipFaxReceiver {
     std::string auth_user;  // digest user name; empty: `user`
     std::string password;   // digest password
     std::chrono::seconds register_expires{300};
+    // OPTIONS to the registrar this often keep a NAT binding open (UDP bindings of common
+    // routers expire after 30 s).
+    std::chrono::milliseconds register_keepalive{25000};
   };
   // The end of one call with pages: the document for the engine. An error keeps the call's TIFF
   // in spool_dir (nothing received is deleted) and is logged. Called on a thread of its own per
