@@ -26,6 +26,7 @@
 #include "chat_factories.hpp"
 #include "config.hpp"
 #include "graph_routes.hpp"
+#include "ipp_ingress.hpp"
 #include "secrets.hpp"
 #include "sip_ingress.hpp"
 
@@ -196,6 +197,13 @@ int run(const atdesk::app::Config& config) {
     return 2;
   }
 
+  // [ipp_server]: atdesk-ippd, the IPP Everywhere printer (ipp_ingress.cpp)
+  auto ipp = app::start_ipp_ingress(config, engine);
+  if (!ipp) {
+    spdlog::critical("{}", ipp.error().message);
+    return 2;
+  }
+
   const std::string host = config.listen_address.find(':') != std::string::npos
                                ? "[" + config.listen_address + "]"
                                : config.listen_address;
@@ -215,6 +223,13 @@ int run(const atdesk::app::Config& config) {
   }
   if (config.inbox_dir) std::cout << "  inbox folder:     " << config.inbox_dir->string() << "\n";
   if (*sip) std::cout << "  SIP fax:          [sip] in " << config.source << "\n";
+  if (*ipp) {
+    const auto& is = (*ipp)->settings;
+    for (const auto& q : is.queues) {
+      std::cout << "  IPP printer:      ipp://" << is.listen << ":" << is.port << "/ipp/print/" << q
+                << "\n";
+    }
+  }
   std::cout << std::flush;
 
   // Wait for SIGINT/SIGTERM; then stop taking work, and let the engine stop cleanly. Jobs in
@@ -228,6 +243,7 @@ int run(const atdesk::app::Config& config) {
   spdlog::info("signal {}: stopping", sig);
   if (inbox) inbox->stop();
   if (*sip) (*sip)->stop();
+  if (*ipp) (*ipp)->stop();
   server.stop();
   engine.stop();
   for (auto& service : services) service->stop();
@@ -270,6 +286,10 @@ int main(int argc, char** argv) {
   if (check) {
     if (auto sip = atdesk::app::sip_settings(*config); !sip) {
       std::cerr << "atdeskd: " << sip.error().message << "\n";
+      return 2;
+    }
+    if (auto ipp = atdesk::app::ipp_server_settings(*config); !ipp) {
+      std::cerr << "atdeskd: " << ipp.error().message << "\n";
       return 2;
     }
     std::cout << config->source << ": ok\n";

@@ -203,13 +203,20 @@ bool status(pappl_printer_t* /*printer*/) {
   return true;
 }
 
+// Identify-Printer: atdesk has no panel or speaker; the message goes to the log (IPP Everywhere
+// requires one of display, flash, sound or speak).
+void identify(pappl_printer_t* printer, pappl_identify_actions_t /*actions*/, const char* message) {
+  papplLogPrinter(printer, PAPPL_LOGLEVEL_INFO, "Identify-Printer: %s",
+                  message ? message : "(no message)");
+}
+
 const char* const kMedia[] = {
     "iso_a4_210x297mm", "na_letter_8.5x11in",       "na_legal_8.5x14in",
     "iso_a5_148x210mm", "iso_a3_297x420mm",         "na_executive_7.25x10.5in",
     "iso_b5_176x250mm", "na_number-10_4.125x9.5in", "iso_dl_110x220mm"};
 
 bool driver_callback(pappl_system_t* system, const char* driver_name, const char* /*device_uri*/,
-                     const char* /*device_id*/, pappl_pr_driver_data_t* d, ipp_t** /*driver_attrs*/,
+                     const char* /*device_id*/, pappl_pr_driver_data_t* d, ipp_t** driver_attrs,
                      void* data) {
   if (!driver_name || std::strcmp(driver_name, kDriverName) != 0) {
     papplLog(system, PAPPL_LOGLEVEL_ERROR, "unknown driver '%s'", driver_name ? driver_name : "");
@@ -223,12 +230,15 @@ bool driver_callback(pappl_system_t* system, const char* driver_name, const char
   d->rendpage_cb = rendpage;
   d->rendjob_cb = rendjob;
   d->status_cb = status;
+  d->identify_cb = identify;
+  d->identify_default = PAPPL_IDENTIFY_ACTIONS_DISPLAY;
+  d->identify_supported = PAPPL_IDENTIFY_ACTIONS_DISPLAY;
   d->format = "image/pwg-raster";
   papplCopyString(d->make_and_model, "atdesk held printing", sizeof d->make_and_model);
   d->kind = PAPPL_KIND_DOCUMENT;
   d->ppm = 60;
   d->ppm_color = 60;
-  d->orient_default = IPP_ORIENT_NONE;
+  d->orient_default = IPP_ORIENT_PORTRAIT;
   d->quality_default = IPP_QUALITY_NORMAL;
   d->color_supported = static_cast<pappl_color_mode_t>(
       PAPPL_COLOR_MODE_AUTO | PAPPL_COLOR_MODE_COLOR | PAPPL_COLOR_MODE_MONOCHROME);
@@ -248,11 +258,26 @@ bool driver_callback(pappl_system_t* system, const char* driver_name, const char
   for (int i = 0; i < d->num_media; ++i) d->media[i] = kMedia[i];
   d->num_source = 1;
   d->source[0] = "main";
-  papplCopyString(d->media_default.size_name, papplLocGetDefaultMediaSizeName(),
-                  sizeof d->media_default.size_name);
-  d->media_ready[0] = d->media_default;
   d->num_type = 1;
   d->type[0] = "stationery";
+  // PAPPL validates the default and ready media in full: size, margins, source and type.
+  const char* size_name = papplLocGetDefaultMediaSizeName();
+  const pwg_media_t* pwg = pwgMediaForPWG(size_name);
+  if (!pwg) pwg = pwgMediaForPWG("iso_a4_210x297mm");
+  auto& m = d->media_default;
+  papplCopyString(m.size_name, pwg->pwg, sizeof m.size_name);
+  m.size_width = pwg->width;
+  m.size_length = pwg->length;
+  m.left_margin = m.right_margin = d->left_right;
+  m.top_margin = m.bottom_margin = d->bottom_top;
+  papplCopyString(m.source, "main", sizeof m.source);
+  papplCopyString(m.type, "stationery", sizeof m.type);
+  d->media_ready[0] = m;
+  // Required by IPP Everywhere (PWG 5100.14) and not added by PAPPL 1.3.1; false because
+  // atdesk-ippd has no preferred attributes to offer. overrides-supported, also required, is not
+  // claimed: PAPPL 1.3.1 does not apply "overrides".
+  if (!*driver_attrs) *driver_attrs = ippNew();
+  ippAddBoolean(*driver_attrs, IPP_TAG_PRINTER, "preferred-attributes-supported", 0);
   return true;
 }
 
