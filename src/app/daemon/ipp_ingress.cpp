@@ -15,9 +15,19 @@ namespace atdesk::app {
 namespace fs = std::filesystem;
 
 std::vector<std::string> IppServerSettings::arguments() const {
-  std::vector<std::string> a = {program.string(),     "--socket",    socket.string(), "--spool",
-                                spool_dir.string(),   "--listen",    listen,          "--port",
-                                std::to_string(port), "--log-level", log_level};
+  std::vector<std::string> a = {program.string(),
+                                "--socket",
+                                socket.string(),
+                                "--spool",
+                                spool_dir.string(),
+                                "--listen",
+                                listen,
+                                "--port",
+                                std::to_string(port),
+                                "--log-level",
+                                log_level,
+                                "--max-document-bytes",
+                                std::to_string(max_document_bytes)};
   for (const auto& q : queues) {
     a.push_back("--queue");
     a.push_back(q);
@@ -112,6 +122,7 @@ Result<std::optional<IppServerSettings>> ipp_server_settings(const Config& confi
   out.spool_dir = spool;
   out.socket = socket;
   out.restart_delay = std::chrono::milliseconds(delay);
+  out.max_document_bytes = config.limits.max_file_bytes;
   return out;
 }
 

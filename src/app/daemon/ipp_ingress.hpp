@@ -33,6 +33,7 @@ struct IppServerSettings {
   std::filesystem::path spool_dir;  // default <state_dir>/ipp-spool
   std::filesystem::path socket;     // default <state_dir>/ippd.sock
   std::chrono::milliseconds restart_delay{1000};
+  std::uint64_t max_document_bytes = 64ull << 20;  // [limits] max_file_mb
 
   // atdesk-ippd's command line.
   std::vector<std::string> arguments() const;

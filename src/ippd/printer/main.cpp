@@ -36,7 +36,8 @@ struct Context {
   fs::path socket;
   fs::path spool;
   std::chrono::milliseconds timeout{120000};
-  std::map<std::string, std::string> owners;  // queue -> the person all its jobs belong to
+  std::uint64_t max_document_bytes = 64ull << 20;  // atdeskd's [limits] max_file_mb
+  std::map<std::string, std::string> owners;       // queue -> the person all its jobs belong to
 };
 
 // The state of one raster job between rstartjob and rendjob.
@@ -91,6 +92,13 @@ bool pdf_filter(pappl_job_t* job, pappl_device_t* /*device*/, void* /*data*/) {
   const auto size = file ? fs::file_size(file, ec) : 0;
   if (!file || ec || size == 0) {
     papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "no document file to hand over");
+    return false;
+  }
+  if (size > context_of(job)->max_document_bytes) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "document of %llu bytes exceeds the limit of %llu",
+                static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(context_of(job)->max_document_bytes));
+    papplJobSetReasons(job, PAPPL_JREASON_DOCUMENT_UNPRINTABLE_ERROR, PAPPL_JREASON_NONE);
     return false;
   }
   std::vector<std::byte> data(size);
@@ -300,6 +308,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string name = "atdesk";
   long long timeout_s = 120;
+  std::uint64_t max_bytes = ctx.max_document_bytes;
   cli.add_option("--socket", socket, "atdeskd's hand-off socket")->required();
   cli.add_option("--spool", spool, "PAPPL's spool folder (made 0700)")->required();
   cli.add_option("--listen", listen, "address or host name to listen on ('*' for every address)");
@@ -312,7 +321,9 @@ int main(int argc, char** argv) {
   cli.add_option("--name", name, "the system's name");
   cli.add_option("--handoff-timeout-s", timeout_s, "longest wait for atdeskd's answer")
       ->check(CLI::Range(1, 3600));
+  cli.add_option("--max-document-bytes", max_bytes, "largest document handed to atdeskd");
   CLI11_PARSE(cli, argc, argv);
+  ctx.max_document_bytes = max_bytes;
   ctx.socket = socket;
   ctx.spool = spool;
   ctx.timeout = std::chrono::seconds(timeout_s);

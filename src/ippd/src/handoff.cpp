@@ -79,6 +79,7 @@ Result<HandoffHeader> parse_header(std::string_view text, std::uint64_t max_docu
   HandoffHeader h;
   auto queue = text_field(j, "queue", true);
   if (!queue) return fail(queue.error());
+  if (queue->empty()) return fail(Errc::invalid_argument, "hand-off header: queue: empty");
   auto job_name = text_field(j, "job_name", false);
   if (!job_name) return fail(job_name.error());
   auto user = text_field(j, "user", false);

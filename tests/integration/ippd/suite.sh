@@ -266,6 +266,35 @@ scenario_ippd_killed_after_ack_loses_nothing() {
   wait_job after-ippd-restart printed >/dev/null
 }
 
+# atdeskd killed while atdesk-ippd is handing a document over (atdeskd stopped with SIGSTOP so
+# the hand-off is surely in flight): the IPP job never completes, nothing is stored, and the
+# printer works again after the restart.
+scenario_atdeskd_killed_during_handoff_acknowledges_nothing() {
+  presence dave available office
+  local pid
+  pid=$(cat "$work/daemon.pid")
+  kill -STOP "$pid"
+  ipptool -T 60 -t -d requester=dave -d jobname=in-flight -d format=application/pdf -d expect=9 \
+    -f "$(pdf 1)" "ipp://127.0.0.1:$ipp_port/ipp/print/office" "$here/print.test" \
+    >"$work/in-flight.out" 2>&1 &
+  local client=$!
+  # Wait until atdesk-ippd's connection waits in the socket's queue: /proc/net/unix then lists
+  # the path twice (the listening socket and the connection not yet accepted).
+  local deadline=$((SECONDS + 30))
+  until [ "$(grep -cF "$work/state/ippd.sock" /proc/net/unix)" -ge 2 ]; do
+    if [ $SECONDS -ge $deadline ]; then kill -CONT "$pid"; log "  FAIL: no hand-off"; return 1; fi
+    sleep 0.05
+  done
+  kill_daemon
+  local rc=0
+  wait "$client" || rc=$?
+  if [ "$rc" -eq 0 ]; then log "  FAIL: the IPP job completed without atdeskd"; return 1; fi
+  start_daemon
+  expect_eq "jobs stored" "$(jobs_named in-flight)" 0
+  ipp_print office dave "after-in-flight" application/pdf "$(pdf 1)"
+  wait_job after-in-flight printed >/dev/null
+}
+
 # CUPS' IPP Everywhere self-certification script as far as it runs here: its attribute checks
 # and the print tests of ipp-2.0.test with a PDF. The outcome is logged, not asserted (see
 # docs/printing.md for what passes).
@@ -284,7 +313,7 @@ scenario_ipp_everywhere_test() {
 all=(private_files pdf_available_prints pwg_raster_busy_holds_then_prints
   personal_queue_and_unknown_user not_a_document_is_refused_nothing_stored
   atdeskd_killed_after_ack_loses_nothing ippd_killed_after_ack_loses_nothing
-  ipp_everywhere_test)
+  atdeskd_killed_during_handoff_acknowledges_nothing ipp_everywhere_test)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
