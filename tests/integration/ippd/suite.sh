@@ -22,6 +22,13 @@ chmod 700 "$work"
 failures=0
 
 cleanup() {
+  # Scenarios run in subshells: the CUPS folder is recorded in a file.
+  local cups_dir
+  cups_dir=$(cat "$work/cups_dir" 2>/dev/null || true)
+  if [ -n "$cups_dir" ]; then
+    "$root/scripts/test-cups" stop "$cups_dir" >/dev/null 2>&1 || true
+    rm -rf "$cups_dir"
+  fi
   stop_daemon
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   if [ "$failures" -ne 0 ]; then
@@ -295,6 +302,31 @@ scenario_atdeskd_killed_during_handoff_acknowledges_nothing() {
   wait_job after-in-flight printed >/dev/null
 }
 
+# What a Linux office PC does: a CUPS queue made driverless from atdesk-ippd's own attributes
+# (lpadmin -m everywhere, scripts/test-cups's private cupsd on loopback), then `lp` as a user.
+# CUPS sends the job's owner as requesting-user-name.
+scenario_lp_through_a_cups_queue() {
+  local cups_dir
+  cups_dir=$(mktemp -d /tmp/atdesk-ippd-cups.XXXXXX)
+  echo "$cups_dir" >"$work/cups_dir"
+  chmod 755 "$cups_dir"
+  "$root/scripts/test-cups" start "$cups_dir" "$(free_port)" unused >/dev/null
+  lpadmin -h "$cups_dir/cups.sock" -p to-atdesk -E \
+    -v "ipp://127.0.0.1:$ipp_port/ipp/print/office" -m everywhere
+  cupsenable -h "$cups_dir/cups.sock" to-atdesk
+  cupsaccept -h "$cups_dir/cups.sock" to-atdesk
+  presence dave busy remote
+  lp -h "$cups_dir/cups.sock" -U dave -d to-atdesk -t lp-dave "$(pdf 2)" >/dev/null
+  local id
+  id=$(wait_job lp-dave held 60)
+  expect_eq "owner sent by CUPS" "$(job_field "$id" .sender.ipp_user)" dave
+  expect_eq "pages" "$(job_field "$id" .pages)" 2
+  presence dave available office
+  wait_job lp-dave printed >/dev/null
+  expect_eq "documents at the printer" "$(printed_count "$id")" 1
+  expect_eq "pages printed" "$(printed_pages "$id")" 2
+}
+
 # CUPS' IPP Everywhere self-certification script as far as it runs here: its attribute checks
 # and the print tests of ipp-2.0.test with a PDF. The outcome is logged, not asserted (see
 # docs/printing.md for what passes).
@@ -313,7 +345,7 @@ scenario_ipp_everywhere_test() {
 all=(private_files pdf_available_prints pwg_raster_busy_holds_then_prints
   personal_queue_and_unknown_user not_a_document_is_refused_nothing_stored
   atdeskd_killed_after_ack_loses_nothing ippd_killed_after_ack_loses_nothing
-  atdeskd_killed_during_handoff_acknowledges_nothing ipp_everywhere_test)
+  atdeskd_killed_during_handoff_acknowledges_nothing lp_through_a_cups_queue ipp_everywhere_test)
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${all[@]}")
 
