@@ -113,6 +113,7 @@ bool pdf_filter(pappl_job_t* job, pappl_device_t* /*device*/, void* /*data*/) {
     papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s: short read", file);
     return false;
   }
+  if (papplJobIsCanceled(job)) return true;  // cancelled before the hand-off: nothing to store
   auto h = header_for(job, *context_of(job));
   h.format = "application/pdf";
   return hand_over(job, std::move(h), data);
