@@ -203,7 +203,12 @@ scenario_pwg_raster_busy_holds_then_prints() {
   expect_eq "format" "$(job_field "$id" .format)" tiff
   expect_eq "pages" "$(job_field "$id" .pages)" 2
   expect_eq "documents at the printer while held" "$(printed_count "$id")" 0
-  "$cli" --json messages --to user:local:bob | jq -r '.messages[].text' | grep -q "is held"
+  # The notice names the print job and its owner, with the page count.
+  "$cli" --json messages --to user:local:bob | jq -r '.messages[].text' |
+    grep -q '^Print job "scan-bob" from bob (2 pages) received .* is held'
+  "$cli" --json messages --to user:local:bob |
+    jq -e '[.messages[] | select(.text | startswith("Print job \"scan-bob\"")) | .has_preview]
+           | length > 0 and all' >/dev/null  # with the page-1 preview
   presence bob available office
   wait_job scan-bob printed >/dev/null
   expect_eq "documents at the printer" "$(printed_count "$id")" 1
