@@ -175,6 +175,8 @@ void ChildSupervisor::run() {
         std::lock_guard lock(mutex_);
         pid_ = pid;
         ++starts_;
+        // stop() ran between the check above and fork(): it could not see this child.
+        if (stopping_) ::kill(pid, SIGTERM);
       }
       spdlog::info("atdesk-ippd started (pid {})", pid);
       int status = 0;
