@@ -237,9 +237,10 @@ Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config,
                                                       engine::Engine& engine) {
   auto settings = ipp_server_settings(config);
   if (!settings) return fail(settings.error());
-  if (!*settings) return std::unique_ptr<IppIngress>{};
+  const std::optional<IppServerSettings>& wanted = *settings;
+  if (!wanted) return std::unique_ptr<IppIngress>{};
   auto ingress = std::make_unique<IppIngress>();
-  ingress->settings = **settings;
+  ingress->settings = wanted.value();
   ippd::HandoffServer::Settings hs;
   hs.socket_path = ingress->settings.socket;
   hs.max_document_bytes = config.limits.max_file_bytes;
