@@ -235,6 +235,19 @@ scenario_not_a_document_is_refused_nothing_stored() {
   expect_eq "jobs stored" "$(jobs_named bad-doc)" 0
 }
 
+scenario_malformed_requests_refused_nothing_stored() {
+  local before
+  before=$(api GET "/api/v1/jobs?limit=200" | jq '.jobs | length')
+  ipptool -T 30 -t -d requester=alice -f "$(pdf 1)" "ipp://127.0.0.1:$ipp_port/ipp/print/office" \
+    "$here/refuse.test" >"$work/refuse.out" 2>&1 || { cat "$work/refuse.out" >&2; return 1; }
+  # Not IPP at all: PAPPL answers HTTP 400.
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/ipp' \
+    --data-binary 'this is not an IPP request' "http://127.0.0.1:$ipp_port/ipp/print/office")
+  expect_eq "HTTP status of a request that is not IPP" "$code" 400
+  expect_eq "jobs stored" "$(api GET "/api/v1/jobs?limit=200" | jq '.jobs | length')" "$before"
+}
+
 scenario_atdeskd_killed_after_ack_loses_nothing() {
   presence carol busy remote
   ipp_print office carol "kill-atdeskd" application/pdf "$(pdf 2)"
@@ -349,6 +362,7 @@ scenario_ipp_everywhere_test() {
 
 all=(private_files pdf_available_prints pwg_raster_busy_holds_then_prints
   personal_queue_and_unknown_user not_a_document_is_refused_nothing_stored
+  malformed_requests_refused_nothing_stored
   atdeskd_killed_after_ack_loses_nothing ippd_killed_after_ack_loses_nothing
   atdeskd_killed_during_handoff_acknowledges_nothing lp_through_a_cups_queue ipp_everywhere_test)
 selected=("$@")
