@@ -254,6 +254,8 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
 
   // [sip] is read by its own module (sip_ingress.cpp), which names the file, table and key too.
   if (const auto* sip = section("sip")) c.sip = *sip;
+  // [ipp_server] likewise (ipp_ingress.cpp).
+  if (const auto* ipp = section("ipp_server")) c.ipp_server = *ipp;
 
   Section web(section("web"), "web", file);
   ATDESK_TRY(web.integer("session_hours", c.web.session_hours, 1, 24 * 30));

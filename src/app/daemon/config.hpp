@@ -80,6 +80,9 @@ struct Config {
   // [sip]: the SIP fax receiver's table, read by sip_ingress.cpp when atdeskd starts.
   std::optional<toml::value> sip;
 
+  // [ipp_server]: atdesk-ippd, the IPP Everywhere printer, read by ipp_ingress.cpp.
+  std::optional<toml::value> ipp_server;
+
   std::optional<std::filesystem::path> inbox_dir;  // [inbox] dir
   std::chrono::milliseconds inbox_poll{1000};      // [inbox] poll_ms
 

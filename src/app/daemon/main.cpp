@@ -36,6 +36,7 @@
 #include "config.hpp"
 #include "graph_routes.hpp"
 #include "holidays.hpp"
+#include "ipp_ingress.hpp"
 #include "journal_log.hpp"
 #include "secrets.hpp"
 #include "service_manager.hpp"
@@ -300,6 +301,13 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     return 2;
   }
 
+  // [ipp_server]: atdesk-ippd, the IPP Everywhere printer (ipp_ingress.cpp)
+  auto ipp = app::start_ipp_ingress(config, engine);
+  if (!ipp) {
+    spdlog::critical("{}", ipp.error().message);
+    return 2;
+  }
+
   const std::string host = config.listen_address.find(':') != std::string::npos
                                ? "[" + config.listen_address + "]"
                                : config.listen_address;
@@ -321,6 +329,13 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
   if (config.inbox_dir) std::cout << "  inbox folder:     " << config.inbox_dir->string() << "\n";
   if (*sip) std::cout << "  SIP fax:          [sip] in " << config.source << "\n";
+  if (*ipp) {
+    const auto& is = (*ipp)->settings;
+    for (const auto& q : is.queues) {
+      std::cout << "  IPP printer:      ipp://" << is.listen << ":" << is.port << "/ipp/print/" << q
+                << "\n";
+    }
+  }
   std::cout << std::flush;
 
   service.ready("serving on " + host + ":" + std::to_string(server.port()));
@@ -385,6 +400,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
   if (inbox) inbox->stop();
   if (*sip) (*sip)->stop();
+  if (*ipp) (*ipp)->stop();
   server.stop();
   engine.stop();
   for (auto& service : services) service->stop();
@@ -428,6 +444,10 @@ int main(int argc, char** argv) {
   if (check) {
     if (auto sip = atdesk::app::sip_settings(*config); !sip) {
       std::cerr << "atdeskd: " << sip.error().message << "\n";
+      return 2;
+    }
+    if (auto ipp = atdesk::app::ipp_server_settings(*config); !ipp) {
+      std::cerr << "atdeskd: " << ipp.error().message << "\n";
       return 2;
     }
     std::cout << config->source << ": ok\n";

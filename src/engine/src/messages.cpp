@@ -18,20 +18,33 @@ std::string Engine::Impl::local_time(Timestamp t) const {
                      hms.hours().count(), hms.minutes().count());
 }
 
+namespace {
+
+// "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice".
+std::string what_and_who(const Job& job, bool capital) {
+  if (job.source == JobSource::ipp) {
+    return fmt::format("{}rint job \"{}\" from {}", capital ? "P" : "p", job.document_name,
+                       job.sender.display());
+  }
+  return fmt::format("{}ax from {}", capital ? "F" : "f", job.sender.display());
+}
+
+}  // namespace
+
 std::string Engine::Impl::held_text(const Job& job) const {
   const std::string id(job.id.short_id());
   std::string text = fmt::format(
-      "Fax from {} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
+      "{} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
       "now, 'print at <printer>' to choose a printer, 'delete {}' to delete it, 'list' for all "
       "held jobs, 'help' for more.",
-      job.sender.display(), job.pages, job.pages == 1 ? "" : "s",
+      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s",
       job.incomplete ? ", incomplete" : "", local_time(job.received_at), job.reason, id, id);
   return text;
 }
 
 std::string Engine::Impl::printed_text(const Job& job) const {
-  return fmt::format("Printed: fax from {} ({} page{}) received {}, on printer {}. Job {}.",
-                     job.sender.display(), job.pages, job.pages == 1 ? "" : "s",
+  return fmt::format("Printed: {} ({} page{}) received {}, on printer {}. Job {}.",
+                     what_and_who(job, false), job.pages, job.pages == 1 ? "" : "s",
                      local_time(job.received_at), job.printer, job.id.short_id());
 }
 

@@ -203,6 +203,32 @@ TEST_F(EngineTest, AvailableAtOfficePrintsAndNotifiesPrinted) {
   EXPECT_EQ(m.back().job_id, job.id.str());
 }
 
+// A print job from atdesk-ippd: the notices name the print job and its owner, not a fax.
+TEST_F(EngineTest, APrintJobsNoticesNameTheJobAndItsOwner) {
+  add_rule("ipp:alice", "user:local:alice");
+  set_presence("alice", Availability::busy, WorkLocation::remote);
+  IncomingDocument doc;
+  doc.data = testing::sample_fax(2);
+  doc.name = "Quarterly report";
+  doc.source = JobSource::ipp;
+  doc.sender.ipp_user = "alice";
+  auto job = engine_->submit(std::move(doc));
+  ASSERT_TRUE(job) << job.error().describe();
+  ASSERT_TRUE(reaches(*job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
+  const auto held = messages("user:local:alice").front();
+  EXPECT_TRUE(held.text.starts_with("Print job \"Quarterly report\" from alice (2 pages)"))
+      << held.text;
+  EXPECT_TRUE(held.has_preview);
+  set_presence("alice", Availability::available, WorkLocation::office);
+  ASSERT_TRUE(reaches(*job, JobState::printed));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 2; }));
+  EXPECT_TRUE(messages("user:local:alice")
+                  .back()
+                  .text.starts_with("Printed: print job \"Quarterly report\" from alice (2 pages)"))
+      << messages("user:local:alice").back().text;
+}
+
 TEST_F(EngineTest, BusyHoldsNotifiesThenPrintsWhenAvailable) {
   add_rule("prefix:03", "user:local:alice");
   set_presence("alice", Availability::busy, WorkLocation::remote);

@@ -1,0 +1,391 @@
+// atdesk-ippd: atdesk as an IPP Everywhere printer (PAPPL), one process of its own because it
+// faces the network, PAPPL starts a thread per client and per job and installs process-wide
+// signal handlers, and atdeskd holds the spool key. Each complete document goes to atdeskd over
+// its hand-off socket (atdesk/ippd/handoff.hpp); the IPP job completes only when atdeskd answers
+// that the document is stored (encrypted, fsync'd, committed). PAPPL's spool is a 0700 folder
+// that keeps no document (max_preserved_jobs 0); DNS-SD is off unless --dnssd is given.
+//
+//   PDF           PAPPL spools the file; a MIME filter hands it over as it is
+//   JPEG, PNG     PAPPL's own filters decode them to raster lines -> the raster path below
+//   PWG, Apple    PAPPL streams raster lines to the driver -> a multi-page TIFF (raster_tiff.hpp)
+#include <pappl/pappl.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "atdesk/ippd/handoff_client.hpp"
+#include "raster_tiff.hpp"
+
+namespace {
+namespace fs = std::filesystem;
+using atdesk::ippd::HandoffHeader;
+
+constexpr const char* kDriverName = "atdesk";
+
+struct Context {
+  fs::path socket;
+  fs::path spool;
+  std::chrono::milliseconds timeout{120000};
+  std::uint64_t max_document_bytes = 64ull << 20;  // atdeskd's [limits] max_file_mb
+  std::map<std::string, std::string> owners;       // queue -> the person all its jobs belong to
+};
+
+// The state of one raster job between rstartjob and rendjob.
+struct RasterJob {
+  std::unique_ptr<atdesk::ippd::TiffPages> pages;
+  atdesk::ippd::RasterPage page;
+  bool failed = false;
+};
+
+Context* context_of(pappl_job_t* job) {
+  pappl_pr_driver_data_t data;
+  papplPrinterGetDriverData(papplJobGetPrinter(job), &data);
+  return static_cast<Context*>(data.extension);
+}
+
+HandoffHeader header_for(pappl_job_t* job, const Context& ctx) {
+  HandoffHeader h;
+  h.queue = papplPrinterGetName(papplJobGetPrinter(job));
+  h.ipp_job_id = papplJobGetID(job);
+  if (const char* name = papplJobGetName(job)) h.job_name = name;
+  if (const char* user = papplJobGetUsername(job)) h.user = user;
+  if (auto it = ctx.owners.find(h.queue); it != ctx.owners.end()) h.user = it->second;
+  if (const char* format = papplJobGetFormat(job)) h.ipp_format = format;
+  // PAPPL 1.3.1 keeps no originating host with a job and has no hook that sees both the client
+  // and the job, so h.host stays empty (docs/design-notes.md).
+  return h;
+}
+
+// Hands the document over and returns true only when atdeskd answered "stored".
+bool hand_over(pappl_job_t* job, HandoffHeader header, std::span<const std::byte> document) {
+  const Context& ctx = *context_of(job);
+  auto answer = atdesk::ippd::hand_off(ctx.socket, header, document, ctx.timeout);
+  if (!answer) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "not handed to atdeskd: %s",
+                answer.error().message.c_str());
+    return false;
+  }
+  if (!answer->stored) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "atdeskd refused the document: %s",
+                answer->error.c_str());
+    papplJobSetReasons(job, PAPPL_JREASON_DOCUMENT_UNPRINTABLE_ERROR, PAPPL_JREASON_NONE);
+    return false;
+  }
+  papplLogJob(job, PAPPL_LOGLEVEL_INFO, "stored by atdeskd as job %s", answer->job.c_str());
+  return true;
+}
+
+// application/pdf: the spooled file as it is.
+bool pdf_filter(pappl_job_t* job, pappl_device_t* /*device*/, void* /*data*/) {
+  const char* file = papplJobGetFilename(job);
+  std::error_code ec;
+  const auto size = file ? fs::file_size(file, ec) : 0;
+  if (!file || ec || size == 0) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "no document file to hand over");
+    return false;
+  }
+  if (size > context_of(job)->max_document_bytes) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "document of %llu bytes exceeds the limit of %llu",
+                static_cast<unsigned long long>(size),
+                static_cast<unsigned long long>(context_of(job)->max_document_bytes));
+    papplJobSetReasons(job, PAPPL_JREASON_DOCUMENT_UNPRINTABLE_ERROR, PAPPL_JREASON_NONE);
+    return false;
+  }
+  std::vector<std::byte> data(size);
+  FILE* in = std::fopen(file, "rb");
+  if (!in) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s: %s", file, std::strerror(errno));
+    return false;
+  }
+  const auto got = std::fread(data.data(), 1, data.size(), in);
+  std::fclose(in);
+  if (got != size) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s: short read", file);
+    return false;
+  }
+  if (papplJobIsCanceled(job)) return true;  // cancelled before the hand-off: nothing to store
+  auto h = header_for(job, *context_of(job));
+  h.format = "application/pdf";
+  return hand_over(job, std::move(h), data);
+}
+
+atdesk::ippd::RasterKind kind_of(const cups_page_header2_t& header) {
+  using atdesk::ippd::RasterKind;
+  if (header.cupsBitsPerPixel == 1) return RasterKind::black_1;
+  if (header.cupsBitsPerPixel >= 24) return RasterKind::srgb_8;
+  return header.cupsColorSpace == CUPS_CSPACE_K ? RasterKind::black_8 : RasterKind::sgray_8;
+}
+
+bool rstartjob(pappl_job_t* job, pappl_pr_options_t* /*options*/, pappl_device_t* /*device*/) {
+  const Context& ctx = *context_of(job);
+  auto state = std::make_unique<RasterJob>();
+  const auto file = ctx.spool / ("raster-" + std::to_string(papplJobGetID(job)) + ".tif");
+  auto pages = atdesk::ippd::TiffPages::create(file);
+  if (!pages) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s", pages.error().message.c_str());
+    return false;
+  }
+  state->pages = std::move(*pages);
+  papplJobSetData(job, state.release());
+  return true;
+}
+
+bool rstartpage(pappl_job_t* job, pappl_pr_options_t* options, pappl_device_t* /*device*/,
+                unsigned /*page*/) {
+  auto* state = static_cast<RasterJob*>(papplJobGetData(job));
+  if (!state || state->failed) return false;
+  const auto& hd = options->header;
+  const unsigned bpp = hd.cupsBitsPerPixel;
+  if (bpp != 1 && bpp != 8 && bpp != 24) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "raster with %u bits per pixel is not supported", bpp);
+    state->failed = true;
+    return false;
+  }
+  state->page = {hd.cupsWidth, hd.cupsHeight, kind_of(hd), hd.HWResolution[0], hd.HWResolution[1]};
+  if (auto ok = state->pages->start_page(state->page); !ok) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s", ok.error().message.c_str());
+    state->failed = true;
+    return false;
+  }
+  return true;
+}
+
+bool rwriteline(pappl_job_t* job, pappl_pr_options_t* /*options*/, pappl_device_t* /*device*/,
+                unsigned y, const unsigned char* line) {
+  auto* state = static_cast<RasterJob*>(papplJobGetData(job));
+  if (!state || state->failed) return false;
+  if (auto ok = state->pages->write_line(y, line); !ok) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s", ok.error().message.c_str());
+    state->failed = true;
+    return false;
+  }
+  return true;
+}
+
+bool rendpage(pappl_job_t* job, pappl_pr_options_t* /*options*/, pappl_device_t* /*device*/,
+              unsigned /*page*/) {
+  auto* state = static_cast<RasterJob*>(papplJobGetData(job));
+  if (!state || state->failed) return false;
+  if (auto ok = state->pages->end_page(); !ok) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s", ok.error().message.c_str());
+    state->failed = true;
+    return false;
+  }
+  return true;
+}
+
+bool rendjob(pappl_job_t* job, pappl_pr_options_t* /*options*/, pappl_device_t* /*device*/) {
+  std::unique_ptr<RasterJob> state(static_cast<RasterJob*>(papplJobGetData(job)));
+  papplJobSetData(job, nullptr);
+  if (!state || state->failed) return false;
+  if (papplJobIsCanceled(job)) return true;  // nothing to hand over; the file goes with state
+  const int pages = state->pages->pages();
+  auto tiff = state->pages->finish();
+  if (!tiff) {
+    papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "%s", tiff.error().message.c_str());
+    return false;
+  }
+  auto h = header_for(job, *context_of(job));
+  h.format = "image/tiff";
+  h.pages = pages;
+  return hand_over(job, std::move(h), *tiff);
+}
+
+bool printfile(pappl_job_t* job, pappl_pr_options_t* /*options*/, pappl_device_t* /*device*/) {
+  // The driver's own format is raster, which never reaches here (PAPPL streams it): anything
+  // else has a filter or is refused at submission.
+  papplLogJob(job, PAPPL_LOGLEVEL_ERROR, "unexpected format %s", papplJobGetFormat(job));
+  return false;
+}
+
+bool status(pappl_printer_t* /*printer*/) {
+  return true;
+}
+
+// Identify-Printer: atdesk has no panel or speaker; the message goes to the log (IPP Everywhere
+// requires one of display, flash, sound or speak).
+void identify(pappl_printer_t* printer, pappl_identify_actions_t /*actions*/, const char* message) {
+  papplLogPrinter(printer, PAPPL_LOGLEVEL_INFO, "Identify-Printer: %s",
+                  message ? message : "(no message)");
+}
+
+const char* const kMedia[] = {
+    "iso_a4_210x297mm", "na_letter_8.5x11in",       "na_legal_8.5x14in",
+    "iso_a5_148x210mm", "iso_a3_297x420mm",         "na_executive_7.25x10.5in",
+    "iso_b5_176x250mm", "na_number-10_4.125x9.5in", "iso_dl_110x220mm"};
+
+bool driver_callback(pappl_system_t* system, const char* driver_name, const char* /*device_uri*/,
+                     const char* /*device_id*/, pappl_pr_driver_data_t* d, ipp_t** driver_attrs,
+                     void* data) {
+  if (!driver_name || std::strcmp(driver_name, kDriverName) != 0) {
+    papplLog(system, PAPPL_LOGLEVEL_ERROR, "unknown driver '%s'", driver_name ? driver_name : "");
+    return false;
+  }
+  d->extension = data;
+  d->printfile_cb = printfile;
+  d->rstartjob_cb = rstartjob;
+  d->rstartpage_cb = rstartpage;
+  d->rwriteline_cb = rwriteline;
+  d->rendpage_cb = rendpage;
+  d->rendjob_cb = rendjob;
+  d->status_cb = status;
+  d->identify_cb = identify;
+  d->identify_default = PAPPL_IDENTIFY_ACTIONS_DISPLAY;
+  d->identify_supported = PAPPL_IDENTIFY_ACTIONS_DISPLAY;
+  d->format = "image/pwg-raster";
+  papplCopyString(d->make_and_model, "atdesk held printing", sizeof d->make_and_model);
+  d->kind = PAPPL_KIND_DOCUMENT;
+  d->ppm = 60;
+  d->ppm_color = 60;
+  d->orient_default = IPP_ORIENT_PORTRAIT;
+  d->quality_default = IPP_QUALITY_NORMAL;
+  d->color_supported = static_cast<pappl_color_mode_t>(
+      PAPPL_COLOR_MODE_AUTO | PAPPL_COLOR_MODE_COLOR | PAPPL_COLOR_MODE_MONOCHROME);
+  d->color_default = PAPPL_COLOR_MODE_AUTO;
+  d->raster_types = static_cast<pappl_raster_type_t>(
+      PAPPL_PWG_RASTER_TYPE_BLACK_1 | PAPPL_PWG_RASTER_TYPE_SGRAY_8 | PAPPL_PWG_RASTER_TYPE_SRGB_8);
+  d->num_resolution = 1;
+  d->x_resolution[0] = d->y_resolution[0] = 300;
+  d->x_default = d->y_default = 300;
+  d->sides_supported = static_cast<pappl_sides_t>(
+      PAPPL_SIDES_ONE_SIDED | PAPPL_SIDES_TWO_SIDED_LONG_EDGE | PAPPL_SIDES_TWO_SIDED_SHORT_EDGE);
+  d->sides_default = PAPPL_SIDES_ONE_SIDED;
+  d->duplex = PAPPL_DUPLEX_NORMAL;
+  d->left_right = 423;  // 1/6 inch, as office printers
+  d->bottom_top = 423;
+  d->num_media = static_cast<int>(std::size(kMedia));
+  for (int i = 0; i < d->num_media; ++i) d->media[i] = kMedia[i];
+  d->num_source = 1;
+  d->source[0] = "main";
+  d->num_type = 1;
+  d->type[0] = "stationery";
+  // PAPPL validates the default and ready media in full: size, margins, source and type.
+  const char* size_name = papplLocGetDefaultMediaSizeName();
+  const pwg_media_t* pwg = pwgMediaForPWG(size_name);
+  if (!pwg) pwg = pwgMediaForPWG("iso_a4_210x297mm");
+  auto& m = d->media_default;
+  papplCopyString(m.size_name, pwg->pwg, sizeof m.size_name);
+  m.size_width = pwg->width;
+  m.size_length = pwg->length;
+  m.left_margin = m.right_margin = d->left_right;
+  m.top_margin = m.bottom_margin = d->bottom_top;
+  papplCopyString(m.source, "main", sizeof m.source);
+  papplCopyString(m.type, "stationery", sizeof m.type);
+  d->media_ready[0] = m;
+  // Required by IPP Everywhere (PWG 5100.14) and not added by PAPPL 1.3.1; false because
+  // atdesk-ippd has no preferred attributes to offer. overrides-supported, also required, is not
+  // claimed: PAPPL 1.3.1 does not apply "overrides".
+  if (!*driver_attrs) *driver_attrs = ippNew();
+  ippAddBoolean(*driver_attrs, IPP_TAG_PRINTER, "preferred-attributes-supported", 0);
+  return true;
+}
+
+void log_to_stderr(const std::string& text) {
+  std::cerr << "atdesk-ippd: " << text << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"atdesk-ippd: atdesk as an IPP Everywhere printer; hands each document to atdeskd"};
+  Context ctx;
+  std::string socket;
+  std::string spool;
+  std::string listen = "127.0.0.1";
+  int port = 8632;
+  std::vector<std::string> queues;
+  std::vector<std::string> owner_specs;
+  bool dnssd = false;
+  std::string log_level = "info";
+  std::string name = "atdesk";
+  long long timeout_s = 120;
+  std::uint64_t max_bytes = ctx.max_document_bytes;
+  cli.add_option("--socket", socket, "atdeskd's hand-off socket")->required();
+  cli.add_option("--spool", spool, "PAPPL's spool folder (made 0700)")->required();
+  cli.add_option("--listen", listen, "address or host name to listen on ('*' for every address)");
+  cli.add_option("--port", port, "TCP port")->check(CLI::Range(1, 65535));
+  cli.add_option("--queue", queues, "a queue (printer) name; repeat for more")->required();
+  cli.add_option("--owner", owner_specs,
+                 "QUEUE=USER: every job on QUEUE belongs to USER (a personal queue)");
+  cli.add_flag("--dnssd", dnssd, "announce the queues with DNS-SD (Avahi)");
+  cli.add_option("--log-level", log_level, "debug, info, warn or error");
+  cli.add_option("--name", name, "the system's name");
+  cli.add_option("--handoff-timeout-s", timeout_s, "longest wait for atdeskd's answer")
+      ->check(CLI::Range(1, 3600));
+  cli.add_option("--max-document-bytes", max_bytes, "largest document handed to atdeskd");
+  CLI11_PARSE(cli, argc, argv);
+  ctx.max_document_bytes = max_bytes;
+  ctx.socket = socket;
+  ctx.spool = spool;
+  ctx.timeout = std::chrono::seconds(timeout_s);
+  for (const auto& spec : owner_specs) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+      log_to_stderr("--owner: expected QUEUE=USER, got \"" + spec + "\"");
+      return 2;
+    }
+    ctx.owners[spec.substr(0, eq)] = spec.substr(eq + 1);
+  }
+
+  // PAPPL keeps documents here in plaintext until atdeskd has them: owner only.
+  std::error_code ec;
+  fs::create_directories(ctx.spool, ec);
+  if (ec || ::chmod(ctx.spool.c_str(), 0700) != 0) {
+    log_to_stderr(ctx.spool.string() + ": cannot create the spool folder with mode 0700");
+    return 2;
+  }
+  const std::map<std::string, pappl_loglevel_t> levels = {{"debug", PAPPL_LOGLEVEL_DEBUG},
+                                                          {"info", PAPPL_LOGLEVEL_INFO},
+                                                          {"warn", PAPPL_LOGLEVEL_WARN},
+                                                          {"error", PAPPL_LOGLEVEL_ERROR}};
+  const auto level = levels.find(log_level);
+  if (level == levels.end()) {
+    log_to_stderr("--log-level: expected debug, info, warn or error, got \"" + log_level + "\"");
+    return 2;
+  }
+
+  pappl_system_t* system = papplSystemCreate(
+      static_cast<pappl_soptions_t>(PAPPL_SOPTIONS_MULTI_QUEUE | PAPPL_SOPTIONS_NO_TLS),
+      name.c_str(), port, nullptr, ctx.spool.c_str(), "-", level->second, nullptr, false);
+  if (!system) {
+    log_to_stderr("cannot create the PAPPL system");
+    return 1;
+  }
+  if (!dnssd) papplSystemSetDNSSDName(system, nullptr);
+  if (!papplSystemAddListeners(system, listen == "*" ? nullptr : listen.c_str())) {
+    log_to_stderr("cannot listen on " + listen + " port " + std::to_string(port) + ": " +
+                  std::strerror(errno));
+    papplSystemDelete(system);
+    return 1;
+  }
+  pappl_pr_driver_t drivers[] = {{kDriverName, "atdesk held printing", nullptr, nullptr}};
+  papplSystemSetPrinterDrivers(system, 1, drivers, nullptr, nullptr, driver_callback, &ctx);
+  papplSystemAddMIMEFilter(system, "application/pdf", "image/pwg-raster", pdf_filter, &ctx);
+  for (const auto& queue : queues) {
+    pappl_printer_t* printer =
+        papplPrinterCreate(system, 0, queue.c_str(), kDriverName,
+                           "MFG:atdesk;MDL:atdesk;CMD:PDF,PWGRaster;", "file:///dev/null");
+    if (!printer) {
+      log_to_stderr("cannot create the queue \"" + queue + "\": " + std::strerror(errno));
+      papplSystemDelete(system);
+      return 1;
+    }
+    if (!dnssd) papplPrinterSetDNSSDName(printer, nullptr);
+    papplPrinterSetMaxPreservedJobs(printer, 0);
+  }
+  log_to_stderr("listening on " + listen + " port " + std::to_string(port) + ", " +
+                std::to_string(queues.size()) + " queue(s), DNS-SD " + (dnssd ? "on" : "off"));
+  papplSystemRun(system);  // until SIGTERM or SIGINT
+  papplSystemDelete(system);
+  return 0;
+}

@@ -1,0 +1,58 @@
+#include "atdesk/ippd/handoff_client.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "socket_io.hpp"
+
+namespace atdesk::ippd {
+
+Result<HandoffAnswer> hand_off(const std::filesystem::path& socket_path, HandoffHeader header,
+                               std::span<const std::byte> document,
+                               std::chrono::milliseconds timeout) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.native().size() >= sizeof addr.sun_path) {
+    return fail(Errc::invalid_argument, socket_path.string() + ": socket path too long");
+  }
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.native().size());
+  detail::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.fd < 0) return fail(Errc::io, std::string("hand-off socket: ") + std::strerror(errno));
+  if (auto ok = detail::set_timeouts(fd.fd, static_cast<int>(timeout.count())); !ok) {
+    return fail(ok.error());
+  }
+  if (::connect(fd.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return fail(Errc::unavailable,
+                socket_path.string() +
+                    ": cannot connect to atdeskd's hand-off socket: " + std::strerror(errno));
+  }
+  header.size = document.size();
+  const auto text = encode_header(header);
+  const auto n4 = encode_u32(static_cast<std::uint32_t>(text.size()));
+  const auto n8 = encode_u64(document.size());
+  if (auto ok = detail::write_all(fd.fd, n4.data(), n4.size(), "the header's length"); !ok)
+    return fail(ok.error());
+  if (auto ok = detail::write_all(fd.fd, text.data(), text.size(), "the header"); !ok)
+    return fail(ok.error());
+  if (auto ok = detail::write_all(fd.fd, n8.data(), n8.size(), "the document's length"); !ok)
+    return fail(ok.error());
+  if (auto ok = detail::write_all(fd.fd, document.data(), document.size(), "the document"); !ok)
+    return fail(ok.error());
+  std::array<std::byte, 4> a4{};
+  if (auto ok = detail::read_exact(fd.fd, a4.data(), a4.size(), "atdeskd's answer"); !ok)
+    return fail(ok.error());
+  const auto len = decode_u32(a4);
+  if (len == 0 || len > kMaxHeaderBytes) {
+    return fail(Errc::invalid_argument,
+                "hand-off answer: length " + std::to_string(len) + " out of range");
+  }
+  std::string answer(len, '\0');
+  if (auto ok = detail::read_exact(fd.fd, answer.data(), len, "atdeskd's answer"); !ok)
+    return fail(ok.error());
+  return parse_answer(answer);
+}
+
+}  // namespace atdesk::ippd
