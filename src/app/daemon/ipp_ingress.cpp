@@ -54,14 +54,14 @@ fs::path default_program() {
   std::error_code ec;
   const auto self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    // The build tree keeps atdesk-ippd in its own folder; an installation puts both in bin/.
+    // The build tree keeps atdesk-ippd in its own folder; the package puts both in /usr/sbin.
     for (const auto& candidate :
          {self.parent_path() / "atdesk-ippd",
           self.parent_path().parent_path().parent_path() / "ippd" / "printer" / "atdesk-ippd"}) {
       if (fs::exists(candidate, ec)) return candidate;
     }
   }
-  return "/usr/bin/atdesk-ippd";
+  return "/usr/sbin/atdesk-ippd";
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ if ! dpkg -i "$deb" >"$work/dpkg.log" 2>&1; then
 fi
 
 # --- every file in place
-for f in /usr/sbin/atdeskd /usr/bin/atdesk /etc/atdesk/atdesk.toml /lib/systemd/system/atdeskd.service \
+for f in /usr/sbin/atdeskd /usr/sbin/atdesk-ippd /usr/bin/atdesk /etc/atdesk/atdesk.toml /lib/systemd/system/atdeskd.service \
   /usr/share/man/man8/atdeskd.8.gz /usr/share/man/man1/atdesk.1.gz /usr/share/man/man5/atdesk.toml.5.gz; do
   dpkg -L atdesk | grep -qx "$f" || fail "dpkg -L atdesk does not list $f"
   [ -e "$f" ] || fail "$f is not on disk"
