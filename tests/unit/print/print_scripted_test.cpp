@@ -177,5 +177,39 @@ TEST(IppPrinterScripted, AConnectionResetAfterTheDocumentSaysThePrinterMayHaveIt
   EXPECT_EQ(received.load(), pdf.size());
 }
 
+// A CUPS queue whose backend failed: the job is processing-stopped (job-state 6, RFC 8011
+// 5.3.7) and the printer stopped (printer-state 5) with "paused" and the message the scheduler
+// sets (CUPS 2.4 scheduler/job.c, finalize_job). The job is the printer's and not done: status()
+// says stopped, not an error, and describe() carries the printer's own words.
+TEST(IppPrinterScripted, AStoppedJobOnAStoppedQueueIsStoppedNotAnError) {
+  ScriptedIppPrinter server([](ipp_t* request, const std::string&) {
+    if (ippGetOperation(request) == IPP_OP_GET_PRINTER_ATTRIBUTES) {
+      Ipp response = ScriptedIppPrinter::ok(request);
+      ippAddInteger(response.get(), IPP_TAG_PRINTER, IPP_TAG_ENUM, "printer-state",
+                    IPP_PSTATE_STOPPED);
+      ippAddBoolean(response.get(), IPP_TAG_PRINTER, "printer-is-accepting-jobs", 1);
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_KEYWORD, "printer-state-reasons",
+                   nullptr, "paused");
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_TEXT, "printer-state-message", nullptr,
+                   "Backend failed");
+      return ScriptedIppPrinter::Reply{std::move(response)};
+    }
+    return one_job(request, 4, "atdesk-abc", IPP_JSTATE_STOPPED);
+  });
+  IppPrinter printer(settings(server));
+  auto state = printer.status(Submission{"office", 4, "atdesk-abc", {}});
+  ASSERT_TRUE(state) << state.error().describe();
+  EXPECT_EQ(*state, RemoteJobState::stopped);
+  EXPECT_FALSE(is_terminal(*state));
+  auto found = printer.find("atdesk-abc", 4);
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->second, RemoteJobState::stopped);
+  auto described = printer.describe();
+  ASSERT_TRUE(described) << described.error().describe();
+  EXPECT_EQ(described->state, PrinterState::stopped);
+  EXPECT_EQ(described->message, "Backend failed");
+  EXPECT_TRUE(contains(described->state_reasons, "paused"));
+}
+
 }  // namespace
 }  // namespace atdesk::print

@@ -1,8 +1,10 @@
 // A Printer that keeps what it is sent, for unit tests: can be switched off (unavailable), can
 // abort jobs, completes a job after a configurable number of status calls, can drop the
 // connection after taking a document (the job exists, the caller hears "unavailable"), and can
-// restart, forgetting its jobs and numbering new ones from 1 again as real printers do. Job ids
-// are checked against the job-name like IppPrinter does (Errc::not_found, Errc::conflict).
+// restart, forgetting its jobs and numbering new ones from 1 again as real printers do, and can
+// stop its jobs (a CUPS queue whose device failed: job-state processing-stopped until the queue
+// is restarted, resume()). Job ids are checked against the job-name like IppPrinter does
+// (Errc::not_found, Errc::conflict).
 #pragma once
 
 #include <algorithm>
@@ -51,7 +53,11 @@ class FakePrinter final : public print::Printer {
       return fail(Errc::conflict, "printer " + name_ + ": job " + std::to_string(s.job_id) +
                                       " is now '" + job.name + "'");
     }
-    if (job.state == print::RemoteJobState::pending && ++job.polls >= polls_to_complete) {
+    if (job.state == print::RemoteJobState::pending && stop_jobs) {
+      job.state = print::RemoteJobState::stopped;
+    }
+    if (job.state == print::RemoteJobState::pending && !paused &&
+        ++job.polls >= polls_to_complete) {
       bool abort = abort_jobs;
       if (!abort && abort_next > 0) {
         --abort_next;
@@ -80,6 +86,11 @@ class FakePrinter final : public print::Printer {
     s.name = name_;
     s.uri = "fake://" + name_;
     s.state = online ? print::PrinterState::idle : print::PrinterState::unreachable;
+    if (online && (stop_jobs || paused)) {
+      s.state = print::PrinterState::stopped;
+      s.state_reasons = {"paused"};
+      s.message = "backend failed (simulated)";
+    }
     s.formats = {"application/pdf"};
     return s;
   }
@@ -112,6 +123,17 @@ class FakePrinter final : public print::Printer {
     for (const auto& j : jobs_) forgotten_names_.push_back(j.name);
     jobs_.clear();
   }
+  // The queue is restarted: stopped jobs are pending again and complete as usual.
+  void resume() {
+    std::lock_guard lock(mutex_);
+    stop_jobs = false;
+    for (auto& j : jobs_) {
+      if (j.state == print::RemoteJobState::stopped) {
+        j.state = print::RemoteJobState::pending;
+        j.polls = 0;
+      }
+    }
+  }
   // Another user's job arrives (it takes the next job id).
   void foreign_job(const std::string& job_name) {
     std::lock_guard lock(mutex_);
@@ -122,6 +144,9 @@ class FakePrinter final : public print::Printer {
   std::atomic<bool> abort_jobs{false};
   std::atomic<int> abort_next{0};  // aborts this many of the next jobs, then completes again
   std::atomic<bool> reset_after_document{false};
+  std::atomic<bool> stop_jobs{false};  // jobs become processing-stopped instead of completing
+  // The printer is stopped (a disabled CUPS queue): jobs stay pending, describe() says stopped.
+  std::atomic<bool> paused{false};
   std::atomic<int> polls_to_complete{1};
   std::atomic<int> submit_calls{0};
   std::atomic<int> status_calls{0};
