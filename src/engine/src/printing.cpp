@@ -214,6 +214,15 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
                              submission.error().message);
       return done;
     }
+    if (submission.error().code == Errc::unsupported) {
+      // The printer cannot print this document (no medium it fits on, no format it takes):
+      // another printer or a person loading paper can, so the job is kept for a person.
+      ++prints_failed_;
+      job->printer_job.clear();
+      hold_for_print_problem(std::move(*job), PrintProblem::unprintable,
+                             submission.error().message);
+      return done;
+    }
     ++prints_failed_;
     auto failed = transition(*job, JobState::failed, "printer:" + job->printer,
                              "printing failed: " + submission.error().message);
@@ -400,6 +409,10 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
       break;
     case PrintProblem::gave_up:
       reason = "held: " + why + count + "; not retried any more: release it to try again";
+      break;
+    case PrintProblem::unprintable:
+      reason = "held: " + why + "; release it to print it (on another printer, or once " +
+               "suitable paper is loaded)";
       break;
     case PrintProblem::lost:
       reason = "held: " + why +

@@ -350,6 +350,30 @@ TEST_F(PrintingTest, AJobWaitingAtAStoppedPrinterIsNotedAndPrintsWhenItResumes) 
             2);  // stopped, resumed
 }
 
+// #20 item 5: a printer with no medium the document fits on refuses it before anything is sent.
+// The job is held for a person (who may release it to another printer or load paper), who is
+// told once; presence changes do not send it again.
+TEST_F(PrintingTest, ADocumentThePrinterCannotFitIsHeldForAPersonNotFailed) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.labels_only = true;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(eventually([&] { return stored(job).print_problem == PrintProblem::unprintable; }));
+  ASSERT_TRUE(reaches(job, JobState::held));
+  EXPECT_NE(stored(job).reason.find("oe_4x6-label_4x6in"), std::string::npos) << stored(job).reason;
+  ASSERT_TRUE(eventually([&] { return told("Could not print") == 1; }));
+  set_alice(Availability::busy, WorkLocation::office);
+  set_alice(Availability::available, WorkLocation::office);
+  engine_->drain();
+  EXPECT_EQ(stored(job).state, JobState::held);
+  EXPECT_EQ(front_.submit_calls.load(), 1);
+  EXPECT_EQ(front_.received(name_of(job)), 0u);
+
+  front_.labels_only = false;  // paper loaded
+  ASSERT_TRUE(engine_->release(job.id.str(), std::nullopt, "api:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+}
+
 // #11: whether a held job is retried after a restart is data (print_problem), not a search of
 // the reason's prose.
 TEST_F(PrintingTest, RetryAfterRestartFollowsTheStoredCauseNotTheReasonText) {

@@ -28,6 +28,11 @@ class FakePrinter final : public print::Printer {
     std::lock_guard lock(mutex_);
     ++submit_calls;
     if (!online) return fail(Errc::unavailable, "printer " + name_ + " is off (simulated)");
+    if (labels_only) {
+      return fail(Errc::unsupported, "printer " + name_ +
+                                         ": no medium fits the document's 210x297mm pages; "
+                                         "media-ready: oe_4x6-label_4x6in (simulated)");
+    }
     std::size_t unfinished = 0;
     for (const auto& j : jobs_) unfinished += print::is_terminal(j.state) ? 0 : 1;
     most_unfinished_at_submit = std::max(most_unfinished_at_submit.load(), unfinished);
@@ -147,6 +152,8 @@ class FakePrinter final : public print::Printer {
   std::atomic<bool> stop_jobs{false};  // jobs become processing-stopped instead of completing
   // The printer is stopped (a disabled CUPS queue): jobs stay pending, describe() says stopped.
   std::atomic<bool> paused{false};
+  // Only labels are loaded: submit() refuses every document as IppPrinter does (unsupported).
+  std::atomic<bool> labels_only{false};
   std::atomic<int> polls_to_complete{1};
   std::atomic<int> submit_calls{0};
   std::atomic<int> status_calls{0};
