@@ -62,7 +62,8 @@ std::string list(const std::vector<MediaSize>& media) {
 std::vector<MediaSize> media_sizes(const std::vector<std::string>& keywords) {
   std::vector<MediaSize> out;
   for (const auto& k : keywords) {
-    if (k.starts_with("custom_")) continue;
+    // PWG 5101.1 ranges (custom_min_/custom_max_, roll_min_/roll_max_) are not sizes.
+    if (k.starts_with("custom_") || k.starts_with("roll_")) continue;
     const pwg_media_t* media = pwgMediaForPWG(k.c_str());
     if (media == nullptr || media->width <= 0 || media->length <= 0) continue;
     out.push_back({k, media->width, media->length});

@@ -30,8 +30,8 @@ struct MediaChoice {
 constexpr double kMinMediaScale = 0.85;
 constexpr double kMaxMediaScale = 1.5;
 
-// The sizes of PWG media keywords; names it cannot size (custom_min_/custom_max_ ranges of roll
-// printers, vendor names without dimensions) are left out.
+// The sizes of PWG media keywords; names it cannot size (custom_ and roll_ min/max ranges,
+// vendor names without dimensions) are left out.
 std::vector<MediaSize> media_sizes(const std::vector<std::string>& keywords);
 
 // "210x297mm" for messages.

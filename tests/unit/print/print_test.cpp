@@ -211,7 +211,10 @@ TEST(MediaChoice, NoMediaListedMeansNoneChosenAndCustomRangesAreNotSizes) {
   auto none = detail::choose_media(kA4Page, {}, {}, "p");
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
-  EXPECT_TRUE(detail::media_sizes({"custom_min_1x1in", "custom_max_9x9in", "nonsense"}).empty());
+  // LPrint 1.1 lists roll_min_/roll_max_ ranges (seen with its zpl_4inch-203dpi-dt driver).
+  EXPECT_TRUE(detail::media_sizes({"custom_min_1x1in", "custom_max_9x9in", "roll_max_4x39.6in",
+                                   "roll_min_0.75x0.25in", "nonsense"})
+                  .empty());
 }
 
 TEST(MediaChoice, ALandscapePageIsTurned) {
