@@ -306,7 +306,7 @@ Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step
       if (auto described = target->describe(); described) printer_status = std::move(*described);
     }
     if (printer_status && printer_status->state != print::PrinterState::unreachable) {
-      stopped = printer_status->state == print::PrinterState::stopped;
+      stopped = printer_status->halted;  // not one that only refuses new jobs
     } else {
       stopped = job->print_problem == PrintProblem::stopped;  // not known now: unchanged
     }

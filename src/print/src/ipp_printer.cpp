@@ -56,6 +56,7 @@ PrinterStatus to_status(ipp_t* response, const std::string& name, const std::str
   const int state = detail::ipp_integer(response, "printer-state").value_or(IPP_PSTATE_STOPPED);
   const bool accepting = detail::ipp_boolean(response, "printer-is-accepting-jobs").value_or(true);
   status.state = detail::printer_state_from_ipp(state, accepting);
+  status.halted = state == IPP_PSTATE_STOPPED;
   status.state_reasons = detail::ipp_strings(response, "printer-state-reasons");
   status.formats = detail::ipp_strings(response, "document-format-supported");
   status.message = detail::ipp_text(response, "printer-state-message");

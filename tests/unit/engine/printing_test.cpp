@@ -350,6 +350,20 @@ TEST_F(PrintingTest, AJobWaitingAtAStoppedPrinterIsNotedAndPrintsWhenItResumes) 
             2);  // stopped, resumed
 }
 
+// A printer that only refuses new jobs (printer-is-accepting-jobs false, RFC 8011 5.4.23; CUPS'
+// cupsreject) still prints the ones it holds: that is not a stopped job.
+TEST_F(PrintingTest, APrinterThatOnlyRefusesNewJobsIsNotTakenAsStopped) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.refusing_new_jobs = true;
+  front_.polls_to_complete = 20;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  auto history = *engine_->history(job.id.str());
+  EXPECT_EQ(std::count_if(history.begin(), history.end(),
+                          [](const Transition& t) { return t.from == t.to; }),
+            0);
+}
+
 // #20 item 5: a printer with no medium the document fits on refuses it before anything is sent.
 // The job is held for a person (who may release it to another printer or load paper), who is
 // told once; presence changes do not send it again.

@@ -212,6 +212,7 @@ TEST(IppPrinterScripted, AStoppedJobOnAStoppedQueueIsStoppedNotAnError) {
   auto described = printer.describe();
   ASSERT_TRUE(described) << described.error().describe();
   EXPECT_EQ(described->state, PrinterState::stopped);
+  EXPECT_TRUE(described->halted);
   EXPECT_EQ(described->message, "Backend failed");
   EXPECT_TRUE(contains(described->state_reasons, "paused"));
 }

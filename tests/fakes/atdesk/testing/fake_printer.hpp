@@ -91,8 +91,13 @@ class FakePrinter final : public print::Printer {
     s.name = name_;
     s.uri = "fake://" + name_;
     s.state = online ? print::PrinterState::idle : print::PrinterState::unreachable;
+    if (online && refusing_new_jobs) {  // CUPS' cupsreject: not accepting, still printing
+      s.state = print::PrinterState::stopped;
+      s.message = "not accepting jobs";
+    }
     if (online && (stop_jobs || paused)) {
       s.state = print::PrinterState::stopped;
+      s.halted = true;
       s.state_reasons = {"paused"};
       s.message = "backend failed (simulated)";
     }
@@ -152,6 +157,9 @@ class FakePrinter final : public print::Printer {
   std::atomic<bool> stop_jobs{false};  // jobs become processing-stopped instead of completing
   // The printer is stopped (a disabled CUPS queue): jobs stay pending, describe() says stopped.
   std::atomic<bool> paused{false};
+  // describe() says stopped (not accepting jobs) but jobs print on: a printer that only refuses
+  // new jobs.
+  std::atomic<bool> refusing_new_jobs{false};
   // Only labels are loaded: submit() refuses every document as IppPrinter does (unsupported).
   std::atomic<bool> labels_only{false};
   std::atomic<int> polls_to_complete{1};
