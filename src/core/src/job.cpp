@@ -106,13 +106,18 @@ std::string_view to_string(PrintProblem p) {
       return "gave_up";
     case PrintProblem::lost:
       return "lost";
+    case PrintProblem::stopped:
+      return "stopped";
+    case PrintProblem::unprintable:
+      return "unprintable";
   }
   return "none";
 }
 
 std::optional<PrintProblem> parse_print_problem(std::string_view text) {
-  for (auto p : {PrintProblem::none, PrintProblem::unavailable, PrintProblem::aborted,
-                 PrintProblem::gave_up, PrintProblem::lost}) {
+  for (auto p :
+       {PrintProblem::none, PrintProblem::unavailable, PrintProblem::aborted, PrintProblem::gave_up,
+        PrintProblem::lost, PrintProblem::stopped, PrintProblem::unprintable}) {
     if (text == to_string(p)) return p;
   }
   return std::nullopt;

@@ -47,6 +47,10 @@ class Engine::Impl {
   // state and appends the history row, only if the stored state is still job.state.
   [[nodiscard]] Result<Job> transition(Job job, JobState to, const std::string& actor,
                                        std::string reason);
+  // A row in the job's history without a change of state (from == to), for what happens to a
+  // job while it stays where it is (the printer stopped it, then resumed it). Saves `job` with
+  // `reason` as its reason, only if the stored state is still job.state.
+  [[nodiscard]] Result<Job> note(Job job, const std::string& actor, std::string reason);
 
   // --- job flow (job_flow.cpp)
   [[nodiscard]] Result<Job> submit(IncomingDocument document);
@@ -149,6 +153,11 @@ class Engine::Impl {
   void advance(const std::string& printer_name, const JobId& id, PrintStep step);
   PrintStep attempt_print(const JobId& id, bool after_restart);  // find or submit
   PrintStep poll_print(const JobId& id, PrintStep step);         // one status call
+  // The printer stopped the tracked job (job-state processing-stopped), or the job waits at a
+  // stopped printer: noted once, people told once after print_stopped_notice, followed on.
+  // `printer_status`: the printer's state when it was just asked for.
+  PrintStep follow_stopped(Job job, PrintStep step, print::RemoteJobState state,
+                           std::optional<print::PrinterStatus> printer_status);
   // The printing job goes back to held because of `problem`; retried or told as it says.
   void hold_for_print_problem(Job job, PrintProblem problem, const std::string& why);
   // While jobs wait for an unavailable printer, its state is looked at every print_retry_min;

@@ -74,6 +74,23 @@ Result<Job> Engine::Impl::transition(Job job, JobState to, const std::string& ac
   return job;
 }
 
+Result<Job> Engine::Impl::note(Job job, const std::string& actor, std::string reason) {
+  const auto now = deps_.clock.now();
+  Transition t{job.id, now, job.state, job.state, actor, reason};
+  job.updated_at = now;
+  job.reason = std::move(reason);
+  if (auto ok = deps_.jobs.update(job, job.state, t); !ok) {
+    if (ok.error().code == Errc::conflict) {
+      spdlog::debug("job {}: note by {} not applied: {}", job.id.short_id(), actor,
+                    ok.error().message);
+    } else {
+      spdlog::error("job {}: note by {} failed: {}", job.id.short_id(), actor, ok.error().message);
+    }
+    return fail(ok.error());
+  }
+  return job;
+}
+
 Result<Job> Engine::Impl::submit(IncomingDocument doc) {
   const std::string name = doc.name.empty() ? "document" : doc.name;
   auto info = document::probe(doc.data, name, settings_.limits);

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include "engine_impl.hpp"
 
@@ -213,6 +214,15 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
                              submission.error().message);
       return done;
     }
+    if (submission.error().code == Errc::unsupported) {
+      // The printer cannot print this document (no medium it fits on, no format it takes):
+      // another printer or a person loading paper can, so the job is kept for a person.
+      ++prints_failed_;
+      job->printer_job.clear();
+      hold_for_print_problem(std::move(*job), PrintProblem::unprintable,
+                             submission.error().message);
+      return done;
+    }
     ++prints_failed_;
     auto failed = transition(*job, JobState::failed, "printer:" + job->printer,
                              "printing failed: " + submission.error().message);
@@ -283,7 +293,96 @@ Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step
     hold_for_print_problem(std::move(*job), PrintProblem::aborted, why);
     return done;
   }
-  return step;  // pending, held, processing or stopped at the printer: look again later
+  // Not done, and not moving while the printer is stopped either: a CUPS 2.4 queue that is
+  // disabled (by an administrator, or by its error policy when the device failed) leaves its
+  // jobs pending with nothing in job-state-reasons. So the printer's state is looked at every
+  // print_retry_min of polls; one that cannot be reached now changes nothing.
+  bool stopped = *state == print::RemoteJobState::stopped;
+  std::optional<print::PrinterStatus> printer_status;
+  if (!stopped) {
+    const auto every =
+        std::max<std::int64_t>(1, settings_.print_retry_min / settings_.print_track_interval);
+    if (step.polls % every == 0) {
+      if (auto described = target->describe(); described) printer_status = std::move(*described);
+    }
+    if (printer_status && printer_status->state != print::PrinterState::unreachable) {
+      stopped = printer_status->halted;  // not one that only refuses new jobs
+    } else {
+      stopped = job->print_problem == PrintProblem::stopped;  // not known now: unchanged
+    }
+  }
+  if (stopped) return follow_stopped(std::move(*job), step, *state, printer_status);
+  if (job->print_problem == PrintProblem::stopped) {
+    // The printer's queue was restarted: the job is on its way again.
+    job->print_problem = PrintProblem::none;
+    job->print_failures = 0;
+    const std::string why = "printer '" + job->printer + "' resumed its job " +
+                            std::to_string(step.submission.job_id) + " (now " +
+                            std::string(print::to_string(*state)) + ")";
+    spdlog::info("job {}: {}", id.short_id(), why);
+    (void)note(std::move(*job), "printer:" + step.submission.printer,  // logged by note()
+               "printing on " + step.submission.printer + ": " + why);
+  }
+  return step;  // pending, held or processing at the printer: look again later
+}
+
+Engine::Impl::PrintStep Engine::Impl::follow_stopped(
+    Job job, PrintStep step, print::RemoteJobState state,
+    std::optional<print::PrinterStatus> printer_status) {
+  const std::string actor = "printer:" + job.printer;
+  const std::string printer_job = std::to_string(step.submission.job_id);
+  if (job.print_problem != PrintProblem::stopped) {
+    // First sight: the job is not printed and will not be until the printer's queue is
+    // restarted. Sending it again would print it twice once the queue resumes, so it is only
+    // followed. What the printer says about itself goes into the reason.
+    if (!printer_status) {
+      if (auto* target = printer(job.printer)) {
+        if (auto described = target->describe(); described) printer_status = *described;
+      }
+    }
+    std::string detail;
+    if (printer_status) {
+      detail = " (printer " + std::string(print::to_string(printer_status->state));
+      for (const auto& r : printer_status->state_reasons) {
+        if (r != "none") detail += ", " + r;
+      }
+      if (!printer_status->message.empty()) detail += ", '" + printer_status->message + "'";
+      detail += ")";
+    }
+    job.print_problem = PrintProblem::stopped;
+    job.print_failures = 0;
+    const std::string what =
+        state == print::RemoteJobState::stopped
+            ? "stopped its job " + printer_job
+            : "is stopped with its job " + printer_job + " " + std::string(print::to_string(state));
+    const std::string why = "printer '" + job.printer + "' " + what + detail +
+                            ": not printed; it prints when the printer's queue is restarted. "
+                            "atdesk keeps following it and does not send it again";
+    spdlog::warn("job {}: {}", job.id.short_id(), why);
+    (void)note(std::move(job), actor, "printing: " + why);  // a failed note is logged by note()
+    return step;
+  }
+  const auto since = job.updated_at;  // when the stop was noted (save() leaves it)
+  if (job.print_failures == 0 && deps_.clock.now() - since >= settings_.print_stopped_notice) {
+    job.print_failures = 1;  // told: once per stop
+    if (auto ok = deps_.jobs.save(job); !ok) {
+      spdlog::warn("job {}: cannot record that the stop was told: {}", job.id.short_id(),
+                   ok.error().message);
+    }
+    const auto minutes =
+        std::chrono::duration_cast<std::chrono::minutes>(deps_.clock.now() - since).count();
+    spdlog::warn(
+        "job {}: printer '{}' has kept its job {} stopped for {} min; telling the "
+        "recipients",
+        job.id.short_id(), job.printer, printer_job, minutes);
+    notify(job,
+           "Not printed yet: " + quoted_name(job) + " waits at printer " + job.printer +
+               ", which stopped it " + std::to_string(minutes) +
+               " minutes ago (its queue is stopped). It prints when an administrator restarts "
+               "the printer's queue; atdesk does not send it again.",
+           false);
+  }
+  return step;
 }
 
 void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const std::string& why) {
@@ -311,12 +410,17 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
     case PrintProblem::gave_up:
       reason = "held: " + why + count + "; not retried any more: release it to try again";
       break;
+    case PrintProblem::unprintable:
+      reason = "held: " + why + "; release it to print it (on another printer, or once " +
+               "suitable paper is loaded)";
+      break;
     case PrintProblem::lost:
       reason = "held: " + why +
                "; it may have printed, so it is not sent again by itself: release it to print "
                "it again";
       break;
     case PrintProblem::none:
+    case PrintProblem::stopped:  // never a reason to hold: a stopped job is followed
       reason = "held: " + why;
       break;
   }

@@ -37,6 +37,9 @@ constexpr std::array kPrinterAttributes = {
     "document-format-supported",
     "pwg-raster-document-resolution-supported",
     "pwg-raster-document-type-supported",
+    "media-supported",
+    "media-ready",
+    "print-scaling-supported",
 };
 
 Result<IppPtr> get_printer_attributes(IppSession& session) {
@@ -53,6 +56,7 @@ PrinterStatus to_status(ipp_t* response, const std::string& name, const std::str
   const int state = detail::ipp_integer(response, "printer-state").value_or(IPP_PSTATE_STOPPED);
   const bool accepting = detail::ipp_boolean(response, "printer-is-accepting-jobs").value_or(true);
   status.state = detail::printer_state_from_ipp(state, accepting);
+  status.halted = state == IPP_PSTATE_STOPPED;
   status.state_reasons = detail::ipp_strings(response, "printer-state-reasons");
   status.formats = detail::ipp_strings(response, "document-format-supported");
   status.message = detail::ipp_text(response, "printer-state-message");
@@ -118,19 +122,37 @@ Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const Prin
                     std::to_string(state) + ", reasons " + join(printer.state_reasons) +
                     (printer.message.empty() ? "" : ", message '" + printer.message + "'") + ")");
   }
+  if (std::ranges::find(printer.formats, kPdf) == printer.formats.end() &&
+      std::ranges::find(printer.formats, kPwgRaster) == printer.formats.end()) {
+    return fail(Errc::unsupported, who +
+                                       ": printer takes neither application/pdf nor "
+                                       "image/pwg-raster (document-format-supported: " +
+                                       join(printer.formats) + ")");
+  }
+  // The medium: what is loaded (media-ready) or else what the printer takes (media-supported),
+  // for the document's page size; the page is scaled to fit it (print-scaling "fit", PWG
+  // 5100.16, by the printer for PDF; here for raster). A printer that lists no media gets none.
+  const auto media_ready = detail::ipp_strings(attributes->get(), "media-ready");
+  const auto media_supported = detail::ipp_strings(attributes->get(), "media-supported");
+  Result<std::optional<detail::MediaChoice>> media{std::nullopt};
+  if (!media_ready.empty() || !media_supported.empty()) {
+    auto page_size = detail::pdf_page_size(pdf, who);
+    if (!page_size) return fail(page_size.error());
+    media = detail::choose_media(*page_size, media_ready, media_supported, who);
+    if (!media) return fail(media.error());
+  }
+  const auto scaling = detail::ipp_strings(attributes->get(), "print-scaling-supported");
+  const bool fit = std::ranges::find(scaling, "fit") != scaling.end();
+
   // PDF when the printer takes it; otherwise PWG Raster, rendered here at the printer's
   // resolution (IPP Everywhere printers must take PWG Raster).
   std::vector<std::byte> raster;
   std::span<const std::byte> document = pdf;
   const char* format = kPdf;
   if (std::ranges::find(printer.formats, kPdf) == printer.formats.end()) {
-    if (std::ranges::find(printer.formats, kPwgRaster) == printer.formats.end()) {
-      return fail(Errc::unsupported, who +
-                                         ": printer takes neither application/pdf nor "
-                                         "image/pwg-raster (document-format-supported: " +
-                                         join(printer.formats) + ")");
-    }
-    auto converted = detail::pdf_to_pwg_raster(pdf, raster_settings(attributes->get()), who);
+    detail::RasterSettings raster_options = raster_settings(attributes->get());
+    if (*media) raster_options.media = (*media)->media;
+    auto converted = detail::pdf_to_pwg_raster(pdf, raster_options, who);
     if (!converted) return fail(converted.error());
     raster = std::move(*converted);
     document = raster;
@@ -146,6 +168,13 @@ Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const Prin
   ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_MIMETYPE, "document-format", nullptr,
                format);
   ippAddInteger(request.get(), IPP_TAG_JOB, IPP_TAG_INTEGER, "copies", options.copies);
+  if (*media) {
+    ippAddString(request.get(), IPP_TAG_JOB, IPP_TAG_KEYWORD, "media", nullptr,
+                 (*media)->media.keyword.c_str());
+  }
+  if (fit) {
+    ippAddString(request.get(), IPP_TAG_JOB, IPP_TAG_KEYWORD, "print-scaling", nullptr, "fit");
+  }
   auto response = session->call(std::move(request), document);
   if (!response) return fail(response.error());
   const auto job_id = detail::ipp_integer(response->get(), "job-id");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "atdesk/core/error.hpp"
+#include "media.hpp"
 
 namespace atdesk::print::detail {
 
@@ -18,7 +19,13 @@ struct RasterSettings {
   int dpi = 300;
   RasterType type = RasterType::sgray_8;
   int max_pages = 500;
+  // The medium the pages go on (a PWG keyword with its size): each page is scaled to fit it and
+  // centred. Empty keyword: each page at its own size.
+  MediaSize media;
 };
+
+// The size of the document's largest page, portrait (hundredths of millimetres).
+Result<MediaSize> pdf_page_size(std::span<const std::byte> pdf, const std::string& who);
 
 // `who` starts error messages ("printer lobby (ipp://...)").
 Result<std::vector<std::byte>> pdf_to_pwg_raster(std::span<const std::byte> pdf,

@@ -693,8 +693,9 @@ Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
     j.printer_job = st.text(16);
     auto problem = parse_print_problem(st.text(17));
     if (!problem) {
-      return std::unexpected(corrupt(key, "print_problem",
-                                     "none, unavailable, aborted, gave_up or lost", st.text(17)));
+      return std::unexpected(corrupt(
+          key, "print_problem", "none, unavailable, aborted, gave_up, lost, stopped or unprintable",
+          st.text(17)));
     }
     j.print_problem = *problem;
     j.print_failures = static_cast<int>(st.integer(18));

@@ -267,6 +267,127 @@ TEST_F(PrintingTest, RecordedJobUnknownAfterRestartIsHeldNotResent) {
   EXPECT_EQ(front_.received(name_of(job)), 1u);
 }
 
+// #20: the printer stops the job (a CUPS queue whose backend failed: job-state
+// processing-stopped, RFC 8011 5.3.7, until an administrator restarts the queue). The job is not
+// printed: that is said once in its history and the log, the recipient is told once after
+// print_stopped_notice, and the job is followed, never sent a second time, also across a restart
+// of atdeskd. When the queue is restarted it prints, once.
+TEST_F(PrintingTest, AJobThePrinterStoppedIsFollowedToldOnceAndNeverSentAgain) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.stop_jobs = true;
+  auto job = fax_for_alice();
+  auto notes = [&] {
+    auto h = engine_->history(job.id.str());
+    if (!h) return std::size_t{0};
+    return static_cast<std::size_t>(std::count_if(h->begin(), h->end(), [](const Transition& t) {
+      return t.from == JobState::printing && t.to == JobState::printing &&
+             t.reason.find("stopped its job 1") != std::string::npos;
+    }));
+  };
+  ASSERT_TRUE(eventually([&] { return stored(job).print_problem == PrintProblem::stopped; }));
+  EXPECT_EQ(stored(job).state, JobState::printing);
+  EXPECT_NE(stored(job).reason.find("backend failed (simulated)"), std::string::npos)
+      << stored(job).reason;
+  const int polls = front_.status_calls.load();
+  ASSERT_TRUE(eventually([&] { return front_.status_calls.load() > polls + 20; }));
+  EXPECT_EQ(notes(), 1u);
+  EXPECT_EQ(told("Not printed yet"), 0u);  // not before print_stopped_notice
+
+  clock_.advance(11min);
+  ASSERT_TRUE(eventually([&] { return told("Not printed yet") == 1; }));
+  const int later = front_.status_calls.load();
+  ASSERT_TRUE(eventually([&] { return front_.status_calls.load() > later + 20; }));
+  EXPECT_EQ(told("Not printed yet"), 1u);
+  EXPECT_EQ(notes(), 1u);
+
+  const int finds = front_.find_calls.load();
+  restart();  // atdeskd stopped and started while the printer holds the job
+  ASSERT_TRUE(eventually([&] { return front_.find_calls.load() > finds; }));
+  const int after = front_.status_calls.load();
+  ASSERT_TRUE(eventually([&] { return front_.status_calls.load() > after + 20; }));
+  EXPECT_EQ(stored(job).state, JobState::printing);
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+  EXPECT_EQ(front_.submit_calls.load(), 1);
+  EXPECT_EQ(notes(), 1u);
+  EXPECT_EQ(told("Not printed yet"), 1u);
+  EXPECT_EQ(told("Could not print"), 0u);
+
+  front_.polls_to_complete = 3;  // seen pending again before it completes
+  front_.resume();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+  EXPECT_EQ(stored(job).print_problem, PrintProblem::none);
+  auto history = *engine_->history(job.id.str());
+  EXPECT_TRUE(std::any_of(history.begin(), history.end(), [](const Transition& t) {
+    return t.reason.find("resumed its job 1") != std::string::npos;
+  }));
+}
+
+// #20: a CUPS 2.4 queue that is disabled leaves its jobs pending (job-state 3, nothing in
+// job-state-reasons; seen with cupsd 2.4.2 and cupsdisable) and says printer-state stopped
+// (RFC 8011 5.4.11). Such a job is handled as a stopped one: noted once, never sent again, and
+// printed once the queue is enabled.
+TEST_F(PrintingTest, AJobWaitingAtAStoppedPrinterIsNotedAndPrintsWhenItResumes) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.paused = true;  // stopped after atdesk looked at it and sent the job
+  front_.polls_to_complete = 3;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(eventually([&] { return stored(job).print_problem == PrintProblem::stopped; }));
+  EXPECT_EQ(stored(job).state, JobState::printing);
+  EXPECT_NE(stored(job).reason.find("is stopped with its job 1 pending"), std::string::npos)
+      << stored(job).reason;
+  const int polls = front_.status_calls.load();
+  ASSERT_TRUE(eventually([&] { return front_.status_calls.load() > polls + 20; }));
+  EXPECT_EQ(stored(job).print_problem, PrintProblem::stopped);
+  EXPECT_EQ(front_.submit_calls.load(), 1);
+
+  front_.paused = false;
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+  auto history = *engine_->history(job.id.str());
+  EXPECT_EQ(std::count_if(history.begin(), history.end(),
+                          [](const Transition& t) { return t.from == t.to; }),
+            2);  // stopped, resumed
+}
+
+// A printer that only refuses new jobs (printer-is-accepting-jobs false, RFC 8011 5.4.23; CUPS'
+// cupsreject) still prints the ones it holds: that is not a stopped job.
+TEST_F(PrintingTest, APrinterThatOnlyRefusesNewJobsIsNotTakenAsStopped) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.refusing_new_jobs = true;
+  front_.polls_to_complete = 20;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  auto history = *engine_->history(job.id.str());
+  EXPECT_EQ(std::count_if(history.begin(), history.end(),
+                          [](const Transition& t) { return t.from == t.to; }),
+            0);
+}
+
+// #20 item 5: a printer with no medium the document fits on refuses it before anything is sent.
+// The job is held for a person (who may release it to another printer or load paper), who is
+// told once; presence changes do not send it again.
+TEST_F(PrintingTest, ADocumentThePrinterCannotFitIsHeldForAPersonNotFailed) {
+  set_alice(Availability::available, WorkLocation::office);
+  front_.labels_only = true;
+  auto job = fax_for_alice();
+  ASSERT_TRUE(eventually([&] { return stored(job).print_problem == PrintProblem::unprintable; }));
+  ASSERT_TRUE(reaches(job, JobState::held));
+  EXPECT_NE(stored(job).reason.find("oe_4x6-label_4x6in"), std::string::npos) << stored(job).reason;
+  ASSERT_TRUE(eventually([&] { return told("Could not print") == 1; }));
+  set_alice(Availability::busy, WorkLocation::office);
+  set_alice(Availability::available, WorkLocation::office);
+  engine_->drain();
+  EXPECT_EQ(stored(job).state, JobState::held);
+  EXPECT_EQ(front_.submit_calls.load(), 1);
+  EXPECT_EQ(front_.received(name_of(job)), 0u);
+
+  front_.labels_only = false;  // paper loaded
+  ASSERT_TRUE(engine_->release(job.id.str(), std::nullopt, "api:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+}
+
 // #11: whether a held job is retried after a restart is data (print_problem), not a search of
 // the reason's prose.
 TEST_F(PrintingTest, RetryAfterRestartFollowsTheStoredCauseNotTheReasonText) {

@@ -71,16 +71,17 @@ int free_port() {
   return port;
 }
 
-// A valid PDF with `pages` US Letter pages, each with a line and a box on it.
-std::vector<std::byte> make_pdf(int pages) {
+// A valid PDF with `pages` pages (US Letter unless told), each with a line and a box on it.
+std::vector<std::byte> make_pdf(int pages, int width = 612, int height = 792) {
   std::vector<std::string> objects;
   objects.push_back("<< /Type /Catalog /Pages 2 0 R >>");
   std::string kids;
   for (int i = 0; i < pages; ++i) kids += std::to_string(3 + 2 * i) + " 0 R ";
   objects.push_back("<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(pages) + " >>");
   for (int i = 0; i < pages; ++i) {
-    objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " +
-                      std::to_string(4 + 2 * i) + " 0 R >>");
+    objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 " + std::to_string(width) + " " +
+                      std::to_string(height) + "] /Contents " + std::to_string(4 + 2 * i) +
+                      " 0 R >>");
     const std::string content = "72 " + std::to_string(700 - 20 * i) + " m 540 700 l S 72 72 " +
                                 std::to_string(50 + 10 * i) + " 40 re S";
     objects.push_back("<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content +
@@ -360,6 +361,28 @@ TEST_F(IppPrinterTest, PrinterWithoutPdfGetsPwgRasterWithEveryPage) {
   unsigned width = 0;
   EXPECT_EQ(raster_pages(files[0], &width), 2);
   EXPECT_GT(width, 1000u);  // a full page at the printer's resolution, not a thumbnail
+}
+
+// #20 item 5: an A4 fax on ippeveprinter, whose media-ready is Letter and #10 envelopes (CUPS
+// 2.4.2's defaults): rendered on Letter (8.5 x 11 in at the printer's resolution), every page.
+TEST_F(IppPrinterTest, AnA4DocumentIsRenderedOnTheLoadedLetterPaper) {
+  start_printer("TEST_PRINTER_FORMATS=image/pwg-raster");
+  IppPrinter printer(settings());
+  auto submission = printer.submit(make_pdf(3, 595, 842), PrintOptions{"atdesk-a4", "atdesk", 1});
+  ASSERT_TRUE(submission) << submission.error().describe();
+  EXPECT_EQ(wait_until_done(printer, *submission), RemoteJobState::completed);
+  const auto files = spooled("atdesk-a4");
+  ASSERT_EQ(files.size(), 1u);
+  const int fd = ::open(files[0].c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  cups_raster_t* r = cupsRasterOpen(fd, CUPS_RASTER_READ);
+  cups_page_header2_t header;
+  ASSERT_TRUE(r && cupsRasterReadHeader2(r, &header));
+  EXPECT_EQ(header.cupsWidth, header.HWResolution[0] * 17 / 2);
+  EXPECT_EQ(header.cupsHeight, header.HWResolution[1] * 11);
+  cupsRasterClose(r);
+  ::close(fd);
+  EXPECT_EQ(raster_pages(files[0]), 3);
 }
 
 TEST_F(IppPrinterTest, PrinterWithNeitherPdfNorPwgRasterIsUnsupported) {

@@ -5,6 +5,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include <cups/raster.h>
 
 #include "atdesk/print/ipp_printer.hpp"
 #include "scripted_ipp_printer.hpp"
@@ -175,6 +180,213 @@ TEST(IppPrinterScripted, AConnectionResetAfterTheDocumentSaysThePrinterMayHaveIt
   EXPECT_NE(submitted.error().message.find("after the document was sent"), std::string::npos)
       << submitted.error().message;
   EXPECT_EQ(received.load(), pdf.size());
+}
+
+// A CUPS queue whose backend failed: the job is processing-stopped (job-state 6, RFC 8011
+// 5.3.7) and the printer stopped (printer-state 5) with "paused" and the message the scheduler
+// sets (CUPS 2.4 scheduler/job.c, finalize_job). The job is the printer's and not done: status()
+// says stopped, not an error, and describe() carries the printer's own words.
+TEST(IppPrinterScripted, AStoppedJobOnAStoppedQueueIsStoppedNotAnError) {
+  ScriptedIppPrinter server([](ipp_t* request, const std::string&) {
+    if (ippGetOperation(request) == IPP_OP_GET_PRINTER_ATTRIBUTES) {
+      Ipp response = ScriptedIppPrinter::ok(request);
+      ippAddInteger(response.get(), IPP_TAG_PRINTER, IPP_TAG_ENUM, "printer-state",
+                    IPP_PSTATE_STOPPED);
+      ippAddBoolean(response.get(), IPP_TAG_PRINTER, "printer-is-accepting-jobs", 1);
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_KEYWORD, "printer-state-reasons",
+                   nullptr, "paused");
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_TEXT, "printer-state-message", nullptr,
+                   "Backend failed");
+      return ScriptedIppPrinter::Reply{std::move(response)};
+    }
+    return one_job(request, 4, "atdesk-abc", IPP_JSTATE_STOPPED);
+  });
+  IppPrinter printer(settings(server));
+  auto state = printer.status(Submission{"office", 4, "atdesk-abc", {}});
+  ASSERT_TRUE(state) << state.error().describe();
+  EXPECT_EQ(*state, RemoteJobState::stopped);
+  EXPECT_FALSE(is_terminal(*state));
+  auto found = printer.find("atdesk-abc", 4);
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->second, RemoteJobState::stopped);
+  auto described = printer.describe();
+  ASSERT_TRUE(described) << described.error().describe();
+  EXPECT_EQ(described->state, PrinterState::stopped);
+  EXPECT_TRUE(described->halted);
+  EXPECT_EQ(described->message, "Backend failed");
+  EXPECT_TRUE(contains(described->state_reasons, "paused"));
+}
+
+// A one-page PDF of `width` x `height` points (ISO 32000-1 7.5: header, objects, xref table
+// with 20-byte entries, trailer), with a filled box so the page is not blank.
+std::vector<std::byte> one_page_pdf(int width, int height) {
+  const std::string content = "0 g 72 72 144 144 re f\n";
+  std::vector<std::string> objects = {
+      "<< /Type /Catalog /Pages 2 0 R >>",
+      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 " + std::to_string(width) + " " +
+          std::to_string(height) + "] /Contents 4 0 R /Resources << >> >>",
+      "<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content + "endstream",
+  };
+  std::string pdf = "%PDF-1.4\n";
+  std::vector<std::size_t> offsets;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    offsets.push_back(pdf.size());
+    pdf += std::to_string(i + 1) + " 0 obj\n" + objects[i] + "\nendobj\n";
+  }
+  const std::size_t xref = pdf.size();
+  pdf += "xref\n0 " + std::to_string(objects.size() + 1) + "\n0000000000 65535 f \n";
+  for (auto at : offsets) {
+    char entry[32];
+    std::snprintf(entry, sizeof entry, "%010zu 00000 n \n", at);
+    pdf += entry;
+  }
+  pdf += "trailer\n<< /Size " + std::to_string(objects.size() + 1) +
+         " /Root 1 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
+  std::vector<std::byte> out;
+  for (char c : pdf) out.push_back(static_cast<std::byte>(c));
+  return out;
+}
+
+// A printer that lists its media (RFC 8011 5.4: media-supported; PWG 5100.7: media-ready, what
+// is loaded; PWG 5100.16: print-scaling-supported) and keeps what Print-Job asked for.
+struct MediaPrinter {
+  std::vector<std::string> ready;
+  std::vector<std::string> supported;
+  std::vector<std::string> scaling;
+  std::string format = "application/pdf";
+  std::mutex mutex;
+  std::string media;          // the Print-Job's media, "" when absent
+  std::string print_scaling;  // the Print-Job's print-scaling, "" when absent
+  std::string document;
+  int print_jobs = 0;
+
+  static void add_keywords(ipp_t* response, const char* name, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    std::vector<const char*> values;
+    for (const auto& s : v) values.push_back(s.c_str());
+    ippAddStrings(response, IPP_TAG_PRINTER, IPP_TAG_KEYWORD, name, static_cast<int>(values.size()),
+                  nullptr, values.data());
+  }
+  ScriptedIppPrinter::Reply operator()(ipp_t* request, const std::string& doc) {
+    if (ippGetOperation(request) == IPP_OP_GET_PRINTER_ATTRIBUTES) {
+      Ipp response = ScriptedIppPrinter::ok(request);
+      ippAddInteger(response.get(), IPP_TAG_PRINTER, IPP_TAG_ENUM, "printer-state",
+                    IPP_PSTATE_IDLE);
+      ippAddBoolean(response.get(), IPP_TAG_PRINTER, "printer-is-accepting-jobs", 1);
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_MIMETYPE, "document-format-supported",
+                   nullptr, format.c_str());
+      // PWG 5102.4: a raster printer says its resolutions and color spaces.
+      ippAddResolution(response.get(), IPP_TAG_PRINTER, "pwg-raster-document-resolution-supported",
+                       IPP_RES_PER_INCH, 300, 300);
+      ippAddString(response.get(), IPP_TAG_PRINTER, IPP_TAG_KEYWORD,
+                   "pwg-raster-document-type-supported", nullptr, "sgray_8");
+      add_keywords(response.get(), "media-ready", ready);
+      add_keywords(response.get(), "media-supported", supported);
+      add_keywords(response.get(), "print-scaling-supported", scaling);
+      return {std::move(response)};
+    }
+    if (ippGetOperation(request) == IPP_OP_PRINT_JOB) {
+      std::lock_guard lock(mutex);
+      ++print_jobs;
+      auto text = [&](const char* name) {
+        ipp_attribute_t* a = ippFindAttribute(request, name, IPP_TAG_ZERO);
+        const char* v = a != nullptr ? ippGetString(a, 0, nullptr) : nullptr;
+        return v != nullptr ? std::string(v) : std::string();
+      };
+      media = text("media");
+      print_scaling = text("print-scaling");
+      document = doc;
+      Ipp response = ScriptedIppPrinter::ok(request);
+      ippAddInteger(response.get(), IPP_TAG_JOB, IPP_TAG_INTEGER, "job-id", 1);
+      return {std::move(response)};
+    }
+    return {ScriptedIppPrinter::error(request, IPP_STATUS_ERROR_OPERATION_NOT_SUPPORTED)};
+  }
+};
+
+// #20 item 5: an A4 fax (595x842 pt) on a printer with Letter loaded goes on Letter, scaled to
+// fit by the printer.
+TEST(IppPrinterScripted, AnA4PageGoesOnTheLoadedLetterPaperScaledToFit) {
+  MediaPrinter state;
+  state.ready = {"na_letter_8.5x11in"};
+  state.supported = {"na_letter_8.5x11in", "iso_a4_210x297mm", "na_legal_8.5x14in"};
+  state.scaling = {"auto", "auto-fit", "fill", "fit", "none"};
+  ScriptedIppPrinter server([&](ipp_t* r, const std::string& d) { return state(r, d); });
+  IppPrinter printer(settings(server));
+  auto submitted = printer.submit(one_page_pdf(595, 842), PrintOptions{"atdesk-abc", "atdesk", 1});
+  ASSERT_TRUE(submitted) << submitted.error().describe();
+  std::lock_guard lock(state.mutex);
+  EXPECT_EQ(state.media, "na_letter_8.5x11in");
+  EXPECT_EQ(state.print_scaling, "fit");
+}
+
+TEST(IppPrinterScripted, ThePagesOwnSizeWhenLoadedAndNoScalingWhereItIsNotSupported) {
+  MediaPrinter state;
+  state.ready = {"na_letter_8.5x11in", "iso_a4_210x297mm"};
+  ScriptedIppPrinter server([&](ipp_t* r, const std::string& d) { return state(r, d); });
+  IppPrinter printer(settings(server));
+  auto submitted = printer.submit(one_page_pdf(595, 842), PrintOptions{"atdesk-abc", "atdesk", 1});
+  ASSERT_TRUE(submitted) << submitted.error().describe();
+  std::lock_guard lock(state.mutex);
+  EXPECT_EQ(state.media, "iso_a4_210x297mm");
+  EXPECT_EQ(state.print_scaling, "");
+}
+
+// A label printer (LPrint's media: roll ranges and a 4x6 label loaded): a fax page does not fit;
+// nothing is sent and the refusal names the printer, the page size and what is loaded.
+TEST(IppPrinterScripted, APageThatFitsNoLoadedMediumIsRefusedBeforeSending) {
+  MediaPrinter state;
+  state.ready = {"oe_4x6-label_4x6in"};
+  state.supported = {"custom_min_0.25x0.25in", "custom_max_4.25x22in", "oe_4x6-label_4x6in"};
+  ScriptedIppPrinter server([&](ipp_t* r, const std::string& d) { return state(r, d); });
+  IppPrinter printer(settings(server));
+  auto submitted = printer.submit(one_page_pdf(595, 842), PrintOptions{"atdesk-abc", "atdesk", 1});
+  ASSERT_FALSE(submitted);
+  EXPECT_EQ(submitted.error().code, Errc::unsupported);
+  EXPECT_NE(submitted.error().message.find("printer office"), std::string::npos);
+  EXPECT_NE(submitted.error().message.find("oe_4x6-label_4x6in"), std::string::npos)
+      << submitted.error().message;
+  std::lock_guard lock(state.mutex);
+  EXPECT_EQ(state.print_jobs, 0);
+}
+
+// A printer that takes PWG Raster only gets the page rendered on the chosen medium: the raster
+// page header (PWG 5102.4, read back with libcups) has Letter's size at 300 dpi.
+ssize_t read_string(void* ctx, unsigned char* out, size_t n) {
+  auto* in = static_cast<std::pair<const std::string*, std::size_t>*>(ctx);
+  const std::size_t k = std::min(n, in->first->size() - in->second);
+  std::memcpy(out, in->first->data() + in->second, k);
+  in->second += k;
+  return static_cast<ssize_t>(k);
+}
+
+TEST(IppPrinterScripted, RasterIsRenderedOnTheChosenMedium) {
+  MediaPrinter state;
+  state.format = "image/pwg-raster";
+  state.ready = {"na_letter_8.5x11in"};
+  ScriptedIppPrinter server([&](ipp_t* r, const std::string& d) { return state(r, d); });
+  IppPrinter printer(settings(server));
+  auto submitted = printer.submit(one_page_pdf(595, 842), PrintOptions{"atdesk-abc", "atdesk", 1});
+  ASSERT_TRUE(submitted) << submitted.error().describe();
+  std::lock_guard lock(state.mutex);
+  EXPECT_EQ(state.media, "na_letter_8.5x11in");
+  std::pair<const std::string*, std::size_t> in{&state.document, 0};
+  cups_raster_t* raster = cupsRasterOpenIO(read_string, &in, CUPS_RASTER_READ);
+  ASSERT_NE(raster, nullptr);
+  cups_page_header2_t header;
+  int pages = 0;
+  while (cupsRasterReadHeader2(raster, &header) != 0) {
+    ++pages;
+    EXPECT_EQ(header.cupsWidth, 2550u);   // 8.5 in at 300 dpi
+    EXPECT_EQ(header.cupsHeight, 3300u);  // 11 in
+    std::vector<unsigned char> line(header.cupsBytesPerLine);
+    for (unsigned y = 0; y < header.cupsHeight; ++y) {
+      ASSERT_GT(cupsRasterReadPixels(raster, line.data(), header.cupsBytesPerLine), 0u);
+    }
+  }
+  cupsRasterClose(raster);
+  EXPECT_EQ(pages, 1);
 }
 
 }  // namespace

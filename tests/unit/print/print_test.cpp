@@ -8,6 +8,7 @@
 #include "atdesk/print/ipp_printer.hpp"
 #include "atdesk/print/printer.hpp"
 #include "ipp_mapping.hpp"
+#include "media.hpp"
 
 namespace atdesk::print {
 namespace {
@@ -151,6 +152,75 @@ TEST(IppPrinterChecks, BadUriIsInvalidInEveryCall) {
   auto described = printer.describe();
   ASSERT_FALSE(described);
   EXPECT_EQ(described.error().code, Errc::invalid_argument);
+}
+
+// Media choice (#20 item 5). Sizes are PWG 5101.1's self-describing names, sized by libcups'
+// table; pages in hundredths of millimetres.
+const detail::MediaSize kA4Page{"", 21000, 29700};
+const detail::MediaSize kLetterPage{"", 21590, 27940};
+
+TEST(MediaChoice, TheSameSizeWhenThePrinterHasIt) {
+  auto c = detail::choose_media(kA4Page, {}, {"na_letter_8.5x11in", "iso_a4_210x297mm"}, "p");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_EQ((*c)->media.keyword, "iso_a4_210x297mm");
+  EXPECT_DOUBLE_EQ((*c)->scale, 1.0);
+}
+
+TEST(MediaChoice, LoadedMediaComeFirstAndAPageIsShrunkALittleToFit) {
+  // A4 is supported but Letter is what is loaded: the A4 fax goes on Letter at 94%.
+  auto c = detail::choose_media(kA4Page, {"na_letter_8.5x11in"},
+                                {"na_letter_8.5x11in", "iso_a4_210x297mm"}, "p");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_EQ((*c)->media.keyword, "na_letter_8.5x11in");
+  EXPECT_NEAR((*c)->scale, 279.4 / 297.0, 0.001);
+  EXPECT_TRUE((*c)->from_ready);
+  // A Letter page on A4: 97%.
+  auto l = detail::choose_media(kLetterPage, {"iso_a4_210x297mm"}, {}, "p");
+  ASSERT_TRUE(l && l->has_value());
+  EXPECT_EQ((*l)->media.keyword, "iso_a4_210x297mm");
+}
+
+TEST(MediaChoice, ShrinkingALittleBeatsALargerSheetAndALargerSheetBeatsNothing) {
+  auto c = detail::choose_media(
+      kA4Page, {}, {"na_legal_8.5x14in", "na_letter_8.5x11in", "iso_a3_297x420mm"}, "p");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_EQ((*c)->media.keyword, "na_letter_8.5x11in");
+  auto big = detail::choose_media(kA4Page, {}, {"iso_a3_297x420mm", "na_legal_8.5x14in"}, "p");
+  ASSERT_TRUE(big && big->has_value());
+  EXPECT_EQ((*big)->media.keyword, "na_legal_8.5x14in");  // the smaller of the two
+}
+
+TEST(MediaChoice, WhatCannotBeFittedIsRefusedNamingThePrinterAndTheSizes) {
+  // A label printer (LPrint's roll media and a 4x6 label loaded): a fax page would be printed
+  // at a third of its size.
+  auto c = detail::choose_media(
+      kA4Page, {"oe_4x6-label_4x6in"},
+      {"custom_min_0.25x0.25in", "custom_max_4.25x22in", "oe_4x6-label_4x6in", "iso_a4_210x297mm"},
+      "printer labels (ipp://127.0.0.1:1/ipp/print)");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Errc::unsupported);
+  const auto& m = c.error().message;
+  EXPECT_NE(m.find("printer labels"), std::string::npos) << m;
+  EXPECT_NE(m.find("210x297mm"), std::string::npos) << m;
+  EXPECT_NE(m.find("media-ready: oe_4x6-label_4x6in (101.6x152.4mm)"), std::string::npos) << m;
+  // An A5-only printer: 70%.
+  EXPECT_FALSE(detail::choose_media(kA4Page, {}, {"iso_a5_148x210mm"}, "p"));
+}
+
+TEST(MediaChoice, NoMediaListedMeansNoneChosenAndCustomRangesAreNotSizes) {
+  auto none = detail::choose_media(kA4Page, {}, {}, "p");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  // LPrint 1.1 lists roll_min_/roll_max_ ranges (seen with its zpl_4inch-203dpi-dt driver).
+  EXPECT_TRUE(detail::media_sizes({"custom_min_1x1in", "custom_max_9x9in", "roll_max_4x39.6in",
+                                   "roll_min_0.75x0.25in", "nonsense"})
+                  .empty());
+}
+
+TEST(MediaChoice, ALandscapePageIsTurned) {
+  auto c = detail::choose_media({"", 29700, 21000}, {}, {"iso_a4_210x297mm"}, "p");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_DOUBLE_EQ((*c)->scale, 1.0);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // A Printer that keeps what it is sent, for unit tests: can be switched off (unavailable), can
 // abort jobs, completes a job after a configurable number of status calls, can drop the
 // connection after taking a document (the job exists, the caller hears "unavailable"), and can
-// restart, forgetting its jobs and numbering new ones from 1 again as real printers do. Job ids
-// are checked against the job-name like IppPrinter does (Errc::not_found, Errc::conflict).
+// restart, forgetting its jobs and numbering new ones from 1 again as real printers do, and can
+// stop its jobs (a CUPS queue whose device failed: job-state processing-stopped until the queue
+// is restarted, resume()). Job ids are checked against the job-name like IppPrinter does
+// (Errc::not_found, Errc::conflict).
 #pragma once
 
 #include <algorithm>
@@ -26,6 +28,11 @@ class FakePrinter final : public print::Printer {
     std::lock_guard lock(mutex_);
     ++submit_calls;
     if (!online) return fail(Errc::unavailable, "printer " + name_ + " is off (simulated)");
+    if (labels_only) {
+      return fail(Errc::unsupported, "printer " + name_ +
+                                         ": no medium fits the document's 210x297mm pages; "
+                                         "media-ready: oe_4x6-label_4x6in (simulated)");
+    }
     std::size_t unfinished = 0;
     for (const auto& j : jobs_) unfinished += print::is_terminal(j.state) ? 0 : 1;
     most_unfinished_at_submit = std::max(most_unfinished_at_submit.load(), unfinished);
@@ -51,7 +58,11 @@ class FakePrinter final : public print::Printer {
       return fail(Errc::conflict, "printer " + name_ + ": job " + std::to_string(s.job_id) +
                                       " is now '" + job.name + "'");
     }
-    if (job.state == print::RemoteJobState::pending && ++job.polls >= polls_to_complete) {
+    if (job.state == print::RemoteJobState::pending && stop_jobs) {
+      job.state = print::RemoteJobState::stopped;
+    }
+    if (job.state == print::RemoteJobState::pending && !paused &&
+        ++job.polls >= polls_to_complete) {
       bool abort = abort_jobs;
       if (!abort && abort_next > 0) {
         --abort_next;
@@ -80,6 +91,16 @@ class FakePrinter final : public print::Printer {
     s.name = name_;
     s.uri = "fake://" + name_;
     s.state = online ? print::PrinterState::idle : print::PrinterState::unreachable;
+    if (online && refusing_new_jobs) {  // CUPS' cupsreject: not accepting, still printing
+      s.state = print::PrinterState::stopped;
+      s.message = "not accepting jobs";
+    }
+    if (online && (stop_jobs || paused)) {
+      s.state = print::PrinterState::stopped;
+      s.halted = true;
+      s.state_reasons = {"paused"};
+      s.message = "backend failed (simulated)";
+    }
     s.formats = {"application/pdf"};
     return s;
   }
@@ -112,6 +133,17 @@ class FakePrinter final : public print::Printer {
     for (const auto& j : jobs_) forgotten_names_.push_back(j.name);
     jobs_.clear();
   }
+  // The queue is restarted: stopped jobs are pending again and complete as usual.
+  void resume() {
+    std::lock_guard lock(mutex_);
+    stop_jobs = false;
+    for (auto& j : jobs_) {
+      if (j.state == print::RemoteJobState::stopped) {
+        j.state = print::RemoteJobState::pending;
+        j.polls = 0;
+      }
+    }
+  }
   // Another user's job arrives (it takes the next job id).
   void foreign_job(const std::string& job_name) {
     std::lock_guard lock(mutex_);
@@ -122,6 +154,14 @@ class FakePrinter final : public print::Printer {
   std::atomic<bool> abort_jobs{false};
   std::atomic<int> abort_next{0};  // aborts this many of the next jobs, then completes again
   std::atomic<bool> reset_after_document{false};
+  std::atomic<bool> stop_jobs{false};  // jobs become processing-stopped instead of completing
+  // The printer is stopped (a disabled CUPS queue): jobs stay pending, describe() says stopped.
+  std::atomic<bool> paused{false};
+  // describe() says stopped (not accepting jobs) but jobs print on: a printer that only refuses
+  // new jobs.
+  std::atomic<bool> refusing_new_jobs{false};
+  // Only labels are loaded: submit() refuses every document as IppPrinter does (unsupported).
+  std::atomic<bool> labels_only{false};
   std::atomic<int> polls_to_complete{1};
   std::atomic<int> submit_calls{0};
   std::atomic<int> status_calls{0};

@@ -51,6 +51,12 @@ enum class PrintProblem {
   gave_up,      // the same failure happened too often: held until a person releases it
   lost,         // the printer no longer knows the job it was sent (restarted, id reused): it may
                 // have printed, so it is held until a person releases it, never sent blindly again
+  stopped,      // the printer holds the job but stopped it (IPP job-state processing-stopped: its
+                // queue is stopped, e.g. the device failed). The job stays `printing` and is
+                // followed; it prints when the queue is restarted and is never sent a second time
+                // while the printer holds it. print_failures is 1 once people were told.
+  unprintable,  // the printer cannot print the document (no medium it fits on, no format it
+                // takes): held until a person releases it, e.g. to another printer
 };
 std::string_view to_string(PrintProblem p);
 std::optional<PrintProblem> parse_print_problem(std::string_view text);
@@ -60,7 +66,7 @@ inline bool retries_by_itself(PrintProblem p) {
 }
 // True when only a person's release prints the job again (presence changes do not).
 inline bool needs_person(PrintProblem p) {
-  return p == PrintProblem::gave_up || p == PrintProblem::lost;
+  return p == PrintProblem::gave_up || p == PrintProblem::lost || p == PrintProblem::unprintable;
 }
 
 struct Job {

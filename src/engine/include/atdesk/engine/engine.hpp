@@ -53,6 +53,9 @@ struct Settings {
   // once more after this long before it is sent again: the previous run's request may have been
   // in flight when it stopped, and the printer may still create the job.
   std::chrono::milliseconds reconcile_grace{3000};
+  // A job the printer stopped (its queue is stopped) is followed without end; its recipients are
+  // told once it has been stopped this long (a queue restarted within minutes is not news).
+  std::chrono::milliseconds print_stopped_notice{600000};
   std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks
   int preview_px = 480;
   int worker_threads = 4;

@@ -46,6 +46,9 @@ struct PrinterStatus {
   std::vector<std::string> state_reasons;  // IPP printer-state-reasons
   std::vector<std::string> formats;        // document-format-supported
   std::string message;                     // printer-state-message or the connection error
+  // The printer does not process its jobs (IPP printer-state stopped). `state` is also stopped
+  // for a printer that only refuses new jobs, which still prints those it holds.
+  bool halted = false;
 };
 
 class Printer {
