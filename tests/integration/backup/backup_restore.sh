@@ -215,7 +215,11 @@ for table in recipient_rules mode_tables schedule settings; do
     [ -z "$(both "SELECT * FROM o.$table EXCEPT SELECT * FROM main.$table")" ] ||
     fail "$table differs"
 done
-[ -z "$(both "SELECT * FROM main.job_recipients EXCEPT SELECT * FROM o.job_recipients")" ] &&
+# (A job the feeder deleted after the backup has lost its recipients in the original; only jobs
+# still alive there are compared that way.)
+[ -z "$(both "SELECT * FROM main.job_recipients WHERE job_id IN
+                (SELECT id FROM o.jobs WHERE state NOT IN ('deleted', 'expired'))
+              EXCEPT SELECT * FROM o.job_recipients")" ] &&
   [ -z "$(both "SELECT * FROM o.job_recipients WHERE job_id IN (SELECT id FROM main.jobs)
                 EXCEPT SELECT * FROM main.job_recipients")" ] || fail "job_recipients differ"
 
