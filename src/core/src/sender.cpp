@@ -18,21 +18,6 @@ bool is_separator(char c) {
   return c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')';
 }
 
-// The canonical text of an IPv4 or IPv6 address, or nothing when `text` is not one.
-std::optional<std::string> canonical_ip(const std::string& text) {
-  unsigned char buf[16];
-  char out[INET6_ADDRSTRLEN] = {};
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET, buf, out, sizeof out);
-    return std::string(out);
-  }
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET6, buf, out, sizeof out);
-    return std::string(out);
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 namespace detail {
@@ -266,6 +251,20 @@ Sender fax_sender(std::string_view caller_id, std::string_view tsi, const Number
     if (auto number = FaxNumber::parse(s.tsi, plan)) s.fax = *number;
   }
   return s;
+}
+
+std::optional<std::string> canonical_ip(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN] = {};
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
+    inet_ntop(AF_INET, buf, out, sizeof out);
+    return std::string(out);
+  }
+  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    inet_ntop(AF_INET6, buf, out, sizeof out);
+    return std::string(out);
+  }
+  return std::nullopt;
 }
 
 }  // namespace atdesk

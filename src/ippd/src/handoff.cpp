@@ -1,8 +1,8 @@
 #include "atdesk/ippd/handoff.hpp"
 
-#include <arpa/inet.h>
-
 #include <nlohmann/json.hpp>
+
+#include "atdesk/core/sender.hpp"
 
 namespace atdesk::ippd {
 namespace {
@@ -44,20 +44,6 @@ Result<std::int64_t> int_field(const json& j, const char* key, std::int64_t min,
                                             std::to_string(max) + ", got " + std::to_string(value));
   }
   return value;
-}
-
-std::optional<std::string> canonical_ip(const std::string& text) {
-  unsigned char buf[16];
-  char out[INET6_ADDRSTRLEN] = {};
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET, buf, out, sizeof out);
-    return std::string(out);
-  }
-  if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET6, buf, out, sizeof out);
-    return std::string(out);
-  }
-  return std::nullopt;
 }
 
 }  // namespace

@@ -61,6 +61,10 @@ Result<Sender> parse_sender(std::string_view text, const NumberPlan& plan,
 // of area, "anonymous", "Restricted", "unavailable", "<UNSPECIFIED>"; case and blanks ignored).
 bool is_withheld_caller_id(std::string_view text);
 
+// The canonical text of an IPv4 or IPv6 address ("2001:DB8::1" -> "2001:db8::1"), or nothing when
+// `text` is not one.
+std::optional<std::string> canonical_ip(const std::string& text);
+
 // The sender of a received fax from what the line presented: the caller ID (a number, or a
 // withheld marker) and the TSI the remote fax sent. Never fails, because a fax is never refused
 // for its metadata: a caller ID that is withheld or not a number leaves `fax` to the TSI (when the
