@@ -107,18 +107,6 @@ wait_state() {  # wait_state ID STATE [seconds]
   return 1
 }
 
-# Documents the printer received for a job (ippeveprinter keeps them with -k; their file names
-# carry the job name atdesk-<job id>).
-printed_files() { find "$printer_spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | sort; }
-printed_count() { printed_files "$1" | wc -l; }
-printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
-
-expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
-  if [ "$2" != "$3" ]; then
-    log "  FAIL: $1: got '$2', expected '$3'"
-    return 1
-  fi
-}
 
 messages_to() { "$cli" --json messages --to "$1" | jq -r '.messages[].text'; }
 

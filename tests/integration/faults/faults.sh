@@ -116,7 +116,6 @@ wait_state() {
 fax() { local f="$work/fax-$RANDOM$RANDOM.tif"; "$root/scripts/sample-fax" "$f" "${1:-1}" >/dev/null; echo "$f"; }
 submit() { "$cli" --json submit "$(fax "${2:-1}")" --sender "$1" | jq -r .id; }
 printed_count() { find "$work/printer/spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | wc -l; }
-expect_eq() { [ "$2" = "$3" ] || { log "  FAIL: $1: got '$2', expected '$3'"; return 1; }; }
 ensure_printer() {  # faults after the first one find it running; run alone, they start it
   nc -z 127.0.0.1 "$printer_port" 2>/dev/null ||
     "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-faults >/dev/null

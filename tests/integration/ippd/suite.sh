@@ -143,16 +143,6 @@ wait_job() {  # wait_job NAME STATE [seconds] -> id
   return 1
 }
 
-printed_files() { find "$printer_spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/null | sort; }
-printed_count() { printed_files "$1" | wc -l; }
-printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
-
-expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
-  if [ "$2" != "$3" ]; then
-    log "  FAIL: $1: got '$2', expected '$3'"
-    return 1
-  fi
-}
 
 presence() { "$cli" presence set "$@" >/dev/null; }
 
