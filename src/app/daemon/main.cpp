@@ -89,11 +89,11 @@ atdesk::Result<std::size_t> load_recipients_file(atdesk::engine::Engine& engine,
   return replaced->size();
 }
 
-// [holidays] calendars into the engine; a failure keeps the dates imported before.
+// [holidays] calendars into the engine (none: the dates imported before are dropped, as after a
+// reload that removed them); a failure keeps the dates imported before.
 atdesk::Result<std::size_t> refresh_holidays(atdesk::engine::Engine& engine,
                                              const std::vector<std::string>& calendars) {
   using namespace std::chrono;
-  if (calendars.empty()) return 0;
   const year_month_day today{floor<days>(system_clock::now())};
   auto dates = atdesk::app::load_holidays(calendars, today);
   if (!dates) return atdesk::fail(dates.error());
@@ -217,25 +217,27 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     spdlog::info("holidays: {} dates from {} calendar(s)", *loaded,
                  config.holiday_calendars.size());
   }
+  // The periodic refresh reads the calendars and interval in force: SIGHUP replaces them.
   std::mutex holiday_mutex;
   std::condition_variable_any holiday_wake;
-  std::jthread holiday_refresher;
-  if (!config.holiday_calendars.empty()) {
-    holiday_refresher = std::jthread([&](std::stop_token stop) {
-      while (!stop.stop_requested()) {
-        {
-          std::unique_lock lock(holiday_mutex);
-          // Nothing but the stop request or the interval ends the wait.
-          (void)holiday_wake.wait_for(lock, stop, config.holiday_refresh, [] { return false; });
-        }
-        if (stop.stop_requested()) break;
-        if (auto ok = refresh_holidays(engine, config.holiday_calendars); !ok) {
-          spdlog::warn("[holidays] calendars: {}; the dates imported before stay",
-                       ok.error().message);
-        }
+  std::vector<std::string> holiday_calendars = config.holiday_calendars;
+  std::chrono::hours holiday_refresh = config.holiday_refresh;
+  std::jthread holiday_refresher([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      std::vector<std::string> calendars;
+      {
+        std::unique_lock lock(holiday_mutex);
+        // Nothing but the stop request or the interval ends the wait.
+        (void)holiday_wake.wait_for(lock, stop, holiday_refresh, [] { return false; });
+        calendars = holiday_calendars;
       }
-    });
-  }
+      if (stop.stop_requested()) break;
+      if (auto ok = refresh_holidays(engine, calendars); !ok) {
+        spdlog::warn("[holidays] calendars: {}; the dates imported before stay",
+                     ok.error().message);
+      }
+    }
+  });
 
   api::AccountStore accounts(**db);
   const auto admin_password_file = config.state_dir / "web-admin.password";
@@ -373,6 +375,11 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     } else if (fresh->recipients_file) {
       outcome += "; " + std::to_string(*loaded) + " recipient rules";
     }
+    {
+      std::lock_guard lock(holiday_mutex);
+      holiday_calendars = fresh->holiday_calendars;
+      holiday_refresh = fresh->holiday_refresh;
+    }
     if (auto holidays = refresh_holidays(engine, fresh->holiday_calendars); !holidays) {
       spdlog::error("reload: [holidays] calendars: {}; the dates imported before stay",
                     holidays.error().message);
@@ -394,10 +401,8 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
   spdlog::info("signal {}: stopping", sig);
   service.stopping();
-  if (holiday_refresher.joinable()) {
-    holiday_refresher.request_stop();
-    holiday_refresher.join();
-  }
+  holiday_refresher.request_stop();
+  holiday_refresher.join();
   if (inbox) inbox->stop();
   if (*sip) (*sip)->stop();
   if (*ipp) (*ipp)->stop();

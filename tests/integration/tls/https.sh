@@ -119,6 +119,16 @@ grep -q 'server.key: \[server\] tls_key: ' "$work/atdeskd.log" ||
 [ "$(subject)" = "atdesk second" ] || fail "a bad renewal replaced the certificate: '$(subject)'"
 kill -0 "$daemon" 2>/dev/null || fail "atdeskd stopped after a bad renewal"
 
+# A reload without [holidays] drops the dates that calendar gave.
+sed -i '/^\[holidays\]/,$d' "$work/atdesk.toml"
+reloads=$(grep -c 'reloaded: ' "$work/atdeskd.log")
+kill -HUP "$daemon"
+for _ in $(seq 100); do [ "$(grep -c 'reloaded: ' "$work/atdeskd.log")" -gt "$reloads" ] && break; sleep 0.1; done
+holidays=$(curl -fsS --cacert "$work/second.crt" -H "Authorization: Bearer $(cat "$work/state/admin.token")" \
+  "$url/api/v1/holidays")
+jq -e '.holidays == []' <<<"$holidays" >/dev/null ||
+  fail "holidays still served after a reload without [holidays]: $holidays"
+
 # A certificate file that does not exist stops atdeskd at start with the key named.
 sed "s|tls_cert = .*|tls_cert = \"$work/missing.crt\"|" "$work/atdesk.toml" >"$work/bad.toml"
 sed -i "s|listen = .*|listen = \"127.0.0.1:$(free_port)\"|; s|state_dir = .*|state_dir = \"$work/state2\"|" "$work/bad.toml"
