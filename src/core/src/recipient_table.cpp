@@ -202,6 +202,11 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
     if (!d) return fail(d.error());
     return with(PatternKind::email_domain, std::move(*d));
   }
+  if (low.starts_with("tel:")) {  // a fax number as an RFC 3966 URI (FaxNumber::parse reads it)
+    auto d = number_digits(text, plan, "pattern");
+    if (!d) return fail(d.error());
+    return with(PatternKind::number, std::move(*d));
+  }
   // An IP network: "ip:<addr>[/len]", or text whose address part is an IP address. Numbers may
   // contain dots and slashes too ("03.1234.5678", "03/1234/5678") but never a valid address
   // followed by a length, and never ':'.

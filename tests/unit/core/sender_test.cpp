@@ -147,6 +147,10 @@ TEST(ParseSender, FullWidthFormsAndTelUris) {
   pattern = SenderPattern::parse("called:tel:+81-3-1234-5678", kJapan);
   ASSERT_TRUE(pattern) << pattern.error().describe();
   EXPECT_EQ(pattern->value, "81312345678");
+  pattern = SenderPattern::parse("tel:03-1234-5678;phone-context=+81", kJapan);
+  ASSERT_TRUE(pattern) << pattern.error().describe();
+  EXPECT_EQ(pattern->kind, PatternKind::number);
+  EXPECT_EQ(pattern->value, "81312345678");
 }
 
 TEST(ParseSender, EachKind) {
