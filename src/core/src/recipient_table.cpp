@@ -74,16 +74,14 @@ std::optional<Result<Network>> parse_network(std::string_view text) {
     const auto digits = text.substr(slash + 1);
     if (digits.empty() || digits.size() > 3 ||
         !std::all_of(digits.begin(), digits.end(), text::is_digit)) {
-      return Result<Network>(
-          fail(Errc::invalid_argument,
-               "pattern: expected a network length after '/' in " + text::quote(text)));
+      return Result<Network>(fail(Errc::invalid_argument,
+                                  "expected a network length after '/' in " + text::quote(text)));
     }
     length = std::stoi(std::string(digits));
     if (length > max) {
-      return Result<Network>(fail(Errc::invalid_argument, "pattern: network length " +
-                                                              std::to_string(length) + " is over " +
-                                                              std::to_string(max) + " in " +
-                                                              text::quote(text)));
+      return Result<Network>(
+          fail(Errc::invalid_argument, "network length " + std::to_string(length) + " is over " +
+                                           std::to_string(max) + " in " + text::quote(text)));
     }
   }
   if (bytes.size() == 16 && length >= 96 && bytes.starts_with(kMappedPrefix)) {
@@ -103,7 +101,10 @@ std::string format_network(const Network& n) {
 Result<std::string> number_digits(std::string_view text, const NumberPlan& plan,
                                   std::string_view what) {
   auto n = FaxNumber::parse(text, plan);
-  if (!n) return fail(Errc::invalid_argument, std::string(what) + ": " + n.error().message);
+  if (!n) {
+    return fail(Errc::invalid_argument,
+                what.empty() ? n.error().message : std::string(what) + ": " + n.error().message);
+  }
   return n->digits();
 }
 
@@ -114,7 +115,7 @@ Result<std::string> email_domain(std::string_view domain, std::string_view text)
                   domain.find_first_of("@ \t/:") == std::string_view::npos;
   if (!ok) {
     return fail(Errc::invalid_argument,
-                "pattern: expected an e-mail domain like @example.org, got " + text::quote(text));
+                "expected an e-mail domain like @example.org, got " + text::quote(text));
   }
   return text::lower(domain);
 }
@@ -148,15 +149,14 @@ std::string_view to_string(PatternKind k) {
 Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPlan& plan) {
   // Full-width forms (ｐｒｅｆｉｘ：０３, ＠example.org) read as their ASCII forms.
   auto folded = unicode::fold_for_numbers(raw);
-  if (!folded) return fail(Errc::invalid_argument, "pattern: " + folded.error().message);
+  if (!folded) return fail(folded.error());
   const auto text = text::trim(*folded);
   if (text.empty()) {
-    return fail(Errc::invalid_argument,
-                "pattern: expected " + std::string(kPatternForms) + ", got nothing");
+    return fail(Errc::invalid_argument, "expected " + std::string(kPatternForms) + ", got nothing");
   }
   if (text.size() > 300 || !text::printable(text)) {
     return fail(Errc::invalid_argument,
-                "pattern: expected at most 300 printable characters, got " + text::quote(text));
+                "expected at most 300 printable characters, got " + text::quote(text));
   }
   const std::string low = text::lower(text);
   SenderPattern p;
@@ -168,30 +168,28 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
   if (low == "others") return with(PatternKind::others, {});
   if (low == "all") return with(PatternKind::all, {});
   if (low.starts_with("prefix:")) {
-    auto d = number_digits(text.substr(7), plan, "pattern prefix");
+    auto d = number_digits(text.substr(7), plan, "prefix");
     if (!d) return fail(d.error());
     return with(PatternKind::prefix, std::move(*d));
   }
   if (low.starts_with("called:")) {
-    auto d = number_digits(text.substr(7), plan, "pattern called number");
+    auto d = number_digits(text.substr(7), plan, "called number");
     if (!d) return fail(d.error());
     return with(PatternKind::called, std::move(*d));
   }
   if (low.starts_with("sip:") || low.starts_with("sips:")) {
     auto uri = detail::normalize_sip_uri(text);
     if (!uri) {
-      return fail(
-          Errc::invalid_argument,
-          "pattern: expected a SIP URI like sip:user@host or sip:host, got " + text::quote(text));
+      return fail(Errc::invalid_argument,
+                  "expected a SIP URI like sip:user@host or sip:host, got " + text::quote(text));
     }
     return with(PatternKind::sip_uri, std::move(*uri));
   }
   if (low.starts_with("ipp:")) {
     const auto user = text.substr(4);
     if (user.empty() || user.size() > 255) {
-      return fail(
-          Errc::invalid_argument,
-          "pattern: expected ipp:<user name> of 1-255 characters, got " + text::quote(text));
+      return fail(Errc::invalid_argument,
+                  "expected ipp:<user name> of 1-255 characters, got " + text::quote(text));
     }
     return with(PatternKind::ipp_user, std::string(user));
   }
@@ -203,7 +201,7 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
     return with(PatternKind::email_domain, std::move(*d));
   }
   if (low.starts_with("tel:")) {  // a fax number as an RFC 3966 URI (FaxNumber::parse reads it)
-    auto d = number_digits(text, plan, "pattern");
+    auto d = number_digits(text, plan, {});
     if (!d) return fail(d.error());
     return with(PatternKind::number, std::move(*d));
   }
@@ -218,11 +216,11 @@ Result<SenderPattern> SenderPattern::parse(std::string_view raw, const NumberPla
   }
   if (explicit_ip || ip_text.find(':') != std::string_view::npos) {
     return fail(Errc::invalid_argument,
-                "pattern: expected an IP address or network like 192.0.2.0/24 or fe80::/10, "
+                "expected an IP address or network like 192.0.2.0/24 or fe80::/10, "
                 "got " +
                     text::quote(text));
   }
-  auto d = number_digits(text, plan, "pattern");
+  auto d = number_digits(text, plan, {});
   if (!d) {
     return fail(Errc::invalid_argument,
                 d.error().message + "; a pattern is " + std::string(kPatternForms));
