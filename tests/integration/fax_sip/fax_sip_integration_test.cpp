@@ -28,6 +28,7 @@
 #include "atdesk/fax_sip/sender.hpp"
 #include "atdesk/testing/process_harness.hpp"
 #include "atdesk/testing/sample_fax.hpp"
+#include "received.hpp"
 #include "tiff_pages.hpp"
 
 // ---- A lossy network between the sender and the receiver -------------------------------------
@@ -118,54 +119,6 @@ std::string text_of(const fs::path& file) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-class Received {
- public:
-  Result<void> add(IncomingDocument doc) {
-    std::lock_guard lock(mutex_);
-    docs_.emplace(doc.sender.called ? doc.sender.called->digits() : "", std::move(doc));
-    changed_.notify_all();
-    return {};
-  }
-  std::optional<IncomingDocument> wait_for(const std::string& called, std::chrono::seconds limit) {
-    std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
-    return docs_.at(called);
-  }
-  void report(const SipFaxReceiver::CallReport& r) {
-    std::lock_guard lock(mutex_);
-    reports_.push_back(r);
-    changed_.notify_all();
-  }
-  std::vector<SipFaxReceiver::CallReport> reports() {
-    std::lock_guard lock(mutex_);
-    return reports_;
-  }
-  void failed(const SipFaxReceiver::FailedReception& f) {
-    std::lock_guard lock(mutex_);
-    failed_.push_back(f);
-    changed_.notify_all();
-  }
-  std::optional<SipFaxReceiver::FailedReception> wait_for_failed(const std::string& called,
-                                                                 std::chrono::seconds limit) {
-    std::unique_lock lock(mutex_);
-    std::optional<SipFaxReceiver::FailedReception> found;
-    changed_.wait_for(lock, limit, [&] {
-      for (const auto& f : failed_) {
-        if (f.called == called) found = f;
-      }
-      return found.has_value();
-    });
-    return found;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, IncomingDocument> docs_;
-  std::vector<SipFaxReceiver::CallReport> reports_;
-  std::vector<SipFaxReceiver::FailedReception> failed_;
-};
-
 class SipFax : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -227,12 +180,7 @@ class SipFax : public ::testing::Test {
   }
 
   std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
-    const auto path = (dir_ / ("got-" + doc.name)).string();
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(doc.data.data()),
-              static_cast<std::streamsize>(doc.data.size()));
-    out.close();
-    return testing::tiff_pages(path);
+    return testing::tiff_pages_of(doc.data, (dir_ / ("got-" + doc.name)).string());
   }
 
   // A password file as an operator makes it (mode 0600).
@@ -251,7 +199,7 @@ class SipFax : public ::testing::Test {
   }
 
   fs::path dir_;
-  Received received_;
+  testing::Received received_;
   std::unique_ptr<SipFaxReceiver> receiver_;
   int port_ = 0;
 };

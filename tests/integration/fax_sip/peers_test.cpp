@@ -34,6 +34,7 @@
 #include "atdesk/testing/process_harness.hpp"
 #include "atdesk/testing/sample_fax.hpp"
 #include "media_session.hpp"
+#include "received.hpp"
 #include "sdp.hpp"
 #include "tiff_pages.hpp"
 
@@ -789,43 +790,6 @@ class Peer {
   PeerResult result_;
 };
 
-class Received {
- public:
-  Result<void> add(IncomingDocument doc) {
-    std::lock_guard lock(mutex_);
-    docs_.emplace(doc.sender.called ? doc.sender.called->digits() : "", std::move(doc));
-    changed_.notify_all();
-    return {};
-  }
-  std::optional<IncomingDocument> wait_for(const std::string& called, std::chrono::seconds limit) {
-    std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, limit, [&] { return docs_.contains(called); })) return {};
-    return docs_.at(called);
-  }
-  void report(const SipFaxReceiver::CallReport& r) {
-    std::lock_guard lock(mutex_);
-    reports_[r.called] = r;
-    changed_.notify_all();
-  }
-  std::optional<SipFaxReceiver::CallReport> wait_for_report(const std::string& called,
-                                                            std::chrono::seconds limit) {
-    std::unique_lock lock(mutex_);
-    if (!changed_.wait_for(lock, limit, [&] { return reports_.contains(called); })) return {};
-    return reports_.at(called);
-  }
-  std::optional<SipFaxReceiver::CallReport> report_of(const std::string& called) {
-    std::lock_guard lock(mutex_);
-    if (!reports_.contains(called)) return {};
-    return reports_.at(called);
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, IncomingDocument> docs_;
-  std::map<std::string, SipFaxReceiver::CallReport> reports_;
-};
-
 // The port of the first m= line of `sdp` (0 when none).
 int media_port_of(const std::string& sdp) {
   auto parsed = parse_sdp(sdp);
@@ -873,16 +837,11 @@ class SipPeers : public ::testing::Test {
     return path;
   }
   std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
-    const auto path = (dir_ / ("got-" + doc.name)).string();
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(doc.data.data()),
-              static_cast<std::streamsize>(doc.data.size()));
-    out.close();
-    return testing::tiff_pages(path);
+    return testing::tiff_pages_of(doc.data, (dir_ / ("got-" + doc.name)).string());
   }
 
   fs::path dir_;
-  Received received_;
+  testing::Received received_;
   std::unique_ptr<SipFaxReceiver> receiver_;
   int port_ = 0;
 };

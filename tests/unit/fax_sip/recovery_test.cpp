@@ -105,12 +105,7 @@ class Recovery : public ::testing::Test {
   }
 
   std::vector<testing::TiffPage> pages_of(const IncomingDocument& doc) {
-    const auto path = (dir_ / ("got-" + doc.name)).string();
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(doc.data.data()),
-              static_cast<std::streamsize>(doc.data.size()));
-    out.close();
-    return testing::tiff_pages(path);
+    return testing::tiff_pages_of(doc.data, (dir_ / ("got-" + doc.name)).string());
   }
 
   bool spool_empty() { return fs::is_empty(spool_); }

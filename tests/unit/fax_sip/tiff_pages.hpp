@@ -5,6 +5,7 @@
 #include <tiffio.h>
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,18 @@ inline std::vector<TiffPage> tiff_pages(const std::string& path) {
   } while (TIFFReadDirectory(tif));
   TIFFClose(tif);
   return pages;
+}
+
+// The pages of a TIFF held in memory; it is written to `path` first (kept for a failure's
+// post-mortem).
+template <typename Bytes>
+std::vector<TiffPage> tiff_pages_of(const Bytes& data, const std::string& path) {
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()),
+              static_cast<std::streamsize>(data.size()));
+  }
+  return tiff_pages(path);
 }
 
 }  // namespace atdesk::testing
