@@ -256,6 +256,36 @@ TEST_F(Stanzas, DiscoItems) {
             (std::vector<std::string>{"conference.localhost", "upload.localhost"}));
 }
 
+// XEP-0013 §2.4 (Example 9): a message the server sends in answer to a fetch names its node;
+// §2.6 (Example 13): the fetch; §2.5 (Example 11): removal by node.
+TEST_F(Stanzas, FlexibleOfflineRetrieval) {
+  auto fetched = parse(
+      "<message to='bot@localhost/atdesk' from='carol@localhost/phone' type='chat'>"
+      "<body>print 0ff1ce01</body>"
+      "<delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-11-30T09:38:00Z'/>"
+      "<offline xmlns='http://jabber.org/protocol/offline'>"
+      "<item node='1764495480123456'/></offline></message>");
+  EXPECT_EQ(offline_node(fetched.get()), std::optional<std::string>("1764495480123456"));
+  auto live = parse("<message type='chat' from='carol@localhost'><body>list</body></message>");
+  EXPECT_EQ(offline_node(live.get()), std::nullopt);
+  auto no_node = parse(
+      "<message type='chat'><body>x</body><offline xmlns='http://jabber.org/protocol/offline'>"
+      "<item/></offline></message>");
+  EXPECT_EQ(offline_node(no_node.get()), std::nullopt);
+
+  auto fetch = offline_fetch(ctx_.get());
+  EXPECT_EQ(attribute(fetch.get(), "xmlns"), "http://jabber.org/protocol/offline");
+  EXPECT_NE(xmpp_stanza_get_child_by_name(fetch.get(), "fetch"), nullptr);
+
+  auto remove = offline_remove(ctx_.get(), {"n1", "n2"});
+  std::vector<std::pair<std::string, std::string>> items;
+  for (xmpp_stanza_t* c = xmpp_stanza_get_children(remove.get()); c; c = xmpp_stanza_get_next(c)) {
+    items.emplace_back(attribute(c, "action"), attribute(c, "node"));
+  }
+  EXPECT_EQ(items,
+            (std::vector<std::pair<std::string, std::string>>{{"remove", "n1"}, {"remove", "n2"}}));
+}
+
 TEST_F(Stanzas, UploadSlot) {
   auto s = parse(
       "<iq type='result' id='3'><slot xmlns='urn:xmpp:http:upload:0'>"

@@ -190,6 +190,31 @@ std::vector<std::string> parse_disco_items(xmpp_stanza_t* iq) {
   return items;
 }
 
+std::optional<std::string> offline_node(xmpp_stanza_t* message) {
+  xmpp_stanza_t* offline = xmpp_stanza_get_child_by_name_and_ns(message, "offline", kNsOffline);
+  xmpp_stanza_t* item = offline ? xmpp_stanza_get_child_by_name(offline, "item") : nullptr;
+  auto node = attribute(item, "node");
+  if (node.empty()) return std::nullopt;
+  return node;
+}
+
+StanzaPtr offline_fetch(xmpp_ctx_t* ctx) {
+  auto offline = element(ctx, "offline", kNsOffline);
+  append(offline.get(), element(ctx, "fetch"));
+  return offline;
+}
+
+StanzaPtr offline_remove(xmpp_ctx_t* ctx, const std::vector<std::string>& nodes) {
+  auto offline = element(ctx, "offline", kNsOffline);
+  for (const auto& node : nodes) {
+    auto item = element(ctx, "item");
+    xmpp_stanza_set_attribute(item.get(), "action", "remove");
+    xmpp_stanza_set_attribute(item.get(), "node", node.c_str());
+    append(offline.get(), std::move(item));
+  }
+  return offline;
+}
+
 std::optional<UploadSlot> parse_upload_slot(xmpp_stanza_t* iq) {
   xmpp_stanza_t* slot = xmpp_stanza_get_child_by_name_and_ns(iq, "slot", kNsUpload);
   if (!slot) return std::nullopt;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "atdesk/chat/chat_service.hpp"
+#include "strophe_handles.hpp"
 
 namespace atdesk::chat::xmpp {
 
@@ -25,6 +26,7 @@ inline constexpr const char* kNsDelay = "urn:xmpp:delay";
 inline constexpr const char* kNsLegacyDelay = "jabber:x:delay";
 inline constexpr const char* kNsRoster = "jabber:iq:roster";
 inline constexpr const char* kNsXData = "jabber:x:data";
+inline constexpr const char* kNsOffline = "http://jabber.org/protocol/offline";  // XEP-0013
 
 // Messages longer than this are ignored rather than parsed as commands.
 inline constexpr std::size_t kMaxCommandBytes = 4096;
@@ -97,6 +99,17 @@ struct DiscoInfo {
 };
 DiscoInfo parse_disco_info(xmpp_stanza_t* iq);
 std::vector<std::string> parse_disco_items(xmpp_stanza_t* iq);
+
+// XEP-0013 (flexible offline message retrieval). A message the server sent in answer to a fetch
+// carries <offline><item node='...'/></offline>: its node, to remove it once handled; nothing for
+// any other message.
+std::optional<std::string> offline_node(xmpp_stanza_t* message);
+// <offline xmlns='http://jabber.org/protocol/offline'><fetch/></offline>, the child of the get IQ
+// that asks for every stored message.
+StanzaPtr offline_fetch(xmpp_ctx_t* ctx);
+// <offline><item action='remove' node='...'/>...</offline>, the child of the set IQ that removes
+// the stored messages handled.
+StanzaPtr offline_remove(xmpp_ctx_t* ctx, const std::vector<std::string>& nodes);
 
 // XEP-0363 slot: where to PUT, the headers to send with it, and the URL to share.
 struct UploadSlot {

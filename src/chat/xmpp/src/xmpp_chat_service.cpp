@@ -38,6 +38,12 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr unsigned long kPollMs = 10;
+// XEP-0013 fetches of what waits in the server's offline storage: the first soon after a session
+// starts, then at this interval. ejabberd stores offline messages asynchronously, so a message
+// sent while atdesk was away can be stored just after the server flushed the offline queue at
+// our initial presence; it would wait there until the next login.
+constexpr auto kOfflineFirstFetch = std::chrono::seconds(2);
+constexpr auto kOfflineFetchInterval = std::chrono::seconds(60);
 constexpr const char* kNsPing = "urn:xmpp:ping";
 
 // A result handed from the loop thread to a waiting caller.
@@ -205,6 +211,10 @@ class XmppChatService::Loop {
   std::optional<UploadService> upload_;
   int discovery_pending_ = 0;  // disco requests of discover_upload() not answered yet
   std::vector<std::function<void()>> after_discovery_;
+  bool offline_retrieval_ = false;  // the server offers XEP-0013
+  SteadyClock::time_point next_offline_fetch_{};
+  bool offline_fetching_ = false;
+  std::vector<std::string> offline_handled_;  // XEP-0013 nodes handled, to remove
 
   std::string who() const { return "xmpp service '" + settings_.name + "'"; }
   std::string peer() const {
@@ -280,6 +290,7 @@ class XmppChatService::Loop {
       if (disconnected_) release_connection();
       run_tasks();
       expire();
+      fetch_offline();
     }
     if (conn_ && connected_) {
       StanzaPtr p(xmpp_presence_new(ctx_.get()));
@@ -468,6 +479,7 @@ class XmppChatService::Loop {
     roster_loaded_ = false;
     pushed_.clear();
     upload_.reset();
+    offline_retrieval_ = false;
     std::lock_guard lock(mutex_);
     presence_.clear();
   }
@@ -510,6 +522,9 @@ class XmppChatService::Loop {
     xmpp_handler_add(c, &Loop::on_message, nullptr, "message", nullptr, this);
     xmpp_handler_add(c, &Loop::on_iq, nullptr, "iq", nullptr, this);
     const char* bound = xmpp_conn_get_bound_jid(c);
+    next_offline_fetch_ = SteadyClock::now() + kOfflineFirstFetch;
+    offline_fetching_ = false;
+    offline_handled_.clear();
     if (resumed_ && ever_connected_) {
       // The server kept our session: roster, rooms and presence subscriptions are as they were,
       // and the stanzas either side had not acknowledged were sent again.
@@ -638,19 +653,56 @@ class XmppChatService::Loop {
     if (first) join(room);
   }
 
+  // Fetches what waits in the server's offline storage (XEP-0013) and removes each message once
+  // handled: the server sends the stored messages, then the result of the fetch.
+  void fetch_offline() {
+    if (!connected_ || !offline_retrieval_ || offline_fetching_ ||
+        SteadyClock::now() < next_offline_fetch_) {
+      return;
+    }
+    next_offline_fetch_ = SteadyClock::now() + kOfflineFetchInterval;
+    offline_fetching_ = true;
+    auto iq = new_iq("get", nullptr);
+    append(iq.get(), offline_fetch(ctx()));
+    send_iq(std::move(iq), [this](xmpp_stanza_t* result) {
+      offline_fetching_ = false;
+      auto handled = std::move(offline_handled_);
+      offline_handled_.clear();
+      if (!result || attribute(result, "type") != "result" || handled.empty()) return;
+      spdlog::info("chat {}: {} message(s) fetched from the offline storage of {} (XEP-0013)",
+                   settings_.name, handled.size(), peer());
+      auto remove = new_iq("set", nullptr);
+      append(remove.get(), offline_remove(ctx(), handled));
+      send_iq(std::move(remove), [this, count = handled.size()](xmpp_stanza_t* answer) {
+        if (!answer || attribute(answer, "type") != "result") {
+          spdlog::warn(
+              "chat {}: {} did not confirm removing the {} offline message(s) handled ({}); it "
+              "may deliver them again at the next login",
+              settings_.name, peer(), count,
+              answer ? error_condition(answer) : std::string("no answer"));
+        }
+      });
+    });
+  }
+
   // Finds the XEP-0363 service among the domain and its disco items. Slot requests made
   // meanwhile wait for the answer (after_discovery_), so a send right after connecting still
   // gets its preview.
+  std::string own_domain() const { return Jid::parse(own_bare_).value_or(Jid{}).domain; }
+
   void discover_upload() {
-    const auto domain = Jid::parse(own_bare_).value_or(Jid{}).domain;
+    const auto domain = own_domain();
     auto check = [this](const std::string& jid) {
       auto info = new_iq("get", jid.c_str());
       append(info.get(), element(ctx(), "query", kNsDiscoInfo));
       ++discovery_pending_;
       send_iq(std::move(info), [this, jid](xmpp_stanza_t* result) {
-        if (result && attribute(result, "type") == "result" && !upload_) {
+        if (result && attribute(result, "type") == "result") {
           const auto parsed = parse_disco_info(result);
-          if (parsed.has_feature(kNsUpload)) upload_ = UploadService{jid, parsed.max_file_size};
+          if (parsed.has_feature(kNsUpload) && !upload_) {
+            upload_ = UploadService{jid, parsed.max_file_size};
+          }
+          if (jid == own_domain() && parsed.has_feature(kNsOffline)) offline_retrieval_ = true;
         }
         discovery_step_done();
       });
@@ -822,6 +874,10 @@ class XmppChatService::Loop {
   }
 
   void handle_message(xmpp_stanza_t* stanza) {
+    // A stored message we fetched is removed from the server once handled, whatever it held.
+    if (auto node = offline_node(stanza); node && offline_fetching_) {
+      offline_handled_.push_back(std::move(*node));
+    }
     auto incoming = read_command(stanza, settings_.name, own_bare_, rooms_);
     if (!incoming) return;
     ChatCommand& command = incoming->command;
