@@ -175,6 +175,23 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   ATDESK_TRY(limits.integer("max_height_px", c.limits.max_height_px, 100, 100000));
   ATDESK_TRY(limits.no_unknown_keys());
 
+  Section printing(section("printing"), "printing", file);
+  long long retry_min = c.print_retry_min.count();
+  long long retry_max = c.print_retry_max.count();
+  long long stopped = c.print_stopped_notice.count();
+  ATDESK_TRY(printing.integer("retry_min_s", retry_min, 1, 600));
+  ATDESK_TRY(printing.integer("retry_max_s", retry_max, 1, 3600));
+  ATDESK_TRY(printing.integer("stopped_notice_min", stopped, 1, 1440));
+  if (retry_max < retry_min) {
+    return fail(Errc::invalid_argument,
+                printing.where("retry_max_s") + ": expected at least retry_min_s (" +
+                    std::to_string(retry_min) + "), got " + std::to_string(retry_max));
+  }
+  c.print_retry_min = std::chrono::seconds(retry_min);
+  c.print_retry_max = std::chrono::seconds(retry_max);
+  c.print_stopped_notice = std::chrono::minutes(stopped);
+  ATDESK_TRY(printing.no_unknown_keys());
+
   if (const auto* printers = top.get("printer")) {
     if (!printers->is_array()) {
       return fail(Errc::invalid_argument, file + ": printer: expected [[printer]] tables");

@@ -71,6 +71,13 @@ struct Config {
   std::chrono::seconds housekeeping_interval{30};
   document::Limits limits;  // [limits]
 
+  // [printing] retry_min_s / retry_max_s: the backoff of a job the printer could not take (the
+  // first retry after retry_min_s, doubling up to retry_max_s, without end); stopped_notice_min:
+  // how long a job may wait at a stopped queue before its recipients are told.
+  std::chrono::seconds print_retry_min{2};
+  std::chrono::seconds print_retry_max{300};
+  std::chrono::minutes print_stopped_notice{10};
+
   std::vector<PrinterConfig> printers;  // [[printer]]
   bool local_chat = true;               // [chat.local] enabled
   // [chat.<name>] for every other chat service: its table, read by the factory of its `type`

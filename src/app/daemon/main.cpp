@@ -178,6 +178,9 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   settings.default_printer = config.default_printer();
   settings.retention = config.retention;
   settings.housekeeping_interval = config.housekeeping_interval;
+  settings.print_retry_min = config.print_retry_min;
+  settings.print_retry_max = config.print_retry_max;
+  settings.print_stopped_notice = config.print_stopped_notice;
   settings.worker_threads = config.worker_threads;
   engine::Engine engine(
       settings, engine::Dependencies{**db, **db, **spool, clock, **zone, printer_map, chat_map});

@@ -41,6 +41,9 @@ TEST(Config, EmptyFileGivesEmbeddedDefaults) {
   EXPECT_TRUE(c.local_chat);
   EXPECT_FALSE(c.inbox_dir);
   EXPECT_EQ(c.retention, std::chrono::hours(7 * 24));
+  EXPECT_EQ(c.print_retry_min, std::chrono::seconds(2));
+  EXPECT_EQ(c.print_retry_max, std::chrono::seconds(300));
+  EXPECT_EQ(c.print_stopped_notice, std::chrono::minutes(10));
 }
 
 TEST(Config, ReadsEverySection) {
@@ -62,6 +65,10 @@ presence_unavailable = "print"
 match_first = "called"
 [retention]
 held_days = 30
+[printing]
+retry_min_s = 5
+retry_max_s = 120
+stopped_notice_min = 30
 [limits]
 max_file_mb = 10
 max_pages = 50
@@ -89,6 +96,9 @@ poll_ms = 250
   EXPECT_EQ(c.policy.presence_unavailable, Action::print);
   EXPECT_EQ(c.match, MatchPreference::called_first);
   EXPECT_EQ(c.retention, std::chrono::hours(30 * 24));
+  EXPECT_EQ(c.print_retry_min, std::chrono::seconds(5));
+  EXPECT_EQ(c.print_retry_max, std::chrono::seconds(120));
+  EXPECT_EQ(c.print_stopped_notice, std::chrono::minutes(30));
   EXPECT_EQ(c.limits.max_file_bytes, 10u << 20);
   EXPECT_EQ(c.limits.max_pages, 50);
   ASSERT_EQ(c.printers.size(), 2u);
@@ -123,6 +133,15 @@ TEST(Config, ErrorsNameTheFileKeyAndExpectation) {
   e = parse_error("[retention]\nheld_days = 0\n");
   EXPECT_NE(e.find("held_days"), std::string::npos) << e;
   EXPECT_NE(e.find("1 to 3650"), std::string::npos) << e;
+
+  e = parse_error("[printing]\nretry_min_s = 30\nretry_max_s = 10\n");
+  EXPECT_NE(e.find("[printing] retry_max_s: expected at least retry_min_s (30), got 10"),
+            std::string::npos)
+      << e;
+  e = parse_error("[printing]\nstopped_notice_min = 0\n");
+  EXPECT_NE(e.find("stopped_notice_min"), std::string::npos) << e;
+  e = parse_error("[printing]\nretry_min = 3\n");
+  EXPECT_NE(e.find("retry_min: unknown key"), std::string::npos) << e;
 
   e = parse_error("[retention]\nheld_days = \"7\"\n");
   EXPECT_NE(e.find("expected an integer"), std::string::npos) << e;
