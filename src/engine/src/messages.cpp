@@ -29,6 +29,15 @@ std::string what_and_who(const Job& job, bool capital) {
   return fmt::format("{}ax from {}", capital ? "F" : "f", job.sender.display());
 }
 
+// What follows the page count: ", incomplete" for a fax that dropped, the stored format for a
+// print job (", PDF", or ", raster" for PWG, Apple, JPEG and PNG, kept as TIFF).
+std::string page_note(const Job& job) {
+  if (job.source == JobSource::ipp) {
+    return job.format == DocumentFormat::pdf ? ", PDF" : ", raster";
+  }
+  return job.incomplete ? ", incomplete" : "";
+}
+
 }  // namespace
 
 std::string Engine::Impl::held_text(const Job& job) const {
@@ -37,14 +46,15 @@ std::string Engine::Impl::held_text(const Job& job) const {
       "{} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
       "now, 'print at <printer>' to choose a printer, 'delete {}' to delete it, 'list' for all "
       "held jobs, 'help' for more.",
-      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s",
-      job.incomplete ? ", incomplete" : "", local_time(job.received_at), job.reason, id, id);
+      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s", page_note(job),
+      local_time(job.received_at), job.reason, id, id);
   return text;
 }
 
 std::string Engine::Impl::printed_text(const Job& job) const {
-  return fmt::format("Printed: {} ({} page{}) received {}, on printer {}. Job {}.",
+  return fmt::format("Printed: {} ({} page{}{}) received {}, on printer {}. Job {}.",
                      what_and_who(job, false), job.pages, job.pages == 1 ? "" : "s",
+                     job.source == JobSource::ipp ? page_note(job) : "",
                      local_time(job.received_at), job.printer, job.id.short_id());
 }
 
