@@ -78,6 +78,55 @@ TEST(IppServerConfig, PersonalQueuesBecomeOwnerArguments) {
   EXPECT_EQ(std::count(args.begin(), args.end(), "--dnssd"), 1);
 }
 
+RecipientRule rule(const std::string& pattern, const std::string& recipient) {
+  RecipientRule r;
+  r.pattern = *SenderPattern::parse(pattern, {});
+  r.recipient = *Recipient::parse_key(recipient);
+  return r;
+}
+
+ippd::HandoffHeader job_from(const std::string& user, const std::string& identity) {
+  ippd::HandoffHeader h;
+  h.queue = "office";
+  h.user = user;
+  h.identity = identity;
+  return h;
+}
+
+// Who a print job is for: established by a trusted identity or a trusted name, and an ipp:
+// rule; otherwise held for the chosen recipient (or the `others` rule's) with the reason.
+TEST(IppOwner, EstablishedOnlyByATrustedIdentityOrNameWithARule) {
+  const std::vector<RecipientRule> rules = {rule("ipp:alice", "user:local:alice"),
+                                            rule("others", "channel:local:front-desk")};
+  auto s = settings_of("[ipp_server]\n");
+  ASSERT_TRUE(s && *s);
+  IppServerSettings settings = **s;
+  EXPECT_FALSE(owner_unknown(job_from("alice", "claimed"), rules, settings));
+  EXPECT_FALSE(owner_unknown(job_from("alice", "basic"), rules, settings));
+  auto guest = owner_unknown(job_from("guest", "claimed"), rules, settings);
+  ASSERT_TRUE(guest);
+  EXPECT_EQ(guest->hold_for, std::vector{*Recipient::parse_key("channel:local:front-desk")});
+  EXPECT_NE(guest->why.find("\"guest\") is in no ipp: rule"), std::string::npos) << guest->why;
+  auto carol = owner_unknown(job_from("carol", "basic"), rules, settings);
+  ASSERT_TRUE(carol);
+  EXPECT_NE(carol->why.find("signed in"), std::string::npos) << carol->why;
+  EXPECT_TRUE(owner_unknown(job_from("", "claimed"), rules, settings));
+
+  auto chosen =
+      settings_of("[ipp_server]\nunknown_owner = \"user:local:frank\"\ntrust_user_names = false\n");
+  ASSERT_TRUE(chosen && *chosen) << chosen.error().message;
+  settings = **chosen;
+  auto claimed = owner_unknown(job_from("alice", "claimed"), rules, settings);
+  ASSERT_TRUE(claimed);  // a rule exists, but the name is not trusted
+  EXPECT_EQ(claimed->hold_for, std::vector{*Recipient::parse_key("user:local:frank")});
+  EXPECT_NE(claimed->why.find("not trusted"), std::string::npos) << claimed->why;
+  EXPECT_FALSE(owner_unknown(job_from("alice", "token"), rules, settings));
+
+  auto bad = settings_of("[ipp_server]\nunknown_owner = \"frank\"\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("unknown_owner"), std::string::npos);
+}
+
 TEST(IppServerConfig, ErrorsNameTheKey) {
   auto error_of = [](const std::string& text) {
     auto s = settings_of(text);
