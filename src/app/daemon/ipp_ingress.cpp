@@ -179,6 +179,19 @@ std::optional<IncomingDocument::OwnerUnknown> owner_unknown(const ippd::HandoffH
       return r.pattern.kind == PatternKind::ipp_user && r.pattern.value == h.user;
     });
   };
+  // The computer's address (known with sign-in or personal queue URLs) in an IP-network rule
+  // names the person as a fax's line does: that counts as an owner too.
+  if (auto ip = canonical_ip(h.host)) {
+    Sender by_address;
+    by_address.ip = *ip;
+    const RecipientTable table(rules);
+    const auto match = table.match(by_address);
+    if (std::ranges::any_of(match.rules, [](const RecipientRule* r) {
+          return r->pattern.kind == PatternKind::ip_cidr;
+        })) {
+      return std::nullopt;
+    }
+  }
   std::string why;
   if (h.user.empty()) {
     why = "the print job came with no user name and nobody signed in";

@@ -54,8 +54,9 @@ struct IppServerSettings {
 Result<std::optional<IppServerSettings>> ipp_server_settings(const Config& config);
 
 // Whether a print job's owner is established: by a trusted identity (sign-in, personal queue)
-// or, on trusted networks, by its requesting-user-name; and in either case by an ipp:<user>
-// rule of the recipient table that says who the person is. nullopt: established; otherwise
+// or, on trusted networks, by its requesting-user-name, and in either case by an ipp:<user>
+// rule of the recipient table that says who the person is; or by an IP-network rule matching
+// the computer's address. nullopt: established; otherwise
 // whom the job is held for (settings.unknown_owner, or the `others` rule's recipients) and why,
 // in words for the notice.
 std::optional<IncomingDocument::OwnerUnknown> owner_unknown(const ippd::HandoffHeader& header,

@@ -20,11 +20,15 @@ std::string Engine::Impl::local_time(Timestamp t) const {
 
 namespace {
 
-// "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice".
+// "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice"
+// (" at 192.0.2.7" when the computer's address is known).
 std::string what_and_who(const Job& job, bool capital) {
   if (job.source == JobSource::ipp) {
-    return fmt::format("{}rint job \"{}\" from {}", capital ? "P" : "p", job.document_name,
-                       job.sender.display());
+    // The computer's address when atdesk-ippd knew it (docs/printing.md).
+    return fmt::format(
+        "{}rint job \"{}\" from {}{}", capital ? "P" : "p", job.document_name, job.sender.display(),
+        job.sender.ip.empty() || job.sender.ip == job.sender.display() ? ""
+                                                                       : " at " + job.sender.ip);
   }
   return fmt::format("{}ax from {}", capital ? "F" : "f", job.sender.display());
 }

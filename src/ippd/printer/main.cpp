@@ -14,6 +14,7 @@
 // "basic") and personal queue URLs /ipp/print/u/<token> (--token-queue, "token"). Sign-ins and
 // tokens are checked by atdeskd over the hand-off socket, in PAPPL's authentication callback,
 // before PAPPL takes the job; the job carries a one-time mark of the identity found there.
+#include <arpa/inet.h>
 #include <pappl/pappl.h>
 #include <sys/stat.h>
 
@@ -48,8 +49,9 @@ constexpr auto kSignInCacheTime = std::chrono::seconds(30);
 
 // An identity the authentication callback established for one request.
 struct Identity {
-  std::string kind;  // "basic" or "token"
+  std::string kind;  // "basic", "token", or "claimed" (only the host is known)
   std::string user;
+  std::string host;  // the client's address
   std::chrono::steady_clock::time_point at;
 };
 
@@ -69,7 +71,20 @@ struct Context {
   // Successful sign-ins by the SHA-256 of the Authorization header, for kSignInCacheTime, so
   // that a client's polling does not cost atdeskd a password hash each time.
   std::map<std::string, Identity> signed_in;
+  // Wrong passwords per account name: after kMaxFailures in a row the name is refused here,
+  // without asking atdeskd, for a lock that doubles with each further failure (as the web UI's
+  // sign-in does), so guessing costs atdeskd no password hashes and cannot hold up hand-offs.
+  struct Failures {
+    int count = 0;
+    std::chrono::seconds lock{0};
+    std::chrono::steady_clock::time_point until{};
+  };
+  std::map<std::string, Failures> failures;
 };
+
+constexpr int kMaxFailures = 5;
+constexpr auto kFirstLock = std::chrono::seconds(30);
+constexpr auto kLongestLock = std::chrono::seconds(3600);
 
 // The state of one raster job between rstartjob and rendjob.
 struct RasterJob {
@@ -104,18 +119,20 @@ HandoffHeader header_for(pappl_job_t* job, Context& ctx) {
   if (const char* name = papplJobGetName(job)) h.job_name = name;
   if (const char* user = papplJobGetUsername(job)) h.user = user;
   h.identity = "claimed";
+  // PAPPL 1.3.1 keeps no originating host with a job: h.host comes with the mark, so it is known
+  // only when the authentication callback runs (--sign-in, --token-queue).
+  const auto mark = take_mark(job, ctx);
+  if (mark) h.host = mark->host;
   if (auto it = ctx.owners.find(h.queue); it != ctx.owners.end()) {
     h.user = it->second;
     h.identity = "queue";
-  } else if (auto mark = take_mark(job, ctx)) {
+  } else if (mark && mark->kind != "claimed") {
     h.user = mark->user;
     h.identity = mark->kind;
   } else if (h.queue == kTokenQueue) {
     h.user.clear();  // cannot happen (the callback refuses the queue without a token): nobody's
   }
   if (const char* format = papplJobGetFormat(job)) h.ipp_format = format;
-  // PAPPL 1.3.1 keeps no originating host with a job and has no hook that sees both the client
-  // and the job, so h.host stays empty (docs/design-notes.md).
   return h;
 }
 
@@ -289,7 +306,17 @@ std::string sha256_hex(std::string_view data) {
 // Puts the one-time mark of `who` on the request, so that the job PAPPL makes from it carries
 // it (PAPPL copies the request's job attributes into the job).
 void mark_request(pappl_client_t* client, Context& ctx, Identity who) {
-  papplClientSetUsername(client, who.user.c_str());
+  if (!who.user.empty()) papplClientSetUsername(client, who.user.c_str());
+  // The plain numeric address (httpAddrString writes IPv6 as "[v1.::1]", a URI form).
+  char address[INET6_ADDRSTRLEN] = "";
+  if (const http_addr_t* addr = httpGetAddress(papplClientGetHTTP(client))) {
+    if (addr->addr.sa_family == AF_INET) {
+      ::inet_ntop(AF_INET, &addr->ipv4.sin_addr, address, sizeof address);
+    } else if (addr->addr.sa_family == AF_INET6) {
+      ::inet_ntop(AF_INET6, &addr->ipv6.sin6_addr, address, sizeof address);
+    }
+  }
+  who.host = address;
   // Only the operations that make a job need the mark (not Get-Jobs, Validate-Job, polls).
   const ipp_op_t op = papplClientGetOperation(client);
   ipp_t* request = papplClientGetRequest(client);
@@ -355,13 +382,15 @@ http_status_t authenticate(pappl_client_t* client, const char* /*group*/, gid_t 
       return user.error().code == atdesk::Errc::permission_denied ? HTTP_STATUS_FORBIDDEN
                                                                   : HTTP_STATUS_SERVER_ERROR;
     }
-    mark_request(client, ctx, {"token", *user, {}});
+    mark_request(client, ctx, {"token", *user, {}, {}});
     return HTTP_STATUS_CONTINUE;
   }
   const char* authorization = httpGetField(papplClientGetHTTP(client), HTTP_FIELD_AUTHORIZATION);
   const bool has_credentials = authorization && *authorization;
   if (!ctx.sign_in || ctx.owners.contains(queue)) {
-    return HTTP_STATUS_CONTINUE;  // names as sent (and trusted per atdeskd's settings)
+    // Names as sent (trusted per atdeskd's settings); the mark carries the client's address.
+    mark_request(client, ctx, {"claimed", {}, {}, {}});
+    return HTTP_STATUS_CONTINUE;
   }
   // Credentials are taken over TLS only, and asked for only there (a 401 on a plain connection
   // would invite a client to send its password in the clear).
@@ -404,16 +433,33 @@ http_status_t authenticate(pappl_client_t* client, const char* /*group*/, gid_t 
   r.kind = "basic";
   r.user = pair.substr(0, colon);
   r.password = pair.substr(colon + 1);
-  auto user = atdesk::ippd::identify(ctx.socket, r, std::chrono::seconds(30));
-  if (!user) {
-    papplLogClient(client, PAPPL_LOGLEVEL_WARN, "sign-in of \"%s\" refused: %s", r.user.c_str(),
-                   user.error().message.c_str());
-    return user.error().code == atdesk::Errc::permission_denied ? HTTP_STATUS_UNAUTHORIZED
-                                                                : HTTP_STATUS_SERVER_ERROR;
-  }
-  Identity who{"basic", *user, std::chrono::steady_clock::now()};
   {
     std::lock_guard lock(ctx.mutex);
+    if (auto it = ctx.failures.find(r.user);
+        it != ctx.failures.end() && std::chrono::steady_clock::now() < it->second.until) {
+      papplLogClient(client, PAPPL_LOGLEVEL_WARN,
+                     "sign-in refused: too many wrong passwords for this account name");
+      return HTTP_STATUS_UNAUTHORIZED;
+    }
+  }
+  auto user = atdesk::ippd::identify(ctx.socket, r, std::chrono::seconds(30));
+  if (!user) {
+    papplLogClient(client, PAPPL_LOGLEVEL_WARN, "sign-in refused: %s",
+                   user.error().message.c_str());
+    if (user.error().code != atdesk::Errc::permission_denied) return HTTP_STATUS_SERVER_ERROR;
+    std::lock_guard lock(ctx.mutex);
+    if (ctx.failures.size() > 10000) ctx.failures.clear();  // a flood of names: start over
+    auto& f = ctx.failures[r.user];
+    if (++f.count >= kMaxFailures) {
+      f.lock = f.lock.count() == 0 ? kFirstLock : std::min(f.lock * 2, kLongestLock);
+      f.until = std::chrono::steady_clock::now() + f.lock;
+    }
+    return HTTP_STATUS_UNAUTHORIZED;
+  }
+  Identity who{"basic", *user, {}, std::chrono::steady_clock::now()};
+  {
+    std::lock_guard lock(ctx.mutex);
+    ctx.failures.erase(r.user);
     const auto now = std::chrono::steady_clock::now();
     std::erase_if(ctx.signed_in,
                   [&](const auto& e) { return now - e.second.at >= kSignInCacheTime; });

@@ -458,6 +458,14 @@ scenario_sign_in_over_tls() {
   local id
   id=$(wait_job signed-in-job held)
   expect_eq "owner from the sign-in" "$(job_field "$id" .sender.ipp_user)" gina
+  # The computer's address, which only the authentication callback sees, reaches the notice.
+  expect_eq "the computer's address" "$(job_field "$id" .sender.ip)" 127.0.0.1
+  local deadline=$((SECONDS + 30))
+  until "$cli" --json messages --to user:local:gina | jq -r '.messages[].text' |
+    grep -q '^Print job "signed-in-job" from gina at 127.0.0.1 (1 page, PDF) received .* is held'; do
+    [ $SECONDS -lt $deadline ] || { log "  FAIL: no notice to gina"; return 1; }
+    sleep 0.1
+  done
   expect_eq "recipients" "$(job_field "$id" '.recipients | join(",")')" user:local:gina
   api GET "/api/v1/jobs/$id/history" | jq -r '.history[0].reason' |
     grep -q 'from user "gina" (signed in)'
@@ -477,8 +485,29 @@ scenario_sign_in_over_tls() {
   expect_eq "HTTP status of a plain request" "$(curl -s -o /dev/null -w '%{http_code}' \
     -H 'Content-Type: application/ipp' --data-binary @"$work/print-job.ipp" \
     "http://127.0.0.1:$ipp_port/ipp/print/office")" 426
+  # Five wrong passwords lock the account name: then even the right one is refused (401) for a
+  # while, without atdeskd being asked.
+  api POST /api/v1/accounts -H 'Content-Type: application/json' \
+    --data '{"name":"ivan","password":"ivan right 7","role":"user","recipients":["user:local:ivan"]}' \
+    -o /dev/null
+  https_print() {  # https_print USER:PASSWORD -> HTTP status
+    curl -sk -o /dev/null -w '%{http_code}' -u "$1" -H 'Content-Type: application/ipp' \
+      --data-binary @"$work/print-job.ipp" "https://127.0.0.1:$ipp_port/ipp/print/office"
+  }
+  expect_eq "a right password with curl" "$(https_print 'gina:correct horse 7')" 200
+  local i
+  for i in 1 2 3 4 5; do expect_eq "wrong password $i" "$(https_print 'ivan:wrong')" 401; done
+  expect_eq "the right password while locked" "$(https_print 'ivan:ivan right 7')" 401
+  wait_stored() {  # the job curl's 200 acknowledged is stored before the count
+    local deadline=$((SECONDS + 30))
+    until [ "$(api GET "/api/v1/jobs?limit=200" | jq '.jobs | length')" -ge "$1" ]; do
+      [ $SECONDS -lt $deadline ] || return 1
+      sleep 0.1
+    done
+  }
+  wait_stored $((before + 2))
   expect_eq "jobs stored" "$(api GET "/api/v1/jobs?limit=200" | jq '.jobs | length')" \
-    $((before + 1))
+    $((before + 2))
   use_config plain
 }
 

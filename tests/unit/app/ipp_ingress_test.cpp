@@ -121,10 +121,37 @@ TEST(IppOwner, EstablishedOnlyByATrustedIdentityOrNameWithARule) {
   EXPECT_EQ(claimed->hold_for, std::vector{*Recipient::parse_key("user:local:frank")});
   EXPECT_NE(claimed->why.find("not trusted"), std::string::npos) << claimed->why;
   EXPECT_FALSE(owner_unknown(job_from("alice", "token"), rules, settings));
+  // An IP-network rule for the computer's address names the owner too.
+  auto from_pc = job_from("PC-17", "claimed");
+  from_pc.host = "192.0.2.17";
+  EXPECT_TRUE(owner_unknown(from_pc, rules, settings));
+  auto with_pc = rules;
+  with_pc.push_back(rule("192.0.2.0/24", "user:local:carol"));
+  EXPECT_FALSE(owner_unknown(from_pc, with_pc, settings));
 
   auto bad = settings_of("[ipp_server]\nunknown_owner = \"frank\"\n");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("unknown_owner"), std::string::npos);
+}
+
+TEST(IppServerConfig, SignInAndPersonalTokensNeedTlsAndBecomeArguments) {
+  auto s = settings_of("[ipp_server]\ntls = true\nsign_in = true\npersonal_tokens = true\n");
+  ASSERT_TRUE(s && *s) << s.error().message;
+  EXPECT_EQ((*s)->tls_dir, fs::path("/srv/atdesk/ipp-tls"));
+  const auto args = (*s)->arguments();
+  for (const char* flag : {"--tls", "--sign-in", "--token-queue"}) {
+    EXPECT_EQ(std::count(args.begin(), args.end(), flag), 1) << flag;
+  }
+  for (const char* key : {"sign_in", "personal_tokens"}) {
+    auto bad = settings_of("[ipp_server]\n" + std::string(key) + " = true\n");
+    ASSERT_FALSE(bad) << key;
+    EXPECT_NE(bad.error().message.find(key), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("tls = true"), std::string::npos) << bad.error().message;
+  }
+  auto taken = settings_of(
+      "[ipp_server]\ntls = true\npersonal_tokens = true\nqueues = [\"office\", \"u\"]\n");
+  ASSERT_FALSE(taken);
+  EXPECT_NE(taken.error().message.find("queues"), std::string::npos);
 }
 
 TEST(IppServerConfig, ErrorsNameTheKey) {
