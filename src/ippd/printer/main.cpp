@@ -362,6 +362,26 @@ std::string token_of(pappl_client_t* client) {
 http_status_t authenticate(pappl_client_t* client, const char* /*group*/, gid_t /*gid*/,
                            void* data) {
   auto& ctx = *static_cast<Context*>(data);
+  // PAPPL asks this callback for administrative operations too (Delete-Printer,
+  // Shutdown-All-Printers, Pause-Printer, ...). Without a callback PAPPL allows them to local
+  // clients only; so does atdesk-ippd with one: neither a sign-in nor a token is an admin's.
+  switch (papplClientGetOperation(client)) {
+    case IPP_OP_PRINT_JOB:
+    case IPP_OP_VALIDATE_JOB:
+    case IPP_OP_CREATE_JOB:
+    case IPP_OP_SEND_DOCUMENT:
+    case IPP_OP_CANCEL_JOB:
+    case IPP_OP_CANCEL_MY_JOBS:
+    case IPP_OP_CLOSE_JOB:
+    case IPP_OP_GET_JOBS:
+    case IPP_OP_GET_JOB_ATTRIBUTES:
+    case IPP_OP_GET_PRINTER_ATTRIBUTES:
+    case IPP_OP_IDENTIFY_PRINTER:
+      break;
+    default:
+      return httpAddrLocalhost(httpGetAddress(papplClientGetHTTP(client))) ? HTTP_STATUS_CONTINUE
+                                                                           : HTTP_STATUS_FORBIDDEN;
+  }
   if (ipp_t* request = papplClientGetRequest(client)) {
     while (ipp_attribute_t* forged = ippFindAttribute(request, kIdentityMark, IPP_TAG_ZERO)) {
       ippDeleteAttribute(request, forged);
