@@ -15,11 +15,14 @@
 // tokens are checked by atdeskd over the hand-off socket, in PAPPL's authentication callback,
 // before PAPPL takes the job; the job carries a one-time mark of the identity found there.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pappl/pappl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +35,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "atdesk/ippd/handoff_client.hpp"
@@ -571,6 +575,78 @@ bool driver_callback(pappl_system_t* system, const char* driver_name, const char
   return true;
 }
 
+// PAPPL logs every request's path (level info) and, at level debug, its printer-uri; a personal
+// queue URL's path holds the person's token. With --token-queue, atdesk-ippd's stderr, where
+// PAPPL logs, goes through a pipe that blanks the tokens out before the lines reach atdeskd's
+// log. Lines are passed on whole; the rest at the end.
+class TokenRedactor {
+ public:
+  TokenRedactor() = default;
+  TokenRedactor(const TokenRedactor&) = delete;
+  TokenRedactor& operator=(const TokenRedactor&) = delete;
+  ~TokenRedactor() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);  // closes the pipe's last write end: the reader sees EOF
+    if (thread_.joinable()) thread_.join();
+    ::close(saved_);
+  }
+
+  bool start() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+    saved_ = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (saved_ < 0 || ::dup2(fds[1], STDERR_FILENO) < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      if (saved_ >= 0) ::close(saved_);
+      saved_ = -1;
+      return false;
+    }
+    ::close(fds[1]);
+    thread_ = std::thread([this, in = fds[0]] {
+      std::string pending;
+      char buf[4096];
+      while (true) {
+        const auto n = ::read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        pending.append(buf, static_cast<std::size_t>(n));
+        const auto end = pending.rfind('\n');
+        if (end == std::string::npos) continue;
+        pass_on(redact(pending.substr(0, end + 1)));
+        pending.erase(0, end + 1);
+      }
+      if (!pending.empty()) pass_on(redact(pending));
+      ::close(in);
+    });
+    return true;
+  }
+
+  static std::string redact(std::string text) {
+    const std::string prefix = std::string("/ipp/print/") + kTokenQueue + "/";
+    for (auto at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+      const auto from = at + prefix.size();
+      auto to = from;
+      while (to < text.size() && std::isxdigit(static_cast<unsigned char>(text[to]))) ++to;
+      text.replace(from, to - from, "(token)");
+    }
+    return text;
+  }
+
+ private:
+  void pass_on(const std::string& text) const {
+    for (std::size_t done = 0; done < text.size();) {
+      const auto n = ::write(saved_, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  int saved_ = -1;
+  std::thread thread_;
+};
+
 void log_to_stderr(const std::string& text) {
   std::cerr << "atdesk-ippd: " << text << std::endl;
 }
@@ -615,6 +691,11 @@ int main(int argc, char** argv) {
   cli.add_flag("--token-queue", ctx.token_queue,
                "personal queue URLs /ipp/print/u/<token>, checked by atdeskd");
   CLI11_PARSE(cli, argc, argv);
+  TokenRedactor redactor;
+  if (ctx.token_queue && !redactor.start()) {
+    log_to_stderr(std::string("cannot filter the log for tokens: ") + std::strerror(errno));
+    return 1;
+  }
   if ((ctx.sign_in || ctx.token_queue) && !tls) {
     // PAPPL asks for TLS before any authorized operation from another host once an
     // authentication callback is set.

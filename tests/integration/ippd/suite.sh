@@ -559,6 +559,11 @@ scenario_personal_token_queue() {
   fi
   expect_eq "jobs stored" "$(api GET "/api/v1/jobs?limit=200" | jq '.jobs | length')" \
     $((before + 1))
+  # Secrets are never logged: not by atdeskd, not by atdesk-ippd (PAPPL logs request paths).
+  if grep -qF "${token:0:12}" "$work/atdeskd.log"; then
+    log "  FAIL: the token is in the log"; grep -F "${token:0:12}" "$work/atdeskd.log" | head -3 >&2
+    return 1
+  fi
   use_config plain
 }
 
