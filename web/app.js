@@ -404,6 +404,7 @@ async function job(id) {
   const facts = [
     ['State', badge('state-' + j.state, j.state)], ['Sender', senderText(j)],
     ['Recipients', j.recipients.join(', ')], ['Pages', String(j.pages) + (j.incomplete ? ' (incomplete)' : '')],
+    ['Source', j.source + ' (' + j.format.toUpperCase() + ')' + (j.sender.ip ? ' from ' + j.sender.ip : '')],
     ['Received', when(j.received_at)], ['Mode table', j.mode_table], ['Printer', j.printer],
     ['Reason', j.reason], ['Document', el('a', {href: base + '/document', text: j.document_name || 'original'})]];
   const settling = ['stored', 'releasing', 'printing'].includes(j.state);

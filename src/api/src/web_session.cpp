@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 
+#include "atdesk/api/ipp_tokens.hpp"
 #include "atdesk/api/json_mapping.hpp"
 
 namespace atdesk::api {
@@ -392,6 +393,50 @@ void install_web_api(Router& router, const WebApiContext& c) {
                if (auto ok = c.accounts.remove(name); !ok) return Response::error(ok.error());
                c.sessions.remove_account(name);
                (void)c.engine.record_audit(who.actor, "account.remove", "account " + name, "");
+               return Response::no_content();
+             }));
+
+  // Personal print queue tokens (atdesk-ippd's /ipp/print/u/<token>): admins only; the token
+  // is in the answer to POST and nowhere else.
+  router.add("GET", p + "/ipp-tokens",
+             authorized(c.auth, [c](const Request&, const Principal& who) {
+               if (who.role != Role::admin) return forbidden_unless_admin(who);
+               auto list = IppTokenStore(c.tables).list();
+               if (!list) return Response::error(list.error());
+               Json out = Json::array();
+               for (const auto& t : *list) out.push_back(Json{{"id", t.id}, {"user", t.user}});
+               return json_response(200, Json{{"tokens", std::move(out)}});
+             }));
+
+  router.add("POST", p + "/ipp-tokens",
+             authorized(c.auth, [c](const Request& request, const Principal& who) {
+               if (who.role != Role::admin) return forbidden_unless_admin(who);
+               auto j = object_body(request, {"user"});
+               if (!j) return Response::error(j.error());
+               auto user = string_field(*j, "user");
+               if (!user) return Response::error(user.error());
+               if (!*user)
+                 return Response::error(400, "invalid_argument", "user: expected a string");
+               auto made = IppTokenStore(c.tables).create(**user);
+               if (!made) return Response::error(made.error());
+               (void)c.engine.record_audit(who.actor, "ipp_token.add",  // logged if it fails
+                                           "IPP token " + made->record.id,
+                                           "for " + made->record.user);
+               return json_response(201, Json{{"id", made->record.id},
+                                              {"user", made->record.user},
+                                              {"token", made->token},
+                                              {"path", "/ipp/print/u/" + made->token}});
+             }));
+
+  router.add("DELETE", p + "/ipp-tokens/{id}",
+             authorized(c.auth, [c](const Request& request, const Principal& who) {
+               if (who.role != Role::admin) return forbidden_unless_admin(who);
+               const std::string id(request.param("id"));
+               if (auto ok = IppTokenStore(c.tables).revoke(id); !ok) {
+                 return Response::error(ok.error());
+               }
+               (void)c.engine.record_audit(who.actor, "ipp_token.revoke",  // logged if it fails
+                                           "IPP token " + id, "");
                return Response::no_content();
              }));
 

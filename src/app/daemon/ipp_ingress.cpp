@@ -6,9 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "atdesk/api/accounts.hpp"
+#include "atdesk/api/ipp_tokens.hpp"
 #include "config_section.hpp"
 
 namespace atdesk::app {
@@ -37,6 +40,13 @@ std::vector<std::string> IppServerSettings::arguments() const {
     a.push_back(queue + "=" + user);
   }
   if (dnssd) a.push_back("--dnssd");
+  if (tls) {
+    a.push_back("--tls");
+    a.push_back("--tls-dir");
+    a.push_back(tls_dir.string());
+  }
+  if (sign_in) a.push_back("--sign-in");
+  if (personal_tokens) a.push_back("--token-queue");
   return a;
 }
 
@@ -103,6 +113,40 @@ Result<std::optional<IppServerSettings>> ipp_server_settings(const Config& confi
       out.owners[queue] = user.as_string().str;
     }
   }
+  std::string unknown_owner;
+  ATDESK_TRY(s.string("unknown_owner", unknown_owner));
+  if (!unknown_owner.empty()) {
+    auto r = Recipient::parse_key(unknown_owner);
+    if (!r) {
+      return fail(Errc::invalid_argument,
+                  s.where("unknown_owner") +
+                      ": expected a recipient such as \"channel:local:front-desk\" or "
+                      "\"user:xmpp:desk@example.org\", got \"" +
+                      unknown_owner + "\"");
+    }
+    out.unknown_owner = *r;
+  }
+  ATDESK_TRY(s.boolean("trust_user_names", out.trust_user_names));
+  ATDESK_TRY(s.boolean("tls", out.tls));
+  std::string tls_dir = (config.state_dir / "ipp-tls").string();
+  ATDESK_TRY(s.string("tls_dir", tls_dir));
+  out.tls_dir = tls_dir;
+  ATDESK_TRY(s.boolean("sign_in", out.sign_in));
+  ATDESK_TRY(s.boolean("personal_tokens", out.personal_tokens));
+  for (const auto& [key, on] :
+       {std::pair{"sign_in", out.sign_in}, std::pair{"personal_tokens", out.personal_tokens}}) {
+    if (on && !out.tls) {
+      return fail(Errc::invalid_argument,
+                  s.where(key) +
+                      ": needs tls = true (PAPPL takes credentials only over TLS, and asks other "
+                      "hosts for TLS once it checks who a client is)");
+    }
+  }
+  if (out.personal_tokens && std::ranges::find(out.queues, "u") != out.queues.end()) {
+    return fail(
+        Errc::invalid_argument,
+        s.where("queues") + ": \"u\" is the queue of personal_tokens (/ipp/print/u/<token>)");
+  }
   ATDESK_TRY(s.boolean("dnssd", out.dnssd));
   ATDESK_TRY(s.string("log_level", out.log_level));
   if (out.log_level != "debug" && out.log_level != "info" && out.log_level != "warn" &&
@@ -123,6 +167,63 @@ Result<std::optional<IppServerSettings>> ipp_server_settings(const Config& confi
   out.socket = socket;
   out.restart_delay = std::chrono::milliseconds(delay);
   out.max_document_bytes = config.limits.max_file_bytes;
+  return out;
+}
+
+std::optional<IncomingDocument::OwnerUnknown> owner_unknown(const ippd::HandoffHeader& h,
+                                                            const std::vector<RecipientRule>& rules,
+                                                            const IppServerSettings& settings) {
+  const bool trusted = ippd::is_trusted_identity(h.identity);
+  const auto has_rule = [&] {
+    return std::ranges::any_of(rules, [&](const RecipientRule& r) {
+      return r.pattern.kind == PatternKind::ipp_user && r.pattern.value == h.user;
+    });
+  };
+  // The computer's address (known with sign-in or personal queue URLs) in an IP-network rule
+  // names the person as a fax's line does: that counts as an owner too.
+  if (auto ip = canonical_ip(h.host)) {
+    Sender by_address;
+    by_address.ip = *ip;
+    const RecipientTable table(rules);
+    const auto match = table.match(by_address);
+    if (std::ranges::any_of(match.rules, [](const RecipientRule* r) {
+          return r->pattern.kind == PatternKind::ip_cidr;
+        })) {
+      return std::nullopt;
+    }
+  }
+  std::string why;
+  if (h.user.empty()) {
+    why = "the print job came with no user name and nobody signed in";
+  } else if (trusted) {
+    if (has_rule()) return std::nullopt;
+    why = "the print job is from \"" + h.user + "\" (" +
+          (h.identity == "basic" ? "signed in" : "personal queue") + "), but no ipp:" + h.user +
+          " rule of the recipient table says who that is";
+  } else if (!settings.trust_user_names) {
+    why = "nobody signed in or used a personal queue, and the user name the computer sent (\"" +
+          h.user + "\") is not trusted here";
+  } else {
+    if (has_rule()) return std::nullopt;
+    why = "nobody signed in or used a personal queue, and the user name the computer sent (\"" +
+          h.user + "\") is in no ipp: rule of the recipient table";
+  }
+  IncomingDocument::OwnerUnknown out;
+  out.why = "owner unknown: " + why;
+  if (settings.unknown_owner) {
+    out.hold_for.push_back(*settings.unknown_owner);
+  } else {
+    for (const auto& r : rules) {
+      if (r.pattern.kind == PatternKind::others &&
+          std::ranges::find(out.hold_for, r.recipient) == out.hold_for.end()) {
+        out.hold_for.push_back(r.recipient);
+      }
+    }
+  }
+  std::string names;
+  for (const auto& r : out.hold_for) names += (names.empty() ? "" : ", ") + r.address;
+  out.why += names.empty() ? "; held for the administrator (no [ipp_server] unknown_owner)"
+                           : "; held for " + names;
   return out;
 }
 
@@ -233,8 +334,8 @@ void IppIngress::stop() {
   if (handoff) handoff->stop();
 }
 
-Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config,
-                                                      engine::Engine& engine) {
+Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config, engine::Engine& engine,
+                                                      store::TableStore& tables) {
   auto settings = ipp_server_settings(config);
   if (!settings) return fail(settings.error());
   const std::optional<IppServerSettings>& wanted = *settings;
@@ -244,8 +345,35 @@ Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config,
   ippd::HandoffServer::Settings hs;
   hs.socket_path = ingress->settings.socket;
   hs.max_document_bytes = config.limits.max_file_bytes;
+  ippd::HandoffServer::Hooks hooks;
+  hooks.owner_unknown =
+      [&engine, settings = ingress->settings](
+          const ippd::HandoffHeader& h) -> std::optional<IncomingDocument::OwnerUnknown> {
+    auto rules = engine.recipient_rules();
+    if (!rules) {
+      // The table cannot be read: nobody can be established, and the job must not print.
+      spdlog::error("ipp hand-off: the recipient table cannot be read: {}", rules.error().message);
+      return owner_unknown(h, {}, settings);
+    }
+    return owner_unknown(h, *rules, settings);
+  };
+  hooks.identify = [&tables, settings = ingress->settings](
+                       const ippd::IdentifyRequest& r) -> Result<std::string> {
+    if (r.kind == "token") {
+      if (!settings.personal_tokens) {
+        return fail(Errc::permission_denied, "[ipp_server] personal_tokens is off");
+      }
+      return api::IppTokenStore(tables).user_of(r.token);
+    }
+    if (!settings.sign_in) return fail(Errc::permission_denied, "[ipp_server] sign_in is off");
+    auto account = api::AccountStore(tables).verify(r.user, r.password);
+    if (!account) return fail(account.error());
+    const std::optional<api::Account>& found = *account;
+    if (!found) return fail(Errc::permission_denied, "wrong account name or password");
+    return found->name;
+  };
   ingress->handoff = std::make_unique<ippd::HandoffServer>(
-      hs, [&engine](IncomingDocument d) { return engine.submit(std::move(d)); });
+      hs, [&engine](IncomingDocument d) { return engine.submit(std::move(d)); }, std::move(hooks));
   if (auto ok = ingress->handoff->start(); !ok) {
     return fail(ok.error().code, config.source + ": [ipp_server]: " + ok.error().message);
   }

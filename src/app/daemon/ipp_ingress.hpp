@@ -18,6 +18,7 @@
 
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/ippd/handoff_server.hpp"
+#include "atdesk/store/table_store.hpp"
 #include "config.hpp"
 
 namespace atdesk::app {
@@ -28,6 +29,16 @@ struct IppServerSettings {
   int port = 8632;
   std::vector<std::string> queues{"atdesk"};
   std::map<std::string, std::string> owners;  // personal queues: queue -> user
+  // Whom jobs are held for when their owner cannot be established; empty: the recipients of
+  // the recipient table's `others` rule. Such jobs never print unattended.
+  std::optional<Recipient> unknown_owner;
+  // Whether a client's requesting-user-name, matched to an ipp:<user> rule, establishes the
+  // owner (trusted networks). false: only sign-ins and personal queues do.
+  bool trust_user_names = true;
+  bool tls = false;               // ipps:// on the port (beside plain IPP)
+  std::filesystem::path tls_dir;  // default <state_dir>/ipp-tls: <host>.key/.crt, 0700
+  bool sign_in = false;           // HTTP Basic over TLS against atdesk's accounts
+  bool personal_tokens = false;   // /ipp/print/u/<token> (atdesk ipp-token add)
   bool dnssd = false;
   std::string log_level = "info";
   std::filesystem::path spool_dir;  // default <state_dir>/ipp-spool
@@ -41,6 +52,16 @@ struct IppServerSettings {
 
 // nullopt when there is no [ipp_server] table or it says enabled = false.
 Result<std::optional<IppServerSettings>> ipp_server_settings(const Config& config);
+
+// Whether a print job's owner is established: by a trusted identity (sign-in, personal queue)
+// or, on trusted networks, by its requesting-user-name, and in either case by an ipp:<user>
+// rule of the recipient table that says who the person is; or by an IP-network rule matching
+// the computer's address. nullopt: established; otherwise
+// whom the job is held for (settings.unknown_owner, or the `others` rule's recipients) and why,
+// in words for the notice.
+std::optional<IncomingDocument::OwnerUnknown> owner_unknown(const ippd::HandoffHeader& header,
+                                                            const std::vector<RecipientRule>& rules,
+                                                            const IppServerSettings& settings);
 
 // Runs atdesk-ippd and starts it again when it ends (after restart_delay, doubling up to 30 s
 // while it keeps ending within a minute). The child gets SIGTERM when atdeskd dies
@@ -76,6 +97,9 @@ struct IppIngress {
 };
 
 // Opens the socket and starts atdesk-ippd when [ipp_server] asks for it (null otherwise).
-Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config, engine::Engine& engine);
+// `tables` holds atdesk's accounts (sign-in) and the personal queue tokens; it must outlive
+// the ingress.
+Result<std::unique_ptr<IppIngress>> start_ipp_ingress(const Config& config, engine::Engine& engine,
+                                                      store::TableStore& tables);
 
 }  // namespace atdesk::app

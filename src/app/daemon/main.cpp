@@ -307,7 +307,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
 
   // [ipp_server]: atdesk-ippd, the IPP Everywhere printer (ipp_ingress.cpp)
-  auto ipp = app::start_ipp_ingress(config, engine);
+  auto ipp = app::start_ipp_ingress(config, engine, **db);
   if (!ipp) {
     spdlog::critical("{}", ipp.error().message);
     return 2;

@@ -110,14 +110,16 @@ std::string_view to_string(PrintProblem p) {
       return "stopped";
     case PrintProblem::unprintable:
       return "unprintable";
+    case PrintProblem::owner_unknown:
+      return "owner_unknown";
   }
   return "none";
 }
 
 std::optional<PrintProblem> parse_print_problem(std::string_view text) {
-  for (auto p :
-       {PrintProblem::none, PrintProblem::unavailable, PrintProblem::aborted, PrintProblem::gave_up,
-        PrintProblem::lost, PrintProblem::stopped, PrintProblem::unprintable}) {
+  for (auto p : {PrintProblem::none, PrintProblem::unavailable, PrintProblem::aborted,
+                 PrintProblem::gave_up, PrintProblem::lost, PrintProblem::stopped,
+                 PrintProblem::unprintable, PrintProblem::owner_unknown}) {
     if (text == to_string(p)) return p;
   }
   return std::nullopt;

@@ -108,6 +108,14 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
   job.size_bytes = doc.data.size();
   job.received_at = job.updated_at = deps_.clock.now();
   job.reason = "stored, waiting for a decision";
+  if (doc.owner_unknown) {
+    // Kept with the job (recipients and print_problem are stored) so that a restart before the
+    // decision holds it the same way, and presence changes never release it.
+    job.recipients = std::move(doc.owner_unknown->hold_for);
+    job.print_problem = PrintProblem::owner_unknown;
+    job.reason = "held: " + doc.owner_unknown->why +
+                 "; it prints only when a person releases it, whatever anyone's presence";
+  }
 
   // Durable first: the document (fsync'd), then the row. Only then is the receipt confirmed.
   if (auto ok = deps_.blobs.put(job.id, store::BlobKind::original, doc.data); !ok) {
@@ -156,12 +164,21 @@ void Engine::Impl::process_stored(const JobId& id) {
     post_after(settings_.print_retry_min, [this, id] { process_stored(id); });
     return;
   }
-  // S1602: the recipient table.
-  auto table = recipient_table();
-  const auto match = table->match(job->sender);
-  job->recipients = unique_recipients(match);
-  // S1604-S1607: presence and the mode table.
-  const auto decision = decide_job(*job, rule_printer(match));
+  Decision decision;
+  if (job->print_problem == PrintProblem::owner_unknown) {
+    // Nobody is established as the owner: held for the recipients the ingress chose (submit()
+    // recorded them and the reason), never decided by presence.
+    decision.action = Action::hold;
+    decision.reason = job->reason;
+    ++decisions_hold_;
+  } else {
+    // S1602: the recipient table.
+    auto table = recipient_table();
+    const auto match = table->match(job->sender);
+    job->recipients = unique_recipients(match);
+    // S1604-S1607: presence and the mode table.
+    decision = decide_job(*job, rule_printer(match));
+  }
   job->printer = printer_for(decision.printer);
   if (decision.action == Action::print) {
     auto printing = transition(*job, JobState::printing, "engine", decision.reason);

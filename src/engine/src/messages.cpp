@@ -20,13 +20,26 @@ std::string Engine::Impl::local_time(Timestamp t) const {
 
 namespace {
 
-// "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice".
+// "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice"
+// (" at 192.0.2.7" when the computer's address is known).
 std::string what_and_who(const Job& job, bool capital) {
   if (job.source == JobSource::ipp) {
-    return fmt::format("{}rint job \"{}\" from {}", capital ? "P" : "p", job.document_name,
-                       job.sender.display());
+    // The computer's address when atdesk-ippd knew it (docs/printing.md).
+    return fmt::format(
+        "{}rint job \"{}\" from {}{}", capital ? "P" : "p", job.document_name, job.sender.display(),
+        job.sender.ip.empty() || job.sender.ip == job.sender.display() ? ""
+                                                                       : " at " + job.sender.ip);
   }
   return fmt::format("{}ax from {}", capital ? "F" : "f", job.sender.display());
+}
+
+// What follows the page count: ", incomplete" for a fax that dropped, the stored format for a
+// print job (", PDF", or ", raster" for PWG, Apple, JPEG and PNG, kept as TIFF).
+std::string page_note(const Job& job) {
+  if (job.source == JobSource::ipp) {
+    return job.format == DocumentFormat::pdf ? ", PDF" : ", raster";
+  }
+  return job.incomplete ? ", incomplete" : "";
 }
 
 }  // namespace
@@ -37,14 +50,15 @@ std::string Engine::Impl::held_text(const Job& job) const {
       "{} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
       "now, 'print at <printer>' to choose a printer, 'delete {}' to delete it, 'list' for all "
       "held jobs, 'help' for more.",
-      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s",
-      job.incomplete ? ", incomplete" : "", local_time(job.received_at), job.reason, id, id);
+      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s", page_note(job),
+      local_time(job.received_at), job.reason, id, id);
   return text;
 }
 
 std::string Engine::Impl::printed_text(const Job& job) const {
-  return fmt::format("Printed: {} ({} page{}) received {}, on printer {}. Job {}.",
+  return fmt::format("Printed: {} ({} page{}{}) received {}, on printer {}. Job {}.",
                      what_and_who(job, false), job.pages, job.pages == 1 ? "" : "s",
+                     job.source == JobSource::ipp ? page_note(job) : "",
                      local_time(job.received_at), job.printer, job.id.short_id());
 }
 

@@ -420,7 +420,8 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
                "it again";
       break;
     case PrintProblem::none:
-    case PrintProblem::stopped:  // never a reason to hold: a stopped job is followed
+    case PrintProblem::stopped:        // never a reason to hold: a stopped job is followed
+    case PrintProblem::owner_unknown:  // set at reception, never by printing
       reason = "held: " + why;
       break;
   }

@@ -48,12 +48,16 @@ Result<std::int64_t> int_field(const json& j, const char* key, std::int64_t min,
 
 }  // namespace
 
+bool is_trusted_identity(std::string_view identity) {
+  return identity == "queue" || identity == "token" || identity == "basic";
+}
+
 std::string encode_header(const HandoffHeader& h) {
-  json j = {{"queue", h.queue},       {"ipp_job_id", h.ipp_job_id},
-            {"job_name", h.job_name}, {"user", h.user},
-            {"host", h.host},         {"ipp_format", h.ipp_format},
-            {"format", h.format},     {"pages", h.pages},
-            {"size", h.size}};
+  json j = {{"queue", h.queue},           {"ipp_job_id", h.ipp_job_id},
+            {"job_name", h.job_name},     {"user", h.user},
+            {"identity", h.identity},     {"host", h.host},
+            {"ipp_format", h.ipp_format}, {"format", h.format},
+            {"pages", h.pages},           {"size", h.size}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -70,6 +74,14 @@ Result<HandoffHeader> parse_header(std::string_view text, std::uint64_t max_docu
   if (!job_name) return fail(job_name.error());
   auto user = text_field(j, "user", false);
   if (!user) return fail(user.error());
+  auto identity = text_field(j, "identity", false);
+  if (!identity) return fail(identity.error());
+  if (identity->empty()) *identity = "claimed";
+  if (*identity != "claimed" && !is_trusted_identity(*identity)) {
+    return fail(Errc::invalid_argument,
+                "hand-off header: identity: expected claimed, queue, token or basic, got \"" +
+                    *identity + "\"");
+  }
   auto host = text_field(j, "host", false);
   if (!host) return fail(host.error());
   auto ipp_format = text_field(j, "ipp_format", false);
@@ -91,6 +103,7 @@ Result<HandoffHeader> parse_header(std::string_view text, std::uint64_t max_docu
   h.queue = std::move(*queue);
   h.job_name = std::move(*job_name);
   h.user = std::move(*user);
+  h.identity = std::move(*identity);
   h.host = std::move(*host);
   h.ipp_format = std::move(*ipp_format);
   h.format = std::move(*format);
@@ -120,6 +133,80 @@ Result<HandoffAnswer> parse_answer(std::string_view text) {
       return fail(Errc::invalid_argument, "hand-off answer: job: expected the job id");
     }
     a.job = j["job"].get<std::string>();
+  }
+  if (j.contains("error") && j["error"].is_string()) a.error = j["error"].get<std::string>();
+  return a;
+}
+
+std::string encode_identify(const IdentifyRequest& r) {
+  json j = {{"op", "identify"}, {"kind", r.kind}};
+  if (r.kind == "basic") {
+    j["user"] = r.user;
+    j["password"] = r.password;
+  } else {
+    j["token"] = r.token;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<IdentifyRequest> parse_identify(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return fail(Errc::invalid_argument, "hand-off request: expected a JSON object");
+  }
+  if (!j.contains("op")) return fail(Errc::not_found, "hand-off request: no op");
+  if (!j["op"].is_string() || j["op"].get<std::string>() != "identify") {
+    return fail(Errc::invalid_argument, "hand-off request: op: expected \"identify\"");
+  }
+  IdentifyRequest r;
+  auto kind = text_field(j, "kind", true);
+  if (!kind) return fail(kind.error());
+  r.kind = std::move(*kind);
+  if (r.kind == "basic") {
+    auto user = text_field(j, "user", true);
+    if (!user) return fail(user.error());
+    // The password is checked for length only: any byte may be in it.
+    if (!j.contains("password") || !j["password"].is_string() ||
+        j["password"].get<std::string>().size() > kMaxTextField) {
+      return fail(Errc::invalid_argument,
+                  "hand-off request: password: expected a string of at most " +
+                      std::to_string(kMaxTextField) + " bytes");
+    }
+    r.user = std::move(*user);
+    r.password = j["password"].get<std::string>();
+    if (r.user.empty()) return fail(Errc::invalid_argument, "hand-off request: user: empty");
+  } else if (r.kind == "token") {
+    auto token = text_field(j, "token", true);
+    if (!token) return fail(token.error());
+    r.token = std::move(*token);
+    if (r.token.empty()) return fail(Errc::invalid_argument, "hand-off request: token: empty");
+  } else {
+    return fail(Errc::invalid_argument,
+                "hand-off request: kind: expected basic or token, got \"" + r.kind + "\"");
+  }
+  return r;
+}
+
+std::string encode_identify_answer(const IdentifyAnswer& a) {
+  json j = {{"ok", a.ok}};
+  if (a.ok) j["user"] = a.user;
+  if (!a.error.empty()) j["error"] = a.error;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<IdentifyAnswer> parse_identify_answer(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean()) {
+    return fail(Errc::invalid_argument,
+                "identify answer: expected a JSON object with \"ok\": true or false");
+  }
+  IdentifyAnswer a;
+  a.ok = j["ok"].get<bool>();
+  if (a.ok) {
+    auto user = text_field(j, "user", true);
+    if (!user) return fail(user.error());
+    if (user->empty()) return fail(Errc::invalid_argument, "identify answer: user: empty");
+    a.user = std::move(*user);
   }
   if (j.contains("error") && j["error"].is_string()) a.error = j["error"].get<std::string>();
   return a;
@@ -155,7 +242,18 @@ IncomingDocument to_incoming(const HandoffHeader& h, std::vector<std::byte> data
   if (!h.user.empty() && h.user.size() <= 255) d.sender.ipp_user = h.user;
   if (auto ip = canonical_ip(h.host)) d.sender.ip = *ip;
   d.note = "IPP job " + std::to_string(h.ipp_job_id) + " on queue " + h.queue;
-  if (!h.user.empty()) d.note += " from user \"" + h.user + "\"";
+  if (!h.user.empty()) {
+    d.note += " from user \"" + h.user + "\"";
+    if (h.identity == "basic") {
+      d.note += " (signed in)";
+    } else if (h.identity == "token") {
+      d.note += " (personal queue URL)";
+    } else if (h.identity == "queue") {
+      d.note += " (personal queue)";
+    } else {
+      d.note += " (as the computer named it)";
+    }
+  }
   if (!h.host.empty()) d.note += " at " + h.host;
   if (!h.ipp_format.empty()) d.note += ", " + h.ipp_format;
   if (h.pages > 0) d.note += ", " + std::to_string(h.pages) + " page(s)";

@@ -10,9 +10,10 @@
 
 namespace atdesk::ippd {
 
-Result<HandoffAnswer> hand_off(const std::filesystem::path& socket_path, HandoffHeader header,
-                               std::span<const std::byte> document,
-                               std::chrono::milliseconds timeout) {
+namespace {
+
+Result<detail::Fd> connect_to(const std::filesystem::path& socket_path,
+                              std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.native().size() >= sizeof addr.sun_path) {
@@ -29,6 +30,32 @@ Result<HandoffAnswer> hand_off(const std::filesystem::path& socket_path, Handoff
                 socket_path.string() +
                     ": cannot connect to atdeskd's hand-off socket: " + std::strerror(errno));
   }
+  return fd;
+}
+
+Result<std::string> read_answer(int fd) {
+  std::array<std::byte, 4> a4{};
+  if (auto ok = detail::read_exact(fd, a4.data(), a4.size(), "atdeskd's answer"); !ok)
+    return fail(ok.error());
+  const auto len = decode_u32(a4);
+  if (len == 0 || len > kMaxHeaderBytes) {
+    return fail(Errc::invalid_argument,
+                "hand-off answer: length " + std::to_string(len) + " out of range");
+  }
+  std::string answer(len, '\0');
+  if (auto ok = detail::read_exact(fd, answer.data(), len, "atdeskd's answer"); !ok)
+    return fail(ok.error());
+  return answer;
+}
+
+}  // namespace
+
+Result<HandoffAnswer> hand_off(const std::filesystem::path& socket_path, HandoffHeader header,
+                               std::span<const std::byte> document,
+                               std::chrono::milliseconds timeout) {
+  auto connected = connect_to(socket_path, timeout);
+  if (!connected) return fail(connected.error());
+  detail::Fd fd = std::move(*connected);
   header.size = document.size();
   const auto text = encode_header(header);
   const auto n4 = encode_u32(static_cast<std::uint32_t>(text.size()));
@@ -41,18 +68,28 @@ Result<HandoffAnswer> hand_off(const std::filesystem::path& socket_path, Handoff
     return fail(ok.error());
   if (auto ok = detail::write_all(fd.fd, document.data(), document.size(), "the document"); !ok)
     return fail(ok.error());
-  std::array<std::byte, 4> a4{};
-  if (auto ok = detail::read_exact(fd.fd, a4.data(), a4.size(), "atdeskd's answer"); !ok)
+  auto answer = read_answer(fd.fd);
+  if (!answer) return fail(answer.error());
+  return parse_answer(*answer);
+}
+
+Result<std::string> identify(const std::filesystem::path& socket_path,
+                             const IdentifyRequest& request, std::chrono::milliseconds timeout) {
+  auto connected = connect_to(socket_path, timeout);
+  if (!connected) return fail(connected.error());
+  detail::Fd fd = std::move(*connected);
+  const auto text = encode_identify(request);
+  const auto n4 = encode_u32(static_cast<std::uint32_t>(text.size()));
+  if (auto ok = detail::write_all(fd.fd, n4.data(), n4.size(), "the request's length"); !ok)
     return fail(ok.error());
-  const auto len = decode_u32(a4);
-  if (len == 0 || len > kMaxHeaderBytes) {
-    return fail(Errc::invalid_argument,
-                "hand-off answer: length " + std::to_string(len) + " out of range");
-  }
-  std::string answer(len, '\0');
-  if (auto ok = detail::read_exact(fd.fd, answer.data(), len, "atdeskd's answer"); !ok)
+  if (auto ok = detail::write_all(fd.fd, text.data(), text.size(), "the request"); !ok)
     return fail(ok.error());
-  return parse_answer(answer);
+  auto answer = read_answer(fd.fd);
+  if (!answer) return fail(answer.error());
+  auto parsed = parse_identify_answer(*answer);
+  if (!parsed) return fail(parsed.error());
+  if (!parsed->ok) return fail(Errc::permission_denied, parsed->error);
+  return parsed->user;
 }
 
 }  // namespace atdesk::ippd

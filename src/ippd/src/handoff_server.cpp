@@ -16,8 +16,8 @@
 namespace atdesk::ippd {
 namespace fs = std::filesystem;
 
-HandoffServer::HandoffServer(Settings settings, SubmitFn submit)
-    : settings_(std::move(settings)), submit_(std::move(submit)) {}
+HandoffServer::HandoffServer(Settings settings, SubmitFn submit, Hooks hooks)
+    : settings_(std::move(settings)), submit_(std::move(submit)), hooks_(std::move(hooks)) {}
 
 HandoffServer::~HandoffServer() {
   stop();
@@ -149,6 +149,32 @@ void HandoffServer::serve(int raw_fd) {
     count(&Stats::dropped);
     return;
   }
+  if (auto request = parse_identify(header_text);
+      request || request.error().code != Errc::not_found) {
+    IdentifyAnswer a;
+    if (!request) {
+      a.error = request.error().message;
+    } else if (!hooks_.identify) {
+      a.error = "atdeskd checks no sign-ins or tokens here";
+    } else if (auto user = hooks_.identify(*request); user) {
+      a = {true, *user, {}};
+    } else {
+      a.error = user.error().message;
+    }
+    // Only the kind and the outcome: never the password or the token.
+    if (a.ok) {
+      spdlog::info("ipp hand-off: {} identified as \"{}\"", request->kind, a.user);
+    } else {
+      spdlog::warn("ipp hand-off: identify refused: {}", a.error);
+    }
+    count(a.ok ? &Stats::identified : &Stats::not_identified);
+    const auto text = encode_identify_answer(a);
+    const auto n = encode_u32(static_cast<std::uint32_t>(text.size()));
+    auto ok = detail::write_all(fd.fd, n.data(), n.size(), "the answer's length");
+    if (ok) ok = detail::write_all(fd.fd, text.data(), text.size(), "the answer");
+    if (!ok) spdlog::warn("ipp hand-off (pid {}): {}", cred.pid, ok.error().message);
+    return;
+  }
   auto header = parse_header(header_text, settings_.max_document_bytes);
   if (!header) {
     refuse(header.error());
@@ -172,7 +198,9 @@ void HandoffServer::serve(int raw_fd) {
     count(&Stats::dropped);
     return;
   }
-  auto job = submit_(to_incoming(*header, std::move(data)));
+  auto incoming = to_incoming(*header, std::move(data));
+  if (hooks_.owner_unknown) incoming.owner_unknown = hooks_.owner_unknown(*header);
+  auto job = submit_(std::move(incoming));
   if (!job) {
     refuse(job.error());
     return;

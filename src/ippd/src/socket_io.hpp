@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "atdesk/core/error.hpp"
 
@@ -13,8 +14,10 @@ struct Fd {
   int fd = -1;
   explicit Fd(int f) : fd(f) {}
   ~Fd();
+  Fd(Fd&& other) noexcept : fd(std::exchange(other.fd, -1)) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&&) = delete;
 };
 
 Result<void> set_timeouts(int fd, int timeout_ms);

@@ -13,6 +13,7 @@
 #include "atdesk/api/accounts.hpp"
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
+#include "atdesk/api/ipp_tokens.hpp"
 #include "atdesk/api/rest_api.hpp"
 #include "atdesk/api/web_assets.hpp"
 #include "atdesk/api/web_session.hpp"
@@ -92,6 +93,46 @@ TEST(Accounts, CreateFindVerifyUpdateRemove) {
 }
 
 // ---- rate limit
+
+// Personal print queue tokens: made for a person, found by the token, kept only as a hash,
+// listed without the token, refused once revoked.
+TEST(IppTokens, MadeFoundByTheTokenKeptHashedAndRevoked) {
+  testing::MemoryTableStore tables;
+  IppTokenStore tokens(tables);
+  auto made = tokens.create("alice");
+  ASSERT_TRUE(made) << made.error().message;
+  EXPECT_EQ(made->token.size(), 40u);
+  EXPECT_EQ(made->record.user, "alice");
+  auto other = tokens.create("alice");
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->token, made->token);
+  auto user = tokens.user_of(made->token);
+  ASSERT_TRUE(user) << user.error().message;
+  EXPECT_EQ(*user, "alice");
+  auto stored = tables.settings(std::string(IppTokenStore::kNamespace));
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->size(), 2u);
+  for (const auto& [key, value] : *stored) {
+    EXPECT_EQ(key.size(), 64u);  // SHA-256 in hex
+    EXPECT_EQ(key.find(made->token), std::string::npos);
+    EXPECT_EQ(value, "alice");
+  }
+  auto list = tokens.list();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ(made->token.find((*list)[0].id), std::string::npos);
+  std::string wrong = made->token;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_EQ(tokens.user_of(wrong).error().code, Errc::permission_denied);
+  EXPECT_EQ(tokens.user_of("../../etc").error().code, Errc::permission_denied);
+  ASSERT_TRUE(tokens.revoke(made->record.id));
+  EXPECT_EQ(tokens.user_of(made->token).error().code, Errc::permission_denied);
+  EXPECT_TRUE(tokens.user_of(other->token));
+  EXPECT_EQ(tokens.revoke(made->record.id).error().code, Errc::not_found);
+  EXPECT_EQ(tokens.list()->size(), 1u);
+  EXPECT_FALSE(tokens.create(""));
+  EXPECT_FALSE(tokens.create("a/b"));
+}
 
 TEST(SignInLimiter, LocksAfterFiveFailuresAndTheLockGrows) {
   ManualClock clock(kStart);

@@ -78,6 +78,82 @@ TEST(IppServerConfig, PersonalQueuesBecomeOwnerArguments) {
   EXPECT_EQ(std::count(args.begin(), args.end(), "--dnssd"), 1);
 }
 
+RecipientRule rule(const std::string& pattern, const std::string& recipient) {
+  RecipientRule r;
+  r.pattern = *SenderPattern::parse(pattern, {});
+  r.recipient = *Recipient::parse_key(recipient);
+  return r;
+}
+
+ippd::HandoffHeader job_from(const std::string& user, const std::string& identity) {
+  ippd::HandoffHeader h;
+  h.queue = "office";
+  h.user = user;
+  h.identity = identity;
+  return h;
+}
+
+// Who a print job is for: established by a trusted identity or a trusted name, and an ipp:
+// rule; otherwise held for the chosen recipient (or the `others` rule's) with the reason.
+TEST(IppOwner, EstablishedOnlyByATrustedIdentityOrNameWithARule) {
+  const std::vector<RecipientRule> rules = {rule("ipp:alice", "user:local:alice"),
+                                            rule("others", "channel:local:front-desk")};
+  auto s = settings_of("[ipp_server]\n");
+  ASSERT_TRUE(s && *s);
+  IppServerSettings settings = **s;
+  EXPECT_FALSE(owner_unknown(job_from("alice", "claimed"), rules, settings));
+  EXPECT_FALSE(owner_unknown(job_from("alice", "basic"), rules, settings));
+  auto guest = owner_unknown(job_from("guest", "claimed"), rules, settings);
+  ASSERT_TRUE(guest);
+  EXPECT_EQ(guest->hold_for, std::vector{*Recipient::parse_key("channel:local:front-desk")});
+  EXPECT_NE(guest->why.find("\"guest\") is in no ipp: rule"), std::string::npos) << guest->why;
+  auto carol = owner_unknown(job_from("carol", "basic"), rules, settings);
+  ASSERT_TRUE(carol);
+  EXPECT_NE(carol->why.find("signed in"), std::string::npos) << carol->why;
+  EXPECT_TRUE(owner_unknown(job_from("", "claimed"), rules, settings));
+
+  auto chosen =
+      settings_of("[ipp_server]\nunknown_owner = \"user:local:frank\"\ntrust_user_names = false\n");
+  ASSERT_TRUE(chosen && *chosen) << chosen.error().message;
+  settings = **chosen;
+  auto claimed = owner_unknown(job_from("alice", "claimed"), rules, settings);
+  ASSERT_TRUE(claimed);  // a rule exists, but the name is not trusted
+  EXPECT_EQ(claimed->hold_for, std::vector{*Recipient::parse_key("user:local:frank")});
+  EXPECT_NE(claimed->why.find("not trusted"), std::string::npos) << claimed->why;
+  EXPECT_FALSE(owner_unknown(job_from("alice", "token"), rules, settings));
+  // An IP-network rule for the computer's address names the owner too.
+  auto from_pc = job_from("PC-17", "claimed");
+  from_pc.host = "192.0.2.17";
+  EXPECT_TRUE(owner_unknown(from_pc, rules, settings));
+  auto with_pc = rules;
+  with_pc.push_back(rule("192.0.2.0/24", "user:local:carol"));
+  EXPECT_FALSE(owner_unknown(from_pc, with_pc, settings));
+
+  auto bad = settings_of("[ipp_server]\nunknown_owner = \"frank\"\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("unknown_owner"), std::string::npos);
+}
+
+TEST(IppServerConfig, SignInAndPersonalTokensNeedTlsAndBecomeArguments) {
+  auto s = settings_of("[ipp_server]\ntls = true\nsign_in = true\npersonal_tokens = true\n");
+  ASSERT_TRUE(s && *s) << s.error().message;
+  EXPECT_EQ((*s)->tls_dir, fs::path("/srv/atdesk/ipp-tls"));
+  const auto args = (*s)->arguments();
+  for (const char* flag : {"--tls", "--sign-in", "--token-queue"}) {
+    EXPECT_EQ(std::count(args.begin(), args.end(), flag), 1) << flag;
+  }
+  for (const char* key : {"sign_in", "personal_tokens"}) {
+    auto bad = settings_of("[ipp_server]\n" + std::string(key) + " = true\n");
+    ASSERT_FALSE(bad) << key;
+    EXPECT_NE(bad.error().message.find(key), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("tls = true"), std::string::npos) << bad.error().message;
+  }
+  auto taken = settings_of(
+      "[ipp_server]\ntls = true\npersonal_tokens = true\nqueues = [\"office\", \"u\"]\n");
+  ASSERT_FALSE(taken);
+  EXPECT_NE(taken.error().message.find("queues"), std::string::npos);
+}
+
 TEST(IppServerConfig, ErrorsNameTheKey) {
   auto error_of = [](const std::string& text) {
     auto s = settings_of(text);

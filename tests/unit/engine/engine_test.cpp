@@ -217,16 +217,60 @@ TEST_F(EngineTest, APrintJobsNoticesNameTheJobAndItsOwner) {
   ASSERT_TRUE(reaches(*job, JobState::held));
   ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
   const auto held = messages("user:local:alice").front();
-  EXPECT_TRUE(held.text.starts_with("Print job \"Quarterly report\" from alice (2 pages)"))
+  EXPECT_TRUE(held.text.starts_with("Print job \"Quarterly report\" from alice (2 pages, raster)"))
       << held.text;
   EXPECT_TRUE(held.has_preview);
   set_presence("alice", Availability::available, WorkLocation::office);
   ASSERT_TRUE(reaches(*job, JobState::printed));
   ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 2; }));
-  EXPECT_TRUE(messages("user:local:alice")
-                  .back()
-                  .text.starts_with("Printed: print job \"Quarterly report\" from alice (2 pages)"))
+  EXPECT_TRUE(
+      messages("user:local:alice")
+          .back()
+          .text.starts_with("Printed: print job \"Quarterly report\" from alice (2 pages, raster)"))
       << messages("user:local:alice").back().text;
+}
+
+// A print job whose owner the ingress could not establish: held for the admin's chosen
+// recipient whatever the presence (of the recipient, and of a person a rule would have matched),
+// the notice says why, presence changes and a restart never print it; a person's release does.
+TEST_F(EngineTest, AJobWithoutAnOwnerIsHeldForTheChosenRecipientAndNeverPrintedByPresence) {
+  add_rule("ipp:guest", "user:local:alice");  // the claimed name: not to be trusted here
+  add_rule("others", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  set_presence("frank", Availability::available, WorkLocation::office);
+  IncomingDocument doc;
+  doc.data = testing::sample_fax(1);
+  doc.name = "anonymous.pdf";
+  doc.source = JobSource::ipp;
+  doc.sender.ipp_user = "guest";
+  doc.owner_unknown = IncomingDocument::OwnerUnknown{{*Recipient::parse_key("user:local:frank")},
+                                                     "nobody signed in for this print job"};
+  auto job = engine_->submit(std::move(doc));
+  ASSERT_TRUE(job) << job.error().describe();
+  ASSERT_TRUE(reaches(*job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:frank").size() == 1; }));
+  const auto held = messages("user:local:frank").front();
+  EXPECT_NE(held.text.find("nobody signed in for this print job"), std::string::npos) << held.text;
+  EXPECT_NE(held.text.find("only when a person releases it"), std::string::npos) << held.text;
+  EXPECT_TRUE(held.has_preview);
+  EXPECT_TRUE(messages("user:local:alice").empty());  // the table was not consulted
+  auto stored = engine_->job(job->id.str());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->recipients, std::vector{*Recipient::parse_key("user:local:frank")});
+  // Presence changes, a mode-table re-check and a restart leave it held.
+  set_presence("frank", Availability::busy, WorkLocation::office);
+  set_presence("frank", Availability::available, WorkLocation::office);
+  engine_->run_housekeeping();
+  engine_->drain();
+  engine_->stop();
+  start();
+  engine_->drain();
+  EXPECT_EQ(state_of(*job), JobState::held);
+  EXPECT_EQ(front_.received(), 0u);
+  // A person releases it: it prints once.
+  ASSERT_TRUE(engine_->release(job->id.str(), std::nullopt, "user:frank"));
+  ASSERT_TRUE(reaches(*job, JobState::printed));
+  EXPECT_EQ(front_.completed().size(), 1u);
 }
 
 TEST_F(EngineTest, BusyHoldsNotifiesThenPrintsWhenAvailable) {

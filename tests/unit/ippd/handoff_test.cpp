@@ -124,6 +124,46 @@ TEST(HandoffProtocol, AnswerRoundTrips) {
   EXPECT_FALSE(parse_answer(R"({"ok":1})"));
 }
 
+TEST(HandoffProtocol, TheIdentityRoundTripsIsClaimedWhenMissingAndGoesIntoTheNote) {
+  auto h = sample_header();
+  h.identity = "basic";
+  auto parsed = parse_header(encode_header(h), 1000);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->identity, "basic");
+  EXPECT_NE(to_incoming(*parsed, bytes("x")).note.find("(signed in)"), std::string::npos);
+  auto old =
+      parse_header(R"({"queue":"q","format":"image/tiff","ipp_job_id":1,"pages":0,"size":1})", 100);
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->identity, "claimed");
+  EXPECT_FALSE(is_trusted_identity("claimed"));
+  EXPECT_TRUE(is_trusted_identity("token"));
+  auto bad = parse_header(
+      R"({"queue":"q","identity":"root","format":"image/tiff","ipp_job_id":1,"pages":0,"size":1})",
+      100);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("identity"), std::string::npos);
+}
+
+TEST(HandoffProtocol, IdentifyRequestsRoundTripAndAreToldFromDocumentHeaders) {
+  auto basic = parse_identify(encode_identify({"basic", "alice", "pa:ss\u00e9", {}}));
+  ASSERT_TRUE(basic) << basic.error().message;
+  EXPECT_EQ(basic->user, "alice");
+  EXPECT_EQ(basic->password, "pa:ss\u00e9");
+  auto token = parse_identify(encode_identify({"token", {}, {}, "k3Y"}));
+  ASSERT_TRUE(token) << token.error().message;
+  EXPECT_EQ(token->token, "k3Y");
+  auto header = parse_identify(encode_header(sample_header()));
+  ASSERT_FALSE(header);
+  EXPECT_EQ(header.error().code, Errc::not_found);  // a document header, not a request
+  EXPECT_FALSE(parse_identify(R"({"op":"identify","kind":"token","token":""})"));
+  EXPECT_FALSE(parse_identify(R"({"op":"identify","kind":"pam"})"));
+  EXPECT_FALSE(parse_identify(R"({"op":"delete"})"));
+  auto yes = parse_identify_answer(encode_identify_answer({true, "alice", {}}));
+  ASSERT_TRUE(yes);
+  EXPECT_EQ(yes->user, "alice");
+  EXPECT_FALSE(parse_identify_answer(R"({"ok":true})"));  // ok without a user
+}
+
 class HandoffServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,9 +176,10 @@ class HandoffServerTest : public ::testing::Test {
     server_.reset();
     fs::remove_all(dir_);
   }
-  void start(HandoffServer::Settings settings, SubmitFn submit) {
+  void start(HandoffServer::Settings settings, SubmitFn submit, HandoffServer::Hooks hooks = {}) {
     settings.socket_path = socket_;
-    server_ = std::make_unique<HandoffServer>(std::move(settings), std::move(submit));
+    server_ =
+        std::make_unique<HandoffServer>(std::move(settings), std::move(submit), std::move(hooks));
     auto ok = server_->start();
     ASSERT_TRUE(ok) << ok.error().message;
   }
@@ -277,6 +318,55 @@ TEST_F(HandoffServerTest, AStaleSocketFileIsReplacedButNotAnOrdinaryFile) {
   auto ok = other.start();
   ASSERT_FALSE(ok);
   EXPECT_NE(ok.error().message.find("not a socket"), std::string::npos);
+}
+
+// atdeskd's hooks: the owner decision goes with the submitted document, and identify requests
+// are answered with the person or refused with the reason, nothing submitted either way.
+TEST_F(HandoffServerTest, HooksDecideTheOwnerAndAnswerIdentifyRequests) {
+  std::vector<IncomingDocument> submitted;
+  HandoffServer::Hooks hooks;
+  hooks.owner_unknown =
+      [](const HandoffHeader& h) -> std::optional<IncomingDocument::OwnerUnknown> {
+    if (h.identity != "claimed") return std::nullopt;
+    return IncomingDocument::OwnerUnknown{{}, "nobody signed in"};
+  };
+  hooks.identify = [](const IdentifyRequest& r) -> Result<std::string> {
+    if (r.kind == "basic" && r.user == "alice" && r.password == "right horse") return "alice";
+    if (r.kind == "token" && r.token == "t0k3n") return "bob";
+    return fail(Errc::permission_denied, "wrong user name or password");
+  };
+  start(
+      {},
+      [&](IncomingDocument d) -> Result<Job> {
+        submitted.push_back(std::move(d));
+        return job_with_id(4);
+      },
+      std::move(hooks));
+  auto claimed = hand_off(socket_, sample_header(), bytes("abcde"), 10s);
+  ASSERT_TRUE(claimed && claimed->stored);
+  auto h = sample_header();
+  h.identity = "token";
+  auto token = hand_off(socket_, h, bytes("abcde"), 10s);
+  ASSERT_TRUE(token && token->stored);
+  ASSERT_EQ(submitted.size(), 2u);
+  ASSERT_TRUE(submitted[0].owner_unknown);
+  EXPECT_EQ(submitted[0].owner_unknown->why, "nobody signed in");
+  EXPECT_FALSE(submitted[1].owner_unknown);
+
+  auto alice = identify(socket_, {"basic", "alice", "right horse", {}}, 10s);
+  ASSERT_TRUE(alice) << alice.error().message;
+  EXPECT_EQ(*alice, "alice");
+  auto wrong = identify(socket_, {"basic", "alice", "wrong", {}}, 10s);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, Errc::permission_denied);
+  EXPECT_NE(wrong.error().message.find("wrong user name or password"), std::string::npos);
+  auto bob = identify(socket_, {"token", {}, {}, "t0k3n"}, 10s);
+  ASSERT_TRUE(bob) << bob.error().message;
+  EXPECT_EQ(*bob, "bob");
+  EXPECT_FALSE(identify(socket_, {"token", {}, {}, "guess"}, 10s));
+  EXPECT_EQ(submitted.size(), 2u);
+  EXPECT_EQ(server_->stats().identified, 2);
+  EXPECT_EQ(server_->stats().not_identified, 2);
 }
 
 }  // namespace

@@ -184,6 +184,18 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   route->add_option("--sender", inv.sender, "sender")->required();
   route->add_option("--called", inv.called, "called number");
 
+  // Personal print queue tokens (atdesk-ippd's /ipp/print/u/<token>).
+  auto* tokens = app.add_subcommand("ipp-token", "personal print queue URLs (admin)");
+  tokens->require_subcommand(1);
+  leaf(tokens->add_subcommand("list", "list the tokens (id and person; never the token)"),
+       Command::ipp_token_list);
+  leaf(tokens->add_subcommand("add", "make a token for a person; prints its queue path once"),
+       Command::ipp_token_add)
+      ->add_option("USER", inv.user, "the person's IPP user name (as in ipp:<user> rules)")
+      ->required();
+  id_arg(leaf(tokens->add_subcommand("revoke", "revoke a token"), Command::ipp_token_revoke),
+         "token id (from ipp-token list)");
+
   // Mode tables and schedule.
   auto* modes = app.add_subcommand("modes", "mode tables (presence -> print or hold)");
   modes->require_subcommand(1);

@@ -510,6 +510,28 @@ Done Session::run() {
     }
     case Command::command:
       return command();
+    case Command::ipp_token_list: {
+      auto body = send_json(make("GET", api + "/ipp-tokens"));
+      if (!body) return std::unexpected(body.error());
+      std::string human;
+      for (const auto& t : member(*body, "tokens")) {
+        human += t.value("id", "") + "  " + t.value("user", "") + "\n";
+      }
+      print(*body, human.empty() ? "no tokens\n" : human);
+      return {};
+    }
+    case Command::ipp_token_add: {
+      Request r = make("POST", api + "/ipp-tokens");
+      r.json = json{{"user", inv_.user}};
+      auto made = send_json(std::move(r));
+      if (!made) return std::unexpected(made.error());
+      print(*made, "token " + made->value("id", "") + " for " + made->value("user", "") +
+                       "\nqueue path (shown only now): " + made->value("path", "") + "\n");
+      return {};
+    }
+    case Command::ipp_token_revoke:
+      return no_content(make("DELETE", api + "/ipp-tokens/" + percent_encode_segment(inv_.id)),
+                        "revoked token " + inv_.id);
     case Command::printers: {
       auto body = send_json(make("GET", api + "/printers"));
       if (!body) return std::unexpected(body.error());

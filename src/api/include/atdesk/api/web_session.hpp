@@ -88,7 +88,8 @@ struct WebApiContext {
 };
 
 // Routes of the web UI's API (docs/web-ui.md): POST/GET/DELETE /api/v1/session (sign in, who
-// am I + CSRF token, sign out), /api/v1/accounts (admin), GET/PUT /api/v1/me (my settings).
+// am I + CSRF token, sign out), /api/v1/accounts (admin), /api/v1/ipp-tokens (admin: personal
+// print queue tokens), GET/PUT /api/v1/me (my settings).
 // `context` members must outlive the router.
 void install_web_api(Router& router, const WebApiContext& context);
 

@@ -6,11 +6,13 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "atdesk/core/error.hpp"
 #include "atdesk/core/job.hpp"
+#include "atdesk/core/recipient.hpp"
 #include "atdesk/core/sender.hpp"
 
 namespace atdesk {
@@ -24,6 +26,15 @@ struct IncomingDocument {
   // What the ingress noticed about the reception ("37 bad lines (no ECM)"); kept in the job's
   // first history entry.
   std::string note;
+  // Set by an ingress that could not establish whom the document is for and must not let it
+  // print unattended (a print job from nobody atdesk can trust): the job is held for
+  // `hold_for` (the admin's choice; nobody is told when it is empty) whatever anyone's presence,
+  // and prints only when a person releases it. `why` says what was missing, for the notice.
+  struct OwnerUnknown {
+    std::vector<Recipient> hold_for;
+    std::string why;
+  };
+  std::optional<OwnerUnknown> owner_unknown;
 };
 
 // Stores the document durably and returns the job (Engine::submit in atdeskd). An ingress

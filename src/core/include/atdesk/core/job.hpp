@@ -57,6 +57,9 @@ enum class PrintProblem {
                 // while the printer holds it. print_failures is 1 once people were told.
   unprintable,  // the printer cannot print the document (no medium it fits on, no format it
                 // takes): held until a person releases it, e.g. to another printer
+  owner_unknown,  // not a printer's doing: nobody could be established as the job's owner (a
+                  // print job without a trusted identity or a matching rule). Held for the
+                  // admin's chosen recipient until a person releases it, never by presence
 };
 std::string_view to_string(PrintProblem p);
 std::optional<PrintProblem> parse_print_problem(std::string_view text);
@@ -66,7 +69,8 @@ inline bool retries_by_itself(PrintProblem p) {
 }
 // True when only a person's release prints the job again (presence changes do not).
 inline bool needs_person(PrintProblem p) {
-  return p == PrintProblem::gave_up || p == PrintProblem::lost || p == PrintProblem::unprintable;
+  return p == PrintProblem::gave_up || p == PrintProblem::lost || p == PrintProblem::unprintable ||
+         p == PrintProblem::owner_unknown;
 }
 
 struct Job {
@@ -87,7 +91,8 @@ struct Job {
   std::string reason;                 // why the job is in its state, in a sentence
   int print_attempts = 0;
   std::string printer_job;  // the printer's job id/URI of the current print, for tracking
-  PrintProblem print_problem = PrintProblem::none;  // why the job was last held by printing
+  // Why the job was last held by printing (or owner_unknown: held until a person releases it).
+  PrintProblem print_problem = PrintProblem::none;
   int print_failures = 0;  // consecutive print failures of the kind print_problem names
 };
 

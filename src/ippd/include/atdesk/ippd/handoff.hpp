@@ -30,14 +30,21 @@ inline constexpr std::size_t kMaxTextField = 1024;  // job name, user, host, que
 struct HandoffHeader {
   std::string queue;  // the PAPPL printer (queue) the job was sent to
   std::int64_t ipp_job_id = 0;
-  std::string job_name;    // IPP job-name
-  std::string user;        // IPP requesting-user-name (PAPPL's job-originating-user-name)
+  std::string job_name;  // IPP job-name
+  std::string user;      // the job's owner as atdesk-ippd knows it (see `identity`)
+  // How `user` was established: "claimed" (the client's requesting-user-name, nobody checked
+  // it), "queue" (a personal queue of [ipp_server] owners), "token" (a personal queue URL with
+  // the person's token), "basic" (HTTP Basic over TLS against atdesk's accounts).
+  std::string identity = "claimed";
   std::string host;        // originating host address when known (empty with PAPPL 1.3.1)
   std::string ipp_format;  // document-format as received ("image/pwg-raster", ...)
   std::string format;      // what crosses the socket: "application/pdf" or "image/tiff"
   int pages = 0;           // pages counted by atdesk-ippd (raster), 0 when not counted
   std::uint64_t size = 0;  // bytes of document that follow the header
 };
+
+// Whether an identity was claimed by an IPP client: true for "queue", "token" and "basic".
+bool is_trusted_identity(std::string_view identity);
 
 struct HandoffAnswer {
   bool stored = false;
@@ -53,6 +60,28 @@ Result<HandoffHeader> parse_header(std::string_view json, std::uint64_t max_docu
 std::string encode_answer(const HandoffAnswer& answer);
 Result<HandoffAnswer> parse_answer(std::string_view json);
 
+// The other request on the socket: atdesk-ippd asks atdeskd who a client is, before PAPPL takes
+// its job. The header is {"op": "identify", ...} and no document follows; the answer names the
+// person (the account, or the token's owner) or says why not. Secrets cross only this 0600
+// socket and are never logged.
+struct IdentifyRequest {
+  std::string kind;      // "basic" (user and password) or "token"
+  std::string user;      // basic: the account name
+  std::string password;  // basic
+  std::string token;     // token: the secret part of the personal queue's URL
+};
+struct IdentifyAnswer {
+  bool ok = false;
+  std::string user;   // the person when ok
+  std::string error;  // why not
+};
+std::string encode_identify(const IdentifyRequest& request);
+// Errc::invalid_argument naming the field; an object without "op" is not an identify request
+// (Errc::not_found), so the server reads it as a document header.
+Result<IdentifyRequest> parse_identify(std::string_view json);
+std::string encode_identify_answer(const IdentifyAnswer& answer);
+Result<IdentifyAnswer> parse_identify_answer(std::string_view json);
+
 // Frame lengths in network byte order.
 std::array<std::byte, 4> encode_u32(std::uint32_t value);
 std::array<std::byte, 8> encode_u64(std::uint64_t value);
@@ -61,7 +90,8 @@ std::uint64_t decode_u64(std::span<const std::byte, 8> bytes);
 
 // The document as atdeskd submits it: source ipp, sender.ipp_user from the user (the recipient
 // table's "ipp:<user>" rules), sender.ip from the host when it is an IP address, and a note with
-// the queue, the IPP job id, the format as received and the page count.
+// the queue, the IPP job id, how the user was established, the format as received and the page
+// count.
 IncomingDocument to_incoming(const HandoffHeader& header, std::vector<std::byte> data);
 
 }  // namespace atdesk::ippd

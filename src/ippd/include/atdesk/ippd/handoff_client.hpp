@@ -19,4 +19,11 @@ namespace atdesk::ippd {
                                              std::span<const std::byte> document,
                                              std::chrono::milliseconds timeout);
 
+// Asks atdeskd who a client is (a sign-in, a personal queue's token): the person's user name,
+// Errc::permission_denied with atdeskd's reason when it says no, another error when atdeskd
+// cannot be asked.
+[[nodiscard]] Result<std::string> identify(const std::filesystem::path& socket_path,
+                                           const IdentifyRequest& request,
+                                           std::chrono::milliseconds timeout);
+
 }  // namespace atdesk::ippd

@@ -1,7 +1,8 @@
 // atdeskd's side of the hand-off (handoff.hpp): a Unix socket in the state folder, mode 0600,
 // that takes one document per connection from atdesk-ippd, submits it (Engine::submit in
-// atdeskd: spooled encrypted, fsync'd, committed) and only then answers "stored". A peer whose
-// uid (SO_PEERCRED) is not allowed is refused before anything is read.
+// atdeskd: spooled encrypted, fsync'd, committed) and only then answers "stored"; or answers
+// one identify request (a signed-in client, a personal queue's token). A peer whose uid
+// (SO_PEERCRED) is not allowed is refused before anything is read.
 #pragma once
 
 #include <sys/types.h>
@@ -9,12 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "atdesk/core/error.hpp"
 #include "atdesk/core/incoming.hpp"
+#include "atdesk/ippd/handoff.hpp"
 
 namespace atdesk::ippd {
 
@@ -31,11 +35,23 @@ class HandoffServer {
   };
   struct Stats {
     int stored = 0;
-    int refused = 0;  // bad header, document over the limit, submit failed
-    int dropped = 0;  // peer not allowed, or it went away before the document was complete
+    int refused = 0;         // bad header, document over the limit, submit failed
+    int identified = 0;      // identify requests answered with a person
+    int not_identified = 0;  // identify requests refused (wrong password, unknown token)
+    int dropped = 0;         // peer not allowed, or it went away before the document was complete
   };
 
-  HandoffServer(Settings settings, SubmitFn submit);
+  // What atdeskd decides beyond storing: whether a document's owner is established (nullopt:
+  // it is; otherwise whom it is held for and why), and who a signed-in client or a personal
+  // queue's token is (the user name, or an error saying why not). Either may be empty: every
+  // owner is then established, and every identify request refused.
+  struct Hooks {
+    std::function<std::optional<IncomingDocument::OwnerUnknown>(const HandoffHeader&)>
+        owner_unknown;
+    std::function<Result<std::string>(const IdentifyRequest&)> identify;
+  };
+
+  HandoffServer(Settings settings, SubmitFn submit, Hooks hooks = {});
   ~HandoffServer();
   HandoffServer(const HandoffServer&) = delete;
   HandoffServer& operator=(const HandoffServer&) = delete;
@@ -54,6 +70,7 @@ class HandoffServer {
  private:
   Settings settings_;
   SubmitFn submit_;
+  Hooks hooks_;
   int listen_fd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -42,6 +42,9 @@ enum class Command {
   printers,
   audit,
   health,
+  ipp_token_list,
+  ipp_token_add,
+  ipp_token_revoke,
 };
 
 // The environment variables the CLI reads; main() copies them from the process environment so the
