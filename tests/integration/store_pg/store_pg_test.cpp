@@ -12,8 +12,10 @@
 #include <memory>
 #include <thread>
 
+#include "atdesk/store/migrate.hpp"
 #include "atdesk/store/pg_store.hpp"
 #include "atdesk/store/spool.hpp"
+#include "atdesk/store/sqlite_store.hpp"
 #include "store_contract.hpp"
 
 namespace atdesk::store::contract {
@@ -270,6 +272,84 @@ TEST_F(PgStoreTest, IdleConnectionsClosedByARestartAreReplacedBeforeUse) {
   auto ok = jobs.insert(b, first_transition(b));
   ASSERT_TRUE(ok) << ok.error().describe();
   EXPECT_TRUE(jobs.get(a.id));
+}
+
+// `atdesk migrate`'s function: a SQLite store and spool with jobs in several states, tables,
+// audit, settings and documents, moved into a new database; every port reads back the same.
+TEST(PgMigrate, MovesEveryTableAndDocumentAndRefusesATargetWithJobs) {
+  testing::TempDir state;
+  const auto paths = StatePaths::under(state.path());
+  std::vector<Job> jobs;
+  std::vector<Bytes> originals;
+  {
+    auto db = SqliteStore::open(paths.database, kJapan).value();
+    auto spool = EncryptedSpool::open(paths.spool_dir, paths.key_file).value();
+    for (int i = 0; i < 5; ++i) {
+      auto j = make_job(testing::job_id(static_cast<std::uint64_t>(i + 1)), 1000 * (5 - i));
+      ASSERT_TRUE(db->insert(j, first_transition(j)));
+      if (i % 2 == 0) {
+        auto held = j;
+        held.state = JobState::held;
+        held.reason = "held " + std::to_string(i);
+        ASSERT_TRUE(db->update(
+            held, JobState::received,
+            {j.id, at_ms(9000), JobState::received, JobState::held, "engine", held.reason}));
+        j = held;
+      }
+      jobs.push_back(j);
+      originals.push_back(testing::document_bytes(70000 * static_cast<std::size_t>(i) + 3,
+                                                  static_cast<std::uint64_t>(i)));
+      ASSERT_TRUE(spool->put(j.id, BlobKind::original, originals.back()));
+      if (i == 1) {
+        ASSERT_TRUE(spool->put(j.id, BlobKind::preview, testing::document_bytes(99, 9)));
+      }
+    }
+    QueuedNotice n;
+    n.job = jobs[0].id;
+    n.to = user("alice");
+    n.text = "queued";
+    ASSERT_TRUE(db->queue_notice(n));
+    ASSERT_TRUE(db->add_recipient_rule(rule("prefix:03", "tokyo", "first")));
+    ASSERT_TRUE(db->add_recipient_rule(rule("others", "desk", "last")));
+    ModeTable night("night");
+    night.set(Availability::offline, WorkLocation::unknown, Action::print);
+    ASSERT_TRUE(db->put_mode_table(night));
+    ASSERT_TRUE(db->append_audit({0, at_ms(5), "api:admin", "recipient.add", "rule 1", "x"}));
+    ASSERT_TRUE(db->put_setting("presence.local", "alice", "{\"a\":1}"));
+  }
+  const auto url = Server::instance->fresh_database();
+  std::vector<std::string> lines;
+  auto report =
+      migrate_sqlite_to_postgres(paths, url, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(report) << report.error().describe();
+  EXPECT_EQ(report->documents, 6u);
+  EXPECT_TRUE(report->missing.empty());
+  EXPECT_FALSE(lines.empty());
+
+  auto pg = PgStore::open({.url = url}, kJapan).value();
+  auto docs = PgBlobStore::open(pg->connections(), paths.key_file).value();
+  auto sqlite = SqliteStore::open(paths.database, kJapan).value();
+  EXPECT_EQ(ids_of(pg->list({}).value()), ids_of(sqlite->list({}).value()));
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    expect_same_job(pg->get(jobs[i].id).value(), jobs[i]);
+    EXPECT_EQ(pg->history(jobs[i].id).value(), sqlite->history(jobs[i].id).value());
+    EXPECT_EQ(testing::content_hash(docs->get(jobs[i].id, BlobKind::original).value()),
+              testing::content_hash(originals[i]));
+  }
+  EXPECT_EQ(pg->recipient_rules().value(), sqlite->recipient_rules().value());
+  EXPECT_EQ(pg->mode_tables().value(), sqlite->mode_tables().value());
+  EXPECT_EQ(pg->audit(10, 0).value().size(), 1u);
+  EXPECT_EQ(pg->get_setting("presence.local", "alice").value(),
+            std::optional<std::string>("{\"a\":1}"));
+  EXPECT_EQ(pg->queued_notices(10).value().size(), 1u);
+  // Ids go on after the copied ones.
+  auto added = pg->add_recipient_rule(rule("all", "copy", "")).value();
+  EXPECT_GT(added.id, sqlite->recipient_rules().value().back().id);
+
+  auto again = migrate_sqlite_to_postgres(paths, url, {});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::conflict);
+  EXPECT_NE(again.error().message.find("5 job(s)"), std::string::npos) << again.error().message;
 }
 
 }  // namespace
