@@ -4,6 +4,8 @@
 # and resident memory idle (with R recipients in the table) and at the peak under load.
 #   bench/load.sh [JOBS] [RECIPIENTS] [THREADS]     (long run: bench/load.sh 10000 10000 4)
 #   ATDESK_SOAK_ROUNDS=10 bench/load.sh 1000        (soak: memory after each of 10 rounds)
+#   ATDESK_STORE=postgresql bench/load.sh 1000      (the same on PostgreSQL 15 with fsync on,
+#                                                    started by scripts/test-postgres)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/common.sh"
@@ -19,6 +21,7 @@ pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
+  "$root/scripts/test-postgres" stop "$work/pg" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,6 +29,12 @@ pport=$(free_port)
 aport=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$pport" atdesk-load >/dev/null
 base_config "$aport" "$work/state" load "$pport" >"$work/atdesk.toml"
+if [ "${ATDESK_STORE:-sqlite}" = postgresql ]; then
+  "$root/scripts/test-postgres" start "$work/pg" durable >/dev/null
+  psql "$("$root/scripts/test-postgres" url "$work/pg" postgres)" -qAtc "CREATE DATABASE atdesk"
+  printf '[store]\nurl = "%s"\n' "$("$root/scripts/test-postgres" url "$work/pg" atdesk)" \
+    >>"$work/atdesk.toml"
+fi
 "$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
 pid=$!
 until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done

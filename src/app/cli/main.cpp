@@ -11,6 +11,7 @@
 #include "backup_command.hpp"
 #include "curl_transport.hpp"
 #include "fax_send.hpp"
+#include "migrate_command.hpp"
 
 namespace {
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (args.size() > 1 && (args[1] == "backup" || args[1] == "restore")) {
     return run_backup_command(args);  // on the state folder, no atdeskd
   }
+  if (args.size() > 1 && args[1] == "migrate") return run_migrate_command(args);  // no atdeskd
   const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN"),
                                 env("ATDESK_CA_FILE")};
   ParseOutcome parsed = parse_command_line(args, environment);

@@ -90,6 +90,35 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   c.key_file = key.empty() ? c.state_dir / "spool.key" : std::filesystem::path(key);
   c.token_file = token.empty() ? c.state_dir / "admin.token" : std::filesystem::path(token);
 
+  Section store(section("store"), "store", file);
+  ATDESK_TRY(store.string("url", c.store_url));
+  ATDESK_TRY(store.integer("connections", c.store_connections, 1, 256));
+  ATDESK_TRY(store.no_unknown_keys());
+  if (!c.store_url.empty()) {
+    const auto& url = c.store_url;
+    const bool uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+    if (!uri && url.find('=') == std::string::npos) {
+      return fail(Errc::invalid_argument,
+                  store.where("url") +
+                      ": expected \"postgresql://user@host/database\" or libpq's \"host=... "
+                      "dbname=...\" (leave it out for SQLite in the state folder)");
+    }
+    // A password in the URL would sit in the configuration and in every message that names the
+    // store; libpq reads it from a password file instead.
+    const auto authority_end = uri ? url.find_first_of("/?", url.find("://") + 3) : 0;
+    const auto authority = uri ? url.substr(0, authority_end) : std::string();
+    if (url.find("password=") != std::string::npos ||
+        (uri && authority.find('@') != std::string::npos &&
+         authority.substr(0, authority.find('@')).find(':', url.find("://") + 3) !=
+             std::string::npos)) {
+      return fail(Errc::invalid_argument,
+                  store.where("url") +
+                      ": expected no password in the URL: put it in a password file "
+                      "(passfile=/etc/atdesk/pgpass in the URL, or ~/.pgpass of the service "
+                      "user; docs/postgresql.md)");
+    }
+  }
+
   Section general(section("general"), "general", file);
   ATDESK_TRY(general.string("time_zone", c.time_zone));
   ATDESK_TRY(general.integer("worker_threads", c.worker_threads, 1, 64));

@@ -48,6 +48,12 @@ struct Config {
   std::filesystem::path key_file;    // default <state_dir>/spool.key
   std::filesystem::path token_file;  // default <state_dir>/admin.token
 
+  // [store]: where jobs, tables and documents are kept. url empty (the default): SQLite at
+  // `database` and the encrypted spool; "postgresql://..." (or a libpq key=value string):
+  // PostgreSQL, documents in the database sealed with `key_file` (docs/postgresql.md).
+  std::string store_url;
+  int store_connections = 0;  // 0: worker_threads + [server] threads + 2
+
   // [general]
   std::string time_zone = "UTC";
   int worker_threads = 4;

@@ -1,5 +1,6 @@
-// atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store, encrypted spool, IPP
-// printers, local chat service, inbox folder) and injects them into the engine and the HTTP API.
+// atdeskd: reads atdesk.toml, builds the concrete adapters (SQLite store and encrypted spool, or
+// PostgreSQL; IPP printers, local chat service, inbox folder) and injects them into the engine and
+// the HTTP API.
 #include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -28,6 +29,7 @@
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/fax/inbox.hpp"
 #include "atdesk/print/ipp_printer.hpp"
+#include "atdesk/store/pg_store.hpp"
 #include "atdesk/store/spool.hpp"
 #include "atdesk/store/sqlite_store.hpp"
 #include "atdesk/store/state_lock.hpp"
@@ -126,15 +128,53 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     spdlog::critical("{}: [general] time_zone: {}", config.source, zone.error().message);
     return 2;
   }
-  auto db = store::SqliteStore::open(config.database, config.numbers);
-  if (!db) {
-    spdlog::critical("cannot open the store: {}", db.error().message);
-    return 2;
-  }
-  auto spool = store::EncryptedSpool::open(config.spool_dir, config.key_file);
-  if (!spool) {
-    spdlog::critical("cannot open the spool: {}", spool.error().message);
-    return 2;
+  // The store: SQLite and the encrypted spool in the state folder (the default), or PostgreSQL
+  // with the documents in the database ([store] url).
+  std::unique_ptr<store::SqliteStore> sqlite;
+  std::unique_ptr<store::PgStore> pg;
+  std::unique_ptr<store::BlobStore> blobs;
+  store::JobStore* jobs = nullptr;
+  store::TableStore* tables = nullptr;
+  std::string store_name;
+  if (config.store_url.empty()) {
+    auto db = store::SqliteStore::open(config.database, config.numbers);
+    if (!db) {
+      spdlog::critical("cannot open the store: {}", db.error().message);
+      return 2;
+    }
+    auto spool = store::EncryptedSpool::open(config.spool_dir, config.key_file);
+    if (!spool) {
+      spdlog::critical("cannot open the spool: {}", spool.error().message);
+      return 2;
+    }
+    sqlite = std::move(*db);
+    jobs = sqlite.get();
+    tables = sqlite.get();
+    blobs = std::move(*spool);
+    store_name = config.database.string();
+  } else {
+    // One connection per engine worker and HTTP thread, and two for the ingresses.
+    const auto connections = config.store_connections > 0
+                                 ? config.store_connections
+                                 : config.worker_threads + config.http_threads + 2;
+    auto db = store::PgStore::open(
+        {.url = config.store_url, .connections = static_cast<std::size_t>(connections)},
+        config.numbers);
+    if (!db) {
+      spdlog::critical("cannot open the store: {}", db.error().message);
+      return 2;
+    }
+    auto documents = store::PgBlobStore::open((*db)->connections(), config.key_file);
+    if (!documents) {
+      spdlog::critical("cannot open the documents: {}", documents.error().message);
+      return 2;
+    }
+    pg = std::move(*db);
+    jobs = pg.get();
+    tables = pg.get();
+    blobs = std::move(*documents);
+    store_name = "PostgreSQL, schema " + std::to_string(store::PgStore::highest_schema_version()) +
+                 ", " + std::to_string(connections) + " connections";
   }
   bool created = false;
   auto token = app::load_or_create_token(config.token_file, created);
@@ -154,12 +194,12 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   std::unique_ptr<chat::LocalChatService> local;
   std::map<std::string, chat::ChatService*> chat_map;
   if (config.local_chat) {
-    local =
-        std::make_unique<chat::LocalChatService>(chat::LocalChatService::Settings{}, **db, clock);
+    local = std::make_unique<chat::LocalChatService>(chat::LocalChatService::Settings{}, *tables,
+                                                     clock);
     chat_map.emplace(local->name(), local.get());
   }
   std::vector<std::unique_ptr<chat::ChatService>> services;
-  app::ChatContext chat_context{config, **db, clock, config.key_file};
+  app::ChatContext chat_context{config, *tables, clock, config.key_file};
   for (const auto& [name, table] : config.chat_services) {
     auto service = app::make_chat_service(name, table, config.source, chat_context);
     if (!service) {
@@ -183,7 +223,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   settings.print_stopped_notice = config.print_stopped_notice;
   settings.worker_threads = config.worker_threads;
   engine::Engine engine(
-      settings, engine::Dependencies{**db, **db, **spool, clock, **zone, printer_map, chat_map});
+      settings, engine::Dependencies{*jobs, *tables, *blobs, clock, **zone, printer_map, chat_map});
   if (auto ok = engine.start(); !ok) {
     spdlog::critical("cannot start: {}", ok.error().message);
     return 2;
@@ -242,7 +282,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     }
   });
 
-  api::AccountStore accounts(**db);
+  api::AccountStore accounts(*tables);
   const auto admin_password_file = config.state_dir / "web-admin.password";
   auto first_admin = create_first_admin(accounts, admin_password_file);
   if (!first_admin) {
@@ -260,7 +300,8 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   api::CompositeAuthenticator auth(bearer, session_auth);
   api::Router router(auth);
   api::install_rest_api(router, engine, local.get(), auth);
-  api::install_web_api(router, api::WebApiContext{engine, accounts, sessions, limiter, **db, auth});
+  api::install_web_api(router,
+                       api::WebApiContext{engine, accounts, sessions, limiter, *tables, auth});
   api::install_web_ui(router, auth);
   std::vector<chat::GraphChatService*> graph_services;
   for (auto& service : services) {
@@ -326,8 +367,8 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     std::cout << "  first web admin:  user admin, password in " << admin_password_file.string()
               << " (created now; sign in and change it)\n";
   }
-  std::cout << "  store:            " << config.database.string() << "\n"
-            << "  spool:            " << config.spool_dir.string() << "\n";
+  std::cout << "  store:            " << store_name << "\n";
+  if (sqlite) std::cout << "  spool:            " << config.spool_dir.string() << "\n";
   for (const auto& p : config.printers) {
     std::cout << "  printer:          " << p.name << " " << p.uri
               << (p.name == settings.default_printer ? " (default)" : "") << "\n";

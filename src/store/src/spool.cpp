@@ -91,6 +91,77 @@ std::string associated_data(const JobId& job, BlobKind kind) {
 
 }  // namespace
 
+std::vector<unsigned char> seal(const SecretKey& key, const JobId& job, BlobKind kind,
+                                std::span<const std::byte> data) {
+  std::vector<unsigned char> sealed(kMagic, kMagic + kMagicLen);
+  sealed.reserve(kMagicLen + kHeaderBytes + data.size() + (data.size() / kChunk + 1) * kABytes);
+  crypto_secretstream_xchacha20poly1305_state state;
+  unsigned char header[kHeaderBytes];
+  crypto_secretstream_xchacha20poly1305_init_push(&state, header, key.data());
+  sealed.insert(sealed.end(), header, header + kHeaderBytes);
+  const auto ad = associated_data(job, kind);
+  std::vector<unsigned char> out(kChunk + kABytes);
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t offset = 0;
+  do {
+    const std::size_t n = std::min(kChunk, data.size() - offset);
+    const bool last = offset + n == data.size();
+    unsigned long long out_len = 0;
+    crypto_secretstream_xchacha20poly1305_push(
+        &state, out.data(), &out_len, in + offset, n,
+        reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
+        last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+    sealed.insert(sealed.end(), out.data(), out.data() + out_len);
+    offset += n;
+  } while (offset < data.size());
+  sodium_memzero(&state, sizeof state);
+  return sealed;
+}
+
+Result<Bytes> unseal(const SecretKey& key, const JobId& job, BlobKind kind,
+                     std::span<const unsigned char> cipher, const std::string& where) {
+  const std::string what = "the " + std::string(to_string(kind)) + " document of job " + job.str();
+  const auto corrupt = [&](const std::string& why) {
+    return fail(Errc::corrupt, what + " cannot be decrypted (" + why + "): " + where +
+                                   " is damaged, belongs to another job, or was encrypted with "
+                                   "another key");
+  };
+  if (cipher.size() < kMagicLen + kHeaderBytes + kABytes ||
+      std::memcmp(cipher.data(), kMagic, kMagicLen) != 0) {
+    return corrupt("bad header");
+  }
+  crypto_secretstream_xchacha20poly1305_state state;
+  if (crypto_secretstream_xchacha20poly1305_init_pull(&state, cipher.data() + kMagicLen,
+                                                      key.data()) != 0) {
+    return corrupt("bad stream header");
+  }
+  const auto ad = associated_data(job, kind);
+  Bytes plain;
+  plain.reserve(cipher.size());
+  std::vector<unsigned char> chunk(kChunk);
+  std::size_t offset = kMagicLen + kHeaderBytes;
+  bool final_seen = false;
+  while (offset < cipher.size()) {
+    if (final_seen) return corrupt("data after the final chunk");
+    const std::size_t n = std::min(kChunk + kABytes, cipher.size() - offset);
+    unsigned long long out_len = 0;
+    unsigned char tag = 0;
+    if (crypto_secretstream_xchacha20poly1305_pull(
+            &state, chunk.data(), &out_len, &tag, cipher.data() + offset, n,
+            reinterpret_cast<const unsigned char*>(ad.data()), ad.size()) != 0) {
+      sodium_memzero(&state, sizeof state);
+      return corrupt("authentication failed");
+    }
+    const auto* b = reinterpret_cast<const std::byte*>(chunk.data());
+    plain.insert(plain.end(), b, b + out_len);
+    final_seen = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    offset += n;
+  }
+  sodium_memzero(&state, sizeof state);
+  if (!final_seen) return corrupt("truncated");
+  return plain;
+}
+
 Result<SecretKey> load_or_create_key(const fs::path& file) {
   if (sodium_init() < 0) return fail(Errc::internal, "libsodium failed to initialise");
   SecretKey key{};
@@ -235,34 +306,8 @@ Result<void> EncryptedSpool::put(const JobId& job, BlobKind kind, std::span<cons
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.ok()) return fail(Errc::io, temp.string() + ": cannot create: " + errno_text());
 
-  crypto_secretstream_xchacha20poly1305_state state;
-  unsigned char header[kHeaderBytes];
-  crypto_secretstream_xchacha20poly1305_init_push(&state, header, key_.data());
-  if (auto ok =
-          write_all(fd.get(), reinterpret_cast<const unsigned char*>(kMagic), kMagicLen, temp);
-      !ok) {
-    return ok;
-  }
-  if (auto ok = write_all(fd.get(), header, sizeof header, temp); !ok) return ok;
-  const auto ad = associated_data(job, kind);
-  std::vector<unsigned char> out(kChunk + kABytes);
-  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  std::size_t offset = 0;
-  do {
-    const std::size_t n = std::min(kChunk, data.size() - offset);
-    const bool last = offset + n == data.size();
-    unsigned long long out_len = 0;
-    crypto_secretstream_xchacha20poly1305_push(
-        &state, out.data(), &out_len, in + offset, n,
-        reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
-        last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
-    if (auto ok = write_all(fd.get(), out.data(), static_cast<std::size_t>(out_len), temp); !ok) {
-      sodium_memzero(&state, sizeof state);
-      return ok;
-    }
-    offset += n;
-  } while (offset < data.size());
-  sodium_memzero(&state, sizeof state);
+  const auto sealed = seal(key_, job, kind, data);
+  if (auto ok = write_all(fd.get(), sealed.data(), sealed.size(), temp); !ok) return ok;
   if (::fsync(fd.get()) != 0) {
     return fail(Errc::io, temp.string() + ": fsync failed: " + errno_text());
   }
@@ -291,45 +336,7 @@ Result<Bytes> EncryptedSpool::get(const JobId& job, BlobKind kind) {
     if (r <= 0) return fail(Errc::io, file.string() + ": read failed");
     got += static_cast<std::size_t>(r);
   }
-  const auto corrupt = [&](const std::string& why) {
-    return fail(Errc::corrupt, what + " cannot be decrypted (" + why + "): " + file.string() +
-                                   " is damaged, belongs to another job, or was encrypted with "
-                                   "another key");
-  };
-  if (cipher.size() < kMagicLen + kHeaderBytes + kABytes ||
-      std::memcmp(cipher.data(), kMagic, kMagicLen) != 0) {
-    return corrupt("bad header");
-  }
-  crypto_secretstream_xchacha20poly1305_state state;
-  if (crypto_secretstream_xchacha20poly1305_init_pull(&state, cipher.data() + kMagicLen,
-                                                      key_.data()) != 0) {
-    return corrupt("bad stream header");
-  }
-  const auto ad = associated_data(job, kind);
-  Bytes plain;
-  plain.reserve(cipher.size());
-  std::vector<unsigned char> chunk(kChunk);
-  std::size_t offset = kMagicLen + kHeaderBytes;
-  bool final_seen = false;
-  while (offset < cipher.size()) {
-    if (final_seen) return corrupt("data after the final chunk");
-    const std::size_t n = std::min(kChunk + kABytes, cipher.size() - offset);
-    unsigned long long out_len = 0;
-    unsigned char tag = 0;
-    if (crypto_secretstream_xchacha20poly1305_pull(
-            &state, chunk.data(), &out_len, &tag, cipher.data() + offset, n,
-            reinterpret_cast<const unsigned char*>(ad.data()), ad.size()) != 0) {
-      sodium_memzero(&state, sizeof state);
-      return corrupt("authentication failed");
-    }
-    const auto* b = reinterpret_cast<const std::byte*>(chunk.data());
-    plain.insert(plain.end(), b, b + out_len);
-    final_seen = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-    offset += n;
-  }
-  sodium_memzero(&state, sizeof state);
-  if (!final_seen) return corrupt("truncated");
-  return plain;
+  return unseal(key_, job, kind, cipher, file.string());
 }
 
 Result<bool> EncryptedSpool::exists(const JobId& job, BlobKind kind) {

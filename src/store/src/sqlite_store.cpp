@@ -5,12 +5,21 @@
 #include <algorithm>
 #include <cstdint>
 
-#include <nlohmann/json.hpp>
+#include "rows.hpp"
 
 namespace atdesk::store {
 namespace {
 
-using json = nlohmann::json;
+using rows::cells_json;
+using rows::corrupt;
+using rows::from_millis;
+using rows::kJobColumns;
+using rows::millis;
+using rows::recipients_json;
+using rows::schedule_from;
+using rows::schedule_json;
+using rows::sender_text;
+using rows::table_from;
 
 // Versioned schema: migration N brings the schema from version N-1 to N. Never edit a shipped
 // migration; add a new one.
@@ -97,13 +106,6 @@ ALTER TABLE jobs ADD COLUMN print_failures INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
-
-std::int64_t millis(Timestamp t) {
-  return t.time_since_epoch().count();
-}
-Timestamp from_millis(std::int64_t v) {
-  return Timestamp(std::chrono::milliseconds(v));
-}
 
 // SQLite's LIMIT is a signed 64-bit integer; a larger size_t (callers use SIZE_MAX for "all")
 // would be read as a real number and fail with "datatype mismatch".
@@ -198,206 +200,6 @@ class Transaction {
 std::unexpected<Error> db_error(const std::string& what, const std::string& detail) {
   return fail(Errc::io, "store: " + what + ": " + detail);
 }
-
-json sender_json(const Sender& s) {
-  return json{{"fax", s.fax ? s.fax->digits() : ""},
-              {"tsi", s.tsi},
-              {"caller_id", s.caller_id},
-              {"sip_uri", s.sip_uri},
-              {"email", s.email},
-              {"ip", s.ip},
-              {"ipp_user", s.ipp_user},
-              {"called", s.called ? s.called->digits() : ""}};
-}
-
-// A stored value that cannot be read: Errc::corrupt naming the job and the column, never a
-// default in its place (a job read as `failed` or with no recipients would be acted on wrongly).
-Error corrupt(std::string_view job, std::string_view column, std::string_view expected,
-              std::string_view got) {
-  return Error{Errc::corrupt, "store: job " + std::string(job) + ", column " + std::string(column) +
-                                  ": expected " + std::string(expected) + ", got \"" +
-                                  std::string(got.substr(0, 80)) + "\""};
-}
-
-Result<Sender> sender_from(const std::string& job, const std::string& text) {
-  Sender s;
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return std::unexpected(corrupt(job, "sender", "a JSON object", text));
-  const NumberPlan international{};
-  for (const auto* key : {"fax", "called"}) {
-    const auto v = j.value(key, std::string());
-    if (v.empty()) continue;
-    auto n = FaxNumber::parse("+" + v, international);
-    if (!n) {
-      return std::unexpected(
-          corrupt(job, std::string("sender.") + key, "an international number", v));
-    }
-    (std::string_view(key) == "fax" ? s.fax : s.called) = *n;
-  }
-  s.tsi = j.value("tsi", "");
-  s.caller_id = j.value("caller_id", "");
-  s.sip_uri = j.value("sip_uri", "");
-  s.email = j.value("email", "");
-  s.ip = j.value("ip", "");
-  s.ipp_user = j.value("ipp_user", "");
-  return s;
-}
-
-std::string recipients_json(const std::vector<Recipient>& rs) {
-  json a = json::array();
-  for (const auto& r : rs) a.push_back(r.key());
-  return a.dump();
-}
-
-Result<std::vector<Recipient>> recipients_from(const std::string& job, const std::string& text) {
-  std::vector<Recipient> out;
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_array()) {
-    return std::unexpected(corrupt(job, "recipients", "a JSON array of recipient keys", text));
-  }
-  for (const auto& k : j) {
-    auto r = k.is_string() ? Recipient::parse_key(k.get<std::string>())
-                           : fail(Errc::corrupt, "not a string");
-    if (!r) return std::unexpected(corrupt(job, "recipients", "recipient keys", k.dump()));
-    out.push_back(*r);
-  }
-  return out;
-}
-
-std::string cells_json(const ModeTable& t) {
-  json j = json::object();
-  for (auto a : kAllAvailabilities) {
-    for (auto w : kAllWorkLocations) {
-      j[std::string(to_string(a))][std::string(to_string(w))] =
-          std::string(to_string(t.lookup(a, w)));
-    }
-  }
-  return j.dump();
-}
-
-// What a table or the schedule holds that cannot be read: Errc::corrupt naming it and the field.
-Error corrupt_row(std::string_view what, std::string_view field, std::string_view expected) {
-  return Error{Errc::corrupt, "store: " + std::string(what) + ", " + std::string(field) +
-                                  ": expected " + std::string(expected)};
-}
-
-// Every cell must be there with "print" or "hold": a cell read as a default would change what
-// happens to people's faxes without anyone having chosen it.
-Result<ModeTable> table_from(const std::string& name, const std::string& text) {
-  const std::string what = "mode table '" + name + "'";
-  ModeTable t(name);
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return std::unexpected(corrupt_row(what, "cells", "a JSON object"));
-  for (auto a : kAllAvailabilities) {
-    for (auto w : kAllWorkLocations) {
-      const auto as = std::string(to_string(a)), ws = std::string(to_string(w));
-      const auto row = j.find(as);
-      if (row == j.end() || !row->is_object() || !row->contains(ws) || !(*row)[ws].is_string()) {
-        return std::unexpected(
-            corrupt_row(what, "cells." + as + "." + ws, "\"print\" or \"hold\""));
-      }
-      auto act = parse_action((*row)[ws].get<std::string>());
-      if (!act) {
-        return std::unexpected(
-            corrupt_row(what, "cells." + as + "." + ws, "\"print\" or \"hold\""));
-      }
-      t.set(a, w, *act);
-    }
-  }
-  return t;
-}
-
-std::string schedule_json(const Schedule& s) {
-  json holidays = json::array();
-  for (const auto& d : s.holidays) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(d.year()),
-                  static_cast<unsigned>(d.month()), static_cast<unsigned>(d.day()));
-    holidays.push_back(buf);
-  }
-  json rules = json::array();
-  for (const auto& r : s.rules) {
-    rules.push_back(
-        {{"table", r.table}, {"days", r.days}, {"start", r.start.count()}, {"end", r.end.count()}});
-  }
-  return json{{"time_zone", s.time_zone},
-              {"default_table", s.default_table},
-              {"holiday_table", s.holiday_table},
-              {"holidays", holidays},
-              {"rules", rules}}
-      .dump();
-}
-
-Result<Schedule> schedule_from(const std::string& text) {
-  constexpr std::string_view what = "schedule";
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return std::unexpected(corrupt_row(what, "body", "a JSON object"));
-  auto string_of = [&](const json& o, const char* key) -> Result<std::string> {
-    if (!o.contains(key) || !o[key].is_string()) {
-      return std::unexpected(corrupt_row(what, key, "a string"));
-    }
-    return o[key].get<std::string>();
-  };
-  auto integer_of = [&](const json& o, const char* key, std::int64_t lo,
-                        std::int64_t hi) -> Result<std::int64_t> {
-    if (!o.contains(key) || !o[key].is_number_integer() || o[key].get<std::int64_t>() < lo ||
-        o[key].get<std::int64_t>() > hi) {
-      return std::unexpected(
-          corrupt_row(what, std::string("rules[].") + key,
-                      "an integer from " + std::to_string(lo) + " to " + std::to_string(hi)));
-    }
-    return o[key].get<std::int64_t>();
-  };
-  Schedule s;
-  auto zone = string_of(j, "time_zone");
-  auto default_table = string_of(j, "default_table");
-  auto holiday_table = string_of(j, "holiday_table");
-  if (!zone) return std::unexpected(zone.error());
-  if (!default_table) return std::unexpected(default_table.error());
-  if (!holiday_table) return std::unexpected(holiday_table.error());
-  s.time_zone = *zone;
-  s.default_table = *default_table;
-  s.holiday_table = *holiday_table;
-  if (!j.contains("holidays") || !j["holidays"].is_array()) {
-    return std::unexpected(corrupt_row(what, "holidays", "an array of dates"));
-  }
-  for (const auto& h : j["holidays"]) {
-    int y = 0;
-    unsigned m = 0, d = 0;
-    const auto date =
-        h.is_string() && std::sscanf(h.get<std::string>().c_str(), "%d-%u-%u", &y, &m, &d) == 3
-            ? std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d}
-            : std::chrono::year_month_day{};
-    if (!date.ok()) return std::unexpected(corrupt_row(what, "holidays[]", "YYYY-MM-DD dates"));
-    s.holidays.push_back(date);
-  }
-  if (!j.contains("rules") || !j["rules"].is_array()) {
-    return std::unexpected(corrupt_row(what, "rules", "an array of rules"));
-  }
-  for (const auto& r : j["rules"]) {
-    if (!r.is_object()) return std::unexpected(corrupt_row(what, "rules[]", "objects"));
-    ScheduleRule rule;
-    auto table = string_of(r, "table");
-    auto days = integer_of(r, "days", 0, 0x7f);
-    auto start = integer_of(r, "start", 0, 24 * 60);
-    auto end = integer_of(r, "end", 0, 24 * 60);
-    if (!table) return std::unexpected(table.error());
-    if (!days) return std::unexpected(days.error());
-    if (!start) return std::unexpected(start.error());
-    if (!end) return std::unexpected(end.error());
-    rule.table = *table;
-    rule.days = static_cast<std::uint8_t>(*days);
-    rule.start = std::chrono::minutes(*start);
-    rule.end = std::chrono::minutes(*end);
-    s.rules.push_back(std::move(rule));
-  }
-  return s;
-}
-
-constexpr const char* kJobColumns =
-    "id, state, source, sender, document_name, format, pages, incomplete, size_bytes, "
-    "received_at, updated_at, recipients, mode_table, printer, reason, print_attempts, "
-    "printer_job, print_problem, print_failures";
 
 }  // namespace
 
@@ -545,7 +347,7 @@ constexpr const char* kUpdateColumns =
 
 void bind_mutable(SqliteStore::Statement& st, const Job& j) {
   st.bind(1, to_string(j.state))
-      .bind(2, sender_json(j.sender).dump())
+      .bind(2, sender_text(j.sender))
       .bind(3, j.sender.display())
       .bind(4, millis(j.updated_at))
       .bind(5, recipients_json(j.recipients))
@@ -576,7 +378,7 @@ Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
   st.bind(1, job.id.str())
       .bind(2, to_string(job.state))
       .bind(3, to_string(job.source))
-      .bind(4, sender_json(job.sender).dump())
+      .bind(4, sender_text(job.sender))
       .bind(5, job.sender.display())
       .bind(6, job.document_name)
       .bind(7, to_string(job.format))
@@ -659,47 +461,13 @@ Result<void> SqliteStore::save(const Job& job) {
 Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
   std::vector<Job> out;
   while (st.step()) {
-    Job j;
-    auto id = JobId::parse(st.text(0));
-    if (!id) return fail(Errc::corrupt, "store: bad job id " + st.text(0));
-    j.id = *id;
-    const auto& key = st.text(0);
-    auto state = parse_job_state(st.text(1));
-    if (!state) return std::unexpected(corrupt(key, "state", "a job state", st.text(1)));
-    j.state = *state;
-    auto source = parse_job_source(st.text(2));
-    if (!source) return std::unexpected(corrupt(key, "source", "a job source", st.text(2)));
-    j.source = *source;
-    auto sender = sender_from(key, st.text(3));
-    if (!sender) return fail(sender.error());
-    j.sender = std::move(*sender);
-    j.document_name = st.text(4);
-    if (st.text(5) != "pdf" && st.text(5) != "tiff") {
-      return std::unexpected(corrupt(key, "format", "pdf or tiff", st.text(5)));
-    }
-    j.format = st.text(5) == "pdf" ? DocumentFormat::pdf : DocumentFormat::tiff;
-    j.pages = static_cast<int>(st.integer(6));
-    j.incomplete = st.integer(7) != 0;
-    j.size_bytes = static_cast<std::uint64_t>(st.integer(8));
-    j.received_at = from_millis(st.integer(9));
-    j.updated_at = from_millis(st.integer(10));
-    auto recipients = recipients_from(key, st.text(11));
-    if (!recipients) return fail(recipients.error());
-    j.recipients = std::move(*recipients);
-    j.mode_table = st.text(12);
-    j.printer = st.text(13);
-    j.reason = st.text(14);
-    j.print_attempts = static_cast<int>(st.integer(15));
-    j.printer_job = st.text(16);
-    auto problem = parse_print_problem(st.text(17));
-    if (!problem) {
-      return std::unexpected(corrupt(
-          key, "print_problem", "none, unavailable, aborted, gave_up, lost, stopped or unprintable",
-          st.text(17)));
-    }
-    j.print_problem = *problem;
-    j.print_failures = static_cast<int>(st.integer(18));
-    out.push_back(std::move(j));
+    rows::JobRow r{st.text(0),     st.text(1),    st.text(2),    st.text(3),    st.text(4),
+                   st.text(5),     st.integer(6), st.integer(7), st.integer(8), st.integer(9),
+                   st.integer(10), st.text(11),   st.text(12),   st.text(13),   st.text(14),
+                   st.integer(15), st.text(16),   st.text(17),   st.integer(18)};
+    auto job = rows::job_from(r);
+    if (!job) return fail(job.error());
+    out.push_back(std::move(*job));
   }
   if (st.failed()) return db_error("read jobs", st.error());
   return out;

@@ -108,6 +108,32 @@ poll_ms = 250
   EXPECT_EQ(c.inbox_poll, std::chrono::milliseconds(250));
 }
 
+TEST(Config, StoreIsSqliteByDefaultOrPostgresqlByUrl) {
+  EXPECT_TRUE(parse_ok("").store_url.empty());
+  auto c = parse_ok(
+      "[store]\nurl = "
+      "\"postgresql://atdesk@db1:5432,db2:5432/atdesk?passfile=/etc/atdesk/pgpass\"\n"
+      "connections = 12\n");
+  EXPECT_EQ(c.store_url,
+            "postgresql://atdesk@db1:5432,db2:5432/atdesk?passfile=/etc/atdesk/pgpass");
+  EXPECT_EQ(c.store_connections, 12);
+  EXPECT_EQ(parse_ok("[store]\nurl = \"host=/run/postgresql dbname=atdesk\"\n").store_url,
+            "host=/run/postgresql dbname=atdesk");
+  auto e = parse_error("[store]\nurl = \"mysql://x\"\n");
+  EXPECT_NE(e.find("atdesk.toml: [store] url: expected \"postgresql://"), std::string::npos) << e;
+  for (const char* secret :
+       {"postgresql://atdesk:s3cret@db1/atdesk", "postgresql://db1/atdesk?password=s3cret",
+        "host=db1 dbname=atdesk password=s3cret"}) {
+    e = parse_error(std::string("[store]\nurl = \"") + secret + "\"\n");
+    EXPECT_NE(e.find("expected no password in the URL"), std::string::npos) << e;
+    EXPECT_EQ(e.find("s3cret"), std::string::npos) << "the secret is not repeated: " << e;
+  }
+  e = parse_error("[store]\nconnections = 0\n");
+  EXPECT_NE(e.find("[store] connections"), std::string::npos) << e;
+  e = parse_error("[store]\nuri = \"postgresql://db1/atdesk\"\n");
+  EXPECT_NE(e.find("uri"), std::string::npos) << e;
+}
+
 TEST(Config, FirstPrinterIsDefaultWhenNoneIsMarked) {
   auto c = parse_ok(
       "[[printer]]\nname = \"a\"\nuri = \"ipp://h/ipp/print\"\n"

@@ -93,7 +93,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
       "  backup FILE [--state-dir DIR] [--with-key [--passphrase-file F]]\n"
       "                              a consistent backup of the node's state while atdeskd runs\n"
       "  restore FILE [--state-dir DIR] [--force] [--passphrase-file F]\n"
-      "                              put a backup back into a stopped node's state folder\n\n" +
+      "                              put a backup back into a stopped node's state folder\n"
+      "  migrate --from sqlite:PATH --to postgresql://...\n"
+      "                              move a stopped node's store and documents to PostgreSQL\n\n" +
       std::string(exit_code_help()));
 
   inv.global.url = env.url.value_or(kDefaultUrl);

@@ -18,7 +18,7 @@ class MemoryJobStore final : public store::JobStore {
  public:
   Result<void> insert(const Job& job, const Transition& first) override {
     std::lock_guard lock(mutex_);
-    if (jobs_.contains(job.id)) return fail(Errc::conflict, "job exists");
+    if (jobs_.contains(job.id)) return fail(Errc::conflict, "job " + job.id.str() + " exists");
     jobs_[job.id] = job;
     order_.push_back(job.id);
     history_[job.id].push_back(first);
@@ -29,8 +29,9 @@ class MemoryJobStore final : public store::JobStore {
     auto it = jobs_.find(job.id);
     if (it == jobs_.end()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
     if (it->second.state != expected) {
-      return fail(Errc::conflict,
-                  "job " + job.id.str() + " is no longer " + std::string(to_string(expected)));
+      return fail(Errc::conflict, "job " + job.id.str() + " is " +
+                                      std::string(to_string(it->second.state)) + ", no longer " +
+                                      std::string(to_string(expected)));
     }
     it->second = job;
     history_[job.id].push_back(t);
@@ -51,11 +52,17 @@ class MemoryJobStore final : public store::JobStore {
     if (it == jobs_.end()) return fail(Errc::not_found, "job " + id.str() + " not found");
     return it->second;
   }
-  Result<Job> find(std::string_view prefix) override {
+  Result<Job> find(std::string_view id_or_prefix) override {
+    std::string prefix(id_or_prefix);
+    for (auto& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (prefix.size() < 4 || prefix.size() > JobId::kLength ||
+        prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return fail(Errc::invalid_argument, "job id: expected 4 to 32 hex digits");
+    }
     std::lock_guard lock(mutex_);
     const Job* found = nullptr;
     for (const auto& [id, job] : jobs_) {
-      if (id.str().starts_with(prefix) && prefix.size() >= 4) {
+      if (id.str().starts_with(prefix)) {
         if (found) return fail(Errc::conflict, "ambiguous job id");
         found = &job;
       }
@@ -85,11 +92,30 @@ class MemoryJobStore final : public store::JobStore {
         continue;
       if (f.received_before && j.received_at >= *f.received_before) continue;
       if (f.received_after && j.received_at < *f.received_after) continue;
+      if (f.sender && !sender_matches(j.sender, *f.sender)) continue;
       out.push_back(j);
     }
+    // Oldest first by reception, then by insertion, as the SQL stores order them.
+    std::stable_sort(out.begin(), out.end(),
+                     [](const Job& a, const Job& b) { return a.received_at < b.received_at; });
     if (!f.oldest_first) std::reverse(out.begin(), out.end());
     if (out.size() > f.limit) out.resize(f.limit);
     return out;
+  }
+  // The stores' sender filter: a substring of the display or of an identifier, ignoring the
+  // case of ASCII letters.
+  static bool sender_matches(const Sender& s, const std::string& needle) {
+    auto lower = [](std::string v) {
+      for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return v;
+    };
+    const auto n = lower(needle);
+    for (const auto& v :
+         {s.display(), s.fax ? s.fax->digits() : std::string(), s.tsi, s.caller_id, s.sip_uri,
+          s.email, s.ip, s.ipp_user, s.called ? s.called->digits() : std::string()}) {
+      if (lower(v).find(n) != std::string::npos) return true;
+    }
+    return false;
   }
   Result<std::vector<Transition>> history(const JobId& id) override {
     std::lock_guard lock(mutex_);
@@ -213,10 +239,12 @@ class MemoryTableStore final : public store::TableStore {
     audit_.back().id = static_cast<std::int64_t>(audit_.size());
     return {};
   }
-  Result<std::vector<store::AuditEntry>> audit(std::size_t limit, std::int64_t) override {
+  Result<std::vector<store::AuditEntry>> audit(std::size_t limit, std::int64_t before_id) override {
     std::lock_guard lock(mutex_);
-    std::vector<store::AuditEntry> out(audit_.rbegin(), audit_.rend());
-    if (out.size() > limit) out.resize(limit);
+    std::vector<store::AuditEntry> out;
+    for (auto it = audit_.rbegin(); it != audit_.rend() && out.size() < limit; ++it) {
+      if (before_id == 0 || it->id < before_id) out.push_back(*it);
+    }
     return out;
   }
   Result<std::optional<std::string>> get_setting(const std::string& ns,

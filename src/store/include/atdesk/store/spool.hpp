@@ -7,6 +7,9 @@
 #include <array>
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "atdesk/store/blob_store.hpp"
 
@@ -17,6 +20,16 @@ using SecretKey = std::array<unsigned char, 32>;
 // Loads a 32-byte key file, or creates one (mode 0600, fsync'd) when absent. A key file of the
 // wrong size, or readable by group or others, is an error.
 Result<SecretKey> load_or_create_key(const std::filesystem::path& file);
+
+// A document sealed under `key` as the spool keeps it (magic, secretstream header, 64 KiB
+// chunks; the job id and kind authenticated with every chunk). Other blob stores keep the same
+// bytes, so a document moves between them without being opened.
+std::vector<unsigned char> seal(const SecretKey& key, const JobId& job, BlobKind kind,
+                                std::span<const std::byte> data);
+// Opens what seal() made; Errc::corrupt naming the job and `where` (a file, a database row)
+// when it is damaged, belongs to another job or kind, or was sealed with another key.
+Result<Bytes> unseal(const SecretKey& key, const JobId& job, BlobKind kind,
+                     std::span<const unsigned char> cipher, const std::string& where);
 
 class EncryptedSpool final : public BlobStore {
  public:

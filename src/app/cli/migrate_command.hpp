@@ -1,0 +1,13 @@
+// `atdesk migrate --from sqlite:PATH --to postgresql://...`: run on the node, with atdeskd
+// stopped, to move its SQLite store and spool into PostgreSQL (docs/postgresql.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace atdesk::cli {
+
+// Runs `atdesk migrate ...` (args as main() got them); the exit code.
+int run_migrate_command(const std::vector<std::string>& args);
+
+}  // namespace atdesk::cli
