@@ -250,9 +250,10 @@ Result<Job> job_from(const JobRow& r) {
   j.printer_job = r.printer_job;
   auto problem = parse_print_problem(r.print_problem);
   if (!problem) {
-    return std::unexpected(corrupt(
-        key, "print_problem", "none, unavailable, aborted, gave_up, lost, stopped or unprintable",
-        r.print_problem));
+    return std::unexpected(
+        corrupt(key, "print_problem",
+                "none, unavailable, aborted, gave_up, lost, stopped, unprintable or owner_unknown",
+                r.print_problem));
   }
   j.print_problem = *problem;
   j.print_failures = static_cast<int>(r.print_failures);
