@@ -348,7 +348,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   }
 
   // [ipp_server]: atdesk-ippd, the IPP Everywhere printer (ipp_ingress.cpp)
-  auto ipp = app::start_ipp_ingress(config, engine, **db);
+  auto ipp = app::start_ipp_ingress(config, engine, *tables);
   if (!ipp) {
     spdlog::critical("{}", ipp.error().message);
     return 2;
