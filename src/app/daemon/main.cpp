@@ -179,6 +179,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   settings.retention = config.retention;
   settings.housekeeping_interval = config.housekeeping_interval;
   settings.worker_threads = config.worker_threads;
+  settings.language = config.language;
   engine::Engine engine(
       settings, engine::Dependencies{**db, **db, **spool, clock, **zone, printer_map, chat_map});
   if (auto ok = engine.start(); !ok) {
