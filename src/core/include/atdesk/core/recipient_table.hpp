@@ -59,7 +59,7 @@ struct RecipientRule {
   std::string note;     // free text shown in the UI
   // The language of chat messages to this rule's recipient when the chat service does not say;
   // none: [general] language. Kept by the engine beside the rule (settings "rule.language").
-  std::optional<Language> language;
+  std::optional<Language> language = {};
   bool operator==(const RecipientRule&) const = default;
 };
 
