@@ -5,6 +5,36 @@
 
 const state = {session: null, dirty: false, timer: null};
 
+// ---- language: the texts of GET /api/v1/ui-messages (data/messages/<language>.json). The language
+// chosen here is kept in this browser (localStorage); without a choice atdeskd answers in the
+// browser's Accept-Language, else in [general] language.
+const i18n = {language: 'en', languages: ['en'], messages: {}};
+
+function t(key, args) {
+  let text = i18n.messages[key];
+  if (text === undefined) return key;
+  for (const [k, v] of Object.entries(args || {})) text = text.split('{' + k + '}').join(String(v));
+  return text;
+}
+
+async function loadMessages() {
+  const chosen = localStorage.getItem('atdesk.language') || '';
+  try {
+    const res = await fetch('/api/v1/ui-messages' + (chosen ? '?lang=' + encodeURIComponent(chosen) : ''),
+      {credentials: 'same-origin'});
+    if (res.ok) Object.assign(i18n, await res.json());
+  } catch (e) { /* the page stays in its own words */ }
+  document.documentElement.lang = i18n.language;
+  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  const select = document.getElementById('language');
+  if (select) {
+    const names = {en: 'English', ja: '日本語'};
+    select.replaceChildren(...i18n.languages.map((l) =>
+      el('option', {value: l, selected: l === i18n.language, text: names[l] || l})));
+    select.onchange = () => { localStorage.setItem('atdesk.language', select.value); location.reload(); };
+  }
+}
+
 // ---- helpers
 
 function el(tag, attrs, ...children) {
@@ -139,7 +169,11 @@ function submitter(action) {
 function when(iso) {
   if (!iso) return '';
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
+  if (isNaN(d)) return iso;
+  if (!i18n.messages.datetime) return d.toLocaleString();
+  const two = (n) => String(n).padStart(2, '0');
+  return t('datetime', {year: d.getFullYear(), month: two(d.getMonth() + 1), day: two(d.getDate()),
+    hour: two(d.getHours()), minute: two(d.getMinutes())});
 }
 
 function badge(cls, text) { return el('span', {class: 'state ' + cls, text}); }
@@ -244,28 +278,28 @@ async function overview(refresh) {
     el('td', {text: r.recipient}),
     el('td', {text: r.presence ? r.presence.availability + ' · ' + r.presence.location :
       (r.members.length ? r.members.map((m) => m.address + ': ' + m.presence.availability).join(', ') :
-        (r.error || 'unknown'))}),
+        (r.error || t('unknown')))}),
     el('td', {}, badge('action-' + r.action, r.action)),
     el('td', {text: String(r.held_jobs)})));
-  show('Overview',
+  show(t('nav_overview'),
     el('section', {class: 'card', 'aria-labelledby': 'h-held'},
-      el('h2', {id: 'h-held', text: 'Held jobs'}),
-      heldRows.length ? table(['Recipient', 'Jobs', 'Count'], heldRows) :
-        el('p', {class: 'muted', text: 'No held jobs.'})),
+      el('h2', {id: 'h-held', text: t('held_jobs')}),
+      heldRows.length ? table([t('col_recipient'), t('col_jobs'), t('col_count')], heldRows) :
+        el('p', {class: 'muted', text: t('no_held_jobs')})),
     el('div', {class: 'grid'},
-      el('section', {class: 'card'}, el('h2', {text: 'Printers'}),
-        table(['Printer', 'State', 'Message'], printers.printers.map((p) => el('tr', {},
-          el('td', {}, p.name, p.default ? ' (default)' : ''),
+      el('section', {class: 'card'}, el('h2', {text: t('printers')}),
+        table([t('col_printer'), t('col_state'), t('col_message')], printers.printers.map((p) => el('tr', {},
+          el('td', {}, p.name, p.default ? t('default_printer_mark') : ''),
           el('td', {}, badge('ps-' + p.state, p.state)),
           el('td', {text: p.message || (p.state_reasons || []).join(', ')}))))),
-      el('section', {class: 'card'}, el('h2', {text: 'Chat services'}),
-        table(['Service', 'State', ''], services.services.map((s) => el('tr', {},
+      el('section', {class: 'card'}, el('h2', {text: t('chat_services')}),
+        table([t('col_service'), t('col_state'), ''], services.services.map((s) => el('tr', {},
           el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, s.state)),
           el('td', {}, s.error ? el('span', {class: 'muted', text: s.error}) : null,
             isAdmin() && s.state !== 'connected' ? signInCell(s.name) : null)))))),
-    el('section', {class: 'card'}, el('h2', {text: 'Recipients now'}),
-      presenceRows.length ? table(['Recipient', 'Presence', 'Action', 'Held'], presenceRows) :
-        el('p', {class: 'muted', text: 'No recipients.'})));
+    el('section', {class: 'card'}, el('h2', {text: t('recipients_now')}),
+      presenceRows.length ? table([t('col_recipient'), t('col_presence'), t('col_action'), t('col_held')], presenceRows) :
+        el('p', {class: 'muted', text: t('no_recipients')})));
   refocus(before);
   keepFresh(overview, sig);
 }
@@ -314,7 +348,7 @@ async function jobs(refresh) {
   const q = new URLSearchParams(location.search);
   const stateSel = el('select', {id: 'f-state', name: 'state'},
     ['', 'stored', 'held', 'releasing', 'printing', 'printed', 'failed', 'deleted', 'expired']
-      .map((s) => el('option', {value: s, selected: q.get('state') === s, text: s || 'any'})));
+      .map((s) => el('option', {value: s, selected: q.get('state') === s, text: s || t('state_any')})));
   const input = (id, name, type, label) => el('label', {for: id}, label,
     el('input', {id, name, type, value: q.get(name) || ''}));
   const form = el('form', {class: 'inline', role: 'search', onsubmit: (e) => {
@@ -324,12 +358,12 @@ async function jobs(refresh) {
     history.pushState(null, '', '/jobs' + (p.toString() ? '?' + p : ''));
     route();
   }},
-  el('label', {for: 'f-state'}, 'State', stateSel),
-  input('f-recipient', 'recipient', 'text', 'Recipient'),
-  input('f-sender', 'sender', 'text', 'Sender'),
-  input('f-after', 'after', 'date', 'From'),
-  input('f-before', 'before', 'date', 'To'),
-  el('button', {type: 'submit', text: 'Filter'}));
+  el('label', {for: 'f-state'}, t('col_state'), stateSel),
+  input('f-recipient', 'recipient', 'text', t('col_recipient')),
+  input('f-sender', 'sender', 'text', t('col_sender')),
+  input('f-after', 'after', 'date', t('filter_from')),
+  input('f-before', 'before', 'date', t('filter_to')),
+  el('button', {type: 'submit', text: t('filter')}));
   const p = new URLSearchParams();
   for (const k of ['state', 'recipient', 'sender']) if (q.get(k)) p.set(k, q.get(k));
   if (q.get('after')) p.set('after', new Date(q.get('after') + 'T00:00:00').toISOString());
@@ -339,7 +373,7 @@ async function jobs(refresh) {
   try {
     list = await api('GET', '/jobs?' + p);
   } catch (e) {
-    return show('Jobs', form, errorBox(e));
+    return show(t('nav_jobs'), form, errorBox(e));
   }
   const sig = JSON.stringify(list);
   if (refresh && sig === state.sig) return keepFresh(jobs, sig);
@@ -348,8 +382,9 @@ async function jobs(refresh) {
     el('td', {}, jobLink(j)), el('td', {}, badge('state-' + j.state, j.state)),
     el('td', {text: senderText(j)}), el('td', {text: j.recipients.join(', ')}),
     el('td', {text: String(j.pages)}), el('td', {text: when(j.received_at)})));
-  show('Jobs', form, rows.length ? table(['Job', 'State', 'Sender', 'Recipients', 'Pages', 'Received'], rows) :
-    el('p', {class: 'muted', text: 'No jobs match.'}));
+  show(t('nav_jobs'), form, rows.length ? table([t('col_job'), t('col_state'), t('col_sender'),
+    t('col_recipients'), t('col_pages'), t('col_received')], rows) :
+    el('p', {class: 'muted', text: t('no_jobs_match')}));
   refocus(before);
   keepFresh(jobs, sig);
 }
@@ -579,15 +614,21 @@ async function recipients() {
   const data = await api('GET', '/recipients');
   const field = (id, label, value, hint) => el('label', {for: id}, label,
     el('input', {id, value: value || '', placeholder: hint || '', 'data-field': id.split('-').pop()}));
+  // The language of the recipient's chat messages ("": the chat service's or the server's).
+  const languageField = (id, value) => el('label', {for: id}, t('col_language'),
+    el('select', {id, 'data-field': 'language'},
+      [['', t('language_default')], ['en', 'English'], ['ja', '日本語']].map(([v, name]) =>
+        el('option', {value: v, selected: v === (value || ''), text: name}))));
   const ruleFrom = (prefix) => ({
     pattern: document.getElementById(prefix + '-pattern').value.trim(),
     recipient: document.getElementById(prefix + '-recipient').value.trim(),
     printer: document.getElementById(prefix + '-printer').value.trim(),
-    note: document.getElementById(prefix + '-note').value.trim()});
+    note: document.getElementById(prefix + '-note').value.trim(),
+    language: document.getElementById(prefix + '-language').value});
   const rows = data.rules.map((r) => {
     const tr = el('tr', {'data-rule': r.id},
       el('td', {text: r.pattern}), el('td', {text: r.recipient}), el('td', {text: r.printer}),
-      el('td', {text: r.note}),
+      el('td', {text: r.note}), el('td', {text: r.language || ''}),
       el('td', {class: 'actions'},
         el('button', {type: 'button', class: 'secondary', 'aria-label': 'Edit the rule for ' + r.pattern, onclick: () => {
           const p = 'e' + r.id;
@@ -595,9 +636,10 @@ async function recipients() {
             await api('PUT', '/recipients/' + r.id, ruleFrom(p)); say('Rule saved.'); await recipients(); focusHeading();
           })}, field(p + '-pattern', 'Pattern', r.pattern), field(p + '-recipient', 'Recipient', r.recipient),
           field(p + '-printer', 'Printer', r.printer), field(p + '-note', 'Note', r.note),
+          languageField(p + '-language', r.language),
           el('button', {type: 'submit', text: 'Save'}),
           el('button', {type: 'button', class: 'secondary', onclick: async () => { await recipients(); focusHeading(); }}, 'Cancel'));
-          tr.replaceChildren(el('td', {colspan: '5'}, editForm));
+          tr.replaceChildren(el('td', {colspan: '6'}, editForm));
           editForm.querySelector('input').focus();
         }}, 'Edit'), ' ',
         confirmButton('Delete', 'Delete the rule for ' + r.pattern + '?', async () => {
@@ -611,6 +653,7 @@ async function recipients() {
   field('n-pattern', 'Pattern', '', '+81312345678, prefix:03, others, all, sip:…, @example.org, 10.0.0.0/8'),
   field('n-recipient', 'Recipient', '', 'user:local:alice or channel:local:desk'),
   field('n-printer', 'Printer (optional)', ''), field('n-note', 'Note', ''),
+  languageField('n-language', ''),
   el('button', {type: 'submit', text: 'Add rule'}));
   const exportLink = el('button', {type: 'button', class: 'secondary', onclick: () => {
     const rules = data.rules.map(({id, ...rest}) => rest);
@@ -642,7 +685,7 @@ async function recipients() {
   el('button', {type: 'submit', text: 'Import TOML'}), exportToml);
   show('Recipient table',
     el('p', {class: 'muted', text: 'Who gets a job, by its sender or the number it called. Rules are checked in order.'}),
-    rows.length ? table(['Pattern', 'Recipient', 'Printer', 'Note', ''], rows) : el('p', {class: 'muted', text: 'No rules.'}),
+    rows.length ? table([t('col_pattern'), t('col_recipient'), t('col_printer'), t('col_note'), t('col_language'), ''], rows) : el('p', {class: 'muted', text: 'No rules.'}),
     el('section', {class: 'card', 'aria-labelledby': 'h-add-rule'}, el('h2', {id: 'h-add-rule', text: 'Add a rule'}), add),
     el('section', {class: 'card', 'aria-labelledby': 'h-import'}, el('h2', {id: 'h-import', text: 'Import and export'}), importForm, tomlForm));
 }
@@ -718,12 +761,12 @@ async function route() {
   }
   const found = routes.find(([re]) => re.test(path));
   try {
-    if (!found) return show('Not found', el('p', {text: 'There is no such page.'}));
+    if (!found) return show(t('not_found'), el('p', {text: t('no_such_page')}));
     document.body.classList.remove('menu-open');
     document.getElementById('menu')?.setAttribute('aria-expanded', 'false');
     await found[1](...path.match(found[0]).slice(1));
   } catch (e) {
-    if (e.status !== 401) show('Error', errorBox(e));
+    if (e.status !== 401) show(t('error'), errorBox(e));
   }
 }
 
@@ -762,6 +805,7 @@ async function start() {
   } catch (e) {
     return;
   }
+  await loadMessages();
   document.getElementById('who').textContent = state.session.user + ' (' + state.session.role + ')';
   for (const li of document.querySelectorAll('[data-admin]')) li.hidden = !isAdmin();
   const menu = document.getElementById('menu');

@@ -1,6 +1,27 @@
 // Sign-in page: POST /api/v1/session as JSON, then go to the page that sent us here.
 'use strict';
 
+// The page's texts in the language chosen in this browser, else the browser's (GET
+// /api/v1/ui-messages, as app.js does).
+const i18n = {messages: {}};
+function t(key, args) {
+  let text = i18n.messages[key];
+  if (text === undefined) return null;
+  for (const [k, v] of Object.entries(args || {})) text = text.split('{' + k + '}').join(String(v));
+  return text;
+}
+(async () => {
+  const chosen = localStorage.getItem('atdesk.language') || '';
+  try {
+    const res = await fetch('/api/v1/ui-messages' + (chosen ? '?lang=' + encodeURIComponent(chosen) : ''));
+    if (!res.ok) return;
+    Object.assign(i18n, await res.json());
+  } catch (e) { return; }
+  document.documentElement.lang = i18n.language;
+  document.title = t('sign_in_title') || document.title;
+  for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n) || node.textContent;
+})();
+
 // Only a path of this site (no "//host", no scheme): an open redirect is not possible.
 function nextPage() {
   const next = new URLSearchParams(location.search).get('next') || '/';
@@ -21,7 +42,7 @@ document.getElementById('signin').addEventListener('submit', async (event) => {
   const user = document.getElementById('user').value.trim();
   const password = document.getElementById('password').value;
   if (!user || !password) {
-    fail('Enter your user name and password.', fields.filter((f) => !f.value.trim()));
+    fail(t('enter_credentials') || 'Enter your user name and password.', fields.filter((f) => !f.value.trim()));
     return;
   }
   try {
@@ -36,9 +57,10 @@ document.getElementById('signin').addEventListener('submit', async (event) => {
       return;
     }
     const body = await res.json().catch(() => ({}));
-    fail((body.error && body.error.message) || ('Sign-in failed (' + res.status + ')'),
+    fail((body.error && body.error.message) ||
+      (t('sign_in_failed', {status: res.status}) || ('Sign-in failed (' + res.status + ')')),
       res.status === 401 ? fields : []);
   } catch (e) {
-    fail('atdesk cannot be reached: ' + e.message, []);
+    fail(t('unreachable', {error: e.message}) || ('atdesk cannot be reached: ' + e.message), []);
   }
 });

@@ -390,6 +390,43 @@ await step('an admin on a phone: mode grid, recipients, audit, accounts fit 390�
   }
 });
 
+// A browser that asks for Japanese (Accept-Language ja-JP): the sign-in page, the navigation, the
+// overview and the jobs list in Japanese with Japanese dates (the screenshot needs a Japanese font,
+// fonts-ipafont-gothic); then the language chosen in the header wins over the browser's.
+await step('the web UI in Japanese, then English chosen in the header', async () => {
+  const ja = await browser.newContext({viewport: {width: 1280, height: 900}, bypassCSP: true, locale: 'ja-JP'});
+  page = await ja.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(url + '/signin');
+  await page.waitForFunction(() => document.documentElement.lang === 'ja');
+  check((await page.textContent('form h2')) === 'サインイン', 'the sign-in form in Japanese');
+  check((await page.textContent('label[for=user]')) === 'ユーザー名', 'the user name label in Japanese');
+  await signIn('admin', adminPassword);
+  await page.waitForURL(url + '/');
+  await page.waitForSelector('#h-held');
+  check((await page.textContent('#h-held')) === '保留中のジョブ', 'the held jobs heading in Japanese');
+  check((await page.textContent('main h1')) === '概要', 'the page heading in Japanese');
+  const nav = await page.textContent('header nav');
+  for (const word of ['概要', 'ジョブ', '受信者', 'サインアウト']) check(nav.includes(word), 'the navigation says ' + word);
+  const main = await page.textContent('main');
+  for (const word of ['プリンター', 'チャットサービス', '受信者の現在の状況']) check(main.includes(word), 'the overview says ' + word);
+  check(main.includes('user:local:alice'), 'the data is there as before');
+  await shot('overview-ja');
+  await axe('the overview in Japanese');
+  await page.goto(url + '/jobs');
+  await page.waitForSelector('main table');
+  const jobsText = await page.textContent('main');
+  check(/\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}/.test(jobsText), 'received times as 2026年11月30日 09:38');
+  check(jobsText.includes('受信日時') && jobsText.includes('絞り込み'), 'the jobs list in Japanese');
+  await shot('jobs-ja');
+  await page.selectOption('#language', 'en');
+  await page.waitForFunction(() => document.documentElement.lang === 'en');
+  await page.waitForSelector('main h1:not(:empty)');
+  check((await page.textContent('main h1')) === 'Jobs', 'English once chosen, although the browser asks for Japanese');
+  check(/\d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(await page.textContent('main')), 'received times as 2026-11-30 09:38');
+  await ja.close();
+});
+
 await browser.close();
 if (failures()) {
   console.log(`${failures()} step(s) failed`);

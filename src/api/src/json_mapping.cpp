@@ -447,11 +447,13 @@ Json to_json(const RecipientRule& rule) {
               {"pattern", rule.pattern.to_string()},
               {"recipient", rule.recipient.key()},
               {"printer", rule.printer},
-              {"note", rule.note}};
+              {"note", rule.note},
+              {"language", rule.language ? std::string(to_string(*rule.language)) : ""}};
 }
 
 Result<RecipientRule> rule_from_json(const Json& j, const NumberPlan& plan, std::string_view path) {
-  auto r = ObjectReader::open(j, path, {"id", "pattern", "recipient", "printer", "note"});
+  auto r =
+      ObjectReader::open(j, path, {"id", "pattern", "recipient", "printer", "note", "language"});
   if (!r) return fail(r.error());
   RecipientRule rule;
   auto id = r->integer("id", 0, 0);
@@ -476,6 +478,15 @@ Result<RecipientRule> rule_from_json(const Json& j, const NumberPlan& plan, std:
   auto note = r->string("note", std::string(), 1000);
   if (!note) return fail(note.error());
   rule.note = std::move(*note);
+  auto language = r->string("language", std::string(), 16);
+  if (!language) return fail(language.error());
+  if (!language->empty()) {
+    rule.language = parse_language(*language);
+    if (*language != "en" && *language != "ja") {
+      return bad(r->field("language"),
+                 "expected \"en\", \"ja\" or \"\" (the default), got " + quote(*language, 16));
+    }
+  }
   return rule;
 }
 

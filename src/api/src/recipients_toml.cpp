@@ -104,8 +104,8 @@ Result<RecipientRule> rule_from_table(const toml::value& v, const std::string& w
                                       const NumberPlan& plan) {
   if (!v.is_table()) return bad(where, "expected a table, got " + std::string(type_name(v)));
   const auto& t = v.as_table();
-  static constexpr std::array<std::string_view, 4> kKeys = {"pattern", "recipient", "printer",
-                                                            "note"};
+  static constexpr std::array<std::string_view, 5> kKeys = {"pattern", "recipient", "printer",
+                                                            "note", "language"};
   // Unknown keys are reported in name order, so the message does not depend on hashing.
   std::vector<std::string> unknown;
   for (const auto& [key, value] : t) {
@@ -114,7 +114,7 @@ Result<RecipientRule> rule_from_table(const toml::value& v, const std::string& w
   if (!unknown.empty()) {
     std::sort(unknown.begin(), unknown.end());
     return bad(where + ": " + unknown.front(),
-               "unknown key (expected: pattern, recipient, printer, note)");
+               "unknown key (expected: pattern, recipient, printer, note, language)");
   }
 
   RecipientRule rule;
@@ -146,6 +146,15 @@ Result<RecipientRule> rule_from_table(const toml::value& v, const std::string& w
   auto note = string_key(t, where, "note", 1000);
   if (!note) return fail(note.error());
   rule.note = note->value_or("");
+  auto language = string_key(t, where, "language", 16);
+  if (!language) return fail(language.error());
+  if (const std::optional<std::string>& tag = *language; tag && !tag->empty()) {
+    if (*tag != "en" && *tag != "ja") {
+      return bad(where + ": language",
+                 "expected \"en\" or \"ja\" (or no key: the default), got " + quote(*tag, 16));
+    }
+    rule.language = parse_language(*tag);
+  }
   return rule;
 }
 
@@ -153,13 +162,16 @@ Result<RecipientRule> rule_from_table(const toml::value& v, const std::string& w
 
 std::string rules_to_toml(const std::vector<RecipientRule>& rules) {
   std::string out =
-      "# atdesk recipient table: one [[rule]] per rule (pattern, recipient, printer, note).\n";
+      "# atdesk recipient table: one [[rule]] per rule (pattern, recipient, printer, note, "
+      "language).\n";
   for (const auto& rule : rules) {
     out += "\n[[rule]]\n";
     out += "pattern = " + toml_string(rule.pattern.to_string()) + "\n";
     out += "recipient = " + toml_string(rule.recipient.key()) + "\n";
     if (!rule.printer.empty()) out += "printer = " + toml_string(rule.printer) + "\n";
     if (!rule.note.empty()) out += "note = " + toml_string(rule.note) + "\n";
+    if (rule.language)
+      out += "language = " + toml_string(std::string(to_string(*rule.language))) + "\n";
   }
   return out;
 }

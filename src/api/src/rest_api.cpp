@@ -12,6 +12,7 @@
 #include "atdesk/api/metrics.hpp"
 #include "atdesk/api/multipart.hpp"
 #include "atdesk/api/recipients_toml.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/core/text.hpp"
 #include "atdesk/tz/zone.hpp"
 
@@ -337,6 +338,34 @@ class RestApi {
   }
 
   Response list_rules() { return or_error(engine_.recipient_rules(), 200, rules_json); }
+
+  // The web UI's texts in one language: ?lang= (the language the person chose in the UI), else
+  // the browser's Accept-Language, else [general] language.
+  Response ui_messages(const Request& request) const {
+    std::optional<Language> language;
+    if (auto lang = request.query_value("lang")) language = parse_language(*lang);
+    if (!language) {
+      if (auto accept = request.header("Accept-Language")) language = pick_language(*accept);
+    }
+    const Language chosen = language.value_or(engine_.settings().language);
+    nlohmann::json texts = nlohmann::json::object();
+    for (const MessageKey key : all_message_keys()) {
+      const auto name = message_name(key);
+      if (key == MessageKey::datetime)
+        texts["datetime"] = std::string(message_template(chosen, key));
+      if (!name.starts_with("web_")) continue;
+      texts[std::string(name.substr(4))] = std::string(message_template(chosen, key));
+    }
+    nlohmann::json languages = nlohmann::json::array();
+    for (const Language l : kLanguages) languages.push_back(std::string(to_string(l)));
+    Response r =
+        Response::json_text(200, nlohmann::json{{"language", std::string(to_string(chosen))},
+                                                {"languages", languages},
+                                                {"messages", texts}}
+                                     .dump());
+    r.headers.emplace_back("Vary", "Accept-Language");
+    return r;
+  }
 
   Response add_rule(const Request& request, const Actor& actor) {
     auto j = parse_json(request.body);
@@ -738,6 +767,10 @@ void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatSer
   router.add_public(
       "GET", "/healthz", [](const Request&) { return Response::text(200, "ok\n"); },
       "liveness for load balancers and service managers; says only \"ok\"");
+  router.add_public(
+      "GET", p + "/ui-messages", [api](const Request& r) { return api->ui_messages(r); },
+      "the web UI's texts in English or Japanese (the sign-in page needs them); the same for "
+      "everyone, no data");
   get0("/metrics", &RestApi::metrics);
 
   act("POST", p + "/jobs", &RestApi::submit);

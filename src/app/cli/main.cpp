@@ -42,8 +42,16 @@ int main(int argc, char** argv) {
     return run_backup_command(args);  // on the state folder, no atdeskd
   }
   if (args.size() > 1 && args[1] == "migrate") return run_migrate_command(args);  // no atdeskd
+  // POSIX: LC_ALL overrides LC_MESSAGES, which overrides LANG; an empty one counts as unset.
+  std::optional<std::string> language;
+  for (const char* name : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
+    if (auto v = env(name); v && !v->empty()) {
+      language = v;
+      break;
+    }
+  }
   const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN"),
-                                env("ATDESK_CA_FILE")};
+                                env("ATDESK_CA_FILE"), language};
   ParseOutcome parsed = parse_command_line(args, environment);
   std::cout << parsed.out;
   std::cerr << parsed.err;

@@ -129,6 +129,14 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
                                             ": expected trace, debug, info, warn or error, got \"" +
                                             c.log_level + "\"");
   }
+  std::string language(to_string(c.language));
+  ATDESK_TRY(general.string("language", language));
+  if (language != "en" && language != "ja") {
+    return fail(
+        Errc::invalid_argument,
+        general.where("language") + ": expected \"en\" or \"ja\", got \"" + language + "\"");
+  }
+  c.language = *parse_language(language);
   ATDESK_TRY(general.no_unknown_keys());
 
   Section recipients(section("recipients"), "recipients", file);

@@ -13,6 +13,7 @@
 
 #include "atdesk/core/decide.hpp"
 #include "atdesk/core/error.hpp"
+#include "atdesk/core/language.hpp"
 #include "atdesk/core/recipient_table.hpp"
 #include "atdesk/core/sender.hpp"
 #include "atdesk/document/document.hpp"
@@ -58,6 +59,9 @@ struct Config {
   std::string time_zone = "UTC";
   int worker_threads = 4;
   std::string log_level = "info";  // trace, debug, info, warn, error; re-read on SIGHUP
+  // Chat messages to a recipient whose chat service and rule name no language, and the web UI
+  // for a browser that asks for none atdesk has: "en" or "ja".
+  Language language = Language::en;
 
   // [recipients] file: a recipient table in TOML (the format `atdesk recipients export --toml`
   // writes). When set, the file is the table: it replaces the table at start and on SIGHUP.

@@ -222,6 +222,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   settings.print_retry_max = config.print_retry_max;
   settings.print_stopped_notice = config.print_stopped_notice;
   settings.worker_threads = config.worker_threads;
+  settings.language = config.language;
   engine::Engine engine(
       settings, engine::Dependencies{*jobs, *tables, *blobs, clock, **zone, printer_map, chat_map});
   if (auto ok = engine.start(); !ok) {

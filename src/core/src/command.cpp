@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "atdesk/core/messages.hpp"
 #include "text.hpp"
 
 namespace atdesk {
@@ -35,90 +36,125 @@ bool has_control(std::string_view s) {
   return false;
 }
 
+// Words are separated by spaces; U+3000 IDEOGRAPHIC SPACE, which Japanese input methods type,
+// counts as one.
 std::vector<std::string_view> split_words(std::string_view s) {
+  constexpr std::string_view kIdeographicSpace = "\xe3\x80\x80";
   std::vector<std::string_view> words;
-  while (!s.empty()) {
-    const auto start = s.find_first_not_of(' ');
-    if (start == std::string_view::npos) break;
-    s.remove_prefix(start);
-    const auto end = s.find(' ');
-    words.push_back(s.substr(0, end));
-    s.remove_prefix(end == std::string_view::npos ? s.size() : end);
+  std::size_t start = 0;
+  auto flush = [&](std::size_t end) {
+    if (end > start) words.push_back(s.substr(start, end - start));
+  };
+  for (std::size_t i = 0; i < s.size();) {
+    if (s[i] == ' ') {
+      flush(i);
+      start = ++i;
+    } else if (s.substr(i, kIdeographicSpace.size()) == kIdeographicSpace) {
+      flush(i);
+      i += kIdeographicSpace.size();
+      start = i;
+    } else {
+      ++i;
+    }
   }
+  flush(s.size());
   return words;
 }
 
-std::unexpected<Error> usage(std::string message) {
-  return fail(Errc::invalid_argument, std::move(message));
-}
+// The Japanese verbs (UTF-8), beside the English ones.
+constexpr std::string_view kPrintJa = "\xe5\x8d\xb0\xe5\x88\xb7";                // 印刷
+constexpr std::string_view kAtPrintJa = "\xe3\x81\xa7\xe5\x8d\xb0\xe5\x88\xb7";  // で印刷
+constexpr std::string_view kDeleteJa = "\xe5\x89\x8a\xe9\x99\xa4";               // 削除
+constexpr std::string_view kListJa = "\xe4\xb8\x80\xe8\xa6\xa7";                 // 一覧
+constexpr std::string_view kHoldJa = "\xe4\xbf\x9d\xe7\x95\x99";                 // 保留
+constexpr std::string_view kResumeJa = "\xe5\x86\x8d\xe9\x96\x8b";               // 再開
+constexpr std::string_view kHelpJa = "\xe3\x83\x98\xe3\x83\xab\xe3\x83\x97";     // ヘルプ
 
 }  // namespace
 
-Result<ChatCommandRequest> parse_command(std::string_view raw) {
+Result<ChatCommandRequest> parse_command(std::string_view raw, Language language) {
+  auto usage = [&](MessageKey key, std::initializer_list<MessageArg> args = {}) {
+    return std::unexpected<Error>(Error{Errc::invalid_argument, message(language, key, args)});
+  };
   if (raw.size() > kMaxCommand) {
-    return usage("a command is at most " + std::to_string(kMaxCommand) + " characters, got " +
-                 std::to_string(raw.size()));
+    return usage(MessageKey::command_too_long,
+                 {{"max", std::to_string(kMaxCommand)}, {"size", std::to_string(raw.size())}});
   }
   // Chat clients add a trailing newline or pad with spaces; inside the command only spaces.
   const auto text = text::trim(raw);
-  if (has_control(text)) return usage("a command may not contain control characters");
+  if (has_control(text)) return usage(MessageKey::command_control);
   const auto words = split_words(text);
-  if (words.empty()) return usage("the command is empty");
+  if (words.empty()) return usage(MessageKey::command_empty);
 
   ChatCommandRequest r;
   const auto verb = text::lower(words[0]);
   const auto only_verb = [&](CommandKind kind) -> Result<ChatCommandRequest> {
-    if (words.size() != 1) return usage("'" + verb + "' takes no further words");
+    if (words.size() != 1) return usage(MessageKey::command_no_words, {{"verb", verb}});
     r.kind = kind;
     return r;
   };
-  if (verb == "help") return only_verb(CommandKind::help);
-  if (verb == "list") return only_verb(CommandKind::list);
-  if (verb == "hold") return only_verb(CommandKind::hold);
-  if (verb == "resume") return only_verb(CommandKind::resume);
-  if (verb == "delete") {
-    if (words.size() != 2 || !is_job_id(words[1])) {
-      return usage("expected 'delete <job id>' with a job id of 4-32 hex digits");
-    }
+  if (verb == "help" || verb == kHelpJa) return only_verb(CommandKind::help);
+  if (verb == "list" || verb == kListJa) return only_verb(CommandKind::list);
+  if (verb == "hold" || verb == kHoldJa) return only_verb(CommandKind::hold);
+  if (verb == "resume" || verb == kResumeJa) return only_verb(CommandKind::resume);
+  if (verb == "delete" || verb == kDeleteJa) {
+    if (words.size() != 2 || !is_job_id(words[1])) return usage(MessageKey::command_delete_usage);
     r.kind = CommandKind::remove;
     r.job_id = text::lower(words[1]);
+    return r;
+  }
+  if (verb == kPrintJa) {  // 印刷, 印刷 <id>
+    r.kind = CommandKind::print;
+    if (words.size() > 2 || (words.size() == 2 && !is_job_id(words[1]))) {
+      return usage(MessageKey::command_print_usage);
+    }
+    if (words.size() == 2) r.job_id = text::lower(words[1]);
+    return r;
+  }
+  if (text.ends_with(kPrintJa) && verb != "print") {
+    // <printer>で印刷, <id> <printer>で印刷, <id> 印刷 (spaces around で and 印刷 allowed): the
+    // printer name is ASCII, so で cannot be part of it.
+    r.kind = CommandKind::print;
+    std::size_t first = 0;
+    if (words.size() > 1 && is_job_id(words[0])) {
+      r.job_id = text::lower(words[0]);
+      first = 1;
+    }
+    std::string rest;
+    for (std::size_t i = first; i < words.size(); ++i) rest += words[i];
+    if (first == 1 && rest == kPrintJa) return r;  // <id> 印刷
+    if (!rest.ends_with(kAtPrintJa)) return usage(MessageKey::command_print_at_usage);
+    const std::string printer = rest.substr(0, rest.size() - kAtPrintJa.size());
+    // The printer is one word: what follows it in its word is で印刷, で or nothing.
+    const std::string_view word = words[first];
+    const auto after = word.substr(std::min(printer.size(), word.size()));
+    if (!is_printer(printer) || !word.starts_with(printer) ||
+        !(after.empty() || after == kAtPrintJa || after == kAtPrintJa.substr(0, 3))) {
+      return usage(MessageKey::command_print_at_usage);
+    }
+    r.printer = printer;
     return r;
   }
   if (verb == "print") {
     r.kind = CommandKind::print;
     std::size_t i = 1;
     if (i < words.size() && !text::iequals(words[i], "at")) {
-      if (!is_job_id(words[i])) {
-        return usage(
-            "expected 'print', 'print <job id>' or 'print at <printer>' with a job id "
-            "of 4-32 hex digits");
-      }
+      if (!is_job_id(words[i])) return usage(MessageKey::command_print_usage);
       r.job_id = text::lower(words[i++]);
     }
     if (i < words.size()) {
       if (!text::iequals(words[i], "at") || i + 2 != words.size() || !is_printer(words[i + 1])) {
-        return usage(
-            "expected 'print [<job id>] at <printer>' with a printer name of 1-64 "
-            "characters A-Z a-z 0-9 . _ -");
+        return usage(MessageKey::command_print_at_usage);
       }
       r.printer = std::string(words[i + 1]);
     }
     return r;
   }
-  return usage("unknown command " + text::quote(verb, 20));
+  return usage(MessageKey::command_unknown, {{"verb", text::quote(verb, 20)}});
 }
 
-std::string command_help() {
-  return "Commands:\n"
-         "  print                     print everything held for you\n"
-         "  print <id>                print one job (the id from the message)\n"
-         "  print at <printer>        print everything held for you on that printer\n"
-         "  print <id> at <printer>   print one job on that printer\n"
-         "  delete <id>               delete a held job\n"
-         "  list                      list the jobs held for you\n"
-         "  hold                      hold everything for you until 'resume'\n"
-         "  resume                    print again as your presence allows\n"
-         "  help                      this text";
+std::string command_help(Language language) {
+  return message(language, MessageKey::reply_help);
 }
 
 }  // namespace atdesk

@@ -1,6 +1,6 @@
 // Commands people send back in chat ("print", "print at <printer>", "delete <id>", "list",
-// "hold", "resume", "help"). Obeyed only from a recipient of the job; every refusal is audited.
-#include <fmt/format.h>
+// "hold", "resume", "help", and their Japanese forms). Obeyed only from a recipient of the job;
+// every refusal is audited. Replies are in the writer's language (language_for()).
 #include <spdlog/spdlog.h>
 #include <algorithm>
 
@@ -52,16 +52,27 @@ void Engine::Impl::reply(const chat::ChatCommand& c, const std::string& text) {
 
 void Engine::Impl::on_command(const chat::ChatCommand& c) {
   const std::string actor = "chat:" + c.service + ":" + c.from;
-  auto request = parse_command(c.text);
+  // Replies are in the language of the person who wrote, also in a channel.
+  const Language lang = language_for(Recipient{RecipientKind::user, c.service, c.from}, c.language);
+  auto say = [&](MessageKey key, std::initializer_list<MessageArg> args = {}) {
+    reply(c, message(lang, key, args));
+  };
+  auto request = parse_command(c.text, lang);
   if (!request) {
-    audit(actor, "command.refused", "", "'" + printable(c.text) + "': " + request.error().message);
-    reply(c,
-          "Sorry, I did not understand that (" + request.error().message + ").\n" + command_help());
+    const auto in_english = parse_command(c.text, Language::en);  // for the audit log
+    audit(actor, "command.refused", "",
+          "'" + printable(c.text) +
+              "': " + (in_english ? request.error().message : in_english.error().message));
+    say(MessageKey::reply_not_understood,
+        {{"error", request.error().message}, {"help", command_help(lang)}});
     return;
   }
-  auto refuse = [&](const std::string& subject, const std::string& why) {
-    audit(actor, "command.refused", subject, "'" + printable(c.text) + "': " + why);
-    reply(c, "Sorry, " + why + ".");
+  // `why` is in the person's language; the audit log gets the English text.
+  auto refuse = [&](const std::string& subject, MessageKey why,
+                    std::initializer_list<MessageArg> args) {
+    audit(actor, "command.refused", subject,
+          "'" + printable(c.text) + "': " + message(Language::en, why, args));
+    say(MessageKey::reply_sorry, {{"error", message(lang, why, args)}});
   };
   auto held_for_sender = [&] {
     store::JobFilter f;
@@ -78,7 +89,7 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
     auto job = deps_.jobs.find(id);
     // The same answer for "no such job" and "not yours": ids of other people's jobs stay hidden.
     if (!job || !is_recipient(*job, c)) {
-      refuse(id, "there is no job " + id + " for you");
+      refuse(id, MessageKey::reply_no_such_job, {{"id", id}});
       return std::nullopt;
     }
     return *job;
@@ -87,15 +98,19 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
   const ChatCommandRequest& command = *request;
   switch (command.kind) {
     case CommandKind::help:
-      reply(c, command_help());
+      reply(c, command_help(lang));
       return;
     case CommandKind::list: {
       auto mine = held_for_sender();
-      if (mine.empty()) return reply(c, "Nothing is held for you.");
-      std::string text = std::to_string(mine.size()) + " held:";
+      if (mine.empty()) return say(MessageKey::reply_nothing_held);
+      std::string text =
+          message(lang, MessageKey::reply_list_header, {{"count", std::to_string(mine.size())}});
       for (const auto& j : mine) {
-        text += "\n" + std::string(j.id.short_id()) + "  from " + j.sender.display() + ", " +
-                std::to_string(j.pages) + " page(s), received " + local_time(j.received_at);
+        text += "\n" + message(lang, MessageKey::reply_list_line,
+                               {{"id", std::string(j.id.short_id())},
+                                {"subject", subject_text(j, lang, true)},
+                                {"pages", pages_text(lang, j.pages)},
+                                {"received", local_time(j.received_at, lang)}});
       }
       return reply(c, text);
     }
@@ -103,29 +118,29 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
     case CommandKind::resume: {
       const bool on = command.kind == CommandKind::hold;
       if (auto ok = set_hold_flag(sender_key(c), on); !ok) {
-        return reply(c, "Sorry, that did not work: " + ok.error().message);
+        return say(MessageKey::reply_failed, {{"error", ok.error().message}});
       }
       audit(actor, on ? "user.hold" : "user.resume", sender_key(c),
             on ? "hold everything" : "resume");
-      if (on) return reply(c, "OK: everything for you stays held until you send 'resume'.");
-      reply(c, "OK: jobs for you print again as your presence allows.");
+      if (on) return say(MessageKey::reply_hold_on);
+      say(MessageKey::reply_hold_off);
       recheck_held("resumed by " + c.from);
       return;
     }
     case CommandKind::remove: {
-      if (!command.job_id) return refuse("", "say which job to delete: 'delete <id>'");
+      if (!command.job_id) return refuse("", MessageKey::reply_delete_which, {});
       auto job = find_own(*command.job_id);
       if (!job) return;
       auto done = remove(*job, actor);
-      return reply(c, done ? "Deleted job " + std::string(done->id.short_id()) + "."
-                           : "Sorry, " + done.error().message + ".");
+      if (!done) return say(MessageKey::reply_sorry, {{"error", done.error().message}});
+      return say(MessageKey::reply_deleted, {{"id", std::string(done->id.short_id())}});
     }
     case CommandKind::print: {
       if (command.printer && !printer(*command.printer)) {
         std::string names;
         for (const auto& [name, p] : deps_.printers) names += (names.empty() ? "" : ", ") + name;
-        return refuse(*command.printer,
-                      "there is no printer '" + *command.printer + "' (printers: " + names + ")");
+        return refuse(*command.printer, MessageKey::reply_no_such_printer,
+                      {{"printer", *command.printer}, {"printers", names}});
       }
       std::vector<Job> targets;
       if (command.job_id) {
@@ -134,7 +149,7 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
         targets.push_back(std::move(*job));
       } else {
         targets = held_for_sender();
-        if (targets.empty()) return reply(c, "Nothing is held for you.");
+        if (targets.empty()) return say(MessageKey::reply_nothing_held);
       }
       std::string text;
       std::vector<JobId> batch;
@@ -143,9 +158,13 @@ void Engine::Impl::on_command(const chat::ChatCommand& c) {
             release(job, command.printer, actor, "released by " + c.from + " in chat", &batch);
         if (!text.empty()) text += '\n';
         if (released) {
-          text += fmt::format("Printing job {} on {}.", released->id.short_id(), released->printer);
+          text += message(
+              lang, MessageKey::reply_printing,
+              {{"id", std::string(released->id.short_id())}, {"printer", released->printer}});
         } else {
-          text += fmt::format("Job {}: {}.", job.id.short_id(), released.error().message);
+          text += message(
+              lang, MessageKey::reply_job_error,
+              {{"id", std::string(job.id.short_id())}, {"error", released.error().message}});
         }
       }
       print_in_order(std::move(batch));

@@ -145,8 +145,29 @@ void Engine::Impl::drain() {
 // ---------------------------------------------------------------------------------------------
 // Impl: tables
 
-Result<void> Engine::Impl::load_tables() {
+Result<std::vector<RecipientRule>> Engine::Impl::stored_rules() {
   auto rules = deps_.tables.recipient_rules();
+  if (!rules) return rules;
+  auto languages = deps_.tables.settings(kRuleLanguages);
+  if (!languages) return fail(languages.error());
+  std::map<std::string, Language> by_id;
+  for (const auto& [id, tag] : *languages) {
+    if (auto l = parse_language(tag)) by_id.emplace(id, *l);
+  }
+  for (auto& rule : *rules) {
+    if (auto it = by_id.find(std::to_string(rule.id)); it != by_id.end())
+      rule.language = it->second;
+  }
+  return rules;
+}
+
+Result<void> Engine::Impl::store_rule_language(const RecipientRule& rule) {
+  return deps_.tables.put_setting(kRuleLanguages, std::to_string(rule.id),
+                                  rule.language ? std::string(to_string(*rule.language)) : "");
+}
+
+Result<void> Engine::Impl::load_tables() {
+  auto rules = stored_rules();
   if (!rules) return fail(rules.error());
   auto modes = deps_.tables.mode_tables();
   if (!modes) return fail(modes.error());
@@ -341,13 +362,15 @@ Result<Job> Engine::remove(std::string_view id, const std::string& actor) {
 }
 
 Result<std::vector<RecipientRule>> Engine::recipient_rules() {
-  return impl_->deps_.tables.recipient_rules();
+  return impl_->stored_rules();
 }
 
 Result<RecipientRule> Engine::add_recipient_rule(RecipientRule rule, const std::string& actor) {
   if (auto ok = check_rule_target(impl_->deps_, rule); !ok) return fail(ok.error());
   auto added = impl_->deps_.tables.add_recipient_rule(rule);
   if (!added) return added;
+  added->language = rule.language;
+  if (auto ok = impl_->store_rule_language(*added); !ok) return fail(ok.error());
   impl_->audit(actor, "recipient.add", "rule " + std::to_string(added->id),
                added->pattern.to_string() + " -> " + added->recipient.key());
   if (auto ok = impl_->load_tables(); !ok) return fail(ok.error());
@@ -358,6 +381,7 @@ Result<RecipientRule> Engine::add_recipient_rule(RecipientRule rule, const std::
 Result<void> Engine::update_recipient_rule(const RecipientRule& rule, const std::string& actor) {
   if (auto ok = check_rule_target(impl_->deps_, rule); !ok) return ok;
   if (auto ok = impl_->deps_.tables.update_recipient_rule(rule); !ok) return ok;
+  if (auto ok = impl_->store_rule_language(rule); !ok) return ok;
   impl_->audit(actor, "recipient.update", "rule " + std::to_string(rule.id),
                rule.pattern.to_string() + " -> " + rule.recipient.key());
   if (auto ok = impl_->load_tables(); !ok) return ok;
@@ -367,6 +391,9 @@ Result<void> Engine::update_recipient_rule(const RecipientRule& rule, const std:
 
 Result<void> Engine::remove_recipient_rule(std::int64_t id, const std::string& actor) {
   if (auto ok = impl_->deps_.tables.remove_recipient_rule(id); !ok) return ok;
+  RecipientRule gone;
+  gone.id = id;
+  if (auto ok = impl_->store_rule_language(gone); !ok) return ok;  // clears it
   impl_->audit(actor, "recipient.remove", "rule " + std::to_string(id), "rule deleted");
   if (auto ok = impl_->load_tables(); !ok) return ok;
   impl_->rewatch();
@@ -380,8 +407,20 @@ Result<std::vector<RecipientRule>> Engine::replace_recipient_rules(std::vector<R
       return fail(ok.error().code, "rules[" + std::to_string(i) + "]: " + ok.error().message);
     }
   }
+  auto old = impl_->deps_.tables.recipient_rules();
+  if (!old) return old;
   auto stored = impl_->deps_.tables.replace_recipient_rules(rules);
   if (!stored) return stored;
+  // The store returns the rules in the order given, with new ids: their languages are written
+  // under the new ids and those of the replaced rules cleared.
+  for (auto rule : *old) {
+    rule.language.reset();
+    if (auto ok = impl_->store_rule_language(rule); !ok) return fail(ok.error());
+  }
+  for (std::size_t i = 0; i < stored->size() && i < rules.size(); ++i) {
+    (*stored)[i].language = rules[i].language;
+    if (auto ok = impl_->store_rule_language((*stored)[i]); !ok) return fail(ok.error());
+  }
   impl_->audit(actor, "recipient.replace", "recipient table",
                std::to_string(stored->size()) + " rules imported");
   if (auto ok = impl_->load_tables(); !ok) return fail(ok.error());

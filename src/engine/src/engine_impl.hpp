@@ -18,9 +18,19 @@
 
 #include "atdesk/core/command.hpp"
 #include "atdesk/core/log_context.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/engine/engine.hpp"
 
 namespace atdesk::engine {
+
+// "Fax from +81..." / "+81... からのファクス"; `inline_form` for the middle of a sentence.
+std::string subject_text(const Job& job, Language language, bool inline_form);
+// "job 3fa2c9d1" / "ジョブ 3fa2c9d1".
+std::string job_label(const Job& job, Language language);
+
+// The settings namespace of recipient rules' languages: key the rule's id, value "en" / "ja"
+// ("" once cleared).
+inline constexpr const char* kRuleLanguages = "rule.language";
 
 class Engine::Impl {
  public:
@@ -34,6 +44,10 @@ class Engine::Impl {
 
   // --- tables (engine.cpp)
   [[nodiscard]] Result<void> load_tables();  // (re)builds the caches from the TableStore
+  // The recipient rules with their languages (kept in the settings kRuleLanguages by rule id:
+  // no column of the store's recipient table, so every store adapter keeps them alike).
+  [[nodiscard]] Result<std::vector<RecipientRule>> stored_rules();
+  [[nodiscard]] Result<void> store_rule_language(const RecipientRule& rule);  // none: cleared
   std::shared_ptr<const RecipientTable> recipient_table() const;
   ModeTable mode_table(const std::string& name) const;  // missing table: all hold
   std::string active_table_name() const;
@@ -86,14 +100,20 @@ class Engine::Impl {
   print::Printer* printer(const std::string& name) const;
 
   // --- chat (messages.cpp, chat_commands.cpp)
-  void notify(const Job& job, const std::string& text, bool with_preview);
+  // A notice's text in a given language; notify() renders it once per language needed.
+  using Render = std::function<std::string(Language)>;
+  void notify(const Job& job, const Render& render, bool with_preview);
   // Sends again the notices a chat service could not take (down, throttling, timeouts); called
   // by housekeeping. A notice is dropped once its job has left the state it was about.
   void resend_unsent();
   void queue_unsent(const store::QueuedNotice& notice);  // keeps the cap of kMaxUnsent
-  std::string held_text(const Job& job) const;
-  std::string printed_text(const Job& job) const;
-  std::string local_time(Timestamp t) const;
+  std::string held_text(const Job& job, Language language) const;
+  std::string printed_text(const Job& job, Language language) const;
+  std::string local_time(Timestamp t, Language language) const;
+  // The language atdesk writes to `to` in: the language of the message being answered
+  // (`said`, from the chat service), else the one the chat service knows for the user, else the
+  // recipient's setting, else [general] language.
+  Language language_for(const Recipient& to, std::string_view said = {});
   void on_command(const chat::ChatCommand& command);
   void reply(const chat::ChatCommand& command, const std::string& text);
   bool is_recipient(const Job& job, const chat::ChatCommand& command) const;

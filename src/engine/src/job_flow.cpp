@@ -192,7 +192,8 @@ void Engine::Impl::process_stored(const JobId& id) {
   if (auto png = make_preview(id, held->document_name); !png) {
     spdlog::warn("job {}: no preview: {}", id.short_id(), png.error().message);
   }
-  notify(*held, held_text(*held), true);
+  notify(
+      *held, [&](Language l) { return held_text(*held, l); }, true);
 }
 
 Result<Bytes> Engine::Impl::make_preview(const JobId& id, const std::string& document_name) {
@@ -437,10 +438,14 @@ void Engine::Impl::housekeeping() {
       spdlog::error("job {}: removing its documents failed: {}", job.id.short_id(),
                     ok.error().message);
     }
-    notify(*done,
-           "Fax " + std::string(done->id.short_id()) + " from " + done->sender.display() +
-               " was held longer than the retention period and is deleted.",
-           false);
+    notify(
+        *done,
+        [&](Language l) {
+          return message(l, MessageKey::notice_expired,
+                         {{"subject", subject_text(*done, l, false)},
+                          {"id", std::string(done->id.short_id())}});
+        },
+        false);
   }
 }
 

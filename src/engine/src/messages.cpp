@@ -1,5 +1,6 @@
 // What atdesk tells people in chat: "received and held" (S1610), "printed" (S1615), and the
-// delivery of those messages to every recipient of a job.
+// delivery of those messages to every recipient of a job, each in the recipient's language
+// (texts from the message catalogues, core/messages.hpp).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <chrono>
@@ -8,70 +9,97 @@
 
 namespace atdesk::engine {
 
-std::string Engine::Impl::local_time(Timestamp t) const {
+std::string Engine::Impl::local_time(Timestamp t, Language language) const {
   const auto local = deps_.time_zone.to_local(t);
   const auto day = std::chrono::floor<std::chrono::days>(local);
   const std::chrono::year_month_day ymd{day};
   const std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::seconds>(local - day)};
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count());
+  return date_time_text(language, static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                        static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                        hms.minutes().count());
 }
-
-namespace {
 
 // "Fax from +81..." or, for a job printed to atdesk-ippd, "Print job "report.pdf" from alice"
-// (" at 192.0.2.7" when the computer's address is known).
-std::string what_and_who(const Job& job, bool capital) {
+// (" at 192.0.2.7" when atdesk-ippd knew the computer's address, docs/printing.md);
+// `inline_form` for the middle of a sentence ("Printed: fax from ...").
+std::string subject_text(const Job& job, Language language, bool inline_form) {
   if (job.source == JobSource::ipp) {
-    // The computer's address when atdesk-ippd knew it (docs/printing.md).
-    return fmt::format(
-        "{}rint job \"{}\" from {}{}", capital ? "P" : "p", job.document_name, job.sender.display(),
-        job.sender.ip.empty() || job.sender.ip == job.sender.display() ? ""
-                                                                       : " at " + job.sender.ip);
+    std::string sender = job.sender.display();
+    if (!job.sender.ip.empty() && job.sender.ip != sender) {
+      sender += message(language, MessageKey::from_address, {{"address", job.sender.ip}});
+    }
+    return message(language,
+                   inline_form ? MessageKey::subject_print_inline : MessageKey::subject_print,
+                   {{"name", job.document_name}, {"sender", sender}});
   }
-  return fmt::format("{}ax from {}", capital ? "F" : "f", job.sender.display());
+  return message(language, inline_form ? MessageKey::subject_fax_inline : MessageKey::subject_fax,
+                 {{"sender", job.sender.display()}});
 }
 
-// What follows the page count: ", incomplete" for a fax that dropped, the stored format for a
-// print job (", PDF", or ", raster" for PWG, Apple, JPEG and PNG, kept as TIFF).
-std::string page_note(const Job& job) {
+// The page count, and for a print job the stored format: "1 page, PDF", or ", raster" for PWG,
+// Apple, JPEG and PNG, kept as TIFF.
+std::string pages_and_format(const Job& job, Language language) {
+  std::string text = pages_text(language, job.pages);
   if (job.source == JobSource::ipp) {
-    return job.format == DocumentFormat::pdf ? ", PDF" : ", raster";
+    text += message(language, job.format == DocumentFormat::pdf ? MessageKey::format_pdf
+                                                                : MessageKey::format_raster);
   }
-  return job.incomplete ? ", incomplete" : "";
-}
-
-}  // namespace
-
-std::string Engine::Impl::held_text(const Job& job) const {
-  const std::string id(job.id.short_id());
-  std::string text = fmt::format(
-      "{} ({} page{}{}) received {} is held.\nWhy: {}\nJob {}. Reply 'print' to print it "
-      "now, 'print at <printer>' to choose a printer, 'delete {}' to delete it, 'list' for all "
-      "held jobs, 'help' for more.",
-      what_and_who(job, true), job.pages, job.pages == 1 ? "" : "s", page_note(job),
-      local_time(job.received_at), job.reason, id, id);
   return text;
 }
 
-std::string Engine::Impl::printed_text(const Job& job) const {
-  return fmt::format("Printed: {} ({} page{}{}) received {}, on printer {}. Job {}.",
-                     what_and_who(job, false), job.pages, job.pages == 1 ? "" : "s",
-                     job.source == JobSource::ipp ? page_note(job) : "",
-                     local_time(job.received_at), job.printer, job.id.short_id());
+std::string job_label(const Job& job, Language language) {
+  return message(language, MessageKey::job_name, {{"id", std::string(job.id.short_id())}});
 }
 
-void Engine::Impl::notify(const Job& job, const std::string& text, bool with_preview) {
+std::string Engine::Impl::held_text(const Job& job, Language language) const {
+  return message(language, MessageKey::notice_held,
+                 {{"subject", subject_text(job, language, false)},
+                  {"pages", pages_and_format(job, language)},
+                  {"incomplete", job.incomplete ? message(language, MessageKey::incomplete_suffix)
+                                                : std::string()},
+                  {"received", local_time(job.received_at, language)},
+                  {"why", job.reason},
+                  {"id", std::string(job.id.short_id())}});
+}
+
+std::string Engine::Impl::printed_text(const Job& job, Language language) const {
+  return message(language, MessageKey::notice_printed,
+                 {{"subject", subject_text(job, language, true)},
+                  {"pages", pages_and_format(job, language)},
+                  {"received", local_time(job.received_at, language)},
+                  {"printer", job.printer},
+                  {"id", std::string(job.id.short_id())}});
+}
+
+Language Engine::Impl::language_for(const Recipient& to, std::string_view said) {
+  // 1. What the chat service says: the language of the message being answered, else the
+  // language it knows for the user.
+  if (auto l = parse_language(said)) return *l;
+  if (to.kind == RecipientKind::user) {
+    if (auto it = deps_.chat_services.find(to.service); it != deps_.chat_services.end()) {
+      if (auto l = parse_language(it->second->language(to.address))) return *l;
+    }
+  }
+  // 2. The language of the recipient's rule (the first that has one), 3. the server's default
+  // ([general] language).
+  if (const auto table = recipient_table()) {
+    for (const auto& rule : table->rules()) {
+      if (rule.recipient == to && rule.language) return *rule.language;
+    }
+  }
+  return settings_.language;
+}
+
+void Engine::Impl::notify(const Job& job, const Render& render, bool with_preview) {
   const LogScope scope = log_scope(job);
   chat::ChatMessage message;
-  message.text = text;
   message.job_id = job.id.str();
   if (with_preview) {
     if (auto png = deps_.blobs.get(job.id, store::BlobKind::preview)) {
       message.preview_png = std::move(*png);
     }
   }
+  std::map<Language, std::string> texts;  // each language rendered once
   for (const auto& r : job.recipients) {
     auto it = deps_.chat_services.find(r.service);
     if (it == deps_.chat_services.end()) {
@@ -79,6 +107,10 @@ void Engine::Impl::notify(const Job& job, const std::string& text, bool with_pre
                    job.id.short_id(), r.key(), r.service);
       continue;
     }
+    const Language language = language_for(r);
+    auto text = texts.find(language);
+    if (text == texts.end()) text = texts.emplace(language, render(language)).first;
+    message.text = text->second;
     if (auto ok = it->second->send(r, message); ok) {
       ++notices_sent_;
       continue;
@@ -87,8 +119,8 @@ void Engine::Impl::notify(const Job& job, const std::string& text, bool with_pre
       spdlog::warn("job {}: notifying {} failed: {}; it is sent again later", job.id.short_id(),
                    r.key(), ok.error().message);
     }
-    queue_unsent(
-        store::QueuedNotice{0, job.id, job.state, r, text, with_preview, 1, deps_.clock.now()});
+    queue_unsent(store::QueuedNotice{0, job.id, job.state, r, message.text, with_preview, 1,
+                                     deps_.clock.now()});
   }
 }
 

@@ -27,10 +27,6 @@ constexpr int kPrintFailureLimit = 3;
 // milliseconds), then at the configured interval.
 constexpr std::chrono::milliseconds kFirstTrackDelay{25};
 
-std::string quoted_name(const Job& job) {
-  return "job " + std::string(job.id.short_id());
-}
-
 std::string job_name_of(const JobId& id) {
   return "atdesk-" + id.str();
 }
@@ -227,8 +223,13 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
     auto failed = transition(*job, JobState::failed, "printer:" + job->printer,
                              "printing failed: " + submission.error().message);
     if (failed) {  // no retry follows: tell the recipient
-      notify(*failed, "Printing " + quoted_name(*failed) + " failed: " + submission.error().message,
-             false);
+      notify(
+          *failed,
+          [&](Language l) {
+            return message(l, MessageKey::notice_print_failed,
+                           {{"job", job_label(*failed, l)}, {"error", submission.error().message}});
+          },
+          false);
     }
     return done;
   }
@@ -282,7 +283,8 @@ Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step
       const auto seconds =
           std::chrono::duration<double>(deps_.clock.now() - step.submitted_at).count();
       observe_latency(std::max(0.0, seconds));
-      notify(*printed, printed_text(*printed), false);  // S1615
+      notify(
+          *printed, [&](Language l) { return printed_text(*printed, l); }, false);  // S1615
     }
     return done;
   }
@@ -375,12 +377,15 @@ Engine::Impl::PrintStep Engine::Impl::follow_stopped(
         "job {}: printer '{}' has kept its job {} stopped for {} min; telling the "
         "recipients",
         job.id.short_id(), job.printer, printer_job, minutes);
-    notify(job,
-           "Not printed yet: " + quoted_name(job) + " waits at printer " + job.printer +
-               ", which stopped it " + std::to_string(minutes) +
-               " minutes ago (its queue is stopped). It prints when an administrator restarts "
-               "the printer's queue; atdesk does not send it again.",
-           false);
+    notify(
+        job,
+        [&](Language l) {
+          return message(l, MessageKey::notice_print_stopped,
+                         {{"job", job_label(job, l)},
+                          {"printer", job.printer},
+                          {"minutes", std::to_string(minutes)}});
+        },
+        false);
   }
   return step;
 }
@@ -430,21 +435,31 @@ void Engine::Impl::hold_for_print_problem(Job job, PrintProblem problem, const s
   if (!held) return;
   if (needs_person(recorded)) {
     spdlog::warn("job {}: {}", held->id.short_id(), reason);
-    notify(*held,
-           "Could not print " + quoted_name(*held) + " on " + held->printer + ": " + why +
-               ". It stays held until someone releases it (print " +
-               std::string(held->id.short_id()) + ").",
-           false);
+    notify(
+        *held,
+        [&](Language l) {
+          return message(l, MessageKey::notice_needs_person,
+                         {{"job", job_label(*held, l)},
+                          {"printer", held->printer},
+                          {"error", why},
+                          {"id", std::string(held->id.short_id())}});
+        },
+        false);
     return;
   }
   if (recorded == PrintProblem::unavailable) watch_printer(held->printer);
   // A retry follows: people hear of it only when the printer stays unreachable.
   if (recorded == PrintProblem::unavailable && failures == kPrintFailureLimit) {
-    notify(*held,
-           "Could not print " + quoted_name(*held) + " on " + held->printer + " after " +
-               std::to_string(failures) + " attempts (" + why +
-               "). It stays held; atdesk keeps retrying by itself.",
-           false);
+    notify(
+        *held,
+        [&](Language l) {
+          return message(l, MessageKey::notice_printer_unreachable,
+                         {{"job", job_label(*held, l)},
+                          {"printer", held->printer},
+                          {"attempts", std::to_string(failures)},
+                          {"error", why}});
+        },
+        false);
   }
   schedule_retry(held->id);
 }

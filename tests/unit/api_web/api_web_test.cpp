@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 #include "atdesk/api/web_session.hpp"
 #include "atdesk/api/web_ui.hpp"
 #include "atdesk/chat/local/local_chat_service.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/testing/fake_printer.hpp"
 #include "atdesk/testing/fixed_zone.hpp"
@@ -308,9 +310,9 @@ std::string target_of(const std::string& pattern) {
 // credentials (401 for the API, a redirect to the sign-in page for a page), except the ones
 // listed here, each on purpose. A new route that is neither authenticated nor on this list fails.
 TEST_F(WebTest, EveryRouteRefusesARequestWithoutCredentialsUnlessListedAsPublic) {
-  const std::set<std::string> expected_public = {"GET /healthz", "GET /signin",
-                                                 "GET /static/{file}", "GET /favicon.ico",
-                                                 "POST /api/v1/session"};
+  const std::set<std::string> expected_public = {"GET /healthz",         "GET /signin",
+                                                 "GET /static/{file}",   "GET /favicon.ico",
+                                                 "POST /api/v1/session", "GET /api/v1/ui-messages"};
   std::set<std::string> open;
   const auto routes = router_.routes();
   ASSERT_GT(routes.size(), 40u);
@@ -501,6 +503,61 @@ TEST_F(WebTest, UnknownPathsAnswerHtmlToBrowsersAndJsonUnderApi) {
 
 // Over a real socket (the server adds its own defaults to each response): the sign-in page has
 // one X-Content-Type-Options and one Cache-Control, not two that contradict.
+// The web UI's texts: every key in both languages, chosen by ?lang=, else Accept-Language, else
+// [general] language; every key the pages use (t('key'), data-i18n="key") is served.
+TEST_F(WebTest, MessagesInBothLanguagesAndEveryKeyThePagesUseExists) {
+  std::size_t web_keys = 0;
+  for (const MessageKey key : all_message_keys()) web_keys += message_name(key).starts_with("web_");
+  ASSERT_GT(web_keys, 40u);
+  std::map<std::string, nlohmann::json> by_language;
+  for (const char* lang : {"en", "ja"}) {
+    const auto r = call("GET", std::string("/api/v1/ui-messages?lang=") + lang);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const auto j = nlohmann::json::parse(r.body);
+    EXPECT_EQ(j["language"], lang);
+    EXPECT_EQ(j["languages"], nlohmann::json::parse(R"(["en","ja"])"));
+    ASSERT_EQ(j["messages"].size(), web_keys + 1) << r.body;  // and "datetime"
+    for (const auto& [key, text] : j["messages"].items()) {
+      EXPECT_FALSE(text.get<std::string>().empty()) << lang << " " << key;
+    }
+    by_language[lang] = j["messages"];
+  }
+  EXPECT_EQ(by_language["ja"]["held_jobs"], "保留中のジョブ");
+  EXPECT_EQ(by_language["en"]["held_jobs"], "Held jobs");
+  EXPECT_EQ(by_language["ja"]["datetime"], "{year}年{month}月{day}日 {hour}:{minute}");
+  // Without ?lang=: the browser's Accept-Language, else the default ([general] language: en).
+  auto pick = [&](Fields headers, std::string target = "/api/v1/ui-messages") {
+    const auto r = call("GET", target, {}, std::move(headers));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(header_of(r, "Vary"), "Accept-Language");
+    return nlohmann::json::parse(r.body)["language"].get<std::string>();
+  };
+  EXPECT_EQ(pick({{"Accept-Language", "ja-JP,ja;q=0.9,en;q=0.8"}}), "ja");
+  EXPECT_EQ(pick({{"Accept-Language", "de-DE,en;q=0.5"}}), "en");
+  EXPECT_EQ(pick({{"Accept-Language", "de-DE"}}), "en");
+  EXPECT_EQ(pick({}), "en");
+  EXPECT_EQ(pick({{"Accept-Language", "en"}}, "/api/v1/ui-messages?lang=ja"), "ja");
+  EXPECT_EQ(pick({{"Accept-Language", "ja"}}, "/api/v1/ui-messages?lang=xx"), "ja");
+
+  // The keys the embedded pages ask for.
+  std::set<std::string> used;
+  const std::regex call_site(R"(\bt\('([a-z_]+)')"), attribute(R"re(data-i18n="([a-z_]+)")re");
+  for (const auto& asset : web_assets()) {
+    const std::string text(asset.body);
+    for (const auto* re : {&call_site, &attribute}) {
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), *re);
+           it != std::sregex_iterator(); ++it) {
+        used.insert((*it)[1]);
+      }
+    }
+  }
+  ASSERT_GT(used.size(), 30u);
+  for (const auto& key : used) {
+    EXPECT_TRUE(by_language["en"].contains(key)) << key;
+    EXPECT_TRUE(by_language["ja"].contains(key)) << key;
+  }
+}
+
 TEST_F(WebTest, SignInPageSendsEachSecurityHeaderOnce) {
   namespace beast = boost::beast;
   namespace http = beast::http;

@@ -216,6 +216,19 @@ TEST(Config, ServiceKeysAreCheckedAndRead) {
   EXPECT_EQ(*c->recipients_file, "/etc/atdesk/r.toml");
 }
 
+// [general] language: the default language of chat messages, "en" unless set.
+TEST(Config, GeneralLanguage) {
+  auto c = parse_config("[general]\nlanguage = \"ja\"\n", "atdesk.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->language, Language::ja);
+  auto d = parse_config("", "atdesk.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->language, Language::en);
+  auto e = parse_error("[general]\nlanguage = \"jp\"\n");
+  EXPECT_NE(e.find("[general] language: expected \"en\" or \"ja\", got \"jp\""), std::string::npos)
+      << e;
+}
+
 TEST(Config, SyntaxErrorNamesTheLine) {
   auto e = parse_error("[server\nlisten = 1\n");
   EXPECT_NE(e.find("atdesk.toml"), std::string::npos) << e;

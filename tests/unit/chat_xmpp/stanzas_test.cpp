@@ -46,6 +46,31 @@ TEST_F(Stanzas, ChatMessageIsCommandFromBareJid) {
   EXPECT_EQ(c->text, "print 3fa2c9d1");
 }
 
+// The language of a command (RFC 6120 8.1.5 xml:lang; the body's wins, RFC 6121 5.2.3), for
+// the reply's language; something that is not a language tag is dropped.
+TEST_F(Stanzas, CommandCarriesItsLanguage) {
+  auto stanza = command(
+      "<message type='chat' xml:lang='ja-JP' "
+      "from='alice@localhost/phone'><body>一覧</body></message>");
+  ASSERT_TRUE(stanza.has_value());
+  EXPECT_EQ(stanza->language, "ja-JP");
+  EXPECT_EQ(stanza->text, "一覧");
+  auto body = command(
+      "<message type='chat' xml:lang='en' from='alice@localhost/phone'>"
+      "<body xml:lang='ja'>一覧</body></message>");
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ(body->language, "ja");
+  auto none =
+      command("<message type='chat' from='alice@localhost/phone'><body>list</body></message>");
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->language, "");
+  auto odd = command(
+      "<message type='chat' xml:lang='ja&quot;;x' "
+      "from='alice@localhost/phone'><body>list</body></message>");
+  ASSERT_TRUE(odd.has_value());
+  EXPECT_EQ(odd->language, "");
+}
+
 TEST_F(Stanzas, GroupchatUsesOccupantRealJid) {
   auto c = command(
       "<message type='groupchat' from='fax@conference.localhost/bob'><body>print</body></message>");

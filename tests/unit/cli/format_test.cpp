@@ -88,6 +88,34 @@ TEST(FormatJobList, TableNewestFirstAsGiven) {
   EXPECT_EQ(format_job_list(json()), format_job_list(json::array()));
 }
 
+// --lang ja / LANG=ja_JP.UTF-8: the columns in Japanese, aligned by display width (a Japanese
+// character takes two columns on a terminal).
+TEST(FormatJapanese, ColumnsInJapaneseAlignedByDisplayWidth) {
+  EXPECT_EQ(display_width("abc"), 3u);
+  EXPECT_EQ(display_width("受信者"), 6u);
+  EXPECT_EQ(display_width("ｱ"), 1u);  // half-width katakana is narrow
+  EXPECT_EQ(format_job_list(json::array(), Language::ja),
+            "ID  状態  受信日時  送信者  ページ数  受信者  理由\n");
+  EXPECT_EQ(format_rules(json::parse(
+                             R"([{"id":"1","pattern":"prefix:03","recipient":"user:local:tanaka",
+                                  "printer":"","note":"東京","language":"ja"},
+                                 {"id":"2","pattern":"others","recipient":"user:local:desk",
+                                  "printer":"lobby","note":"","language":""}])"),
+                         Language::ja),
+            "ID  パターン   受信者             プリンター  メモ  言語\n"
+            "1   prefix:03  user:local:tanaka              東京  ja\n"
+            "2   others     user:local:desk    lobby\n");
+  EXPECT_EQ(format_rule(json::parse(R"({"id":"1","pattern":"others","recipient":"user:local:a",
+                                         "printer":"","note":"","language":"ja"})"),
+                        Language::ja),
+            "id:         1\n"
+            "パターン:   others\n"
+            "受信者:     user:local:a\n"
+            "プリンター:\n"
+            "メモ:\n"
+            "言語:       ja\n");
+}
+
 TEST(FormatModeTable, GridWithMissingCellsAsHold) {
   const json table = json::parse(R"({"name":"weekday","active":true,
       "cells":{"available":{"office":"print","remote":"print"}}})");
@@ -127,7 +155,7 @@ TEST(FormatOthers, RulesPrintersAuditMessagesSchedule) {
   EXPECT_EQ(format_rules(json::parse(
                 R"([{"id":"1","pattern":"prefix:03","recipient":"user:local:alice",
                      "printer":"","note":"Tokyo"}])")),
-            "ID  PATTERN    RECIPIENT         PRINTER  NOTE\n"
+            "ID  PATTERN    RECIPIENT         PRINTER  NOTE   LANGUAGE\n"
             "1   prefix:03  user:local:alice           Tokyo\n");
   EXPECT_EQ(format_printers(json::parse(
                 R"([{"name":"office","uri":"ipp://p/ipp/print","state":"idle",

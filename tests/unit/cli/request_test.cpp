@@ -236,7 +236,11 @@ TEST(Recipients, ListAddRemove) {
   EXPECT_EQ(*r.json, (json{{"pattern", "prefix:03"},
                            {"recipient", "user:local:alice"},
                            {"printer", "office"},
-                           {"note", "Tokyo"}}));
+                           {"note", "Tokyo"},
+                           {"language", ""}}));
+  r = one_request({"recipients", "add", "prefix:03", "user:local:tanaka", "--language", "ja"},
+                  R"({"id":"5","pattern":"prefix:03","recipient":"user:local:tanaka"})", 201);
+  EXPECT_EQ((*r.json)["language"], "ja");
 
   FakeTransport t;
   t.answer(204, "");
@@ -525,6 +529,26 @@ TEST(GlobalOptions, EnvironmentDefaultsAndOverrides) {
   ASSERT_TRUE(p.invocation);
   EXPECT_EQ(p.invocation->global.url, kDefaultUrl);
   EXPECT_EQ(p.invocation->global.token_file, kDefaultTokenFile);
+}
+
+// The output's language: --lang, else LC_ALL / LC_MESSAGES / LANG (main() picks the first set),
+// else English; a language atdesk does not speak is English, a bad --lang a usage error.
+TEST(GlobalOptions, Language) {
+  Environment env;
+  EXPECT_EQ(parse_command_line({"atdesk", "jobs"}, env).invocation->global.language, Language::en);
+  env.language = "ja_JP.UTF-8";
+  EXPECT_EQ(parse_command_line({"atdesk", "jobs"}, env).invocation->global.language, Language::ja);
+  EXPECT_EQ(parse_command_line({"atdesk", "jobs", "--lang", "en"}, env).invocation->global.language,
+            Language::en);
+  env.language = "de_DE.UTF-8";
+  EXPECT_EQ(parse_command_line({"atdesk", "jobs"}, env).invocation->global.language, Language::en);
+  EXPECT_EQ(parse_command_line({"atdesk", "--lang", "ja", "jobs"}, env).invocation->global.language,
+            Language::ja);
+  EXPECT_EQ(parse_command_line({"atdesk", "jobs", "--lang", "jp"}, env).exit_code, 2);
+  EXPECT_EQ(parse_command_line(
+                {"atdesk", "recipients", "add", "others", "user:local:a", "--language", "de"}, env)
+                .exit_code,
+            2);
 }
 
 TEST(GlobalOptions, UsageErrorsAndHelp) {

@@ -117,5 +117,74 @@ TEST(Command, HelpListsEveryCommand) {
   }
 }
 
+TEST(Command, JapaneseForms) {
+  using K = CommandKind;
+  const std::pair<std::string_view, ChatCommandRequest> cases[] = {
+      {"印刷", req(K::print)},
+      {"印刷 3fa2c9d1", req(K::print, "3fa2c9d1")},
+      {"印刷\u30003FA2C9D1", req(K::print, "3fa2c9d1")},  // ideographic space
+      {"3fa2c9d1 印刷", req(K::print, "3fa2c9d1")},
+      {"lobbyで印刷", req(K::print, "", "lobby")},
+      {"lobby で印刷", req(K::print, "", "lobby")},
+      {"lobby で 印刷", req(K::print, "", "lobby")},
+      {"3fa2c9d1 lobby-2.floor_3で印刷", req(K::print, "3fa2c9d1", "lobby-2.floor_3")},
+      {"削除 3fa2c9d1", req(K::remove, "3fa2c9d1")},
+      {"一覧", req(K::list)},
+      {"保留", req(K::hold)},
+      {"再開", req(K::resume)},
+      {"ヘルプ", req(K::help)},
+      {"  ヘルプ\u3000\n", req(K::help)},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto r = parse_command(text, Language::ja);
+    ASSERT_TRUE(r) << text << ": " << r.error().describe();
+    EXPECT_EQ(*r, expected) << text;
+    // Either language's commands are understood whatever the writer's language is.
+    EXPECT_EQ(parse_command(text, Language::en).value(), expected) << text;
+  }
+  EXPECT_EQ(parse_command("print at lobby", Language::ja).value(), req(K::print, "", "lobby"));
+}
+
+TEST(Command, JapaneseMalformedAndHostileFormsAreRefused) {
+  for (std::string_view bad :
+       {"で印刷", "印刷 3fa", "印刷 lobby", "印刷 3fa2c9d1 3fa2c9d2", "lob/byで印刷",
+        "ロビーで印刷", "3fa2c9d1 3fa2c9d2 lobbyで印刷", "lobbyで印刷 extra", "削除", "削除 ab",
+        "一覧 全部", "ヘルプ 印刷", "印刷する", "lobbyにて印刷", "\u3000", "3fa2c9d1",
+        "print lobbyで印刷", "印刷\x01", "lobbyで印刷\xe2\x80\xae"}) {
+    auto r = parse_command(bad, Language::ja);
+    ASSERT_FALSE(r) << "accepted: " << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+    EXPECT_FALSE(r.error().message.empty());
+  }
+  EXPECT_FALSE(parse_command(std::string(67, 'a') + "で印刷", Language::ja));  // 65 characters
+  EXPECT_TRUE(parse_command(std::string(64, 'a') + "で印刷", Language::ja));
+  // 200 bytes at most, counted before anything else: 67 three-byte characters are too many.
+  std::string long_text;
+  for (int i = 0; i < 67; ++i) long_text += "印";
+  EXPECT_FALSE(parse_command(long_text, Language::ja));
+}
+
+TEST(Command, ErrorsAreInTheWritersLanguage) {
+  auto ja = parse_command("削除", Language::ja);
+  ASSERT_FALSE(ja);
+  EXPECT_EQ(ja.error().message, "「削除 <ジョブ id>」の形で、ジョブ id は 16 進 4〜32 桁です");
+  auto en = parse_command("削除", Language::en);
+  ASSERT_FALSE(en);
+  EXPECT_EQ(en.error().message, "expected 'delete <job id>' with a job id of 4-32 hex digits");
+  auto unknown = parse_command("印刷してください", Language::ja);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("不明なコマンド"), std::string::npos)
+      << unknown.error().message;
+}
+
+TEST(Command, JapaneseHelpListsEveryCommand) {
+  const auto help = command_help(Language::ja);
+  for (std::string_view word :
+       {"印刷", "印刷 <id>", "<プリンター>で印刷", "<id> <プリンター>で印刷", "削除 <id>", "一覧",
+        "保留", "再開", "ヘルプ", "print at <printer>"}) {
+    EXPECT_NE(help.find(word), std::string::npos) << word;
+  }
+}
+
 }  // namespace
 }  // namespace atdesk

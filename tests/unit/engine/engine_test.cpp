@@ -61,6 +61,13 @@ class SwitchableChat final : public chat::ChatService {
   }
   void on_command(chat::CommandHandler handler) override { inner_.on_command(std::move(handler)); }
   Result<void> verify(const Recipient& recipient) override { return inner_.verify(recipient); }
+  // What a service that knows its users' locale (Graph's preferredLanguage) would say; set
+  // before the engine asks.
+  std::map<std::string, std::string> languages;
+  std::string language(const std::string& user) const override {
+    auto it = languages.find(user);
+    return it == languages.end() ? std::string() : it->second;
+  }
 
  private:
   chat::LocalChatService& inner_;
@@ -83,6 +90,7 @@ class EngineTest : public ::testing::Test {
     s.housekeeping_interval = 1h;  // tests call run_housekeeping() themselves
     s.retention = 24h;
     s.worker_threads = 2;
+    s.language = default_language_;
     engine_ = std::make_unique<engine::Engine>(
         s, engine::Dependencies{jobs_,
                                 tables_,
@@ -94,10 +102,12 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(engine_->start());
   }
 
-  void add_rule(const std::string& pattern, const std::string& recipient_key) {
+  void add_rule(const std::string& pattern, const std::string& recipient_key,
+                std::optional<Language> language = std::nullopt) {
     RecipientRule rule;
     rule.pattern = *SenderPattern::parse(pattern, kPlan);
     rule.recipient = *Recipient::parse_key(recipient_key);
+    rule.language = language;
     ASSERT_TRUE(engine_->add_recipient_rule(rule, "test"));
   }
 
@@ -142,6 +152,7 @@ class EngineTest : public ::testing::Test {
   FakePrinter back_{"back"};
   chat::LocalChatService local_{{}, tables_, clock_};
   SwitchableChat chat_{local_};
+  Language default_language_ = Language::en;  // [general] language
   std::unique_ptr<engine::Engine> engine_;
 };
 
@@ -732,6 +743,154 @@ TEST_F(EngineTest, RuleForUnconfiguredChatServiceIsRefused) {
   auto added = engine_->add_recipient_rule(rule, "test");
   ASSERT_FALSE(added);  // a rule must name a configured chat service
   EXPECT_NE(added.error().message.find("teams"), std::string::npos);
+}
+
+// Language: chat notices and replies in the recipient's language. The rule's language, else
+// [general] language; the chat service's word before both; Japanese dates.
+TEST_F(EngineTest, NoticesAndRepliesAreInTheRulesLanguage) {
+  add_rule("0312345678", "user:local:alice", Language::ja);
+  add_rule("0312345678", "user:local:bob");  // no language: [general] language, here en
+  set_presence("alice", Availability::busy, WorkLocation::remote);
+  set_presence("bob", Availability::busy, WorkLocation::remote);
+  auto job = submit("0312345678", 2);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] {
+    return messages("user:local:alice").size() == 1 && messages("user:local:bob").size() == 1;
+  }));
+  const std::string id(job.id.short_id());
+  const auto ja = messages("user:local:alice").front().text;
+  // FixedZone is UTC; the fax arrived 2026-11-24 10:00.
+  EXPECT_TRUE(ja.starts_with(
+      "2026年11月24日 10:00 に受信した+81312345678 からのファクス（2ページ）を保留しています。"))
+      << ja;
+  EXPECT_NE(ja.find("「削除 " + id + "」"), std::string::npos) << ja;
+  const auto en = messages("user:local:bob").front().text;
+  EXPECT_TRUE(en.starts_with("Fax from +81312345678 (2 pages) received 2026-11-24 10:00 is held."))
+      << en;
+  // The rules keep their languages through the engine's listing.
+  auto rules = engine_->recipient_rules();
+  ASSERT_TRUE(rules);
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ(rules->at(0).language, Language::ja);
+  EXPECT_EQ(rules->at(1).language, std::nullopt);
+
+  // Commands in both languages from both; each reply in the writer's language.
+  local_.post_command({"local", "alice", std::nullopt, "一覧"});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 2; }));
+  EXPECT_EQ(
+      messages("user:local:alice").back().text,
+      "保留中 1 件:\n" + id + "  +81312345678 からのファクス、2ページ、受信 2026年11月24日 10:00");
+  local_.post_command({"local", "bob", std::nullopt, "list"});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:bob").size() == 2; }));
+  EXPECT_EQ(messages("user:local:bob").back().text,
+            "1 held:\n" + id + "  fax from +81312345678, 2 pages, received 2026-11-24 10:00");
+  local_.post_command({"local", "alice", std::nullopt, "印刷しないで"});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 3; }));
+  EXPECT_TRUE(messages("user:local:alice")
+                  .back()
+                  .text.starts_with("すみません、理解できませんでした（不明なコマンド"))
+      << messages("user:local:alice").back().text;
+  auto audit = engine_->audit(1);
+  ASSERT_TRUE(audit);
+  ASSERT_FALSE(audit->empty());
+  EXPECT_NE(audit->front().detail.find("unknown command"), std::string::npos)  // English
+      << audit->front().detail;
+  EXPECT_EQ(state_of(job), JobState::held);
+
+  local_.post_command({"local", "alice", std::nullopt, "3fa2c9d1 nowhereで印刷"});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 4; }));
+  EXPECT_EQ(messages("user:local:alice").back().text,
+            "すみません、プリンター「nowhere」はありません（プリンター: back, front）。");
+  local_.post_command({"local", "alice", std::nullopt, "backで印刷"});
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 6; }));
+  auto m = messages("user:local:alice");
+  // The reply and the "printed" notice, in either order (the print may finish first).
+  std::vector<std::string> last{m[4].text, m[5].text};
+  std::sort(last.begin(), last.end());
+  EXPECT_EQ(last[0], "ジョブ " + id + " をプリンター back で印刷します。");
+  EXPECT_EQ(last[1],
+            "印刷しました: 2026年11月24日 10:00 に受信した+81312345678 "
+            "からのファクス（2ページ）、プリンター back。ジョブ " +
+                id + "。");
+  ASSERT_TRUE(eventually([&] { return messages("user:local:bob").size() == 3; }));
+  EXPECT_TRUE(messages("user:local:bob").back().text.starts_with("Printed: fax from +81312345678"));
+  EXPECT_EQ(back_.completed().size(), 1u);
+}
+
+TEST_F(EngineTest, DefaultLanguageAndTheChatServicesWordDecide) {
+  engine_->stop();
+  default_language_ = Language::ja;
+  start();
+  add_rule("0312345678", "user:local:alice");  // no language: [general] language (ja)
+  add_rule("0312345678", "user:local:carol", Language::ja);
+  chat_.languages["carol"] = "en-GB";  // the chat service knows better than the rule
+  set_presence("alice", Availability::busy, WorkLocation::remote);
+  set_presence("carol", Availability::busy, WorkLocation::remote);
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] {
+    return messages("user:local:alice").size() == 1 && messages("user:local:carol").size() == 1;
+  }));
+  EXPECT_NE(messages("user:local:alice").front().text.find("を保留しています"), std::string::npos);
+  EXPECT_NE(messages("user:local:carol").front().text.find("is held"), std::string::npos);
+
+  // A command says its own language (XMPP's xml:lang): the reply follows it.
+  chat::ChatCommand help{"local", "alice", std::nullopt, "help"};
+  help.language = "en";
+  local_.post_command(help);
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 2; }));
+  EXPECT_TRUE(messages("user:local:alice").back().text.starts_with("Commands:"));
+  local_.post_command({"local", "alice", std::nullopt, "help"});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 3; }));
+  EXPECT_TRUE(messages("user:local:alice").back().text.starts_with("コマンド:"));
+
+  // Retention's notice too.
+  clock_.advance(25h);
+  engine_->run_housekeeping();
+  ASSERT_EQ(state_of(job), JobState::expired);
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 4; }));
+  EXPECT_EQ(messages("user:local:alice").back().text,
+            "+81312345678 からのファクス（ジョブ " + std::string(job.id.short_id()) +
+                "）は保存期間を過ぎても保留されていたため削除しました。");
+}
+
+// Every chat reply in both languages: hold, resume, delete, nothing held, a job not yours.
+TEST_F(EngineTest, EveryCommandReplyInBothLanguages) {
+  add_rule("0312345678", "user:local:alice", Language::ja);
+  add_rule("0312345678", "user:local:bob", Language::en);
+  set_presence("alice", Availability::busy, WorkLocation::remote);
+  set_presence("bob", Availability::busy, WorkLocation::remote);
+  const std::vector<std::pair<std::string, std::string>> alice = {
+      {"一覧", "あなた宛てに保留中のジョブはありません。"},
+      {"印刷", "あなた宛てに保留中のジョブはありません。"},
+      {"削除 abcd", "すみません、あなた宛てのジョブ abcd はありません。"},
+      {"保留", "了解: 「再開」と送るまで、あなた宛てのものはすべて保留します。"},
+      {"再開", "了解: あなた宛てのジョブは在席状況に応じて再び印刷されます。"},
+  };
+  const std::vector<std::pair<std::string, std::string>> bob = {
+      {"list", "Nothing is held for you."},
+      {"print", "Nothing is held for you."},
+      {"delete abcd", "Sorry, there is no job abcd for you."},
+      {"hold", "OK: everything for you stays held until you send 'resume'."},
+      {"resume", "OK: jobs for you print again as your presence allows."},
+  };
+  for (const auto& [who, cases] : {std::pair{"alice", alice}, std::pair{"bob", bob}}) {
+    const std::string key = std::string("user:local:") + who;
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      local_.post_command({"local", who, std::nullopt, cases[i].first});
+      ASSERT_TRUE(eventually([&] { return messages(key).size() == i + 1; })) << cases[i].first;
+      EXPECT_EQ(messages(key).back().text, cases[i].second) << cases[i].first;
+    }
+  }
+  auto job = submit("0312345678");
+  ASSERT_TRUE(reaches(job, JobState::held));
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 6; }));
+  const std::string id(job.id.short_id());
+  local_.post_command({"local", "alice", std::nullopt, "削除 " + id});
+  ASSERT_TRUE(eventually([&] { return messages("user:local:alice").size() == 7; }));
+  EXPECT_EQ(messages("user:local:alice").back().text, "ジョブ " + id + " を削除しました。");
+  EXPECT_EQ(state_of(job), JobState::deleted);
 }
 
 }  // namespace

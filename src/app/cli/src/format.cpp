@@ -1,5 +1,7 @@
 #include "atdesk/cli/format.hpp"
 
+#include "atdesk/core/messages.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -64,12 +66,32 @@ std::string cell(const json& object, std::string_view key) {
   return scalar(field(object, key));
 }
 
+std::size_t display_width(std::string_view utf8) {
+  std::size_t width = 0;
+  for (std::size_t i = 0; i < utf8.size();) {
+    const auto lead = static_cast<unsigned char>(utf8[i]);
+    const std::size_t length = lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+    char32_t c = length == 1 ? lead : lead & (0xff >> (length + 1));
+    for (std::size_t k = 1; k < length && i + k < utf8.size(); ++k) {
+      c = (c << 6) | (static_cast<unsigned char>(utf8[i + k]) & 0x3f);
+    }
+    // East Asian Wide and Fullwidth (UAX #11), the ranges Japanese text uses.
+    const bool wide = (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
+                      (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+                      (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+                      (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x20000 && c <= 0x3fffd);
+    width += wide ? 2 : 1;
+    i += length;
+  }
+  return width;
+}
+
 std::string format_table(const std::vector<std::string>& header,
                          const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(header.size(), 0);
   auto measure = [&widths](const std::vector<std::string>& row) {
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
+      widths[i] = std::max(widths[i], display_width(row[i]));
     }
   };
   measure(header);
@@ -81,7 +103,7 @@ std::string format_table(const std::vector<std::string>& header,
     for (std::size_t i = 0; i < widths.size(); ++i) {
       const std::string& text = i < row.size() ? row[i] : std::string();
       line += text;
-      if (i + 1 < widths.size()) line += std::string(widths[i] - text.size() + 2, ' ');
+      if (i + 1 < widths.size()) line += std::string(widths[i] - display_width(text) + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
@@ -93,10 +115,10 @@ std::string format_table(const std::vector<std::string>& header,
 
 std::string format_fields(const Fields& fields) {
   std::size_t width = 0;
-  for (const auto& [key, value] : fields) width = std::max(width, key.size());
+  for (const auto& [key, value] : fields) width = std::max(width, display_width(key));
   std::string out;
   for (const auto& [key, value] : fields) {
-    out += key + ":" + std::string(width - key.size() + 1, ' ') + value;
+    out += key + ":" + std::string(width - display_width(key) + 1, ' ') + value;
     while (!out.empty() && out.back() == ' ') out.pop_back();
     out += "\n";
   }
@@ -147,7 +169,7 @@ std::string format_job(const json& job) {
   return format_fields(fields);
 }
 
-std::string format_job_list(const json& jobs) {
+std::string format_job_list(const json& jobs, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& job : array_or_empty(jobs)) {
     std::string sender = cell(field(job, "sender"), "display");
@@ -155,7 +177,12 @@ std::string format_job_list(const json& jobs) {
     rows.push_back({cell(job, "short_id"), cell(job, "state"), cell(job, "received_at"), sender,
                     cell(job, "pages"), cell(job, "recipients"), cell(job, "reason")});
   }
-  return format_table({"ID", "STATE", "RECEIVED", "SENDER", "PAGES", "RECIPIENTS", "REASON"}, rows);
+  auto label = [language](MessageKey key) { return message(language, key); };
+  return format_table({label(MessageKey::cli_col_id), label(MessageKey::cli_col_state),
+                       label(MessageKey::cli_col_received), label(MessageKey::cli_col_sender),
+                       label(MessageKey::cli_col_pages), label(MessageKey::cli_col_recipients),
+                       label(MessageKey::cli_col_reason)},
+                      rows);
 }
 
 std::string format_history(const json& history) {
@@ -167,21 +194,27 @@ std::string format_history(const json& history) {
   return format_table({"AT", "FROM", "TO", "ACTOR", "REASON"}, rows);
 }
 
-std::string format_rule(const json& rule) {
-  return format_fields({{"id", cell(rule, "id")},
-                        {"pattern", cell(rule, "pattern")},
-                        {"recipient", cell(rule, "recipient")},
-                        {"printer", cell(rule, "printer")},
-                        {"note", cell(rule, "note")}});
+std::string format_rule(const json& rule, Language language) {
+  auto label = [language](MessageKey key) { return message(language, key); };
+  return format_fields({{label(MessageKey::cli_field_id), cell(rule, "id")},
+                        {label(MessageKey::cli_field_pattern), cell(rule, "pattern")},
+                        {label(MessageKey::cli_field_recipient), cell(rule, "recipient")},
+                        {label(MessageKey::cli_field_printer), cell(rule, "printer")},
+                        {label(MessageKey::cli_field_note), cell(rule, "note")},
+                        {label(MessageKey::cli_field_language), cell(rule, "language")}});
 }
 
-std::string format_rules(const json& rules) {
+std::string format_rules(const json& rules, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : array_or_empty(rules)) {
     rows.push_back({cell(r, "id"), cell(r, "pattern"), cell(r, "recipient"), cell(r, "printer"),
-                    cell(r, "note")});
+                    cell(r, "note"), cell(r, "language")});
   }
-  return format_table({"ID", "PATTERN", "RECIPIENT", "PRINTER", "NOTE"}, rows);
+  auto label = [language](MessageKey key) { return message(language, key); };
+  return format_table({label(MessageKey::cli_col_id), label(MessageKey::cli_col_pattern),
+                       label(MessageKey::cli_col_recipient), label(MessageKey::cli_col_printer),
+                       label(MessageKey::cli_col_note), label(MessageKey::cli_col_language)},
+                      rows);
 }
 
 std::string format_mode_tables(const json& modes) {

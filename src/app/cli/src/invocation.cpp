@@ -111,6 +111,12 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
                  "PEM certificate(s) that an https:// atdeskd's certificate is checked against "
                  "(env ATDESK_CA_FILE; default: the system's CA bundle)")
       ->check(CLI::ExistingFile);
+  std::string language_flag;
+  app.add_option("--lang", language_flag,
+                 "language of the output: en or ja (default: from LC_ALL, LC_MESSAGES or LANG, "
+                 "else en)")
+      ->check(CLI::IsMember({"en", "ja"}));
+  if (env.language) inv.global.language = parse_language(*env.language).value_or(Language::en);
   app.add_option("--timeout", inv.global.timeout_seconds, "seconds to wait for atdeskd")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -170,6 +176,10 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   add->add_option("RECIPIENT", inv.recipient, "recipient key (user:local:alice)")->required();
   add->add_option("--printer", inv.printer, "printer for this rule");
   add->add_option("--note", inv.note, "free text");
+  add->add_option("--language", inv.language,
+                  "language of the recipient's chat messages: en or ja (default: the chat "
+                  "service's, else [general] language)")
+      ->check(CLI::IsMember({"en", "ja"}));
   id_arg(leaf(recipients->add_subcommand("remove", "remove a rule"), Command::recipients_remove),
          "rule id");
   leaf(recipients->add_subcommand("import", "replace the table from a JSON or TOML file"),
@@ -285,6 +295,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   if (found == leaves.end()) return usage_error("no command given");
   inv.command = found->second;
   inv.text = join(words, " ");
+  if (!language_flag.empty()) inv.global.language = *parse_language(language_flag);
 
   if (token_file_option->count() > 0) {
     inv.global.token_file = token_file_flag;

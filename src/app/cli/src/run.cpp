@@ -226,7 +226,7 @@ Done Session::jobs() {
   if (inv_.limit) r.query.emplace_back("limit", std::to_string(*inv_.limit));
   auto body = send_json(std::move(r));
   if (!body) return std::unexpected(body.error());
-  print(*body, format_job_list(member(*body, "jobs")));
+  print(*body, format_job_list(member(*body, "jobs"), inv_.global.language));
   return {};
 }
 
@@ -389,7 +389,7 @@ Done Session::run() {
     case Command::recipients_list: {
       auto body = send_json(make("GET", api + "/recipients"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_rules(member(*body, "rules")));
+      print(*body, format_rules(member(*body, "rules"), inv_.global.language));
       return {};
     }
     case Command::recipients_add: {
@@ -397,10 +397,11 @@ Done Session::run() {
       r.json = json{{"pattern", inv_.pattern},
                     {"recipient", inv_.recipient},
                     {"printer", inv_.printer},
-                    {"note", inv_.note}};
+                    {"note", inv_.note},
+                    {"language", inv_.language}};
       auto rule = send_json(std::move(r));
       if (!rule) return std::unexpected(rule.error());
-      print(*rule, format_rule(*rule));
+      print(*rule, format_rule(*rule, inv_.global.language));
       return {};
     }
     case Command::recipients_remove:
@@ -415,7 +416,7 @@ Done Session::run() {
         r.raw_content_type = "application/toml";
         auto body = send_json(std::move(r));
         if (!body) return std::unexpected(body.error());
-        print(*body, format_rules(member(*body, "rules")));
+        print(*body, format_rules(member(*body, "rules"), inv_.global.language));
         return {};
       }
       auto file = read_json_file(inv_.file);
@@ -430,7 +431,7 @@ Done Session::run() {
       r.json = json{{"rules", rules}};
       auto body = send_json(std::move(r));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_rules(member(*body, "rules")));
+      print(*body, format_rules(member(*body, "rules"), inv_.global.language));
       return {};
     }
     case Command::recipients_export: {

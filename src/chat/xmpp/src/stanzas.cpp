@@ -91,6 +91,23 @@ std::optional<OccupantPresence> parse_occupant_presence(xmpp_stanza_t* presence)
   return o;
 }
 
+// The language a message is written in (RFC 6120 8.1.5 xml:lang on the stanza, which the body
+// may override, RFC 6121 5.2.3): a language tag, kept only when it looks like one.
+std::string language_of(xmpp_stanza_t* message, xmpp_stanza_t* body) {
+  // libstrophe's parser keeps xml:lang under its local name, "lang".
+  auto lang = [](xmpp_stanza_t* s) {
+    std::string tag = attribute(s, "xml:lang");
+    return tag.empty() ? attribute(s, "lang") : tag;
+  };
+  std::string tag = lang(body);
+  if (tag.empty()) tag = lang(message);
+  const bool tag_like = tag.size() <= 35 && std::all_of(tag.begin(), tag.end(), [](char c) {
+                          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                 (c >= '0' && c <= '9') || c == '-';
+                        });
+  return tag_like ? tag : std::string();
+}
+
 std::optional<ChatCommand> extract_command(xmpp_stanza_t* message, const std::string& service,
                                            const std::string& own_bare,
                                            const std::map<std::string, RoomState>& rooms) {
@@ -126,6 +143,7 @@ std::optional<IncomingCommand> read_command(xmpp_stanza_t* message, const std::s
   ChatCommand command;
   command.service = service;
   command.text = std::move(text);
+  command.language = language_of(message, body);
   if (type == "groupchat") {
     const auto room = rooms.find(from->bare());
     if (room == rooms.end() || !room->second.joined) return std::nullopt;

@@ -168,6 +168,8 @@ class XmppChatService::Loop {
   std::atomic<bool> stopping_{false};
   std::map<std::string, Presence> presence_;  // bare JID -> combined presence
   std::string last_error_;                    // why the connection failed or was lost
+  // The language each person last wrote in (xml:lang), by the address the engine uses.
+  std::map<std::string, std::string> languages_;
   std::mutex handlers_mutex_;
   PresenceHandler presence_handler_;
   CommandHandler command_handler_;
@@ -916,6 +918,10 @@ class XmppChatService::Loop {
       spdlog::info("chat {}: carrying out '{}' from {}, sent {} while atdesk was away",
                    settings_.name, command.text.substr(0, 64), address, sent);
     }
+    if (!command.language.empty()) {
+      std::lock_guard lock(mutex_);
+      languages_[command.from] = command.language;
+    }
     CommandHandler handler;
     {
       std::lock_guard lock(handlers_mutex_);
@@ -1004,6 +1010,12 @@ ServiceState XmppChatService::state() const {
 std::string XmppChatService::last_error() const {
   std::lock_guard lock(loop_->mutex_);
   return loop_->last_error_;
+}
+
+std::string XmppChatService::language(const std::string& user) const {
+  std::lock_guard lock(loop_->mutex_);
+  const auto it = loop_->languages_.find(user);
+  return it == loop_->languages_.end() ? std::string() : it->second;
 }
 
 Result<void> XmppChatService::start() {

@@ -29,6 +29,9 @@ struct ChatCommand {
   std::string from;     // the person's address on that service (verified by the service)
   std::optional<std::string> channel;  // set when sent in a channel
   std::string text;
+  // The language the message was written in as the service says (XMPP's xml:lang, a BCP 47
+  // tag such as "ja-JP"); empty when it does not say. The reply is in this language.
+  std::string language = {};
 };
 
 enum class ServiceState { connected, connecting, broken };
@@ -71,6 +74,12 @@ class ChatService {
   virtual void on_command(CommandHandler handler) = 0;
   // The registration check for a recipient rule: does this user or channel exist?
   [[nodiscard]] virtual Result<void> verify(const Recipient& recipient) = 0;
+  // The language the service knows for a user (a BCP 47 tag, "ja-JP"), or "" when it knows none.
+  // atdesk writes to the user in that language before any per-recipient or default setting.
+  virtual std::string language(const std::string& user) const {
+    (void)user;
+    return {};
+  }
 };
 
 }  // namespace atdesk::chat

@@ -1,5 +1,6 @@
 // Chat commands people send back ("print", "print 3fa2c9d1 at lobby", "delete 3fa2c9d1", "list",
-// "hold", "resume", "help"). Parsing is pure and strict: anything else is an error.
+// "hold", "resume", "help"), in English or Japanese ("印刷", "lobbyで印刷", "削除 3fa2c9d1",
+// "一覧", "保留", "再開", "ヘルプ"). Parsing is pure and strict: anything else is an error.
 #pragma once
 
 #include <optional>
@@ -7,6 +8,7 @@
 #include <string_view>
 
 #include "atdesk/core/error.hpp"
+#include "atdesk/core/language.hpp"
 
 namespace atdesk {
 
@@ -19,7 +21,9 @@ struct ChatCommandRequest {
   bool operator==(const ChatCommandRequest&) const = default;
 };
 
-Result<ChatCommandRequest> parse_command(std::string_view text);
-std::string command_help();
+// Either language's commands are accepted whatever `language` is; `language` is the language
+// of the error's message.
+Result<ChatCommandRequest> parse_command(std::string_view text, Language language = Language::en);
+std::string command_help(Language language = Language::en);
 
 }  // namespace atdesk

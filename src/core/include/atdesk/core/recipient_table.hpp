@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "atdesk/core/error.hpp"
+#include "atdesk/core/language.hpp"
 #include "atdesk/core/recipient.hpp"
 #include "atdesk/core/sender.hpp"
 
@@ -55,6 +57,9 @@ struct RecipientRule {
   Recipient recipient;
   std::string printer;  // preferred printer for jobs of this rule; empty: the default
   std::string note;     // free text shown in the UI
+  // The language of chat messages to this rule's recipient when the chat service does not say;
+  // none: [general] language. Kept by the engine beside the rule (settings "rule.language").
+  std::optional<Language> language = {};
   bool operator==(const RecipientRule&) const = default;
 };
 

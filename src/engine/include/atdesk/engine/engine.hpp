@@ -23,6 +23,7 @@
 #include "atdesk/core/decide.hpp"
 #include "atdesk/core/incoming.hpp"
 #include "atdesk/core/job.hpp"
+#include "atdesk/core/language.hpp"
 #include "atdesk/core/mode_table.hpp"
 #include "atdesk/core/recipient_table.hpp"
 #include "atdesk/core/schedule.hpp"
@@ -59,6 +60,8 @@ struct Settings {
   std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks
   int preview_px = 480;
   int worker_threads = 4;
+  // The language of chat messages for a recipient whose chat service and own setting say none.
+  Language language = Language::en;
 };
 
 struct Dependencies {

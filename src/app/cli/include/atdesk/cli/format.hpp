@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "atdesk/core/language.hpp"
+
 namespace atdesk::cli {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -23,10 +25,13 @@ std::string format_fields(const Fields& fields);
 std::string cell(const nlohmann::json& object, std::string_view key);
 
 std::string format_job(const nlohmann::json& job);
-std::string format_job_list(const nlohmann::json& jobs);  // the array of {"jobs":[...]}
+// The array of {"jobs":[...]}; column names in `language` (--lang, LANG).
+std::string format_job_list(const nlohmann::json& jobs, Language language = Language::en);
 std::string format_history(const nlohmann::json& history);
-std::string format_rule(const nlohmann::json& rule);
-std::string format_rules(const nlohmann::json& rules);
+std::string format_rule(const nlohmann::json& rule, Language language = Language::en);
+std::string format_rules(const nlohmann::json& rules, Language language = Language::en);
+// Columns on a terminal: East Asian wide characters take two (UAX #11).
+std::size_t display_width(std::string_view utf8);
 std::string format_mode_tables(const nlohmann::json& modes);  // {"active","tables"}
 std::string format_mode_table(const nlohmann::json& table);   // the grid of one table
 std::string format_schedule(const nlohmann::json& schedule);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "atdesk/core/language.hpp"
+
 namespace atdesk::cli {
 
 inline constexpr const char* kDefaultUrl = "http://127.0.0.1:8631";
@@ -54,6 +56,8 @@ struct Environment {
   std::optional<std::string> token_file;  // ATDESK_TOKEN_FILE
   std::optional<std::string> token;       // ATDESK_TOKEN
   std::optional<std::string> ca_file;     // ATDESK_CA_FILE
+  // LC_ALL, else LC_MESSAGES, else LANG (the first one set): the language of the output.
+  std::optional<std::string> language;
 };
 
 struct GlobalOptions {
@@ -64,6 +68,7 @@ struct GlobalOptions {
   bool json = false;
   double timeout_seconds = kDefaultTimeoutSeconds;
   std::string ca_file;  // --ca-file / ATDESK_CA_FILE: checks an https:// atdeskd's certificate
+  Language language = Language::en;  // --lang, else the environment's (LANG), else en
 };
 
 // Everything a command needs; each command reads only its own fields.
@@ -81,6 +86,7 @@ struct Invocation {
   std::string pattern;       // recipients add
   std::string recipient;     // recipients add, jobs --recipient
   std::string note;          // recipients add
+  std::string language;      // recipients add --language: en, ja or "" (the default)
   std::string user;          // presence set
   std::string availability;  // presence set, modes set (canonical snake_case)
   std::string location;      // presence set, modes set (canonical snake_case)

@@ -53,6 +53,8 @@ class XmppChatService final : public ChatService {
   const std::string& name() const override;
   ServiceState state() const override;
   std::string last_error() const override;
+  // The language (xml:lang) the user last wrote in to atdesk; "" before they did.
+  std::string language(const std::string& user) const override;
   Result<void> start() override;
   void stop() override;
 
