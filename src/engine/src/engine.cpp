@@ -39,6 +39,9 @@ Result<void> Engine::Impl::start() {
     service->on_command([this](const chat::ChatCommand& c) { post([this, c] { on_command(c); }); });
   }
   rewatch();
+  for (auto& [name, target] : deps_.printers) {
+    target->watch_jobs([this, name](int printer_job) { on_printer_event(name, printer_job); });
+  }
   post([this] { reconcile(); });
   post_after(settings_.housekeeping_interval, [this] { housekeeping_tick(); });
   return {};
@@ -56,12 +59,17 @@ void Engine::Impl::stop() {
     service->on_command({});
     service->watch({}, {});
   }
+  for (auto& [name, target] : deps_.printers) target->watch_jobs({});
   guard_.reset();
   io_.stop();
   for (auto& t : workers_) {
     if (t.joinable()) t.join();
   }
   workers_.clear();
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    for (auto& [name, queue] : print_queues_) queue.waiting.reset();
+  }
   started_ = false;
 }
 
