@@ -29,7 +29,7 @@ mkdir -p "$work/done"
 cat >"$work/print-command" <<SH
 #!/bin/sh
 sleep $print_seconds
-date +%s.%N >"$work/done/\$(basename "\$1").done"
+date +%s%3N >"$work/done/\$(basename "\$1").done"
 SH
 chmod 755 "$work/print-command"
 pport=$(free_port)
@@ -65,7 +65,7 @@ for i in $(seq 1 "$jobs"); do
   at=$(api GET "/jobs/$id/history" | jq -r '[.history[] | select(.to == "printed")][0].at')
   done_file=$(find "$work/done" -iname "*atdesk-$id*.done" | head -n 1)
   [ -n "$done_file" ] || { log "job $id: the printer has no finished document"; exit 1; }
-  finished_ms=$(awk '{printf "%d", $1 * 1000}' "$done_file")
+  finished_ms=$(cat "$done_file")
   latencies+=("$(($(epoch_ms "$at") - finished_ms))")
 done
 elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.3f", e - s}')
