@@ -317,8 +317,12 @@ Result<Bytes> Engine::blob(std::string_view id, store::BlobKind kind) {
   auto j = job(id);
   if (!j) return fail(j.error());
   auto data = impl_->deps_.blobs.get(j->id, kind);
-  if (data || kind != store::BlobKind::preview || data.error().code != Errc::not_found) return data;
-  // Previews are made when a job is held (for the notice); others get theirs when first asked.
+  if (data || kind == store::BlobKind::original || data.error().code != Errc::not_found) {
+    return data;
+  }
+  // The printable PDF is made after the decision, and a preview when a job is held (for the
+  // notice): a job asked for either before that gets it made now.
+  if (kind == store::BlobKind::printable) return impl_->make_printable(j->id);
   auto made = impl_->make_preview(j->id, j->document_name);
   if (!made) return fail(made.error());
   return made;

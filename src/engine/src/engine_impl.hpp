@@ -69,6 +69,10 @@ class Engine::Impl {
   // Queues a job in `printing` on its printer's print queue (printing.cpp). `after_restart`: the
   // job was left in `printing` by a previous run, whose Print-Job may still be arriving.
   void print(const JobId& id, bool after_restart = false);
+  // Makes the printable PDF from the original and stores it (a failure to store is logged: the
+  // PDF is returned all the same). A document that cannot be read or made printable fails the
+  // job (unless it is final already) and is returned as the error.
+  [[nodiscard]] Result<Bytes> make_printable(const JobId& id);
   // Renders the page-1 preview from the original and stores it.
   [[nodiscard]] Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
   void schedule_retry(const JobId& id);

@@ -240,6 +240,14 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
   }
 
   auto pdf = deps_.blobs.get(id, store::BlobKind::printable);
+  if (!pdf && pdf.error().code == Errc::not_found) {
+    // Not made yet (it is made after the decision) or not stored: made now.
+    pdf = make_printable(id);
+    if (!pdf) {
+      ++prints_failed_;  // make_printable() failed the job
+      return done;
+    }
+  }
   if (!pdf) {
     (void)transition(*job, JobState::failed, "engine",
                      "the printable document cannot be read: " + pdf.error().message);
