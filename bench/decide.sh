@@ -3,7 +3,7 @@
 # service, the document code; a printer that completes every job at once), then decided by the
 # engine's workers; prints the JSON of bench/tools/atdesk_decide.cpp (decided jobs/s, p50/p99
 # from the start of the workers to each decision, when the held jobs' previews were done, RSS).
-# The engine logs each transition, as atdeskd does, to a file in the state folder (deleted).
+# The engine's log (each transition, as atdeskd logs it) is left out of the output.
 #   bench/decide.sh [JOBS=10000] [RECIPIENTS=10000] [THREADS=4]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,4 +18,5 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/state"
 "$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
 "$build/bench/atdesk-decide" --state "$work/state" --fax "$work/fax.tif" --jobs "$jobs" \
-  --recipients "$recipients" --threads "$threads"
+  --recipients "$recipients" --threads "$threads" >"$work/out"
+sed -n '/^{"jobs"/,$p' "$work/out"

@@ -39,7 +39,10 @@ TEST_PRINTER_COMMAND="$work/print-command" \
 base_config "$aport" "$work/state" printed "$pport" >"$work/atdesk.toml"
 "$build/src/app/daemon/atdeskd" --config "$work/atdesk.toml" >"$work/atdeskd.log" 2>&1 &
 pid=$!
-until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05; done
+until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do
+  kill -0 "$pid" 2>/dev/null || { cat "$work/atdeskd.log" >&2; exit 1; }
+  sleep 0.05
+done
 token=$(cat "$work/state/admin.token")
 api() {
   curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \

@@ -7,10 +7,8 @@
 // available at the office (printed).
 //
 //   atdesk-decide --state DIR --fax FILE [--jobs N] [--recipients R] [--threads T]
-// Prints one JSON object; the engine's log goes to DIR/engine.log.
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/spdlog.h>
-
+// The engine logs each transition on stdout, as atdeskd does; the report, one JSON object,
+// comes last (bench/decide.sh keeps only it).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -112,8 +110,6 @@ int main(int argc, char** argv) {
         "usage: atdesk-decide --state DIR --fax FILE [--jobs N] [--recipients R] "
         "[--threads T]");
   }
-  // The engine logs each transition, as in atdeskd; here to a file, so stdout is the report.
-  spdlog::set_default_logger(spdlog::basic_logger_mt("atdesk-decide", state + "/engine.log"));
   std::ifstream in(fax_file, std::ios::binary);
   const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::byte> fax(raw.size());
