@@ -513,7 +513,8 @@ void Engine::Impl::on_printer_event(const std::string& printer_name, int printer
     }
   }
   if (!wait || wait->claimed.exchange(true)) return;
-  wait->timer.cancel();
+  // The timer is left to expire (at most print_track_interval later) and then finds the poll
+  // claimed: cancelling it here would touch it from the adapter's thread.
   post(wait->poll);
 }
 
