@@ -162,14 +162,15 @@ void Engine::Impl::process_stored(const JobId& id) {
   if (!held) return;
   post([this, held = std::move(*held)] {
     const LogScope scope = log_scope(held);
-    // Ready for the release. A document that cannot be made printable fails the job
-    // (make_printable), and nobody is told of a held job that can never print.
-    if (!make_printable(held.id)) return;
-    // The page-1 preview goes with the "held" notice.
+    // The page-1 preview goes with the "held" notice, which is sent first (as soon after the
+    // decision as before the printable PDF moved off it).
     if (auto png = make_preview(held.id, held.document_name); !png) {
       spdlog::warn("job {}: no preview: {}", held.id.short_id(), png.error().message);
     }
     notify(held, held_text(held), true);
+    // Ready for the release; made at the first print attempt when this fails, and a document
+    // that cannot be made printable fails the job (make_printable).
+    (void)make_printable(held.id);  // failures are logged and recorded by make_printable
   });
 }
 

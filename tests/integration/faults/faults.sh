@@ -151,7 +151,7 @@ fault_spool_file_corrupted() {
   good=$(submit "0399002222")
   wait_state "$bad" held
   wait_state "$good" held
-  # The printable PDF and then the preview are made after the decision: wait until the bad job
+  # The preview and the printable PDF are made after the decision: wait until the bad job
   # has all three files, so that every one of them is damaged.
   local deadline=$((SECONDS + 30))
   until [ "$(find "$work/state/spool" -type f -name "$bad.*" ! -name '*.tmp' | wc -l)" -ge 3 ]; do
