@@ -39,6 +39,9 @@ Result<void> Engine::Impl::start() {
     service->on_command([this](const chat::ChatCommand& c) { post([this, c] { on_command(c); }); });
   }
   rewatch();
+  for (auto& [name, target] : deps_.printers) {
+    target->watch_jobs([this, name](int printer_job) { on_printer_event(name, printer_job); });
+  }
   post([this] { reconcile(); });
   post_after(settings_.housekeeping_interval, [this] { housekeeping_tick(); });
   return {};
@@ -56,12 +59,17 @@ void Engine::Impl::stop() {
     service->on_command({});
     service->watch({}, {});
   }
+  for (auto& [name, target] : deps_.printers) target->watch_jobs({});
   guard_.reset();
   io_.stop();
   for (auto& t : workers_) {
     if (t.joinable()) t.join();
   }
   workers_.clear();
+  {
+    std::lock_guard lock(print_queue_mutex_);
+    for (auto& [name, queue] : print_queues_) queue.waiting.reset();
+  }
   started_ = false;
 }
 
@@ -330,8 +338,12 @@ Result<Bytes> Engine::blob(std::string_view id, store::BlobKind kind) {
   auto j = job(id);
   if (!j) return fail(j.error());
   auto data = impl_->deps_.blobs.get(j->id, kind);
-  if (data || kind != store::BlobKind::preview || data.error().code != Errc::not_found) return data;
-  // Previews are made when a job is held (for the notice); others get theirs when first asked.
+  if (data || kind == store::BlobKind::original || data.error().code != Errc::not_found) {
+    return data;
+  }
+  // The printable PDF is made after the decision, and a preview when a job is held (for the
+  // notice): a job asked for either before that gets it made now.
+  if (kind == store::BlobKind::printable) return impl_->make_printable(j->id);
   auto made = impl_->make_preview(j->id, j->document_name);
   if (!made) return fail(made.error());
   return made;

@@ -83,6 +83,10 @@ class Engine::Impl {
   // Queues a job in `printing` on its printer's print queue (printing.cpp). `after_restart`: the
   // job was left in `printing` by a previous run, whose Print-Job may still be arriving.
   void print(const JobId& id, bool after_restart = false);
+  // Makes the printable PDF from the original and stores it (a failure to store is logged: the
+  // PDF is returned all the same). A document that cannot be read or made printable fails the
+  // job (unless it is final already) and is returned as the error.
+  [[nodiscard]] Result<Bytes> make_printable(const JobId& id);
   // Renders the page-1 preview from the original and stores it.
   [[nodiscard]] Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
   void schedule_retry(const JobId& id);
@@ -154,18 +158,35 @@ class Engine::Impl {
     JobId id;
     bool after_restart = false;
   };
+  // The timer of the tracked job's next status call, which the printer's job event (where the
+  // printer has them) cuts short. Whoever claims it first (the timer or the event) runs the poll.
+  struct TrackWait {
+    explicit TrackWait(boost::asio::io_context& io) : timer(io) {}
+    boost::asio::steady_timer timer;
+    std::atomic<bool> claimed{false};
+    int printer_job = 0;  // the printer's job id of the tracked job
+    std::function<void()> poll;
+  };
   struct PrintQueue {
-    std::deque<QueuedPrint> pending;  // oldest first
-    std::optional<JobId> processing;  // being submitted or tracked
-    bool queued_again = false;        // print() asked for `processing` meanwhile
-    bool serving = false;             // a task chain serves this queue
+    std::deque<QueuedPrint> pending;     // oldest first
+    std::optional<JobId> processing;     // being submitted or tracked
+    bool queued_again = false;           // print() asked for `processing` meanwhile
+    bool serving = false;                // a task chain serves this queue
+    std::shared_ptr<TrackWait> waiting;  // the tracked job's next poll, while it waits
+    // Printer job ids reported changed while no poll waited (0: any): the next poll of such a
+    // job runs at once. Cleared at each poll; other users' jobs do not pile up.
+    std::set<int> changed;
   };
   // What became of one step of the processing job.
   struct PrintStep {
     enum class Next { done, track, set_aside } next = Next::done;
-    print::Submission submission;        // track: the printer's job
-    Timestamp submitted_at{};            // track: for the latency metric
-    int polls = 0;                       // track: status calls so far
+    print::Submission submission;  // track: the printer's job
+    Timestamp submitted_at{};      // track: for the latency metric
+    int polls = 0;                 // track: status calls so far
+    // track: when tracking began and when the printer's state was last asked for (steady
+    // clock: they pace the polls, whatever the wall clock does)
+    std::chrono::steady_clock::time_point tracked_since{};
+    std::chrono::steady_clock::time_point described_at{};
     std::chrono::milliseconds delay{0};  // set_aside: queue the job again after this
     bool after_restart = false;          // set_aside: as print()'s flag
   };
@@ -183,6 +204,12 @@ class Engine::Impl {
   // While jobs wait for an unavailable printer, its state is looked at every print_retry_min;
   // when it is idle (or printing) again they are released at once instead of after the backoff.
   void watch_printer(const std::string& printer_name);
+  // The printer reported that its job `printer_job` changed (0: any of its jobs may have): the
+  // tracked job's status is asked for now instead of at its next poll.
+  void on_printer_event(const std::string& printer_name, int printer_job);
+  // How long until the next status call of a tracked job: short while it is young, where the
+  // printer has no job events; print_track_interval where it has (they wake the poll).
+  std::chrono::milliseconds track_delay(const PrintStep& step, bool pushed) const;
   void check_printer(const std::string& printer_name);
   std::mutex print_queue_mutex_;  // guards print_queues_ and watched_printers_
   std::map<std::string, PrintQueue> print_queues_;

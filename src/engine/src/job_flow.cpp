@@ -145,25 +145,9 @@ void Engine::Impl::process_stored(const JobId& id) {
   if (!job || job->state != JobState::stored) return;
   const LogScope scope = log_scope(*job);
 
-  // Derived documents: the printable PDF and the page-1 preview (kept encrypted like the original).
-  auto original = deps_.blobs.get(id, store::BlobKind::original);
-  if (!original) {
-    (void)transition(*job, JobState::failed, "engine",  // logged by transition()
-                     "the stored document cannot be read: " + original.error().message);
-    return;
-  }
-  auto pdf = document::to_printable_pdf(*original, job->document_name, settings_.limits);
-  if (!pdf) {
-    (void)transition(*job, JobState::failed, "engine",  // logged by transition()
-                     "the document cannot be made printable: " + pdf.error().message);
-    return;
-  }
-  if (auto ok = deps_.blobs.put(id, store::BlobKind::printable, *pdf); !ok) {
-    spdlog::error("job {}: storing the printable PDF failed: {}", id.short_id(),
-                  ok.error().message);
-    post_after(settings_.print_retry_min, [this, id] { process_stored(id); });
-    return;
-  }
+  // The decision needs neither the printable PDF nor the preview (the document was checked when
+  // it was stored), so it is made and recorded first; the documents are made by a task of their
+  // own queued behind it. In a burst every job is decided before any rendering starts.
   Decision decision;
   if (job->print_problem == PrintProblem::owner_unknown) {
     // Nobody is established as the owner: held for the recipients the ingress chose (submit()
@@ -182,18 +166,57 @@ void Engine::Impl::process_stored(const JobId& id) {
   job->printer = printer_for(decision.printer);
   if (decision.action == Action::print) {
     auto printing = transition(*job, JobState::printing, "engine", decision.reason);
-    if (printing) print(id);
+    if (!printing) return;
+    post([this, id] {
+      // A job whose printable PDF cannot be made has failed, and print() leaves it; one that
+      // could not be stored is made again by attempt_print().
+      (void)make_printable(id);
+      print(id);
+    });
     return;
   }
   auto held = transition(*job, JobState::held, "engine", decision.reason);
   if (!held) return;
-  // The page-1 preview goes with the "held" notice; it is made after the decision so that a
-  // decision never waits for rendering.
-  if (auto png = make_preview(id, held->document_name); !png) {
-    spdlog::warn("job {}: no preview: {}", id.short_id(), png.error().message);
+  post([this, held = std::move(*held)] {
+    const LogScope scope = log_scope(held);
+    // The page-1 preview goes with the "held" notice, which is sent first (as soon after the
+    // decision as before the printable PDF moved off it).
+    if (auto png = make_preview(held.id, held.document_name); !png) {
+      spdlog::warn("job {}: no preview: {}", held.id.short_id(), png.error().message);
+    }
+    notify(
+        held, [&](Language l) { return held_text(held, l); }, true);
+    // Ready for the release; made at the first print attempt when this fails, and a document
+    // that cannot be made printable fails the job (make_printable).
+    (void)make_printable(held.id);  // failures are logged and recorded by make_printable
+  });
+}
+
+Result<Bytes> Engine::Impl::make_printable(const JobId& id) {
+  auto original = deps_.blobs.get(id, store::BlobKind::original);
+  if (!original) {
+    auto job = deps_.jobs.get(id);
+    if (job && !is_final(job->state)) {
+      (void)transition(*job, JobState::failed, "engine",  // logged by transition()
+                       "the stored document cannot be read: " + original.error().message);
+    }
+    return fail(original.error());
   }
-  notify(
-      *held, [&](Language l) { return held_text(*held, l); }, true);
+  auto job = deps_.jobs.get(id);
+  const std::string name = job ? job->document_name : std::string("document");
+  auto pdf = document::to_printable_pdf(*original, name, settings_.limits);
+  if (!pdf) {
+    if (job && !is_final(job->state)) {
+      (void)transition(*job, JobState::failed, "engine",  // logged by transition()
+                       "the document cannot be made printable: " + pdf.error().message);
+    }
+    return fail(pdf.error());
+  }
+  if (auto ok = deps_.blobs.put(id, store::BlobKind::printable, *pdf); !ok) {
+    spdlog::error("job {}: storing the printable PDF failed (made again when it prints): {}",
+                  id.short_id(), ok.error().message);
+  }
+  return pdf;
 }
 
 Result<Bytes> Engine::Impl::make_preview(const JobId& id, const std::string& document_name) {

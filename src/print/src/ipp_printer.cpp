@@ -4,6 +4,7 @@
 #include <array>
 #include <utility>
 
+#include "ipp_events.hpp"
 #include "ipp_session.hpp"
 #include "pwg_raster.hpp"
 
@@ -99,6 +100,28 @@ std::string join(const std::vector<std::string>& values) {
 }  // namespace
 
 IppPrinter::IppPrinter(Settings settings) : settings_(std::move(settings)) {}
+
+IppPrinter::~IppPrinter() = default;
+
+void IppPrinter::watch_jobs(JobChanged changed) {
+  std::unique_ptr<detail::JobEventListener> old;
+  {
+    std::lock_guard lock(listener_mutex_);
+    old = std::move(listener_);
+  }
+  old.reset();  // joins its thread: no call of the old function after this
+  if (!changed) return;
+  auto listener = std::make_unique<detail::JobEventListener>(
+      detail::JobEventListener::Settings{settings_.name, settings_.uri, settings_.timeout},
+      std::move(changed));
+  std::lock_guard lock(listener_mutex_);
+  listener_ = std::move(listener);
+}
+
+bool IppPrinter::pushes_job_events() const {
+  std::lock_guard lock(listener_mutex_);
+  return listener_ && listener_->active();
+}
 
 Result<Submission> IppPrinter::submit(std::span<const std::byte> pdf, const PrintOptions& options) {
   const std::string who = "printer " + settings_.name + " (" + settings_.uri + ")";

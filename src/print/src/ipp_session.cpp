@@ -55,6 +55,10 @@ Result<IppSession> IppSession::open(const std::string& name, const std::string& 
   return IppSession(std::move(http), std::move(*endpoint), uri, std::move(who));
 }
 
+void IppSession::set_timeout(std::chrono::milliseconds timeout) {
+  httpSetTimeout(http_.get(), static_cast<double>(timeout.count()) / 1000.0, nullptr, nullptr);
+}
+
 IppPtr IppSession::new_request(ipp_op_t op) const {
   IppPtr request(ippNewRequest(op));
   ippAddString(request.get(), IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nullptr, uri_.c_str());

@@ -41,6 +41,13 @@ class IppSession {
   // answering); IPP error statuses map through errc_from_ipp_status.
   Result<IppPtr> call(IppPtr request, std::span<const std::byte> document = {});
 
+  // The longest wait for a read or write from now on (a Get-Notifications that waits for events
+  // is answered only when one happens).
+  void set_timeout(std::chrono::milliseconds timeout);
+  // Ends the connection from another thread: a call blocked on it returns with an error. The
+  // caller makes sure the session outlives this call.
+  void shutdown() { httpShutdown(http_.get()); }
+
   // "printer <name> (<uri>)", the start of every message about this printer.
   const std::string& who() const { return who_; }
 

@@ -151,6 +151,13 @@ fault_spool_file_corrupted() {
   good=$(submit "0399002222")
   wait_state "$bad" held
   wait_state "$good" held
+  # The preview and the printable PDF are made after the decision: wait until the bad job
+  # has all three files, so that every one of them is damaged.
+  local deadline=$((SECONDS + 30))
+  until [ "$(find "$work/state/spool" -type f -name "$bad.*" ! -name '*.tmp' | wc -l)" -ge 3 ]; do
+    [ $SECONDS -lt $deadline ] || { log "  job $bad: no printable PDF and preview in the spool"; return 1; }
+    sleep 0.1
+  done
   # Flip one byte in the middle of every stored file of the bad job.
   for file in $(find "$work/state/spool" -type f -name "$bad.*"); do
     local size

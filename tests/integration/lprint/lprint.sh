@@ -172,6 +172,13 @@ for f in $(grep -la '~DG' "$work/device"/*.zpl); do
     fail "$(basename "$f") is not a 4x6 in label: $(grep -ao '\^PW[0-9]*' "$f") and $rows rows"
 done
 echo "lprint: 3 label jobs printed once each on 4x6 in labels"
+# PAPPL printers have IPP job events (RFC 3995/3996): atdeskd subscribes and waits for them in
+# Get-Notifications (notify-wait), so it hears of a finished job at once instead of polling.
+grep -q 'Create-Printer-Subscriptions' "$work/lprint.log" ||
+  fail "atdeskd did not subscribe to LPrint's job events (no Create-Printer-Subscriptions in its log)"
+grep -q 'Get-Notifications' "$work/lprint.log" ||
+  fail "atdeskd did not ask LPrint for job events (no Get-Notifications in its log)"
+grep -E 'Create-Printer-Subscriptions|Get-Notifications' "$work/lprint.log" | head -n 4 >&2
 
 # ---- 2. an A4 fax fits no label: held for a person, nothing sent
 fax=$(submit "$work/fax.tif")

@@ -8,6 +8,8 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -418,4 +420,45 @@ TEST(Document, PreviewSizeAndPageRange) {
 }
 
 }  // namespace
+// #15: the preview is the exact area average of the page: each output pixel the mean of the
+// source pixels that fall in it (source column x in output column x * width_out / width),
+// rounded, as computed here from the box drawn on the page; for both photometric
+// interpretations of 1-bit faxes and for 8-bit gray.
+TEST(Document, PreviewIsTheAreaAverageOfThePage) {
+  for (const auto& [photometric, bits] :
+       {std::pair<std::uint16_t, std::uint16_t>{PHOTOMETRIC_MINISWHITE, 1},
+        {PHOTOMETRIC_MINISBLACK, 1},
+        {PHOTOMETRIC_MINISBLACK, 8}}) {
+    FaxSpec s;
+    s.photometric = photometric;
+    s.bits = bits;
+    s.compression = bits == 1 ? COMPRESSION_CCITTFAX4 : COMPRESSION_NONE;
+    s.height = 1100;
+    s.yres = 98;
+    const auto tiff = make_tiff(s);
+    auto png = render_png(tiff, "fax.tif", 0, 240, kLimits);
+    ASSERT_TRUE(png) << png.error().message;
+    const auto img = decode_png(*png);
+    ASSERT_GT(img.width, 0);
+    const auto ow = static_cast<std::size_t>(img.width), oh = static_cast<std::size_t>(img.height);
+    std::vector<double> sum(ow * oh, 0), n(ow * oh, 0);
+    const Box b = box_of(0);
+    for (std::uint32_t y = 0; y < s.height; ++y) {
+      const bool in_rows = y >= b.y0 * s.height && y < b.y1 * s.height;
+      const std::size_t oy = std::min<std::size_t>(std::size_t{y} * oh / s.height, oh - 1);
+      for (std::uint32_t x = 0; x < s.width; ++x) {
+        const bool black = in_rows && x >= b.x0 * s.width && x < b.x1 * s.width;
+        const std::size_t ox = std::min<std::size_t>(std::size_t{x} * ow / s.width, ow - 1);
+        sum[oy * ow + ox] += black ? 0 : 255;
+        n[oy * ow + ox] += 1;
+      }
+    }
+    int wrong = 0;
+    for (std::size_t i = 0; i < sum.size(); ++i) {
+      wrong += img.pixels[i] != std::lround(sum[i] / n[i]) ? 1 : 0;
+    }
+    EXPECT_EQ(wrong, 0) << "photometric " << photometric << ", " << bits << " bit(s)";
+  }
+}
+
 }  // namespace atdesk::document

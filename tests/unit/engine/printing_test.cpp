@@ -46,7 +46,7 @@ class PrintingTest : public ::testing::Test {
     s.default_printer = "front";
     s.print_retry_min = retry_min_;
     s.print_retry_max = retry_max_;
-    s.print_track_interval = 5ms;
+    s.print_track_interval = track_interval_;
     s.reconcile_grace = 20ms;
     s.housekeeping_interval = 1h;
     s.retention = 24h;
@@ -99,6 +99,7 @@ class PrintingTest : public ::testing::Test {
     }));
   }
 
+  std::chrono::milliseconds track_interval_ = 5ms;
   std::chrono::milliseconds retry_min_ = 10ms;
   std::chrono::milliseconds retry_max_ = 40ms;
   testing::MemoryJobStore jobs_;
@@ -144,6 +145,39 @@ TEST_F(PrintingTest, ReleasedJobsPrintOldestFirstOneAtATimeEachOnce) {
     if (i != 5 && i != 2) want.push_back(name_of(jobs[i]));
   }
   EXPECT_EQ(by_presence, want);
+}
+
+// #15: a printer that pushes job events (IPP Get-Notifications) has its job recorded printed
+// when it says the job completed, not at the next status call (here an hour away).
+TEST_F(PrintingTest, APrintersJobEventRecordsPrintedWithoutWaitingForThePoll) {
+  track_interval_ = 1h;
+  front_.pushes_events = true;
+  restart();
+  front_.polls_to_complete = 1'000'000;  // status calls alone never see it completed
+  set_alice(Availability::available, WorkLocation::office);
+  auto job = fax_for_alice();
+  ASSERT_TRUE(eventually([&] { return front_.received(name_of(job)) == 1; }));
+  ASSERT_EQ(stored(job).state, JobState::printing);
+  front_.finish(name_of(job));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received(name_of(job)), 1u);
+}
+
+// #15: without job events a young job is asked for every 25 ms (then every 1/20 of its age), so
+// a job the printer finishes within a second is recorded printed within ~50 ms of that, however
+// long print_track_interval (the slowest pace, for old jobs) is.
+TEST_F(PrintingTest, WithoutJobEventsAYoungJobIsPolledOftenButNotWithoutPause) {
+  track_interval_ = 1h;
+  restart();
+  front_.polls_to_complete = 12;
+  set_alice(Availability::available, WorkLocation::office);
+  const auto start = std::chrono::steady_clock::now();
+  auto job = fax_for_alice();
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(front_.status_calls.load(), 12);
+  // 12 status calls at least 25 ms apart: never faster than the printer can bear.
+  EXPECT_GE(took, 12 * 25ms);
 }
 
 // #20 item 3: the connection drops after the document went out; the printer has the job. The

@@ -3,8 +3,8 @@
 // connection after taking a document (the job exists, the caller hears "unavailable"), and can
 // restart, forgetting its jobs and numbering new ones from 1 again as real printers do, and can
 // stop its jobs (a CUPS queue whose device failed: job-state processing-stopped until the queue
-// is restarted, resume()). Job ids are checked against the job-name like IppPrinter does
-// (Errc::not_found, Errc::conflict).
+// is restarted, resume()), and can push job events (finish()). Job ids are checked against the
+// job-name like IppPrinter does (Errc::not_found, Errc::conflict).
 #pragma once
 
 #include <algorithm>
@@ -105,6 +105,30 @@ class FakePrinter final : public print::Printer {
     return s;
   }
 
+  // Job events (IppPrinter's Get-Notifications): with pushes_events, finish() tells the watcher.
+  void watch_jobs(JobChanged changed) override {
+    std::lock_guard lock(watch_mutex_);
+    changed_ = std::move(changed);
+  }
+  bool pushes_job_events() const override { return pushes_events; }
+  // The printer finishes the job named `job_name` (completed) and, when it pushes events, says
+  // so to the watcher, as a printer's job-completed event does.
+  void finish(const std::string& job_name) {
+    int id = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = jobs_.size(); i-- > 0;) {
+        if (jobs_[i].name == job_name) {
+          jobs_[i].state = print::RemoteJobState::completed;
+          id = static_cast<int>(i + 1);
+          break;
+        }
+      }
+    }
+    std::lock_guard lock(watch_mutex_);
+    if (id != 0 && pushes_events && changed_) changed_(id);
+  }
+
   // Names of the jobs the printer completed, in order.
   std::vector<std::string> completed() {
     std::lock_guard lock(mutex_);
@@ -163,6 +187,7 @@ class FakePrinter final : public print::Printer {
   // Only labels are loaded: submit() refuses every document as IppPrinter does (unsupported).
   std::atomic<bool> labels_only{false};
   std::atomic<int> polls_to_complete{1};
+  std::atomic<bool> pushes_events{false};  // pushes_job_events()
   std::atomic<int> submit_calls{0};
   std::atomic<int> status_calls{0};
   std::atomic<int> find_calls{0};
@@ -178,6 +203,8 @@ class FakePrinter final : public print::Printer {
   };
   std::string name_;
   std::mutex mutex_;
+  std::mutex watch_mutex_;  // guards changed_; held while it is called
+  JobChanged changed_;
   std::vector<Job> jobs_;
   std::size_t forgotten_ = 0;
   std::vector<std::string> forgotten_names_;

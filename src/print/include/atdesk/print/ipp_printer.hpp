@@ -4,11 +4,16 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "atdesk/print/printer.hpp"
 
 namespace atdesk::print {
+namespace detail {
+class JobEventListener;
+}
 
 class IppPrinter final : public Printer {
  public:
@@ -20,6 +25,7 @@ class IppPrinter final : public Printer {
   };
 
   explicit IppPrinter(Settings settings);
+  ~IppPrinter() override;
 
   const std::string& name() const override { return settings_.name; }
   const std::string& uri() const { return settings_.uri; }
@@ -34,9 +40,16 @@ class IppPrinter final : public Printer {
   // A printer that cannot be reached is reported as PrinterState::unreachable with the
   // connection error in `message`, not as an error result.
   Result<PrinterStatus> describe() override;
+  // A thread of its own subscribes to the printer's job events (Create-Printer-Subscriptions,
+  // Get-Notifications with notify-wait: RFC 3995, RFC 3996) and ends by itself when the printer
+  // has none that arrive on time.
+  void watch_jobs(JobChanged changed) override;
+  bool pushes_job_events() const override;
 
  private:
   Settings settings_;
+  mutable std::mutex listener_mutex_;
+  std::unique_ptr<detail::JobEventListener> listener_;
 };
 
 }  // namespace atdesk::print

@@ -3,6 +3,7 @@
 // its worker threads.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -72,6 +73,17 @@ class Printer {
   virtual Result<std::optional<std::pair<Submission, RemoteJobState>>> find(
       const std::string& job_name, int recorded_job_id) = 0;
   virtual Result<PrinterStatus> describe() = 0;
+
+  // Event notifications, where the printer has them: `changed(job_id)` is called from a thread
+  // of the adapter's own whenever the printer reports that one of its jobs changed state (0: it
+  // may have missed some, look at every job). An empty function stops the calls; it is never
+  // called after watch_jobs({}) returned. The caller still polls, more slowly while
+  // pushes_job_events() is true. The default has no events.
+  using JobChanged = std::function<void(int job_id)>;
+  virtual void watch_jobs(JobChanged changed) { (void)changed; }
+  // Whether job changes reach watch_jobs' function now (a subscription is active and the
+  // printer waits for events instead of answering at once).
+  virtual bool pushes_job_events() const { return false; }
 };
 
 }  // namespace atdesk::print
