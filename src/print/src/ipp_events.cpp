@@ -166,11 +166,24 @@ JobEventListener::Outcome JobEventListener::follow() {
                ? Outcome::unsupported
                : Outcome::failed;
   }
+  // Best effort: a subscription not cancelled expires with its lease anyway.
   auto cancel = [&](IppSession& on) {
     IppPtr cancel = request(on, IPP_OP_CANCEL_SUBSCRIPTION);
     ippAddInteger(cancel.get(), IPP_TAG_OPERATION, IPP_TAG_INTEGER, "notify-subscription-id",
                   *subscription);
-    (void)on.call(std::move(cancel));  // best effort: it expires with its lease anyway
+    return on.call(std::move(cancel)).has_value();
+  };
+  auto stopped = [&] {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  };
+  // Once stopping, the session may have been shut down (by the destructor, at any instant):
+  // the subscription is cancelled over a new connection.
+  auto cancel_after_stop = [&] {
+    set_current(nullptr);
+    auto last = IppSession::open(settings_.name, settings_.uri, kCancelTimeout);
+    if (last) (void)cancel(*last);  // best effort, see cancel
+    return Outcome::stopped;
   };
   active_ = true;
   subscribed_ = true;
@@ -182,10 +195,7 @@ JobEventListener::Outcome JobEventListener::follow() {
   int quick_empty = 0;
   auto renewed = std::chrono::steady_clock::now();
   for (;;) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) break;
-    }
+    if (stopped()) break;
     if (std::chrono::steady_clock::now() - renewed > kLease / 2) {
       // RFC 3995 11.2.6: the lease is extended by another kLease.
       IppPtr renew = request(*session, IPP_OP_RENEW_SUBSCRIPTION);
@@ -207,25 +217,17 @@ JobEventListener::Outcome JobEventListener::follow() {
     const auto asked = std::chrono::steady_clock::now();
     auto answer = session->call(std::move(get));
     if (!answer) {
-      bool stopping = false;
-      {
-        std::lock_guard lock(mutex_);
-        stopping = stopping_;
-      }
-      if (!stopping) return Outcome::failed;  // the subscription is gone, or the printer: again
-      // Stopped while waiting (the connection was shut down): cancel over a new one.
-      set_current(nullptr);
-      auto last = IppSession::open(settings_.name, settings_.uri, kCancelTimeout);
-      if (last) cancel(*last);
-      return Outcome::stopped;
+      if (!stopped()) return Outcome::failed;  // the subscription is gone, or the printer: again
+      return cancel_after_stop();  // stopped while waiting: the connection was shut down
     }
     const auto events = events_of(answer->get());
     if (events.empty() && std::chrono::steady_clock::now() - asked < kWaited) {
       // Answered at once with nothing: this printer does not wait (CUPS 2.4 says come back in
       // notify-get-interval seconds), so its events would come late. Polling is faster.
       active_ = false;
+      if (stopped()) break;
       if (++quick_empty >= 2) {
-        cancel(*session);
+        if (!cancel(*session) && stopped()) return cancel_after_stop();
         return Outcome::unsupported;
       }
       continue;
@@ -237,8 +239,7 @@ JobEventListener::Outcome JobEventListener::follow() {
       changed_(event.job_id);
     }
   }
-  cancel(*session);
-  return Outcome::stopped;
+  return cancel_after_stop();
 }
 
 }  // namespace atdesk::print::detail
