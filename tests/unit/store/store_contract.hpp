@@ -182,6 +182,8 @@ TYPED_TEST_P(StoreContract, FindResolvesUniquePrefixesAndRefusesAmbiguousOnes) {
   auto ambiguous = s.find("abcd");
   ASSERT_FALSE(ambiguous);
   EXPECT_EQ(ambiguous.error().code, Errc::conflict);
+  EXPECT_NE(ambiguous.error().message.find("ambiguous"), std::string::npos)
+      << ambiguous.error().message;
   auto missing = s.find("ffff");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::not_found);
@@ -436,6 +438,7 @@ TYPED_TEST_P(StoreContract, RecipientRulesCrud) {
   auto b = s.add_recipient_rule(rule("@example.org", "bob", ""));
   auto c = s.add_recipient_rule(rule("others", "carol", "catch-all"));
   ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->pattern.value, "81312345678");  // kept as parsed, in international form
   EXPECT_NE(a->id, 0);
   EXPECT_NE(a->id, b->id);
   EXPECT_EQ(s.recipient_rules().value(), (std::vector<RecipientRule>{*a, *b, *c}));
