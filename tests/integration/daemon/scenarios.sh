@@ -242,7 +242,7 @@ scenario_routes_closed_by_default() {
   routes=$(api GET /api/v1/routes)
   expect_eq "public routes" \
     "$(jq -r '[.[] | select(.public) | .method + " " + .pattern] | sort | join(",")' <<<"$routes")" \
-    "GET /favicon.ico,GET /healthz,GET /signin,GET /static/{file},POST /api/v1/session"
+    "GET /api/v1/ui-messages,GET /favicon.ico,GET /healthz,GET /signin,GET /static/{file},POST /api/v1/session"
   while read -r method pattern; do
     target=$(sed -E 's/\{[^}]+\}/x/g' <<<"$pattern")
     code=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" -H 'Content-Type: application/json' \
