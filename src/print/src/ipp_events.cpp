@@ -178,9 +178,11 @@ JobEventListener::Outcome JobEventListener::follow() {
     return stopping_;
   };
   // Once stopping, the session may have been shut down (by the destructor, at any instant):
-  // the subscription is cancelled over a new connection.
+  // it is closed (a printer that serves one connection at a time would otherwise wait for it)
+  // and the subscription is cancelled over a new connection.
   auto cancel_after_stop = [&] {
-    set_current(nullptr);
+    set_current(nullptr);  // from here on, no other thread touches the session
+    session->close();
     auto last = IppSession::open(settings_.name, settings_.uri, kCancelTimeout);
     if (last) (void)cancel(*last);  // best effort, see cancel
     return Outcome::stopped;

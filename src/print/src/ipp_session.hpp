@@ -47,6 +47,9 @@ class IppSession {
   // Ends the connection from another thread: a call blocked on it returns with an error. The
   // caller makes sure the session outlives this call.
   void shutdown() { httpShutdown(http_.get()); }
+  // Closes the connection at once (httpShutdown only stops reading, so the printer would not see
+  // it end); the session must not be used after this.
+  void close() { http_.reset(); }
 
   // "printer <name> (<uri>)", the start of every message about this printer.
   const std::string& who() const { return who_; }

@@ -295,7 +295,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   if (found == leaves.end()) return usage_error("no command given");
   inv.command = found->second;
   inv.text = join(words, " ");
-  if (!language_flag.empty()) inv.global.language = *parse_language(language_flag);
+  if (!language_flag.empty()) {
+    if (auto language = parse_language(language_flag)) inv.global.language = *language;
+  }
 
   if (token_file_option->count() > 0) {
     inv.global.token_file = token_file_flag;
