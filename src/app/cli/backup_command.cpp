@@ -64,23 +64,6 @@ store::PassphraseFn passphrase_source(const std::string& file, bool confirm) {
   };
 }
 
-int exit_for(Errc code) {
-  switch (code) {
-    case Errc::not_found:
-      return to_int(ExitCode::not_found);
-    case Errc::conflict:
-      return to_int(ExitCode::conflict);
-    case Errc::permission_denied:
-      return to_int(ExitCode::not_authorized);
-    case Errc::corrupt:
-    case Errc::unsupported:
-    case Errc::invalid_argument:
-      return to_int(ExitCode::rejected_input);
-    default:
-      return to_int(ExitCode::error);
-  }
-}
-
 }  // namespace
 
 int run_backup_command(const std::vector<std::string>& args) {
@@ -128,7 +111,7 @@ int run_backup_command(const std::vector<std::string>& args) {
         store::write_backup(paths, file, with_key, passphrase_source(passphrase_file, true));
     if (!report) {
       std::cerr << name << ": " << report.error().message << "\n";
-      return exit_for(report.error().code);
+      return to_int(exit_code_for_local_error(report.error().code));
     }
     if (report->snapshots > 1) {
       std::cerr << name << ": note: " << report->snapshots
@@ -149,7 +132,7 @@ int run_backup_command(const std::vector<std::string>& args) {
       store::restore_backup(file, paths, force, passphrase_source(passphrase_file, false));
   if (!report) {
     std::cerr << name << ": " << report.error().message << "\n";
-    return exit_for(report.error().code);
+    return to_int(exit_code_for_local_error(report.error().code));
   }
   std::cout << paths.state_dir.string() << ": restored " << report->jobs << " job(s) and "
             << report->documents << " document file(s) from " << file << ", schema version "

@@ -57,18 +57,7 @@ int run_migrate_command(const std::vector<std::string>& args) {
       paths, to, [](const std::string& line) { std::cout << "  " << line << "\n"; });
   if (!report) {
     std::cerr << "atdesk migrate: " << report.error().message << "\n";
-    switch (report.error().code) {
-      case Errc::not_found:
-        return to_int(ExitCode::not_found);
-      case Errc::conflict:
-        return to_int(ExitCode::conflict);
-      case Errc::corrupt:
-      case Errc::unsupported:
-      case Errc::invalid_argument:
-        return to_int(ExitCode::rejected_input);
-      default:
-        return to_int(ExitCode::error);
-    }
+    return to_int(exit_code_for_local_error(report.error().code));
   }
   for (const auto& m : report->missing) {
     std::cerr << "atdesk migrate: warning: not in the spool, so not moved: " << m << "\n";

@@ -586,6 +586,13 @@ TEST(ExitCodes, StatusMapping) {
   EXPECT_EQ(to_int(ExitCode::cannot_connect), 3);
   EXPECT_EQ(exit_code_for_transport_error(Errc::unavailable), ExitCode::cannot_connect);
   EXPECT_EQ(exit_code_for_transport_error(Errc::timeout), ExitCode::error);
+  // backup, restore and migrate: the failure of a local operation
+  EXPECT_EQ(exit_code_for_local_error(Errc::not_found), ExitCode::not_found);
+  EXPECT_EQ(exit_code_for_local_error(Errc::conflict), ExitCode::conflict);
+  EXPECT_EQ(exit_code_for_local_error(Errc::permission_denied), ExitCode::not_authorized);
+  EXPECT_EQ(exit_code_for_local_error(Errc::corrupt), ExitCode::rejected_input);
+  EXPECT_EQ(exit_code_for_local_error(Errc::invalid_argument), ExitCode::rejected_input);
+  EXPECT_EQ(exit_code_for_local_error(Errc::unavailable), ExitCode::error);
 }
 
 struct ServerError {

@@ -31,6 +31,23 @@ ExitCode exit_code_for_transport_error(Errc code) {
   }
 }
 
+ExitCode exit_code_for_local_error(Errc code) {
+  switch (code) {
+    case Errc::not_found:
+      return ExitCode::not_found;
+    case Errc::conflict:
+      return ExitCode::conflict;
+    case Errc::permission_denied:
+      return ExitCode::not_authorized;
+    case Errc::corrupt:
+    case Errc::unsupported:
+    case Errc::invalid_argument:
+      return ExitCode::rejected_input;
+    default:
+      return ExitCode::error;
+  }
+}
+
 std::string_view exit_code_help() {
   return "Exit codes:\n"
          "  0  ok\n"

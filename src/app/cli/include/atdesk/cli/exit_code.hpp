@@ -28,6 +28,9 @@ ExitCode exit_code_for_status(long status);
 // The exit code for a failure of the transport (no HTTP status).
 ExitCode exit_code_for_transport_error(Errc code);
 
+// The exit code for a failure of a command that works on local files (backup, restore, migrate).
+ExitCode exit_code_for_local_error(Errc code);
+
 // The text printed at the end of --help and in docs/cli.md.
 std::string_view exit_code_help();
 
