@@ -24,7 +24,10 @@ using testing::at_ms;
 using testing::job_id;
 using testing::TempDir;
 
-const NumberPlan kJapan{.country_code = "81"};
+using testing::first_transition;
+using testing::kJapan;
+using testing::make_job;
+using testing::user;
 
 // Job has no usable operator== (Sender has none), so compare what the store keeps, field by field.
 void expect_same_job(const Job& a, const Job& b) {
@@ -54,33 +57,6 @@ void expect_same_job(const Job& a, const Job& b) {
   EXPECT_EQ(a.printer_job, b.printer_job);
   EXPECT_EQ(a.print_problem, b.print_problem);
   EXPECT_EQ(a.print_failures, b.print_failures);
-}
-
-Recipient user(const std::string& address) {
-  return Recipient{RecipientKind::user, "local", address};
-}
-
-Job make_job(const JobId& id, std::int64_t received_ms) {
-  Job j;
-  j.id = id;
-  j.state = JobState::received;
-  j.source = JobSource::inbox;
-  j.sender.fax = *FaxNumber::parse("03-1234-5678", kJapan);
-  j.sender.tsi = "ACME SALES";
-  j.document_name = "fax-" + id.str().substr(24) + ".tif";
-  j.format = DocumentFormat::tiff;
-  j.pages = 2;
-  j.size_bytes = 12345;
-  j.received_at = at_ms(received_ms);
-  j.updated_at = at_ms(received_ms);
-  j.recipients = {user("alice")};
-  j.mode_table = "weekday";
-  return j;
-}
-
-Transition first_transition(const Job& j) {
-  return Transition{j.id,     j.received_at, JobState::received, JobState::received,
-                    "engine", "received"};
 }
 
 // Raw SQL on the database file, for what the port does not offer (triggers, fake versions).

@@ -24,34 +24,10 @@
 
 namespace atdesk::store::contract {
 
-inline const NumberPlan kJapan{.country_code = "81"};
-
-inline Recipient user(const std::string& address) {
-  return Recipient{RecipientKind::user, "local", address};
-}
-
-inline Job make_job(const JobId& id, std::int64_t received_ms) {
-  Job j;
-  j.id = id;
-  j.state = JobState::received;
-  j.source = JobSource::inbox;
-  j.sender.fax = *FaxNumber::parse("03-1234-5678", kJapan);
-  j.sender.tsi = "ACME SALES";
-  j.document_name = "fax-" + id.str().substr(24) + ".tif";
-  j.format = DocumentFormat::tiff;
-  j.pages = 2;
-  j.size_bytes = 12345;
-  j.received_at = testing::at_ms(received_ms);
-  j.updated_at = testing::at_ms(received_ms);
-  j.recipients = {user("alice")};
-  j.mode_table = "weekday";
-  return j;
-}
-
-inline Transition first_transition(const Job& j) {
-  return Transition{j.id,     j.received_at, JobState::received, JobState::received,
-                    "engine", "received"};
-}
+using testing::first_transition;
+using testing::kJapan;
+using testing::make_job;
+using testing::user;
 
 inline std::vector<JobId> ids_of(const std::vector<Job>& jobs) {
   std::vector<JobId> out;

@@ -96,4 +96,35 @@ inline void write_file(const std::filesystem::path& file, const std::string& dat
   out << data;
 }
 
+inline const NumberPlan kJapan{.country_code = "81"};
+
+inline Recipient user(const std::string& address) {
+  return Recipient{RecipientKind::user, "local", address};
+}
+
+// A job as an inbox fax from 03-1234-5678 for alice, in state `received`.
+inline Job make_job(const JobId& id, std::int64_t received_ms) {
+  Job j;
+  j.id = id;
+  j.state = JobState::received;
+  j.source = JobSource::inbox;
+  j.sender.fax = *FaxNumber::parse("03-1234-5678", kJapan);
+  j.sender.tsi = "ACME SALES";
+  j.document_name = "fax-" + id.str().substr(24) + ".tif";
+  j.format = DocumentFormat::tiff;
+  j.pages = 2;
+  j.size_bytes = 12345;
+  j.received_at = at_ms(received_ms);
+  j.updated_at = at_ms(received_ms);
+  j.recipients = {user("alice")};
+  j.mode_table = "weekday";
+  return j;
+}
+
+// The history row an insert of `j` writes.
+inline Transition first_transition(const Job& j) {
+  return Transition{j.id,     j.received_at, JobState::received, JobState::received,
+                    "engine", "received"};
+}
+
 }  // namespace atdesk::store::testing
