@@ -24,6 +24,7 @@
 
 namespace atdesk::store::contract {
 
+using testing::expect_same_job;
 using testing::first_transition;
 using testing::kJapan;
 using testing::make_job;
@@ -33,35 +34,6 @@ inline std::vector<JobId> ids_of(const std::vector<Job>& jobs) {
   std::vector<JobId> out;
   for (const auto& j : jobs) out.push_back(j.id);
   return out;
-}
-
-inline void expect_same_job(const Job& a, const Job& b) {
-  EXPECT_EQ(a.id, b.id);
-  EXPECT_EQ(a.state, b.state);
-  EXPECT_EQ(a.source, b.source);
-  EXPECT_EQ(a.sender.fax, b.sender.fax);
-  EXPECT_EQ(a.sender.tsi, b.sender.tsi);
-  EXPECT_EQ(a.sender.caller_id, b.sender.caller_id);
-  EXPECT_EQ(a.sender.sip_uri, b.sender.sip_uri);
-  EXPECT_EQ(a.sender.email, b.sender.email);
-  EXPECT_EQ(a.sender.ip, b.sender.ip);
-  EXPECT_EQ(a.sender.ipp_user, b.sender.ipp_user);
-  EXPECT_EQ(a.sender.called, b.sender.called);
-  EXPECT_EQ(a.document_name, b.document_name);
-  EXPECT_EQ(a.format, b.format);
-  EXPECT_EQ(a.pages, b.pages);
-  EXPECT_EQ(a.incomplete, b.incomplete);
-  EXPECT_EQ(a.size_bytes, b.size_bytes);
-  EXPECT_EQ(a.received_at, b.received_at);
-  EXPECT_EQ(a.updated_at, b.updated_at);
-  EXPECT_EQ(a.recipients, b.recipients);
-  EXPECT_EQ(a.mode_table, b.mode_table);
-  EXPECT_EQ(a.printer, b.printer);
-  EXPECT_EQ(a.reason, b.reason);
-  EXPECT_EQ(a.print_attempts, b.print_attempts);
-  EXPECT_EQ(a.printer_job, b.printer_job);
-  EXPECT_EQ(a.print_problem, b.print_problem);
-  EXPECT_EQ(a.print_failures, b.print_failures);
 }
 
 inline RecipientRule rule(const std::string& pattern, const std::string& who,

@@ -2,6 +2,7 @@
 // deterministic ids, and a content hash for checking documents read back from the spool.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +126,36 @@ inline Job make_job(const JobId& id, std::int64_t received_ms) {
 inline Transition first_transition(const Job& j) {
   return Transition{j.id,     j.received_at, JobState::received, JobState::received,
                     "engine", "received"};
+}
+
+// Job has no usable operator== (Sender has none), so compare what the stores keep, field by field.
+inline void expect_same_job(const Job& a, const Job& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(a.source, b.source);
+  EXPECT_EQ(a.sender.fax, b.sender.fax);
+  EXPECT_EQ(a.sender.tsi, b.sender.tsi);
+  EXPECT_EQ(a.sender.caller_id, b.sender.caller_id);
+  EXPECT_EQ(a.sender.sip_uri, b.sender.sip_uri);
+  EXPECT_EQ(a.sender.email, b.sender.email);
+  EXPECT_EQ(a.sender.ip, b.sender.ip);
+  EXPECT_EQ(a.sender.ipp_user, b.sender.ipp_user);
+  EXPECT_EQ(a.sender.called, b.sender.called);
+  EXPECT_EQ(a.document_name, b.document_name);
+  EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.pages, b.pages);
+  EXPECT_EQ(a.incomplete, b.incomplete);
+  EXPECT_EQ(a.size_bytes, b.size_bytes);
+  EXPECT_EQ(a.received_at, b.received_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.recipients, b.recipients);
+  EXPECT_EQ(a.mode_table, b.mode_table);
+  EXPECT_EQ(a.printer, b.printer);
+  EXPECT_EQ(a.reason, b.reason);
+  EXPECT_EQ(a.print_attempts, b.print_attempts);
+  EXPECT_EQ(a.printer_job, b.printer_job);
+  EXPECT_EQ(a.print_problem, b.print_problem);
+  EXPECT_EQ(a.print_failures, b.print_failures);
 }
 
 }  // namespace atdesk::store::testing
