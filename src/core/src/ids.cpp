@@ -1,6 +1,7 @@
 #include "atdesk/core/ids.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "text.hpp"
 
@@ -14,6 +15,17 @@ Result<JobId> JobId::parse(std::string_view text) {
                 "job id: expected 32 lowercase hex digits, got " + text::quote(text));
   }
   return JobId(std::string(text));
+}
+
+Result<std::string> JobId::parse_prefix(std::string_view text) {
+  std::string prefix(text);
+  for (auto& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (prefix.size() < 4 || prefix.size() > kLength ||
+      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return fail(Errc::invalid_argument,
+                "job id: expected 4 to 32 hex digits, got " + text::quote(text.substr(0, 40)));
+  }
+  return prefix;
 }
 
 JobId JobId::from_bytes(std::span<const unsigned char, 16> bytes) {

@@ -276,4 +276,12 @@ Result<Transition> transition_from(const JobId& job, std::int64_t at, const std:
   return t;
 }
 
+Result<Job> the_job_with_prefix(const std::string& prefix, std::vector<Job> jobs) {
+  if (jobs.empty()) return fail(Errc::not_found, "no job " + prefix);
+  if (jobs.size() > 1) {
+    return fail(Errc::conflict, "job id " + prefix + " is ambiguous: give more digits");
+  }
+  return std::move(jobs.front());
+}
+
 }  // namespace atdesk::store::rows

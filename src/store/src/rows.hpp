@@ -31,6 +31,10 @@ Result<ModeTable> table_from(const std::string& name, const std::string& text);
 std::string schedule_json(const Schedule& s);
 Result<Schedule> schedule_from(const std::string& text);
 
+// find()'s answer from the jobs whose id starts with `prefix` (at most two read): the one job,
+// Errc::not_found for none, Errc::conflict for more.
+Result<Job> the_job_with_prefix(const std::string& prefix, std::vector<Job> jobs);
+
 // A jobs row as both stores read it, in the order of kJobColumns.
 constexpr const char* kJobColumns =
     "id, state, source, sender, document_name, format, pages, incomplete, size_bytes, "

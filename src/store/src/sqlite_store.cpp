@@ -485,13 +485,9 @@ Result<Job> SqliteStore::get(const JobId& id) {
 }
 
 Result<Job> SqliteStore::find(std::string_view id_or_prefix) {
-  std::string prefix(id_or_prefix);
-  for (auto& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (prefix.size() < 4 || prefix.size() > JobId::kLength ||
-      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return fail(Errc::invalid_argument,
-                "job id: expected 4 to 32 hex digits, got \"" + prefix.substr(0, 40) + "\"");
-  }
+  auto parsed = JobId::parse_prefix(id_or_prefix);
+  if (!parsed) return fail(parsed.error());
+  const std::string& prefix = *parsed;
   std::lock_guard lock(mutex_);
   const std::string sql =
       std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id >= ?1 AND id < ?2 LIMIT 2";
@@ -499,11 +495,7 @@ Result<Job> SqliteStore::find(std::string_view id_or_prefix) {
   st.bind(1, prefix).bind(2, prefix + "g");  // 'g' sorts after every hex digit
   auto jobs = query_jobs(st);
   if (!jobs) return fail(jobs.error());
-  if (jobs->empty()) return fail(Errc::not_found, "no job " + prefix);
-  if (jobs->size() > 1) {
-    return fail(Errc::conflict, "job id " + prefix + " is ambiguous: give more digits");
-  }
-  return std::move(jobs->front());
+  return rows::the_job_with_prefix(prefix, std::move(*jobs));
 }
 
 Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {

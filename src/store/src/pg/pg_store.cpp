@@ -392,13 +392,9 @@ Result<Job> PgStore::get(const JobId& id) {
 }
 
 Result<Job> PgStore::find(std::string_view id_or_prefix) {
-  std::string prefix(id_or_prefix);
-  for (auto& ch : prefix) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (prefix.size() < 4 || prefix.size() > JobId::kLength ||
-      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
-    return fail(Errc::invalid_argument,
-                "job id: expected 4 to 32 hex digits, got \"" + prefix.substr(0, 40) + "\"");
-  }
+  auto parsed = JobId::parse_prefix(id_or_prefix);
+  if (!parsed) return fail(parsed.error());
+  const std::string& prefix = *parsed;
   Params p;
   p.text(prefix).text(prefix + "g");  // 'g' sorts after every hex digit (the column is "C")
   return with_connection(*pool_, true, [&](pg::Connection& c) -> Result<Job> {
@@ -406,11 +402,7 @@ Result<Job> PgStore::find(std::string_view id_or_prefix) {
     if (!r) return fail(r.error());
     auto jobs = jobs_of(*r);
     if (!jobs) return fail(jobs.error());
-    if (jobs->empty()) return fail(Errc::not_found, "no job " + prefix);
-    if (jobs->size() > 1) {
-      return fail(Errc::conflict, "job id " + prefix + " is ambiguous: give more digits");
-    }
-    return std::move(jobs->front());
+    return rows::the_job_with_prefix(prefix, std::move(*jobs));
   });
 }
 

@@ -53,12 +53,9 @@ class MemoryJobStore final : public store::JobStore {
     return it->second;
   }
   Result<Job> find(std::string_view id_or_prefix) override {
-    std::string prefix(id_or_prefix);
-    for (auto& c : prefix) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (prefix.size() < 4 || prefix.size() > JobId::kLength ||
-        prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
-      return fail(Errc::invalid_argument, "job id: expected 4 to 32 hex digits");
-    }
+    auto parsed = JobId::parse_prefix(id_or_prefix);
+    if (!parsed) return fail(parsed.error());
+    const std::string& prefix = *parsed;
     std::lock_guard lock(mutex_);
     const Job* found = nullptr;
     for (const auto& [id, job] : jobs_) {

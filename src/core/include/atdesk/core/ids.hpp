@@ -20,6 +20,9 @@ class JobId {
 
   JobId() = default;
   static Result<JobId> parse(std::string_view text);
+  // The start of an id as a person types it (4 to 32 hex digits, either case), lowercased; the
+  // stores' find() looks jobs up by it.
+  static Result<std::string> parse_prefix(std::string_view text);
   // Builds an id from 16 random bytes (the caller supplies the randomness: core does no I/O).
   static JobId from_bytes(std::span<const unsigned char, 16> bytes);
 
