@@ -478,6 +478,12 @@ await step('every page in Japanese: job page, mode tables, schedule, audit, acco
   check((await page.textContent('#release')) === '解放（印刷）', 'the release button in Japanese');
   const jobText = await page.textContent('main');
   check(jobText.includes('履歴') && jobText.includes('変更前') && jobText.includes('実行者'), 'the history in Japanese');
+  // The decision's reason and the history's reasons and states, rendered in Japanese from the
+  // stored English (GET /jobs/{id} reason_text).
+  check((await page.textContent('main dl')).includes('保留: bob はオフライン・不明（モード表「'), 'the reason in Japanese');
+  const history = (await page.locator('main table tbody tr').allTextContents()).join('\n');
+  check(history.includes('受信') && history.includes('ページを受信') && !/received|held|stored/.test(history),
+    'the history in Japanese: ' + history);
   check(/\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}/.test(jobText), 'dates as 2026年11月30日 09:38');
   await until('thumbnails loaded', () => page.evaluate(() =>
     [...document.querySelectorAll('.thumbs img')].every((i) => i.complete && i.naturalWidth > 0)), 15000);
