@@ -597,7 +597,7 @@ function scheduleEditor(s, names) {
     const tr = el('tr', {},
       el('td', {'data-label': t('col_table')}, tableSelect('r-table-' + k, r.table, false, t('rule_table', {n}))),
       el('td', {'data-label': t('col_days')}, el('fieldset', {class: 'days'}, el('legend', {class: 'sr-only', text: t('rule_days', {n})}),
-        days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), t('day_' + d), ' ')))),
+        days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), named('day_', d), ' ')))),
       el('td', {'data-label': t('col_start')}, el('input', {type: 'time', value: r.start || '08:00', 'aria-label': t('rule_from', {n})})),
       el('td', {'data-label': t('col_end')}, el('input', {type: 'time', value: r.end || '18:00', 'aria-label': t('rule_to', {n})})),
       el('td', {}, el('button', {type: 'button', class: 'secondary', 'aria-label': t('rule_remove', {n}),
