@@ -118,6 +118,31 @@ Cut cut(std::string_view text) {
   }
 }
 
+// The cut of every template, made once: reading a job list reads hundreds of reasons.
+const Cut& cut_of(Language language, MessageKey key) {
+  static const auto kCuts = [] {
+    std::vector<std::vector<Cut>> cuts;
+    for (const Language l : kLanguages) {
+      auto& of = cuts.emplace_back();
+      for (const MessageKey k : all_message_keys()) of.push_back(cut(message_template(l, k)));
+    }
+    return cuts;
+  }();
+  return kCuts[static_cast<std::size_t>(language)][static_cast<std::size_t>(key)];
+}
+
+// Whether a value of `slot` may begin at `rest`: an optional part is empty or begins with the
+// first words of one of its templates. Used where a placeholder follows another directly
+// ("{why}{table}"), so the first is not read at every length.
+bool may_start(std::string_view rest, const Slot& slot) {
+  if (slot.kind != SlotKind::optional || rest.empty()) return true;
+  for (const MessageKey k : slot.keys) {
+    const auto first = cut_of(Language::en, k).literals.front();
+    if (first.empty() || rest.starts_with(first)) return true;
+  }
+  return false;
+}
+
 // What was read: a key and, per placeholder, the words or the parts it holds.
 struct Node {
   MessageKey key = reason_stored;
@@ -194,8 +219,10 @@ std::optional<Node::Value> read_slot(std::string_view text, const Slot& slot) {
 
 std::optional<Node> read(std::string_view text, MessageKey key) {
   const Shape* shape = shape_of(key);
-  const Cut c = cut(message_template(Language::en, key));
-  if (!text.starts_with(c.literals.front())) return std::nullopt;
+  const Cut& c = cut_of(Language::en, key);
+  if (!text.starts_with(c.literals.front()) || !text.ends_with(c.literals.back())) {
+    return std::nullopt;
+  }
   if (c.names.empty()) {
     if (text != c.literals.front()) return std::nullopt;
     return Node{key, {}};
@@ -210,10 +237,18 @@ std::optional<Node> read(std::string_view text, MessageKey key) {
     if (slot == shape->slots.end()) return false;
     const std::string_view next = c.literals[i + 1];
     const bool last = i + 1 == c.names.size();
-    for (std::size_t end = from; end <= text.size(); ++end) {
-      if (last && !text.substr(end).ends_with(next)) continue;
-      if (last && end + next.size() != text.size()) continue;
-      if (!last && text.substr(end, next.size()) != next) continue;
+    const Slot* following = nullptr;
+    if (!last && next.empty()) {
+      const auto f = std::find_if(shape->slots.begin(), shape->slots.end(),
+                                  [&](const Slot& s) { return s.name == c.names[i + 1]; });
+      if (f != shape->slots.end()) following = &*f;
+    }
+    // The last placeholder ends where the template's last words begin (checked above); any
+    // other where its following words occur.
+    const std::size_t first_end = last ? text.size() - next.size() : text.find(next, from);
+    for (std::size_t end = first_end; end != std::string_view::npos && end >= from;
+         end = last ? std::string_view::npos : text.find(next, end + 1)) {
+      if (following && !may_start(text.substr(end), *following)) continue;
       auto value = read_slot(text.substr(from, end - from), *slot);
       if (!value) continue;
       node.values.emplace_back(c.names[i], std::move(*value));
@@ -229,7 +264,7 @@ std::optional<Node> read(std::string_view text, MessageKey key) {
 std::string render(const Node& node, Language language) {
   const Shape* shape = shape_of(node.key);
   std::string out;
-  const Cut c = cut(message_template(language, node.key));
+  const Cut& c = cut_of(language, node.key);
   for (std::size_t i = 0; i < c.names.size(); ++i) {
     out += c.literals[i];
     const auto it = std::find_if(node.values.begin(), node.values.end(),
