@@ -17,6 +17,23 @@ function t(key, args) {
   return text;
 }
 
+// A text whose placeholders are DOM nodes (a link, a <strong>): the template's words around them
+// stay in the catalogue's order, whatever the language puts first.
+function tNodes(key, nodes) {
+  const text = i18n.messages[key] === undefined ? key : i18n.messages[key];
+  return text.split(/(\{[a-z_]+\})/).filter(Boolean).map((part) => {
+    const m = /^\{([a-z_]+)\}$/.exec(part);
+    return m && nodes[m[1]] !== undefined ? nodes[m[1]] : part;
+  });
+}
+
+// The name people read for a value of the API (a job's state, a presence, a printer's state):
+// `prefix + value` in the catalogue, else the value itself (a value newer than this page).
+function named(prefix, value) {
+  const text = i18n.messages[prefix + value];
+  return text === undefined ? value : text;
+}
+
 async function loadMessages() {
   const chosen = localStorage.getItem('atdesk.language') || '';
   try {
@@ -26,6 +43,7 @@ async function loadMessages() {
   } catch (e) { /* the page stays in its own words */ }
   document.documentElement.lang = i18n.language;
   for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t(node.dataset.i18nLabel));
   const select = document.getElementById('language');
   if (select) {
     const names = {en: 'English', ja: '日本語'};
@@ -53,11 +71,17 @@ function el(tag, attrs, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, code) { super(message); this.status = status; this.code = code; }
+}
+
+function failure(res, data) {
+  const e = data && data.error;
+  return new ApiError(res.status, (e && e.message) || t('error_http', {status: res.status}), e && e.code);
 }
 
 async function api(method, path, body) {
-  const headers = {};
+  // Texts the server words for people (a job's reason_text) come in the page's language.
+  const headers = {'Accept-Language': i18n.language};
   if (method !== 'GET') headers['X-CSRF-Token'] = state.session ? state.session.csrf : '';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch('/api/v1' + path, {
@@ -70,9 +94,7 @@ async function api(method, path, body) {
   }
   if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
-  if (!res.ok) {
-    throw new ApiError(res.status, (data && data.error && data.error.message) || ('HTTP ' + res.status));
-  }
+  if (!res.ok) throw failure(res, data);
   return data;
 }
 
@@ -89,8 +111,7 @@ async function apiToml(method, path, text) {
     throw new ApiError(401, 'signed out');
   }
   if (!res.ok) {
-    const data = await res.json().catch(() => null);
-    throw new ApiError(res.status, (data && data.error && data.error.message) || ('HTTP ' + res.status));
+    throw failure(res, await res.json().catch(() => null));
   }
   return method === 'GET' ? res.text() : res.json();
 }
@@ -126,19 +147,26 @@ function focusHeading() {
   if (h) h.focus();
 }
 
-function errorBox(e) { return el('p', {class: 'error', role: 'alert', text: tidy(e.message)}); }
+// What a page shows for an error: the API's error code in the chosen language ("受け付けられません"),
+// then the server's detail, which names the field or value it is about.
+function errorText(e) {
+  const lead = e.code ? i18n.messages['error_' + e.code] : undefined;
+  return lead === undefined ? tidy(e.message) : lead + ': ' + tidy(e.message);
+}
+
+function errorBox(e) { return el('p', {class: 'error', role: 'alert', text: errorText(e)}); }
 
 // An error that stays next to `form` until dismissed or fixed: role=alert, and the field it names
 // ("pattern: …" names the input with data-field=pattern) gets aria-invalid and aria-describedby.
 function formError(form, e) {
   clearFormError(form);
   const id = (form.id || 'form') + '-error';
-  const text = tidy(e.message);
-  const dismiss = el('button', {type: 'button', class: 'secondary small', 'aria-label': 'Dismiss this error',
+  const text = errorText(e);
+  const dismiss = el('button', {type: 'button', class: 'secondary small', 'aria-label': t('dismiss_error'),
     onclick: () => clearFormError(form)}, '×');
   const box = el('div', {class: 'error-box', id, role: 'alert'}, el('span', {text}), ' ', dismiss);
   form.prepend(box);
-  const name = text.split(':')[0].trim();
+  const name = tidy(e.message).split(':')[0].trim();
   const field = form.querySelector(`[data-field="${CSS.escape(name)}"]`) ||
     (form.querySelectorAll('input, select, textarea').length === 1 ? form.querySelector('input, select, textarea') : null);
   if (field) {
@@ -179,19 +207,19 @@ function when(iso) {
 function badge(cls, text) { return el('span', {class: 'state ' + cls, text}); }
 
 // A button that asks "really?" in place before it runs `action` (no modal dialogs).
-function confirmButton(label, question, action, name) {
+function confirmButton(label, question, action, name, yesText = t('yes_delete')) {
   const wrap = el('span', {class: 'confirm-wrap'});
   const ask = el('button', {type: 'button', class: 'danger', 'aria-label': name || null, onclick: () => {
     const qid = 'q-' + (++confirmButton.n);
-    const yes = el('button', {type: 'button', class: 'danger', text: 'Yes, ' + label.toLowerCase(),
+    const yes = el('button', {type: 'button', class: 'danger', text: yesText,
       onclick: async () => {
         try { await action(); } catch (e) {
           if (e.status === 401) return;
-          wrap.replaceChildren(ask, ' ', el('span', {class: 'error', role: 'alert', text: tidy(e.message)}));
+          wrap.replaceChildren(ask, ' ', el('span', {class: 'error', role: 'alert', text: errorText(e)}));
           ask.focus();
         }
       }});
-    const no = el('button', {type: 'button', class: 'secondary', text: 'Cancel',
+    const no = el('button', {type: 'button', class: 'secondary', text: t('cancel'),
       onclick: () => { wrap.replaceChildren(ask); ask.focus(); }});
     wrap.replaceChildren(el('span', {class: 'confirm', role: 'alertdialog', 'aria-labelledby': qid},
       el('span', {id: qid, text: question}), ' ', yes, ' ', no));
@@ -214,7 +242,7 @@ function table(headers, rows) {
   }
   return el('div', {class: 'scroll'}, el('table', {class: 'cards'},
     el('thead', {}, el('tr', {}, headers.map((h) => el('th', {scope: 'col'},
-      h || el('span', {class: 'sr-only', text: 'Actions'}))))),
+      h || el('span', {class: 'sr-only', text: t('actions')}))))),
     el('tbody', {}, rows)));
 }
 
@@ -276,10 +304,10 @@ async function overview(refresh) {
     el('td', {text: String(jobs.length)})));
   const presenceRows = presence.recipients.map((r) => el('tr', {},
     el('td', {text: r.recipient}),
-    el('td', {text: r.presence ? r.presence.availability + ' · ' + r.presence.location :
-      (r.members.length ? r.members.map((m) => m.address + ': ' + m.presence.availability).join(', ') :
+    el('td', {text: r.presence ? named('presence_', r.presence.availability) + ' · ' + named('presence_', r.presence.location) :
+      (r.members.length ? r.members.map((m) => m.address + ': ' + named('presence_', m.presence.availability)).join(', ') :
         (r.error || t('unknown')))}),
-    el('td', {}, badge('action-' + r.action, r.action)),
+    el('td', {}, badge('action-' + r.action, named('action_', r.action))),
     el('td', {text: String(r.held_jobs)})));
   show(t('nav_overview'),
     el('section', {class: 'card', 'aria-labelledby': 'h-held'},
@@ -290,11 +318,11 @@ async function overview(refresh) {
       el('section', {class: 'card'}, el('h2', {text: t('printers')}),
         table([t('col_printer'), t('col_state'), t('col_message')], printers.printers.map((p) => el('tr', {},
           el('td', {}, p.name, p.default ? t('default_printer_mark') : ''),
-          el('td', {}, badge('ps-' + p.state, p.state)),
+          el('td', {}, badge('ps-' + p.state, named('printer_', p.state))),
           el('td', {text: p.message || (p.state_reasons || []).join(', ')}))))),
       el('section', {class: 'card'}, el('h2', {text: t('chat_services')}),
         table([t('col_service'), t('col_state'), ''], services.services.map((s) => el('tr', {},
-          el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, s.state)),
+          el('td', {text: s.name}), el('td', {}, badge('svc-' + s.state, named('service_', s.state))),
           el('td', {}, s.error ? el('span', {class: 'muted', text: s.error}) : null,
             isAdmin() && s.state !== 'connected' ? signInCell(s.name) : null)))))),
     el('section', {class: 'card'}, el('h2', {text: t('recipients_now')}),
@@ -313,22 +341,22 @@ function signInCell(name) {
     try {
       const st = await api('GET', path);
       if (st.status === 'pending') {
-        out.replaceChildren('Enter code ', el('strong', {text: st.user_code}), ' at ',
-          el('a', {href: st.verification_uri, target: '_blank', rel: 'noopener noreferrer',
-            text: st.verification_uri}));
+        out.replaceChildren(...tNodes('ms_enter_code', {code: el('strong', {text: st.user_code}),
+          link: el('a', {href: st.verification_uri, target: '_blank', rel: 'noopener noreferrer',
+            text: st.verification_uri})}));
         setTimeout(follow, 5000);
       } else {
-        out.replaceChildren(st.status === 'signed_in' ? 'Signed in.' :
-          'Sign-in ' + st.status + (st.problem ? ': ' + st.problem : '') + '.');
+        out.replaceChildren(st.status === 'signed_in' ? t('ms_signed_in') :
+          t('ms_sign_in_status', {status: st.status, problem: st.problem ? ': ' + st.problem : ''}));
       }
-    } catch (e) { out.replaceChildren(e.message); }
+    } catch (e) { out.replaceChildren(errorText(e)); }
   };
   const start = async () => {
     try {
       await api('POST', path);
       follow();
     } catch (e) {
-      out.replaceChildren(e.status === 404 ? 'This service has no sign-in here.' : e.message);
+      out.replaceChildren(e.status === 404 ? t('ms_no_sign_in') : errorText(e));
     }
   };
   // Authorization code with PKCE in this browser (where Conditional Access blocks device code):
@@ -337,18 +365,18 @@ function signInCell(name) {
     try {
       const r = await api('POST', path + '/browser', {redirect_base: location.origin});
       location.assign(r.authorize_url);
-    } catch (e) { out.replaceChildren(e.message); }
+    } catch (e) { out.replaceChildren(errorText(e)); }
   };
   return el('span', {}, el('button', {type: 'button', class: 'secondary', onclick: start,
-    text: 'Sign in'}), ' ', el('button', {type: 'button', class: 'secondary', onclick: browser,
-    text: 'Sign in with browser'}), ' ', out);
+    text: t('sign_in')}), ' ', el('button', {type: 'button', class: 'secondary', onclick: browser,
+    text: t('ms_sign_in_browser')}), ' ', out);
 }
 
 async function jobs(refresh) {
   const q = new URLSearchParams(location.search);
   const stateSel = el('select', {id: 'f-state', name: 'state'},
     ['', 'stored', 'held', 'releasing', 'printing', 'printed', 'failed', 'deleted', 'expired']
-      .map((s) => el('option', {value: s, selected: q.get('state') === s, text: s || t('state_any')})));
+      .map((s) => el('option', {value: s, selected: q.get('state') === s, text: s ? named('state_', s) : t('state_any')})));
   const input = (id, name, type, label) => el('label', {for: id}, label,
     el('input', {id, name, type, value: q.get(name) || ''}));
   const form = el('form', {class: 'inline', role: 'search', onsubmit: (e) => {
@@ -379,7 +407,7 @@ async function jobs(refresh) {
   if (refresh && sig === state.sig) return keepFresh(jobs, sig);
   const before = refresh && main().contains(document.activeElement) ? document.activeElement : null;
   const rows = list.jobs.map((j) => el('tr', {},
-    el('td', {}, jobLink(j)), el('td', {}, badge('state-' + j.state, j.state)),
+    el('td', {}, jobLink(j)), el('td', {}, badge('state-' + j.state, named('state_', j.state))),
     el('td', {text: senderText(j)}), el('td', {text: j.recipients.join(', ')}),
     el('td', {text: String(j.pages)}), el('td', {text: when(j.received_at)})));
   show(t('nav_jobs'), form, rows.length ? table([t('col_job'), t('col_state'), t('col_sender'),
@@ -395,8 +423,8 @@ async function job(id) {
     j = await api('GET', '/jobs/' + encodeURIComponent(id));
   } catch (e) {
     // A malformed id (400) is as much "no such job" to a person as a missing one (404).
-    if (e.status === 404 || e.status === 400) return show('Job not found', errorBox(new Error('No such job.')));
-    return show('Job', errorBox(e));
+    if (e.status === 404 || e.status === 400) return show(t('job_not_found'), errorBox(new Error(t('no_such_job'))));
+    return show(t('col_job'), errorBox(e));
   }
   const [hist, printers, me] = await Promise.all([
     api('GET', '/jobs/' + encodeURIComponent(j.id) + '/history'), api('GET', '/printers'), api('GET', '/me')]);
@@ -405,52 +433,53 @@ async function job(id) {
   for (let n = 1; n <= j.pages; n++) {
     thumbs.append(el('figure', {},
       el('a', {href: base + '/pages/' + n + '.png?size=1600', target: '_blank', rel: 'noopener'},
-        el('img', {src: base + '/pages/' + n + '.png?size=320', alt: 'Page ' + n + ' of ' + j.pages,
+        el('img', {src: base + '/pages/' + n + '.png?size=320', alt: t('page_of', {n, total: j.pages}),
           loading: 'lazy', width: '160'})),
-      el('figcaption', {text: 'Page ' + n})));
+      el('figcaption', {text: t('page_n', {n})})));
   }
   const preferred = me.default_printer || j.printer || '';
   const printerSel = el('select', {id: 'printer', name: 'printer'},
-    el('option', {value: '', text: 'rule or default printer'}),
+    el('option', {value: '', text: t('printer_rule_or_default')}),
     printers.printers.map((p) => el('option', {value: p.name, selected: p.name === preferred,
-      text: p.name + ' (' + p.state + ')'})));
+      text: p.name + ' (' + named('printer_', p.state) + ')'})));
   const actions = el('div', {class: 'row'});
   if (j.state === 'held') {
     const releaseForm = el('form', {class: 'inline', id: 'release-form', onsubmit: submitter(async () => {
       const done = await api('POST', '/jobs/' + encodeURIComponent(j.id) + '/release',
         {printer: printerSel.value || null});
-      say('Released to ' + (done.printer || 'the printer') + '.');
+      say(done.printer ? t('released_to', {printer: done.printer}) : t('released'));
       await job(j.id);
       focusHeading();
-    })}, el('label', {for: 'printer'}, 'Printer', printerSel),
-    el('button', {type: 'submit', id: 'release'}, 'Release (print)'));
+    })}, el('label', {for: 'printer'}, t('col_printer'), printerSel),
+    el('button', {type: 'submit', id: 'release'}, t('release')));
     printerSel.dataset.field = 'printer';
     actions.append(releaseForm);
   }
   if (!['printing', 'releasing', 'deleted'].includes(j.state)) {
-    actions.append(confirmButton('Delete', 'Delete this job and its documents?', async () => {
+    actions.append(confirmButton(t('delete'), t('delete_job_question'), async () => {
       await api('DELETE', '/jobs/' + encodeURIComponent(j.id));
-      say('Job deleted.');
+      say(t('job_deleted'));
       history.pushState(null, '', '/jobs');
       await route();
       focusHeading();
-    }, 'Delete this job'));
+    }, t('delete_job')));
   }
   const facts = [
-    ['State', badge('state-' + j.state, j.state)], ['Sender', senderText(j)],
-    ['Recipients', j.recipients.join(', ')], ['Pages', String(j.pages) + (j.incomplete ? ' (incomplete)' : '')],
-    ['Source', j.source + ' (' + j.format.toUpperCase() + ')' + (j.sender.ip ? ' from ' + j.sender.ip : '')],
-    ['Received', when(j.received_at)], ['Mode table', j.mode_table], ['Printer', j.printer],
-    ['Reason', j.reason], ['Document', el('a', {href: base + '/document', text: j.document_name || 'original'})]];
+    [t('col_state'), badge('state-' + j.state, named('state_', j.state))], [t('col_sender'), senderText(j)],
+    [t('col_recipients'), j.recipients.join(', ')], [t('col_pages'), String(j.pages) + (j.incomplete ? t('incomplete') : '')],
+    [t('col_source'), j.source + ' (' + j.format.toUpperCase() + ')' + (j.sender.ip ? t('from_ip', {ip: j.sender.ip}) : '')],
+    [t('col_received'), when(j.received_at)], [t('col_mode_table'), j.mode_table], [t('col_printer'), j.printer],
+    [t('col_reason'), j.reason_text || j.reason], [t('col_document'), el('a', {href: base + '/document', text: j.document_name || t('original')})]];
   const settling = ['stored', 'releasing', 'printing'].includes(j.state);
-  show('Job ' + j.short_id,
-    settling ? el('p', {class: 'muted', id: 'live', text: 'This page follows the job until it settles.'}) : null,
+  show(t('job_title', {id: j.short_id}),
+    settling ? el('p', {class: 'muted', id: 'live', text: t('job_follows')}) : null,
     el('section', {class: 'card'}, el('dl', {}, facts.map(([k, v]) => [el('dt', {text: k}), el('dd', {}, v || '—')])), actions),
-    el('section', {class: 'card'}, el('h2', {text: 'Pages'}), thumbs),
-    el('section', {class: 'card'}, el('h2', {text: 'History'}),
-      table(['When', 'From', 'To', 'Who', 'Reason'], hist.history.map((t) => el('tr', {},
-        el('td', {text: when(t.at)}), el('td', {text: t.from}), el('td', {text: t.to}),
-        el('td', {text: t.actor}), el('td', {text: t.reason}))))));
+    el('section', {class: 'card'}, el('h2', {text: t('pages_heading')}), thumbs),
+    el('section', {class: 'card'}, el('h2', {text: t('history')}),
+      table([t('col_when'), t('col_from_state'), t('col_to_state'), t('col_who'), t('col_reason')],
+        hist.history.map((h) => el('tr', {},
+          el('td', {text: when(h.at)}), el('td', {text: named('state_', h.from)}),
+          el('td', {text: named('state_', h.to)}), el('td', {text: h.actor}), el('td', {text: h.reason_text || h.reason}))))));
   // Follow the job while it moves (stored → held/printing → printed): re-read it each second
   // until it settles, without a reload, and keep the keyboard focus where it was.
   if (settling) {
@@ -462,34 +491,30 @@ async function job(id) {
       if (had) focusHeading();
       const now = main().querySelector('dd .state');
       if (now && !now.className.match(/state-(stored|releasing|printing)/)) {
-        say('The job is now ' + now.textContent + '.');
+        say(t('job_now', {state: now.textContent}));
       }
     }, 1000);
   }
 }
 
 // Names people read for the presence values of the chat services (docs/api.md keys).
-const readable = {
-  available: 'Available', busy: 'Busy', do_not_disturb: 'Do not disturb', away: 'Away',
-  be_right_back: 'Be right back', offline: 'Offline', unknown: 'Unknown',
-  office: 'Office', remote: 'Remote', time_off: 'Time off'};
-const nice = (key) => readable[key] || key;
+const nice = (key) => named('presence_', key);
 
 function modeGrid(tableData, onChange) {
   const avails = Object.keys(tableData.cells);
   const locations = avails.length ? Object.keys(tableData.cells[avails[0]]) : [];
   const selects = [];
   const rows = avails.map((a) => el('tr', {}, el('th', {scope: 'row', text: nice(a)}), locations.map((loc) => {
-    const s = el('select', {'aria-label': tableData.name + ': ' + nice(a) + ' at ' + nice(loc),
+    const s = el('select', {'aria-label': t('cell_label', {table: tableData.name, availability: nice(a), location: nice(loc)}),
       'data-avail': a, 'data-loc': loc, class: 'cell-' + tableData.cells[a][loc],
       onchange: (e) => { e.target.className = 'cell-' + e.target.value; onChange(); }},
-      ['print', 'hold'].map((v) => el('option', {value: v, selected: tableData.cells[a][loc] === v, text: v})));
+      ['print', 'hold'].map((v) => el('option', {value: v, selected: tableData.cells[a][loc] === v, text: named('action_', v)})));
     selects.push(s);
     return el('td', {'data-label': nice(loc)}, s);
   })));
   const grid = el('div', {class: 'scroll'}, el('table', {class: 'modes'},
-    el('caption', {class: 'muted', text: 'Availability × work location'}),
-    el('thead', {}, el('tr', {}, el('th', {scope: 'col', text: 'Availability'}), locations.map((l) => el('th', {scope: 'col', text: nice(l)})))),
+    el('caption', {class: 'muted', text: t('modes_caption')}),
+    el('thead', {}, el('tr', {}, el('th', {scope: 'col', text: t('col_availability')}), locations.map((l) => el('th', {scope: 'col', text: nice(l)})))),
     el('tbody', {}, rows)));
   const cells = () => {
     const out = {};
@@ -503,21 +528,22 @@ async function modes() {
   const [data, schedule, imported] = await Promise.all([api('GET', '/modes'), api('GET', '/schedule'),
     api('GET', '/holidays')]);
   const unsaved = new Set();  // names of tables with a changed cell (the page warns before leaving)
-  const sections = data.tables.map((t) => {
-    const {grid, cells} = modeGrid(t, () => { unsaved.add(t.name); state.dirty = true; });
-    const form = el('form', {id: 'mode-' + t.name, onsubmit: submitter(async () => {
-      await api('PUT', '/modes/' + encodeURIComponent(t.name), {cells: cells()});
-      unsaved.delete(t.name);
+  const sections = data.tables.map((mt) => {
+    const name = mt.name;
+    const {grid, cells} = modeGrid(mt, () => { unsaved.add(name); state.dirty = true; });
+    const form = el('form', {id: 'mode-' + name, onsubmit: submitter(async () => {
+      await api('PUT', '/modes/' + encodeURIComponent(name), {cells: cells()});
+      unsaved.delete(name);
       state.dirty = unsaved.size > 0;
-      say('Saved ' + t.name + '.');
+      say(t('saved_name', {name}));
     })}, grid, el('div', {class: 'row'},
-      el('button', {type: 'submit', 'data-save': t.name}, 'Save ' + t.name),
-      confirmButton('Delete', 'Delete mode table ' + t.name + '?', async () => {
-        await api('DELETE', '/modes/' + encodeURIComponent(t.name)); say('Deleted ' + t.name + '.');
+      el('button', {type: 'submit', 'data-save': name}, t('save_name', {name})),
+      confirmButton(t('delete'), t('delete_mode_question', {name}), async () => {
+        await api('DELETE', '/modes/' + encodeURIComponent(name)); say(t('deleted_name', {name}));
         await modes(); focusHeading();
-      }, 'Delete mode table ' + t.name)));
-    return el('section', {class: 'card', 'aria-labelledby': 'h-mode-' + t.name},
-      el('h2', {id: 'h-mode-' + t.name}, t.name, t.active ? ' (active now)' : ''), form);
+      }, t('delete_mode', {name}))));
+    return el('section', {class: 'card', 'aria-labelledby': 'h-mode-' + name},
+      el('h2', {id: 'h-mode-' + name}, name, mt.active ? t('active_now') : ''), form);
   });
   state.dirty = false;
   const newName = el('input', {id: 'new-table', 'data-field': 'name', pattern: '[A-Za-z0-9_\\-]{1,64}', required: true,
@@ -526,29 +552,29 @@ async function modes() {
   const addForm = el('form', {class: 'inline', id: 'new-table-form', onsubmit: submitter(async () => {
     const cells = {};
     if (first) for (const a of Object.keys(first.cells)) { cells[a] = {}; for (const l of Object.keys(first.cells[a])) cells[a][l] = 'hold'; }
-    await api('PUT', '/modes/' + encodeURIComponent(newName.value), {cells}); say('Created ' + newName.value + '.');
+    await api('PUT', '/modes/' + encodeURIComponent(newName.value), {cells}); say(t('created_name', {name: newName.value}));
     await modes(); focusHeading();
-  })}, el('label', {for: 'new-table'}, 'New table name', newName),
-  el('span', {id: 'new-table-hint', class: 'muted hint', text: 'Letters, digits, _ and -'}),
-  el('button', {type: 'submit', text: 'Create (all hold)'}));
-  show('Mode tables', el('p', {class: 'muted'}, 'Active table now: ', data.active, '. Changes take effect at once and re-check held jobs.'),
-    ...sections, el('section', {class: 'card'}, el('h2', {text: 'New table'}), addForm),
-    scheduleEditor(schedule, data.tables.map((t) => t.name)), importedHolidays(imported.holidays));
+  })}, el('label', {for: 'new-table'}, t('new_table_name'), newName),
+  el('span', {id: 'new-table-hint', class: 'muted hint', text: t('new_table_hint')}),
+  el('button', {type: 'submit', text: t('create_all_hold')}));
+  show(t('nav_modes'), el('p', {class: 'muted', text: t('modes_active', {name: data.active})}),
+    ...sections, el('section', {class: 'card'}, el('h2', {text: t('new_table')}), addForm),
+    scheduleEditor(schedule, data.tables.map((mt) => mt.name)), importedHolidays(imported.holidays));
 }
 
 // Holiday dates from [holidays] in atdesk.toml (iCalendar files and URLs): read-only here, with
 // where each came from.
 function importedHolidays(list) {
   return el('section', {class: 'card', 'aria-labelledby': 'h-imported'},
-    el('h2', {id: 'h-imported', text: 'Imported holidays'}),
+    el('h2', {id: 'h-imported', text: t('imported_holidays')}),
     list.length === 0
-      ? el('p', {class: 'muted', text: 'None. Holiday calendars (iCalendar files or URLs) are set in atdesk.toml, [holidays] calendars.'})
+      ? el('p', {class: 'muted', text: t('no_imported_holidays')})
       : el('div', {class: 'scroll'}, el('table', {class: 'cards'},
-        el('caption', {class: 'muted', text: 'Counted as holidays beside the dates above; from [holidays] in atdesk.toml'}),
-        el('thead', {}, el('tr', {}, ['Date', 'Name', 'Source'].map((h) => el('th', {scope: 'col', text: h})))),
+        el('caption', {class: 'muted', text: t('imported_caption')}),
+        el('thead', {}, el('tr', {}, [t('col_date'), t('col_name'), t('col_holiday_source')].map((h) => el('th', {scope: 'col', text: h})))),
         el('tbody', {}, list.map((h) => el('tr', {},
-          el('td', {'data-label': 'Date', text: h.date}), el('td', {'data-label': 'Name', text: h.name}),
-          el('td', {'data-label': 'Source', text: h.source})))))));
+          el('td', {'data-label': t('col_date'), text: h.date}), el('td', {'data-label': t('col_name'), text: h.name}),
+          el('td', {'data-label': t('col_holiday_source'), text: h.source})))))));
 }
 
 function scheduleEditor(s, names) {
@@ -569,19 +595,19 @@ function scheduleEditor(s, names) {
     const k = counter++;
     const n = rulesBody.children.length + 1;
     const tr = el('tr', {},
-      el('td', {'data-label': 'Table'}, tableSelect('r-table-' + k, r.table, false, 'Rule ' + n + ': table')),
-      el('td', {'data-label': 'Days'}, el('fieldset', {class: 'days'}, el('legend', {class: 'sr-only', text: 'Rule ' + n + ': days'}),
-        days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), d, ' ')))),
-      el('td', {'data-label': 'From'}, el('input', {type: 'time', value: r.start || '08:00', 'aria-label': 'Rule ' + n + ': from'})),
-      el('td', {'data-label': 'To'}, el('input', {type: 'time', value: r.end || '18:00', 'aria-label': 'Rule ' + n + ': to'})),
-      el('td', {}, el('button', {type: 'button', class: 'secondary', 'aria-label': 'Remove rule ' + n,
-        onclick: () => { tr.remove(); addBtn.focus(); }}, 'Remove')));
+      el('td', {'data-label': t('col_table')}, tableSelect('r-table-' + k, r.table, false, t('rule_table', {n}))),
+      el('td', {'data-label': t('col_days')}, el('fieldset', {class: 'days'}, el('legend', {class: 'sr-only', text: t('rule_days', {n})}),
+        days.map((d) => el('label', {}, el('input', {type: 'checkbox', value: d, checked: (r.days || []).includes(d)}), named('day_', d), ' ')))),
+      el('td', {'data-label': t('col_start')}, el('input', {type: 'time', value: r.start || '08:00', 'aria-label': t('rule_from', {n})})),
+      el('td', {'data-label': t('col_end')}, el('input', {type: 'time', value: r.end || '18:00', 'aria-label': t('rule_to', {n})})),
+      el('td', {}, el('button', {type: 'button', class: 'secondary', 'aria-label': t('rule_remove', {n}),
+        onclick: () => { tr.remove(); addBtn.focus(); }}, t('remove'))));
     rulesBody.append(tr);
     return tr;
   };
   const addBtn = el('button', {type: 'button', class: 'secondary', onclick: () => {
     addRule({table: names[0], days: []}).querySelector('select').focus();
-  }}, 'Add rule');
+  }}, t('add_rule'));
   (s.rules || []).forEach(addRule);
   const save = async () => {
     const rules = [...rulesBody.children].map((tr) => {
@@ -592,22 +618,22 @@ function scheduleEditor(s, names) {
     });
     const body = {time_zone: tz.value, default_table: def.value, holiday_table: hol.value,
       holidays: holidays.value.split(/\s+/).filter(Boolean), rules};
-    await api('PUT', '/schedule', body); say('Schedule saved.');
+    await api('PUT', '/schedule', body); say(t('schedule_saved'));
   };
-  return el('section', {class: 'card', 'aria-labelledby': 'h-schedule'}, el('h2', {id: 'h-schedule', text: 'Schedule'}),
+  return el('section', {class: 'card', 'aria-labelledby': 'h-schedule'}, el('h2', {id: 'h-schedule', text: t('schedule')}),
     el('form', {id: 'schedule', onsubmit: submitter(save)},
       el('div', {class: 'row'},
-        el('label', {for: 's-tz'}, 'Time zone', tz), el('label', {for: 's-default'}, 'Default table', def),
-        el('label', {for: 's-holiday'}, 'Holiday table', hol),
-        el('label', {for: 's-holidays'}, 'Holidays (YYYY-MM-DD, one per line)', holidays)),
+        el('label', {for: 's-tz'}, t('time_zone'), tz), el('label', {for: 's-default'}, t('default_table'), def),
+        el('label', {for: 's-holiday'}, t('holiday_table'), hol),
+        el('label', {for: 's-holidays'}, t('holidays'), holidays)),
       el('div', {class: 'scroll'}, el('table', {class: 'cards'},
-        el('caption', {class: 'muted', text: 'Rules: the first that matches the day and time chooses the table'}),
-        el('thead', {}, el('tr', {}, ['Table', 'Days', 'From', 'To'].map((h) => el('th', {scope: 'col', text: h})),
-          el('th', {scope: 'col'}, el('span', {class: 'sr-only', text: 'Actions'})))),
+        el('caption', {class: 'muted', text: t('schedule_caption')}),
+        el('thead', {}, el('tr', {}, [t('col_table'), t('col_days'), t('col_start'), t('col_end')].map((h) => el('th', {scope: 'col', text: h})),
+          el('th', {scope: 'col'}, el('span', {class: 'sr-only', text: t('actions')})))),
         rulesBody)),
       el('div', {class: 'row'},
         addBtn,
-        el('button', {type: 'submit', text: 'Save schedule'}))));
+        el('button', {type: 'submit', text: t('save_schedule')}))));
 }
 
 async function recipients() {
@@ -630,117 +656,117 @@ async function recipients() {
       el('td', {text: r.pattern}), el('td', {text: r.recipient}), el('td', {text: r.printer}),
       el('td', {text: r.note}), el('td', {text: r.language || ''}),
       el('td', {class: 'actions'},
-        el('button', {type: 'button', class: 'secondary', 'aria-label': 'Edit the rule for ' + r.pattern, onclick: () => {
+        el('button', {type: 'button', class: 'secondary', 'aria-label': t('edit_rule', {pattern: r.pattern}), onclick: () => {
           const p = 'e' + r.id;
           const editForm = el('form', {class: 'inline', id: 'edit-' + r.id, onsubmit: submitter(async () => {
-            await api('PUT', '/recipients/' + r.id, ruleFrom(p)); say('Rule saved.'); await recipients(); focusHeading();
-          })}, field(p + '-pattern', 'Pattern', r.pattern), field(p + '-recipient', 'Recipient', r.recipient),
-          field(p + '-printer', 'Printer', r.printer), field(p + '-note', 'Note', r.note),
+            await api('PUT', '/recipients/' + r.id, ruleFrom(p)); say(t('rule_saved')); await recipients(); focusHeading();
+          })}, field(p + '-pattern', t('col_pattern'), r.pattern), field(p + '-recipient', t('col_recipient'), r.recipient),
+          field(p + '-printer', t('col_printer'), r.printer), field(p + '-note', t('col_note'), r.note),
           languageField(p + '-language', r.language),
-          el('button', {type: 'submit', text: 'Save'}),
-          el('button', {type: 'button', class: 'secondary', onclick: async () => { await recipients(); focusHeading(); }}, 'Cancel'));
+          el('button', {type: 'submit', text: t('save')}),
+          el('button', {type: 'button', class: 'secondary', onclick: async () => { await recipients(); focusHeading(); }}, t('cancel')));
           tr.replaceChildren(el('td', {colspan: '6'}, editForm));
           editForm.querySelector('input').focus();
-        }}, 'Edit'), ' ',
-        confirmButton('Delete', 'Delete the rule for ' + r.pattern + '?', async () => {
-          await api('DELETE', '/recipients/' + r.id); say('Rule deleted.'); await recipients(); focusHeading();
-        }, 'Delete the rule for ' + r.pattern)));
+        }}, t('edit')), ' ',
+        confirmButton(t('delete'), t('delete_rule_question', {pattern: r.pattern}), async () => {
+          await api('DELETE', '/recipients/' + r.id); say(t('rule_deleted')); await recipients(); focusHeading();
+        }, t('delete_rule', {pattern: r.pattern}))));
     return tr;
   });
   const add = el('form', {class: 'inline', id: 'add-rule', onsubmit: submitter(async () => {
-    await api('POST', '/recipients', ruleFrom('n')); say('Rule added.'); await recipients(); focusHeading();
+    await api('POST', '/recipients', ruleFrom('n')); say(t('rule_added')); await recipients(); focusHeading();
   })},
-  field('n-pattern', 'Pattern', '', '+81312345678, prefix:03, others, all, sip:…, @example.org, 10.0.0.0/8'),
-  field('n-recipient', 'Recipient', '', 'user:local:alice or channel:local:desk'),
-  field('n-printer', 'Printer (optional)', ''), field('n-note', 'Note', ''),
+  field('n-pattern', t('col_pattern'), '', '+81312345678, prefix:03, others, all, sip:…, @example.org, 10.0.0.0/8'),
+  field('n-recipient', t('col_recipient'), '', t('hint_recipient')),
+  field('n-printer', t('printer_optional'), ''), field('n-note', t('col_note'), ''),
   languageField('n-language', ''),
-  el('button', {type: 'submit', text: 'Add rule'}));
+  el('button', {type: 'submit', text: t('add_rule')}));
   const exportLink = el('button', {type: 'button', class: 'secondary', onclick: () => {
     const rules = data.rules.map(({id, ...rest}) => rest);
     const blob = new Blob([JSON.stringify({rules}, null, 2)], {type: 'application/json'});
     const a = el('a', {href: URL.createObjectURL(blob), download: 'atdesk-recipients.json'});
     document.body.append(a); a.click(); a.remove();
-  }}, 'Export (JSON)');
+  }}, t('export_json'));
   const file = el('input', {type: 'file', id: 'import', accept: 'application/json,.json'});
   const importForm = el('form', {class: 'inline', id: 'import-json', onsubmit: submitter(async () => {
-    if (!file.files.length) throw new Error('Choose a file first.');
+    if (!file.files.length) throw new Error(t('choose_file'));
     const parsed = JSON.parse(await file.files[0].text());
     const rules = (parsed.rules || []).map(({id, ...rest}) => rest);
     await api('PUT', '/recipients', {rules});
-    say('Imported ' + rules.length + ' rules.'); await recipients(); focusHeading();
-  })}, el('label', {for: 'import'}, 'Replace the table from a file', file), el('button', {type: 'submit', text: 'Import'}), exportLink);
+    say(t('imported_rules', {count: rules.length})); await recipients(); focusHeading();
+  })}, el('label', {for: 'import'}, t('replace_from_file'), file), el('button', {type: 'submit', text: t('import')}), exportLink);
   const exportToml = el('button', {type: 'button', class: 'secondary', onclick: async () => {
     try {
       const blob = new Blob([await apiToml('GET', '/recipients/export.toml')], {type: 'application/toml'});
       const a = el('a', {href: URL.createObjectURL(blob), download: 'recipients.toml'});
       document.body.append(a); a.click(); a.remove();
     } catch (err) { formError(tomlForm, err); }
-  }}, 'Export TOML');
+  }}, t('export_toml'));
   const tomlFile = el('input', {type: 'file', id: 'import-toml', accept: '.toml,application/toml'});
   const tomlForm = el('form', {class: 'inline', id: 'import-toml-form', onsubmit: submitter(async () => {
-    if (!tomlFile.files.length) throw new Error('Choose a file first.');
+    if (!tomlFile.files.length) throw new Error(t('choose_file'));
     const result = await apiToml('PUT', '/recipients/import.toml', await tomlFile.files[0].text());
-    say('Imported ' + result.rules.length + ' rules.'); await recipients(); focusHeading();
-  })}, el('label', {for: 'import-toml'}, 'Replace the table from a TOML file', tomlFile),
-  el('button', {type: 'submit', text: 'Import TOML'}), exportToml);
-  show('Recipient table',
-    el('p', {class: 'muted', text: 'Who gets a job, by its sender or the number it called. Rules are checked in order.'}),
-    rows.length ? table([t('col_pattern'), t('col_recipient'), t('col_printer'), t('col_note'), t('col_language'), ''], rows) : el('p', {class: 'muted', text: 'No rules.'}),
-    el('section', {class: 'card', 'aria-labelledby': 'h-add-rule'}, el('h2', {id: 'h-add-rule', text: 'Add a rule'}), add),
-    el('section', {class: 'card', 'aria-labelledby': 'h-import'}, el('h2', {id: 'h-import', text: 'Import and export'}), importForm, tomlForm));
+    say(t('imported_rules', {count: result.rules.length})); await recipients(); focusHeading();
+  })}, el('label', {for: 'import-toml'}, t('replace_from_toml'), tomlFile),
+  el('button', {type: 'submit', text: t('import_toml')}), exportToml);
+  show(t('recipient_table'),
+    el('p', {class: 'muted', text: t('recipients_intro')}),
+    rows.length ? table([t('col_pattern'), t('col_recipient'), t('col_printer'), t('col_note'), t('col_language'), ''], rows) : el('p', {class: 'muted', text: t('no_rules')}),
+    el('section', {class: 'card', 'aria-labelledby': 'h-add-rule'}, el('h2', {id: 'h-add-rule', text: t('add_a_rule')}), add),
+    el('section', {class: 'card', 'aria-labelledby': 'h-import'}, el('h2', {id: 'h-import', text: t('import_export')}), importForm, tomlForm));
 }
 
 async function audit(before) {
   const data = await api('GET', '/audit?limit=100' + (before ? '&before=' + before : ''));
   const last = data.entries.length ? data.entries[data.entries.length - 1].id : 0;
-  show('Audit log',
-    table(['When', 'Who', 'Action', 'Subject', 'Detail'], data.entries.map((e) => el('tr', {},
+  show(t('nav_audit'),
+    table([t('col_when'), t('col_who'), t('col_action'), t('col_subject'), t('col_detail')], data.entries.map((e) => el('tr', {},
       el('td', {text: when(e.at)}), el('td', {text: e.actor}), el('td', {text: e.action}),
       el('td', {text: e.subject}), el('td', {text: e.detail})))),
-    data.entries.length ? null : el('p', {class: 'muted', text: 'No entries.'}),
-    data.entries.length === 100 ? el('button', {type: 'button', class: 'secondary', onclick: async () => { await audit(last); focusHeading(); }}, 'Older entries') : null);
+    data.entries.length ? null : el('p', {class: 'muted', text: t('no_entries')}),
+    data.entries.length === 100 ? el('button', {type: 'button', class: 'secondary', onclick: async () => { await audit(last); focusHeading(); }}, t('older_entries')) : null);
 }
 
 async function accounts() {
   const data = await api('GET', '/accounts');
   const rows = data.accounts.map((a) => el('tr', {},
-    el('td', {text: a.name}), el('td', {text: a.role}), el('td', {text: a.recipients.join(', ')}),
-    el('td', {}, a.name === state.session.user ? el('span', {class: 'muted', text: 'you'}) :
-      confirmButton('Delete', 'Delete account ' + a.name + '?', async () => {
-        await api('DELETE', '/accounts/' + encodeURIComponent(a.name)); say('Deleted ' + a.name + '.');
+    el('td', {text: a.name}), el('td', {text: named('role_', a.role)}), el('td', {text: a.recipients.join(', ')}),
+    el('td', {}, a.name === state.session.user ? el('span', {class: 'muted', text: t('you')}) :
+      confirmButton(t('delete'), t('delete_account_question', {name: a.name}), async () => {
+        await api('DELETE', '/accounts/' + encodeURIComponent(a.name)); say(t('deleted_name', {name: a.name}));
         await accounts(); focusHeading();
-      }, 'Delete account ' + a.name))));
+      }, t('delete_account', {name: a.name})))));
   const v = (id) => document.getElementById(id).value;
   const add = el('form', {class: 'inline', id: 'add-account', onsubmit: submitter(async () => {
     await api('POST', '/accounts', {name: v('a-name'), password: v('a-password'), role: v('a-role'),
       recipients: v('a-recipients').split(/[\s,]+/).filter(Boolean)});
-    say('Account added.'); await accounts(); focusHeading();
+    say(t('account_added')); await accounts(); focusHeading();
   })},
-  el('label', {for: 'a-name'}, 'Name', el('input', {id: 'a-name', autocomplete: 'off', 'data-field': 'name'})),
-  el('label', {for: 'a-password'}, 'Password (8+)', el('input', {id: 'a-password', type: 'password', autocomplete: 'new-password', 'data-field': 'password'})),
-  el('label', {for: 'a-role'}, 'Role', el('select', {id: 'a-role', 'data-field': 'role'}, el('option', {value: 'user', text: 'user'}), el('option', {value: 'admin', text: 'admin'}))),
-  el('label', {for: 'a-recipients'}, 'Recipient keys', el('input', {id: 'a-recipients', placeholder: 'user:local:alice', 'data-field': 'recipients'})),
-  el('button', {type: 'submit', text: 'Add account'}));
-  show('Accounts', table(['Name', 'Role', 'Recipients', ''], rows),
-    el('section', {class: 'card', 'aria-labelledby': 'h-add-account'}, el('h2', {id: 'h-add-account', text: 'Add an account'}), add));
+  el('label', {for: 'a-name'}, t('col_name'), el('input', {id: 'a-name', autocomplete: 'off', 'data-field': 'name'})),
+  el('label', {for: 'a-password'}, t('password_min'), el('input', {id: 'a-password', type: 'password', autocomplete: 'new-password', 'data-field': 'password'})),
+  el('label', {for: 'a-role'}, t('col_role'), el('select', {id: 'a-role', 'data-field': 'role'}, el('option', {value: 'user', text: t('role_user')}), el('option', {value: 'admin', text: t('role_admin')}))),
+  el('label', {for: 'a-recipients'}, t('recipient_keys'), el('input', {id: 'a-recipients', placeholder: 'user:local:alice', 'data-field': 'recipients'})),
+  el('button', {type: 'submit', text: t('add_account')}));
+  show(t('nav_accounts'), table([t('col_name'), t('col_role'), t('col_recipients'), ''], rows),
+    el('section', {class: 'card', 'aria-labelledby': 'h-add-account'}, el('h2', {id: 'h-add-account', text: t('add_an_account')}), add));
 }
 
 async function settings() {
   const [me, printers] = await Promise.all([api('GET', '/me'), api('GET', '/printers')]);
   const hold = el('input', {type: 'checkbox', id: 'hold-all', checked: me.hold_all, disabled: !me.recipients.length, 'data-field': 'hold_all'});
-  const printer = el('select', {id: 'default-printer', 'data-field': 'default_printer'}, el('option', {value: '', text: 'the rule\'s or the default printer'}),
+  const printer = el('select', {id: 'default-printer', 'data-field': 'default_printer'}, el('option', {value: '', text: t('printer_rule_or_default')}),
     printers.printers.map((p) => el('option', {value: p.name, selected: p.name === me.default_printer, text: p.name})));
-  show('My settings',
-    el('p', {}, 'Signed in as ', el('strong', {text: me.user}), ' (', me.role, '). Recipient keys: ',
-      me.recipients.length ? me.recipients.join(', ') : 'none'),
+  show(t('nav_settings'),
+    el('p', {}, tNodes('signed_in_as', {user: el('strong', {text: me.user}), role: named('role_', me.role),
+      keys: me.recipients.length ? me.recipients.join(', ') : t('none')})),
     el('form', {class: 'card', id: 'my-settings', onsubmit: submitter(async () => {
       const body = {default_printer: printer.value};
       if (me.recipients.length) body.hold_all = hold.checked;
-      await api('PUT', '/me', body); say('Settings saved.');
+      await api('PUT', '/me', body); say(t('settings_saved'));
     })},
-    el('p', {}, el('label', {}, hold, ' Hold everything for me until I resume (the chat commands hold / resume do the same)')),
-    el('p', {}, el('label', {for: 'default-printer'}, 'My default printer when I release a job '), printer),
-    el('button', {type: 'submit', text: 'Save'})));
+    el('p', {}, el('label', {}, hold, t('hold_all'))),
+    el('p', {}, el('label', {for: 'default-printer'}, t('my_default_printer')), printer),
+    el('button', {type: 'submit', text: t('save')})));
 }
 
 // ---- routing
@@ -770,7 +796,7 @@ async function route() {
   }
 }
 
-const leaveQuestion = 'A mode table has changes that are not saved. Leave this page and lose them?';
+const leaveQuestion = () => t('leave_question');
 
 document.addEventListener('click', async (e) => {
   const a = e.target.closest('a');
@@ -780,7 +806,7 @@ document.addEventListener('click', async (e) => {
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin || url.pathname.startsWith('/api/') || !routes.some(([re]) => re.test(url.pathname))) return;
   e.preventDefault();
-  if (state.dirty && !confirm(leaveQuestion)) return;
+  if (state.dirty && !confirm(leaveQuestion())) return;
   history.pushState(null, '', url.pathname + url.search);
   await route();
   focusHeading();
@@ -788,7 +814,7 @@ document.addEventListener('click', async (e) => {
 window.addEventListener('popstate', () => {
   // Only the #fragment changed (the skip link): the page stays as it is.
   if (location.pathname + location.search === state.path) return;
-  if (state.dirty && !confirm(leaveQuestion)) {
+  if (state.dirty && !confirm(leaveQuestion())) {
     history.pushState(null, '', '/modes');
     return;
   }
@@ -806,7 +832,7 @@ async function start() {
     return;
   }
   await loadMessages();
-  document.getElementById('who').textContent = state.session.user + ' (' + state.session.role + ')';
+  document.getElementById('who').textContent = state.session.user + ' (' + named('role_', state.session.role) + ')';
   for (const li of document.querySelectorAll('[data-admin]')) li.hidden = !isAdmin();
   const menu = document.getElementById('menu');
   menu.addEventListener('click', () => {
@@ -814,7 +840,7 @@ async function start() {
     menu.setAttribute('aria-expanded', String(open));
   });
   document.getElementById('signout').addEventListener('click', async () => {
-    if (state.dirty && !confirm(leaveQuestion)) return;
+    if (state.dirty && !confirm(leaveQuestion())) return;
     try { await api('DELETE', '/session'); } catch (e) { /* signed out either way */ }
     location.assign('/signin');
   });

@@ -57,7 +57,13 @@ document.getElementById('signin').addEventListener('submit', async (event) => {
       return;
     }
     const body = await res.json().catch(() => ({}));
-    fail((body.error && body.error.message) ||
+    // 401 and 429 in the chosen language; anything else with the server's words (it names the
+    // field), after the catalogue's name of its error code.
+    const detail = body.error && body.error.message;
+    const lead = body.error && i18n.messages['error_' + body.error.code];
+    fail((res.status === 401 && t('sign_in_wrong')) ||
+      (res.status === 429 && t('sign_in_throttled', {status: res.status})) ||
+      (detail && (lead ? lead + ': ' + detail : detail)) ||
       (t('sign_in_failed', {status: res.status}) || ('Sign-in failed (' + res.status + ')')),
       res.status === 401 ? fields : []);
   } catch (e) {

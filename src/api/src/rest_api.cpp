@@ -13,6 +13,7 @@
 #include "atdesk/api/multipart.hpp"
 #include "atdesk/api/recipients_toml.hpp"
 #include "atdesk/core/messages.hpp"
+#include "atdesk/core/reason.hpp"
 #include "atdesk/core/text.hpp"
 #include "atdesk/tz/zone.hpp"
 
@@ -205,17 +206,18 @@ class RestApi {
     auto limit = integer_param(request, "limit", 100, 1, 1000);
     if (!limit) return Response::error(limit.error());
     filter.limit = static_cast<std::size_t>(*limit);
-    if (who.role != Role::admin) return list_own_jobs(filter, who);
-    return or_error(engine_.jobs(filter), 200, [](const std::vector<Job>& jobs) {
+    const Language language = request_language(request);
+    if (who.role != Role::admin) return list_own_jobs(filter, who, language);
+    return or_error(engine_.jobs(filter), 200, [language](const std::vector<Job>& jobs) {
       Json list = Json::array();
-      for (const auto& j : jobs) list.push_back(to_json(j));
+      for (const auto& j : jobs) list.push_back(with_reason_text(to_json(j), language));
       return Json{{"jobs", std::move(list)}};
     });
   }
 
   // The jobs of a `user`: one query per recipient key of theirs (a recipient filter they give
   // must be one of them), merged newest first.
-  Response list_own_jobs(store::JobFilter filter, const Principal& who) {
+  Response list_own_jobs(store::JobFilter filter, const Principal& who, Language language) {
     std::vector<std::string> keys = who.recipients;
     if (filter.recipient) {
       const bool own = std::find(keys.begin(), keys.end(), *filter.recipient) != keys.end();
@@ -236,7 +238,7 @@ class RestApi {
                      [](const Job& a, const Job& b) { return a.received_at > b.received_at; });
     if (all.size() > filter.limit) all.resize(filter.limit);
     Json list = Json::array();
-    for (const auto& j : all) list.push_back(to_json(j));
+    for (const auto& j : all) list.push_back(with_reason_text(to_json(j), language));
     return json_response(200, Json{{"jobs", std::move(list)}});
   }
 
@@ -252,16 +254,21 @@ class RestApi {
   }
 
   Response show_job(const Request& request, const Principal& who) {
-    return or_error(visible_job(request.param("id"), who), 200,
-                    [](const Job& job) { return to_json(job); });
+    const Language language = request_language(request);
+    return or_error(visible_job(request.param("id"), who), 200, [language](const Job& job) {
+      return with_reason_text(to_json(job), language);
+    });
   }
 
   Response history(const Request& request, const Principal& who) {
     if (auto job = visible_job(request.param("id"), who); !job) return Response::error(job.error());
+    const Language language = request_language(request);
     return or_error(engine_.history(request.param("id")), 200,
-                    [](const std::vector<Transition>& history) {
+                    [language](const std::vector<Transition>& history) {
                       Json list = Json::array();
-                      for (const auto& t : history) list.push_back(to_json(t));
+                      for (const auto& t : history) {
+                        list.push_back(with_reason_text(to_json(t), language));
+                      }
                       return Json{{"history", std::move(list)}};
                     });
   }
@@ -341,13 +348,26 @@ class RestApi {
 
   // The web UI's texts in one language: ?lang= (the language the person chose in the UI), else
   // the browser's Accept-Language, else [general] language.
-  Response ui_messages(const Request& request) const {
+  // The language of what people read in an answer: ?lang=, else Accept-Language, else
+  // [general] language.
+  Language request_language(const Request& request) const {
     std::optional<Language> language;
     if (auto lang = request.query_value("lang")) language = parse_language(*lang);
     if (!language) {
       if (auto accept = request.header("Accept-Language")) language = pick_language(*accept);
     }
-    const Language chosen = language.value_or(engine_.settings().language);
+    return language.value_or(engine_.settings().language);
+  }
+
+  // `reason` stays the stored text (English, the same for every reader); `reason_text` is it in
+  // the reader's language (core/reason.hpp).
+  static Json with_reason_text(Json j, Language language) {
+    j["reason_text"] = localize_reason(j.value("reason", std::string()), language);
+    return j;
+  }
+
+  Response ui_messages(const Request& request) const {
+    const Language chosen = request_language(request);
     nlohmann::json texts = nlohmann::json::object();
     for (const MessageKey key : all_message_keys()) {
       const auto name = message_name(key);

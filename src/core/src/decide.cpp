@@ -3,21 +3,28 @@
 
 #include <algorithm>
 
+#include "atdesk/core/messages.hpp"
+#include "atdesk/core/reason.hpp"
+
 namespace atdesk {
 namespace {
 
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+// The reasons are written in English from the catalogue (the stored text; core/reason.hpp shows
+// it in the reader's language).
+constexpr Language kStored = Language::en;
+
+std::string join(const std::vector<std::string>& parts, MessageKey separator) {
   std::string out;
   for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
+    if (!out.empty()) out += message_template(kStored, separator);
     out += p;
   }
   return out;
 }
 
-// "print: ..." / "held: ...": the decision, not its outcome (printing may still fail).
-std::string verb(Action a) {
-  return a == Action::print ? "print" : "held";
+std::string policy_word(Action a) {
+  return message(kStored, a == Action::print ? MessageKey::reason_policy_print
+                                             : MessageKey::reason_policy_hold);
 }
 
 struct Outcome {
@@ -26,44 +33,61 @@ struct Outcome {
   bool by_table = false;  // the mode table was consulted (the reason names it)
 };
 
+std::string unavailable(const std::string& who, const std::string& error, Action policy) {
+  return message(kStored, MessageKey::reason_unavailable,
+                 {{"who", who}, {"error", error}, {"policy", policy_word(policy)}});
+}
+
 // One recipient's answer: its presence through the mode table, or the policy when the chat
 // service could not say. A channel prints when any member can pick the job up.
 Outcome evaluate(const Recipient& r, const PresenceMap& presences, const ModeTable& table,
                  const Policy& policy) {
   const auto it = presences.find(r.key());
   const bool channel = r.kind == RecipientKind::channel;
-  const std::string who = channel ? "channel " + r.address : r.address;
+  const std::string who =
+      channel ? message(kStored, MessageKey::reason_channel, {{"channel", r.address}}) : r.address;
   // S1605: status information could not be acquired.
   if (it == presences.end() || !it->second.available) {
-    const std::string error = it == presences.end()      ? "no presence was reported"
-                              : it->second.error.empty() ? "the chat service gave no reason"
-                                                         : it->second.error;
-    return {policy.presence_unavailable,
-            "presence of " + who + " is unavailable (" + error +
-                "; policy: " + std::string(to_string(policy.presence_unavailable)) + ")"};
+    const std::string error =
+        it == presences.end()      ? message(kStored, MessageKey::reason_no_presence)
+        : it->second.error.empty() ? message(kStored, MessageKey::reason_no_error)
+                                   : it->second.error;
+    return {policy.presence_unavailable, unavailable(who, error, policy.presence_unavailable)};
   }
   const auto& members = it->second.members;
   if (members.empty()) {
-    if (channel) return {Action::hold, "channel " + r.address + " has no members"};
+    if (channel) {
+      return {Action::hold,
+              message(kStored, MessageKey::reason_no_members, {{"channel", r.address}})};
+    }
     return {policy.presence_unavailable,
-            "presence of " + who + " is unavailable (no presence was reported; policy: " +
-                std::string(to_string(policy.presence_unavailable)) + ")"};
+            unavailable(who, message(kStored, MessageKey::reason_no_presence),
+                        policy.presence_unavailable)};
   }
   // S1606-S1607: the mode table.
   std::vector<std::string> states;
   for (const auto& m : members) {
-    std::string state = m.address + " is " + m.presence.describe();
+    std::string state = message(kStored, MessageKey::reason_member,
+                                {{"address", m.address},
+                                 {"availability", presence_word(kStored, m.presence.availability)},
+                                 {"location", presence_word(kStored, m.presence.location)}});
     if (table.lookup(m.presence) == Action::print) {
-      return {Action::print, channel ? state + " (channel " + r.address + ")" : state, true};
+      if (channel) {
+        state = message(kStored, MessageKey::reason_member_in_channel,
+                        {{"member", state}, {"channel", r.address}});
+      }
+      return {Action::print, std::move(state), true};
     }
     states.push_back(std::move(state));
   }
   if (channel) {
     return {Action::hold,
-            "no member of channel " + r.address + " can pick it up (" + join(states, ", ") + ")",
+            message(kStored, MessageKey::reason_nobody_can,
+                    {{"channel", r.address},
+                     {"states", join(states, MessageKey::reason_list_separator)}}),
             true};
   }
-  return {Action::hold, join(states, ", "), true};
+  return {Action::hold, join(states, MessageKey::reason_list_separator), true};
 }
 
 }  // namespace
@@ -76,12 +100,15 @@ Decision decide(const Job& job, std::span<const Recipient> recipients, const Pre
   // S1603: no user information for this sender.
   if (recipients.empty()) {
     d.action = policy.unknown_sender;
-    d.reason = verb(d.action) + ": sender " + job.sender.display() +
-               " is not in the recipient table (policy: " + std::string(to_string(d.action)) + ")";
+    d.reason = message(kStored,
+                       d.action == Action::print ? MessageKey::reason_unknown_sender_print
+                                                 : MessageKey::reason_unknown_sender_held,
+                       {{"sender", job.sender.display()}});
     return d;
   }
 
-  const std::string table_note = " (table '" + table.name() + "')";
+  const std::string table_note =
+      message(kStored, MessageKey::reason_table, {{"table", table.name()}});
   std::vector<std::string> holds;
   bool by_table = false;
   std::vector<std::string> seen;  // a recipient matched by two rules counts once
@@ -92,14 +119,17 @@ Decision decide(const Job& job, std::span<const Recipient> recipients, const Pre
     auto outcome = evaluate(r, presences, table, policy);
     if (outcome.action == Action::print) {
       d.action = Action::print;
-      d.reason = "print: " + outcome.why + (outcome.by_table ? table_note : "");
+      d.reason = message(kStored, MessageKey::reason_print,
+                         {{"why", outcome.why}, {"table", outcome.by_table ? table_note : ""}});
       return d;
     }
     by_table = by_table || outcome.by_table;
     holds.push_back(std::move(outcome.why));
   }
   d.action = Action::hold;
-  d.reason = "held: " + join(holds, "; ") + (by_table ? table_note : "");
+  d.reason = message(
+      kStored, MessageKey::reason_held,
+      {{"why", join(holds, MessageKey::reason_separator)}, {"table", by_table ? table_note : ""}});
   return d;
 }
 

@@ -107,14 +107,14 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
   job.incomplete = doc.incomplete;
   job.size_bytes = doc.data.size();
   job.received_at = job.updated_at = deps_.clock.now();
-  job.reason = "stored, waiting for a decision";
+  job.reason = message(Language::en, MessageKey::reason_stored);
   if (doc.owner_unknown) {
     // Kept with the job (recipients and print_problem are stored) so that a restart before the
     // decision holds it the same way, and presence changes never release it.
     job.recipients = std::move(doc.owner_unknown->hold_for);
     job.print_problem = PrintProblem::owner_unknown;
-    job.reason = "held: " + doc.owner_unknown->why +
-                 "; it prints only when a person releases it, whatever anyone's presence";
+    job.reason =
+        message(Language::en, MessageKey::reason_owner_unknown, {{"why", doc.owner_unknown->why}});
   }
 
   // Durable first: the document (fsync'd), then the row. Only then is the receipt confirmed.
@@ -247,7 +247,7 @@ Decision Engine::Impl::decide_job(Job& job, const std::string& rule_printer) {
     d.printer = rule_printer;
     std::string names;
     for (const auto& p : paused) names += (names.empty() ? "" : ", ") + p;
-    d.reason = "held: " + names + " asked to hold everything until 'resume'";
+    d.reason = message(Language::en, MessageKey::reason_paused, {{"names", names}});
   } else {
     const auto presences = gather_presence(effective);
     d = decide(job, effective, presences, mode, settings_.policy, rule_printer);

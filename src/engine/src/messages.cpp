@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <chrono>
 
+#include "atdesk/core/reason.hpp"
 #include "engine_impl.hpp"
 
 namespace atdesk::engine {
@@ -58,7 +59,7 @@ std::string Engine::Impl::held_text(const Job& job, Language language) const {
                   {"incomplete", job.incomplete ? message(language, MessageKey::incomplete_suffix)
                                                 : std::string()},
                   {"received", local_time(job.received_at, language)},
-                  {"why", job.reason},
+                  {"why", localize_reason(job.reason, language)},
                   {"id", std::string(job.id.short_id())}});
 }
 

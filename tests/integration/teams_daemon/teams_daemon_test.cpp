@@ -101,6 +101,8 @@ class TeamsDaemon : public ::testing::Test {
     tenant_->set_presence("alice-id", "Busy", "InACall", "office");
     tenant_->set_presence("mallory-id", "Busy", "InAMeeting", "office");
     tenant_->set_presence("bob-id", "Away", "Away", "remote");
+    // Bob's user resource says Japanese (preferredLanguage); alice's and mallory's say nothing.
+    tenant_->set_preferred_language("bob-id", "ja-JP");
     std::ofstream toml(dir_ + "/atdesk.toml");
     toml << "[server]\nlisten = \"127.0.0.1:" << api_port_ << "\"\n"
          << "[storage]\nstate_dir = \"" << dir_ << "/state\"\n"
@@ -323,7 +325,8 @@ class TeamsDaemon : public ::testing::Test {
     return out;
   }
   static std::optional<Json> wait_notice(const std::string& user_id, Steady::time_point since,
-                                         const std::string& needle) {
+                                         const std::string& needle,
+                                         std::chrono::seconds within = 15s) {
     std::optional<Json> found;
     eventually(
         [&] {
@@ -337,7 +340,7 @@ class TeamsDaemon : public ::testing::Test {
           }
           return false;
         },
-        15s);
+        within);
     return found;
   }
 
@@ -751,6 +754,30 @@ TEST_F(TeamsDaemon, ChatMessageThrottlingDoesNotHoldUpPresenceDecisions) {
   }
   EXPECT_LE(posts, 3u);  // mallory's notice, and at most alice's Printed notice and one more
   tenant_->throttle_chat_posts(false);
+}
+
+// The language of a notice from Graph: bob's preferredLanguage is ja-JP and his rule sets none,
+// so his notice is in Japanese, reason included; alice's resource has none (her notices in (a)
+// are English, [general] language).
+TEST_F(TeamsDaemon, NoticeInThePreferredLanguageOfTheUserResource) {
+  add_rule("0311113333", "user:teams:" + kBob);
+  const auto since = Steady::now();
+  const auto j = submit("0311113333");
+  const std::string id = j.value("id", "");
+  ASSERT_TRUE(wait_state(id, "held")) << state_of(id);  // bob is away
+  // Chat posts may still wait out a Retry-After of 30 s that the test before provoked.
+  const auto notice = wait_notice("bob-id", since, j.value("short_id", "?"), 60s);
+  ASSERT_TRUE(notice) << "no notice for job " << j.value("short_id", "") << " in bob's chat";
+  const std::string html = notice->at("body").at("content").get<std::string>();
+  EXPECT_NE(html.find("を保留しています"), std::string::npos) << html;
+  EXPECT_NE(html.find("理由: 保留: bob@contoso.com は退席中・リモート"), std::string::npos) << html;
+  // Read with the application token, once.
+  std::size_t reads = 0;
+  for (const auto& r : graph_->received("GET", "/v1.0/users/bob-id")) {
+    EXPECT_NE(r.target.find("preferredLanguage"), std::string::npos) << r.target;
+    ++reads;
+  }
+  EXPECT_EQ(reads, 1u);
 }
 
 }  // namespace

@@ -683,6 +683,26 @@ TEST_F(RestApiTest, HeldForBusyRecipientThenPrintedWhenPresenceTurnsToPrint) {
   EXPECT_NE(
       call("GET", "/api/v1/jobs/" + id).as_json().at("reason").get<std::string>().find("busy"),
       std::string::npos);
+  // `reason` is the stored text whatever the reader's language; `reason_text` is in the
+  // language asked for (?lang=, else Accept-Language), in the job, the list and the history.
+  const auto shown = call("GET", "/api/v1/jobs/" + id + "?lang=ja").as_json();
+  const auto stored = shown.at("reason").get<std::string>();
+  EXPECT_TRUE(stored.starts_with("held: alice is busy, office")) << stored;
+  EXPECT_TRUE(shown.at("reason_text")
+                  .get<std::string>()
+                  .starts_with("保留: alice は取り込み中・オフィス（モード表「"))
+      << shown.at("reason_text");
+  EXPECT_EQ(call("GET", "/api/v1/jobs/" + id + "?lang=en").as_json().at("reason_text"), stored);
+  const auto listed = call("GET", "/api/v1/jobs?lang=ja").as_json().at("jobs");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].at("reason_text"), shown.at("reason_text"));
+  const auto history =
+      call("GET", "/api/v1/jobs/" + id + "/history?lang=ja").as_json().at("history");
+  ASSERT_FALSE(history.empty());
+  EXPECT_EQ(history.back().at("reason_text"), shown.at("reason_text"));
+  const auto received = history.front().at("reason_text").get<std::string>();
+  EXPECT_TRUE(received.starts_with("+81312345678 から ") && received.ends_with(" ページを受信"))
+      << received;
   json messages;
   ASSERT_TRUE(eventually([&] {
     messages = call("GET", "/api/v1/messages?to=user%3Alocal%3Aalice").as_json().at("messages");

@@ -539,22 +539,31 @@ TEST_F(WebTest, MessagesInBothLanguagesAndEveryKeyThePagesUseExists) {
   EXPECT_EQ(pick({{"Accept-Language", "en"}}, "/api/v1/ui-messages?lang=ja"), "ja");
   EXPECT_EQ(pick({{"Accept-Language", "ja"}}, "/api/v1/ui-messages?lang=xx"), "ja");
 
-  // The keys the embedded pages ask for.
+  // The keys the embedded pages ask for: t('key'), data-i18n="key", data-i18n-label="key"; and
+  // the prefixes of named('prefix_', value) (a value of the API by its name), each with keys.
   std::set<std::string> used;
-  const std::regex call_site(R"(\bt\('([a-z_]+)')"), attribute(R"re(data-i18n="([a-z_]+)")re");
+  std::set<std::string> prefixes;
+  const std::regex call_site(R"(\bt\('([a-z_]+)'[,)])"),
+      attribute(R"re(data-i18n(?:-label)?="([a-z_]+)")re"), named(R"(\bnamed\('([a-z_]+)',)");
   for (const auto& asset : web_assets()) {
     const std::string text(asset.body);
-    for (const auto* re : {&call_site, &attribute}) {
+    for (const auto* re : {&call_site, &attribute, &named}) {
       for (auto it = std::sregex_iterator(text.begin(), text.end(), *re);
            it != std::sregex_iterator(); ++it) {
-        used.insert((*it)[1]);
+        (re == &named ? prefixes : used).insert((*it)[1]);
       }
     }
   }
-  ASSERT_GT(used.size(), 30u);
+  ASSERT_GT(used.size(), 150u);
   for (const auto& key : used) {
     EXPECT_TRUE(by_language["en"].contains(key)) << key;
     EXPECT_TRUE(by_language["ja"].contains(key)) << key;
+  }
+  ASSERT_GE(prefixes.size(), 7u);  // state_, presence_, action_, printer_, service_, role_, day_
+  for (const auto& prefix : prefixes) {
+    std::size_t found = 0;
+    for (const auto& [key, text] : by_language["ja"].items()) found += key.starts_with(prefix);
+    EXPECT_GE(found, 2u) << prefix;
   }
 }
 

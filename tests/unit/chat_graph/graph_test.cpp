@@ -501,6 +501,58 @@ TEST_F(GraphTest, TokensAreStoredSealed) {
 // Microsoft identity platform, "OAuth 2.0 authorization code flow" with PKCE (RFC 7636): the
 // authorize URL carries an S256 challenge and a state; the code is redeemed with the verifier,
 // which the stand-in checks against the challenge as the identity platform does.
+// The language for notices: the user resource's preferredLanguage (Graph "user resource type";
+// "Get user" with $select), read once per user; 403 (Authorization_RequestDenied: the
+// application lacks User.Read.All) and 404 give "" so the rule or [general] language decides.
+TEST_F(GraphTest, PreferredLanguageFromTheUserResourceReadOnce) {
+  // Graph "Get user": the user resource with the selected properties.
+  graph_.on("GET", "/v1.0/users/alice-id", [](const Received&) {
+    return Reply{200, R"({"id":"alice-id","preferredLanguage":"ja-JP"})"};
+  });
+  // Graph error responses ("Microsoft Graph error responses and resource types").
+  graph_.on("GET", "/v1.0/users/bob-id", [](const Received&) {
+    return Reply{
+        403,
+        R"({"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}})"};
+  });
+  graph_.on("GET", "/v1.0/users/carol-id", [](const Received&) {
+    return Reply{200, R"({"id":"carol-id","preferredLanguage":null})"};
+  });
+  {
+    std::lock_guard lock(mutex_);
+    users_["carol%40contoso.com"] = "carol-id";
+    users_["dave%40contoso.com"] = "dave-id";  // its user resource is gone: 404
+  }
+  EXPECT_EQ(service().language("alice@contoso.com"), "ja-JP");
+  EXPECT_EQ(service().language("Alice@Contoso.com"), "ja-JP");  // one user, any case
+  EXPECT_EQ(service().language("bob@contoso.com"), "");
+  EXPECT_EQ(service().language("carol@contoso.com"), "");
+  EXPECT_EQ(service().language("dave@contoso.com"), "");
+  EXPECT_EQ(service().language("nobody@contoso.com"), "");
+  const auto reads = [this](const std::string& id) {
+    std::size_t n = 0;
+    for (const auto& r : graph_.received("GET", "/v1.0/users/" + id)) {
+      EXPECT_NE(r.target.find("$select=id,preferredLanguage"), std::string::npos) << r.target;
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(reads("alice-id"), 1u);
+  EXPECT_EQ(reads("bob-id"), 1u);
+  EXPECT_EQ(reads("dave-id"), 1u);
+  // Asked again: from the cache, refusals included.
+  EXPECT_EQ(service().language("alice@contoso.com"), "ja-JP");
+  EXPECT_EQ(service().language("bob@contoso.com"), "");
+  EXPECT_EQ(service().language("dave@contoso.com"), "");
+  EXPECT_EQ(reads("alice-id"), 1u);
+  EXPECT_EQ(reads("bob-id"), 1u);
+  EXPECT_EQ(reads("dave-id"), 1u);
+  // Application token, as for every directory read.
+  for (const auto& r : graph_.received("GET", "/v1.0/users/alice-id")) {
+    EXPECT_TRUE(r.authorization.starts_with("Bearer app-token-")) << r.authorization;
+  }
+}
+
 TEST_F(GraphTest, BrowserSignInWithPkce) {
   auto url_decode = [](const std::string& v) { return form_of("x=" + v).at("x"); };
   std::string challenge;

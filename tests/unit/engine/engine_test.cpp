@@ -767,6 +767,14 @@ TEST_F(EngineTest, NoticesAndRepliesAreInTheRulesLanguage) {
   const auto en = messages("user:local:bob").front().text;
   EXPECT_TRUE(en.starts_with("Fax from +81312345678 (2 pages) received 2026-11-24 10:00 is held."))
       << en;
+  // The reason: stored in English (the same for everyone), in each notice in its language.
+  const auto stored = engine_->job(job.id.str())->reason;
+  EXPECT_TRUE(stored.starts_with("held: alice is busy, remote; bob is busy, remote")) << stored;
+  EXPECT_NE(
+      ja.find("\n理由: 保留: alice は取り込み中・リモート。bob は取り込み中・リモート（モード表「"),
+      std::string::npos)
+      << ja;
+  EXPECT_NE(en.find("\nWhy: " + stored + "\n"), std::string::npos) << en;
   // The rules keep their languages through the engine's listing.
   auto rules = engine_->recipient_rules();
   ASSERT_TRUE(rules);

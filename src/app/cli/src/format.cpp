@@ -1,6 +1,7 @@
 #include "atdesk/cli/format.hpp"
 
 #include "atdesk/core/messages.hpp"
+#include "atdesk/core/reason.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,6 +11,48 @@ namespace atdesk::cli {
 namespace {
 
 using nlohmann::json;
+using enum MessageKey;
+
+std::string say(Language language, MessageKey key) {
+  return message(language, key);
+}
+
+// A value of the API people read ("held", "busy", "print") in `language`; English keeps the
+// API's own word, which scripts and the docs use.
+std::string value_word(Language language, const std::string& value) {
+  if (language == Language::en || value.empty()) return value;
+  static const std::vector<std::pair<std::string_view, MessageKey>> kWords = {
+      {"received", web_state_received},
+      {"stored", web_state_stored},
+      {"held", web_state_held},
+      {"releasing", web_state_releasing},
+      {"printing", web_state_printing},
+      {"printed", web_state_printed},
+      {"failed", web_state_failed},
+      {"deleted", web_state_deleted},
+      {"expired", web_state_expired},
+      {"print", reason_policy_print},
+      {"hold", reason_policy_hold},
+      {"available", reason_presence_available},
+      {"busy", reason_presence_busy},
+      {"do_not_disturb", reason_presence_do_not_disturb},
+      {"away", reason_presence_away},
+      {"be_right_back", reason_presence_be_right_back},
+      {"offline", reason_presence_offline},
+      {"unknown", reason_presence_unknown},
+      {"office", reason_presence_office},
+      {"remote", reason_presence_remote},
+      {"time_off", reason_presence_time_off},
+      {"idle", web_printer_idle},
+      {"processing", web_printer_processing},
+      {"stopped", web_printer_stopped},
+      {"unreachable", web_printer_unreachable},
+  };
+  for (const auto& [word, key] : kWords) {
+    if (value == word) return message(language, key);
+  }
+  return value;
+}
 
 const json& field(const json& object, std::string_view key) {
   static const json kNull;  // constant, never written: a missing field reads as null
@@ -18,15 +61,15 @@ const json& field(const json& object, std::string_view key) {
   return it == object.end() ? kNull : *it;
 }
 
-std::string scalar(const json& value) {
+std::string scalar(const json& value, Language language = Language::en) {
   if (value.is_null()) return "";
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+  if (value.is_boolean()) return say(language, value.get<bool>() ? cli_yes : cli_no);
   if (value.is_array()) {
     std::string out;
     for (const auto& item : value) {
       if (!out.empty()) out += ", ";
-      out += scalar(item);
+      out += scalar(item, language);
     }
     return out;
   }
@@ -39,11 +82,11 @@ const json& array_or_empty(const json& value) {
 }
 
 // "busy, remote" from a Presence object; "" for null.
-std::string presence_cell(const json& presence) {
+std::string presence_cell(const json& presence, Language language) {
   if (!presence.is_object()) return "";
-  std::string out = cell(presence, "availability");
+  std::string out = value_word(language, cell(presence, "availability"));
   const std::string location = cell(presence, "location");
-  if (!location.empty()) out += ", " + location;
+  if (!location.empty()) out += ", " + value_word(language, location);
   return out;
 }
 
@@ -125,47 +168,49 @@ std::string format_fields(const Fields& fields) {
   return out;
 }
 
-std::string format_job(const json& job) {
-  Fields fields = {
-      {"id", cell(job, "id")},         {"short id", cell(job, "short_id")},
-      {"state", cell(job, "state")},   {"reason", cell(job, "reason")},
-      {"source", cell(job, "source")},
-  };
+std::string format_job(const json& job, Language language) {
+  const auto l = [language](MessageKey key) { return say(language, key); };
+  // The stored reason (English) in the reader's language (core/reason.hpp).
+  const std::string reason = localize_reason(cell(job, "reason"), language);
+  Fields fields = {{l(cli_field_id), cell(job, "id")},
+                   {l(cli_field_short_id), cell(job, "short_id")},
+                   {l(cli_field_state), value_word(language, cell(job, "state"))}};
+  if (!reason.empty()) fields.emplace_back(l(cli_field_reason), reason);
+  fields.emplace_back(l(cli_field_source), cell(job, "source"));
   // Only the sender fields that are set: most senders have one or two.
-  static constexpr std::array<std::pair<const char*, const char*>, 9> kSender = {{
-      {"display", "sender"},
-      {"fax", "sender fax"},
-      {"tsi", "sender tsi"},
-      {"caller_id", "caller id"},
-      {"sip_uri", "sender sip"},
-      {"email", "sender e-mail"},
-      {"ip", "sender ip"},
-      {"ipp_user", "sender ipp user"},
-      {"called", "called"},
+  static constexpr std::array<std::pair<const char*, MessageKey>, 9> kSender = {{
+      {"display", cli_field_sender},
+      {"fax", cli_field_sender_fax},
+      {"tsi", cli_field_sender_tsi},
+      {"caller_id", cli_field_caller_id},
+      {"sip_uri", cli_field_sender_sip},
+      {"email", cli_field_sender_email},
+      {"ip", cli_field_sender_ip},
+      {"ipp_user", cli_field_sender_ipp_user},
+      {"called", cli_field_called},
   }};
   const json& sender = field(job, "sender");
   for (const auto& [key, label] : kSender) {
     std::string value = cell(sender, key);
-    if (!value.empty()) fields.emplace_back(label, std::move(value));
+    if (!value.empty()) fields.emplace_back(l(label), std::move(value));
   }
   std::string format = cell(job, "format");
   std::string pages = cell(job, "pages");
   if (field(job, "incomplete").is_boolean() && field(job, "incomplete").get<bool>()) {
-    pages += " (incomplete)";
+    pages += l(cli_incomplete);
   }
   fields.insert(fields.end(), {
-                                  {"document", cell(job, "document_name")},
-                                  {"format", format},
-                                  {"pages", pages},
-                                  {"size", size_cell(field(job, "size_bytes"))},
-                                  {"received", cell(job, "received_at")},
-                                  {"updated", cell(job, "updated_at")},
-                                  {"recipients", cell(job, "recipients")},
-                                  {"mode table", cell(job, "mode_table")},
-                                  {"printer", cell(job, "printer")},
-                                  {"print attempts", cell(job, "print_attempts")},
+                                  {l(cli_field_document), cell(job, "document_name")},
+                                  {l(cli_field_format), format},
+                                  {l(cli_field_pages), pages},
+                                  {l(cli_field_size), size_cell(field(job, "size_bytes"))},
+                                  {l(cli_field_received), cell(job, "received_at")},
+                                  {l(cli_field_updated), cell(job, "updated_at")},
+                                  {l(cli_field_recipients), cell(job, "recipients")},
+                                  {l(cli_field_mode_table), cell(job, "mode_table")},
+                                  {l(cli_field_printer), cell(job, "printer")},
+                                  {l(cli_field_print_attempts), cell(job, "print_attempts")},
                               });
-  std::erase_if(fields, [](const auto& f) { return f.first == "reason" && f.second.empty(); });
   return format_fields(fields);
 }
 
@@ -174,8 +219,9 @@ std::string format_job_list(const json& jobs, Language language) {
   for (const auto& job : array_or_empty(jobs)) {
     std::string sender = cell(field(job, "sender"), "display");
     if (sender.empty()) sender = cell(field(job, "sender"), "fax");
-    rows.push_back({cell(job, "short_id"), cell(job, "state"), cell(job, "received_at"), sender,
-                    cell(job, "pages"), cell(job, "recipients"), cell(job, "reason")});
+    rows.push_back({cell(job, "short_id"), value_word(language, cell(job, "state")),
+                    cell(job, "received_at"), sender, cell(job, "pages"), cell(job, "recipients"),
+                    localize_reason(cell(job, "reason"), language)});
   }
   auto label = [language](MessageKey key) { return message(language, key); };
   return format_table({label(MessageKey::cli_col_id), label(MessageKey::cli_col_state),
@@ -185,13 +231,17 @@ std::string format_job_list(const json& jobs, Language language) {
                       rows);
 }
 
-std::string format_history(const json& history) {
+std::string format_history(const json& history, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& t : array_or_empty(history)) {
-    rows.push_back(
-        {cell(t, "at"), cell(t, "from"), cell(t, "to"), cell(t, "actor"), cell(t, "reason")});
+    rows.push_back({cell(t, "at"), value_word(language, cell(t, "from")),
+                    value_word(language, cell(t, "to")), cell(t, "actor"),
+                    localize_reason(cell(t, "reason"), language)});
   }
-  return format_table({"AT", "FROM", "TO", "ACTOR", "REASON"}, rows);
+  return format_table(
+      {say(language, cli_col_at), say(language, cli_col_from), say(language, cli_col_to),
+       say(language, cli_col_actor), say(language, cli_col_reason)},
+      rows);
 }
 
 std::string format_rule(const json& rule, Language language) {
@@ -217,7 +267,7 @@ std::string format_rules(const json& rules, Language language) {
                       rows);
 }
 
-std::string format_mode_tables(const json& modes) {
+std::string format_mode_tables(const json& modes, Language language) {
   std::vector<std::vector<std::string>> rows;
   const std::string active = cell(modes, "active");
   for (const auto& t : array_or_empty(field(modes, "tables"))) {
@@ -228,12 +278,15 @@ std::string format_mode_tables(const json& modes) {
       if (!row.is_object()) continue;
       for (const auto& [location, action] : row.items()) prints += action == "print" ? 1 : 0;
     }
-    rows.push_back({cell(t, "name"), is_active ? "yes" : "", std::to_string(prints) + "/28"});
+    rows.push_back(
+        {cell(t, "name"), is_active ? say(language, cli_yes) : "", std::to_string(prints) + "/28"});
   }
-  return format_table({"NAME", "ACTIVE", "PRINT CELLS"}, rows);
+  return format_table({say(language, cli_col_name), say(language, cli_col_active),
+                       say(language, cli_col_print_cells)},
+                      rows);
 }
 
-std::string format_mode_table(const json& table) {
+std::string format_mode_table(const json& table, Language language) {
   static constexpr std::array<const char*, 7> kAvailabilities = {
       "available", "busy", "do_not_disturb", "away", "be_right_back", "offline", "unknown"};
   static constexpr std::array<const char*, 4> kLocations = {"office", "remote", "time_off",
@@ -241,79 +294,106 @@ std::string format_mode_table(const json& table) {
   const json& cells = field(table, "cells");
   std::vector<std::vector<std::string>> rows;
   for (const char* availability : kAvailabilities) {
-    std::vector<std::string> row = {availability};
+    std::vector<std::string> row = {value_word(language, availability)};
     for (const char* location : kLocations) {
       std::string action = cell(field(cells, availability), location);
-      row.push_back(action.empty() ? "hold" : action);  // the API's rule: missing cells hold
+      // The API's rule: missing cells hold.
+      row.push_back(value_word(language, action.empty() ? "hold" : action));
     }
     rows.push_back(std::move(row));
   }
   const bool active = field(table, "active").is_boolean() && field(table, "active").get<bool>();
-  return "table: " + cell(table, "name") + (active ? " (active)" : "") + "\n" +
-         format_table({"AVAILABILITY", "OFFICE", "REMOTE", "TIME_OFF", "UNKNOWN"}, rows);
+  return message(language, cli_mode_table_title,
+                 {{"name", cell(table, "name")},
+                  {"active", active ? say(language, cli_active_mark) : ""}}) +
+         "\n" +
+         format_table({say(language, cli_col_availability), say(language, cli_col_office),
+                       say(language, cli_col_remote), say(language, cli_col_time_off),
+                       say(language, cli_col_unknown)},
+                      rows);
 }
 
-std::string format_schedule(const json& schedule) {
-  std::string out = format_fields({{"time zone", cell(schedule, "time_zone")},
-                                   {"default table", cell(schedule, "default_table")},
-                                   {"holiday table", cell(schedule, "holiday_table")},
-                                   {"holidays", cell(schedule, "holidays")}});
+std::string format_schedule(const json& schedule, Language language) {
+  std::string out =
+      format_fields({{say(language, cli_field_time_zone), cell(schedule, "time_zone")},
+                     {say(language, cli_field_default_table), cell(schedule, "default_table")},
+                     {say(language, cli_field_holiday_table), cell(schedule, "holiday_table")},
+                     {say(language, cli_field_holidays), cell(schedule, "holidays")}});
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : array_or_empty(field(schedule, "rules"))) {
     rows.push_back({cell(r, "table"), cell(r, "days"), cell(r, "start"), cell(r, "end")});
   }
-  return out + "\n" + format_table({"TABLE", "DAYS", "START", "END"}, rows);
+  return out + "\n" +
+         format_table({say(language, cli_col_table), say(language, cli_col_days),
+                       say(language, cli_col_start), say(language, cli_col_end)},
+                      rows);
 }
 
-std::string format_presence(const json& presence) {
-  return format_fields({{"availability", cell(presence, "availability")},
-                        {"location", cell(presence, "location")},
-                        {"status", cell(presence, "status_text")},
-                        {"observed", cell(presence, "observed_at")}});
+std::string format_presence(const json& presence, Language language) {
+  return format_fields(
+      {{say(language, cli_field_availability),
+        value_word(language, cell(presence, "availability"))},
+       {say(language, cli_field_location), value_word(language, cell(presence, "location"))},
+       {say(language, cli_field_status), cell(presence, "status_text")},
+       {say(language, cli_field_observed), cell(presence, "observed_at")}});
 }
 
-std::string format_presence_list(const json& recipients) {
+std::string format_presence_list(const json& recipients, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : array_or_empty(recipients)) {
-    rows.push_back({cell(r, "recipient"), presence_cell(field(r, "presence")), cell(r, "action"),
-                    cell(r, "held_jobs"), cell(r, "error")});
+    rows.push_back({cell(r, "recipient"), presence_cell(field(r, "presence"), language),
+                    value_word(language, cell(r, "action")), cell(r, "held_jobs"),
+                    cell(r, "error")});
     // Members of a channel recipient, indented under it.
     for (const auto& m : array_or_empty(field(r, "members"))) {
-      rows.push_back({"  " + cell(m, "address"), presence_cell(field(m, "presence")), "", "", ""});
+      rows.push_back(
+          {"  " + cell(m, "address"), presence_cell(field(m, "presence"), language), "", "", ""});
     }
   }
-  return format_table({"RECIPIENT", "PRESENCE", "ACTION", "HELD", "ERROR"}, rows);
+  return format_table(
+      {say(language, cli_col_recipient), say(language, cli_col_presence),
+       say(language, cli_col_action), say(language, cli_col_held), say(language, cli_col_error)},
+      rows);
 }
 
-std::string format_messages(const json& messages) {
+std::string format_messages(const json& messages, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : array_or_empty(messages)) {
     rows.push_back({cell(m, "seq"), cell(m, "at"), cell(m, "to"), cell(m, "job_id"),
-                    cell(m, "has_preview"), cell(m, "text")});
+                    scalar(field(m, "has_preview"), language), cell(m, "text")});
   }
-  return format_table({"SEQ", "AT", "TO", "JOB", "PREVIEW", "TEXT"}, rows);
+  return format_table(
+      {say(language, cli_col_seq), say(language, cli_col_at), say(language, cli_col_to_address),
+       say(language, cli_col_job), say(language, cli_col_preview), say(language, cli_col_text)},
+      rows);
 }
 
-std::string format_printers(const json& printers) {
+std::string format_printers(const json& printers, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : array_or_empty(printers)) {
     const bool is_default = field(p, "default").is_boolean() && field(p, "default").get<bool>();
-    std::string state = cell(p, "state");
+    std::string state = value_word(language, cell(p, "state"));
     const std::string reasons = cell(p, "state_reasons");
     if (!reasons.empty() && reasons != "none") state += " (" + reasons + ")";
-    rows.push_back(
-        {cell(p, "name"), is_default ? "yes" : "", state, cell(p, "uri"), cell(p, "message")});
+    rows.push_back({cell(p, "name"), is_default ? say(language, cli_yes) : "", state,
+                    cell(p, "uri"), cell(p, "message")});
   }
-  return format_table({"NAME", "DEFAULT", "STATE", "URI", "MESSAGE"}, rows);
+  return format_table(
+      {say(language, cli_col_name), say(language, cli_col_default), say(language, cli_col_state),
+       say(language, cli_col_uri), say(language, cli_col_message)},
+      rows);
 }
 
-std::string format_audit(const json& entries) {
+std::string format_audit(const json& entries, Language language) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : array_or_empty(entries)) {
     rows.push_back({cell(e, "id"), cell(e, "at"), cell(e, "actor"), cell(e, "action"),
                     cell(e, "subject"), cell(e, "detail")});
   }
-  return format_table({"ID", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"}, rows);
+  return format_table({say(language, cli_col_id), say(language, cli_col_at),
+                       say(language, cli_col_actor), say(language, cli_col_action),
+                       say(language, cli_col_subject), say(language, cli_col_detail)},
+                      rows);
 }
 
 }  // namespace atdesk::cli

@@ -8,17 +8,22 @@
 
 #include "atdesk/cli/exit_code.hpp"
 #include "atdesk/core/job.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/core/mode_table.hpp"
 #include "atdesk/core/presence.hpp"
 
 namespace atdesk::cli {
 namespace {
 
-// A usage error found after CLI11 accepted the words (a state or availability name).
-ParseOutcome usage_error(const std::string& message) {
+// A usage error found after CLI11 accepted the words (a state or availability name), or CLI11's
+// own in Japanese: the words around the detail follow the language of the output; the detail
+// names the option and stays in English.
+ParseOutcome usage_error(const std::string& message, Language language) {
   ParseOutcome outcome;
   outcome.exit_code = to_int(ExitCode::usage);
-  outcome.err = "atdesk: " + message + "\nRun with --help for more information.\n";
+  outcome.err =
+      "atdesk: " + atdesk::message(language, MessageKey::cli_usage_refused, {{"error", message}}) +
+      "\n" + atdesk::message(language, MessageKey::cli_usage_more) + "\n";
   return outcome;
 }
 
@@ -288,11 +293,16 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
     outcome.exit_code = code == 0 ? 0 : to_int(ExitCode::usage);
     outcome.out = out.str();
     outcome.err = err.str();
+    const Language language = parse_language(language_flag).value_or(inv.global.language);
+    if (code != 0 && language != Language::en) {
+      const std::string detail = outcome.err.substr(0, outcome.err.find('\n'));
+      outcome.err = usage_error(detail, language).err;
+    }
     return outcome;
   }
 
   auto found = std::ranges::find_if(leaves, [](const auto& l) { return l.first->parsed(); });
-  if (found == leaves.end()) return usage_error("no command given");
+  if (found == leaves.end()) return usage_error("no command given", inv.global.language);
   inv.command = found->second;
   inv.text = join(words, " ");
   if (!language_flag.empty()) {
@@ -305,7 +315,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
     if (env.token && !env.token->empty()) inv.global.token = env.token;
     if (env.token_file && !env.token_file->empty()) inv.global.token_file = *env.token_file;
   }
-  if (auto problem = normalize(inv)) return usage_error(*problem);
+  if (auto problem = normalize(inv)) return usage_error(*problem, inv.global.language);
 
   ParseOutcome outcome;
   outcome.invocation = std::move(inv);

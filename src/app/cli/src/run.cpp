@@ -9,11 +9,13 @@
 #include "atdesk/cli/exit_code.hpp"
 #include "atdesk/cli/format.hpp"
 #include "atdesk/cli/token.hpp"
+#include "atdesk/core/messages.hpp"
 
 namespace atdesk::cli {
 namespace {
 
 using nlohmann::json;
+using enum MessageKey;
 
 constexpr std::string_view kApi = "/api/v1";
 
@@ -56,7 +58,8 @@ std::string job_path(const std::string& id) {
 }
 
 // "atdeskd said: ..." from an error body {"error":{"code","message"}}, or the body's first line.
-Failure http_failure(const Response& response) {
+// atdeskd's detail stays as it wrote it (it names the field); the words around it follow --lang.
+Failure http_failure(const Response& response, Language language) {
   std::string message;
   std::string code;
   json body = json::parse(response.body, nullptr, false);
@@ -68,25 +71,31 @@ Failure http_failure(const Response& response) {
     message = response.body.substr(0, response.body.find('\n'));
     if (message.size() > 200) message.resize(200);
   }
-  if (message.empty()) message = "atdeskd answered with an error";
-  std::string status = "HTTP " + std::to_string(response.status);
-  if (!code.empty()) status += ", " + code;
-  return Failure{exit_code_for_status(response.status), message + " (" + status + ")"};
+  if (message.empty()) message = atdesk::message(language, cli_server_failed);
+  return Failure{exit_code_for_status(response.status),
+                 atdesk::message(language, cli_server_error,
+                                 {{"message", message},
+                                  {"status", std::to_string(response.status)},
+                                  {"code", code.empty() ? "" : ", " + code}})};
 }
 
-Outcome<json> read_json_file(const std::string& file) {
+Outcome<json> read_json_file(const std::string& file, Language language) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return failure(ExitCode::usage, file + ": cannot open the file");
+  if (!in) return failure(ExitCode::usage, message(language, cli_cannot_open, {{"file", file}}));
   json value = json::parse(in, nullptr, false);
-  if (value.is_discarded()) return failure(ExitCode::usage, file + ": not valid JSON");
+  if (value.is_discarded()) {
+    return failure(ExitCode::usage, message(language, cli_not_json_file, {{"file", file}}));
+  }
   return value;
 }
 
-Outcome<std::string> read_text_file(const std::string& file) {
+Outcome<std::string> read_text_file(const std::string& file, Language language) {
   std::ifstream in(file, std::ios::binary);
-  if (!in) return failure(ExitCode::usage, file + ": cannot open the file");
+  if (!in) return failure(ExitCode::usage, message(language, cli_cannot_open, {{"file", file}}));
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) return failure(ExitCode::usage, file + ": cannot read the file");
+  if (in.bad()) {
+    return failure(ExitCode::usage, message(language, cli_cannot_read, {{"file", file}}));
+  }
   return text;
 }
 
@@ -99,7 +108,7 @@ bool is_toml_file(const std::string& file) {
 }
 
 Done write_output(const std::string& file, const std::string& data, std::ostream& out,
-                  bool announce) {
+                  bool announce, Language language) {
   if (file == "-") {
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     out.flush();
@@ -108,8 +117,11 @@ Done write_output(const std::string& file, const std::string& data, std::ostream
   std::ofstream f(file, std::ios::binary | std::ios::trunc);
   if (f) f.write(data.data(), static_cast<std::streamsize>(data.size()));
   f.close();
-  if (!f) return failure(ExitCode::error, file + ": cannot write the file");
-  if (announce) out << "wrote " << file << " (" << data.size() << " bytes)\n";
+  if (!f) return failure(ExitCode::error, message(language, cli_cannot_write, {{"file", file}}));
+  if (announce) {
+    out << message(language, cli_wrote, {{"file", file}, {"bytes", std::to_string(data.size())}})
+        << "\n";
+  }
   return {};
 }
 
@@ -145,6 +157,11 @@ class Session {
   Done channel_members();
   Done command();
   Done no_content(Request request, const std::string& done);
+  // A text of the catalogue in the language of the output (--lang, else the environment's).
+  std::string say(MessageKey key, std::initializer_list<MessageArg> args = {}) const {
+    return message(inv_.global.language, key, args);
+  }
+  Language language() const { return inv_.global.language; }
 
   const Invocation& inv_;
   Transport& transport_;
@@ -156,7 +173,10 @@ Outcome<std::string> Session::token() {
   if (token_) return *token_;
   Result<std::string> token = inv_.global.token ? check_token(*inv_.global.token, "ATDESK_TOKEN")
                                                 : read_token_file(inv_.global.token_file);
-  if (!token) return failure(ExitCode::not_authorized, token.error().message);
+  if (!token) {
+    return failure(ExitCode::not_authorized,
+                   say(cli_not_authorized, {{"error", token.error().message}}));
+  }
   token_ = std::move(*token);
   return *token_;
 }
@@ -172,13 +192,12 @@ Outcome<Response> Session::send(Request request) {
     const ExitCode code = exit_code_for_transport_error(response.error().code);
     std::string message = response.error().message;
     if (code == ExitCode::cannot_connect) {
-      message = "cannot connect to atdeskd at " + inv_.global.url + ": " + message +
-                " (is atdeskd running? set --url or ATDESK_URL)";
+      message = say(cli_cannot_connect, {{"url", inv_.global.url}, {"error", message}});
     }
     return failure(code, std::move(message));
   }
   if (response->status < 200 || response->status >= 300) {
-    return std::unexpected(http_failure(*response));
+    return std::unexpected(http_failure(*response, language()));
   }
   return std::move(*response);
 }
@@ -190,9 +209,9 @@ Outcome<json> Session::send_json(Request request) {
   if (response->status == 204 || response->body.empty()) return json(nullptr);
   json value = json::parse(response->body, nullptr, false);
   if (value.is_discarded()) {
-    return failure(ExitCode::error, what + ": atdeskd answered " +
-                                        std::to_string(response->status) +
-                                        " with a body that is not JSON");
+    return failure(
+        ExitCode::error,
+        say(cli_body_not_json, {{"what", what}, {"status", std::to_string(response->status)}}));
   }
   return value;
 }
@@ -240,22 +259,23 @@ Done Session::show() {
   if (!history) return std::unexpected(history.error());
   json entries = member(*history, "history");
   if (!entries.is_array()) entries = json::array();
-  print(json{{"job", *job}, {"history", entries}},
-        format_job(*job) + "\nhistory:\n" + format_history(entries));
+  print(json{{"job", *job}, {"history", entries}}, format_job(*job, language()) + "\n" +
+                                                       say(cli_history) + "\n" +
+                                                       format_history(entries, language()));
   return {};
 }
 
 Done Session::job_action(Request request) {
   auto job = send_json(std::move(request));
   if (!job) return std::unexpected(job.error());
-  print(*job, format_job(*job));
+  print(*job, format_job(*job, language()));
   return {};
 }
 
 Done Session::binary(Request request) {
   auto response = send(std::move(request));
   if (!response) return std::unexpected(response.error());
-  return write_output(inv_.output, response->body, out_, true);
+  return write_output(inv_.output, response->body, out_, true, language());
 }
 
 Done Session::modes_show() {
@@ -263,11 +283,11 @@ Done Session::modes_show() {
   if (!modes) return std::unexpected(modes.error());
   for (const auto& table : member(*modes, "tables")) {
     if (cell(table, "name") == inv_.name) {
-      print(table, format_mode_table(table));
+      print(table, format_mode_table(table, language()));
       return {};
     }
   }
-  return failure(ExitCode::not_found, "mode table " + inv_.name + " not found");
+  return failure(ExitCode::not_found, say(cli_mode_table_not_found, {{"name", inv_.name}}));
 }
 
 Done Session::modes_set() {
@@ -284,7 +304,7 @@ Done Session::modes_set() {
   }
   if (!found && !inv_.create) {
     return failure(ExitCode::not_found,
-                   "mode table " + inv_.name + " not found (use --create to create it)");
+                   say(cli_mode_table_not_found_create, {{"name", inv_.name}}));
   }
   if (!cells.is_object()) cells = json::object();
   if (!cells[inv_.availability].is_object()) cells[inv_.availability] = json::object();
@@ -293,7 +313,7 @@ Done Session::modes_set() {
   put.json = json{{"cells", cells}};
   auto table = send_json(std::move(put));
   if (!table) return std::unexpected(table.error());
-  print(*table, format_mode_table(*table));
+  print(*table, format_mode_table(*table, language()));
   return {};
 }
 
@@ -305,7 +325,7 @@ Done Session::presence_set() {
                 {"status_text", inv_.status_text}};
   auto presence = send_json(std::move(r));
   if (!presence) return std::unexpected(presence.error());
-  print(*presence, format_presence(*presence));
+  print(*presence, format_presence(*presence, language()));
   return {};
 }
 
@@ -318,8 +338,9 @@ Done Session::channel_members() {
   if (inv_.global.json) {
     print(*body, "");
   } else {
-    out_ << "channel " << inv_.channel << ": " << inv_.members.size() << " member"
-         << (inv_.members.size() == 1 ? "" : "s") << "\n";
+    out_ << say(inv_.members.size() == 1 ? cli_channel_members_one : cli_channel_members_other,
+                {{"channel", inv_.channel}, {"count", std::to_string(inv_.members.size())}})
+         << "\n";
   }
   return {};
 }
@@ -335,7 +356,7 @@ Done Session::command() {
   if (inv_.global.json) {
     print(*body, "");
   } else {
-    out_ << "accepted\n";
+    out_ << say(cli_accepted) << "\n";
   }
   return {};
 }
@@ -363,7 +384,7 @@ Done Session::run() {
     case Command::history: {
       auto body = send_json(make("GET", job_path(inv_.id) + "/history"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_history(member(*body, "history")));
+      print(*body, format_history(member(*body, "history"), language()));
       return {};
     }
     case Command::release: {
@@ -406,10 +427,10 @@ Done Session::run() {
     }
     case Command::recipients_remove:
       return no_content(make("DELETE", api + "/recipients/" + percent_encode_segment(inv_.id)),
-                        "removed rule " + inv_.id);
+                        say(cli_removed_rule, {{"id", inv_.id}}));
     case Command::recipients_import: {
       if (is_toml_file(inv_.file)) {
-        auto text = read_text_file(inv_.file);
+        auto text = read_text_file(inv_.file, language());
         if (!text) return std::unexpected(text.error());
         Request r = make("PUT", api + "/recipients/import.toml");
         r.raw_body = std::move(*text);
@@ -419,13 +440,12 @@ Done Session::run() {
         print(*body, format_rules(member(*body, "rules"), inv_.global.language));
         return {};
       }
-      auto file = read_json_file(inv_.file);
+      auto file = read_json_file(inv_.file, language());
       if (!file) return std::unexpected(file.error());
       // Accept what `recipients export` prints ({"rules":[...]}) or a bare array of rules.
       json rules = file->is_array() ? *file : member(*file, "rules");
       if (!rules.is_array()) {
-        return failure(ExitCode::usage,
-                       inv_.file + ": expected {\"rules\":[...]} or an array of rules");
+        return failure(ExitCode::usage, say(cli_expected_rules, {{"file", inv_.file}}));
       }
       Request r = make("PUT", api + "/recipients");
       r.json = json{{"rules", rules}};
@@ -438,7 +458,7 @@ Done Session::run() {
       if (inv_.toml) {
         auto response = send(make("GET", api + "/recipients/export.toml"));
         if (!response) return std::unexpected(response.error());
-        return write_output("-", response->body, out_, false);
+        return write_output("-", response->body, out_, false, language());
       }
       auto body = send_json(make("GET", api + "/recipients"));
       if (!body) return std::unexpected(body.error());
@@ -455,13 +475,13 @@ Done Session::run() {
       for (const auto& key : member(*body, "recipients")) {
         lines += (key.is_string() ? key.get<std::string>() : key.dump()) + "\n";
       }
-      print(*body, lines.empty() ? "(no recipient)\n" : lines);
+      print(*body, lines.empty() ? say(cli_no_recipient) + "\n" : lines);
       return {};
     }
     case Command::modes_list: {
       auto body = send_json(make("GET", api + "/modes"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_mode_tables(*body));
+      print(*body, format_mode_tables(*body, language()));
       return {};
     }
     case Command::modes_show:
@@ -470,30 +490,30 @@ Done Session::run() {
       return modes_set();
     case Command::modes_delete:
       return no_content(make("DELETE", api + "/modes/" + percent_encode_segment(inv_.name)),
-                        "deleted mode table " + inv_.name);
+                        say(cli_deleted_mode_table, {{"name", inv_.name}}));
     case Command::schedule_show: {
       auto body = send_json(make("GET", api + "/schedule"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_schedule(*body));
+      print(*body, format_schedule(*body, language()));
       return {};
     }
     case Command::schedule_set: {
-      auto file = read_json_file(inv_.file);
+      auto file = read_json_file(inv_.file, language());
       if (!file) return std::unexpected(file.error());
       if (!file->is_object()) {
-        return failure(ExitCode::usage, inv_.file + ": expected a JSON object (a Schedule)");
+        return failure(ExitCode::usage, say(cli_expected_schedule, {{"file", inv_.file}}));
       }
       Request r = make("PUT", api + "/schedule");
       r.json = std::move(*file);
       auto body = send_json(std::move(r));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_schedule(*body));
+      print(*body, format_schedule(*body, language()));
       return {};
     }
     case Command::presence_list: {
       auto body = send_json(make("GET", api + "/presence"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_presence_list(member(*body, "recipients")));
+      print(*body, format_presence_list(member(*body, "recipients"), language()));
       return {};
     }
     case Command::presence_set:
@@ -506,7 +526,7 @@ Done Session::run() {
       if (!inv_.after.empty()) r.query.emplace_back("after", inv_.after);
       auto body = send_json(std::move(r));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_messages(member(*body, "messages")));
+      print(*body, format_messages(member(*body, "messages"), language()));
       return {};
     }
     case Command::command:
@@ -518,7 +538,7 @@ Done Session::run() {
       for (const auto& t : member(*body, "tokens")) {
         human += t.value("id", "") + "  " + t.value("user", "") + "\n";
       }
-      print(*body, human.empty() ? "no tokens\n" : human);
+      print(*body, human.empty() ? say(cli_no_tokens) + "\n" : human);
       return {};
     }
     case Command::ipp_token_add: {
@@ -526,17 +546,19 @@ Done Session::run() {
       r.json = json{{"user", inv_.user}};
       auto made = send_json(std::move(r));
       if (!made) return std::unexpected(made.error());
-      print(*made, "token " + made->value("id", "") + " for " + made->value("user", "") +
-                       "\nqueue path (shown only now): " + made->value("path", "") + "\n");
+      print(*made, say(cli_token_made, {{"id", made->value("id", "")},
+                                        {"user", made->value("user", "")},
+                                        {"path", made->value("path", "")}}) +
+                       "\n");
       return {};
     }
     case Command::ipp_token_revoke:
       return no_content(make("DELETE", api + "/ipp-tokens/" + percent_encode_segment(inv_.id)),
-                        "revoked token " + inv_.id);
+                        say(cli_revoked_token, {{"id", inv_.id}}));
     case Command::printers: {
       auto body = send_json(make("GET", api + "/printers"));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_printers(member(*body, "printers")));
+      print(*body, format_printers(member(*body, "printers"), language()));
       return {};
     }
     case Command::audit: {
@@ -545,7 +567,7 @@ Done Session::run() {
       if (!inv_.before.empty()) r.query.emplace_back("before", inv_.before);
       auto body = send_json(std::move(r));
       if (!body) return std::unexpected(body.error());
-      print(*body, format_audit(member(*body, "entries")));
+      print(*body, format_audit(member(*body, "entries"), language()));
       return {};
     }
     case Command::health: {

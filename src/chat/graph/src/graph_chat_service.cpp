@@ -818,6 +818,48 @@ Result<void> GraphChatService::verify(const Recipient& recipient) {
   return {};
 }
 
+std::string GraphChatService::language(const std::string& user) const {
+  const auto key = lower_ascii(user);
+  {
+    std::lock_guard lock(impl_->mutex_);
+    if (const auto it = impl_->languages_.find(key); it != impl_->languages_.end()) {
+      return it->second;
+    }
+  }
+  if (!impl_->check_usable()) return {};
+  const auto deadline = steady_now() + impl_->s_.timeout;
+  auto id = impl_->resolve_user(user, deadline);
+  if (!id) return {};  // unknown or unreachable now: asked again for the next notice
+  // Graph "Get user" with $select=preferredLanguage ("user resource type": an ISO 639-1 code
+  // with an optional region, "ja-JP"; null when not set).
+  Impl::Call c{"GET", "/users/" + graph::url_encode(*id) + "?$select=id,preferredLanguage", "",
+               Impl::Auth::app, "preferred language of " + user};
+  auto r = impl_->call(c, deadline);
+  if (!r) return {};
+  std::string language;
+  if (r->status == 403 || r->status == 404) {
+    std::lock_guard lock(impl_->mutex_);
+    if (!impl_->language_refusal_logged_) {
+      impl_->language_refusal_logged_ = true;
+      const auto code = graph_error_code(r->body);
+      spdlog::info(
+          "chat {}: Graph does not give the preferred language of {} (HTTP {}{}; it needs "
+          "User.Read.All); notices use the recipient rule's language or [general] language, and "
+          "this is not logged again",
+          impl_->s_.name, user, r->status, code.empty() ? "" : " " + code);
+    }
+  } else {
+    auto j = impl_->expect_json(c, *r, {200});
+    if (!j) return {};  // a server error: asked again next time
+    if (const auto it = j->find("preferredLanguage"); it != j->end() && it->is_string()) {
+      language = it->get<std::string>();
+    }
+  }
+  std::lock_guard lock(impl_->mutex_);
+  impl_->languages_[key] = language;
+  return language;
+}
+
 Result<void> GraphChatService::Impl::signed_in(graph::TokenSet tokens) {
   {
     std::lock_guard lock(mutex_);

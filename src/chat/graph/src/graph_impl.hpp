@@ -115,6 +115,10 @@ class GraphChatService::Impl {
   std::array<SteadyTime, kWorkloads> blocked_until_{};  // Graph's Retry-After, per workload
 
   std::map<std::string, std::string> user_ids_;  // lower-case UPN or e-mail -> object id
+  // Lower-case UPN or e-mail -> preferredLanguage ("" when unset or not readable); the refusal
+  // of that read is logged once.
+  std::map<std::string, std::string> languages_;
+  bool language_refusal_logged_ = false;
 
   // Presence watch.
   PresenceHandler presence_handler_;

@@ -145,6 +145,12 @@ class Tenant {
     presence_[id] = {std::move(availability), std::move(activity), std::move(location)};
   }
 
+  // The user's preferredLanguage ("ja-JP"); unset users answer null, as Graph does.
+  void set_preferred_language(const std::string& id, std::string language) {
+    std::lock_guard lock(mutex_);
+    languages_[id] = std::move(language);
+  }
+
   // Access tokens handed out so far stop working (Graph answers 401).
   void expire_tokens(const std::string& prefix) {
     std::lock_guard lock(mutex_);
@@ -393,12 +399,23 @@ class Tenant {
                             .dump()};
     });
     // Graph "Get user" (https://learn.microsoft.com/graph/api/user-get), $select=id,
-    // userPrincipalName; an unknown UPN is 404 Request_ResourceNotFound.
+    // userPrincipalName; an unknown UPN is 404 Request_ResourceNotFound. By object id with
+    // $select=id,preferredLanguage (https://learn.microsoft.com/graph/api/resources/user).
     graph_.on("GET", "/v1.0/users/", [this](const Received& r) {
       std::lock_guard lock(mutex_);
       if (!authorised(r, "app-")) return unauthorized();
       std::string upn = r.path.substr(std::string("/v1.0/users/").size());
       if (const auto at = upn.find("%40"); at != std::string::npos) upn.replace(at, 3, "@");
+      // By object id, $select=id,preferredLanguage ("user resource type": null when unset).
+      for (const auto& [known_upn, id] : users_) {
+        if (id != upn) continue;
+        const auto language = languages_.find(id);
+        return Reply{200,
+                     Json{{"id", id},
+                          {"preferredLanguage",
+                           language == languages_.end() ? Json(nullptr) : Json(language->second)}}
+                         .dump()};
+      }
       const auto it = users_.find(upn);
       if (it == users_.end()) {
         return Reply{
@@ -641,7 +658,8 @@ class Tenant {
   FakeGraph& graph_;
   std::mutex mutex_;
   std::string webhook_base_;
-  std::map<std::string, std::string> users_;  // UPN -> id
+  std::map<std::string, std::string> users_;      // UPN -> id
+  std::map<std::string, std::string> languages_;  // id -> preferredLanguage
   std::string webhook_path_;
   int retry_after_seconds_ = 2;
   AuthorizationCodes codes_;

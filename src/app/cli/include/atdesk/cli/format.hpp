@@ -24,21 +24,27 @@ std::string format_fields(const Fields& fields);
 // A JSON value as a cell: strings as is, null as "", booleans yes/no, arrays joined by ", ".
 std::string cell(const nlohmann::json& object, std::string_view key);
 
-std::string format_job(const nlohmann::json& job);
-// The array of {"jobs":[...]}; column names in `language` (--lang, LANG).
+// Every function writes its labels, column names and the values people read (states, presence,
+// actions, reasons) in `language` (--lang, LANG); English keeps the API's words.
+std::string format_job(const nlohmann::json& job, Language language = Language::en);
+// The array of {"jobs":[...]}.
 std::string format_job_list(const nlohmann::json& jobs, Language language = Language::en);
-std::string format_history(const nlohmann::json& history);
+std::string format_history(const nlohmann::json& history, Language language = Language::en);
 std::string format_rule(const nlohmann::json& rule, Language language = Language::en);
 std::string format_rules(const nlohmann::json& rules, Language language = Language::en);
 // Columns on a terminal: East Asian wide characters take two (UAX #11).
 std::size_t display_width(std::string_view utf8);
-std::string format_mode_tables(const nlohmann::json& modes);  // {"active","tables"}
-std::string format_mode_table(const nlohmann::json& table);   // the grid of one table
-std::string format_schedule(const nlohmann::json& schedule);
-std::string format_presence(const nlohmann::json& presence);  // one Presence object
-std::string format_presence_list(const nlohmann::json& recipients);
-std::string format_messages(const nlohmann::json& messages);
-std::string format_printers(const nlohmann::json& printers);
-std::string format_audit(const nlohmann::json& entries);
+// {"active","tables"}
+std::string format_mode_tables(const nlohmann::json& modes, Language language = Language::en);
+// The grid of one table.
+std::string format_mode_table(const nlohmann::json& table, Language language = Language::en);
+std::string format_schedule(const nlohmann::json& schedule, Language language = Language::en);
+// One Presence object.
+std::string format_presence(const nlohmann::json& presence, Language language = Language::en);
+std::string format_presence_list(const nlohmann::json& recipients,
+                                 Language language = Language::en);
+std::string format_messages(const nlohmann::json& messages, Language language = Language::en);
+std::string format_printers(const nlohmann::json& printers, Language language = Language::en);
+std::string format_audit(const nlohmann::json& entries, Language language = Language::en);
 
 }  // namespace atdesk::cli

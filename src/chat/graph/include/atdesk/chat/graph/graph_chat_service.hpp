@@ -12,6 +12,9 @@
 //   grant) writes in a 1:1 chat with each recipient or in a channel; replies in those chats are
 //   polled and delivered as commands. Requests are paced and throttled per workload (presence,
 //   chat reads, chat posts, subscriptions, directory).
+// - Language: the user resource's preferredLanguage (Graph "user resource type", readable with
+//   User.Read.All, which presence already needs; mailboxSettings would need MailboxSettings.Read
+//   besides), read once per user.
 // - Tokens are sealed with a key derived from the spool key and kept in the TableStore
 //   (namespace "graph.tokens"). A revoked refresh token marks the service broken.
 #pragma once
@@ -115,6 +118,10 @@ class GraphChatService final : public ChatService {
   Result<void> send(const Recipient& to, const ChatMessage& message) override;
   void on_command(CommandHandler handler) override;
   Result<void> verify(const Recipient& recipient) override;
+  // The user's preferredLanguage ("ja-JP") from the user resource, read once per user with the
+  // application's User.Read.All and kept; "" when unset, or when Graph refuses (403, 404: logged
+  // once), so the rule's language or [general] language decides.
+  std::string language(const std::string& user) const override;
 
   // The webhook of change and lifecycle notifications, routed by atdeskd's HTTP server at
   // POST <public_url>/api/v1/webhooks/graph/<name> (no bearer auth: Graph cannot send one; the
