@@ -364,10 +364,108 @@ void bind_mutable(SqliteStore::Statement& st, const Job& j) {
 
 }  // namespace
 
-Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
+// ---------------------------------------------------------------------------------------------
+// Group commit of the job writes
+//
+// With synchronous=FULL every commit waits for the disk, and the engine's workers each write a
+// job's transition at the end of a decision: committed one by one, the disk's sync rate was the
+// rate of decisions. So a write joins a queue; the first writer that finds no commit under way
+// takes the whole queue (its own write and those of writers that arrived while the previous
+// group was syncing), writes them in one transaction, each in a savepoint of its own, commits,
+// and wakes the others. Every writer returns only when the transaction that holds its write is
+// durable, or with the error that ended it. A write that fails (a lost compare-and-set, a
+// missing job) rolls back to its savepoint and fails alone. The whole group runs under mutex_,
+// so readers never see a write before it is committed.
+
+Result<void> SqliteStore::write_in_group(std::function<Result<void>()> apply) {
+  GroupWrite write{std::move(apply), std::nullopt};
+  std::unique_lock lock(group_mutex_);
+  waiting_.push_back(&write);
+  while (!write.result) {
+    if (committing_) {
+      group_done_.wait(lock);
+      continue;
+    }
+    // Lead: take every waiting write (this one among them) and commit them together.
+    committing_ = true;
+    std::vector<GroupWrite*> group;
+    group.swap(waiting_);
+    ++stats_.groups;
+    stats_.writes += static_cast<std::int64_t>(group.size());
+    lock.unlock();
+    commit_group(group);
+    lock.lock();
+    committing_ = false;
+    group_done_.notify_all();
+  }
+  return *std::move(write.result);
+}
+
+SqliteStore::GroupCommitStats SqliteStore::group_commit_stats() {
+  std::lock_guard lock(group_mutex_);
+  auto out = stats_;
+  out.waiting = waiting_.size();
+  return out;
+}
+
+void SqliteStore::commit_group(const std::vector<GroupWrite*>& group) {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("insert job", sqlite3_errmsg(db_.get()));
+  sqlite3* db = db_.get();
+  const auto fail_all = [&](const Error& e) {
+    for (auto* w : group) {
+      if (!w->result || *w->result) w->result = std::unexpected(e);
+    }
+  };
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    fail_all(db_error("begin a transaction", sqlite3_errmsg(db)).error());
+    return;
+  }
+  bool any_applied = false;
+  for (auto* w : group) {
+    if (sqlite3_exec(db, "SAVEPOINT job_write", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      w->result = db_error("savepoint", sqlite3_errmsg(db));
+      continue;
+    }
+    w->result = w->apply();
+    if (sqlite3_get_autocommit(db) != 0) {
+      // SQLite rolled the whole transaction back (disk full, I/O error): every write of the
+      // group is lost, the earlier ones too.
+      const std::string why =
+          *w->result ? std::string(sqlite3_errmsg(db)) : w->result->error().message;
+      fail_all(db_error("write", "the transaction was rolled back: " + why).error());
+      return;
+    }
+    if (*w->result) {
+      any_applied = true;
+    } else {
+      sqlite3_exec(db, "ROLLBACK TO job_write", nullptr, nullptr, nullptr);
+    }
+    sqlite3_exec(db, "RELEASE job_write", nullptr, nullptr, nullptr);
+  }
+  if (!any_applied) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return;
+  }
+  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const auto e = db_error("commit", sqlite3_errmsg(db)).error();
+    if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    fail_all(e);
+  }
+}
+
+Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
+  return write_in_group([&] { return insert_rows(job, first); });
+}
+
+Result<void> SqliteStore::update(const Job& job, JobState expected, const Transition& t) {
+  return write_in_group([&] { return update_rows(job, expected, t); });
+}
+
+Result<void> SqliteStore::save(const Job& job) {
+  return write_in_group([&] { return save_rows(job); });
+}
+
+Result<void> SqliteStore::insert_rows(const Job& job, const Transition& first) {
   Statement st(
       db_.get(),
       "INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
@@ -407,13 +505,10 @@ Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
   bind_history(h, first);
   h.step();
   if (h.failed()) return db_error("insert history", h.error());
-  return tx.commit();
+  return {};
 }
 
-Result<void> SqliteStore::update(const Job& job, JobState expected, const Transition& t) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("update job", sqlite3_errmsg(db_.get()));
+Result<void> SqliteStore::update_rows(const Job& job, JobState expected, const Transition& t) {
   const std::string sql =
       std::string("UPDATE jobs SET ") + kUpdateColumns + " WHERE id = ?15 AND state = ?16";
   Statement st(db_.get(), sql.c_str());
@@ -433,13 +528,10 @@ Result<void> SqliteStore::update(const Job& job, JobState expected, const Transi
   bind_history(h, t);
   h.step();
   if (h.failed()) return db_error("insert history", h.error());
-  return tx.commit();
+  return {};
 }
 
-Result<void> SqliteStore::save(const Job& job) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("save job", sqlite3_errmsg(db_.get()));
+Result<void> SqliteStore::save_rows(const Job& job) {
   // Everything but the state, which only update() changes.
   Statement st(
       db_.get(),
@@ -454,8 +546,7 @@ Result<void> SqliteStore::save(const Job& job) {
   if (sqlite3_changes(db_.get()) == 0) {
     return fail(Errc::not_found, "job " + job.id.str() + " not found");
   }
-  if (auto ok = write_job_recipients(job); !ok) return ok;
-  return tx.commit();
+  return write_job_recipients(job);
 }
 
 Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
