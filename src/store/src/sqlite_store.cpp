@@ -231,6 +231,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     if (auto ok = store->exec(pragma); !ok) return fail(ok.error());
   }
   if (auto ok = store->migrate(); !ok) return fail(ok.error());
+  // A second connection for the reads: in WAL mode it reads the last committed data while the
+  // first one syncs a commit, so readers do not wait for the disk (and never see a group's
+  // writes before they are committed).
+  sqlite3* reader = nullptr;
+  const int rrc = sqlite3_open_v2(file.c_str(), &reader,
+                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  store->reader_.reset(reader);
+  if (rrc != SQLITE_OK) {
+    return fail(Errc::io, file.string() + ": cannot open the database for reading: " +
+                              (reader ? sqlite3_errmsg(reader) : "out of memory"));
+  }
+  sqlite3_busy_timeout(reader, 5000);
+  if (sqlite3_exec(reader, "PRAGMA query_only=ON", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail(Errc::io, file.string() + ": " + sqlite3_errmsg(reader));
+  }
   return store;
 }
 
@@ -251,8 +266,8 @@ Result<void> SqliteStore::exec(const char* sql) {
 }
 
 int SqliteStore::schema_version() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   return st.ok() && st.step() ? static_cast<int>(st.integer(0)) : 0;
 }
 
@@ -565,9 +580,9 @@ Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
 }
 
 Result<Job> SqliteStore::get(const JobId& id) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   st.bind(1, id.str());
   auto jobs = query_jobs(st);
   if (!jobs) return fail(jobs.error());
@@ -583,10 +598,10 @@ Result<Job> SqliteStore::find(std::string_view id_or_prefix) {
     return fail(Errc::invalid_argument,
                 "job id: expected 4 to 32 hex digits, got \"" + prefix.substr(0, 40) + "\"");
   }
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql =
       std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id >= ?1 AND id < ?2 LIMIT 2";
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   st.bind(1, prefix).bind(2, prefix + "g");  // 'g' sorts after every hex digit
   auto jobs = query_jobs(st);
   if (!jobs) return fail(jobs.error());
@@ -644,8 +659,8 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
   sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC"
                         : " ORDER BY received_at DESC, rowid DESC";
   sql += " LIMIT " + std::to_string(sql_limit(f.limit));
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), sql.c_str());
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), sql.c_str());
   if (!st.ok()) return db_error("list jobs", st.error());
   std::size_t ti = 0, ii = 0;
   for (std::size_t i = 0; i < binds.size(); ++i) {
@@ -659,8 +674,8 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
 }
 
 Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT at, from_state, to_state, actor, reason FROM job_history WHERE job_id = ? "
                "ORDER BY id");
   st.bind(1, id.str());
@@ -687,8 +702,8 @@ Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
 }
 
 Result<std::vector<std::pair<JobState, std::int64_t>>> SqliteStore::count_by_state() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
   std::vector<std::pair<JobState, std::int64_t>> out;
   while (st.step()) {
     auto s = parse_job_state(st.text(0));
@@ -720,12 +735,12 @@ Result<std::int64_t> SqliteStore::queue_notice(const QueuedNotice& n) {
 }
 
 Result<std::vector<QueuedNotice>> SqliteStore::queued_notices(std::size_t limit) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql =
       "SELECT id, job_id, state, recipient, text, with_preview, attempts, queued_at FROM "
       "queued_notices ORDER BY id LIMIT " +
       std::to_string(sql_limit(limit));
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   std::vector<QueuedNotice> out;
   while (st.step()) {
     QueuedNotice n;
@@ -774,8 +789,8 @@ Result<void> SqliteStore::remove_notice(std::int64_t id) {
 }
 
 Result<std::int64_t> SqliteStore::count_notices() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT COUNT(*) FROM queued_notices");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT COUNT(*) FROM queued_notices");
   if (!st.step()) return db_error("count queued notices", st.error());
   return st.integer(0);
 }
@@ -784,8 +799,8 @@ Result<std::int64_t> SqliteStore::count_notices() {
 // Tables
 
 Result<std::vector<RecipientRule>> SqliteStore::recipient_rules() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT id, pattern, recipient, printer, note FROM recipient_rules ORDER BY "
                "position, id");
   std::vector<RecipientRule> out;
@@ -881,8 +896,8 @@ Result<std::vector<RecipientRule>> SqliteStore::replace_recipient_rules(
 }
 
 Result<std::vector<ModeTable>> SqliteStore::mode_tables() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
   std::vector<ModeTable> out;
   while (st.step()) {
     auto table = table_from(st.text(0), st.text(1));
@@ -917,8 +932,8 @@ Result<void> SqliteStore::remove_mode_table(const std::string& name) {
 }
 
 Result<std::optional<Schedule>> SqliteStore::schedule() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT body FROM schedule WHERE id = 1");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT body FROM schedule WHERE id = 1");
   if (st.step()) {
     auto schedule = schedule_from(st.text(0));
     if (!schedule) return std::unexpected(schedule.error());
@@ -950,8 +965,8 @@ Result<void> SqliteStore::append_audit(const AuditEntry& e) {
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64_t before_id) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE (?1 = 0 OR id "
                "< ?1) ORDER BY id DESC LIMIT ?2");
   st.bind(1, before_id).bind(2, sql_limit(limit));
@@ -966,8 +981,8 @@ Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64
 
 Result<std::optional<std::string>> SqliteStore::get_setting(const std::string& ns,
                                                             const std::string& key) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT value FROM settings WHERE ns = ? AND key = ?");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT value FROM settings WHERE ns = ? AND key = ?");
   st.bind(1, ns).bind(2, key);
   if (st.step()) return std::optional<std::string>(st.text(0));
   if (st.failed()) return db_error("settings", st.error());
@@ -988,8 +1003,8 @@ Result<void> SqliteStore::put_setting(const std::string& ns, const std::string& 
 
 Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::settings(
     const std::string& ns) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT key, value FROM settings WHERE ns = ? ORDER BY key");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT key, value FROM settings WHERE ns = ? ORDER BY key");
   st.bind(1, ns);
   std::vector<std::pair<std::string, std::string>> out;
   while (st.step()) out.emplace_back(st.text(0), st.text(1));

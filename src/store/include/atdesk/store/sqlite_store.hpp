@@ -1,5 +1,6 @@
 // The SQLite adapter of JobStore and TableStore: WAL, synchronous=FULL, foreign keys on,
-// versioned migrations. One connection, serialised by a mutex (SQLite serialises writers anyway).
+// versioned migrations. One connection for the writes and one for the reads, each serialised by
+// a mutex (SQLite serialises writers anyway; in WAL mode a reader does not wait for a writer).
 // The job writes (insert, update, save) are committed in groups: writers that arrive while a
 // commit is on disk are written together in the next transaction, each in a savepoint of its own
 // (a failing compare-and-set rolls back alone), and each returns once that transaction is durable.
@@ -105,7 +106,9 @@ class SqliteStore final : public JobStore, public TableStore {
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
   NumberPlan plan_;
-  std::mutex mutex_;  // the connection
+  std::mutex mutex_;  // db_, the connection that writes
+  std::unique_ptr<sqlite3, Closer> reader_;
+  std::mutex read_mutex_;  // reader_
 
   std::mutex group_mutex_;  // the fields below
   std::condition_variable group_done_;
