@@ -393,10 +393,10 @@ void bind_mutable(SqliteStore::Statement& st, const Job& j) {
 // so readers never see a write before it is committed.
 
 Result<void> SqliteStore::write_in_group(std::function<Result<void>()> apply) {
-  GroupWrite write{std::move(apply), std::nullopt};
+  GroupWrite write{std::move(apply), std::nullopt, false};
   std::unique_lock lock(group_mutex_);
   waiting_.push_back(&write);
-  while (!write.result) {
+  while (!write.done) {
     if (committing_) {
       group_done_.wait(lock);
       continue;
@@ -410,6 +410,7 @@ Result<void> SqliteStore::write_in_group(std::function<Result<void>()> apply) {
     lock.unlock();
     commit_group(group);
     lock.lock();
+    for (auto* w : group) w->done = true;  // publishes each result to its writer
     committing_ = false;
     group_done_.notify_all();
   }

@@ -92,7 +92,8 @@ class SqliteStore final : public JobStore, public TableStore {
   // (mutex_ held); it returns an error to have its own changes rolled back.
   struct GroupWrite {
     std::function<Result<void>()> apply;
-    std::optional<Result<void>> result;  // set once the group's transaction has ended
+    std::optional<Result<void>> result;  // set by the group's leader under mutex_
+    bool done = false;  // set under group_mutex_ once the group's transaction has ended
   };
   Result<void> write_in_group(std::function<Result<void>()> apply);
   void commit_group(const std::vector<GroupWrite*>& group);
