@@ -94,6 +94,7 @@ if ! skipped decide; then
   row "workers' start → decision, p99 ms" decide '.start_to_decision_ms.p99 | round'
   row "held jobs' previews done after, s" decide '.held_previews_done_after_s * 10 | round / 10'
   row "peak RSS, MiB" decide '.rss_peak_kib / 1024 | round'
+  row "job writes per SQLite commit" decide '.job_writes_per_commit // 1'
   echo
 fi
 
