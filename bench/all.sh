@@ -8,9 +8,9 @@
 # ATDESK_BASE_BUILD_DIR: a build of another version (e.g. the commit before a change): then each
 # benchmark runs alternately on both builds and the tables have a column for each ("before",
 # "after"), as docs/performance.md shows them.
-# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print to leave out.
-# ATDESK_DECIDE_JOBS (default 10000), ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size
-# the burst and the soak.
+# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print, print10 to
+# leave out. ATDESK_DECIDE_JOBS (default 10000), ATDESK_DECIDE_THREADS (engine workers, 4),
+# ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size the burst and the soak.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
@@ -85,8 +85,9 @@ fi
 
 if ! skipped decide; then
   n=${ATDESK_DECIDE_JOBS:-10000}
-  alternate decide "$root/bench/decide.sh" "$n" 10000 4
-  echo "A burst of $n stored one-page faxes decided (\`bench/decide.sh $n 10000 4\`; load now $(load)):"
+  workers=${ATDESK_DECIDE_THREADS:-4}
+  alternate decide "$root/bench/decide.sh" "$n" 10000 "$workers"
+  echo "A burst of $n stored one-page faxes decided (\`bench/decide.sh $n 10000 $workers\`; load now $(load)):"
   echo
   header
   row "decided jobs/s" decide '.decided_per_second | round'
@@ -129,19 +130,26 @@ if ! skipped soak; then
   echo
 fi
 
-if ! skipped print; then
-  alternate print "$root/bench/compare_print.sh" 50
-  echo "Printing path (\`bench/compare_print.sh 50\`: 50 documents to one ippeveprinter, through atdeskd and through CUPS; load now $(load)):"
+# print_table KEY PRINTERS: the table of bench/compare_print.sh 50 PRINTERS.
+print_table() {
+  local key=$1 printers=$2 v line cups ratio
+  alternate "$key" "$root/bench/compare_print.sh" 50 "$printers"
+  echo "Printing path (\`bench/compare_print.sh 50 $printers\`: 50 documents to $printers ippeveprinter(s), through atdeskd and through CUPS; load now $(load)):"
   echo
   header
-  line="| atdeskd, seconds |"
+  line="| atdeskd, all printed after, s |"
+  cups="| CUPS, all printed after, s |"
   ratio="| CUPS time / atdesk time |"
   for v in "${versions[@]}"; do
-    line+=" $(for f in "$out/print-$v-"*; do awk -F'|' '/^\| atdeskd/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
-    ratio+=" $(for f in "$out/print-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/[ x]/, "", $5); print $5}' "$f"; done | spread) |"
+    line+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| atdeskd/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
+    cups+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
+    ratio+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/[ x]/, "", $5); print $5}' "$f"; done | spread) |"
   done
   echo "$line"
+  echo "$cups"
   echo "$ratio"
   echo
-fi
+}
+skipped print || print_table print 1
+skipped print10 || print_table print10 10
 echo "Load average at the end: $(load)."
