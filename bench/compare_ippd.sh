@@ -50,13 +50,12 @@ atdesk_kb=$(($(cmp_hwm_kb "$atdeskd_pid") + $(cmp_hwm_kb "$ippd")))
 cmp_stop_atdeskd
 
 # CUPS: a private cupsd on loopback with a driverless queue on the same printer.
-cmp_cupsd
-cmp_cups_queue cmp "${printer_ports[0]}"
+cmp_cupsd_queues cmp "${printer_ports[0]}"
 base=$(cmp_count)
 t0=$(date +%s.%N)
 ids=()
 for i in $(seq 1 "$n"); do
-  ids+=("$(lp -h "127.0.0.1:$cport" -d cmp -H indefinite "$work/doc.pdf" | awk '{print $4}')")
+  ids+=("$(lp -h "127.0.0.1:$cport" -d cmp-0 -H indefinite "$work/doc.pdf" | awk '{print $4}')")
 done
 for id in "${ids[@]}"; do lp -h "127.0.0.1:$cport" -i "$id" -H resume; done
 cups_s=$(cmp_wait_for $((base + n)))

@@ -45,8 +45,7 @@ atdesk_s=$(cmp_wait_for "$n")
 cmp_stop_atdeskd
 
 # CUPS: a private cupsd on loopback with a driverless queue per printer.
-cmp_cupsd
-for k in $(seq 0 $((printers - 1))); do cmp_cups_queue "cmp-$k" "${printer_ports[$k]}"; done
+cmp_cupsd_queues cmp "${printer_ports[@]}"
 base=$(cmp_count)
 t0=$(date +%s.%N)
 for i in $(seq 1 "$n"); do

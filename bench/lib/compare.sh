@@ -114,3 +114,28 @@ CONF
 cmp_cups_queue() {
   lpadmin -h "127.0.0.1:$cport" -p "$1" -v "ipp://127.0.0.1:$2/ipp/print" -m everywhere -E
 }
+
+# cmp_cupsd_queues NAME PORT...: cmp_cupsd with queues NAME-0, NAME-1, ... on the printers at
+# PORT...; $cupsd_pid. Debian 12's cupsd (2.4.2) sometimes aborts ("free(): corrupted unsorted
+# chunks") while driverless queues are being added one after another; it is then started anew
+# with a fresh configuration (at most three times), before any job is timed.
+cmp_cupsd_queues() {
+  local name=$1 attempt k ok
+  shift
+  for attempt in 1 2 3; do
+    cmp_cupsd
+    ok=1
+    k=0
+    for port in "$@"; do
+      cmp_cups_queue "$name-$k" "$port" || { ok=0; break; }
+      k=$((k + 1))
+    done
+    [ "$ok" = 1 ] && return 0
+    echo "cupsd failed while adding queues (attempt $attempt); starting it anew" >&2
+    kill "$cupsd_pid" 2>/dev/null || true
+    wait "$cupsd_pid" 2>/dev/null || true
+    rm -rf "$work/cups"
+  done
+  echo "cupsd could not be set up" >&2
+  exit 1
+}
