@@ -110,9 +110,21 @@ CONF
   until lpstat -h "127.0.0.1:$cport" -r 2>/dev/null | grep -q "is running"; do sleep 0.1; done
 }
 
-# cmp_cups_queue NAME PRINTER_PORT: a driverless ("everywhere") queue on an ippeveprinter.
+# cmp_cups_queue NAME PRINTER_PORT: a driverless ("everywhere") queue on an ippeveprinter that
+# takes PDF. A queue made while the printer's attributes could not be read takes no PDF ("lp:
+# Unsupported document-format"); it is made again (up to 5 times) before anything is timed.
 cmp_cups_queue() {
-  lpadmin -h "127.0.0.1:$cport" -p "$1" -v "ipp://127.0.0.1:$2/ipp/print" -m everywhere -E
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    lpadmin -h "127.0.0.1:$cport" -p "$1" -v "ipp://127.0.0.1:$2/ipp/print" -m everywhere -E || return 1
+    if ipptool -tv -T 10 "ipp://127.0.0.1:$cport/printers/$1" get-printer-attributes.test 2>/dev/null |
+      grep -q 'document-format-supported.*application/pdf'; then
+      return 0
+    fi
+    echo "CUPS queue $1 takes no PDF (attempt $attempt); making it again" >&2
+    sleep 1
+  done
+  return 1
 }
 
 # cmp_cupsd_queues NAME PORT...: cmp_cupsd with queues NAME-0, NAME-1, ... on the printers at
