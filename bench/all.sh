@@ -3,14 +3,15 @@
 # stdout: every figure over RUNS runs as min / median / max, each table with its command, and a
 # header with the build type, the machine (cores, CPU) and the load average.
 #   ATDESK_BUILD_DIR=build bench/all.sh [RUNS=5] >tables.md
-# ATDESK_BUILD_DIR: a build with atdeskd, atdesk-load and atdesk-decide (configured with
+# ATDESK_BUILD_DIR: a build with atdeskd, atdesk, atdesk-load and atdesk-decide (configured with
 # -DATDESK_BUILD_BENCH=ON); without it the scripts build build-release (Release).
 # ATDESK_BASE_BUILD_DIR: a build of another version (e.g. the commit before a change): then each
 # benchmark runs alternately on both builds and the tables have a column for each ("before",
 # "after"), as docs/performance.md shows them.
-# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print, print10 to
-# leave out. ATDESK_DECIDE_JOBS (default 10000), ATDESK_DECIDE_THREADS (engine workers, 4),
-# ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size the burst and the soak.
+# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print, print10, sip
+# to leave out. ATDESK_DECIDE_JOBS (default 10000), ATDESK_DECIDE_THREADS (engine workers, 4),
+# ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size the burst and the soak;
+# ATDESK_SIP_CALLS the numbers of fax calls at once (default "60 120").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
@@ -152,4 +153,35 @@ print_table() {
 }
 skipped print || print_table print 1
 skipped print10 || print_table print10 10
+if ! skipped sip; then
+  # sip_row LABEL KEY MODE FIELD: the spread of one column (|-separated field) of a mode's row.
+  sip_row() {
+    local label=$1 key=$2 mode=$3 field=$4 line v
+    line="| $label |"
+    for v in "${versions[@]}"; do
+      line+=" $(for f in "$out/$key-$v-"*; do
+        awk -F'|' -v m="$mode" -v c="$field" '$2 ~ m {gsub(/[ %]/, "", $c); print $c}' "$f"
+      done | spread) |"
+    done
+    echo "$line"
+  }
+  for calls in ${ATDESK_SIP_CALLS:-60 120}; do
+    alternate "sip$calls" "$root/bench/fax_sip_load.sh" "$calls"
+    echo "Fax over SIP, $calls calls at once (\`bench/fax_sip_load.sh $calls\`: one-page faxes from \`atdesk fax send\` to atdeskd on loopback, G.711 then T.38; load now $(load)):"
+    echo
+    for mode in g711 t38; do
+      echo "$mode:"
+      echo
+      header
+      sip_row "completed calls" "sip$calls" "$mode" 4
+      sip_row "longest call, s" "sip$calls" "$mode" 5
+      sip_row "atdeskd: late packets" "sip$calls" "$mode" 6
+      sip_row "atdeskd: ticks ≥ 10 ms late, %" "sip$calls" "$mode" 7
+      sip_row "senders: late packets" "sip$calls" "$mode" 8
+      sip_row "senders: ticks ≥ 10 ms late, %" "sip$calls" "$mode" 9
+      sip_row "atdeskd CPU ms per call-second" "sip$calls" "$mode" 11
+      echo
+    done
+  done
+fi
 echo "Load average at the end: $(load)."
