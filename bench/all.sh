@@ -3,14 +3,15 @@
 # stdout: every figure over RUNS runs as min / median / max, each table with its command, and a
 # header with the build type, the machine (cores, CPU) and the load average.
 #   ATDESK_BUILD_DIR=build bench/all.sh [RUNS=5] >tables.md
-# ATDESK_BUILD_DIR: a build with atdeskd, atdesk-load and atdesk-decide (configured with
+# ATDESK_BUILD_DIR: a build with atdeskd, atdesk, atdesk-load and atdesk-decide (configured with
 # -DATDESK_BUILD_BENCH=ON); without it the scripts build build-release (Release).
 # ATDESK_BASE_BUILD_DIR: a build of another version (e.g. the commit before a change): then each
 # benchmark runs alternately on both builds and the tables have a column for each ("before",
 # "after"), as docs/performance.md shows them.
-# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print to leave out.
-# ATDESK_DECIDE_JOBS (default 10000), ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size
-# the burst and the soak.
+# ATDESK_BENCH_SKIP: a space-separated list of printed, decide, load, soak, print, print10, sip
+# to leave out. ATDESK_DECIDE_JOBS (default 10000), ATDESK_DECIDE_THREADS (engine workers, 4),
+# ATDESK_SOAK_ROUNDS (20) and ATDESK_SOAK_JOBS (1000) size the burst and the soak;
+# ATDESK_SIP_CALLS the numbers of fax calls at once (default "60 120").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
@@ -85,8 +86,9 @@ fi
 
 if ! skipped decide; then
   n=${ATDESK_DECIDE_JOBS:-10000}
-  alternate decide "$root/bench/decide.sh" "$n" 10000 4
-  echo "A burst of $n stored one-page faxes decided (\`bench/decide.sh $n 10000 4\`; load now $(load)):"
+  workers=${ATDESK_DECIDE_THREADS:-4}
+  alternate decide "$root/bench/decide.sh" "$n" 10000 "$workers"
+  echo "A burst of $n stored one-page faxes decided (\`bench/decide.sh $n 10000 $workers\`; load now $(load)):"
   echo
   header
   row "decided jobs/s" decide '.decided_per_second | round'
@@ -94,6 +96,7 @@ if ! skipped decide; then
   row "workers' start → decision, p99 ms" decide '.start_to_decision_ms.p99 | round'
   row "held jobs' previews done after, s" decide '.held_previews_done_after_s * 10 | round / 10'
   row "peak RSS, MiB" decide '.rss_peak_kib / 1024 | round'
+  row "job writes per SQLite commit" decide '.job_writes_per_commit // 1'
   echo
 fi
 
@@ -128,19 +131,57 @@ if ! skipped soak; then
   echo
 fi
 
-if ! skipped print; then
-  alternate print "$root/bench/compare_print.sh" 50
-  echo "Printing path (\`bench/compare_print.sh 50\`: 50 documents to one ippeveprinter, through atdeskd and through CUPS; load now $(load)):"
+# print_table KEY PRINTERS: the table of bench/compare_print.sh 50 PRINTERS.
+print_table() {
+  local key=$1 printers=$2 v line cups ratio
+  alternate "$key" "$root/bench/compare_print.sh" 50 "$printers"
+  echo "Printing path (\`bench/compare_print.sh 50 $printers\`: 50 documents to $printers ippeveprinter(s), through atdeskd and through CUPS; load now $(load)):"
   echo
   header
-  line="| atdeskd, seconds |"
+  line="| atdeskd, all printed after, s |"
+  cups="| CUPS, all printed after, s |"
   ratio="| CUPS time / atdesk time |"
   for v in "${versions[@]}"; do
-    line+=" $(for f in "$out/print-$v-"*; do awk -F'|' '/^\| atdeskd/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
-    ratio+=" $(for f in "$out/print-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/[ x]/, "", $5); print $5}' "$f"; done | spread) |"
+    line+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| atdeskd/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
+    cups+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/ /, "", $3); print $3}' "$f"; done | spread) |"
+    ratio+=" $(for f in "$out/$key-$v-"*; do awk -F'|' '/^\| CUPS/ {gsub(/[ x]/, "", $5); print $5}' "$f"; done | spread) |"
   done
   echo "$line"
+  echo "$cups"
   echo "$ratio"
   echo
+}
+skipped print || print_table print 1
+skipped print10 || print_table print10 10
+if ! skipped sip; then
+  # sip_row LABEL KEY MODE FIELD: the spread of one column (|-separated field) of a mode's row.
+  sip_row() {
+    local label=$1 key=$2 mode=$3 field=$4 line v
+    line="| $label |"
+    for v in "${versions[@]}"; do
+      line+=" $(for f in "$out/$key-$v-"*; do
+        awk -F'|' -v m="$mode" -v c="$field" '$2 ~ m {gsub(/[ %]/, "", $c); print $c}' "$f"
+      done | spread) |"
+    done
+    echo "$line"
+  }
+  for calls in ${ATDESK_SIP_CALLS:-60 120}; do
+    alternate "sip$calls" "$root/bench/fax_sip_load.sh" "$calls"
+    echo "Fax over SIP, $calls calls at once (\`bench/fax_sip_load.sh $calls\`: one-page faxes from \`atdesk fax send\` to atdeskd on loopback, G.711 then T.38; load now $(load)):"
+    echo
+    for mode in g711 t38; do
+      echo "$mode:"
+      echo
+      header
+      sip_row "completed calls" "sip$calls" "$mode" 4
+      sip_row "longest call, s" "sip$calls" "$mode" 5
+      sip_row "atdeskd: late packets" "sip$calls" "$mode" 6
+      sip_row "atdeskd: ticks ≥ 10 ms late, %" "sip$calls" "$mode" 7
+      sip_row "senders: late packets" "sip$calls" "$mode" 8
+      sip_row "senders: ticks ≥ 10 ms late, %" "sip$calls" "$mode" 9
+      sip_row "atdeskd CPU ms per call-second" "sip$calls" "$mode" 11
+      echo
+    done
+  done
 fi
 echo "Load average at the end: $(load)."

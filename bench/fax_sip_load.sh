@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Fax over SIP, whole process: N concurrent 1-page fax calls (`atdesk fax send`, the same stack)
 # to a real atdeskd on loopback, in G.711 and in T.38. Reports, per mode: calls completed, the
-# longest call, atdeskd's CPU time (utime+stime from /proc) per call-second, and the number of
-# calls one core could carry at that rate. The senders run on the same machine and cost about
-# as much as the receiver, so N is limited by the machine, not by atdeskd.
+# longest call; media timing on both sides: packets that came after their frame was played
+# (late packets) and the share of 20 ms ticks a media thread woke for 10 ms or more late
+# (atdeskd's from GET /metrics, the senders' from `atdesk fax send`'s "media:" line), which shows
+# which side falls behind; atdeskd's CPU time (utime+stime from /proc) per call-second, and the
+# number of calls one core could carry at that rate. The senders run on the same machine and
+# cost about as much as the receiver, so N is limited by the machine, not by atdeskd.
 #   bench/fax_sip_load.sh [CALLS]          (default 20; ATDESK_BUILD_DIR=build to reuse a build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,13 +38,22 @@ until curl -fsS "http://127.0.0.1:$aport/healthz" >/dev/null 2>&1; do sleep 0.05
 "$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
 ticks=$(getconf CLK_TCK)
 cpu_ms() { awk -v t="$ticks" '{print int(($14 + $15) * 1000 / t)}' "/proc/$pid/stat"; }
+tok=$(cat "$work/state/admin.token")
+# metric NAME_AND_LABELS: one sample of atdeskd's /metrics (0 when absent).
+metrics() { curl -fsS -H "Authorization: Bearer $tok" "http://127.0.0.1:$aport/metrics"; }
+metric() { metrics | awk -v m="$1" '$1 == m {v = $2} END {print v + 0}'; }
+late_packets() { echo $(($(metric 'atdesk_fax_media_late_packets_total{media="rtp"}') + $(metric 'atdesk_fax_media_late_packets_total{media="udptl"}'))); }
+all_ticks() { metric atdesk_fax_media_wake_late_seconds_count; }
+on_time_ticks() { metric 'atdesk_fax_media_wake_late_seconds_bucket{le="0.01"}'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f %%", b ? 100 * a / b : 0}'; }
 
-echo "| mode | calls | completed | longest call s | atdeskd CPU ms | CPU ms per call-second | calls per core |"
-echo "|---|---|---|---|---|---|---|"
+echo "| mode | calls | completed | longest call s | atdeskd: late packets | atdeskd: ticks ≥ 10 ms late | senders: late packets | senders: ticks ≥ 10 ms late | atdeskd CPU ms | CPU ms per call-second | calls per core |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in g711 t38; do
   flag=()
   [ "$mode" = t38 ] && flag=(--t38)
   before=$(cpu_ms)
+  late0=$(late_packets); ticks0=$(all_ticks); ontime0=$(on_time_ticks)
   pids=()
   for i in $(seq 1 "$calls"); do
     ( s=$(date +%s.%N)
@@ -55,11 +67,17 @@ for mode in g711 t38; do
   done
   wait "${pids[@]}"
   after=$(cpu_ms)
+  late=$(($(late_packets) - late0))
+  all=$(($(all_ticks) - ticks0))
+  behind=$((all - ($(on_time_ticks) - ontime0)))
+  # atdesk fax send: "media: N late packet(s), L of T 20 ms ticks 10 ms or more late"
+  read -r s_late s_behind s_all < <(cat "$work"/send-"$mode"-*.log |
+    awk '/^media:/ {p += $2; l += $5; t += $7} END {print p + 0, l + 0, t + 0}')
   ok=$(cat "$work"/result-"$mode"-* | grep -c '^ok' || true)
   longest=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {if ($2 > m) m = $2} END {printf "%.1f", m}')
   call_seconds=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {s += $2} END {print s}')
   cpu=$((after - before))
   per=$(awk -v c="$cpu" -v s="$call_seconds" 'BEGIN {printf "%.2f", c / s}')
   per_core=$(awk -v p="$per" 'BEGIN {printf "%d", 1000 / p}')
-  echo "| $mode | $calls | $ok | $longest | $cpu | $per | $per_core |"
+  echo "| $mode | $calls | $ok | $longest | $late | $(pct "$behind" "$all") | $s_late | $(pct "$s_behind" "$s_all") | $cpu | $per | $per_core |"
 done

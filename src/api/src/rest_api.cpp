@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -107,7 +108,9 @@ bool sees(const Principal& who, const Job& job) {
 
 class RestApi {
  public:
-  RestApi(engine::Engine& engine, chat::LocalChatService* local) : engine_(engine), local_(local) {}
+  RestApi(engine::Engine& engine, chat::LocalChatService* local,
+          std::function<std::string()> more_metrics)
+      : engine_(engine), local_(local), more_metrics_(std::move(more_metrics)) {}
 
   Response submit(const Request& request, const Actor& actor) {
     const auto content_type = request.header("Content-Type");
@@ -691,9 +694,9 @@ class RestApi {
   }
 
   Response metrics() {
-    return Response::text(
-        200, render_metrics(engine_.metrics(), engine_.chat_services(), engine_.printers()),
-        std::string(kMetricsContentType));
+    auto text = render_metrics(engine_.metrics(), engine_.chat_services(), engine_.printers());
+    if (more_metrics_) text += more_metrics_();
+    return Response::text(200, std::move(text), std::string(kMetricsContentType));
   }
 
  private:
@@ -735,13 +738,14 @@ class RestApi {
 
   engine::Engine& engine_;
   chat::LocalChatService* local_;
+  std::function<std::string()> more_metrics_;
 };
 
 }  // namespace
 
 void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatService* local,
-                      const Authenticator& auth) {
-  auto api = std::make_shared<RestApi>(engine, local);
+                      const Authenticator& auth, std::function<std::string()> more_metrics) {
+  auto api = std::make_shared<RestApi>(engine, local, std::move(more_metrics));
   const std::string p(kPrefix);
   // Routes for administrators only (the recipient table, mode tables, schedule, presence of
   // others, the local chat service, audit, metrics, ingress): a `user` gets 403.

@@ -90,6 +90,8 @@ int run_fax_command(const std::vector<std::string>& args) {
             << (report->t38 ? "T.38" : "G.711") << ", " << report->bit_rate << " bit/s"
             << (report->ecm ? ", ECM" : "") << ")" << (report->completed ? "" : ": ")
             << (report->completed ? "" : report->reason) << "\n";
+  std::cout << "media: " << report->late_packets << " late packet(s), " << report->late_ticks
+            << " of " << report->ticks << " 20 ms ticks 10 ms or more late\n";
   return to_int(report->completed ? ExitCode::ok : ExitCode::error);
 }
 

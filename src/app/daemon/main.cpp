@@ -301,8 +301,12 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   api::TokenAuthenticator bearer(*token);
   api::SessionAuthenticator session_auth(sessions, accounts);
   api::CompositeAuthenticator auth(bearer, session_auth);
+  // The fax calls' media timing ([sip]), counted by their media threads, shown in /metrics;
+  // declared before the router and the server that read it.
+  fax_sip::MediaTiming media_timing;
   api::Router router(auth);
-  api::install_rest_api(router, engine, local.get(), auth);
+  api::install_rest_api(router, engine, local.get(), auth,
+                        [&media_timing] { return app::render_media_timing(media_timing); });
   api::install_web_api(router,
                        api::WebApiContext{engine, accounts, sessions, limiter, *tables, auth});
   api::install_web_ui(router, auth);
@@ -344,7 +348,8 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     }
   }
 
-  auto sip = app::start_sip_ingress(config, engine);  // [sip]: faxes over SIP (sip_ingress.cpp)
+  // [sip]: faxes over SIP (sip_ingress.cpp)
+  auto sip = app::start_sip_ingress(config, engine, &media_timing);
   if (!sip) {
     spdlog::critical("{}", sip.error().message);
     return 2;

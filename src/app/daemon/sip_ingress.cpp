@@ -1,5 +1,7 @@
 #include "sip_ingress.hpp"
 
+#include <charconv>
+
 #include <arpa/inet.h>
 
 #include "config_section.hpp"
@@ -187,11 +189,13 @@ Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Conf
 }
 
 Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config& config,
-                                                                   engine::Engine& engine) {
+                                                                   engine::Engine& engine,
+                                                                   fax_sip::MediaTiming* timing) {
   auto settings = sip_settings(config);
   if (!settings) return fail(settings.error());
-  const auto& configured = *settings;
+  auto& configured = *settings;
   if (!configured) return std::unique_ptr<fax_sip::SipFaxReceiver>();
+  configured->media_timing = timing;
   auto receiver = std::make_unique<fax_sip::SipFaxReceiver>(
       *configured,
       [&engine](IncomingDocument document) -> Result<void> {
@@ -208,6 +212,38 @@ Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config&
     return fail(ok.error().code, config.source + ": [sip]: " + ok.error().message);
   }
   return receiver;
+}
+
+std::string render_media_timing(const fax_sip::MediaTiming& timing) {
+  // https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format
+  const auto number = [](double v) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+  };
+  std::string out =
+      "# HELP atdesk_fax_media_wake_late_seconds How late a fax call's media thread woke for its "
+      "20 ms tick.\n# TYPE atdesk_fax_media_wake_late_seconds histogram\n";
+  std::uint64_t cumulative = 0;
+  const auto& bounds = fax_sip::MediaTiming::kWakeBuckets;
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    cumulative += timing.wake_late[i].load(std::memory_order_relaxed);
+    out += "atdesk_fax_media_wake_late_seconds_bucket{le=\"" +
+           (i < bounds.size() ? number(bounds[i]) : std::string("+Inf")) + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  out += "atdesk_fax_media_wake_late_seconds_sum " +
+         number(static_cast<double>(timing.wake_late_ns.load(std::memory_order_relaxed)) / 1e9) +
+         "\natdesk_fax_media_wake_late_seconds_count " + std::to_string(cumulative) + "\n";
+  out +=
+      "# HELP atdesk_fax_media_late_packets_total Fax media packets dropped because they came "
+      "after their frame was played (rtp) or delivered (udptl).\n"
+      "# TYPE atdesk_fax_media_late_packets_total counter\n"
+      "atdesk_fax_media_late_packets_total{media=\"rtp\"} " +
+      std::to_string(timing.late_rtp.load(std::memory_order_relaxed)) +
+      "\natdesk_fax_media_late_packets_total{media=\"udptl\"} " +
+      std::to_string(timing.late_udptl.load(std::memory_order_relaxed)) + "\n";
+  return out;
 }
 
 }  // namespace atdesk::app

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "atdesk/engine/engine.hpp"
 #include "atdesk/fax_sip/receiver.hpp"
@@ -15,8 +16,16 @@ namespace atdesk::app {
 // there is no [sip] table or it says enabled = false.
 Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Config& config);
 
-// Starts the receiver when [sip] asks for one (null otherwise).
-Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config& config,
-                                                                   engine::Engine& engine);
+// Starts the receiver when [sip] asks for one (null otherwise). Its calls' media threads add to
+// `timing` (null: not counted), which must outlive the receiver.
+Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(
+    const Config& config, engine::Engine& engine, fax_sip::MediaTiming* timing = nullptr);
+
+// The Prometheus families of the calls' media timing (text format 0.0.4), for GET /metrics:
+//   atdesk_fax_media_wake_late_seconds        histogram: how late a media thread woke for its
+//                                             20 ms tick (atdeskd keeping up with its calls)
+//   atdesk_fax_media_late_packets_total{media} counter (rtp, udptl): packets that came after
+//                                             their frame was played (the peers keeping up)
+std::string render_media_timing(const fax_sip::MediaTiming& timing);
 
 }  // namespace atdesk::app

@@ -42,7 +42,10 @@ bool PlayoutBuffer::push(std::uint16_t seq, std::vector<std::int16_t> samples) {
     highest_ = seq;
   }
   const auto diff = static_cast<std::int16_t>(seq - static_cast<std::uint16_t>(next_));
-  if (diff < 0) return false;  // already played or filled in
+  if (diff < 0) {
+    ++late_;  // already played or filled in
+    return false;
+  }
   const std::int64_t ext = next_ + diff;
   if (diff > 500) {
     // A jump of ten seconds or more: the peer restarted its stream (new source, a re-INVITE).
@@ -247,8 +250,12 @@ void MediaSession::receive_all() {
         continue;
       }
       valid = true;
+      const auto late = codec_->udptl_in.late();
       for (const auto& ifp : codec_->udptl_in.receive(*packet)) {
         terminal_->receive_ifp(ifp.data, ifp.seq);
+      }
+      if (codec_->udptl_in.late() != late && settings_.timing) {
+        settings_.timing->late_udptl.fetch_add(1, std::memory_order_relaxed);
       }
     } else {
       auto packet = parse_rtp(*datagram);
@@ -265,7 +272,11 @@ void MediaSession::receive_all() {
       const int n =
           g711_decode(law, pcm.data(), packet->payload.data(), static_cast<int>(pcm.size()));
       pcm.resize(static_cast<std::size_t>(std::max(n, 0)));
+      const auto late = playout_.late();
       (void)playout_.push(packet->seq, std::move(pcm));  // false: late or twice, dropped
+      if (playout_.late() != late && settings_.timing) {
+        settings_.timing->late_rtp.fetch_add(1, std::memory_order_relaxed);
+      }
     }
     ++stats_.packets_in;
     last_packet_ = std::chrono::steady_clock::now();
@@ -339,6 +350,11 @@ void MediaSession::run() {
     const auto now = std::chrono::steady_clock::now();
     if (now - next > 10 * kFrame) next = now;  // fell far behind (suspended): do not burst
     std::this_thread::sleep_until(next);
+    // How late this thread woke for its tick: the machine keeping up with the calls, or not.
+    const auto late = std::chrono::steady_clock::now() - next;
+    ++stats_.ticks;
+    if (late >= kFrame / 2) ++stats_.late_ticks;
+    if (settings_.timing) settings_.timing->observe_wake(late);
   }
   if (terminal_) {
     terminal_->terminate();
@@ -347,6 +363,7 @@ void MediaSession::run() {
   }
   stats_.recovered = codec_ ? codec_->udptl_in.recovered() : 0;
   stats_.reordered = playout_.reordered();
+  stats_.late = playout_.late() + (codec_ ? codec_->udptl_in.late() : 0);
   stats_.cpu_seconds = thread_cpu_seconds() - cpu_start;
   stats_.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

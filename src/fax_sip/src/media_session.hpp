@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "atdesk/fax_sip/media_timing.hpp"
 #include "fax_terminal.hpp"
 #include "rtp.hpp"
 
@@ -31,10 +32,13 @@ struct MediaStats {
   std::uint64_t packets_in = 0;
   std::uint64_t packets_out = 0;
   std::uint64_t malformed = 0;
-  std::uint64_t recovered = 0;  // UDPTL packets recovered from redundancy
-  std::uint64_t filled_in = 0;  // G.711 frames played as fill-in (lost, late or suppressed)
-  std::uint64_t reordered = 0;  // G.711 packets that came after a later one and were put back
-  double cpu_seconds = 0;       // CPU time of the media thread
+  std::uint64_t recovered = 0;   // UDPTL packets recovered from redundancy
+  std::uint64_t filled_in = 0;   // G.711 frames played as fill-in (lost, late or suppressed)
+  std::uint64_t reordered = 0;   // G.711 packets that came after a later one and were put back
+  std::uint64_t late = 0;        // packets dropped because their frame was played (or delivered)
+  std::uint64_t ticks = 0;       // 20 ms ticks of the media thread
+  std::uint64_t late_ticks = 0;  // ticks it woke for 10 ms or more late
+  double cpu_seconds = 0;        // CPU time of the media thread
   double wall_seconds = 0;
 };
 
@@ -52,6 +56,8 @@ class PlayoutBuffer {
   // frame means fill-in.
   std::vector<std::vector<std::int16_t>> pop();
   std::uint64_t reordered() const { return reordered_; }
+  // Frames that came after their 20 ms had been played or filled in (push() refused them).
+  std::uint64_t late() const { return late_; }
 
  private:
   void play_one(std::vector<std::vector<std::int16_t>>& out);
@@ -65,6 +71,7 @@ class PlayoutBuffer {
   std::int64_t next_ = 0;     // the (extended) sequence number to play next
   std::int64_t highest_ = 0;  // the highest one received
   std::uint64_t reordered_ = 0;
+  std::uint64_t late_ = 0;
   std::map<std::int64_t, std::vector<std::int16_t>> frames_;  // by extended sequence number
 };
 
@@ -83,6 +90,7 @@ class MediaSession {
     std::chrono::milliseconds silence_timeout{30000};
     int udptl_redundancy = 3;
     FaxTerminal::IdentHook on_remote_ident;  // on the media thread
+    MediaTiming* timing = nullptr;           // counters of all calls (may be null)
   };
   // Called once, on the media thread, when the fax has ended (phase E), when the page hook asked
   // to stop, or when the peer went silent; the owner then hangs up and calls stop().

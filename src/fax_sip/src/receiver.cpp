@@ -546,6 +546,7 @@ class SipFaxReceiver::Impl {
     ms.ptime = call.ptime;
     ms.remote = remote;
     ms.silence_timeout = settings_.silence_timeout;
+    ms.timing = settings_.media_timing;
     ms.on_remote_ident = [c = &call](const std::string& remote_ident) {
       c->record.tsi = trim(remote_ident);
       if (auto ok = write_call_record(record_path(c->file), c->record); !ok) {
@@ -931,6 +932,8 @@ class SipFaxReceiver::Impl {
     r.bad_rows = out.bad_rows;
     r.cpu_seconds = stats.cpu_seconds;
     r.call_seconds = stats.wall_seconds;
+    r.late_packets = stats.late;
+    r.late_ticks = stats.late_ticks;
     const std::string tsi = trim(out.remote_ident);
     if (!tsi.empty()) call.record.tsi = tsi;
     const LeftoverCall files{call.file, record_path(call.file)};

@@ -313,6 +313,9 @@ Result<SendReport> send_fax(const SendSettings& settings) {
     report.bit_rate = out.bit_rate;
     report.cpu_seconds = call.media->stats().cpu_seconds;
     report.call_seconds = call.media->stats().wall_seconds;
+    report.late_packets = call.media->stats().late;
+    report.ticks = call.media->stats().ticks;
+    report.late_ticks = call.media->stats().late_ticks;
   }
   std::promise<void> destroyed;
   (*ua)->post([&call, &destroyed] {

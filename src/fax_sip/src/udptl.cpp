@@ -121,7 +121,10 @@ std::vector<UdptlReceiver::Ifp> UdptlReceiver::receive(const UdptlPacket& packet
   }
   // Distance ahead of what we expect, modulo 2^16; "behind" (late or duplicate) is >= 0x8000.
   const auto ahead = static_cast<std::uint16_t>(packet.seq - expected_);
-  if (ahead >= 0x8000) return out;
+  if (ahead >= 0x8000) {
+    ++late_;
+    return out;
+  }
   // Recover what was lost from the secondaries, oldest first.
   for (std::size_t back = std::min<std::size_t>(ahead, packet.secondary.size()); back > 0; --back) {
     const auto seq = static_cast<std::uint16_t>(packet.seq - back);

@@ -60,11 +60,13 @@ class UdptlReceiver {
   // The IFP packets now deliverable, in order (possibly none, possibly several).
   std::vector<Ifp> receive(const UdptlPacket& packet);
   std::uint64_t recovered() const { return recovered_; }
+  std::uint64_t late() const { return late_; }  // dropped: behind the sequence delivered
 
  private:
   bool started_ = false;
   std::uint16_t expected_ = 0;
   std::uint64_t recovered_ = 0;
+  std::uint64_t late_ = 0;
 };
 
 }  // namespace atdesk::fax_sip

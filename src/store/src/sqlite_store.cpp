@@ -231,6 +231,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
     if (auto ok = store->exec(pragma); !ok) return fail(ok.error());
   }
   if (auto ok = store->migrate(); !ok) return fail(ok.error());
+  // A second connection for the reads: in WAL mode it reads the last committed data while the
+  // first one syncs a commit, so readers do not wait for the disk (and never see a group's
+  // writes before they are committed).
+  sqlite3* reader = nullptr;
+  const int rrc = sqlite3_open_v2(file.c_str(), &reader,
+                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  store->reader_.reset(reader);
+  if (rrc != SQLITE_OK) {
+    return fail(Errc::io, file.string() + ": cannot open the database for reading: " +
+                              (reader ? sqlite3_errmsg(reader) : "out of memory"));
+  }
+  sqlite3_busy_timeout(reader, 5000);
+  if (sqlite3_exec(reader, "PRAGMA query_only=ON", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail(Errc::io, file.string() + ": " + sqlite3_errmsg(reader));
+  }
   return store;
 }
 
@@ -251,8 +266,8 @@ Result<void> SqliteStore::exec(const char* sql) {
 }
 
 int SqliteStore::schema_version() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   return st.ok() && st.step() ? static_cast<int>(st.integer(0)) : 0;
 }
 
@@ -364,10 +379,109 @@ void bind_mutable(SqliteStore::Statement& st, const Job& j) {
 
 }  // namespace
 
-Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
+// ---------------------------------------------------------------------------------------------
+// Group commit of the job writes
+//
+// With synchronous=FULL every commit waits for the disk, and the engine's workers each write a
+// job's transition at the end of a decision: committed one by one, the disk's sync rate was the
+// rate of decisions. So a write joins a queue; the first writer that finds no commit under way
+// takes the whole queue (its own write and those of writers that arrived while the previous
+// group was syncing), writes them in one transaction, each in a savepoint of its own, commits,
+// and wakes the others. Every writer returns only when the transaction that holds its write is
+// durable, or with the error that ended it. A write that fails (a lost compare-and-set, a
+// missing job) rolls back to its savepoint and fails alone. The whole group runs under mutex_,
+// so readers never see a write before it is committed.
+
+Result<void> SqliteStore::write_in_group(std::function<Result<void>()> apply) {
+  GroupWrite write{std::move(apply), std::nullopt, false};
+  std::unique_lock lock(group_mutex_);
+  waiting_.push_back(&write);
+  while (!write.done) {
+    if (committing_) {
+      group_done_.wait(lock);
+      continue;
+    }
+    // Lead: take every waiting write (this one among them) and commit them together.
+    committing_ = true;
+    std::vector<GroupWrite*> group;
+    group.swap(waiting_);
+    ++stats_.groups;
+    stats_.writes += static_cast<std::int64_t>(group.size());
+    lock.unlock();
+    commit_group(group);
+    lock.lock();
+    for (auto* w : group) w->done = true;  // publishes each result to its writer
+    committing_ = false;
+    group_done_.notify_all();
+  }
+  return *std::move(write.result);
+}
+
+SqliteStore::GroupCommitStats SqliteStore::group_commit_stats() {
+  std::lock_guard lock(group_mutex_);
+  auto out = stats_;
+  out.waiting = waiting_.size();
+  return out;
+}
+
+void SqliteStore::commit_group(const std::vector<GroupWrite*>& group) {
   std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("insert job", sqlite3_errmsg(db_.get()));
+  sqlite3* db = db_.get();
+  const auto fail_all = [&](const Error& e) {
+    for (auto* w : group) {
+      if (!w->result || *w->result) w->result = std::unexpected(e);
+    }
+  };
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    fail_all(db_error("begin a transaction", sqlite3_errmsg(db)).error());
+    return;
+  }
+  bool any_applied = false;
+  for (auto* w : group) {
+    if (sqlite3_exec(db, "SAVEPOINT job_write", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      w->result = db_error("savepoint", sqlite3_errmsg(db));
+      continue;
+    }
+    w->result = w->apply();
+    if (sqlite3_get_autocommit(db) != 0) {
+      // SQLite rolled the whole transaction back (disk full, I/O error): every write of the
+      // group is lost, the earlier ones too.
+      const std::string why =
+          *w->result ? std::string(sqlite3_errmsg(db)) : w->result->error().message;
+      fail_all(db_error("write", "the transaction was rolled back: " + why).error());
+      return;
+    }
+    if (*w->result) {
+      any_applied = true;
+    } else {
+      sqlite3_exec(db, "ROLLBACK TO job_write", nullptr, nullptr, nullptr);
+    }
+    sqlite3_exec(db, "RELEASE job_write", nullptr, nullptr, nullptr);
+  }
+  if (!any_applied) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return;
+  }
+  if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const auto e = db_error("commit", sqlite3_errmsg(db)).error();
+    if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    fail_all(e);
+  }
+}
+
+Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
+  return write_in_group([&] { return insert_rows(job, first); });
+}
+
+Result<void> SqliteStore::update(const Job& job, JobState expected, const Transition& t) {
+  return write_in_group([&] { return update_rows(job, expected, t); });
+}
+
+Result<void> SqliteStore::save(const Job& job) {
+  return write_in_group([&] { return save_rows(job); });
+}
+
+Result<void> SqliteStore::insert_rows(const Job& job, const Transition& first) {
   Statement st(
       db_.get(),
       "INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
@@ -407,13 +521,10 @@ Result<void> SqliteStore::insert(const Job& job, const Transition& first) {
   bind_history(h, first);
   h.step();
   if (h.failed()) return db_error("insert history", h.error());
-  return tx.commit();
+  return {};
 }
 
-Result<void> SqliteStore::update(const Job& job, JobState expected, const Transition& t) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("update job", sqlite3_errmsg(db_.get()));
+Result<void> SqliteStore::update_rows(const Job& job, JobState expected, const Transition& t) {
   const std::string sql =
       std::string("UPDATE jobs SET ") + kUpdateColumns + " WHERE id = ?15 AND state = ?16";
   Statement st(db_.get(), sql.c_str());
@@ -433,13 +544,10 @@ Result<void> SqliteStore::update(const Job& job, JobState expected, const Transi
   bind_history(h, t);
   h.step();
   if (h.failed()) return db_error("insert history", h.error());
-  return tx.commit();
+  return {};
 }
 
-Result<void> SqliteStore::save(const Job& job) {
-  std::lock_guard lock(mutex_);
-  Transaction tx(db_.get());
-  if (!tx.ok()) return db_error("save job", sqlite3_errmsg(db_.get()));
+Result<void> SqliteStore::save_rows(const Job& job) {
   // Everything but the state, which only update() changes.
   Statement st(
       db_.get(),
@@ -454,8 +562,7 @@ Result<void> SqliteStore::save(const Job& job) {
   if (sqlite3_changes(db_.get()) == 0) {
     return fail(Errc::not_found, "job " + job.id.str() + " not found");
   }
-  if (auto ok = write_job_recipients(job); !ok) return ok;
-  return tx.commit();
+  return write_job_recipients(job);
 }
 
 Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
@@ -474,9 +581,9 @@ Result<std::vector<Job>> SqliteStore::query_jobs(Statement& st) {
 }
 
 Result<Job> SqliteStore::get(const JobId& id) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   st.bind(1, id.str());
   auto jobs = query_jobs(st);
   if (!jobs) return fail(jobs.error());
@@ -488,10 +595,10 @@ Result<Job> SqliteStore::find(std::string_view id_or_prefix) {
   auto parsed = JobId::parse_prefix(id_or_prefix);
   if (!parsed) return fail(parsed.error());
   const std::string& prefix = *parsed;
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql =
       std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id >= ?1 AND id < ?2 LIMIT 2";
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   st.bind(1, prefix).bind(2, prefix + "g");  // 'g' sorts after every hex digit
   auto jobs = query_jobs(st);
   if (!jobs) return fail(jobs.error());
@@ -545,8 +652,8 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
   sql += f.oldest_first ? " ORDER BY received_at ASC, rowid ASC"
                         : " ORDER BY received_at DESC, rowid DESC";
   sql += " LIMIT " + std::to_string(sql_limit(f.limit));
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), sql.c_str());
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), sql.c_str());
   if (!st.ok()) return db_error("list jobs", st.error());
   std::size_t ti = 0, ii = 0;
   for (std::size_t i = 0; i < binds.size(); ++i) {
@@ -560,8 +667,8 @@ Result<std::vector<Job>> SqliteStore::list(const JobFilter& f) {
 }
 
 Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT at, from_state, to_state, actor, reason FROM job_history WHERE job_id = ? "
                "ORDER BY id");
   st.bind(1, id.str());
@@ -588,8 +695,8 @@ Result<std::vector<Transition>> SqliteStore::history(const JobId& id) {
 }
 
 Result<std::vector<std::pair<JobState, std::int64_t>>> SqliteStore::count_by_state() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
   std::vector<std::pair<JobState, std::int64_t>> out;
   while (st.step()) {
     auto s = parse_job_state(st.text(0));
@@ -621,12 +728,12 @@ Result<std::int64_t> SqliteStore::queue_notice(const QueuedNotice& n) {
 }
 
 Result<std::vector<QueuedNotice>> SqliteStore::queued_notices(std::size_t limit) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(read_mutex_);
   const std::string sql =
       "SELECT id, job_id, state, recipient, text, with_preview, attempts, queued_at FROM "
       "queued_notices ORDER BY id LIMIT " +
       std::to_string(sql_limit(limit));
-  Statement st(db_.get(), sql.c_str());
+  Statement st(reader_.get(), sql.c_str());
   std::vector<QueuedNotice> out;
   while (st.step()) {
     QueuedNotice n;
@@ -675,8 +782,8 @@ Result<void> SqliteStore::remove_notice(std::int64_t id) {
 }
 
 Result<std::int64_t> SqliteStore::count_notices() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT COUNT(*) FROM queued_notices");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT COUNT(*) FROM queued_notices");
   if (!st.step()) return db_error("count queued notices", st.error());
   return st.integer(0);
 }
@@ -685,8 +792,8 @@ Result<std::int64_t> SqliteStore::count_notices() {
 // Tables
 
 Result<std::vector<RecipientRule>> SqliteStore::recipient_rules() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT id, pattern, recipient, printer, note FROM recipient_rules ORDER BY "
                "position, id");
   std::vector<RecipientRule> out;
@@ -782,8 +889,8 @@ Result<std::vector<RecipientRule>> SqliteStore::replace_recipient_rules(
 }
 
 Result<std::vector<ModeTable>> SqliteStore::mode_tables() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT name, cells FROM mode_tables ORDER BY name");
   std::vector<ModeTable> out;
   while (st.step()) {
     auto table = table_from(st.text(0), st.text(1));
@@ -818,8 +925,8 @@ Result<void> SqliteStore::remove_mode_table(const std::string& name) {
 }
 
 Result<std::optional<Schedule>> SqliteStore::schedule() {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT body FROM schedule WHERE id = 1");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT body FROM schedule WHERE id = 1");
   if (st.step()) {
     auto schedule = schedule_from(st.text(0));
     if (!schedule) return std::unexpected(schedule.error());
@@ -851,8 +958,8 @@ Result<void> SqliteStore::append_audit(const AuditEntry& e) {
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64_t before_id) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(),
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(),
                "SELECT id, at, actor, action, subject, detail FROM audit_log WHERE (?1 = 0 OR id "
                "< ?1) ORDER BY id DESC LIMIT ?2");
   st.bind(1, before_id).bind(2, sql_limit(limit));
@@ -867,8 +974,8 @@ Result<std::vector<AuditEntry>> SqliteStore::audit(std::size_t limit, std::int64
 
 Result<std::optional<std::string>> SqliteStore::get_setting(const std::string& ns,
                                                             const std::string& key) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT value FROM settings WHERE ns = ? AND key = ?");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT value FROM settings WHERE ns = ? AND key = ?");
   st.bind(1, ns).bind(2, key);
   if (st.step()) return std::optional<std::string>(st.text(0));
   if (st.failed()) return db_error("settings", st.error());
@@ -889,8 +996,8 @@ Result<void> SqliteStore::put_setting(const std::string& ns, const std::string& 
 
 Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::settings(
     const std::string& ns) {
-  std::lock_guard lock(mutex_);
-  Statement st(db_.get(), "SELECT key, value FROM settings WHERE ns = ? ORDER BY key");
+  std::lock_guard lock(read_mutex_);
+  Statement st(reader_.get(), "SELECT key, value FROM settings WHERE ns = ? ORDER BY key");
   st.bind(1, ns);
   std::vector<std::pair<std::string, std::string>> out;
   while (st.step()) out.emplace_back(st.text(0), st.text(1));

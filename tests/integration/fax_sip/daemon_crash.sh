@@ -3,7 +3,8 @@
 #  - a call killed after page 1 of 3 was confirmed -> after the restart, a job with 1 page, marked
 #    incomplete, with the sender's TSI, caller ID and called number;
 #  - a call killed before any page -> a "fax.failed_reception" entry in the audit log;
-#  - the SIP spool folder is 0700 and empty afterwards.
+#  - the SIP spool folder is 0700 and empty afterwards;
+#  - during the calls, /metrics counts the media threads' 20 ms ticks.
 # Usage: daemon_crash.sh ATDESKD ATDESK (ctest passes both). About 20 s, real time.
 set -uo pipefail
 atdeskd=$1
@@ -65,6 +66,12 @@ for _ in $(seq 1 300); do
   grep -q "page 1 confirmed" "$work/send1.log" && break
   sleep 0.1
 done
+# The calls' media timing is counted live (docs/sip.md): every 20 ms tick of a media thread.
+metrics=$(curl -fsS -H "Authorization: Bearer $(cat "$work/state/admin.token")" "$ATDESK_URL/metrics")
+check "the media threads' ticks are counted in /metrics during the calls" \
+  awk '$1 == "atdesk_fax_media_wake_late_seconds_count" && $2 > 100 {f = 1} END {exit !f}' <<<"$metrics"
+check "late RTP packets are a metric" \
+  grep -q '^atdesk_fax_media_late_packets_total{media="rtp"} [0-9]' <<<"$metrics"
 kill -9 "$daemon"
 wait "$daemon" 2>/dev/null
 daemon=

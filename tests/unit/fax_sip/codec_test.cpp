@@ -59,6 +59,7 @@ TEST(Udptl, RecoversLostPacketsFromRedundancyAndDropsLateOnes) {
   feed(4);  // late
   EXPECT_EQ(delivered, (std::vector<int>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(receiver.recovered(), 3u);
+  EXPECT_EQ(receiver.late(), 2u);  // counted for /metrics
 }
 
 TEST(Udptl, MalformedDatagramsAreRefused) {

@@ -5,6 +5,7 @@
 // allowed_peers.
 #include <gtest/gtest.h>
 
+#include "atdesk/fax_sip/media_timing.hpp"
 #include "atdesk/fax_sip/receiver.hpp"
 #include "media_session.hpp"
 #include "sdp.hpp"
@@ -261,11 +262,33 @@ TEST(PlayoutBuffer, ReordersWaitsFortyMsAndFillsInLostFrames) {
   EXPECT_EQ(b.reordered(), 1u);
   EXPECT_EQ(played(b), (std::vector<int>{1}));
   EXPECT_EQ(played(b), (std::vector<int>{2}));
+  EXPECT_EQ(b.late(), 0u);
   EXPECT_FALSE(b.push(101, frame_of(2))) << "already played";
+  EXPECT_EQ(b.late(), 1u);
   ASSERT_TRUE(b.push(104, frame_of(5)));  // 103 lost
   EXPECT_EQ(played(b), (std::vector<int>{3}));
   EXPECT_EQ(played(b), (std::vector<int>{0})) << "103: fill-in";
+  EXPECT_FALSE(b.push(103, frame_of(4))) << "its 20 ms were filled in";
+  EXPECT_EQ(b.late(), 2u);
+  EXPECT_FALSE(b.push(104, frame_of(5))) << "twice: dropped, but not late";
+  EXPECT_EQ(b.late(), 2u);
   EXPECT_EQ(played(b), (std::vector<int>{5}));
+}
+
+// The wake-up histogram of the media threads: each tick in the first bucket whose bound it does
+// not exceed (Prometheus' `le`), later than every bound in the last; the sum in nanoseconds.
+TEST(MediaTiming, WakeUpsGoIntoTheirBuckets) {
+  using std::chrono::microseconds;
+  MediaTiming t;
+  t.observe_wake(microseconds(-5));      // woke early (clock granularity): 0
+  t.observe_wake(microseconds(1000));    // exactly 1 ms: le 0.001
+  t.observe_wake(microseconds(1001));    // le 0.002
+  t.observe_wake(microseconds(25000));   // a whole frame late: le 0.05
+  t.observe_wake(microseconds(250000));  // beyond 0.1
+  std::vector<std::uint64_t> counts;
+  for (const auto& c : t.wake_late) counts.push_back(c.load());
+  EXPECT_EQ(counts, (std::vector<std::uint64_t>{2, 1, 0, 0, 0, 1, 0, 1}));
+  EXPECT_EQ(t.wake_late_ns.load(), 277'001'000u);
 }
 
 // A peer that suppresses silence (VAD) stops sending and goes on with the next sequence number:

@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -341,6 +343,85 @@ TEST_F(SqliteStoreTest, TheLargestLimitMeansEveryJob) {
   auto audit = tables.audit(std::numeric_limits<std::size_t>::max());
   ASSERT_TRUE(audit) << audit.error().describe();
   EXPECT_EQ(audit->size(), 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group commit
+
+// Waits (up to 10 s) until `done()` holds; false if it never did.
+template <class F>
+bool eventually(F done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// Writers that arrive while a group is being committed go into the next group together; in it a
+// lost compare-and-set and a write that fails half-way (its job row changed, its history row
+// refused) fail alone, with their changes rolled back, and the good writes are committed.
+TEST_F(SqliteStoreTest, GroupedWritesCommitTogetherAndAFailingOneFailsAlone) {
+  for (std::uint64_t n = 1; n <= 4; ++n) insert(make_job(job_id(n), 1000 * static_cast<int>(n)));
+  raw_sql(file_,
+          "CREATE TRIGGER refuse_poison BEFORE INSERT ON job_history WHEN NEW.reason = 'poison' "
+          "BEGIN SELECT RAISE(ABORT, 'poisoned history row'); END");
+  // Another connection holds the write lock, so the first group waits in BEGIN IMMEDIATE (the
+  // store's busy timeout is 5 s) and the writers after it queue up for the next group.
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(file_.c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  auto move = [&](std::uint64_t n, JobState expected, const std::string& reason) {
+    auto job = make_job(job_id(n), 1000 * static_cast<int>(n));
+    job.state = JobState::stored;
+    job.reason = reason;
+    job.printer = "changed";
+    const Transition t{job.id, at_ms(9000), expected, JobState::stored, "engine", reason};
+    return store_->update(job, expected, t);
+  };
+  const auto before = store_->group_commit_stats();
+  std::optional<Result<void>> r1, r2, r3, r4;
+  std::thread first([&] { r1 = move(1, JobState::received, "stored"); });
+  ASSERT_TRUE(eventually([&] { return store_->group_commit_stats().groups == before.groups + 1; }));
+  std::thread good([&] { r2 = move(2, JobState::received, "stored"); });
+  std::thread stale([&] { r3 = move(3, JobState::held, "stored"); });
+  std::thread poisoned([&] { r4 = move(4, JobState::received, "poison"); });
+  const bool queued = eventually([&] { return store_->group_commit_stats().waiting == 3; });
+  EXPECT_EQ(sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(blocker);
+  for (auto* t : {&first, &good, &stale, &poisoned}) t->join();
+  ASSERT_TRUE(queued) << "the three writers never queued behind the first group";
+
+  ASSERT_TRUE(r1 && *r1) << r1->error().describe();
+  ASSERT_TRUE(r2 && *r2) << r2->error().describe();
+  ASSERT_TRUE(r3 && !*r3);
+  EXPECT_EQ(r3->error().code, Errc::conflict) << r3->error().describe();
+  ASSERT_TRUE(r4 && !*r4);
+  EXPECT_EQ(r4->error().code, Errc::io);
+  EXPECT_NE(r4->error().message.find("poisoned history row"), std::string::npos)
+      << r4->error().message;
+  const auto after = store_->group_commit_stats();
+  EXPECT_EQ(after.groups, before.groups + 2) << "the last three writes were not one group";
+  EXPECT_EQ(after.writes, before.writes + 4);
+
+  // Durable: read back through a new connection.
+  reopen();
+  for (std::uint64_t n : {1, 2}) {
+    auto job = store_->get(job_id(n));
+    ASSERT_TRUE(job) << job.error().describe();
+    EXPECT_EQ(job->state, JobState::stored) << n;
+    EXPECT_EQ(job->printer, "changed") << n;
+    EXPECT_EQ(store_->history(job_id(n)).value().size(), 2u) << n;
+  }
+  for (std::uint64_t n : {3, 4}) {
+    auto job = store_->get(job_id(n));
+    ASSERT_TRUE(job) << job.error().describe();
+    EXPECT_EQ(job->state, JobState::received) << n;
+    EXPECT_EQ(job->printer, "") << n << ": the failed write's row change was not rolled back";
+    EXPECT_EQ(store_->history(job_id(n)).value().size(), 1u) << n;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

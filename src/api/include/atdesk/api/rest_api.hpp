@@ -3,6 +3,9 @@
 // Handlers translate between HTTP/JSON and the Engine; they hold no rules of their own.
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "atdesk/api/auth.hpp"
 #include "atdesk/api/http_server.hpp"
 #include "atdesk/chat/local/local_chat_service.hpp"
@@ -15,7 +18,9 @@ namespace atdesk::api {
 // goes through `auth`, which also gives the caller's role: a `user` gets 403 on the admin routes
 // (recipient table, mode tables, schedule, local chat service, audit, metrics, upload) and sees
 // only the jobs and presence of their own recipient keys (404 for other jobs, so ids do not leak).
+// `more_metrics`, when given, returns Prometheus families appended to GET /metrics (the parts
+// the engine does not know, such as the fax calls' media timing).
 void install_rest_api(Router& router, engine::Engine& engine, chat::LocalChatService* local,
-                      const Authenticator& auth);
+                      const Authenticator& auth, std::function<std::string()> more_metrics = {});
 
 }  // namespace atdesk::api

@@ -19,6 +19,7 @@
 #include "atdesk/core/error.hpp"
 #include "atdesk/core/incoming.hpp"
 #include "atdesk/core/sender.hpp"
+#include "atdesk/fax_sip/media_timing.hpp"
 
 namespace atdesk::fax_sip {
 
@@ -73,6 +74,9 @@ class SipFaxReceiver {
     // configuration allows no less than 90 s, RFC 4028's minimum; tests set seconds here.
     std::chrono::seconds session_expires{1800};
     std::chrono::seconds session_min_se{90};
+    // Timing counters every call's media thread adds to (GET /metrics); may be null. Outlives
+    // the receiver.
+    MediaTiming* media_timing = nullptr;
     // Registration with a trunk or PBX (empty registrar: none). Its address must be among
     // allowed_peers for the calls it routes here to be taken.
     std::string registrar;  // "sip:pbx.example.org" or "sip:192.0.2.1:5060"
@@ -101,6 +105,8 @@ class SipFaxReceiver {
     int bad_rows = 0;  // damaged rows received (without ECM); recorded on the job
     double cpu_seconds = 0;
     double call_seconds = 0;
+    std::uint64_t late_packets = 0;  // RTP/UDPTL packets that came after their frame was played
+    std::uint64_t late_ticks = 0;    // 20 ms ticks the media thread woke 10 ms or more late
   };
   using Observer = std::function<void(const CallReport&)>;
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -40,6 +41,12 @@ struct SendReport {
   int bit_rate = 0;
   double cpu_seconds = 0;   // CPU of the media thread
   double call_seconds = 0;  // media time
+  // Timing of the media thread: packets from the receiver that came after their frame was
+  // played, and 20 ms ticks (of `ticks`) it woke for 10 ms or more late (this side falling
+  // behind).
+  std::uint64_t late_packets = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t late_ticks = 0;
 };
 
 // Places the call and blocks until it ends. Errors: the file cannot be read, the URI is wrong,

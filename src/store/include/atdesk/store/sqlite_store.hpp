@@ -1,10 +1,18 @@
 // The SQLite adapter of JobStore and TableStore: WAL, synchronous=FULL, foreign keys on,
-// versioned migrations. One connection, serialised by a mutex (SQLite serialises writers anyway).
+// versioned migrations. One connection for the writes and one for the reads, each serialised by
+// a mutex (SQLite serialises writers anyway; in WAL mode a reader does not wait for a writer).
+// The job writes (insert, update, save) are committed in groups: writers that arrive while a
+// commit is on disk are written together in the next transaction, each in a savepoint of its own
+// (a failing compare-and-set rolls back alone), and each returns once that transaction is durable.
 #pragma once
 
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "atdesk/core/sender.hpp"
 #include "atdesk/store/job_store.hpp"
@@ -27,6 +35,14 @@ class SqliteStore final : public JobStore, public TableStore {
   // The highest schema version this build knows (its number of migrations). A store with a
   // higher version was written by a newer atdesk and is refused by open().
   static int highest_schema_version();
+
+  // How the job writes were grouped into commits so far (for the benchmarks and the tests).
+  struct GroupCommitStats {
+    std::int64_t groups = 0;  // transactions begun for job writes
+    std::int64_t writes = 0;  // job writes in them (applied or failed)
+    std::size_t waiting = 0;  // writes queued now for the next group
+  };
+  GroupCommitStats group_commit_stats();
 
   // JobStore
   Result<void> insert(const Job& job, const Transition& first) override;
@@ -72,13 +88,34 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<void> write_job_recipients(const Job& job);
   Result<std::vector<Job>> query_jobs(Statement& st);
 
+  // Group commit of the job writes. A write is a function run inside the group's transaction
+  // (mutex_ held); it returns an error to have its own changes rolled back.
+  struct GroupWrite {
+    std::function<Result<void>()> apply;
+    std::optional<Result<void>> result;  // set by the group's leader under mutex_
+    bool done = false;  // set under group_mutex_ once the group's transaction has ended
+  };
+  Result<void> write_in_group(std::function<Result<void>()> apply);
+  void commit_group(const std::vector<GroupWrite*>& group);
+  Result<void> insert_rows(const Job& job, const Transition& first);
+  Result<void> update_rows(const Job& job, JobState expected, const Transition& transition);
+  Result<void> save_rows(const Job& job);
+
   struct Closer {
     void operator()(sqlite3* db) const;
   };
   std::unique_ptr<sqlite3, Closer> db_;
   std::string path_;
   NumberPlan plan_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // db_, the connection that writes
+  std::unique_ptr<sqlite3, Closer> reader_;
+  std::mutex read_mutex_;  // reader_
+
+  std::mutex group_mutex_;  // the fields below
+  std::condition_variable group_done_;
+  std::vector<GroupWrite*> waiting_;  // writes for the next group
+  bool committing_ = false;           // a writer is committing a group now
+  GroupCommitStats stats_;
 };
 
 }  // namespace atdesk::store
