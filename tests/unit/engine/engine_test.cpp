@@ -81,6 +81,7 @@ class EngineTest : public ::testing::Test {
   }
 
   void start() {
+    jobs_.new_life();  // a new process: the job leases of the one before have expired
     engine::Settings s;
     s.numbers = kPlan;
     s.default_printer = "front";
@@ -88,6 +89,8 @@ class EngineTest : public ::testing::Test {
     s.print_retry_max = 100ms;
     s.print_track_interval = 5ms;
     s.housekeeping_interval = 1h;  // tests call run_housekeeping() themselves
+    s.takeover_interval = 10ms;
+    s.lease_renew_interval = 10ms;
     s.retention = 24h;
     s.worker_threads = 2;
     s.language = default_language_;
@@ -706,6 +709,30 @@ TEST_F(EngineTest, PrintingJobIsReconciledAtRestartWithoutDuplicate) {
   start();
   ASSERT_TRUE(reaches(job, JobState::printed));
   EXPECT_EQ(front_.received(), 1u);  // found by job name, not submitted again
+}
+
+// Several nodes: a job whose node stopped before deciding it (its lease expired) is taken over
+// by a running node at its next take-over tick, not only at a restart, and printed once.
+TEST_F(EngineTest, AJobLeftByAStoppedNodeIsTakenOverWhileRunning) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  Job left;
+  left.id = *JobId::parse("00112233445566778899aabbccddeeff");
+  left.state = JobState::stored;
+  left.source = JobSource::upload;
+  left.sender = *parse_sender("0312345678", kPlan);
+  left.document_name = "fax.tif";
+  left.format = DocumentFormat::tiff;
+  left.pages = 1;
+  left.received_at = left.updated_at = clock_.now();
+  const auto fax = testing::sample_fax(1);
+  left.size_bytes = fax.size();
+  ASSERT_TRUE(blobs_.put(left.id, store::BlobKind::original, fax));
+  ASSERT_TRUE(jobs_.insert(left, Transition{left.id, left.received_at, JobState::received,
+                                            JobState::stored, "ingress:upload", "received"}));
+  jobs_.new_life();  // the node that stored it stopped: its lease expired
+  ASSERT_TRUE(reaches(left, JobState::printed));
+  EXPECT_EQ(front_.received(), 1u);
 }
 
 TEST_F(EngineTest, CrashBeforeSubmitIsPrintedAtRestart) {

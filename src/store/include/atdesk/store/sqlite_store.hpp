@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "atdesk/core/sender.hpp"
 #include "atdesk/store/job_store.hpp"
@@ -42,6 +44,12 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<void> note_notice_attempt(std::int64_t id) override;
   Result<void> remove_notice(std::int64_t id) override;
   Result<std::int64_t> count_notices() override;
+  // One process uses the file (the state folder's lock): the jobs it wrote are its own, the jobs
+  // an earlier process left in a working state are expired and claimed once each.
+  Result<std::vector<Job>> claim_expired(std::size_t limit) override;
+  Result<std::size_t> renew_leases() override;
+  Result<bool> hold_lease(const std::string& name, std::chrono::milliseconds ttl) override;
+  Result<void> drop_lease(const std::string& name) override;
 
   // TableStore
   Result<std::vector<RecipientRule>> recipient_rules() override;
@@ -71,6 +79,7 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<void> migrate();
   Result<void> write_job_recipients(const Job& job);
   Result<std::vector<Job>> query_jobs(Statement& st);
+  Result<void> note_lease_horizon();
 
   struct Closer {
     void operator()(sqlite3* db) const;
@@ -79,6 +88,9 @@ class SqliteStore final : public JobStore, public TableStore {
   std::string path_;
   NumberPlan plan_;
   std::mutex mutex_;
+  // Leases: history rows up to this id were written before this process opened the file.
+  std::int64_t lease_horizon_ = 0;
+  std::set<std::string> claimed_;
 };
 
 }  // namespace atdesk::store
