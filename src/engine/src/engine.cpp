@@ -62,6 +62,18 @@ void Engine::Impl::housekeeping_tick() {
   if (!stopping_) post_after(settings_.housekeeping_interval, [this] { housekeeping_tick(); });
 }
 
+void Engine::Impl::refresh_tables() {
+  const auto before = recipient_table();
+  if (auto ok = load_tables(); !ok) {
+    spdlog::warn("tables: cannot read them again (the ones read before stay in use): {}",
+                 ok.error().message);
+    return;
+  }
+  // The node that changed a table re-checked the held jobs itself; here only whom this node's
+  // chat services watch follows the recipient table.
+  if (before->rules() != recipient_table()->rules()) rewatch();
+}
+
 void Engine::Impl::lease_loop() {
   // A thread of its own rather than timers on the workers: a renewal must not wait behind busy
   // workers (the lease would expire under a node that is alive), and the watchdog's question
@@ -85,6 +97,7 @@ void Engine::Impl::lease_loop() {
     }
     if (now >= next_takeover) {
       take_over();
+      refresh_tables();
       next_takeover = steady::now() + settings_.takeover_interval;
     }
     lock.lock();

@@ -99,6 +99,9 @@ class Engine::Impl {
   // The lease thread: renews this node's job leases every lease_renew_interval and takes over
   // expired ones every takeover_interval, until stop().
   void lease_loop();
+  // Reads the recipient table, mode tables and schedule again: another node on the database may
+  // have changed them (called by the lease thread at each take-over tick).
+  void refresh_tables();
   void housekeeping();
   std::chrono::milliseconds note_clock_jump(Timestamp now);  // returns the skew to allow for
   void housekeeping_tick();  // housekeeping() on the node holding its lease, then re-arms
