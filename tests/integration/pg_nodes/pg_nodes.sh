@@ -107,6 +107,20 @@ upload() {  # upload NODE: prints the acknowledged job's id, or fails
   sed '$d' <<<"$out" | jq -r .id
 }
 count_in() { sql "SELECT count(*) FROM jobs WHERE state IN ($1)"; }
+# No job stays in a working state past its lease: every node looks for expired leases every
+# lease_s / 3 (1 s here), so a lease expired 10 s ago (by the database's clock) means a job
+# nobody took over.
+stale=0
+check_no_stale() {
+  local n
+  n=$(sql "SELECT count(*) FROM jobs WHERE state IN ('stored', 'releasing', 'printing') AND lease_expires < now() - interval '10 seconds'")
+  if [ "$n" != 0 ]; then
+    log "  FAIL: $n job(s) in a working state whose lease expired more than 10 s ago:"
+    sql "SELECT id, state, lease_owner, now() - lease_expires FROM jobs WHERE state IN ('stored', 'releasing', 'printing') AND lease_expires < now() - interval '10 seconds'" >&2
+    stale=1
+  fi
+  return 0
+}
 wait_until() {  # wait_until SECONDS WHAT COMMAND...: until COMMAND succeeds
   local deadline=$((SECONDS + $1)) what=$2
   shift 2
@@ -173,6 +187,7 @@ for ((c = 1; c <= cycles; c++)); do
   kill_node "$victim"
   touch "$work/stop"
   wait "${workers[@]}" 2>/dev/null || true
+  check_no_stale
   start_node "$victim"
 done
 
@@ -180,7 +195,10 @@ log "settling: every acknowledged job printed once, nothing left in a working st
 presence 3 busy remote
 presence 1 available office
 settle_started=$SECONDS
-nothing_left() { [ "$(count_in "'received', 'stored', 'held', 'releasing', 'printing'")" = 0 ]; }
+nothing_left() {
+  check_no_stale
+  [ "$(count_in "'received', 'stored', 'held', 'releasing', 'printing'")" = 0 ]
+}
 # The last node killed left its jobs leased for lease_s; one of the others takes them over at its
 # next tick (lease_s / 3), looks them up at the printer (reconcile grace 3 s) and prints them.
 wait_until $((60 + $(sort -u "$work/acked" | wc -l) / 2)) \
@@ -211,6 +229,7 @@ printed=$(count_in "'printed'")
 echo "pg_nodes: $cycles SIGKILLs, $acked acknowledged jobs, $printed printed, $taken taken over" \
   "from a dead node, settled in $settle s, seed $seed"
 [ "$failures" -eq 0 ]
+[ "$stale" -eq 0 ]
 [ "$taken" -gt 0 ] || { log "  FAIL: no job was taken over from a killed node"; exit 1; }
 ok=1
 log "ok   pg_nodes"
