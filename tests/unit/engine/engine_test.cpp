@@ -88,7 +88,7 @@ class EngineTest : public ::testing::Test {
     s.print_retry_min = 20ms;
     s.print_retry_max = 100ms;
     s.print_track_interval = 5ms;
-    s.housekeeping_interval = 1h;  // tests call run_housekeeping() themselves
+    s.housekeeping_interval = housekeeping_interval_;  // tests call run_housekeeping()
     s.takeover_interval = 10ms;
     s.lease_renew_interval = 10ms;
     s.retention = 24h;
@@ -146,6 +146,7 @@ class EngineTest : public ::testing::Test {
 
   std::vector<chat::StoredMessage> messages(const std::string& key) { return local_.messages(key); }
 
+  std::chrono::milliseconds housekeeping_interval_ = 1h;
   testing::MemoryJobStore jobs_;
   testing::MemoryTableStore tables_;
   testing::MemoryBlobStore blobs_;
@@ -436,6 +437,24 @@ TEST_F(EngineTest, DeleteRemovesDocumentsAndIsFinal) {
   set_presence("alice", Availability::available, WorkLocation::office);
   engine_->drain();
   EXPECT_EQ(front_.received(), 0u);
+}
+
+// Several nodes: housekeeping's own tick (here: retention) runs on the node holding its lease
+// only; when the lease comes to this node, it runs here.
+TEST_F(EngineTest, HousekeepingTicksOnlyOnTheNodeHoldingItsLease) {
+  jobs_.lease_held_elsewhere = true;
+  engine_->stop();
+  engine_.reset();
+  housekeeping_interval_ = 5ms;
+  start();
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  clock_.advance(25h);  // past the 24 h retention
+  const int asked = jobs_.lease_asks;
+  ASSERT_TRUE(eventually([&] { return jobs_.lease_asks >= asked + 3; }));
+  EXPECT_EQ(state_of(job), JobState::held) << "another node holds housekeeping";
+  jobs_.lease_held_elsewhere = false;
+  EXPECT_TRUE(reaches(job, JobState::expired));
 }
 
 TEST_F(EngineTest, HeldJobsExpireAfterRetention) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -182,7 +183,13 @@ class MemoryJobStore final : public store::JobStore {
       return it != jobs_.end() && is_working(it->second.state);
     }));
   }
-  Result<bool> hold_lease(const std::string&, std::chrono::milliseconds) override { return true; }
+  Result<bool> hold_lease(const std::string&, std::chrono::milliseconds) override {
+    ++lease_asks;
+    return !lease_held_elsewhere;
+  }
+  // Stands for another node holding every named lease; lease_asks counts hold_lease() calls.
+  std::atomic<bool> lease_held_elsewhere{false};
+  std::atomic<int> lease_asks{0};
   Result<void> drop_lease(const std::string&) override { return {}; }
   void new_life() {
     std::lock_guard lock(mutex_);
