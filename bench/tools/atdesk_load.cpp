@@ -7,6 +7,8 @@
 // daemon's clock, millisecond resolution).
 //
 //   atdesk-load --url URL --token-file FILE --fax FILE [--jobs N] [--threads C] [--recipients R]
+//               [--url URL2 ...] [--wait-after-setup-ms MS]
+// With several --url (nodes on one database) the submitting threads take the nodes in turn.
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -30,6 +32,10 @@ using nlohmann::json;
 
 struct Options {
   std::string url = "http://127.0.0.1:8631";
+  // Several nodes on one database: the submitting threads take them in turn (thread t uses
+  // urls[t % n]); set-up, releases and the read-back go to the first.
+  std::vector<std::string> urls;
+  int wait_after_setup_ms = 0;  // lets other nodes read the new recipient table first
   std::string token;
   std::string fax;
   int jobs = 1000;
@@ -133,7 +139,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--url")
-      o.url = v;
+      o.urls.push_back(v);
+    else if (k == "--wait-after-setup-ms")
+      o.wait_after_setup_ms = std::stoi(v);
     else if (k == "--token-file")
       token_file = v;
     else if (k == "--fax")
@@ -149,6 +157,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!o.urls.empty()) o.url = o.urls.front();
+  if (o.urls.empty()) o.urls.push_back(o.url);
   std::ifstream tf(token_file);
   std::getline(tf, o.token);
   std::ifstream ff(o.fax, std::ios::binary);
@@ -177,6 +187,8 @@ int main(int argc, char** argv) {
     setup.call("PUT", "/api/v1/presence/local/u" + std::to_string(i), p.dump());
   }
 
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.wait_after_setup_ms));
+
   std::vector<std::string> ids(static_cast<std::size_t>(o.jobs));
   std::vector<double> submit_ms(static_cast<std::size_t>(o.jobs), -1);
   std::atomic<int> next{0}, failed{0};
@@ -184,8 +196,10 @@ int main(int argc, char** argv) {
   {
     std::vector<std::jthread> workers;
     for (int t = 0; t < o.threads; ++t) {
-      workers.emplace_back([&] {
-        Client client(o);
+      workers.emplace_back([&, t] {
+        Options mine = o;
+        mine.url = o.urls[static_cast<std::size_t>(t) % o.urls.size()];
+        Client client(mine);
         for (int i; (i = next++) < o.jobs;) {
           const auto t0 = Clock::now();
           auto reply = client.submit(fax, number(i % users));
@@ -257,6 +271,7 @@ int main(int argc, char** argv) {
       {"jobs", o.jobs},
       {"recipients", o.recipients},
       {"threads", o.threads},
+      {"nodes", static_cast<int>(o.urls.size())},
       {"accepted", static_cast<int>(stored.size())},
       {"refused", failed.load()},
       {"printed", printed},

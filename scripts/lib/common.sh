@@ -60,6 +60,24 @@ printed_files() { find "$printer_spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/
 printed_count() { printed_files "$1" | wc -l; }
 printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
 
+# A PostgreSQL 15 of its own for a suite (scripts/test-postgres: a new cluster in <dir>, reached
+# through a Unix socket there, no TCP) with an empty database "atdesk"; prints that database's
+# connection string. stop_test_database <dir> stops it (from the suite's cleanup; harmless when
+# it never started). The folder goes with the suite's work folder.
+#   url=$(start_test_database "$work/pg")
+start_test_database() {
+  local scripts
+  scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  "$scripts/test-postgres" start "$1" >/dev/null
+  psql "$("$scripts/test-postgres" url "$1" postgres)" -qAtc "CREATE DATABASE atdesk" >/dev/null
+  "$scripts/test-postgres" url "$1" atdesk
+}
+stop_test_database() {
+  local scripts
+  scripts=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  "$scripts/test-postgres" stop "$1" >/dev/null 2>&1 || true
+}
+
 expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
   if [ "$2" != "$3" ]; then
     log "  FAIL: $1: got '$2', expected '$3'"

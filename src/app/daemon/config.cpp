@@ -119,6 +119,12 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
     }
   }
 
+  Section cluster(section("cluster"), "cluster", file);
+  long long lease_s = c.lease.count();
+  ATDESK_TRY(cluster.integer("lease_s", lease_s, 3, 3600));
+  c.lease = std::chrono::seconds(lease_s);
+  ATDESK_TRY(cluster.no_unknown_keys());
+
   Section general(section("general"), "general", file);
   ATDESK_TRY(general.string("time_zone", c.time_zone));
   ATDESK_TRY(general.integer("worker_threads", c.worker_threads, 1, 64));

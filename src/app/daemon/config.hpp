@@ -54,6 +54,9 @@ struct Config {
   // PostgreSQL, documents in the database sealed with `key_file` (docs/postgresql.md).
   std::string store_url;
   int store_connections = 0;  // 0: worker_threads + [server] threads + 2
+  // [cluster] lease_s: how long a node's lease on a job (and on housekeeping) lasts without a
+  // renewal, by the database's clock; another node takes the work over after it. PostgreSQL only.
+  std::chrono::seconds lease{30};
 
   // [general]
   std::string time_zone = "UTC";

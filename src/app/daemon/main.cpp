@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stop_token>
 #include <thread>
@@ -47,6 +48,18 @@
 #include "sip_ingress.hpp"
 
 namespace {
+
+// This process's name in the leases it holds on a shared database: the host name and a random
+// part, new at every start (a restarted node does not own what its earlier life left; those
+// leases simply expire).
+std::string new_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "atdeskd");
+  std::random_device rd;  // /dev/urandom on Linux
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(rd()));
+  return std::string(host) + "-" + suffix;
+}
 
 // The first web UI account: when there is none, "admin" with a random password written to
 // `file` (mode 0600, created exclusively); the operator reads it once and changes it.
@@ -159,9 +172,11 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     const auto connections = config.store_connections > 0
                                  ? config.store_connections
                                  : config.worker_threads + config.http_threads + 2;
-    auto db = store::PgStore::open(
-        {.url = config.store_url, .connections = static_cast<std::size_t>(connections)},
-        config.numbers);
+    auto db = store::PgStore::open({.url = config.store_url,
+                                    .connections = static_cast<std::size_t>(connections),
+                                    .node_id = new_node_id(),
+                                    .lease = config.lease},
+                                   config.numbers);
     if (!db) {
       spdlog::critical("cannot open the store: {}", db.error().message);
       return 2;
@@ -176,7 +191,10 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     tables = pg.get();
     blobs = std::move(*documents);
     store_name = "PostgreSQL, schema " + std::to_string(store::PgStore::highest_schema_version()) +
-                 ", " + std::to_string(connections) + " connections";
+                 ", " + std::to_string(connections) + " connections, node " + pg->node_id() +
+                 ", lease " + std::to_string(config.lease.count()) + " s";
+    spdlog::info("node {}: jobs it works on are leased for {} s, renewed every {} s", pg->node_id(),
+                 config.lease.count(), config.lease.count() / 3.0);
   }
   bool created = false;
   auto token = app::load_or_create_token(config.token_file, created);
@@ -220,6 +238,12 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
   settings.default_printer = config.default_printer();
   settings.retention = config.retention;
   settings.housekeeping_interval = config.housekeeping_interval;
+  // A third of the lease: two renewals may fail (a slow database, a busy machine) before it
+  // expires. Expired leases are looked for as often, at most every 5 s.
+  settings.lease_renew_interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.lease) / 3;
+  settings.takeover_interval =
+      std::min<std::chrono::milliseconds>(settings.lease_renew_interval, std::chrono::seconds(5));
   settings.print_retry_min = config.print_retry_min;
   settings.print_retry_max = config.print_retry_max;
   settings.print_stopped_notice = config.print_stopped_notice;

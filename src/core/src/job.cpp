@@ -44,6 +44,10 @@ std::optional<JobState> parse_job_state(std::string_view text) {
   return std::nullopt;
 }
 
+bool is_working(JobState s) {
+  return s == JobState::stored || s == JobState::releasing || s == JobState::printing;
+}
+
 bool is_final(JobState s) {
   return s == JobState::printed || s == JobState::deleted || s == JobState::expired ||
          s == JobState::failed;

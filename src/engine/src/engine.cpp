@@ -44,17 +44,74 @@ Result<void> Engine::Impl::start() {
   }
   post([this] { reconcile(); });
   post_after(settings_.housekeeping_interval, [this] { housekeeping_tick(); });
+  lease_thread_ = std::thread([this] { lease_loop(); });
   return {};
 }
 
 void Engine::Impl::housekeeping_tick() {
-  housekeeping();
+  // Once per tick across the nodes on one database: the node holding the lease runs it. The
+  // lease outlives one interval, so its holder keeps it from tick to tick; when that node stops
+  // another takes it within two intervals.
+  auto mine = deps_.jobs.hold_lease(kHousekeepingLease, 2 * settings_.housekeeping_interval);
+  if (!mine) {
+    spdlog::warn("housekeeping: cannot take its lease, skipped this time: {}",
+                 mine.error().message);
+  } else if (*mine) {
+    housekeeping();
+  }
   if (!stopping_) post_after(settings_.housekeeping_interval, [this] { housekeeping_tick(); });
+}
+
+void Engine::Impl::refresh_tables() {
+  const auto before = recipient_table();
+  if (auto ok = load_tables(); !ok) {
+    spdlog::warn("tables: cannot read them again (the ones read before stay in use): {}",
+                 ok.error().message);
+    return;
+  }
+  // The node that changed a table re-checked the held jobs itself; here only whom this node's
+  // chat services watch follows the recipient table.
+  if (before->rules() != recipient_table()->rules()) rewatch();
+}
+
+void Engine::Impl::lease_loop() {
+  // A thread of its own rather than timers on the workers: a renewal must not wait behind busy
+  // workers (the lease would expire under a node that is alive), and the watchdog's question
+  // (making_progress) must not be answered "yes" by ticks finishing beside a stuck worker.
+  using steady = std::chrono::steady_clock;
+  auto next_renewal = steady::now() + settings_.lease_renew_interval;
+  auto next_takeover = steady::now() + settings_.takeover_interval;
+  std::unique_lock lock(lease_mutex_);
+  while (!lease_cv_.wait_until(lock, std::min(next_renewal, next_takeover),
+                               [this] { return stopping_.load(); })) {
+    lock.unlock();
+    const auto now = steady::now();
+    if (now >= next_renewal) {
+      next_renewal = now + settings_.lease_renew_interval;
+      if (auto renewed = deps_.jobs.renew_leases(); !renewed) {
+        spdlog::warn(
+            "leases: renewing this node's job leases failed (when they expire, other nodes take "
+            "its jobs over): {}",
+            renewed.error().message);
+      }
+    }
+    if (now >= next_takeover) {
+      take_over();
+      refresh_tables();
+      next_takeover = steady::now() + settings_.takeover_interval;
+    }
+    lock.lock();
+  }
 }
 
 void Engine::Impl::stop() {
   if (!started_) return;
-  stopping_ = true;
+  {
+    std::lock_guard lock(lease_mutex_);
+    stopping_ = true;
+  }
+  lease_cv_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
   for (auto& [name, service] : deps_.chat_services) {
     service->on_command({});
     service->watch({}, {});
@@ -69,6 +126,12 @@ void Engine::Impl::stop() {
   {
     std::lock_guard lock(print_queue_mutex_);
     for (auto& [name, queue] : print_queues_) queue.waiting.reset();
+  }
+  // Another node takes housekeeping at its next tick instead of when the lease expires. The
+  // job leases are left to expire: a job this node was printing is looked up at the printer by
+  // the node that takes it over.
+  if (auto ok = deps_.jobs.drop_lease(kHousekeepingLease); !ok) {
+    spdlog::warn("housekeeping: its lease is left to expire: {}", ok.error().message);
   }
   started_ = false;
 }

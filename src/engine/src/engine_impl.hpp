@@ -90,10 +90,21 @@ class Engine::Impl {
   // Renders the page-1 preview from the original and stores it.
   [[nodiscard]] Result<Bytes> make_preview(const JobId& id, const std::string& document_name);
   void schedule_retry(const JobId& id);
-  void reconcile();  // start-up: printing/releasing/stored jobs
+  static constexpr const char* kHousekeepingLease = "housekeeping";
+  void reconcile();  // start-up: takes over jobs with expired leases, re-checks held jobs
+  // Claims jobs whose lease expired (a node died, or this node's earlier life) and works them
+  // as a restart would; returns how many it took.
+  std::size_t take_over();
+  void retry_held();  // schedules the retry of every held job atdesk retries by itself
+  // The lease thread: renews this node's job leases every lease_renew_interval and takes over
+  // expired ones every takeover_interval, until stop().
+  void lease_loop();
+  // Reads the recipient table, mode tables and schedule again: another node on the database may
+  // have changed them (called by the lease thread at each take-over tick).
+  void refresh_tables();
   void housekeeping();
   std::chrono::milliseconds note_clock_jump(Timestamp now);  // returns the skew to allow for
-  void housekeeping_tick();  // housekeeping(), then re-arms its timer
+  void housekeeping_tick();  // housekeeping() on the node holding its lease, then re-arms
   [[nodiscard]] Result<Job> remove(Job job, const std::string& actor);
 
   // Presence of recipients, gathered from the chat services (blocking, outside any lock).
@@ -251,6 +262,10 @@ class Engine::Impl {
   bool making_progress(std::chrono::milliseconds bound);
   bool started_ = false;
   std::atomic<bool> stopping_{false};
+  // The lease thread (renew_leases_loop), woken early by stop().
+  std::thread lease_thread_;
+  std::mutex lease_mutex_;
+  std::condition_variable lease_cv_;
 };
 
 }  // namespace atdesk::engine

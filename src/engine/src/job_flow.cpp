@@ -441,6 +441,8 @@ void Engine::Impl::housekeeping() {
   }
   if (switched) recheck_held("the schedule switched to mode table '" + active + "'");
   resend_unsent();
+  // Retries whose timer was on a node that stopped are scheduled here (once per job and node).
+  retry_held();
 
   const auto now = deps_.clock.now();
   const auto skew = note_clock_jump(now);

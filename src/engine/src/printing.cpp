@@ -188,6 +188,11 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
   // is reconciled by name at the next start.
   ++job->print_attempts;
   if (auto ok = deps_.jobs.save(*job); !ok) {
+    if (ok.error().code == Errc::conflict) {
+      // Another node took the job over (this node's lease expired): it prints it, not this one.
+      spdlog::warn("job {}: not printed here: {}", id.short_id(), ok.error().message);
+      return done;
+    }
     spdlog::error("job {}: cannot record the print attempt: {}", id.short_id(), ok.error().message);
     return set_aside(settings_.print_retry_min, false);
   }
@@ -608,26 +613,57 @@ void Engine::Impl::schedule_retry(const JobId& id) {
 }
 
 void Engine::Impl::reconcile() {
-  auto list = [&](JobState s) {
-    store::JobFilter f;
-    f.states = {s};
-    f.oldest_first = true;
-    f.limit = 1'000'000;
-    return deps_.jobs.list(f).value_or(std::vector<Job>{});
-  };
-  for (auto& job : list(JobState::releasing)) {
-    (void)transition(job, JobState::printing, "engine", "resuming the release after a restart");
-  }
-  for (auto& job : list(JobState::printing)) {
-    print(job.id, true);  // finds an earlier submission by id and name before sending again
-  }
-  for (auto& job : list(JobState::stored)) {
-    post([this, id = job.id] { process_stored(id); });
-  }
-  for (auto& job : list(JobState::held)) {
-    if (retries_by_itself(job.print_problem)) schedule_retry(job.id);
-  }
+  const auto taken = take_over();
+  if (taken > 0) spdlog::info("start-up: took over {} unfinished job(s)", taken);
+  retry_held();
   recheck_held("presence checked at start-up");
+}
+
+void Engine::Impl::retry_held() {
+  store::JobFilter f;
+  f.states = {JobState::held};
+  f.oldest_first = true;
+  f.limit = 1'000'000;
+  for (auto& job : deps_.jobs.list(f).value_or(std::vector<Job>{})) {
+    if (retries_by_itself(job.print_problem)) schedule_retry(job.id);  // once per job and node
+  }
+}
+
+std::size_t Engine::Impl::take_over() {
+  // A batch at a time, so that a node coming back to thousands of jobs leaves some to others.
+  constexpr std::size_t kBatch = 100;
+  std::size_t taken = 0;
+  while (!stopping_) {
+    auto claimed = deps_.jobs.claim_expired(kBatch);
+    if (!claimed) {
+      spdlog::error("leases: cannot take over jobs whose lease expired (tried again in {} ms): {}",
+                    settings_.takeover_interval.count(), claimed.error().message);
+      break;
+    }
+    for (auto& job : *claimed) {
+      spdlog::info("job {}: taken over in state {} (its lease expired)", job.id.short_id(),
+                   to_string(job.state));
+      switch (job.state) {
+        case JobState::releasing:
+          if (auto printing = transition(job, JobState::printing, "engine",
+                                         "resuming the release (its node stopped)")) {
+            print(printing->id, true);
+          }
+          break;
+        case JobState::printing:
+          print(job.id, true);  // finds an earlier submission by id and name before sending again
+          break;
+        case JobState::stored:
+          post([this, id = job.id] { process_stored(id); });
+          break;
+        default:
+          break;  // claim_expired() returns working states only
+      }
+    }
+    taken += claimed->size();
+    if (claimed->size() < kBatch) break;
+  }
+  return taken;
 }
 
 }  // namespace atdesk::engine

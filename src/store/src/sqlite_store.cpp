@@ -246,6 +246,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
   if (sqlite3_exec(reader, "PRAGMA query_only=ON", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail(Errc::io, file.string() + ": " + sqlite3_errmsg(reader));
   }
+  if (auto ok = store->note_lease_horizon(); !ok) return fail(ok.error());
   return store;
 }
 
@@ -1003,6 +1004,48 @@ Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::settings(
   while (st.step()) out.emplace_back(st.text(0), st.text(1));
   if (st.failed()) return db_error("settings", st.error());
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases: one process per file, so a job is this process's own when its last history row was
+// written after open(); the rest in a working state were left by an earlier process.
+
+Result<void> SqliteStore::note_lease_horizon() {
+  std::lock_guard lock(mutex_);
+  Statement st(db_.get(), "SELECT COALESCE(MAX(id), 0) FROM job_history");
+  if (!st.step()) return db_error("read the history's last row", st.error());
+  lease_horizon_ = st.integer(0);
+  return {};
+}
+
+Result<std::vector<Job>> SqliteStore::claim_expired(std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  const std::string sql = std::string("SELECT ") + kJobColumns +
+                          " FROM jobs WHERE state IN ('stored', 'releasing', 'printing') AND "
+                          "(SELECT MAX(h.id) FROM job_history h WHERE h.job_id = jobs.id) <= ? "
+                          "ORDER BY received_at, rowid";
+  Statement st(db_.get(), sql.c_str());
+  st.bind(1, lease_horizon_);
+  auto jobs = query_jobs(st);
+  if (!jobs) return fail(jobs.error());
+  std::vector<Job> out;
+  for (auto& job : *jobs) {
+    if (out.size() >= limit) break;
+    if (claimed_.insert(job.id.str()).second) out.push_back(std::move(job));
+  }
+  return out;
+}
+
+Result<std::size_t> SqliteStore::renew_leases() {
+  return std::size_t{0};  // a process's leases last as long as it does
+}
+
+Result<bool> SqliteStore::hold_lease(const std::string&, std::chrono::milliseconds) {
+  return true;  // the only process on the file holds every lease
+}
+
+Result<void> SqliteStore::drop_lease(const std::string&) {
+  return {};
 }
 
 }  // namespace atdesk::store

@@ -23,7 +23,7 @@ ok=0
 cleanup() {
   stop_daemon
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
-  "$root/scripts/test-postgres" stop "$work/pg" >/dev/null 2>&1 || true
+  stop_test_database "$work/pg"
   if [ "$ok" -ne 1 ]; then
     log "---- atdeskd log (last 60 lines) ----"
     tail -n 60 "$work/atdeskd.log" >&2 || true
@@ -32,10 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$root/scripts/test-postgres" start "$work/pg" >/dev/null
-admin_url=$("$root/scripts/test-postgres" url "$work/pg" postgres)
-url=$("$root/scripts/test-postgres" url "$work/pg" atdesk)
-psql "$admin_url" -qAtc "CREATE DATABASE atdesk" >/dev/null
+url=$(start_test_database "$work/pg")
 sql() { psql "$url" -qAtc "$1"; }
 
 printer_port=$(free_port)
@@ -96,7 +93,7 @@ presence() { "$cli" presence set "$@" >/dev/null; }
 
 start_daemon
 grep -q "store: *PostgreSQL" "$work/atdeskd.log"
-expect_eq "schema version" "$(sql 'SELECT max(version) FROM schema_migrations')" 1
+expect_eq "schema version" "$(sql 'SELECT max(version) FROM schema_migrations')" 2
 
 log "held by presence, printed once when the presence changes"
 "$cli" recipients add prefix:0322 user:local:alice >/dev/null

@@ -23,7 +23,7 @@ daemon_pid=""
 cleanup() {
   stop_daemon
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
-  "$root/scripts/test-postgres" stop "$work/pg" >/dev/null 2>&1 || true
+  stop_test_database "$work/pg"
   if [ "$ok" -ne 1 ]; then
     log "---- atdeskd log (last 40 lines) ----"
     tail -n 40 "$work/atdeskd.log" >&2 || true
@@ -32,10 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$root/scripts/test-postgres" start "$work/pg" >/dev/null
-admin_url=$("$root/scripts/test-postgres" url "$work/pg" postgres)
-url=$("$root/scripts/test-postgres" url "$work/pg" atdesk)
-psql "$admin_url" -qAtc "CREATE DATABASE atdesk" >/dev/null
+url=$(start_test_database "$work/pg")
 sql() { psql "$url" -qAtc "$1"; }
 lite() { sqlite3 "$work/state/atdesk.db" "$1"; }
 

@@ -101,6 +101,7 @@ std::string database_of(const std::string& url) {
 
 class PgBackend {
  public:
+  static constexpr bool kSeveralNodes = true;  // each PgStore is a node with its own id
   void open() {
     url_ = Server::instance->fresh_database();
     reopen();
@@ -126,6 +127,16 @@ class PgBackend {
   }
   PgStore& store() { return *db_; }
   const std::string& url() const { return url_; }
+  // Every lease ends now by the database's clock, as if their nodes had stopped renewing.
+  void expire_leases() {
+    const auto db = database_of(url_);
+    for (const char* sql :
+         {"UPDATE jobs SET lease_expires = now() - interval '1 second' WHERE lease_owner IS NOT "
+          "NULL",
+          "UPDATE leases SET expires = now() - interval '1 second'"}) {
+      EXPECT_EQ(Server::instance->sql(db, sql), "") << sql;
+    }
+  }
   const std::filesystem::path key_file() const { return dir_ / "spool.key"; }
 
  private:

@@ -134,6 +134,16 @@ TEST(Config, StoreIsSqliteByDefaultOrPostgresqlByUrl) {
   EXPECT_NE(e.find("uri"), std::string::npos) << e;
 }
 
+// [cluster] lease_s: several nodes on one database (docs/postgresql.md).
+TEST(Config, ClusterLease) {
+  EXPECT_EQ(parse_ok("").lease, std::chrono::seconds(30));
+  EXPECT_EQ(parse_ok("[cluster]\nlease_s = 10\n").lease, std::chrono::seconds(10));
+  auto e = parse_error("[cluster]\nlease_s = 1\n");
+  EXPECT_NE(e.find("[cluster] lease_s"), std::string::npos) << e;
+  e = parse_error("[cluster]\nnode = \"a\"\n");
+  EXPECT_NE(e.find("node"), std::string::npos) << e;
+}
+
 TEST(Config, FirstPrinterIsDefaultWhenNoneIsMarked) {
   auto c = parse_ok(
       "[[printer]]\nname = \"a\"\nuri = \"ipp://h/ipp/print\"\n"

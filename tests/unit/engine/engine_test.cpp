@@ -81,13 +81,16 @@ class EngineTest : public ::testing::Test {
   }
 
   void start() {
+    jobs_.new_life();  // a new process: the job leases of the one before have expired
     engine::Settings s;
     s.numbers = kPlan;
     s.default_printer = "front";
     s.print_retry_min = 20ms;
     s.print_retry_max = 100ms;
     s.print_track_interval = 5ms;
-    s.housekeeping_interval = 1h;  // tests call run_housekeeping() themselves
+    s.housekeeping_interval = housekeeping_interval_;  // tests call run_housekeeping()
+    s.takeover_interval = 10ms;
+    s.lease_renew_interval = 10ms;
     s.retention = 24h;
     s.worker_threads = 2;
     s.language = default_language_;
@@ -143,6 +146,7 @@ class EngineTest : public ::testing::Test {
 
   std::vector<chat::StoredMessage> messages(const std::string& key) { return local_.messages(key); }
 
+  std::chrono::milliseconds housekeeping_interval_ = 1h;
   testing::MemoryJobStore jobs_;
   testing::MemoryTableStore tables_;
   testing::MemoryBlobStore blobs_;
@@ -435,6 +439,24 @@ TEST_F(EngineTest, DeleteRemovesDocumentsAndIsFinal) {
   EXPECT_EQ(front_.received(), 0u);
 }
 
+// Several nodes: housekeeping's own tick (here: retention) runs on the node holding its lease
+// only; when the lease comes to this node, it runs here.
+TEST_F(EngineTest, HousekeepingTicksOnlyOnTheNodeHoldingItsLease) {
+  jobs_.lease_held_elsewhere = true;
+  engine_->stop();
+  engine_.reset();
+  housekeeping_interval_ = 5ms;
+  start();
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  clock_.advance(25h);  // past the 24 h retention
+  const int asked = jobs_.lease_asks;
+  ASSERT_TRUE(eventually([&] { return jobs_.lease_asks >= asked + 3; }));
+  EXPECT_EQ(state_of(job), JobState::held) << "another node holds housekeeping";
+  jobs_.lease_held_elsewhere = false;
+  EXPECT_TRUE(reaches(job, JobState::expired));
+}
+
 TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
   auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));
@@ -706,6 +728,30 @@ TEST_F(EngineTest, PrintingJobIsReconciledAtRestartWithoutDuplicate) {
   start();
   ASSERT_TRUE(reaches(job, JobState::printed));
   EXPECT_EQ(front_.received(), 1u);  // found by job name, not submitted again
+}
+
+// Several nodes: a job whose node stopped before deciding it (its lease expired) is taken over
+// by a running node at its next take-over tick, not only at a restart, and printed once.
+TEST_F(EngineTest, AJobLeftByAStoppedNodeIsTakenOverWhileRunning) {
+  add_rule("0312345678", "user:local:alice");
+  set_presence("alice", Availability::available, WorkLocation::office);
+  Job left;
+  left.id = *JobId::parse("00112233445566778899aabbccddeeff");
+  left.state = JobState::stored;
+  left.source = JobSource::upload;
+  left.sender = *parse_sender("0312345678", kPlan);
+  left.document_name = "fax.tif";
+  left.format = DocumentFormat::tiff;
+  left.pages = 1;
+  left.received_at = left.updated_at = clock_.now();
+  const auto fax = testing::sample_fax(1);
+  left.size_bytes = fax.size();
+  ASSERT_TRUE(blobs_.put(left.id, store::BlobKind::original, fax));
+  ASSERT_TRUE(jobs_.insert(left, Transition{left.id, left.received_at, JobState::received,
+                                            JobState::stored, "ingress:upload", "received"}));
+  jobs_.new_life();  // the node that stored it stopped: its lease expired
+  ASSERT_TRUE(reaches(left, JobState::printed));
+  EXPECT_EQ(front_.received(), 1u);
 }
 
 TEST_F(EngineTest, CrashBeforeSubmitIsPrintedAtRestart) {

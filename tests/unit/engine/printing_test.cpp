@@ -41,6 +41,7 @@ class PrintingTest : public ::testing::Test {
   }
 
   void start() {
+    jobs_.new_life();  // a new process: the job leases of the one before have expired
     engine::Settings s;
     s.numbers = kPlan;
     s.default_printer = "front";

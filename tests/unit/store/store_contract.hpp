@@ -6,6 +6,8 @@
 //   void reopen();               the same data through new handles (a restart)
 //   store::JobStore& jobs();  store::TableStore& tables();  store::BlobStore& blobs();
 //   store::JobStore& writer(int i);  the i-th of several independent handles (connections)
+//   void expire_leases();        every lease held now has expired (by the store's clock)
+//   static constexpr bool kSeveralNodes;  writer(i) is another node on the same data (leases)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -561,6 +563,116 @@ TYPED_TEST_P(StoreContract, BlobsRoundTripReplaceAndRemove) {
   EXPECT_TRUE(r.remove(a)) << "removing what is absent is not an error";
 }
 
+// Leases, one node after another: the jobs a node writes into a working state are its own
+// while it lives; after a restart (a new node) whose leases lapsed, the jobs left in stored,
+// releasing or printing are claimed once each, oldest first, `limit` at a time; held and final
+// jobs never are.
+TYPED_TEST_P(StoreContract, JobsLeftInAWorkingStateAreClaimedOnceAfterTheirLeaseExpired) {
+  auto& s = this->jobs();
+  auto in_state = [&](int n, JobState state) {
+    auto j = make_job(job_id(n), 1000 + n);
+    j.state = state;
+    this->insert(j);
+    return j;
+  };
+  const auto stored = in_state(1, JobState::stored);
+  in_state(2, JobState::held);  // neither held nor final jobs are ever claimed
+  auto printing = in_state(3, JobState::held);
+  in_state(4, JobState::printed);
+  const auto releasing = in_state(5, JobState::releasing);
+  auto moved = printing;
+  moved.state = JobState::printing;
+  ASSERT_TRUE(s.update(moved, JobState::held,
+                       {printing.id, at_ms(5000), JobState::held, JobState::printing, "e", "x"}));
+
+  auto mine = s.claim_expired(10);
+  ASSERT_TRUE(mine) << mine.error().describe();
+  EXPECT_TRUE(mine->empty()) << "a node's own live leases are not claimable";
+  ASSERT_TRUE(s.renew_leases());
+
+  this->backend_.reopen();  // a restart: a new node
+  this->backend_.expire_leases();
+  auto& after = this->jobs();
+  auto first = after.claim_expired(2);
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_EQ(ids_of(*first), (std::vector<JobId>{stored.id, printing.id}));
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[1].state, JobState::printing);
+  auto rest = after.claim_expired(2);
+  ASSERT_TRUE(rest) << rest.error().describe();
+  EXPECT_EQ(ids_of(*rest), std::vector<JobId>{releasing.id});
+  EXPECT_TRUE(after.claim_expired(10).value().empty()) << "each job is claimed once";
+
+  // The claimed jobs are this node's now: it moves them on.
+  auto next = (*rest)[0];
+  next.state = JobState::printing;
+  auto ok = after.update(next, JobState::releasing,
+                         {next.id, at_ms(6000), JobState::releasing, JobState::printing, "e", "y"});
+  EXPECT_TRUE(ok) << ok.error().describe();
+  EXPECT_TRUE(after.claim_expired(10).value().empty());
+}
+
+// Several nodes on one database: an expired job is claimed by exactly one of the nodes trying at
+// once, the node that lost it can no longer write it (fenced), and a named lease has one holder
+// at a time.
+TYPED_TEST_P(StoreContract, AnExpiredJobGoesToOneNodeAndItsOldOwnerIsFencedOff) {
+  if constexpr (!TypeParam::kSeveralNodes) {
+    GTEST_SKIP() << "one node per store";
+  } else {
+    auto& a = this->jobs();
+    auto j = make_job(job_id(1), 1000);
+    j.state = JobState::stored;
+    this->insert(j);
+    auto& b = this->backend_.writer(1);
+    auto& c = this->backend_.writer(2);
+    EXPECT_TRUE(b.claim_expired(10).value().empty()) << "a's lease is live";
+
+    this->backend_.expire_leases();
+    std::vector<Job> by_b, by_c;
+    std::thread tb([&] { by_b = b.claim_expired(10).value_or(std::vector<Job>{}); });
+    std::thread tc([&] { by_c = c.claim_expired(10).value_or(std::vector<Job>{}); });
+    tb.join();
+    tc.join();
+    ASSERT_EQ(by_b.size() + by_c.size(), 1u) << "one node takes the job";
+    auto& winner = by_b.empty() ? c : b;
+
+    auto late = j;
+    late.state = JobState::printing;
+    auto fenced = a.update(late, JobState::stored,
+                           {j.id, at_ms(2000), JobState::stored, JobState::printing, "a", "late"});
+    ASSERT_FALSE(fenced);
+    EXPECT_EQ(fenced.error().code, Errc::conflict);
+    EXPECT_NE(fenced.error().message.find("node"), std::string::npos) << fenced.error().message;
+    late.state = JobState::stored;
+    late.print_attempts = 7;
+    auto saved = a.save(late);
+    ASSERT_FALSE(saved);
+    EXPECT_EQ(saved.error().code, Errc::conflict);
+    EXPECT_EQ(a.renew_leases().value(), 0u) << "a holds nothing any more";
+    EXPECT_EQ(this->jobs().get(j.id).value().print_attempts, 0);
+    auto moved = j;
+    moved.state = JobState::printing;
+    auto ok = winner.update(moved, JobState::stored,
+                            {j.id, at_ms(2100), JobState::stored, JobState::printing, "w", "ok"});
+    EXPECT_TRUE(ok) << ok.error().describe();
+    EXPECT_EQ(winner.renew_leases().value(), 1u);
+
+    // Named leases.
+    using std::chrono::seconds;
+    EXPECT_TRUE(a.hold_lease("task", seconds(60)).value());
+    EXPECT_FALSE(b.hold_lease("task", seconds(60)).value());
+    EXPECT_TRUE(a.hold_lease("task", seconds(60)).value()) << "renewed by its holder";
+    EXPECT_TRUE(b.hold_lease("other", seconds(60)).value()) << "names are independent";
+    this->backend_.expire_leases();
+    EXPECT_TRUE(b.hold_lease("task", seconds(60)).value()) << "taken once expired";
+    EXPECT_FALSE(a.hold_lease("task", seconds(60)).value());
+    ASSERT_TRUE(a.drop_lease("task"));  // not a's: changes nothing
+    EXPECT_FALSE(c.hold_lease("task", seconds(60)).value());
+    ASSERT_TRUE(b.drop_lease("task"));
+    EXPECT_TRUE(c.hold_lease("task", seconds(60)).value()) << "free at once after a drop";
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     StoreContract, InsertAndGetKeepEveryField, InsertingAnExistingIdIsAConflictAndKeepsTheFirst,
     GetOfAnUnknownJobIsNotFoundNamingIt, FindResolvesUniquePrefixesAndRefusesAmbiguousOnes,
@@ -569,6 +681,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     ListFiltersByStateRecipientSenderTimeAndLimit, QueuedNoticesKeepTheirOrderAndAttempts,
     RecipientRulesCrud, ReplaceRecipientRulesReplacesTheWholeTableInOrder,
     ModeTablesPutReplaceAndRemove, ScheduleRoundTrips, SettingsAreKeptPerNamespaceInKeyOrder,
-    AuditLogAppendsAndPagesNewestFirst, BlobsRoundTripReplaceAndRemove);
+    AuditLogAppendsAndPagesNewestFirst, BlobsRoundTripReplaceAndRemove,
+    JobsLeftInAWorkingStateAreClaimedOnceAfterTheirLeaseExpired,
+    AnExpiredJobGoesToOneNodeAndItsOldOwnerIsFencedOff);
 
 }  // namespace atdesk::store::contract

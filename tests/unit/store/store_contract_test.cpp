@@ -15,8 +15,10 @@ namespace {
 
 class MemoryBackend {
  public:
+  static constexpr bool kSeveralNodes = false;
   void open() {}
   void reopen() {}  // the same objects: what a restart keeps is not the fake's concern
+  void expire_leases() { jobs_.new_life(); }
   JobStore& jobs() { return jobs_; }
   TableStore& tables() { return tables_; }
   BlobStore& blobs() { return blobs_; }
@@ -30,7 +32,9 @@ class MemoryBackend {
 
 class SqliteBackend {
  public:
+  static constexpr bool kSeveralNodes = false;
   void open() { reopen(); }
+  void expire_leases() {}  // a process's leases end with it: reopen() is a new process
   void reopen() {
     writers_.clear();
     db_.reset();

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdint>
+#include <random>
 
 #include "../rows.hpp"
 #include "atdesk/store/pg_store.hpp"
@@ -99,6 +100,18 @@ CREATE TABLE documents (
 );
 ALTER TABLE documents ALTER COLUMN data SET STORAGE EXTERNAL;
 )sql",
+    // 2: leases. A job in a working state (stored, releasing, printing) names the node working on
+    // it and until when (the database's clock); named leases for periodic work and singletons.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT, ADD COLUMN lease_expires TIMESTAMPTZ;
+CREATE INDEX jobs_working ON jobs(seq) WHERE state IN ('stored', 'releasing', 'printing');
+CREATE INDEX jobs_by_lease_owner ON jobs(lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires TIMESTAMPTZ NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -149,23 +162,28 @@ constexpr Statement kInsertJob{
     "insert_job",
     "WITH j AS (INSERT INTO jobs (id, state, source, sender, sender_display, document_name, "
     "format, pages, incomplete, size_bytes, received_at, updated_at, recipients, mode_table, "
-    "printer, reason, print_attempts, printer_job, print_problem, print_failures) VALUES ($1, "
-    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
-    "RETURNING id), "
+    "printer, reason, print_attempts, printer_job, print_problem, print_failures, lease_owner, "
+    "lease_expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, "
+    "$16, $17, $18, $19, $20, NULLIF($27::text, ''), CASE WHEN $27::text <> '' THEN now() + "
+    "$28::bigint * interval '1 millisecond' END) RETURNING id), "
     "r AS (INSERT INTO job_recipients (job_id, recipient) SELECT DISTINCT j.id, x FROM j, "
     "unnest($21::text[]) AS x), "
     "h AS (INSERT INTO job_history (job_id, at, from_state, to_state, actor, reason) SELECT "
     "j.id, $22, $23, $24, $25, $26 FROM j) "
     "SELECT id FROM j"};
 
-// The compare-and-set: the UPDATE matches only while the state is still $16; a concurrent
-// writer's UPDATE waits for this row lock and then finds the state changed.
+// The compare-and-set: the UPDATE matches only while the state is still $16 and no other node
+// holds a live lease on the job (a write of a node whose lease was taken over is fenced off); a
+// concurrent writer's UPDATE waits for this row lock and then finds the state changed. Into a
+// working state the job becomes this node's ($23, else '': no lease).
 constexpr Statement kUpdateJob{
     "update_job",
     "WITH u AS (UPDATE jobs SET state = $1, sender = $2, sender_display = $3, updated_at = $4, "
     "recipients = $5, mode_table = $6, printer = $7, reason = $8, print_attempts = $9, "
     "printer_job = $10, pages = $11, incomplete = $12, print_problem = $13, print_failures = "
-    "$14 WHERE id = $15 AND state = $16 RETURNING id), "
+    "$14, lease_owner = NULLIF($23::text, ''), lease_expires = CASE WHEN $23::text <> '' THEN "
+    "now() + $24::bigint * interval '1 millisecond' END WHERE id = $15 AND state = $16 AND "
+    "(lease_owner IS NULL OR lease_owner = $25::text OR lease_expires < now()) RETURNING id), "
     "d AS (DELETE FROM job_recipients WHERE job_id IN (SELECT id FROM u) AND recipient <> "
     "ALL($17::text[])), "
     "r AS (INSERT INTO job_recipients (job_id, recipient) SELECT DISTINCT u.id, x FROM u, "
@@ -174,20 +192,63 @@ constexpr Statement kUpdateJob{
     "u.id, $18, $19, $20, $21, $22 FROM u) "
     "SELECT id FROM u"};
 
-// Everything but the state, which only update() changes ($1, the state, is not used).
+// Everything but the state, which only update() changes ($1, the state, is not used); fenced by
+// the lease as update() is.
 constexpr Statement kSaveJob{
     "save_job",
     "WITH u AS (UPDATE jobs SET sender = $2, sender_display = $3, updated_at = $4, "
     "recipients = $5, mode_table = $6, printer = $7, reason = $8, print_attempts = $9, "
     "printer_job = $10, pages = $11, incomplete = $12, print_problem = $13, print_failures = "
-    "$14 WHERE id = $15 AND $1::text IS NOT NULL RETURNING id), "
+    "$14 WHERE id = $15 AND $1::text IS NOT NULL AND (lease_owner IS NULL OR lease_owner = "
+    "$17::text OR lease_expires < now()) RETURNING id), "
     "d AS (DELETE FROM job_recipients WHERE job_id IN (SELECT id FROM u) AND recipient <> "
     "ALL($16::text[])), "
     "r AS (INSERT INTO job_recipients (job_id, recipient) SELECT DISTINCT u.id, x FROM u, "
     "unnest($16::text[]) AS x ON CONFLICT DO NOTHING) "
     "SELECT id FROM u"};
 
-constexpr Statement kJobState{"job_state", "SELECT state FROM jobs WHERE id = $1"};
+constexpr Statement kJobState{
+    "job_state",
+    "SELECT state, COALESCE(lease_owner, ''), lease_owner IS NOT NULL AND lease_expires >= now() "
+    "FROM jobs WHERE id = $1"};
+
+// The leases of jobs (docs/architecture.md "Several nodes"). A claim takes expired leases of
+// other nodes (and working jobs no node holds: rows from before leases, `atdesk migrate`);
+// SKIP LOCKED lets nodes claiming at once each take different jobs, never the same one.
+constexpr Statement kClaimExpired{
+    "claim_expired",
+    "WITH c AS (SELECT id FROM jobs WHERE state IN ('stored', 'releasing', 'printing') AND "
+    "(lease_owner IS NULL OR (lease_expires < now() AND lease_owner <> $1)) ORDER BY seq LIMIT "
+    "$3 FOR UPDATE SKIP LOCKED), "
+    "u AS (UPDATE jobs SET lease_owner = $1, lease_expires = now() + $2::bigint * interval '1 "
+    "millisecond' FROM c WHERE jobs.id = c.id RETURNING jobs.id) "
+    "SELECT id, state, source, sender, document_name, format, pages, incomplete, size_bytes, "
+    "received_at, updated_at, recipients, mode_table, printer, reason, print_attempts, "
+    "printer_job, print_problem, print_failures FROM jobs WHERE id IN (SELECT id FROM u) ORDER BY "
+    "seq"};
+constexpr Statement kRenewLeases{
+    "renew_leases",
+    "UPDATE jobs SET lease_expires = now() + $2::bigint * interval '1 millisecond' WHERE "
+    "lease_owner = $1 AND state IN ('stored', 'releasing', 'printing')"};
+// Taken when free or expired, extended when this node holds it; no row back: another holds it.
+constexpr Statement kHoldLease{
+    "hold_lease",
+    "INSERT INTO leases (name, owner, expires) VALUES ($1, $2, now() + $3::bigint * interval '1 "
+    "millisecond') ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = "
+    "excluded.expires WHERE leases.owner = excluded.owner OR leases.expires < now() RETURNING "
+    "owner"};
+constexpr Statement kDropLease{"drop_lease", "DELETE FROM leases WHERE name = $1 AND owner = $2"};
+
+std::string random_node_id() {
+  std::random_device rd;  // /dev/urandom on Linux
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 3; ++i) {
+    auto v = rd();
+    for (int k = 0; k < 4; ++k, v >>= 4) out += kHex[v & 0xf];
+  }
+  return out;
+}
 
 Result<std::vector<Job>> jobs_of(const Rows& r) {
   std::vector<Job> out;
@@ -227,15 +288,22 @@ auto with_connection(PgConnections& pool, bool idempotent, Fn&& fn)
 
 }  // namespace
 
-PgStore::PgStore(std::shared_ptr<PgConnections> pool, NumberPlan plan)
-    : pool_(std::move(pool)), plan_(std::move(plan)) {}
+PgStore::PgStore(std::shared_ptr<PgConnections> pool, NumberPlan plan, std::string node_id,
+                 std::chrono::milliseconds lease)
+    : pool_(std::move(pool)), plan_(std::move(plan)), node_id_(std::move(node_id)), lease_(lease) {}
 
 PgStore::~PgStore() = default;
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const Settings& settings, NumberPlan plan) {
   auto pool = std::make_shared<PgConnections>(settings.url, settings.connections,
                                               settings.wait_for_connection);
-  std::unique_ptr<PgStore> store(new PgStore(std::move(pool), std::move(plan)));
+  if (settings.lease < std::chrono::milliseconds(100)) {
+    return fail(Errc::invalid_argument, "store: lease: expected at least 100 ms, got " +
+                                            std::to_string(settings.lease.count()) + " ms");
+  }
+  std::unique_ptr<PgStore> store(
+      new PgStore(std::move(pool), std::move(plan),
+                  settings.node_id.empty() ? random_node_id() : settings.node_id, settings.lease));
   if (auto ok = store->migrate(); !ok) return fail(ok.error());
   return store;
 }
@@ -335,6 +403,7 @@ Result<void> PgStore::insert(const Job& job, const Transition& first) {
       .integer(job.print_failures)
       .text_array(recipient_keys(job));
   add_transition(p, first);
+  p.text(is_working(job.state) ? node_id_ : std::string()).integer(lease_.count());
   return with_connection(*pool_, false, [&](pg::Connection& c) -> Result<void> {
     auto r = c.run(kInsertJob, p);
     if (!r) {
@@ -352,28 +421,41 @@ Result<void> PgStore::update(const Job& job, JobState expected, const Transition
   add_mutable(p, job);
   p.text(job.id.str()).text(to_string(expected)).text_array(recipient_keys(job));
   add_transition(p, t);
+  p.text(is_working(job.state) ? node_id_ : std::string()).integer(lease_.count()).text(node_id_);
   return with_connection(*pool_, false, [&](pg::Connection& c) -> Result<void> {
     auto r = c.run(kUpdateJob, p);
     if (!r) return fail(r.error());
     if (!r->empty()) return {};
-    Params q;
-    q.text(job.id.str());
-    auto now = c.run(kJobState, q);
-    if (!now) return fail(now.error());
-    if (now->empty()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
-    return fail(Errc::conflict, "job " + std::string(job.id.short_id()) + " is " + now->text(0, 0) +
-                                    ", no longer " + std::string(to_string(expected)));
+    return std::unexpected(lease_conflict(c, job, expected));
   });
+}
+
+// Why a fenced write matched no row: the job is gone, its state moved on, or another node holds
+// its lease.
+Error PgStore::lease_conflict(pg::Connection& c, const Job& job, std::optional<JobState> expected) {
+  Params q;
+  q.text(job.id.str());
+  auto now = c.run(kJobState, q);
+  if (!now) return now.error();
+  if (now->empty()) return Error{Errc::not_found, "job " + job.id.str() + " not found"};
+  const auto state = now->text(0, 0);
+  if (expected && state != to_string(*expected)) {
+    return Error{Errc::conflict, "job " + std::string(job.id.short_id()) + " is " + state +
+                                     ", no longer " + std::string(to_string(*expected))};
+  }
+  return Error{Errc::conflict, "job " + std::string(job.id.short_id()) + " is worked on by node " +
+                                   now->text(0, 1) + " (its lease has not expired), not by " +
+                                   node_id_};
 }
 
 Result<void> PgStore::save(const Job& job) {
   Params p;
   add_mutable(p, job);
-  p.text(job.id.str()).text_array(recipient_keys(job));
+  p.text(job.id.str()).text_array(recipient_keys(job)).text(node_id_);
   return with_connection(*pool_, false, [&](pg::Connection& c) -> Result<void> {
     auto r = c.run(kSaveJob, p);
     if (!r) return fail(r.error());
-    if (r->empty()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
+    if (r->empty()) return std::unexpected(lease_conflict(c, job, std::nullopt));
     return {};
   });
 }
@@ -578,6 +660,49 @@ Result<std::int64_t> PgStore::count_notices() {
     auto r = c.run({"count_notices", "SELECT COUNT(*) FROM queued_notices"});
     if (!r) return fail(r.error());
     return r->integer(0, 0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases
+
+Result<std::vector<Job>> PgStore::claim_expired(std::size_t limit) {
+  Params p;
+  p.text(node_id_).integer(lease_.count()).integer(sql_limit(limit));
+  return with_connection(*pool_, false, [&](pg::Connection& c) -> Result<std::vector<Job>> {
+    auto r = c.run(kClaimExpired, p);
+    if (!r) return fail(r.error());
+    return jobs_of(*r);
+  });
+}
+
+Result<std::size_t> PgStore::renew_leases() {
+  Params p;
+  p.text(node_id_).integer(lease_.count());
+  return with_connection(*pool_, true, [&](pg::Connection& c) -> Result<std::size_t> {
+    auto r = c.run(kRenewLeases, p);
+    if (!r) return fail(r.error());
+    return static_cast<std::size_t>(r->affected());
+  });
+}
+
+Result<bool> PgStore::hold_lease(const std::string& name, std::chrono::milliseconds ttl) {
+  Params p;
+  p.text(name).text(node_id_).integer(ttl.count());
+  return with_connection(*pool_, true, [&](pg::Connection& c) -> Result<bool> {
+    auto r = c.run(kHoldLease, p);
+    if (!r) return fail(r.error());
+    return !r->empty();
+  });
+}
+
+Result<void> PgStore::drop_lease(const std::string& name) {
+  Params p;
+  p.text(name).text(node_id_);
+  return with_connection(*pool_, true, [&](pg::Connection& c) -> Result<void> {
+    auto r = c.run(kDropLease, p);
+    if (!r) return fail(r.error());
+    return {};
   });
 }
 

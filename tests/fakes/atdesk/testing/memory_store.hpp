@@ -4,9 +4,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "atdesk/store/blob_store.hpp"
 #include "atdesk/store/job_store.hpp"
@@ -22,6 +24,7 @@ class MemoryJobStore final : public store::JobStore {
     jobs_[job.id] = job;
     order_.push_back(job.id);
     history_[job.id].push_back(first);
+    if (is_working(job.state)) leased_.insert(job.id);
     return {};
   }
   Result<void> update(const Job& job, JobState expected, const Transition& t) override {
@@ -35,6 +38,7 @@ class MemoryJobStore final : public store::JobStore {
     }
     it->second = job;
     history_[job.id].push_back(t);
+    if (is_working(job.state)) leased_.insert(job.id);
     return {};
   }
   Result<void> save(const Job& job) override {
@@ -155,8 +159,43 @@ class MemoryJobStore final : public store::JobStore {
     return static_cast<std::int64_t>(notices_.size());
   }
 
+  // One node, as a process using SQLite: the jobs it wrote into a working state are its own;
+  // new_life() stands for a restart of the process, whose earlier leases are then expired.
+  Result<std::vector<Job>> claim_expired(std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<Job> out;
+    for (const auto& id : order_) {
+      if (out.size() >= limit) break;
+      auto it = jobs_.find(id);
+      if (it == jobs_.end() || !is_working(it->second.state)) continue;
+      if (!leased_.insert(id).second) continue;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+  Result<std::size_t> renew_leases() override {
+    std::lock_guard lock(mutex_);
+    return std::size_t(std::count_if(leased_.begin(), leased_.end(), [&](const JobId& id) {
+      auto it = jobs_.find(id);
+      return it != jobs_.end() && is_working(it->second.state);
+    }));
+  }
+  Result<bool> hold_lease(const std::string&, std::chrono::milliseconds) override {
+    ++lease_asks;
+    return !lease_held_elsewhere;
+  }
+  // Stands for another node holding every named lease; lease_asks counts hold_lease() calls.
+  std::atomic<bool> lease_held_elsewhere{false};
+  std::atomic<int> lease_asks{0};
+  Result<void> drop_lease(const std::string&) override { return {}; }
+  void new_life() {
+    std::lock_guard lock(mutex_);
+    leased_.clear();
+  }
+
  private:
   std::mutex mutex_;
+  std::set<JobId> leased_;
   std::int64_t next_notice_ = 1;
   std::map<std::int64_t, store::QueuedNotice> notices_;
   std::map<JobId, Job> jobs_;

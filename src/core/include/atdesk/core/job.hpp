@@ -32,6 +32,8 @@ enum class JobState {
 std::string_view to_string(JobState s);
 std::optional<JobState> parse_job_state(std::string_view text);
 bool is_final(JobState s);  // printed, deleted, expired, failed
+// stored, releasing, printing: a node is working on the job (it holds its lease, JobStore)
+bool is_working(JobState s);
 bool can_transition(JobState from, JobState to);
 
 enum class JobSource { upload, inbox, hylafax, sip, webhook, ipp };

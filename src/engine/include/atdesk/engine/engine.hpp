@@ -58,6 +58,11 @@ struct Settings {
   // told once it has been stopped this long (a queue restarted within minutes is not news).
   std::chrono::milliseconds print_stopped_notice{600000};
   std::chrono::milliseconds housekeeping_interval{30000};  // retention and schedule checks
+  // Several nodes on one database (JobStore leases): this node's leases are renewed every
+  // lease_renew_interval (a third of the store's lease), and jobs whose lease expired are taken
+  // over every takeover_interval. Housekeeping runs on the node holding its named lease.
+  std::chrono::milliseconds lease_renew_interval{10000};
+  std::chrono::milliseconds takeover_interval{5000};
   int preview_px = 480;
   int worker_threads = 4;
   // The language of chat messages for a recipient whose chat service and own setting say none.

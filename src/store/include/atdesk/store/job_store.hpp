@@ -1,7 +1,8 @@
 // The JobStore port: jobs and their history. Every write is a committed transaction when the
-// call returns. Implementations: SQLite (default) and, later, PostgreSQL.
+// call returns. Implementations: SQLite (default) and PostgreSQL (several nodes on one database).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,25 @@ class JobStore {
   [[nodiscard]] virtual Result<void> note_notice_attempt(std::int64_t id) = 0;  // attempts + 1
   [[nodiscard]] virtual Result<void> remove_notice(std::int64_t id) = 0;
   [[nodiscard]] virtual Result<std::int64_t> count_notices() = 0;
+
+  // Leases (docs/architecture.md, "Several nodes"). A job in a working state (is_working: stored,
+  // releasing, printing) belongs to the node that inserted it or moved it into that state, until
+  // its lease expires; the owner renews its leases with renew_leases(). On PostgreSQL the expiry
+  // is set by the database's clock, and insert/update/save of a job another node holds a live
+  // lease on is Errc::conflict naming that node. A store used by one process (SQLite, the fakes)
+  // treats the jobs it wrote as its own and every job an earlier process left as expired.
+
+  // Takes up to `limit` jobs in a working state whose lease expired (or that no node holds) and
+  // makes them this node's, oldest first; each is handed to one node only.
+  [[nodiscard]] virtual Result<std::vector<Job>> claim_expired(std::size_t limit) = 0;
+  // Extends every lease this node holds; returns how many.
+  [[nodiscard]] virtual Result<std::size_t> renew_leases() = 0;
+  // A named lease (periodic work, a singleton such as a chat connection): true when this node
+  // holds `name` now, taken if free or expired, extended by `ttl` if already held; false while
+  // another node holds it. drop_lease() gives it up (a clean stop), so another takes it at once.
+  [[nodiscard]] virtual Result<bool> hold_lease(const std::string& name,
+                                                std::chrono::milliseconds ttl) = 0;
+  [[nodiscard]] virtual Result<void> drop_lease(const std::string& name) = 0;
 };
 
 }  // namespace atdesk::store

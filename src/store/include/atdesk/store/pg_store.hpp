@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "atdesk/core/sender.hpp"
@@ -20,6 +21,9 @@
 namespace atdesk::store {
 
 class PgConnections;  // the pool (src/pg/pq.hpp)
+namespace pg {
+class Connection;
+}
 
 class PgStore final : public JobStore, public TableStore {
  public:
@@ -27,6 +31,10 @@ class PgStore final : public JobStore, public TableStore {
     std::string url;              // postgresql://... or key=value conninfo
     std::size_t connections = 4;  // the pool's size: one per engine worker and API thread
     std::chrono::milliseconds wait_for_connection{10000};
+    // This node's name in the leases it holds (empty: a random one); unique per process.
+    std::string node_id{};
+    // How long a lease lasts after it is taken or renewed, by the database's clock.
+    std::chrono::milliseconds lease{30000};
   };
 
   // Connects, applies pending migrations (a new database gets the "weekday" and "holiday" mode
@@ -37,6 +45,7 @@ class PgStore final : public JobStore, public TableStore {
   [[nodiscard]] Result<int> schema_version();
   static int highest_schema_version();
   std::shared_ptr<PgConnections> connections() const { return pool_; }
+  const std::string& node_id() const { return node_id_; }
 
   // JobStore
   Result<void> insert(const Job& job, const Transition& first) override;
@@ -52,6 +61,10 @@ class PgStore final : public JobStore, public TableStore {
   Result<void> note_notice_attempt(std::int64_t id) override;
   Result<void> remove_notice(std::int64_t id) override;
   Result<std::int64_t> count_notices() override;
+  Result<std::vector<Job>> claim_expired(std::size_t limit) override;
+  Result<std::size_t> renew_leases() override;
+  Result<bool> hold_lease(const std::string& name, std::chrono::milliseconds ttl) override;
+  Result<void> drop_lease(const std::string& name) override;
 
   // TableStore
   Result<std::vector<RecipientRule>> recipient_rules() override;
@@ -74,11 +87,15 @@ class PgStore final : public JobStore, public TableStore {
   Result<std::vector<std::pair<std::string, std::string>>> settings(const std::string& ns) override;
 
  private:
-  PgStore(std::shared_ptr<PgConnections> pool, NumberPlan plan);
+  PgStore(std::shared_ptr<PgConnections> pool, NumberPlan plan, std::string node_id,
+          std::chrono::milliseconds lease);
   Result<void> migrate();
+  Error lease_conflict(pg::Connection& c, const Job& job, std::optional<JobState> expected);
 
   std::shared_ptr<PgConnections> pool_;
   NumberPlan plan_;
+  std::string node_id_;
+  std::chrono::milliseconds lease_;
 };
 
 // Documents in the database: each blob sealed with the spool's key (seal(), the same bytes as a

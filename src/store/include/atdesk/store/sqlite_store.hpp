@@ -12,6 +12,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "atdesk/core/sender.hpp"
@@ -58,6 +60,12 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<void> note_notice_attempt(std::int64_t id) override;
   Result<void> remove_notice(std::int64_t id) override;
   Result<std::int64_t> count_notices() override;
+  // One process uses the file (the state folder's lock): the jobs it wrote are its own, the jobs
+  // an earlier process left in a working state are expired and claimed once each.
+  Result<std::vector<Job>> claim_expired(std::size_t limit) override;
+  Result<std::size_t> renew_leases() override;
+  Result<bool> hold_lease(const std::string& name, std::chrono::milliseconds ttl) override;
+  Result<void> drop_lease(const std::string& name) override;
 
   // TableStore
   Result<std::vector<RecipientRule>> recipient_rules() override;
@@ -87,6 +95,7 @@ class SqliteStore final : public JobStore, public TableStore {
   Result<void> migrate();
   Result<void> write_job_recipients(const Job& job);
   Result<std::vector<Job>> query_jobs(Statement& st);
+  Result<void> note_lease_horizon();
 
   // Group commit of the job writes. A write is a function run inside the group's transaction
   // (mutex_ held); it returns an error to have its own changes rolled back.
@@ -116,6 +125,9 @@ class SqliteStore final : public JobStore, public TableStore {
   std::vector<GroupWrite*> waiting_;  // writes for the next group
   bool committing_ = false;           // a writer is committing a group now
   GroupCommitStats stats_;
+  // Leases: history rows up to this id were written before this process opened the file.
+  std::int64_t lease_horizon_ = 0;  // under mutex_
+  std::set<std::string> claimed_;   // under mutex_
 };
 
 }  // namespace atdesk::store
