@@ -137,12 +137,13 @@ Result<Config> from_toml(const toml::value& root, const std::string& file) {
   }
   std::string language(to_string(c.language));
   ATDESK_TRY(general.string("language", language));
-  if (language != "en" && language != "ja") {
+  const auto parsed_language = parse_language(language);
+  if (!parsed_language || (language != "en" && language != "ja")) {
     return fail(
         Errc::invalid_argument,
         general.where("language") + ": expected \"en\" or \"ja\", got \"" + language + "\"");
   }
-  c.language = *parse_language(language);
+  c.language = *parsed_language;
   ATDESK_TRY(general.no_unknown_keys());
 
   Section recipients(section("recipients"), "recipients", file);
