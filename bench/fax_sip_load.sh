@@ -74,6 +74,12 @@ for mode in g711 t38; do
   read -r s_late s_behind s_all < <(cat "$work"/send-"$mode"-*.log |
     awk '/^media:/ {p += $2; l += $5; t += $7} END {print p + 0, l + 0, t + 0}')
   ok=$(cat "$work"/result-"$mode"-* | grep -c '^ok' || true)
+  # A call that failed: say why (the sender's last lines) before the folder is removed.
+  for f in $(grep -l '^fail' "$work"/result-"$mode"-* 2>/dev/null || true); do
+    n=${f##*-}
+    log "call $n ($mode) failed; the sender said:"
+    tail -n 5 "$work/send-$mode-$n.log" | sed 's/^/  /' >&2
+  done
   longest=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {if ($2 > m) m = $2} END {printf "%.1f", m}')
   call_seconds=$(cat "$work"/result-"$mode"-* | awk '/^ok/ {s += $2} END {print s}')
   cpu=$((after - before))
