@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -191,6 +192,7 @@ class XmppChatService::Loop {
   std::map<std::string, std::string> room_names_;  // bare room -> the engine's spelling
   SteadyClock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
+  std::minstd_rand jitter_{std::random_device{}()};  // spreads the reconnect attempts
   std::uint64_t next_id_ = 1;
   std::uint64_t seq_ = 0;
   std::map<std::string, std::string> watched_;  // bare JID -> the name the engine uses
@@ -447,7 +449,12 @@ class XmppChatService::Loop {
     if (!stopping_) state_ = ServiceState::broken;
     backoff_ = backoff_.count() == 0 ? settings_.reconnect_min
                                      : std::min(backoff_ * 2, settings_.reconnect_max);
-    next_attempt_ = SteadyClock::now() + backoff_;
+    // Half the backoff plus a random part of the other half: services and nodes that lost the
+    // server together (a server restart) do not all come back at the same instants.
+    const auto half = backoff_ / 2;
+    next_attempt_ = SteadyClock::now() + half +
+                    std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+                        0, std::max<std::int64_t>(0, half.count()))(jitter_));
     auto iqs = std::move(iqs_);
     iqs_.clear();
     for (auto& [id, iq] : iqs) {
