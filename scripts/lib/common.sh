@@ -84,3 +84,16 @@ expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
     return 1
   fi
 }
+
+# wait_healthy URL PID NAME: waits up to 60 s (a loaded machine) for GET URL/healthz to answer;
+# fails at once, naming NAME, if process PID has exited.
+wait_healthy() {
+  local url=$1 pid=$2 name=$3
+  for _ in $(seq 1 1200); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { log "$name exited"; return 1; }
+    sleep 0.05
+  done
+  log "$name did not start"
+  return 1
+}

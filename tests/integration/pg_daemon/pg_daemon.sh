@@ -51,13 +51,7 @@ daemon_pid=""
 start_daemon() {
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
-  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
-    if curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1; then return 0; fi
-    kill -0 "$daemon_pid" 2>/dev/null || { log "atdeskd exited"; return 1; }
-    sleep 0.05
-  done
-  log "atdeskd did not start"
-  return 1
+  wait_healthy "$ATDESK_URL" "$daemon_pid" atdeskd
 }
 stop_daemon() {
   if [ -n "$daemon_pid" ]; then

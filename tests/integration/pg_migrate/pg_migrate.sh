@@ -51,13 +51,7 @@ export ATDESK_TOKEN_FILE="$work/state/admin.token"
 start_daemon() {  # start_daemon CONFIG
   "$atdeskd" --config "$1" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
-  for _ in $(seq 1 1200); do
-    if curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1; then return 0; fi
-    kill -0 "$daemon_pid" 2>/dev/null || { log "atdeskd exited"; return 1; }
-    sleep 0.05
-  done
-  log "atdeskd did not start"
-  return 1
+  wait_healthy "$ATDESK_URL" "$daemon_pid" atdeskd
 }
 stop_daemon() {
   if [ -n "$daemon_pid" ]; then

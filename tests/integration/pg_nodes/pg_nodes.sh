@@ -74,13 +74,7 @@ start_node() {  # start_node I: returns when it answers
   local i=$1
   "$atdeskd" --config "$work/node$i.toml" >>"$work/node$i.log" 2>&1 &
   pids[$i]=$!
-  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
-    curl -fsS "http://127.0.0.1:${ports[$i]}/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "${pids[$i]}" 2>/dev/null || { log "node $i exited"; return 1; }
-    sleep 0.05
-  done
-  log "node $i did not start"
-  return 1
+  wait_healthy "http://127.0.0.1:${ports[$i]}" "${pids[$i]}" "node $i"
 }
 kill_node() {
   local i=$1
