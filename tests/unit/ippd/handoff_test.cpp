@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <vector>
 
 #include "atdesk/ippd/handoff.hpp"
 #include "atdesk/ippd/handoff_client.hpp"
@@ -254,6 +255,25 @@ TEST_F(HandoffServerTest, ADocumentOverTheLimitIsRefused) {
     return job_with_id(3);
   });
   auto a = hand_off(socket_, sample_header(), bytes("abcde"), 10s);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_FALSE(a->stored);
+  EXPECT_NE(a->error.find("size"), std::string::npos) << a->error;
+  EXPECT_EQ(submits, 0);
+}
+
+// atdeskd answers and closes as soon as it reads a header it refuses, while the client is still
+// writing: a document far larger than the socket buffer makes that write fail every time, and
+// the client must still report atdeskd's answer, not a broken pipe.
+TEST_F(HandoffServerTest, ARefusalIsReportedEvenWhenTheDocumentCannotBeSentToTheEnd) {
+  int submits = 0;
+  HandoffServer::Settings s;
+  s.max_document_bytes = 4;
+  start(s, [&](IncomingDocument) -> Result<Job> {
+    ++submits;
+    return job_with_id(3);
+  });
+  const std::vector<std::byte> large(8U << 20U, std::byte{'x'});
+  auto a = hand_off(socket_, sample_header(), large, 10s);
   ASSERT_TRUE(a) << a.error().message;
   EXPECT_FALSE(a->stored);
   EXPECT_NE(a->error.find("size"), std::string::npos) << a->error;
