@@ -68,7 +68,13 @@ class Engine::Impl {
 
   // --- job flow (job_flow.cpp)
   [[nodiscard]] Result<Job> submit(IncomingDocument document);
-  void process_stored(const JobId& id);       // decide a stored job
+  void process_stored(const JobId& id);  // decide a stored job
+  // A job in a working state whose path stopped because the store failed (a write not made, or
+  // made but not confirmed: a connection lost before the reply) would wait for the next start.
+  // resume_later() reads it again after takeover_interval and works it from the state the store
+  // has, as a take-over does; once per job at a time.
+  void resume_later(const JobId& id);
+  void resume(const JobId& id);
   void recheck_held(const std::string& why);  // re-decide every held job
   void on_presence(const std::string& service, const std::string& user, const Presence& p);
   // Hands a pushed presence to the workers so that the updates of one user are applied one at a
@@ -262,6 +268,8 @@ class Engine::Impl {
   bool making_progress(std::chrono::milliseconds bound);
   bool started_ = false;
   std::atomic<bool> stopping_{false};
+  std::mutex resume_mutex_;
+  std::set<JobId> resuming_;  // jobs with a resume() pending
   // The lease thread (renew_leases_loop), woken early by stop().
   std::thread lease_thread_;
   // Named leases of work one node does (Engine::singleton), kept by the lease thread.

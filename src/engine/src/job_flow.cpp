@@ -66,6 +66,9 @@ Result<Job> Engine::Impl::transition(Job job, JobState to, const std::string& ac
     } else {
       spdlog::error("job {}: {} -> {} by {} failed: {}", job.id.short_id(), to_string(expected),
                     to_string(to), actor, ok.error().message);
+      // The caller stops here; whether the store wrote the change or not, the job is picked up
+      // again from what the store says once it answers.
+      if (is_working(expected) || is_working(to)) resume_later(job.id);
     }
     return fail(ok.error());
   }
@@ -140,9 +143,52 @@ Result<Job> Engine::Impl::submit(IncomingDocument doc) {
   return job;
 }
 
+void Engine::Impl::resume_later(const JobId& id) {
+  if (stopping_) return;  // the next start (or another node) takes it over
+  {
+    std::lock_guard lock(resume_mutex_);
+    if (!resuming_.insert(id).second) return;
+  }
+  spdlog::warn("job {}: taken up again in {} ms, from the state the store has then", id.short_id(),
+               settings_.takeover_interval.count());
+  post_after(settings_.takeover_interval, [this, id] { resume(id); });
+}
+
+void Engine::Impl::resume(const JobId& id) {
+  {
+    std::lock_guard lock(resume_mutex_);
+    resuming_.erase(id);
+  }
+  auto job = deps_.jobs.get(id);
+  if (!job) {
+    if (job.error().code != Errc::not_found) resume_later(id);  // the store still fails
+    return;
+  }
+  switch (job->state) {
+    case JobState::stored:
+      process_stored(id);
+      break;
+    case JobState::releasing:
+      if (auto printing = transition(*job, JobState::printing, "engine",
+                                     "resuming the release after a store failure")) {
+        print(printing->id, true);
+      }
+      break;
+    case JobState::printing:
+      print(id, true);  // finds an earlier submission by id and name before sending again
+      break;
+    default:
+      break;  // held or final: nothing was left half done
+  }
+}
+
 void Engine::Impl::process_stored(const JobId& id) {
   auto job = deps_.jobs.get(id);
-  if (!job || job->state != JobState::stored) return;
+  if (!job) {
+    if (job.error().code != Errc::not_found) resume_later(id);
+    return;
+  }
+  if (job->state != JobState::stored) return;
   const LogScope scope = log_scope(*job);
 
   // The decision needs neither the printable PDF nor the preview (the document was checked when

@@ -175,7 +175,13 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
   };
 
   auto job = deps_.jobs.get(id);
-  if (!job || job->state != JobState::printing) return done;
+  if (!job) {
+    // The store does not answer: tried again like a failed submission.
+    if (job.error().code != Errc::not_found)
+      return set_aside(settings_.print_retry_min, after_restart);
+    return done;
+  }
+  if (job->state != JobState::printing) return done;
   auto* target = printer(job->printer);
   if (!target) {
     (void)transition(*job, JobState::held, "engine",
@@ -301,7 +307,11 @@ Engine::Impl::PrintStep Engine::Impl::attempt_print(const JobId& id, bool after_
 Engine::Impl::PrintStep Engine::Impl::poll_print(const JobId& id, PrintStep step) {
   const PrintStep done;
   auto job = deps_.jobs.get(id);
-  if (!job || job->state != JobState::printing) return done;
+  if (!job) {
+    if (job.error().code != Errc::not_found) return step;  // the store does not answer: later
+    return done;
+  }
+  if (job->state != JobState::printing) return done;
   auto* target = printer(step.submission.printer.empty() ? job->printer : step.submission.printer);
   if (!target) target = printer(job->printer);
   if (!target) return done;

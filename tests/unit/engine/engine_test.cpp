@@ -486,6 +486,50 @@ TEST_F(EngineTest, ASingletonFollowsItsLeaseAndIsLetGoAtStop) {
   EXPECT_EQ(jobs_.lease_drops, drops + 2) << "housekeeping's lease and the singleton's";
 }
 
+// The store fails a state change (PostgreSQL restarting, a connection cut): the path that made
+// it stops, and the job, still in a working state, is taken up again from the state the store
+// has once it answers, instead of waiting for the next start.
+TEST_F(EngineTest, ADecisionTheStoreFailedToWriteIsTakenUpAgainAndPrintsOnce) {
+  jobs_.failing_update_from = JobState::stored;
+  jobs_.failing_updates = 2;
+  auto job = fax_for_alice(Availability::available, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(jobs_.failing_updates, 0) << "both failures were met";
+  EXPECT_EQ(front_.received("atdesk-" + job.id.str()), 1u);
+}
+
+TEST_F(EngineTest, AHoldTheStoreFailedToWriteIsTakenUpAgainAndNotified) {
+  jobs_.failing_update_from = JobState::stored;
+  jobs_.failing_updates = 1;
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  EXPECT_TRUE(eventually([&] { return messages("user:local:alice").size() == 1; }));
+  EXPECT_EQ(front_.received(), 0u);
+}
+
+// Written, but the reply was lost: the engine was told it failed. The job is in `printing` with
+// nobody printing it; taken up again, it is sent once.
+TEST_F(EngineTest, ADecisionWrittenButNotConfirmedIsTakenUpAgainAndPrintsOnce) {
+  jobs_.unconfirmed_update_from = JobState::stored;
+  jobs_.unconfirmed_updates = 1;
+  auto job = fax_for_alice(Availability::available, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(jobs_.unconfirmed_updates, 0);
+  EXPECT_EQ(front_.received("atdesk-" + job.id.str()), 1u);
+}
+
+// A release whose held -> releasing was written but not confirmed: the caller is told it failed,
+// and the job prints once all the same rather than staying in `releasing`.
+TEST_F(EngineTest, AReleaseWrittenButNotConfirmedStillPrintsOnce) {
+  auto job = fax_for_alice(Availability::busy, WorkLocation::office);
+  ASSERT_TRUE(reaches(job, JobState::held));
+  jobs_.unconfirmed_update_from = JobState::held;
+  jobs_.unconfirmed_updates = 1;
+  EXPECT_FALSE(engine_->release(job.id.str(), std::nullopt, "web:admin"));
+  ASSERT_TRUE(reaches(job, JobState::printed));
+  EXPECT_EQ(front_.received("atdesk-" + job.id.str()), 1u);
+}
+
 TEST_F(EngineTest, HeldJobsExpireAfterRetention) {
   auto job = fax_for_alice(Availability::busy, WorkLocation::office);
   ASSERT_TRUE(reaches(job, JobState::held));

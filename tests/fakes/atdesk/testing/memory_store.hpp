@@ -29,6 +29,10 @@ class MemoryJobStore final : public store::JobStore {
   }
   Result<void> update(const Job& job, JobState expected, const Transition& t) override {
     std::lock_guard lock(mutex_);
+    if (failing_updates > 0 && failing_update_from == expected) {
+      --failing_updates;
+      return fail(Errc::unavailable, "database: server closed the connection (simulated)");
+    }
     auto it = jobs_.find(job.id);
     if (it == jobs_.end()) return fail(Errc::not_found, "job " + job.id.str() + " not found");
     if (it->second.state != expected) {
@@ -39,8 +43,19 @@ class MemoryJobStore final : public store::JobStore {
     it->second = job;
     history_[job.id].push_back(t);
     if (is_working(job.state)) leased_.insert(job.id);
+    if (unconfirmed_updates > 0 && unconfirmed_update_from == expected) {
+      --unconfirmed_updates;
+      return fail(Errc::unavailable, "database: connection lost before the reply (simulated)");
+    }
     return {};
   }
+  // The next N state changes from the given state fail without being written
+  // (failing_updates), or are written but answered with an error (unconfirmed_updates: the
+  // connection lost between the commit and its reply). Set both fields before starting.
+  std::atomic<int> failing_updates{0};
+  JobState failing_update_from = JobState::stored;
+  std::atomic<int> unconfirmed_updates{0};
+  JobState unconfirmed_update_from = JobState::stored;
   Result<void> save(const Job& job) override {
     std::lock_guard lock(mutex_);
     auto it = jobs_.find(job.id);
