@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -699,27 +700,37 @@ TEST_F(XmppNodes, AConflictIsNotFoughtBack) {
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(500);
   const auto previous = spdlog::default_logger();
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("conflict", sink));
-  auto node1 = start_node(node_settings("node1"), true, one);
-  auto node2 = start_node(node_settings("node2"), true, two);
-  auto carol = person("carol");
-  const std::string carol_jid = "carol@localhost";
-  ASSERT_TRUE(wait_role(*node1, true, 20s));
-  const auto first = full_jid_of(*node1, *carol, carol_jid);
-  EXPECT_EQ(first.rfind("bot@localhost/atdesk-", 0), 0u) << first;
-  EXPECT_EQ(full_jid_of(*node2, *carol, carol_jid), "bot@localhost/atdesk");
-  // Both stay connected: count the connections each made over a few round trips.
-  for (int i = 0; i < 3; ++i) barrier(*node1, one, *carol, carol_jid);
-  EXPECT_TRUE(node1->serving_as(true));
-  EXPECT_TRUE(node2->serving_as(true));
-  const auto lines = sink->last_formatted();
-  spdlog::set_default_logger(previous);
   const auto connections = [&](const std::string& node) {
+    const auto lines = sink->last_formatted();
     return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
       return l.find("chat " + node + ": connected to") != std::string::npos;
     });
   };
+  auto node1 = start_node(node_settings("node1"), true, one);
+  auto node2 = start_node(node_settings("node2"), true, two);
+  // node1's session is closed with <conflict/>; it connects again, once, with a resource of its
+  // own.
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!(connections("node1") == 2 && node1->serving_as(true)) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);  // polling the log and the state, with a deadline
+  }
+  auto carol = person("carol");
+  const std::string carol_jid = "carol@localhost";
+  const auto first = full_jid_of(*node1, *carol, carol_jid);
+  EXPECT_EQ(first.rfind("bot@localhost/atdesk-", 0), 0u) << first;
+  EXPECT_EQ(full_jid_of(*node2, *carol, carol_jid), "bot@localhost/atdesk");
+  // Both stay connected over a few round trips, without connecting again.
+  for (int i = 0; i < 3; ++i) barrier(*node1, one, *carol, carol_jid);
+  EXPECT_TRUE(node1->serving_as(true));
+  EXPECT_TRUE(node2->serving_as(true));
   EXPECT_EQ(connections("node1"), 2) << "node1: the first session and the one after the conflict";
   EXPECT_EQ(connections("node2"), 1);
+  const auto lines = sink->last_formatted();
+  spdlog::set_default_logger(previous);
+  if (::testing::Test::HasFailure()) {
+    for (const auto& l : lines) std::cerr << l;
+  }
 }
 
 }  // namespace
