@@ -664,20 +664,21 @@ TEST_F(XmppNodes, NewPrimaryTakesOverFromADeadOne) {
   auto node2 = start_node(node_settings("node2"), false, two);
   auto bob = person("bob");
   const std::string bob_jid = "bob@localhost";
-  ASSERT_EQ(full_jid_of(*node1, *bob, bob_jid), "bot@localhost/atdesk");
+  const auto primary_jid = full_jid_of(*node1, *bob, bob_jid);
+  ASSERT_EQ(primary_jid, "bot@localhost/atdesk");
   // Bob follows the bot's presence (the nodes accept requests from people they watch), to see
   // when the server dropped node1's session.
   node1->watch({bob_jid}, [](const std::string&, const Presence&) {});
   node2->watch({bob_jid}, [](const std::string&, const Presence&) {});
   bob->send_raw("<presence to='bot@localhost' type='subscribe'/>");
-  ASSERT_TRUE(bob->wait_presence_from("bot@localhost/atdesk", ""));
+  ASSERT_TRUE(bob->wait_presence_from(primary_jid, ""));
 
   proxy.reset();  // connections reset, and no new one: node1 is gone for the server
   node1->stop();
   if (server_.kind() == "prosody") {
     // Prosody 0.12 (no stream management here) ends the session at once; a command routed to it
     // before then would be written to a dead socket, as with any client that vanishes.
-    ASSERT_TRUE(bob->wait_presence_from("bot@localhost/atdesk", "unavailable"));
+    ASSERT_TRUE(bob->wait_presence_from(primary_jid, "unavailable"));
   }  // ejabberd keeps the session for resumption and queues what it routes to it
   bob->send_message("bot@localhost", "chat", "list gap");
   node2->set_primary(true);
