@@ -68,7 +68,7 @@ class XmppChatService final : public ChatService {
   // Primary or standby (see the head of this file); before any call, primary. Does not block:
   // the connection thread reconnects with the role's resource and priority (a new session, so
   // that the server hands a new primary what waits in offline storage).
-  void set_primary(bool primary);
+  void set_primary(bool primary) override;
   // True while a session is up with the role last asked for (diagnostics and tests).
   bool serving_as(bool primary) const;
 
