@@ -51,8 +51,7 @@ int main(int argc, char** argv) {
         print("presence\t" + from + "\t" + (type.empty() ? std::string("available") : type));
       });
   if (!client.wait_connected(std::chrono::seconds(30))) {
-    std::cerr << "xmpp_person: " << argv[1] << " did not connect to 127.0.0.1:" << argv[3]
-              << "\n";
+    std::cerr << "xmpp_person: " << argv[1] << " did not connect to 127.0.0.1:" << argv[3] << "\n";
     return 1;
   }
   print("connected");

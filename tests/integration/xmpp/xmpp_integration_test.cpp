@@ -734,5 +734,52 @@ TEST_F(XmppNodes, AConflictIsNotFoughtBack) {
   }
 }
 
+// Rooms: every node joins (a standby sends its notices there and reads the members), sharing the
+// nick (XEP-0045 multi-session nick from one bare JID), so every node receives every room
+// message: only the primary runs a room command.
+TEST_F(XmppNodes, RoomCommandsAreRunByThePrimaryOnly) {
+  const std::string room = "nodes@conference.localhost";
+  auto alice = person("alice");
+  alice->join_room(room, "Alice");
+  ASSERT_TRUE(alice->wait_joined(room));
+  Events one, two;
+  auto s1 = node_settings("node1");
+  s1.rooms = {room};
+  auto s2 = node_settings("node2");
+  s2.rooms = {room};
+  auto node1 = start_node(s1, true, one);
+  auto node2 = start_node(s2, false, two);
+  for (auto* node : {node1.get(), node2.get()}) {
+    auto members = node->channel_members(room);
+    ASSERT_TRUE(members.has_value()) << node->name() << ": " << members.error().message;
+    EXPECT_EQ(*members, std::vector<std::string>{"alice@localhost"}) << node->name();
+  }
+  ChatMessage m{"Fax for the room, from the standby", "", {}};
+  ASSERT_TRUE(node2->send(Recipient{RecipientKind::channel, "node2", room}, m));
+  auto got = alice->wait_message([&](const Received& r) { return r.body == m.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->from, room + "/atdesk");
+
+  alice->send_message(room, "groupchat", "list room1");
+  ASSERT_TRUE(one.wait_command("list room1").has_value());
+  // node2 got it as a standby (or while closing that session): switching it to primary now
+  // shows that it did not run it, since its new session does not receive the room's history.
+  node1->set_primary(false);
+  node2->set_primary(true);
+  ASSERT_TRUE(wait_role(*node1, false, 20s));
+  ASSERT_TRUE(wait_role(*node2, true, 20s));
+  EXPECT_EQ(two.count("list room1"), 0u) << "the standby ran a room command";
+  EXPECT_EQ(one.count("list room1"), 1u);
+  // Rejoined after the change of role: the new primary runs the next one.
+  ASSERT_TRUE(node2->channel_members(room).has_value());
+  alice->send_message(room, "groupchat", "list room2");
+  ASSERT_TRUE(two.wait_command("list room2").has_value());
+  node1->set_primary(true);
+  node2->set_primary(false);
+  ASSERT_TRUE(wait_role(*node1, true, 20s));
+  ASSERT_TRUE(wait_role(*node2, false, 20s));
+  EXPECT_EQ(one.count("list room2"), 0u) << "the standby ran a room command";
+}
+
 }  // namespace
 }  // namespace atdesk::chat::xmpp::test

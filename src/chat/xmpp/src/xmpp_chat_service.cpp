@@ -747,7 +747,7 @@ class XmppChatService::Loop {
   // handled: the server sends the stored messages, then the result of the fetch.
   // Only the primary: the stored messages are the commands sent to the bare address.
   void fetch_offline() {
-    if (!connected_ || !primary_ || !offline_retrieval_ || offline_fetching_ ||
+    if (!connected_ || session_role_ != 1 || !offline_retrieval_ || offline_fetching_ ||
         SteadyClock::now() < next_offline_fetch_) {
       return;
     }
@@ -971,10 +971,11 @@ class XmppChatService::Loop {
     }
     auto incoming = read_command(stanza, settings_.name, own_bare_, rooms_);
     if (!incoming) return;
-    // Every node in a room receives each room message (they share the nick): the primary runs
-    // it. A direct message reached this resource alone (a bare-address one only the primary,
-    // one to this node's full address only this node): it is ours to run.
-    if (!primary_ && incoming->command.channel) return;
+    // Every node in a room receives each room message (they share the nick): the primary's
+    // session runs it (not one being closed for a change of role). A direct message reached this
+    // resource alone (a bare-address one the primary, one to this node's full address this
+    // node): it is ours to run.
+    if (incoming->command.channel && session_role_ != 1) return;
     ChatCommand& command = incoming->command;
     const std::string address = command.from;  // case-folded bare JID, to answer
     // The engine knows people and rooms by the address its rules spell: give it that one.
