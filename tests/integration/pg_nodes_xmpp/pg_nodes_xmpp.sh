@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Two atdeskd nodes on one database sharing one XMPP bot account (docs/xmpp.md, "Several nodes";
 # docs/postgresql.md, "Several nodes"): PostgreSQL 15 (scripts/test-postgres), Prosody
-# (scripts/test-prosody), one ippeveprinter, and alice played by xmpp_person.
+# (scripts/test-prosody) or ejabberd (scripts/test-ejabberd) as ATDESK_XMPP_SERVER says (prosody
+# when unset), one ippeveprinter, and alice played by xmpp_person.
 #   1. The node holding the lease "chat:xmpp" is primary: it binds atdesk@localhost/atdesk with a
 #      positive priority, the other atdesk@localhost/atdesk-<random> with a negative one. alice's
 #      `list` to the bare address is answered exactly once, by the primary.
-#   2. The primary is killed with SIGKILL. alice's next `list` (sent once Prosody dropped the dead
-#      session: it waits in offline storage while no resource is non-negative) is answered
+#   2. The primary is killed with SIGKILL. alice's next `list` (on Prosody sent once the server
+#      dropped the dead session: it waits in offline storage while no resource is non-negative;
+#      ejabberd keeps the dead session for XEP-0198 resumption and queues it there until the new
+#      primary's session replaces that one) is answered
 #      exactly once, by the other node, within lease_s + min(lease_s / 3, 5 s) + a margin of the
 #      kill (the lease expires, the other node takes it at its next try, reconnects as primary).
 #   3. The killed node comes back (standby now). A fax held for alice (dnd) is released by her
@@ -25,6 +28,9 @@ chmod 700 "$work"
 lease_s=6
 margin_s=10  # reconnection, offline delivery and the reply, on a loaded 2-core machine
 bot=atdesk@localhost
+server=${ATDESK_XMPP_SERVER:-prosody}
+xmpp_server="$root/scripts/test-$server"
+[ -x "$xmpp_server" ] || { log "ATDESK_XMPP_SERVER: expected prosody or ejabberd, got '$server'"; exit 1; }
 ok=0
 declare -a pids ports
 
@@ -38,7 +44,7 @@ cleanup() {
     fi
   done
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
-  "$root/scripts/test-prosody" stop "$work/xmpp" >/dev/null 2>&1 || true
+  "$xmpp_server" stop "$work/xmpp" >/dev/null 2>&1 || true
   stop_test_database "$work/pg"
   if [ "$ok" -ne 1 ]; then
     for i in 1 2; do
@@ -68,8 +74,8 @@ url=$(start_test_database "$work/pg")
 sql() { psql "$url" -qAtc "$1"; }
 
 c2s_port=$(free_port)
-"$root/scripts/test-prosody" start "$work/xmpp" "$c2s_port" "$(free_port)" \
-  atdesk botpw alice alicepw >/dev/null
+# ejabberd takes 5-30 s to start, depending on load.
+"$xmpp_server" start "$work/xmpp" "$c2s_port" "$(free_port)" atdesk botpw alice alicepw >/dev/null
 printer_port=$(free_port)
 "$root/scripts/test-printer" start "$work/printer" "$printer_port" atdesk-nodes-xmpp >/dev/null
 printer_spool="$work/printer/spool"
@@ -165,10 +171,14 @@ killed_at=$SECONDS
 kill -KILL "${pids[1]}"
 wait "${pids[1]}" 2>/dev/null || true
 pids[1]=""
-wait_until 30 "Prosody did not drop the killed primary's session" \
-  alice_has "$(printf 'presence\t%s/atdesk\tunavailable' "$bot")"
+if [ "$server" = prosody ]; then
+  # Prosody (without stream management) ends the session at once; a message routed to it before
+  # then would be written to a dead socket, as for any client that vanishes.
+  wait_until 30 "Prosody did not drop the killed primary's session" \
+    alice_has "$(printf 'presence\t%s/atdesk\tunavailable' "$bot")"
+fi
 m=$(mark)
-say "send $bot list"  # no primary now: it waits in Prosody's offline storage
+say "send $bot list"  # no primary now: offline storage, or the dead session's queue
 bound=$((lease_s + (lease_s / 3 < 5 ? lease_s / 3 : 5) + margin_s))
 wait_until "$bound" "no answer within $bound s of the kill" \
   reply_count_is "$m" "Nothing is held for you." 1
@@ -202,7 +212,7 @@ expect_eq "documents of job $id at the printer" "$(printed_count "$id")" 1
 expect_eq "releases of job $id" \
   "$(sql "SELECT count(*) FROM job_history WHERE job_id = '$id' AND to_state = 'releasing'")" 1
 
-echo "pg_nodes_xmpp: the other node answered $took s after the primary was killed" \
+echo "pg_nodes_xmpp ($server): the other node answered $took s after the primary was killed" \
   "(lease_s = $lease_s, bound $bound s)"
 ok=1
-log "ok   pg_nodes_xmpp"
+log "ok   pg_nodes_xmpp ($server)"
