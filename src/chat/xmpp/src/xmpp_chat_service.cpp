@@ -49,11 +49,13 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr unsigned long kPollMs = 10;
-// XEP-0013 fetches of what waits in the server's offline storage: the first soon after a session
-// starts, then at this interval. ejabberd stores offline messages asynchronously, so a message
-// sent while atdesk was away can be stored just after the server flushed the offline queue at
-// our initial presence; it would wait there until the next login.
-constexpr auto kOfflineFirstFetch = std::chrono::seconds(2);
+// XEP-0013 fetches of what waits in the server's offline storage (the primary only): the first as
+// soon as the server says it offers XEP-0013 (a new primary takes over what waited), the second
+// this long after, then at kOfflineFetchInterval. ejabberd stores offline messages
+// asynchronously, so a message sent while atdesk was away (or queued in a session the new one
+// replaced) can be stored just after the server flushed the offline queue at our initial
+// presence; it would wait there until the next login.
+constexpr auto kOfflineSecondFetch = std::chrono::seconds(2);
 constexpr auto kOfflineFetchInterval = std::chrono::seconds(60);
 constexpr const char* kNsPing = "urn:xmpp:ping";
 
@@ -239,6 +241,7 @@ class XmppChatService::Loop {
   std::vector<std::function<void()>> after_discovery_;
   bool offline_retrieval_ = false;  // the server offers XEP-0013
   SteadyClock::time_point next_offline_fetch_{};
+  int offline_fetches_ = 0;  // fetches in this session
   bool offline_fetching_ = false;
   std::vector<std::string> offline_handled_;  // XEP-0013 nodes handled, to remove
 
@@ -319,11 +322,13 @@ class XmppChatService::Loop {
       expire();
       fetch_offline();
     }
-    if (conn_ && connected_) {
-      StanzaPtr p(xmpp_presence_new(ctx_.get()));
-      xmpp_stanza_set_type(p.get(), "unavailable");
-      xmpp_send(conn_.get(), p.get());
-      xmpp_disconnect(conn_.get());
+    if (conn_ && (connected_ || switching_)) {
+      if (!switching_) {  // a change of role already closes it
+        StanzaPtr p(xmpp_presence_new(ctx_.get()));
+        xmpp_stanza_set_type(p.get(), "unavailable");
+        xmpp_send(conn_.get(), p.get());
+        xmpp_disconnect(conn_.get());
+      }
       const auto until = SteadyClock::now() + std::chrono::seconds(1);
       while (!disconnected_ && SteadyClock::now() < until) xmpp_run_once(ctx_.get(), kPollMs);
     }
@@ -603,7 +608,8 @@ class XmppChatService::Loop {
     xmpp_handler_add(c, &Loop::on_message, nullptr, "message", nullptr, this);
     xmpp_handler_add(c, &Loop::on_iq, nullptr, "iq", nullptr, this);
     const char* bound = xmpp_conn_get_bound_jid(c);
-    next_offline_fetch_ = SteadyClock::now() + kOfflineFirstFetch;
+    next_offline_fetch_ = SteadyClock::now();  // the first as soon as XEP-0013 is known
+    offline_fetches_ = 0;
     offline_fetching_ = false;
     offline_handled_.clear();
     const char* role = primary_ ? "primary" : "standby";
@@ -751,7 +757,8 @@ class XmppChatService::Loop {
         SteadyClock::now() < next_offline_fetch_) {
       return;
     }
-    next_offline_fetch_ = SteadyClock::now() + kOfflineFetchInterval;
+    next_offline_fetch_ = SteadyClock::now() +
+                          (offline_fetches_++ == 0 ? kOfflineSecondFetch : kOfflineFetchInterval);
     offline_fetching_ = true;
     auto iq = new_iq("get", nullptr);
     append(iq.get(), offline_fetch(ctx()));
