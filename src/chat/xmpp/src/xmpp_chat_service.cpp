@@ -370,7 +370,6 @@ class XmppChatService::Loop {
     primary_ = want;
     if (want) conflict_ = false;
     session_role_ = -1;
-    fresh_next_ = true;
     sm_state_.reset();
     spdlog::info("chat {}: {}", settings_.name,
                  want ? "now primary: reconnecting as " + own_bare_ + "/" + settings_.resource +
@@ -382,6 +381,7 @@ class XmppChatService::Loop {
       return;
     }
     switching_ = true;
+    fresh_next_ = true;  // release_connection keeps no resumption state of this session
     state_ = ServiceState::connecting;
     if (connected_) {
       StanzaPtr p(xmpp_presence_new(ctx_.get()));
