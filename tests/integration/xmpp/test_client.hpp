@@ -112,6 +112,26 @@ class TestClient {
     return found;
   }
 
+  // Called on the client's thread for each message and presence received (after it is recorded).
+  void listen(std::function<void(const Received&)> on_message,
+              std::function<void(const std::string& from, const std::string& type)> on_presence) {
+    std::lock_guard lock(mutex_);
+    message_listener_ = std::move(on_message);
+    presence_listener_ = std::move(on_presence);
+  }
+
+  // Waits until a presence of `type` ("" = available) from the full address `from` arrived.
+  bool wait_presence_from(const std::string& from, const std::string& type,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (const auto& [f, t] : presences_) {
+        if (f == from && t == type) return true;
+      }
+      return false;
+    });
+  }
+
   // Waits until a room's self-presence (status 110) arrived.
   bool wait_joined(const std::string& room,
                    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
@@ -180,6 +200,14 @@ class TestClient {
     auto* self = static_cast<TestClient*>(userdata);
     const auto type = attribute(stanza, "type");
     const auto from = attribute(stanza, "from");
+    std::function<void(const std::string&, const std::string&)> listener;
+    {
+      std::lock_guard lock(self->mutex_);
+      self->presences_.emplace_back(from, type);
+      listener = self->presence_listener_;
+    }
+    self->cv_.notify_all();
+    if (listener) listener(from, type);
     if (type == "subscribe") {
       StanzaPtr p(xmpp_presence_new(self->ctx_.get()));
       xmpp_stanza_set_type(p.get(), "subscribed");
@@ -211,11 +239,14 @@ class TestClient {
     if (xmpp_stanza_t* x = xmpp_stanza_get_child_by_name_and_ns(stanza, "x", "jabber:x:oob")) {
       r.oob_url = child_text(x, "url");
     }
+    std::function<void(const Received&)> listener;
     {
       std::lock_guard lock(self->mutex_);
-      self->received_.push_back(std::move(r));
+      self->received_.push_back(r);
+      listener = self->message_listener_;
     }
     self->cv_.notify_all();
+    if (listener) listener(r);
     return 1;
   }
 
@@ -232,6 +263,9 @@ class TestClient {
   std::deque<std::function<void()>> tasks_;
   std::vector<Received> received_;
   std::vector<std::string> joined_;
+  std::vector<std::pair<std::string, std::string>> presences_;  // from, type
+  std::function<void(const Received&)> message_listener_;
+  std::function<void(const std::string&, const std::string&)> presence_listener_;
   std::thread thread_;
 };
 

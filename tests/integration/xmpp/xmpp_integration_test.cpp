@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
@@ -74,6 +75,11 @@ struct Events {
       }
       return false;
     });
+  }
+  std::size_t count(const std::string& text) {
+    std::lock_guard lock(m);
+    return static_cast<std::size_t>(std::count_if(
+        commands.begin(), commands.end(), [&](const ChatCommand& c) { return c.text == text; }));
   }
   std::optional<ChatCommand> wait_command(const std::string& text,
                                           std::chrono::milliseconds timeout = 10s) {
@@ -164,6 +170,27 @@ class Xmpp : public ::testing::Test {
     EXPECT_TRUE(bot->start().has_value());
     EXPECT_TRUE(wait_state(*bot, ServiceState::connected, 10s));
     return bot;
+  }
+
+  // A node of several on the bot's account: primary or standby from the start (atdeskd calls
+  // set_primary before start), its commands and presence changes going to `events`.
+  std::unique_ptr<XmppChatService> start_node(XmppChatService::Settings s, bool primary,
+                                              Events& events) {
+    auto bot = std::make_unique<XmppChatService>(std::move(s), clock_);
+    bot->set_primary(primary);
+    bot->on_command([&events](const ChatCommand& c) { events.add(c); });
+    EXPECT_TRUE(bot->start().has_value());
+    EXPECT_TRUE(wait_role(*bot, primary, 20s)) << bot->name();
+    return bot;
+  }
+
+  static bool wait_role(const XmppChatService& s, bool primary, std::chrono::milliseconds t) {
+    const auto until = std::chrono::steady_clock::now() + t;
+    while (std::chrono::steady_clock::now() < until) {
+      if (s.serving_as(primary)) return true;
+      std::this_thread::sleep_for(20ms);  // polling a state, not waiting for time to pass
+    }
+    return s.serving_as(primary);
   }
 
   static bool wait_state(const ChatService& s, ServiceState want, std::chrono::milliseconds t) {
@@ -519,6 +546,239 @@ TEST_F(Xmpp, UntrustedCertificateIsNamed) {
   EXPECT_NE(error.find("TLS: the certificate of 127.0.0.1"), std::string::npos) << error;
   EXPECT_NE(error.find("not trusted"), std::string::npos) << error;
   EXPECT_NE(bot.state(), ServiceState::connected);
+}
+
+// Several atdeskd nodes on one bot account (docs/xmpp.md, "Several nodes"). The server delivers a
+// message sent to the bare address to the available resources of the highest non-negative
+// priority (RFC 6121 8.5.2.1.1; ejabberd to every one of them, which is how a command was run
+// once per node), never to a negative priority (4.7.2.3), and keeps it in offline storage when no
+// resource is non-negative. The primary binds the configured resource with priority 1, a standby
+// "<resource>-<random>" with -1.
+//
+// "Did not reach the other node" is checked with a barrier: the person then writes to that node's
+// own full address; the server routes a sender's stanzas to one session in order, so once the
+// barrier arrived there, the earlier command would have arrived before it.
+class XmppNodes : public Xmpp {
+ protected:
+  XmppChatService::Settings node_settings(const std::string& name) const {
+    auto s = bot_settings();
+    s.name = name;
+    return s;
+  }
+
+  // The node's full address as people see it: the `from` of a message it sends.
+  std::string full_jid_of(XmppChatService& node, TestClient& person_client,
+                          const std::string& person_jid) {
+    const std::string text = "hello from " + node.name() + " " + std::to_string(++hello_);
+    EXPECT_TRUE(node.send(Recipient{RecipientKind::user, node.name(), person_jid},
+                          ChatMessage{text, "", {}}));
+    auto got = person_client.wait_message([&](const Received& r) { return r.body == text; });
+    return got ? got->from : std::string();
+  }
+
+  // A command to `node`'s own address (a client that locked on the resource of a notice,
+  // XEP-0296): that node runs it, and the barrier above holds.
+  void barrier(XmppChatService& node, Events& events, TestClient& person_client,
+               const std::string& person_jid) {
+    const auto jid = full_jid_of(node, person_client, person_jid);
+    ASSERT_FALSE(jid.empty());
+    const std::string text = "list barrier-" + std::to_string(++hello_);
+    person_client.send_message(jid, "chat", text);
+    ASSERT_TRUE(events.wait_command(text, 15s).has_value())
+        << node.name() << " did not run a command sent to its own address " << jid;
+  }
+
+  int hello_ = 0;
+};
+
+TEST_F(XmppNodes, OnlyThePrimaryRunsCommandsSentToTheBareAddress) {
+  Events one, two;
+  auto node1 = start_node(node_settings("node1"), true, one);
+  auto node2 = start_node(node_settings("node2"), false, two);
+  auto alice = person("alice");
+  const std::string alice_jid = "alice@localhost";
+
+  // Both subscribe (approving and asking on every node is harmless) and both see her presence.
+  ASSERT_TRUE(node1->verify(Recipient{RecipientKind::user, "node1", alice_jid}));
+  ASSERT_TRUE(node2->verify(Recipient{RecipientKind::user, "node2", alice_jid}));
+  node1->watch({alice_jid}, [&](const std::string& u, const Presence& p) { one.add(u, p); });
+  node2->watch({alice_jid}, [&](const std::string& u, const Presence& p) { two.add(u, p); });
+  alice->set_presence("dnd", "in office");
+  EXPECT_TRUE(one.wait_presence(alice_jid, Availability::do_not_disturb, WorkLocation::office));
+  EXPECT_TRUE(two.wait_presence(alice_jid, Availability::do_not_disturb, WorkLocation::office));
+
+  // The primary binds the configured resource, the standby one of its own.
+  EXPECT_EQ(full_jid_of(*node1, *alice, alice_jid), "bot@localhost/atdesk");
+  const auto standby_jid = full_jid_of(*node2, *alice, alice_jid);
+  EXPECT_EQ(standby_jid.rfind("bot@localhost/atdesk-", 0), 0u) << standby_jid;
+
+  alice->send_message("bot@localhost", "chat", "list 1");
+  ASSERT_TRUE(one.wait_command("list 1").has_value());
+  barrier(*node2, two, *alice, alice_jid);
+  EXPECT_EQ(two.count("list 1"), 0u) << "the standby ran a command sent to the bare address";
+  EXPECT_EQ(one.count("list 1"), 1u);
+
+  // Roles switched: the next command reaches the new primary only.
+  node1->set_primary(false);
+  node2->set_primary(true);
+  ASSERT_TRUE(wait_role(*node1, false, 20s));
+  ASSERT_TRUE(wait_role(*node2, true, 20s));
+  alice->send_message("bot@localhost", "chat", "list 2");
+  ASSERT_TRUE(two.wait_command("list 2", 15s).has_value());
+  barrier(*node1, one, *alice, alice_jid);
+  EXPECT_EQ(one.count("list 2"), 0u);
+  EXPECT_EQ(two.count("list 2"), 1u);
+
+  // Both standby (the primary died, its lease not yet taken): the command waits in offline
+  // storage and is run once, by the node made primary afterwards.
+  node2->set_primary(false);
+  ASSERT_TRUE(wait_role(*node2, false, 20s));
+  alice->send_message("bot@localhost", "chat", "list 3");
+  barrier(*node1, one, *alice, alice_jid);
+  barrier(*node2, two, *alice, alice_jid);
+  EXPECT_EQ(one.count("list 3") + two.count("list 3"), 0u) << "a standby ran it";
+  node1->set_primary(true);
+  ASSERT_TRUE(one.wait_command("list 3", 20s).has_value())
+      << "the new primary did not get the command from offline storage";
+  barrier(*node2, two, *alice, alice_jid);
+  EXPECT_EQ(two.count("list 3"), 0u);
+  EXPECT_EQ(one.count("list 3"), 1u);
+
+  // Still both see presence after their reconnections.
+  alice->set_presence("", "home");
+  EXPECT_TRUE(one.wait_presence(alice_jid, Availability::available, WorkLocation::remote));
+  EXPECT_TRUE(two.wait_presence(alice_jid, Availability::available, WorkLocation::remote));
+}
+
+// The primary's connection dies without a goodbye (as when its process is killed: the kernel
+// closes the socket; ejabberd then keeps the session for XEP-0198 resumption, 300 s, with its
+// priority, and queues what it routes to it). The standby made primary binds the configured
+// resource, which replaces that session (RFC 6120 7.7.2.2): commands sent before and after the
+// takeover are run once, by the new primary.
+TEST_F(XmppNodes, NewPrimaryTakesOverFromADeadOne) {
+  Events one, two;
+  auto proxy = std::make_unique<CutProxy>(c2s_port_);
+  auto s1 = node_settings("node1");
+  s1.port = static_cast<std::uint16_t>(proxy->port());
+  auto node1 = start_node(s1, true, one);
+  auto node2 = start_node(node_settings("node2"), false, two);
+  auto bob = person("bob");
+  const std::string bob_jid = "bob@localhost";
+  const auto primary_jid = full_jid_of(*node1, *bob, bob_jid);
+  ASSERT_EQ(primary_jid, "bot@localhost/atdesk");
+  // Bob follows the bot's presence (the nodes accept requests from people they watch), to see
+  // when the server dropped node1's session.
+  node1->watch({bob_jid}, [](const std::string&, const Presence&) {});
+  node2->watch({bob_jid}, [](const std::string&, const Presence&) {});
+  bob->send_raw("<presence to='bot@localhost' type='subscribe'/>");
+  ASSERT_TRUE(bob->wait_presence_from(primary_jid, ""));
+
+  proxy.reset();  // connections reset, and no new one: node1 is gone for the server
+  node1->stop();
+  if (server_.kind() == "prosody") {
+    // Prosody 0.12 (no stream management here) ends the session at once; a command routed to it
+    // before then would be written to a dead socket, as with any client that vanishes.
+    ASSERT_TRUE(bob->wait_presence_from(primary_jid, "unavailable"));
+  }  // ejabberd keeps the session for resumption and queues what it routes to it
+  bob->send_message("bot@localhost", "chat", "list gap");
+  node2->set_primary(true);
+  ASSERT_TRUE(wait_role(*node2, true, 20s));
+  bob->send_message("bot@localhost", "chat", "list after");
+  EXPECT_TRUE(two.wait_command("list after", 15s).has_value());
+  EXPECT_TRUE(two.wait_command("list gap", 15s).has_value())
+      << "a command sent while there was no primary was lost";
+  EXPECT_EQ(two.count("list after"), 1u);
+  EXPECT_EQ(two.count("list gap"), 1u);
+  EXPECT_EQ(one.count("list gap") + one.count("list after"), 0u);
+}
+
+// Two nodes told they are both primary with one configured resource (two single-node
+// installations on one account, or a frozen primary that has not heard it lost its lease): the
+// second bind replaces the first session (conflict); the first then binds a resource of its own
+// instead of taking the configured one back, so they do not replace each other for ever.
+TEST_F(XmppNodes, AConflictIsNotFoughtBack) {
+  Events one, two;
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(500);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("conflict", sink));
+  const auto connections = [&](const std::string& node) {
+    const auto lines = sink->last_formatted();
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find("chat " + node + ": connected to") != std::string::npos;
+    });
+  };
+  auto node1 = start_node(node_settings("node1"), true, one);
+  auto node2 = start_node(node_settings("node2"), true, two);
+  // node1's session is closed with <conflict/>; it connects again, once, with a resource of its
+  // own.
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!(connections("node1") == 2 && node1->serving_as(true)) &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);  // polling the log and the state, with a deadline
+  }
+  auto carol = person("carol");
+  const std::string carol_jid = "carol@localhost";
+  const auto first = full_jid_of(*node1, *carol, carol_jid);
+  EXPECT_EQ(first.rfind("bot@localhost/atdesk-", 0), 0u) << first;
+  EXPECT_EQ(full_jid_of(*node2, *carol, carol_jid), "bot@localhost/atdesk");
+  // Both stay connected over a few round trips, without connecting again.
+  for (int i = 0; i < 3; ++i) barrier(*node1, one, *carol, carol_jid);
+  EXPECT_TRUE(node1->serving_as(true));
+  EXPECT_TRUE(node2->serving_as(true));
+  EXPECT_EQ(connections("node1"), 2) << "node1: the first session and the one after the conflict";
+  EXPECT_EQ(connections("node2"), 1);
+  const auto lines = sink->last_formatted();
+  spdlog::set_default_logger(previous);
+  if (::testing::Test::HasFailure()) {
+    for (const auto& l : lines) std::cerr << l;
+  }
+}
+
+// Rooms: every node joins (a standby sends its notices there and reads the members), sharing the
+// nick (XEP-0045 multi-session nick from one bare JID), so every node receives every room
+// message: only the primary runs a room command.
+TEST_F(XmppNodes, RoomCommandsAreRunByThePrimaryOnly) {
+  const std::string room = "nodes@conference.localhost";
+  auto alice = person("alice");
+  alice->join_room(room, "Alice");
+  ASSERT_TRUE(alice->wait_joined(room));
+  Events one, two;
+  auto s1 = node_settings("node1");
+  s1.rooms = {room};
+  auto s2 = node_settings("node2");
+  s2.rooms = {room};
+  auto node1 = start_node(s1, true, one);
+  auto node2 = start_node(s2, false, two);
+  for (auto* node : {node1.get(), node2.get()}) {
+    auto members = node->channel_members(room);
+    ASSERT_TRUE(members.has_value()) << node->name() << ": " << members.error().message;
+    EXPECT_EQ(*members, std::vector<std::string>{"alice@localhost"}) << node->name();
+  }
+  ChatMessage m{"Fax for the room, from the standby", "", {}};
+  ASSERT_TRUE(node2->send(Recipient{RecipientKind::channel, "node2", room}, m));
+  auto got = alice->wait_message([&](const Received& r) { return r.body == m.text; });
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->from, room + "/atdesk");
+
+  alice->send_message(room, "groupchat", "list room1");
+  ASSERT_TRUE(one.wait_command("list room1").has_value());
+  // node2 got it as a standby (or while closing that session): switching it to primary now
+  // shows that it did not run it, since its new session does not receive the room's history.
+  node1->set_primary(false);
+  node2->set_primary(true);
+  ASSERT_TRUE(wait_role(*node1, false, 20s));
+  ASSERT_TRUE(wait_role(*node2, true, 20s));
+  EXPECT_EQ(two.count("list room1"), 0u) << "the standby ran a room command";
+  EXPECT_EQ(one.count("list room1"), 1u);
+  // Rejoined after the change of role: the new primary runs the next one.
+  ASSERT_TRUE(node2->channel_members(room).has_value());
+  alice->send_message(room, "groupchat", "list room2");
+  ASSERT_TRUE(two.wait_command("list room2").has_value());
+  node1->set_primary(true);
+  node2->set_primary(false);
+  ASSERT_TRUE(wait_role(*node1, true, 20s));
+  ASSERT_TRUE(wait_role(*node2, false, 20s));
+  EXPECT_EQ(one.count("list room2"), 0u) << "the standby ran a room command";
 }
 
 }  // namespace

@@ -109,6 +109,30 @@ TEST_F(Stanzas, IgnoredMessages) {
   for (const char* xml : ignored) EXPECT_FALSE(command(xml).has_value()) << xml;
 }
 
+// Carbon copies (XEP-0280 6 and 7, the examples' shape with our addresses): atdesk never enables
+// carbons, but a server that sent them anyway (or another client of the bot's account that did)
+// must not make a node run a command that another resource received: the wrapper comes from our
+// own account and has no body of its own. Several nodes share the account, so this matters.
+TEST_F(Stanzas, CarbonCopiesAreNotCommands) {
+  const char* carbons[] = {
+      "<message xmlns='jabber:client' from='bot@localhost' to='bot@localhost/atdesk-1f2e3d4c' "
+      "type='chat'><received xmlns='urn:xmpp:carbons:2'>"
+      "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+      "from='alice@localhost/phone' to='bot@localhost/atdesk' type='chat'>"
+      "<body>print 3fa2c9d1</body></message></forwarded></received></message>",
+      "<message xmlns='jabber:client' from='bot@localhost' to='bot@localhost/atdesk-1f2e3d4c' "
+      "type='chat'><sent xmlns='urn:xmpp:carbons:2'>"
+      "<forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client' "
+      "to='alice@localhost/phone' from='bot@localhost/atdesk' type='chat'>"
+      "<body>list</body></message></forwarded></sent></message>",
+  };
+  for (const char* xml : carbons) {
+    EXPECT_FALSE(command(xml).has_value()) << xml;
+    auto s = parse(xml);
+    EXPECT_FALSE(read_command(s.get(), "xmpp", "bot@localhost", rooms()).has_value()) << xml;
+  }
+}
+
 // Offline storage (XEP-0160 delivers with a XEP-0203 <delay/>) and a resent stream-management
 // queue (ejabberd adds <delay from='localhost'>Resent</delay>): a late command with its stamp,
 // which extract_command (live commands only) leaves out.

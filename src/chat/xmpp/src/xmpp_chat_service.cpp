@@ -3,6 +3,15 @@
 // deadline. libstrophe 0.12 cannot add a foreign descriptor to its select(), so the loop wakes
 // at least every kPollMs to take new tasks: that is the added latency of a call.
 //
+// Roles (several nodes on one account): the primary binds the configured resource with priority
+// 1, a standby `<resource>-<random>` with priority -1 (RFC 6121 4.7.2.3: the server never hands a
+// negative-priority resource a message sent to the bare address, and 8.5.2.1.1: with no
+// non-negative resource it goes to offline storage). A change of role is a new session: the
+// server delivers the offline storage only at an initial presence with a non-negative priority
+// (Prosody's mod_presence, ejabberd's mod_offline), and binding the configured resource replaces
+// a session a killed primary left behind (RFC 6120 7.7.2.2; ejabberd keeps it for XEP-0198
+// resumption and would route commands to it).
+//
 // Connections: the bot binds one stable resource, and keeps libstrophe's stream-management
 // (XEP-0198) state across the reconnects of a running process, so that a stream the server
 // still holds is resumed (no stanza lost either way) instead of opened anew. libstrophe 0.12
@@ -17,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -39,11 +49,13 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr unsigned long kPollMs = 10;
-// XEP-0013 fetches of what waits in the server's offline storage: the first soon after a session
-// starts, then at this interval. ejabberd stores offline messages asynchronously, so a message
-// sent while atdesk was away can be stored just after the server flushed the offline queue at
-// our initial presence; it would wait there until the next login.
-constexpr auto kOfflineFirstFetch = std::chrono::seconds(2);
+// XEP-0013 fetches of what waits in the server's offline storage (the primary only): the first as
+// soon as the server says it offers XEP-0013 (a new primary takes over what waited), the second
+// this long after, then at kOfflineFetchInterval. ejabberd stores offline messages
+// asynchronously, so a message sent while atdesk was away (or queued in a session the new one
+// replaced) can be stored just after the server flushed the offline queue at our initial
+// presence; it would wait there until the next login.
+constexpr auto kOfflineSecondFetch = std::chrono::seconds(2);
 constexpr auto kOfflineFetchInterval = std::chrono::seconds(60);
 constexpr const char* kNsPing = "urn:xmpp:ping";
 
@@ -144,6 +156,10 @@ class XmppChatService::Loop {
     rule_.keywords = settings_.location_keywords.empty() ? LocationRule::defaults().keywords
                                                          : settings_.location_keywords;
     own_bare_ = bare_of(settings_.jid);
+    std::random_device seed;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(seed()));
+    standby_resource_ = settings_.resource + "-" + suffix;
     for (const auto& room : settings_.rooms) {
       const auto bare = bare_of(room);
       if (!bare.empty()) {
@@ -160,6 +176,8 @@ class XmppChatService::Loop {
   LocationRule rule_;
   std::string own_bare_;
   std::atomic<ServiceState> state_{ServiceState::connecting};
+  std::atomic<bool> want_primary_{true};  // the role set_primary asked for
+  std::atomic<int> session_role_{-1};     // the role of the session up: 1 primary, 0 standby
   xmpp_log_t log_{};
 
   // ---- shared with the callers' threads (mutex_) ----
@@ -180,15 +198,21 @@ class XmppChatService::Loop {
   CtxPtr ctx_;
   ConnPtr conn_;
   bool connected_ = false;
-  bool roster_loaded_ = false;   // subscriptions are asked for once the roster is known
-  bool disconnected_ = false;    // set by the connection handler: release and retry
-  bool ever_connected_ = false;  // a session existed (a fresh one after it is a new session)
-  bool resumed_ = false;         // libstrophe logged that this connection resumed the stream
-  std::string sasl_failure_;     // libstrophe's "SASL <mechanism> auth failed" of this attempt
-  std::string tls_failure_;      // the certificate check's reason, from the certfail handler
-  std::string strophe_error_;    // libstrophe's last error line of this attempt
-  std::string logged_failure_;   // the failure last logged (a retry failing alike stays quiet)
-  SmStatePtr sm_state_;          // stream-management state kept across reconnects
+  bool roster_loaded_ = false;    // subscriptions are asked for once the roster is known
+  bool disconnected_ = false;     // set by the connection handler: release and retry
+  bool ever_connected_ = false;   // a session existed (a fresh one after it is a new session)
+  bool resumed_ = false;          // libstrophe logged that this connection resumed the stream
+  std::string sasl_failure_;      // libstrophe's "SASL <mechanism> auth failed" of this attempt
+  std::string tls_failure_;       // the certificate check's reason, from the certfail handler
+  std::string strophe_error_;     // libstrophe's last error line of this attempt
+  std::string logged_failure_;    // the failure last logged (a retry failing alike stays quiet)
+  SmStatePtr sm_state_;           // stream-management state kept across reconnects
+  bool primary_ = true;           // the role of the current (or next) connection
+  bool switching_ = false;        // this connection is closed for a change of role
+  bool fresh_next_ = false;       // the next connection opens a new session (no resumption)
+  bool conflict_ = false;         // another session took the configured resource from us
+  std::string standby_resource_;  // `<resource>-<random>`, new for each process
+  std::string bound_resource_;    // the resource of the current connection
   std::map<std::string, std::string> room_names_;  // bare room -> the engine's spelling
   SteadyClock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
@@ -217,6 +241,7 @@ class XmppChatService::Loop {
   std::vector<std::function<void()>> after_discovery_;
   bool offline_retrieval_ = false;  // the server offers XEP-0013
   SteadyClock::time_point next_offline_fetch_{};
+  int offline_fetches_ = 0;  // fetches in this session
   bool offline_fetching_ = false;
   std::vector<std::string> offline_handled_;  // XEP-0013 nodes handled, to remove
 
@@ -293,14 +318,17 @@ class XmppChatService::Loop {
       xmpp_run_once(ctx_.get(), kPollMs);
       if (disconnected_) release_connection();
       run_tasks();
+      check_role();
       expire();
       fetch_offline();
     }
-    if (conn_ && connected_) {
-      StanzaPtr p(xmpp_presence_new(ctx_.get()));
-      xmpp_stanza_set_type(p.get(), "unavailable");
-      xmpp_send(conn_.get(), p.get());
-      xmpp_disconnect(conn_.get());
+    if (conn_ && (connected_ || switching_)) {
+      if (!switching_) {  // a change of role already closes it
+        StanzaPtr p(xmpp_presence_new(ctx_.get()));
+        xmpp_stanza_set_type(p.get(), "unavailable");
+        xmpp_send(conn_.get(), p.get());
+        xmpp_disconnect(conn_.get());
+      }
       const auto until = SteadyClock::now() + std::chrono::seconds(1);
       while (!disconnected_ && SteadyClock::now() < until) xmpp_run_once(ctx_.get(), kPollMs);
     }
@@ -334,7 +362,38 @@ class XmppChatService::Loop {
     }
   }
 
+  // A change of role asked by set_primary: close this connection; the next one binds the role's
+  // resource and sends its priority, as a new session.
+  void check_role() {
+    const bool want = want_primary_.load();
+    if (want == primary_) return;
+    primary_ = want;
+    if (want) conflict_ = false;
+    session_role_ = -1;
+    sm_state_.reset();
+    spdlog::info("chat {}: {}", settings_.name,
+                 want ? "now primary: reconnecting as " + own_bare_ + "/" + settings_.resource +
+                            " (priority 1) to take the commands sent to " + own_bare_
+                      : "now standby: reconnecting as " + own_bare_ + "/" + standby_resource_ +
+                            " (priority -1); commands sent to " + own_bare_ + " go to the primary");
+    if (!conn_) {
+      next_attempt_ = SteadyClock::now();
+      return;
+    }
+    switching_ = true;
+    fresh_next_ = true;  // release_connection keeps no resumption state of this session
+    state_ = ServiceState::connecting;
+    if (connected_) {
+      StanzaPtr p(xmpp_presence_new(ctx_.get()));
+      xmpp_stanza_set_type(p.get(), "unavailable");
+      xmpp_send(conn_.get(), p.get());
+    }
+    xmpp_disconnect(conn_.get());
+  }
+
   void connect() {
+    primary_ = want_primary_.load();
+    bound_resource_ = primary_ && !conflict_ ? settings_.resource : standby_resource_;
     conn_.reset(xmpp_conn_new(ctx_.get()));
     connected_ = false;
     disconnected_ = false;
@@ -353,7 +412,7 @@ class XmppChatService::Loop {
     if (settings_.trust_self_signed) flags |= XMPP_CONN_FLAG_TRUST_TLS;
     xmpp_conn_set_flags(conn_.get(), flags);
     if (!settings_.ca_file.empty()) xmpp_conn_set_cafile(conn_.get(), settings_.ca_file.c_str());
-    const std::string full = own_bare_ + "/" + settings_.resource;
+    const std::string full = own_bare_ + "/" + bound_resource_;
     xmpp_conn_set_jid(conn_.get(), full.c_str());
     xmpp_conn_set_pass(conn_.get(), settings_.password.c_str());
     xmpp_conn_set_sockopt_callback(conn_.get(), xmpp_sockopt_cb_keepalive);
@@ -416,7 +475,10 @@ class XmppChatService::Loop {
       if (stream_error->text && *stream_error->text)
         text += " (" + std::string(stream_error->text) + ")";
       if (stream_error->type == XMPP_SE_CONFLICT) {
-        text += ": another client bound the resource '" + settings_.resource + "'";
+        text += ": another client bound the resource '" + bound_resource_ + "'; binding '" +
+                standby_resource_ +
+                "' from now on (on several nodes the other one is the new primary; otherwise "
+                "give each atdeskd on this account its own resource)";
       }
       return text;
     }
@@ -441,20 +503,29 @@ class XmppChatService::Loop {
   // rooms, presence) is kept until the next connection says whether it resumed the stream.
   void release_connection() {
     disconnected_ = false;
-    if (conn_ && !stopping_) {
+    session_role_ = -1;
+    if (conn_ && !stopping_ && !fresh_next_) {
       if (xmpp_sm_state_t* sm = xmpp_conn_get_sm_state(conn_.get())) sm_state_.reset(sm);
     }
+    fresh_next_ = false;
     conn_.reset();
     connected_ = false;
-    if (!stopping_) state_ = ServiceState::broken;
-    backoff_ = backoff_.count() == 0 ? settings_.reconnect_min
-                                     : std::min(backoff_ * 2, settings_.reconnect_max);
-    // Half the backoff plus a random part of the other half: services and nodes that lost the
-    // server together (a server restart) do not all come back at the same instants.
-    const auto half = backoff_ / 2;
-    next_attempt_ = SteadyClock::now() + half +
-                    std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
-                        0, std::max<std::int64_t>(0, half.count()))(jitter_));
+    if (switching_) {
+      // A change of role, not a failure: reconnect at once.
+      switching_ = false;
+      if (!stopping_) state_ = ServiceState::connecting;
+      next_attempt_ = SteadyClock::now();
+    } else {
+      if (!stopping_) state_ = ServiceState::broken;
+      backoff_ = backoff_.count() == 0 ? settings_.reconnect_min
+                                       : std::min(backoff_ * 2, settings_.reconnect_max);
+      // Half the backoff plus a random part of the other half: services and nodes that lost the
+      // server together (a server restart) do not all come back at the same instants.
+      const auto half = backoff_ / 2;
+      next_attempt_ = SteadyClock::now() + half +
+                      std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+                          0, std::max<std::int64_t>(0, half.count()))(jitter_));
+    }
     auto iqs = std::move(iqs_);
     iqs_.clear();
     for (auto& [id, iq] : iqs) {
@@ -502,8 +573,14 @@ class XmppChatService::Loop {
       const bool was_connected = self->connected_;
       self->disconnected_ = true;
       self->connected_ = false;
-      if (self->stopping_) return;
+      if (self->stopping_ || self->switching_) return;
       self->state_ = ServiceState::broken;
+      if (stream_error && stream_error->type == XMPP_SE_CONFLICT) {
+        // Someone bound our resource (RFC 6120 7.7.2.2): do not take it back, or the two
+        // sessions would replace each other for ever.
+        self->conflict_ = true;
+        self->fresh_next_ = true;
+      }
       const auto why = self->why_failed(error, stream_error);
       if (was_connected) {
         {
@@ -531,19 +608,22 @@ class XmppChatService::Loop {
     xmpp_handler_add(c, &Loop::on_message, nullptr, "message", nullptr, this);
     xmpp_handler_add(c, &Loop::on_iq, nullptr, "iq", nullptr, this);
     const char* bound = xmpp_conn_get_bound_jid(c);
-    next_offline_fetch_ = SteadyClock::now() + kOfflineFirstFetch;
+    next_offline_fetch_ = SteadyClock::now();  // the first as soon as XEP-0013 is known
+    offline_fetches_ = 0;
     offline_fetching_ = false;
     offline_handled_.clear();
+    const char* role = primary_ ? "primary" : "standby";
     if (resumed_ && ever_connected_) {
       // The server kept our session: roster, rooms and presence subscriptions are as they were,
       // and the stanzas either side had not acknowledged were sent again.
-      spdlog::info("chat {}: reconnected to {} as {}: stream resumed (XEP-0198)", settings_.name,
-                   peer(), bound ? bound : own_bare_);
+      spdlog::info("chat {}: reconnected to {} as {} ({}): stream resumed (XEP-0198)",
+                   settings_.name, peer(), bound ? bound : own_bare_, role);
+      session_role_ = primary_ ? 1 : 0;
       state_ = ServiceState::connected;
       return;
     }
-    spdlog::info("chat {}: connected to {} as {}{}", settings_.name, peer(),
-                 bound ? bound : own_bare_, ever_connected_ ? " (new session)" : "");
+    spdlog::info("chat {}: connected to {} as {} ({}){}", settings_.name, peer(),
+                 bound ? bound : own_bare_, role, ever_connected_ ? " (new session)" : "");
     forget_session();
     ever_connected_ = true;
     // The roster first, so that the presence flood after our initial presence finds it.
@@ -558,10 +638,17 @@ class XmppChatService::Loop {
       }
       for (const auto& [jid, name] : watched_) ensure_subscription(jid);
     });
+    // The initial presence: the primary's positive priority takes the messages sent to the bare
+    // address (and the offline storage, which the server delivers now); a standby's negative one
+    // takes neither, and still receives everyone's presence (RFC 6121 4.7.2.3).
     StanzaPtr presence(xmpp_presence_new(ctx()));
+    auto priority = element(ctx(), "priority");
+    append_text(priority.get(), primary_ ? "1" : "-1");
+    append(presence.get(), std::move(priority));
     xmpp_send(c, presence.get());
     for (const auto& [room, state] : rooms_) join(room);
     discover_upload();
+    session_role_ = primary_ ? 1 : 0;
     state_ = ServiceState::connected;
   }
 
@@ -664,12 +751,14 @@ class XmppChatService::Loop {
 
   // Fetches what waits in the server's offline storage (XEP-0013) and removes each message once
   // handled: the server sends the stored messages, then the result of the fetch.
+  // Only the primary: the stored messages are the commands sent to the bare address.
   void fetch_offline() {
-    if (!connected_ || !offline_retrieval_ || offline_fetching_ ||
+    if (!connected_ || session_role_ != 1 || !offline_retrieval_ || offline_fetching_ ||
         SteadyClock::now() < next_offline_fetch_) {
       return;
     }
-    next_offline_fetch_ = SteadyClock::now() + kOfflineFetchInterval;
+    next_offline_fetch_ = SteadyClock::now() +
+                          (offline_fetches_++ == 0 ? kOfflineSecondFetch : kOfflineFetchInterval);
     offline_fetching_ = true;
     auto iq = new_iq("get", nullptr);
     append(iq.get(), offline_fetch(ctx()));
@@ -889,6 +978,11 @@ class XmppChatService::Loop {
     }
     auto incoming = read_command(stanza, settings_.name, own_bare_, rooms_);
     if (!incoming) return;
+    // Every node in a room receives each room message (they share the nick): the primary's
+    // session runs it (not one being closed for a change of role). A direct message reached this
+    // resource alone (a bare-address one the primary, one to this node's full address this
+    // node): it is ours to run.
+    if (incoming->command.channel && session_role_ != 1) return;
     ChatCommand& command = incoming->command;
     const std::string address = command.from;  // case-folded bare JID, to answer
     // The engine knows people and rooms by the address its rules spell: give it that one.
@@ -1027,6 +1121,14 @@ std::string XmppChatService::language(const std::string& user) const {
 
 Result<void> XmppChatService::start() {
   return loop_->start();
+}
+
+void XmppChatService::set_primary(bool primary) {
+  loop_->want_primary_ = primary;  // the connection thread acts on it (check_role)
+}
+
+bool XmppChatService::serving_as(bool primary) const {
+  return state() == ServiceState::connected && loop_->session_role_.load() == (primary ? 1 : 0);
 }
 
 void XmppChatService::stop() {

@@ -3,6 +3,13 @@
 // (with the page-1 preview uploaded by XEP-0363 when the server offers it), and delivers the
 // commands people send back. libstrophe runs on the adapter's own thread; the engine's calls are
 // handed to it through a queue and wait at most `timeout`.
+//
+// Several atdeskd on one database share one bot account: each node connects, one of them is the
+// primary (set_primary, from the lease "chat:<name>"). The primary binds the configured
+// `resource` and sends a positive priority, so the server delivers the commands sent to the bot's
+// bare address to it alone; a standby binds `<resource>-<random>` with a negative priority (RFC
+// 6121 4.7.2.3: it never gets bare-address messages, it still gets presence), runs only what is
+// sent to its own full address, ignores room commands and leaves the offline storage alone.
 #pragma once
 
 #include <chrono>
@@ -29,8 +36,9 @@ class XmppChatService final : public ChatService {
     bool tls_required = true;
     std::string ca_file;             // extra CA (PEM) for the server and the upload host
     bool trust_self_signed = false;  // accept any certificate (test servers only)
-    // The resource atdesk binds, the same at every connection: a restart replaces the session a
-    // killed process left behind (the server closes it) instead of adding a second one.
+    // The resource atdesk binds as primary, the same at every connection: a restart (or a new
+    // primary) replaces the session a killed process left behind (the server closes it) instead
+    // of adding a second one. A standby binds this plus "-" and a random part of its own.
     std::string resource = "atdesk";
     std::string nick = "atdesk";     // our nick in MUC rooms
     std::vector<std::string> rooms;  // rooms joined at connect (others are joined on demand)
@@ -57,6 +65,12 @@ class XmppChatService final : public ChatService {
   std::string language(const std::string& user) const override;
   Result<void> start() override;
   void stop() override;
+  // Primary or standby (see the head of this file); before any call, primary. Does not block:
+  // the connection thread reconnects with the role's resource and priority (a new session, so
+  // that the server hands a new primary what waits in offline storage).
+  void set_primary(bool primary) override;
+  // True while a session is up with the role last asked for (diagnostics and tests).
+  bool serving_as(bool primary) const;
 
   Result<std::map<std::string, Presence>> presence(std::span<const std::string> users) override;
   Result<std::vector<std::string>> channel_members(const std::string& channel) override;
