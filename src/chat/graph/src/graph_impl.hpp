@@ -134,7 +134,9 @@ class GraphChatService::Impl {
     std::string id;
     std::string client_state;
     Timestamp expires_at{};
-    Timestamp renew_at{};  // about two thirds into the lifetime Graph granted
+    Timestamp renew_at{};    // about two thirds into the lifetime Graph granted
+    Timestamp renewed_at{};  // made or last renewed (a new primary renews no sooner than
+                             // min_renew_interval after it)
     std::vector<std::string> user_ids;
     bool reauthorize = false;
     bool removed = false;
@@ -143,8 +145,32 @@ class GraphChatService::Impl {
   std::optional<Subscription> subscription_;
   bool subscription_loaded_ = false;
   std::vector<std::string> wanted_ids_;  // the ids the subscription should cover
-  void load_subscription();              // once, from the vault
-  void save_subscription();              // with mutex_ held
+  // The stored subscription (nullopt: none, or unreadable and logged); an error when the store
+  // could not be read (tried again on the next round).
+  Result<std::optional<Subscription>> read_stored_subscription();
+  // From the vault, once, and again after becoming primary; false when the store could not be
+  // read (the round does nothing to subscriptions then, so that no second one is made).
+  bool load_subscription();
+  void save_subscription();  // with mutex_ held
+
+  // Several nodes (set_primary): only the primary creates, renews, reauthorizes, recreates and
+  // deletes the presence subscription and polls; a standby reads the subscription the primary
+  // stored when a notification names one it does not hold (at most every kVaultReread), and
+  // hands the lifecycle events it receives to the primary through the vault.
+  bool primary_ = true;
+  bool took_over_ = false;  // became primary: renew the stored subscription soon, or make one
+  std::optional<Timestamp> vault_reread_at_;  // the last re-read for an unknown notification
+  Timestamp next_handover_check_{};           // the primary's next look at handed-over events
+  static constexpr std::chrono::seconds kVaultReread{1};
+  static constexpr std::chrono::seconds kHandoverCheck{10};
+  // Re-reads the stored subscription for a notification this node cannot place, unless it did
+  // within kVaultReread; a standby (or a primary that has not loaded it yet) adopts it.
+  void reread_subscription_if_due();
+  // A standby received reauthorizationRequired or subscriptionRemoved for `sub_id`: stored for
+  // the primary (the vault key "<name>/presence-subscription-event").
+  void hand_over_lifecycle(const std::string& sub_id, const std::string& event);
+  // The primary applies such an event to its subscription and clears it.
+  void take_handed_over_lifecycle();
   bool delete_subscription(const Subscription& sub, SteadyTime deadline);  // gone afterwards
   void renew_subscription(const Subscription& sub, SteadyTime deadline);
   std::set<std::string> uncovered_;  // watched ids no working subscription covers
