@@ -60,6 +60,29 @@ printed_files() { find "$printer_spool" -type f -iname "*atdesk-$1*.pdf" 2>/dev/
 printed_count() { printed_files "$1" | wc -l; }
 printed_pages() { pdfinfo "$(printed_files "$1" | head -n 1)" | awk '/^Pages:/ {print $2}'; }
 
+# expect_printed_once ACKED STATE_OF: the end of a crash test. Every job id in the file ACKED
+# (one per line, repeats allowed) is `printed` (the command STATE_OF <id> says its state) with
+# exactly one document in $printer_spool, and no job at all, acknowledged or not, has two
+# documents there. Logs a FAIL line per fault; returns 1 when there was any.
+expect_printed_once() {
+  local acked=$1 state_of=$2 faults=0 id state count dups
+  while read -r id; do
+    state=$("$state_of" "$id")
+    count=$(printed_count "$id")
+    if [ "$state" != printed ] || [ "$count" != 1 ]; then
+      log "  FAIL: acknowledged job $id is '$state' with $count document(s) at the printer"
+      faults=$((faults + 1))
+    fi
+  done < <(sort -u "$acked")
+  dups=$(find "$printer_spool" -type f -iname '*atdesk-*.pdf' -printf '%f\n' |
+    sed -E 's/^[0-9]+-atdesk-([0-9a-f]+).*/\1/' | sort | uniq -d | wc -l)
+  if [ "$dups" != 0 ]; then
+    log "  FAIL: $dups job(s) printed more than once"
+    faults=$((faults + 1))
+  fi
+  [ "$faults" -eq 0 ]
+}
+
 # A PostgreSQL 15 of its own for a suite (scripts/test-postgres: a new cluster in <dir>, reached
 # through a Unix socket there, no TCP) with an empty database "atdesk"; prints that database's
 # connection string. stop_test_database <dir> stops it (from the suite's cleanup; harmless when

@@ -244,6 +244,7 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
       std::chrono::duration_cast<std::chrono::milliseconds>(config.lease) / 3;
   settings.takeover_interval =
       std::min<std::chrono::milliseconds>(settings.lease_renew_interval, std::chrono::seconds(5));
+  settings.singleton_lease = config.lease;
   settings.print_retry_min = config.print_retry_min;
   settings.print_retry_max = config.print_retry_max;
   settings.print_stopped_notice = config.print_stopped_notice;
@@ -261,6 +262,11 @@ int run(const atdesk::app::Config& config, const std::string& config_file,
     return 2;
   } else if (config.recipients_file) {
     spdlog::info("recipient table: {} rules from {}", *loaded, config.recipients_file->string());
+  }
+  // On a shared database one node takes each service's commands and owns its subscriptions:
+  // told before the service connects, then whenever the lease changes hands.
+  for (const auto& [name, service] : chat_map) {
+    engine.singleton("chat:" + name, [service](bool primary) { service->set_primary(primary); });
   }
   // Chat services connect on their own threads; one that cannot connect now keeps trying (and
   // the engine holds jobs while presence is unavailable), so only a refusal to start is fatal.

@@ -97,6 +97,7 @@ void Engine::Impl::lease_loop() {
     }
     if (now >= next_takeover) {
       take_over();
+      singletons_.tick();
       refresh_tables();
       next_takeover = steady::now() + settings_.takeover_interval;
     }
@@ -133,6 +134,7 @@ void Engine::Impl::stop() {
   if (auto ok = deps_.jobs.drop_lease(kHousekeepingLease); !ok) {
     spdlog::warn("housekeeping: its lease is left to expire: {}", ok.error().message);
   }
+  singletons_.release_all();
   started_ = false;
 }
 
@@ -365,6 +367,9 @@ Result<void> Engine::start() {
 }
 void Engine::stop() {
   impl_->stop();
+}
+void Engine::singleton(std::string name, RoleHandler on_change) {
+  impl_->singletons_.add(std::move(name), std::move(on_change));
 }
 void Engine::drain() {
   impl_->drain();

@@ -264,6 +264,8 @@ class Engine::Impl {
   std::atomic<bool> stopping_{false};
   // The lease thread (renew_leases_loop), woken early by stop().
   std::thread lease_thread_;
+  // Named leases of work one node does (Engine::singleton), kept by the lease thread.
+  Singletons singletons_{deps_.jobs, settings_.singleton_lease, settings_.takeover_interval};
   std::mutex lease_mutex_;
   std::condition_variable lease_cv_;
 };

@@ -288,8 +288,10 @@ Result<SendReport> send_fax(const SendSettings& settings) {
   const std::string host = settings.local_address.find(':') != std::string::npos
                                ? "[" + settings.local_address + "]"
                                : settings.local_address;
-  auto ua = UserAgent::start(UserAgent::Settings{"sip:" + host + ":*", "atdesk fax send"},
-                             [&call](const NuaEvent& e) { call.on_event(e); });
+  UserAgent::Settings ua_settings{"sip:" + host + ":*", "atdesk fax send"};
+  ua_settings.udp_receive_buffer = 0;  // one call: the kernel's default buffer is plenty
+  auto ua =
+      UserAgent::start(std::move(ua_settings), [&call](const NuaEvent& e) { call.on_event(e); });
   if (!ua) return fail(ua.error());
   call.ua = ua->get();
   (*ua)->post([&call] { call.invite(); });

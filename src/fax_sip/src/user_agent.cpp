@@ -7,12 +7,46 @@
 #include <sofia-sip/tport_tag.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <string>
+
 namespace atdesk::fax_sip {
 namespace {
 
 struct RootDeleter {
   void operator()(su_root_t* r) const { su_root_destroy(r); }
 };
+
+// Whether this process may force a socket buffer past net.core.rmem_max: CAP_NET_ADMIN (bit 12)
+// in the effective set that /proc/self/status shows.
+bool may_force_buffers() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const auto caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return (caps >> 12U) & 1U;
+  }
+  return false;
+}
+
+// Says once when the kernel will grant less than the receive buffer asked for, and what to set.
+void note_receive_buffer(unsigned wanted) {
+  static std::once_flag told;
+  if (wanted == 0 || may_force_buffers()) return;
+  std::ifstream file("/proc/sys/net/core/rmem_max");
+  unsigned long long rmem_max = 0;
+  if (!(file >> rmem_max) || rmem_max >= wanted) return;
+  std::call_once(told, [&] {
+    spdlog::warn(
+        "sip: the SIP socket's receive buffer is {} bytes (net.core.rmem_max), not the {} asked "
+        "for: a burst of calls may lose requests until their senders resend them; raise "
+        "net.core.rmem_max, or give atdeskd CAP_NET_ADMIN",
+        rmem_max, wanted);
+  });
+}
 
 }  // namespace
 
@@ -70,6 +104,7 @@ void UserAgent::run(std::promise<Result<void>>* ready) {
       NUTAG_ENABLEMESSAGE(0),
       TAG_IF(settings_.session_expires != 0, NUTAG_SESSION_TIMER(settings_.session_expires)),
       TAG_IF(settings_.min_se != 0, NUTAG_MIN_SE(settings_.min_se)),
+      TAG_IF(settings_.udp_receive_buffer != 0, TPTAG_UDP_RMEM(settings_.udp_receive_buffer)),
       // No STUN on the SIP port: its error path leaks on malformed datagrams.
       TPTAG_STUN_SERVER(0), TAG_END());
   if (!nua_) {
@@ -77,6 +112,7 @@ void UserAgent::run(std::promise<Result<void>>* ready) {
                                                     "not local)"));
     return;
   }
+  note_receive_buffer(settings_.udp_receive_buffer);
   ready->set_value({});
   ready = nullptr;
   bool shutting_down = false;

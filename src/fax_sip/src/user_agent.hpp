@@ -45,6 +45,11 @@ class UserAgent {
     // seconds; 0: sofia-sip's defaults (timers only when the peer asks for them).
     unsigned session_expires = 0;
     unsigned min_se = 0;
+    // Bytes asked for the UDP socket's receive buffer (SO_RCVBUFFORCE, else SO_RCVBUF): a burst
+    // of hundreds of INVITEs overflows the kernel's default 208 KiB, and each request lost there
+    // waits for the sender's retransmission (up to 7.5 s). Without CAP_NET_ADMIN the kernel
+    // grants at most net.core.rmem_max. 0: the kernel's default.
+    unsigned udp_receive_buffer = 4U << 20U;
   };
   using Handler = std::function<void(const NuaEvent&)>;
 

@@ -143,21 +143,9 @@ while :; do
 done
 
 failures=0
-while read -r id; do
-  state=$(api GET "/api/v1/jobs/$id" | jq -r .state)
-  count=$(find "$spool" -type f -iname "*atdesk-$id*.pdf" | wc -l)
-  if [ "$state" != printed ] || [ "$count" != 1 ]; then
-    log "FAIL: acknowledged job $id is '$state' with $count document(s) at the printer"
-    failures=$((failures + 1))
-  fi
-done < <(sort -u "$work/acked")
-# No job of any kind (acknowledged or not) printed twice.
-dups=$(find "$spool" -type f -iname '*atdesk-*.pdf' -printf '%f\n' |
-  sed -E 's/^[0-9]+-atdesk-([0-9a-f]+).*/\1/' | sort | uniq -d | wc -l)
-if [ "$dups" != 0 ]; then
-  log "FAIL: $dups job(s) printed more than once"
-  failures=$((failures + 1))
-fi
+state_in_api() { api GET "/api/v1/jobs/$1" | jq -r .state; }
+printer_spool=$spool
+expect_printed_once "$work/acked" state_in_api || failures=$((failures + 1))
 printed=$(find "$spool" -type f -iname '*atdesk-*.pdf' | wc -l)
 echo "crash loop ($kind): $cycles SIGKILLs, $acked acknowledged jobs, $printed documents printed, seed $seed"
 if [ "$failures" -ne 0 ]; then

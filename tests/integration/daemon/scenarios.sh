@@ -47,12 +47,7 @@ start_daemon() {
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
   echo "$daemon_pid" >"$work/daemon.pid"  # scenarios run in subshells: the file is the truth
-  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
-    if curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1; then return 0; fi
-    sleep 0.05
-  done
-  log "atdeskd did not start"
-  return 1
+  wait_healthy "$ATDESK_URL" "$daemon_pid" atdeskd
 }
 
 stop_daemon() {

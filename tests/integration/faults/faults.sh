@@ -79,12 +79,7 @@ start_daemon() {
   "${preload[@]}" "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   daemon_pid=$!
   echo "$daemon_pid" >"$work/daemon.pid"
-  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
-    curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$daemon_pid" 2>/dev/null || { daemon_pid=""; return 1; }
-    sleep 0.05
-  done
-  return 1
+  wait_healthy "$ATDESK_URL" "$daemon_pid" atdeskd || { daemon_pid=""; return 1; }
 }
 stop_daemon() {
   daemon_pid=$(cat "$work/daemon.pid" 2>/dev/null || true)

@@ -103,11 +103,7 @@ start_daemon() {
   (umask 027 && exec setpriv --reuid=atdesk --regid=atdesk --init-groups \
     "$work/lib/atdeskd" --config "$work/atdesk.toml" </dev/null >>"$work/atdeskd.log" 2>&1) &
   daemon=$!
-  for _ in $(seq 1 1200); do  # up to 60 s on a loaded machine
-    curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  log "atdeskd did not start"
+  wait_healthy "$ATDESK_URL" "$daemon" atdeskd && return 0
   tail -n 20 "$work/atdeskd.log" >&2
   exit 1
 }

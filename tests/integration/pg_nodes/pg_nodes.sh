@@ -202,20 +202,8 @@ settle=$((SECONDS - settle_started))
 
 failures=0
 acked=$(sort -u "$work/acked" | wc -l)
-while read -r id; do
-  state=$(sql "SELECT state FROM jobs WHERE id = '$id'")
-  count=$(printed_count "$id")
-  if [ "$state" != printed ] || [ "$count" != 1 ]; then
-    log "  FAIL: acknowledged job $id is '$state' with $count document(s) at the printer"
-    failures=$((failures + 1))
-  fi
-done < <(sort -u "$work/acked")
-dups=$(find "$printer_spool" -type f -iname '*atdesk-*.pdf' -printf '%f\n' |
-  sed -E 's/^[0-9]+-atdesk-([0-9a-f]+).*/\1/' | sort | uniq -d | wc -l)
-if [ "$dups" != 0 ]; then
-  log "  FAIL: $dups job(s) printed more than once"
-  failures=$((failures + 1))
-fi
+state_in_database() { sql "SELECT state FROM jobs WHERE id = '$1'"; }
+expect_printed_once "$work/acked" state_in_database || failures=$((failures + 1))
 expect_eq "jobs in the database and documents at the printer" \
   "$(find "$printer_spool" -type f -iname '*atdesk-*.pdf' | wc -l)" "$(count_in "'printed'")"
 taken=$(cat "$work"/node?.log | grep -c "taken over in state" || true)

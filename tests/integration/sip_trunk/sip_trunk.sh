@@ -59,12 +59,7 @@ TOML
   } >"$work/atdesk.toml"
   "$atdeskd" --config "$work/atdesk.toml" >>"$work/atdeskd.log" 2>&1 &
   pid=$!
-  # Up to 60 s: on a loaded machine (CI builds beside it) start-up has taken over 10 s.
-  for _ in $(seq 1 1200); do
-    curl -fsS "$ATDESK_URL/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
+  wait_healthy "$ATDESK_URL" "$pid" atdeskd && return 0
   log "  FAIL: atdeskd did not answer on $ATDESK_URL; its log:"
   tail -n 20 "$work/atdeskd.log" >&2
   return 1

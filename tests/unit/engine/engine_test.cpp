@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "atdesk/chat/local/local_chat_service.hpp"
 #include "atdesk/engine/engine.hpp"
@@ -455,6 +457,33 @@ TEST_F(EngineTest, HousekeepingTicksOnlyOnTheNodeHoldingItsLease) {
   EXPECT_EQ(state_of(job), JobState::held) << "another node holds housekeeping";
   jobs_.lease_held_elsewhere = false;
   EXPECT_TRUE(reaches(job, JobState::expired));
+}
+
+// Several nodes: a singleton (the chat service's commands, say) is told its role before
+// Engine::singleton returns, taken over by the lease thread when the other holder's lease
+// expires, and let go at stop so another node takes it at its next tick.
+TEST_F(EngineTest, ASingletonFollowsItsLeaseAndIsLetGoAtStop) {
+  jobs_.lease_held_elsewhere = true;
+  std::mutex m;
+  std::vector<bool> told;
+  engine_->singleton("chat:local", [&](bool primary) {
+    std::lock_guard lock(m);
+    told.push_back(primary);
+  });
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(told, std::vector<bool>{false});
+  }
+  jobs_.lease_held_elsewhere = false;
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return told.size() == 2;
+  }));
+  const int drops = jobs_.lease_drops;
+  engine_->stop();
+  std::lock_guard lock(m);
+  EXPECT_EQ(told, (std::vector<bool>{false, true, false}));
+  EXPECT_EQ(jobs_.lease_drops, drops + 2) << "housekeeping's lease and the singleton's";
 }
 
 TEST_F(EngineTest, HeldJobsExpireAfterRetention) {

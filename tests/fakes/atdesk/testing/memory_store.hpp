@@ -182,12 +182,19 @@ class MemoryJobStore final : public store::JobStore {
   }
   Result<bool> hold_lease(const std::string&, std::chrono::milliseconds) override {
     ++lease_asks;
+    if (lease_unreachable) return fail(Errc::unavailable, "database: connection refused");
     return !lease_held_elsewhere;
   }
-  // Stands for another node holding every named lease; lease_asks counts hold_lease() calls.
+  // Stands for another node holding every named lease; lease_asks counts hold_lease() calls,
+  // lease_drops drop_lease() calls. lease_unreachable: the database does not answer.
   std::atomic<bool> lease_held_elsewhere{false};
+  std::atomic<bool> lease_unreachable{false};
   std::atomic<int> lease_asks{0};
-  Result<void> drop_lease(const std::string&) override { return {}; }
+  std::atomic<int> lease_drops{0};
+  Result<void> drop_lease(const std::string&) override {
+    ++lease_drops;
+    return {};
+  }
   void new_life() {
     std::lock_guard lock(mutex_);
     leased_.clear();

@@ -59,6 +59,13 @@ class ChatService {
   // stopped. Adapters without a connection keep the defaults.
   [[nodiscard]] virtual Result<void> start() { return {}; }
   virtual void stop() {}
+  // Several atdeskd nodes on one database: the work one node only may do for this service (take
+  // the commands sent to the bot's account, own the push subscription) is done by the node
+  // holding the lease "chat:<name>". atdeskd calls this before start() with whether this node
+  // holds it, then whenever that changes, from the engine's lease thread: it must not block.
+  // Before any call an adapter acts as primary (one node). Adapters with nothing to share keep
+  // the default.
+  virtual void set_primary(bool primary) { (void)primary; }
 
   // Presence of several users at once; blocks for at most the adapter's configured timeout.
   // Users the service does not know are absent from the map.

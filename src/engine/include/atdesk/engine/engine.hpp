@@ -28,6 +28,7 @@
 #include "atdesk/core/recipient_table.hpp"
 #include "atdesk/core/schedule.hpp"
 #include "atdesk/document/document.hpp"
+#include "atdesk/engine/singletons.hpp"
 #include "atdesk/print/printer.hpp"
 #include "atdesk/store/blob_store.hpp"
 #include "atdesk/store/job_store.hpp"
@@ -63,6 +64,9 @@ struct Settings {
   // over every takeover_interval. Housekeeping runs on the node holding its named lease.
   std::chrono::milliseconds lease_renew_interval{10000};
   std::chrono::milliseconds takeover_interval{5000};
+  // How long a singleton's lease lasts after each renewal (the store's lease, `[cluster]
+  // lease_s`); singletons are renewed and tried every takeover_interval.
+  std::chrono::milliseconds singleton_lease{30000};
   int preview_px = 480;
   int worker_threads = 4;
   // The language of chat messages for a recipient whose chat service and own setting say none.
@@ -120,6 +124,14 @@ class Engine {
   [[nodiscard]] Result<void> start();
   // Stops timers and workers; jobs in flight stay durable and resume at the next start.
   void stop();
+
+  // Work only one node on a shared database may do (a chat account's commands, a push
+  // subscription, a SIP registration): the node holding the lease `name` does it. `on_change`
+  // is called before this returns with whether this node holds it, then from the lease thread
+  // whenever that changes (a dead holder's lease is taken within singleton_lease +
+  // takeover_interval), and with false at stop(). It must not block. With one process on the
+  // store every lease is held.
+  void singleton(std::string name, RoleHandler on_change);
 
   // Ingress: validates and stores the document durably, commits the job row (state `stored`)
   // and returns it; the decision then runs asynchronously. Bad documents: Errc::invalid_argument
