@@ -127,7 +127,7 @@ class GraphChatService final : public ChatService {
   // through the vault. A node that becomes primary reads the vault again and renews the stored
   // subscription as soon as Graph allows (min_renew_interval after its last renewal), or makes
   // one when Graph no longer has it. Never blocks; before any call the service is primary.
-  void set_primary(bool primary);
+  void set_primary(bool primary) override;
   Result<void> verify(const Recipient& recipient) override;
   // The user's preferredLanguage ("ja-JP") from the user resource, read once per user with the
   // application's User.Read.All and kept; "" when unset, or when Graph refuses (403, 404: logged
