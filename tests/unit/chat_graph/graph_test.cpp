@@ -1218,6 +1218,73 @@ TEST_F(GraphNodesTest, LifecycleEventOnAStandbyIsDoneByThePrimary) {
   EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
 }
 
+// Replies with several nodes: the primary alone subscribes to chats and reads replies, so each
+// reply is one command. A notice sent by the standby makes its chat known to the primary (the
+// shared "graph.chats" rows, merged every 10 s); a reply notification that reaches the standby
+// is handed to the primary, which reads the chat.
+TEST_F(GraphNodesTest, ReplyNotificationOnAStandbyBecomesOneCommandOnThePrimary) {
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) {
+    return Reply{201, R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne"})"};
+  });
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{201,
+                 R"({"id":"1","messageType":"message","createdDateTime":"2025-03-10T09:00:00Z"})"};
+  });
+  json replies = json::array();
+  graph_.on("GET", "/v1.0/chats/", [&](const Received&) {
+    std::lock_guard lock(mutex_);
+    return Reply{200, json{{"value", replies}}.dump()};
+  });
+  std::vector<ChatCommand> on_primary, on_standby;
+  service().on_command([&](const ChatCommand& c) { on_primary.push_back(c); });
+  standby().on_command([&](const ChatCommand& c) { on_standby.push_back(c); });
+  service().run_once();
+  // The standby sends the notice (its engine decided the job) and subscribes to nothing.
+  ASSERT_TRUE(
+      standby().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"held", "job-1", {}}));
+  standby().run_once();
+  EXPECT_TRUE(graph_.received("POST", "/v1.0/subscriptions").empty());
+  EXPECT_TRUE(graph_.received("GET", "/v1.0/chats/").empty());
+  clock_.advance(11s);
+  service().run_once();  // the primary finds the chat and subscribes to it
+  const auto created = graph_.received("POST", "/v1.0/subscriptions");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(json::parse(created[0].body).at("resource"),
+            "/chats/19:alice_fax@unq.gbl.spaces/messages");
+  const auto reads_before = graph_.received("GET", "/v1.0/chats/").size();
+  {
+    std::lock_guard lock(mutex_);
+    replies.push_back({{"id", "2"},
+                       {"messageType", "message"},
+                       {"createdDateTime", "2025-03-10T09:05:00.123Z"},
+                       {"from", {{"user", {{"id", "alice-id"}}}}},
+                       {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+  }
+  // Graph "Get change notifications for messages": basic notification of a new message,
+  // delivered to the standby.
+  const json note{{"value", json::array({{{"subscriptionId", "sub-1"},
+                                          {"clientState", client_states_["sub-1"]},
+                                          {"changeType", "created"},
+                                          {"resource",
+                                           "chats('19:alice_fax@unq.gbl.spaces')/"
+                                           "messages('2')"},
+                                          {"tenantId", "tenant-1"}}})}};
+  EXPECT_EQ(standby().handle_webhook("", note.dump()).status, 202);
+  standby().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before);  // not the standby
+  service().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before + 1);
+  ASSERT_EQ(on_primary.size(), 1u);
+  EXPECT_EQ(on_primary[0].text, "print");
+  EXPECT_TRUE(on_standby.empty());
+  // Handed over once: read once.
+  service().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before + 1);
+  EXPECT_EQ(on_primary.size(), 1u);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
 // Graph may grant less than asked: renewal comes at two thirds of the grant, never more often
 // than min_renew_interval, and a failed renewal never makes a second subscription.
 TEST_F(GraphWatchTest, ShortGrantsAreRenewedAtTwoThirdsNotInALoop) {

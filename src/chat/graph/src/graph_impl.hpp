@@ -205,6 +205,18 @@ class GraphChatService::Impl {
   };
   std::map<std::string, ChatSubscription> chat_subs_;  // by chat id; sealed in the vault
   bool chat_subs_loaded_ = false;
+  // Several nodes: only the primary keeps reply subscriptions and reads replies, so that each
+  // reply becomes one command. It merges the chats other nodes sent notices to (their rows in
+  // "graph.chats") every kHandoverCheck, and reads a chat at once when a standby accepted a
+  // notification for it: the standby writes a new value under "<name>/<chat id>" in
+  // "graph.reads", which the primary looks at every round (values are never cleared, so no
+  // hand-over is lost between a read and a clear).
+  Timestamp next_chats_refresh_{};
+  std::map<std::string, std::string> reads_seen_;  // "graph.reads" key -> the value last acted on
+  Result<std::map<std::string, ChatSubscription>> read_stored_chat_subscriptions();
+  void refresh_shared_chats();
+  void hand_over_chat_read(const std::string& chat_id);
+  std::vector<std::string> take_handed_over_reads();
   std::set<std::string> chats_to_read_;                   // chat ids notified of a message
   std::map<std::string, Timestamp> next_chat_poll_;       // fallback polling, by chat id
   std::map<std::string, Timestamp> next_chat_subscribe_;  // after a refused subscription

@@ -117,6 +117,10 @@ void GraphChatService::set_primary(bool primary) {
       impl_->next_poll_ = {};
       impl_->next_handover_check_ = {};
       if (impl_->presence_handler_) impl_->watch_changed_ = true;
+      // Reply subscriptions and chats too: the last primary's, and other nodes' notices.
+      impl_->chat_subs_loaded_ = false;
+      impl_->next_chats_refresh_ = {};
+      impl_->reads_seen_.clear();
     }
   }
   impl_->wake_.notify_all();
@@ -158,6 +162,7 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
   if (unplaced) impl_->reread_subscription_if_due();
   std::size_t accepted = 0, refused = 0, dropped = 0;
   std::vector<std::pair<std::string, std::string>> handover;  // (subscription, event)
+  std::vector<std::string> chats_for_primary;                 // chat ids to read
   {
     std::lock_guard lock(impl_->mutex_);
     for (const auto& n : j.at("value")) {
@@ -177,7 +182,12 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
           continue;
         }
         ++accepted;
-        if (event == "reauthorizationRequired") {
+        if (!impl_->primary_) {
+          // Replies are read by the primary alone (each reply one command). Lifecycle events
+          // too: the chat is read (what "missed" asks for), and the primary renews the
+          // subscription on its schedule.
+          chats_for_primary.push_back(chat->first);
+        } else if (event == "reauthorizationRequired") {
           chat->second.reauthorize = true;
         } else if (event == "subscriptionRemoved") {
           chat->second.removed = true;
@@ -227,6 +237,7 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
     }
   }
   for (const auto& [sub_id, event] : handover) impl_->hand_over_lifecycle(sub_id, event);
+  for (const auto& chat_id : chats_for_primary) impl_->hand_over_chat_read(chat_id);
   if (dropped > 0) {
     spdlog::info("chat {}: dropped {} notification(s) of a subscription no longer held", name(),
                  dropped);
@@ -329,7 +340,10 @@ void GraphChatService::Impl::reread_subscription_if_due() {
                  stored.error().describe());
     return;
   }
+  // A standby's reply subscriptions are the primary's, as stored.
+  auto chat_subs = read_stored_chat_subscriptions();
   std::lock_guard lock(mutex_);
+  if (!primary_ && chat_subs) chat_subs_ = std::move(*chat_subs);
   if (primary_ && subscription_loaded_) return;  // loaded by its worker meanwhile
   auto& sub = *stored;
   if (sub && sub->expires_at <= clock_.now()) sub.reset();
