@@ -1282,6 +1282,17 @@ TEST_F(GraphNodesTest, ReplyNotificationOnAStandbyBecomesOneCommandOnThePrimary)
   service().run_once();
   EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before + 1);
   EXPECT_EQ(on_primary.size(), 1u);
+  // reauthorizationRequired for the chat's subscription, received by the standby: the primary
+  // renews it (and reads the chat once more, which finds nothing new).
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  EXPECT_EQ(standby().handle_webhook("", lifecycle("sub-1", "reauthorizationRequired")).status,
+            202);
+  standby().run_once();
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  service().run_once();
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  EXPECT_EQ(on_primary.size(), 1u);
+  EXPECT_TRUE(on_standby.empty());
   EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
 }
 

@@ -365,14 +365,16 @@ void GraphChatService::Impl::refresh_shared_chats() {
   }
 }
 
-void GraphChatService::Impl::hand_over_chat_read(const std::string& chat_id) {
-  // A new value each time (the primary acts on a change): the time and a random part.
+void GraphChatService::Impl::hand_over_chat_read(const std::string& chat_id,
+                                                 const std::string& event) {
+  // A new value each time (the primary acts on a change): the time, a random part, and the
+  // lifecycle event if any.
   unsigned char raw[8];
   randombytes_buf(raw, sizeof raw);
   char hex[17];
   sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-  const std::string value =
-      std::to_string(clock_.now().time_since_epoch().count()) + "-" + std::string(hex, 16);
+  const std::string value = std::to_string(clock_.now().time_since_epoch().count()) + "-" +
+                            std::string(hex, 16) + "-" + event;
   if (auto ok = tables_.put_setting(kReadNamespace, s_.name + "/" + chat_id, value); !ok) {
     // The reply stays unread until the next notification of that chat.
     spdlog::warn("chat {}: cannot hand a reply notification to the primary node: {}", s_.name,
@@ -398,7 +400,13 @@ std::vector<std::string> GraphChatService::Impl::take_handed_over_reads() {
     auto& seen = reads_seen_[key];
     if (seen == value) continue;
     seen = value;
-    chats.push_back(key.substr(prefix.size()));
+    const std::string chat_id = key.substr(prefix.size());
+    // The subscription's owner does what a lifecycle event asks for (the read covers "missed").
+    if (auto it = chat_subs_.find(chat_id); it != chat_subs_.end()) {
+      if (value.ends_with("-reauthorizationRequired")) it->second.reauthorize = true;
+      if (value.ends_with("-subscriptionRemoved")) it->second.removed = true;
+    }
+    chats.push_back(chat_id);
   }
   return chats;
 }

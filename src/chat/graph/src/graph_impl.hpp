@@ -161,6 +161,7 @@ class GraphChatService::Impl {
   bool took_over_ = false;  // became primary: renew the stored subscription soon, or make one
   std::optional<Timestamp> vault_reread_at_;  // the last re-read for an unknown notification
   Timestamp next_handover_check_{};           // the primary's next look at handed-over events
+  std::string handover_seen_;                 // the handed-over event last acted on
   static constexpr std::chrono::seconds kVaultReread{1};
   static constexpr std::chrono::seconds kHandoverCheck{10};
   // Re-reads the stored subscription for a notification this node cannot place, unless it did
@@ -169,7 +170,8 @@ class GraphChatService::Impl {
   // A standby received reauthorizationRequired or subscriptionRemoved for `sub_id`: stored for
   // the primary (the vault key "<name>/presence-subscription-event").
   void hand_over_lifecycle(const std::string& sub_id, const std::string& event);
-  // The primary applies such an event to its subscription and clears it.
+  // The primary applies such an event to its subscription, once (the stored value is never
+  // cleared; a new one differs by a random part).
   void take_handed_over_lifecycle();
   bool delete_subscription(const Subscription& sub, SteadyTime deadline);  // gone afterwards
   void renew_subscription(const Subscription& sub, SteadyTime deadline);
@@ -215,7 +217,7 @@ class GraphChatService::Impl {
   std::map<std::string, std::string> reads_seen_;  // "graph.reads" key -> the value last acted on
   Result<std::map<std::string, ChatSubscription>> read_stored_chat_subscriptions();
   void refresh_shared_chats();
-  void hand_over_chat_read(const std::string& chat_id);
+  void hand_over_chat_read(const std::string& chat_id, const std::string& event);
   std::vector<std::string> take_handed_over_reads();
   std::set<std::string> chats_to_read_;                   // chat ids notified of a message
   std::map<std::string, Timestamp> next_chat_poll_;       // fallback polling, by chat id

@@ -161,8 +161,8 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
   }
   if (unplaced) impl_->reread_subscription_if_due();
   std::size_t accepted = 0, refused = 0, dropped = 0;
-  std::vector<std::pair<std::string, std::string>> handover;  // (subscription, event)
-  std::vector<std::string> chats_for_primary;                 // chat ids to read
+  std::vector<std::pair<std::string, std::string>> handover;           // (subscription, event)
+  std::vector<std::pair<std::string, std::string>> chats_for_primary;  // (chat id, event)
   {
     std::lock_guard lock(impl_->mutex_);
     for (const auto& n : j.at("value")) {
@@ -183,10 +183,9 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         }
         ++accepted;
         if (!impl_->primary_) {
-          // Replies are read by the primary alone (each reply one command). Lifecycle events
-          // too: the chat is read (what "missed" asks for), and the primary renews the
-          // subscription on its schedule.
-          chats_for_primary.push_back(chat->first);
+          // Replies are read by the primary alone (each reply one command), and lifecycle
+          // events are done by the subscription's owner: handed over with the chat to read.
+          chats_for_primary.emplace_back(chat->first, event);
         } else if (event == "reauthorizationRequired") {
           chat->second.reauthorize = true;
         } else if (event == "subscriptionRemoved") {
@@ -237,7 +236,9 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
     }
   }
   for (const auto& [sub_id, event] : handover) impl_->hand_over_lifecycle(sub_id, event);
-  for (const auto& chat_id : chats_for_primary) impl_->hand_over_chat_read(chat_id);
+  for (const auto& [chat_id, event] : chats_for_primary) {
+    impl_->hand_over_chat_read(chat_id, event);
+  }
   if (dropped > 0) {
     spdlog::info("chat {}: dropped {} notification(s) of a subscription no longer held", name(),
                  dropped);
@@ -362,7 +363,14 @@ void GraphChatService::Impl::hand_over_lifecycle(const std::string& sub_id,
                                                  const std::string& event) {
   spdlog::info("chat {}: {} for presence subscription {}: handed to the primary node", s_.name,
                event, sub_id);
-  const std::string text = json{{"id", sub_id}, {"event", event}}.dump();
+  // A new value each time: the primary acts on a change and never clears it, so an event
+  // written while the primary looks is not lost.
+  unsigned char raw[8];
+  randombytes_buf(raw, sizeof raw);
+  char nonce[17];
+  sodium_bin2hex(nonce, sizeof nonce, raw, sizeof raw);
+  const std::string text =
+      json{{"id", sub_id}, {"event", event}, {"nonce", std::string(nonce, 16)}}.dump();
   if (auto ok = vault_.save(s_.name + "/presence-subscription-event", text); !ok) {
     // The primary's next renewal (at two thirds of the lifetime) does the same, later.
     spdlog::warn("chat {}: cannot hand {} to the primary node: {}", s_.name, event,
@@ -377,24 +385,20 @@ void GraphChatService::Impl::take_handed_over_lifecycle() {
     if (now < next_handover_check_) return;
     next_handover_check_ = now + kHandoverCheck;
   }
-  const std::string key = s_.name + "/presence-subscription-event";
-  auto text = vault_.load(key);
+  auto text = vault_.load(s_.name + "/presence-subscription-event");
   if (!text || text->empty()) return;
   const auto j = json::parse(*text, nullptr, false);
-  const std::string id = j.is_object() ? j.value("id", "") : std::string();
-  const std::string event = j.is_object() ? j.value("event", "") : std::string();
-  {
-    std::lock_guard lock(mutex_);
-    if (subscription_ && subscription_->id == id) {
-      spdlog::info("chat {}: {} for presence subscription {}, received by another node", s_.name,
-                   event, id);
-      if (event == "reauthorizationRequired") subscription_->reauthorize = true;
-      if (event == "subscriptionRemoved") subscription_->removed = true;
-    }
-  }
-  if (auto ok = vault_.save(key, ""); !ok) {
-    spdlog::warn("chat {}: cannot clear the handed-over {}: {}", s_.name, event,
-                 ok.error().describe());
+  if (!j.is_object()) return;
+  const std::string id = j.value("id", "");
+  const std::string event = j.value("event", "");
+  std::lock_guard lock(mutex_);
+  if (*text == handover_seen_) return;
+  handover_seen_ = *text;
+  if (subscription_ && subscription_->id == id) {
+    spdlog::info("chat {}: {} for presence subscription {}, received by another node", s_.name,
+                 event, id);
+    if (event == "reauthorizationRequired") subscription_->reauthorize = true;
+    if (event == "subscriptionRemoved") subscription_->removed = true;
   }
 }
 
