@@ -208,8 +208,19 @@ Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(const Config&
         (void)engine.record_audit("sip", "fax.failed_reception", failed_reception_subject(f),
                                   failed_reception_detail(f));
       });
+  const bool registers = !configured->registrar.empty();
+  // Several nodes on one database may share the account: only the holder of the lease
+  // "sip-registration" registers (docs/sip.md, "Several nodes"). Not before the lease says so,
+  // so that a standby never registers for an instant.
+  if (registers) receiver->set_registering(false);
   if (auto ok = receiver->start(); !ok) {
     return fail(ok.error().code, config.source + ": [sip]: " + ok.error().message);
+  }
+  if (registers) {
+    // The receiver outlives the lease's calls: atdeskd stops the engine (whose last call says
+    // false) before the receiver is destroyed.
+    auto* r = receiver.get();
+    engine.singleton("sip-registration", [r](bool primary) { r->set_registering(primary); });
   }
   return receiver;
 }

@@ -17,7 +17,9 @@ namespace atdesk::app {
 Result<std::optional<fax_sip::SipFaxReceiver::Settings>> sip_settings(const Config& config);
 
 // Starts the receiver when [sip] asks for one (null otherwise). Its calls' media threads add to
-// `timing` (null: not counted), which must outlive the receiver.
+// `timing` (null: not counted), which must outlive the receiver. With a registrar, the receiver
+// registers while this node holds the engine's singleton lease "sip-registration" (every node
+// on SQLite); stop the engine before destroying the receiver.
 Result<std::unique_ptr<fax_sip::SipFaxReceiver>> start_sip_ingress(
     const Config& config, engine::Engine& engine, fax_sip::MediaTiming* timing = nullptr);
 

@@ -220,8 +220,16 @@ class SipFaxReceiver::Impl {
           *ua_, Registration::Settings{settings_.registrar, settings_.user, settings_.auth_user,
                                        settings_.password, settings_.register_expires,
                                        settings_.register_keepalive});
+      ua_->post([this] { apply_registering(); });
     }
     return {};
+  }
+
+  void set_registering(bool registering) {
+    std::lock_guard lock(mutex_);
+    if (registering_ == registering) return;
+    registering_ = registering;
+    if (ua_) ua_->post([this] { apply_registering(); });
   }
 
   void stop() {
@@ -355,6 +363,23 @@ class SipFaxReceiver::Impl {
       } else {
         ++it;
       }
+    }
+  }
+
+  // On the user agent's thread: starts or stops the registration as set_registering() last
+  // said (several calls in a row end in the last one's state).
+  void apply_registering() {
+    if (!registration_) return;
+    bool want = false;
+    {
+      std::lock_guard lock(mutex_);
+      want = registering_;
+    }
+    if (want && !registration_->active()) {
+      registration_->start();
+    } else if (!want && registration_->active()) {
+      spdlog::info("sip: another node registers {}; un-registering this one", settings_.user);
+      registration_->stop();
     }
   }
 
@@ -1049,6 +1074,7 @@ class SipFaxReceiver::Impl {
   std::mutex mutex_;  // guards ua_ for threads other than the user agent's
   std::unique_ptr<UserAgent> ua_;
   std::unique_ptr<Registration> registration_;       // with a registrar configured
+  bool registering_ = true;                          // set_registering(); guarded by mutex_
   std::map<unsigned, std::unique_ptr<Call>> calls_;  // only on the user agent's thread, or after
   unsigned next_id_ = 0;
 };
@@ -1067,6 +1093,10 @@ Result<void> SipFaxReceiver::start() {
 
 void SipFaxReceiver::stop() {
   impl_->stop();
+}
+
+void SipFaxReceiver::set_registering(bool registering) {
+  impl_->set_registering(registering);
 }
 
 }  // namespace atdesk::fax_sip

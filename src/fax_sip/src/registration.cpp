@@ -44,7 +44,14 @@ Registration::Registration(UserAgent& ua, Settings settings)
     : ua_(ua), settings_(std::move(settings)) {
   if (settings_.auth_user.empty()) settings_.auth_user = settings_.user;
   aor_ = "sip:" + settings_.user + "@" + host_of(settings_.registrar);
-  ua_.post([this] { send(); });
+}
+
+void Registration::start() {
+  if (!stopping_) return;
+  stopping_ = false;
+  ++generation_;
+  backoff_ = std::chrono::seconds(0);
+  send();
 }
 
 void Registration::send() {
@@ -82,7 +89,8 @@ void Registration::retry_later(const std::string& why) {
                                    : std::min(backoff_ * 2, std::chrono::seconds(300));
   spdlog::error("sip: registration of {} at {} failed: {}; retrying in {} s", aor_,
                 settings_.registrar, why, backoff_.count());
-  ua_.post_after(backoff_, [this] {
+  ua_.post_after(backoff_, [this, generation = generation_] {
+    if (generation != generation_) return;  // stopped (and maybe started again) meanwhile
     if (nh_) {
       nua_handle_destroy(nh_);
       nh_ = nullptr;
@@ -100,7 +108,27 @@ void Registration::on_event(const NuaEvent& e) {
     return;
   }
   if (e.event == nua_r_unregister) {
-    if (e.status >= 200) spdlog::info("sip: {} unregistered ({} {})", aor_, e.status, e.phrase);
+    if ((e.status == 401 || e.status == 407) && ++unregister_challenges_ == 1) {
+      // The registrar challenges the un-REGISTER too (a nonce of the last REGISTER that has
+      // expired): answered once, like the REGISTER.
+      const std::string realm = realm_of(e.sip);
+      if (!realm.empty()) {
+        const std::string credentials =
+            "Digest:\"" + realm + "\":" + settings_.auth_user + ":" + settings_.password;
+        nua_authenticate(e.nh, NUTAG_AUTH(credentials.c_str()), TAG_END());
+        return;
+      }
+    }
+    if (e.status >= 200) {
+      spdlog::info("sip: {} unregistered ({} {})", aor_, e.status, e.phrase ? e.phrase : "");
+    }
+    return;
+  }
+  if (e.event == nua_r_register && stopping_ && e.status >= 200 && e.status < 300 && nh_) {
+    // A REGISTER that was in progress when the registration stopped has made a binding: remove
+    // it, or the registrar would keep sending calls here until it expires.
+    unregister_challenges_ = 0;
+    nua_unregister(nh_, TAG_END());
     return;
   }
   if (e.event != nua_r_register || e.status < 200 || stopping_) return;
@@ -125,6 +153,7 @@ void Registration::on_event(const NuaEvent& e) {
     return retry_later(std::to_string(e.status) + " " + (e.phrase ? e.phrase : ""));
   }
   backoff_ = std::chrono::seconds(0);
+  challenges_ = 0;  // a refresh may be challenged again (a new nonce)
   if (!registered_) {
     spdlog::info("sip: registered {} at {} (expires {} s; refreshed before then)", aor_,
                  settings_.registrar, settings_.expires.count());
@@ -135,8 +164,13 @@ void Registration::on_event(const NuaEvent& e) {
 }
 
 void Registration::stop() {
+  if (stopping_) return;
   stopping_ = true;
+  ++generation_;
+  ++keepalive_generation_;
+  unregister_challenges_ = 0;
   if (nh_ && registered_) nua_unregister(nh_, TAG_END());
+  registered_ = false;
 }
 
 }  // namespace atdesk::fax_sip

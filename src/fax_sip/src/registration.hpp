@@ -2,7 +2,8 @@
 // REGISTER with digest authentication (RFC 3261 §22, answered from the configured password when
 // the registrar challenges with 401/407), refreshed by sofia-sip before it expires, retried with
 // backoff after a refusal or a lost registrar, kept open through NAT by OPTIONS every
-// `keepalive`, and removed (expires 0) when atdeskd stops.
+// `keepalive`, and removed (expires 0) when atdeskd stops or another node takes the
+// registration over (stop(); start() registers again).
 // Everything here runs on the user agent's thread.
 #pragma once
 
@@ -24,7 +25,7 @@ class Registration {
     // OPTIONS to the registrar this often keep the NAT binding to it open.
     std::chrono::milliseconds keepalive{25000};
   };
-  // Starts registering at once (posted to the user agent's thread).
+  // Registers once start() is called.
   Registration(UserAgent& ua, Settings settings);
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
@@ -35,8 +36,12 @@ class Registration {
   bool owns(const nua_handle_t* nh) const {
     return nh != nullptr && (nh == nh_ || nh == keepalive_nh_);
   }
-  // Sends the un-REGISTER; the user agent's shutdown waits for its answer.
+  // Registers (again after a stop()).
+  void start();
+  // Sends the un-REGISTER (also of a REGISTER still in progress, once it is answered); the user
+  // agent's shutdown waits for its answer. Refreshes, retries and keepalives stop.
   void stop();
+  bool active() const { return !stopping_; }
 
  private:
   void send();
@@ -51,7 +56,9 @@ class Registration {
   int challenges_ = 0;  // 401/407 answered in a row: a second one means a wrong password
   std::chrono::seconds backoff_{0};
   bool registered_ = false;
-  bool stopping_ = false;
+  bool stopping_ = true;     // until start()
+  unsigned generation_ = 0;  // start() and stop() make retries posted before them void
+  int unregister_challenges_ = 0;
   nua_handle_t* keepalive_nh_ = nullptr;
   unsigned keepalive_generation_ = 0;
 };

@@ -1023,6 +1023,279 @@ TEST_F(GraphWatchTest, RestartReusesTheStoredSubscriptionOrDeletesIt) {
   EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
 }
 
+// Several atdeskd nodes share one database, so one vault: only the primary (the holder of the
+// lease "chat:teams") keeps the presence subscription and polls. The stand-in enforces Graph's
+// rules this relies on: one presence subscription per user and application ("Get change
+// notifications for presence updates in Microsoft Teams"), renewal by PATCH of the same id
+// ("Update subscription"), and 404 for an id Graph does not have ("Update subscription",
+// "Delete subscription"; Graph "error responses").
+class GraphNodesTest : public GraphWatchTest {
+ protected:
+  // The second node: the same settings (key file) on the same TableStore, as a standby.
+  GraphChatService& standby() {
+    if (!standby_) {
+      standby_ = std::make_unique<GraphChatService>(settings_, tables_, clock_);
+      standby_->set_primary(false);
+      standby_->watch({"alice@contoso.com", "bob@contoso.com"},
+                      [this](const std::string& user, const Presence& p) {
+                        std::lock_guard lock(mutex_);
+                        standby_events_.emplace_back(user, p);
+                      });
+    }
+    return *standby_;
+  }
+  std::size_t renewals(const std::string& id) {
+    std::size_t n = 0;
+    for (const auto& r : graph_.received("PATCH", "/v1.0/subscriptions/")) {
+      if (r.path == "/v1.0/subscriptions/" + id) ++n;
+    }
+    return n;
+  }
+  void TearDown() override {
+    standby_.reset();
+    GraphWatchTest::TearDown();
+  }
+
+  std::unique_ptr<GraphChatService> standby_;
+  std::vector<std::pair<std::string, Presence>> standby_events_;
+};
+
+TEST_F(GraphNodesTest, OneSubscriptionForTwoNodesAndNotificationsAcceptedByEither) {
+  sign_in();
+  standby().run_once();  // the standby starts first: it makes no subscription
+  EXPECT_TRUE(graph_.received("POST", "/v1.0/subscriptions").empty());
+  watch_alice_and_bob();
+  service().run_once();
+  standby().run_once();
+  ASSERT_EQ(subs_, 1);
+  EXPECT_EQ(live_.size(), 1u);
+  // A notification that the load balancer hands to the standby: it reads the subscription the
+  // primary stored and accepts it; its presence handler sees the change.
+  {
+    std::lock_guard lock(mutex_);
+    busy_.insert("bob-id");
+    standby_events_.clear();
+  }
+  EXPECT_EQ(standby()
+                .handle_webhook("", change_notification("sub-1", client_states_["sub-1"], "bob-id"))
+                .status,
+            202);
+  standby().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(standby_events_.size(), 1u);
+    EXPECT_EQ(standby_events_[0].first, "bob@contoso.com");
+    EXPECT_EQ(standby_events_[0].second.availability, Availability::busy);
+  }
+  // The clientState still authenticates on the standby.
+  EXPECT_EQ(standby().handle_webhook("", change_notification("sub-1", "guessed", "bob-id")).status,
+            403);
+  // Only the primary polls: past the poll and re-read intervals, the standby reads nothing.
+  clock_.advance(6min);
+  const auto before = reads();
+  standby().run_once();
+  EXPECT_EQ(reads(), before);
+  service().run_once();
+  EXPECT_EQ(reads(), before + 1);  // the primary's periodic re-read of everyone
+  EXPECT_EQ(subs_, 1);
+  EXPECT_TRUE(graph_.received("PATCH", "/v1.0/subscriptions/").empty());
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+TEST_F(GraphNodesTest, NewPrimaryRenewsTheSameSubscriptionAndTheOldOneStops) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  standby().run_once();
+  ASSERT_EQ(subs_, 1);
+  // The lease moves (the primary's node lost it, the other took it).
+  clock_.advance(2min);
+  service().set_primary(false);
+  standby().set_primary(true);
+  service().run_once();
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  const auto before = reads();
+  standby().run_once();
+  // Renewed at once (more than min_renew_interval after its last renewal), not made anew.
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  EXPECT_EQ(subs_, 1);
+  // The new primary read everyone again (changes may have gone unseen during the takeover).
+  ASSERT_EQ(reads(), before + 1);
+  EXPECT_EQ(
+      json::parse(graph_.received("POST", "/v1.0/communications/getPresencesByUserId").back().body)
+          .at("ids")
+          .size(),
+      2u);
+  // Its renewal is what is stored: due at two thirds of the 55 minutes; the old primary, now a
+  // standby, does not renew.
+  clock_.advance(37min);
+  service().run_once();
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  standby().run_once();
+  EXPECT_EQ(renewals("sub-1"), 2u);
+  // The old primary accepts the subscription's notifications as a standby.
+  {
+    std::lock_guard lock(mutex_);
+    busy_.insert("alice-id");
+    events_.clear();
+  }
+  EXPECT_EQ(
+      service()
+          .handle_webhook("", change_notification("sub-1", client_states_["sub-1"], "alice-id"))
+          .status,
+      202);
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 1u);
+    EXPECT_EQ(events_[0].second.availability, Availability::busy);
+  }
+  EXPECT_EQ(subs_, 1);
+  EXPECT_EQ(live_.size(), 1u);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+TEST_F(GraphNodesTest, NewPrimaryMakesOneWhenGraphNoLongerHasTheStoredOne) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  standby().run_once();
+  ASSERT_EQ(subs_, 1);
+  live_.erase("sub-1");  // Graph removed it (the stand-in answers 404 for it from now on)
+  clock_.advance(2min);
+  service().set_primary(false);
+  standby().set_primary(true);
+  standby().run_once();  // PATCH: 404
+  standby().run_once();  // made anew
+  EXPECT_EQ(subs_, 2);
+  EXPECT_EQ(live_.size(), 1u);
+  EXPECT_TRUE(live_.contains("sub-2"));
+  // The old primary, now a standby, holds sub-1 in memory: it reads the vault for sub-2's
+  // notification and accepts it.
+  {
+    std::lock_guard lock(mutex_);
+    busy_.insert("bob-id");
+    events_.clear();
+  }
+  EXPECT_EQ(service()
+                .handle_webhook("", change_notification("sub-2", client_states_["sub-2"], "bob-id"))
+                .status,
+            202);
+  service().run_once();
+  {
+    std::lock_guard lock(mutex_);
+    ASSERT_EQ(events_.size(), 1u);
+    EXPECT_EQ(events_[0].first, "bob@contoso.com");
+  }
+  EXPECT_EQ(subs_, 2);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// reauthorizationRequired reaching a standby is handed to the primary through the vault: the
+// primary renews (reauthorizes) the subscription; the standby sends nothing to Graph.
+TEST_F(GraphNodesTest, LifecycleEventOnAStandbyIsDoneByThePrimary) {
+  sign_in();
+  watch_alice_and_bob();
+  service().run_once();
+  standby().run_once();
+  ASSERT_EQ(subs_, 1);
+  EXPECT_EQ(standby().handle_webhook("", lifecycle("sub-1", "reauthorizationRequired")).status,
+            202);
+  standby().run_once();
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  clock_.advance(11s);  // the primary looks for handed-over events every 10 s
+  service().run_once();
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  clock_.advance(11s);
+  service().run_once();  // handled once
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  // missed: the standby reads everyone the subscription covers itself.
+  const auto before = reads();
+  EXPECT_EQ(standby().handle_webhook("", lifecycle("sub-1", "missed")).status, 202);
+  standby().run_once();
+  EXPECT_EQ(reads(), before + 1);
+  EXPECT_EQ(subs_, 1);
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
+// Replies with several nodes: the primary alone subscribes to chats and reads replies, so each
+// reply is one command. A notice sent by the standby makes its chat known to the primary (the
+// shared "graph.chats" rows, merged every 10 s); a reply notification that reaches the standby
+// is handed to the primary, which reads the chat.
+TEST_F(GraphNodesTest, ReplyNotificationOnAStandbyBecomesOneCommandOnThePrimary) {
+  sign_in();
+  graph_.on("POST", "/v1.0/chats", [](const Received&) {
+    return Reply{201, R"({"id":"19:alice_fax@unq.gbl.spaces","chatType":"oneOnOne"})"};
+  });
+  graph_.on("POST", "/v1.0/chats/", [](const Received&) {
+    return Reply{201,
+                 R"({"id":"1","messageType":"message","createdDateTime":"2025-03-10T09:00:00Z"})"};
+  });
+  json replies = json::array();
+  graph_.on("GET", "/v1.0/chats/", [&](const Received&) {
+    std::lock_guard lock(mutex_);
+    return Reply{200, json{{"value", replies}}.dump()};
+  });
+  std::vector<ChatCommand> on_primary, on_standby;
+  service().on_command([&](const ChatCommand& c) { on_primary.push_back(c); });
+  standby().on_command([&](const ChatCommand& c) { on_standby.push_back(c); });
+  service().run_once();
+  // The standby sends the notice (its engine decided the job) and subscribes to nothing.
+  ASSERT_TRUE(
+      standby().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"held", "job-1", {}}));
+  standby().run_once();
+  EXPECT_TRUE(graph_.received("POST", "/v1.0/subscriptions").empty());
+  EXPECT_TRUE(graph_.received("GET", "/v1.0/chats/").empty());
+  clock_.advance(11s);
+  service().run_once();  // the primary finds the chat and subscribes to it
+  const auto created = graph_.received("POST", "/v1.0/subscriptions");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_EQ(json::parse(created[0].body).at("resource"),
+            "/chats/19:alice_fax@unq.gbl.spaces/messages");
+  const auto reads_before = graph_.received("GET", "/v1.0/chats/").size();
+  {
+    std::lock_guard lock(mutex_);
+    replies.push_back({{"id", "2"},
+                       {"messageType", "message"},
+                       {"createdDateTime", "2025-03-10T09:05:00.123Z"},
+                       {"from", {{"user", {{"id", "alice-id"}}}}},
+                       {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+  }
+  // Graph "Get change notifications for messages": basic notification of a new message,
+  // delivered to the standby.
+  const json note{{"value", json::array({{{"subscriptionId", "sub-1"},
+                                          {"clientState", client_states_["sub-1"]},
+                                          {"changeType", "created"},
+                                          {"resource",
+                                           "chats('19:alice_fax@unq.gbl.spaces')/"
+                                           "messages('2')"},
+                                          {"tenantId", "tenant-1"}}})}};
+  EXPECT_EQ(standby().handle_webhook("", note.dump()).status, 202);
+  standby().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before);  // not the standby
+  service().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before + 1);
+  ASSERT_EQ(on_primary.size(), 1u);
+  EXPECT_EQ(on_primary[0].text, "print");
+  EXPECT_TRUE(on_standby.empty());
+  // Handed over once: read once.
+  service().run_once();
+  EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before + 1);
+  EXPECT_EQ(on_primary.size(), 1u);
+  // reauthorizationRequired for the chat's subscription, received by the standby: the primary
+  // renews it (and reads the chat once more, which finds nothing new).
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  EXPECT_EQ(standby().handle_webhook("", lifecycle("sub-1", "reauthorizationRequired")).status,
+            202);
+  standby().run_once();
+  EXPECT_EQ(renewals("sub-1"), 0u);
+  service().run_once();
+  EXPECT_EQ(renewals("sub-1"), 1u);
+  EXPECT_EQ(on_primary.size(), 1u);
+  EXPECT_TRUE(on_standby.empty());
+  EXPECT_TRUE(graph_.violations().empty()) << graph_.violations().front();
+}
+
 // Graph may grant less than asked: renewal comes at two thirds of the grant, never more often
 // than min_renew_interval, and a failed renewal never makes a second subscription.
 TEST_F(GraphWatchTest, ShortGrantsAreRenewedAtTwoThirdsNotInALoop) {

@@ -13,6 +13,7 @@ namespace {
 
 using json = nlohmann::json;
 constexpr const char* kChatNamespace = "graph.chats";
+constexpr const char* kReadNamespace = "graph.reads";
 
 SteadyTime steady_now() {
   return std::chrono::steady_clock::now();
@@ -289,18 +290,18 @@ Timestamp renew_time(Timestamp now, Timestamp expires, std::chrono::seconds min_
 
 }  // namespace
 
-void GraphChatService::Impl::load_chat_subscriptions() {
-  {
-    std::lock_guard lock(mutex_);
-    if (chat_subs_loaded_) return;
-    chat_subs_loaded_ = true;
-  }
+Result<std::map<std::string, GraphChatService::Impl::ChatSubscription>>
+GraphChatService::Impl::read_stored_chat_subscriptions() {
+  std::map<std::string, ChatSubscription> out;
   auto text = vault_.load(s_.name + "/chat-subscriptions");
-  if (!text || text->empty()) return;
+  if (!text) {
+    if (text.error().code != Errc::corrupt) return fail(text.error());
+    return out;
+  }
+  if (text->empty()) return out;
   auto j = json::parse(*text, nullptr, false);
   sodium_memzero(text->data(), text->size());
-  if (!j.is_object()) return;
-  std::lock_guard lock(mutex_);
+  if (!j.is_object()) return out;
   for (const auto& [chat_id, v] : j.items()) {
     if (!v.is_object()) continue;
     ChatSubscription sub;
@@ -308,8 +309,106 @@ void GraphChatService::Impl::load_chat_subscriptions() {
     sub.client_state = v.value("client_state", "");
     sub.expires_at = Timestamp(std::chrono::milliseconds(v.value("expires_at", 0LL)));
     sub.renew_at = Timestamp(std::chrono::milliseconds(v.value("renew_at", 0LL)));
-    if (!sub.id.empty() && sub.expires_at > clock_.now()) chat_subs_[chat_id] = sub;
+    if (!sub.id.empty() && sub.expires_at > clock_.now()) out[chat_id] = sub;
   }
+  return out;
+}
+
+void GraphChatService::Impl::load_chat_subscriptions() {
+  {
+    std::lock_guard lock(mutex_);
+    if (chat_subs_loaded_) return;
+    chat_subs_loaded_ = true;
+  }
+  auto stored = read_stored_chat_subscriptions();
+  if (!stored) return;
+  std::lock_guard lock(mutex_);
+  chat_subs_ = std::move(*stored);
+}
+
+void GraphChatService::Impl::refresh_shared_chats() {
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = clock_.now();
+    if (now < next_chats_refresh_) return;
+    next_chats_refresh_ = now + kHandoverCheck;
+  }
+  auto rows = tables_.settings(kChatNamespace);
+  if (!rows) {
+    spdlog::warn("chat {}: cannot read chats: {}", s_.name, rows.error().describe());
+    return;
+  }
+  const std::string prefix = s_.name + "/";
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, value] : *rows) {
+    if (!key.starts_with(prefix)) continue;
+    auto j = json::parse(value, nullptr, false);
+    if (!j.is_object()) continue;
+    ChatState stored{j.value("chat_id", ""), j.value("user", ""), j.value("user_id", ""),
+                     j.value("cursor", ""),
+                     Timestamp(std::chrono::milliseconds(j.value("active_until", 0LL)))};
+    if (stored.chat_id.empty()) continue;
+    auto& mine = chats_[key.substr(prefix.size())];
+    if (mine.chat_id.empty()) {
+      mine = stored;
+      continue;
+    }
+    // Another node's notice: the chat is active until its window ends, and replies come after
+    // its message.
+    if (stored.active_until > mine.active_until) {
+      mine.active_until = stored.active_until;
+      mine.chat_id = stored.chat_id;
+    }
+    const auto stored_cursor = parse_precise_time(stored.cursor);
+    const auto my_cursor = parse_precise_time(mine.cursor);
+    if (stored_cursor && (!my_cursor || *stored_cursor > *my_cursor)) mine.cursor = stored.cursor;
+  }
+}
+
+void GraphChatService::Impl::hand_over_chat_read(const std::string& chat_id,
+                                                 const std::string& event) {
+  // A new value each time (the primary acts on a change): the time, a random part, and the
+  // lifecycle event if any.
+  unsigned char raw[8];
+  randombytes_buf(raw, sizeof raw);
+  char hex[17];
+  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+  const std::string value = std::to_string(clock_.now().time_since_epoch().count()) + "-" +
+                            std::string(hex, 16) + "-" + event;
+  if (auto ok = tables_.put_setting(kReadNamespace, s_.name + "/" + chat_id, value); !ok) {
+    // The reply stays unread until the next notification of that chat.
+    spdlog::warn("chat {}: cannot hand a reply notification to the primary node: {}", s_.name,
+                 ok.error().describe());
+  }
+}
+
+std::vector<std::string> GraphChatService::Impl::take_handed_over_reads() {
+  auto rows = tables_.settings(kReadNamespace);
+  if (!rows) {
+    spdlog::warn("chat {}: cannot read handed-over reply notifications: {}", s_.name,
+                 rows.error().describe());
+    return {};
+  }
+  const std::string prefix = s_.name + "/";
+  std::vector<std::string> chats;
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, value] : *rows) {
+    if (!key.starts_with(prefix) || value.empty()) continue;
+    // reads_seen_ starts empty on a new primary: every active chat handed over is read once (a
+    // hand-over may have come while no node was primary); a read finds only what is newer than
+    // the chat's cursor, and chats past their reply window are not read.
+    auto& seen = reads_seen_[key];
+    if (seen == value) continue;
+    seen = value;
+    const std::string chat_id = key.substr(prefix.size());
+    // The subscription's owner does what a lifecycle event asks for (the read covers "missed").
+    if (auto it = chat_subs_.find(chat_id); it != chat_subs_.end()) {
+      if (value.ends_with("-reauthorizationRequired")) it->second.reauthorize = true;
+      if (value.ends_with("-subscriptionRemoved")) it->second.removed = true;
+    }
+    chats.push_back(chat_id);
+  }
+  return chats;
 }
 
 void GraphChatService::Impl::save_chat_subscriptions() {
@@ -368,6 +467,17 @@ Result<GraphChatService::Impl::ChatSubscription> GraphChatService::Impl::create_
 }
 
 void GraphChatService::Impl::maintain_replies() {
+  {
+    std::lock_guard lock(mutex_);
+    // A standby neither subscribes to chats nor polls them: it hands the notifications it
+    // receives to the primary (handle_webhook), which reads every reply once.
+    if (!primary_) return;
+  }
+  refresh_shared_chats();
+  for (auto& chat_id : take_handed_over_reads()) {
+    std::lock_guard lock(mutex_);
+    chats_to_read_.insert(std::move(chat_id));
+  }
   std::vector<ChatState> chats;
   std::string account_id;
   CommandHandler handler;

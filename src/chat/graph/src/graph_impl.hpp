@@ -134,7 +134,9 @@ class GraphChatService::Impl {
     std::string id;
     std::string client_state;
     Timestamp expires_at{};
-    Timestamp renew_at{};  // about two thirds into the lifetime Graph granted
+    Timestamp renew_at{};    // about two thirds into the lifetime Graph granted
+    Timestamp renewed_at{};  // made or last renewed (a new primary renews no sooner than
+                             // min_renew_interval after it)
     std::vector<std::string> user_ids;
     bool reauthorize = false;
     bool removed = false;
@@ -143,8 +145,34 @@ class GraphChatService::Impl {
   std::optional<Subscription> subscription_;
   bool subscription_loaded_ = false;
   std::vector<std::string> wanted_ids_;  // the ids the subscription should cover
-  void load_subscription();              // once, from the vault
-  void save_subscription();              // with mutex_ held
+  // The stored subscription (nullopt: none, or unreadable and logged); an error when the store
+  // could not be read (tried again on the next round).
+  Result<std::optional<Subscription>> read_stored_subscription();
+  // From the vault, once, and again after becoming primary; false when the store could not be
+  // read (the round does nothing to subscriptions then, so that no second one is made).
+  bool load_subscription();
+  void save_subscription();  // with mutex_ held
+
+  // Several nodes (set_primary): only the primary creates, renews, reauthorizes, recreates and
+  // deletes the presence subscription and polls; a standby reads the subscription the primary
+  // stored when a notification names one it does not hold (at most every kVaultReread), and
+  // hands the lifecycle events it receives to the primary through the vault.
+  bool primary_ = true;
+  bool took_over_ = false;  // became primary: renew the stored subscription soon, or make one
+  std::optional<Timestamp> vault_reread_at_;  // the last re-read for an unknown notification
+  Timestamp next_handover_check_{};           // the primary's next look at handed-over events
+  std::string handover_seen_;                 // the handed-over event last acted on
+  static constexpr std::chrono::seconds kVaultReread{1};
+  static constexpr std::chrono::seconds kHandoverCheck{10};
+  // Re-reads the stored subscription for a notification this node cannot place, unless it did
+  // within kVaultReread; a standby (or a primary that has not loaded it yet) adopts it.
+  void reread_subscription_if_due();
+  // A standby received reauthorizationRequired or subscriptionRemoved for `sub_id`: stored for
+  // the primary (the vault key "<name>/presence-subscription-event").
+  void hand_over_lifecycle(const std::string& sub_id, const std::string& event);
+  // The primary applies such an event to its subscription, once (the stored value is never
+  // cleared; a new one differs by a random part).
+  void take_handed_over_lifecycle();
   bool delete_subscription(const Subscription& sub, SteadyTime deadline);  // gone afterwards
   void renew_subscription(const Subscription& sub, SteadyTime deadline);
   std::set<std::string> uncovered_;  // watched ids no working subscription covers
@@ -179,6 +207,18 @@ class GraphChatService::Impl {
   };
   std::map<std::string, ChatSubscription> chat_subs_;  // by chat id; sealed in the vault
   bool chat_subs_loaded_ = false;
+  // Several nodes: only the primary keeps reply subscriptions and reads replies, so that each
+  // reply becomes one command. It merges the chats other nodes sent notices to (their rows in
+  // "graph.chats") every kHandoverCheck, and reads a chat at once when a standby accepted a
+  // notification for it: the standby writes a new value under "<name>/<chat id>" in
+  // "graph.reads", which the primary looks at every round (values are never cleared, so no
+  // hand-over is lost between a read and a clear).
+  Timestamp next_chats_refresh_{};
+  std::map<std::string, std::string> reads_seen_;  // "graph.reads" key -> the value last acted on
+  Result<std::map<std::string, ChatSubscription>> read_stored_chat_subscriptions();
+  void refresh_shared_chats();
+  void hand_over_chat_read(const std::string& chat_id, const std::string& event);
+  std::vector<std::string> take_handed_over_reads();
   std::set<std::string> chats_to_read_;                   // chat ids notified of a message
   std::map<std::string, Timestamp> next_chat_poll_;       // fallback polling, by chat id
   std::map<std::string, Timestamp> next_chat_subscribe_;  // after a refused subscription

@@ -101,6 +101,31 @@ void GraphChatService::on_command(CommandHandler handler) {
   impl_->command_handler_ = std::move(handler);
 }
 
+void GraphChatService::set_primary(bool primary) {
+  {
+    std::lock_guard lock(impl_->mutex_);
+    if (impl_->primary_ == primary) return;
+    impl_->primary_ = primary;
+    spdlog::info("chat {}: {} the presence subscription", impl_->s_.name,
+                 primary ? "this node now keeps" : "another node keeps");
+    if (primary) {
+      // The last primary may have renewed or replaced the subscription since this node read it:
+      // read it again, renew it soon (or make one if Graph no longer has it), and read everyone
+      // watched once, since changes may have gone unseen while no node was primary.
+      impl_->subscription_loaded_ = false;
+      impl_->took_over_ = true;
+      impl_->next_poll_ = {};
+      impl_->next_handover_check_ = {};
+      if (impl_->presence_handler_) impl_->watch_changed_ = true;
+      // Reply subscriptions and chats too: the last primary's, and other nodes' notices.
+      impl_->chat_subs_loaded_ = false;
+      impl_->next_chats_refresh_ = {};
+      impl_->reads_seen_.clear();
+    }
+  }
+  impl_->wake_.notify_all();
+}
+
 WebhookResult GraphChatService::handle_webhook(std::string_view validation_token,
                                                std::string_view body) {
   // The handshake of a new subscription: echo the token as text/plain at once (Graph waits 10
@@ -114,7 +139,30 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
     return {400, "text/plain; charset=utf-8", "Graph notification: " + *bad};
   }
   const auto j = json::parse(body);
+  // A notification for a subscription this node does not hold in memory: on a standby, the
+  // primary may have made or replaced it since this node read the vault. Read it again (rate
+  // limited: forged requests cost at most one store read per kVaultReread) before refusing.
+  bool unplaced = false;
+  {
+    std::lock_guard lock(impl_->mutex_);
+    for (const auto& n : j.at("value")) {
+      const std::string sub_id = n.value("subscriptionId", "");
+      const bool chat = std::any_of(impl_->chat_subs_.begin(), impl_->chat_subs_.end(),
+                                    [&](const auto& c) { return c.second.id == sub_id; });
+      const auto& current = impl_->subscription_;
+      const std::string client_state = n.contains("clientState") && n["clientState"].is_string()
+                                           ? n["clientState"].get<std::string>()
+                                           : std::string();
+      if (!chat && (!current || current->id != sub_id ||
+                    !same_secret(current->client_state, client_state))) {
+        unplaced = true;
+      }
+    }
+  }
+  if (unplaced) impl_->reread_subscription_if_due();
   std::size_t accepted = 0, refused = 0, dropped = 0;
+  std::vector<std::pair<std::string, std::string>> handover;           // (subscription, event)
+  std::vector<std::pair<std::string, std::string>> chats_for_primary;  // (chat id, event)
   {
     std::lock_guard lock(impl_->mutex_);
     for (const auto& n : j.at("value")) {
@@ -134,7 +182,11 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
           continue;
         }
         ++accepted;
-        if (event == "reauthorizationRequired") {
+        if (!impl_->primary_) {
+          // Replies are read by the primary alone (each reply one command), and lifecycle
+          // events are done by the subscription's owner: handed over with the chat to read.
+          chats_for_primary.emplace_back(chat->first, event);
+        } else if (event == "reauthorizationRequired") {
           chat->second.reauthorize = true;
         } else if (event == "subscriptionRemoved") {
           chat->second.removed = true;
@@ -157,7 +209,11 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         continue;
       }
       ++accepted;
-      if (event == "reauthorizationRequired") {
+      if (!impl_->primary_ &&
+          (event == "reauthorizationRequired" || event == "subscriptionRemoved")) {
+        // The primary renews or recreates the subscription, not this node.
+        handover.emplace_back(sub_id, event);
+      } else if (event == "reauthorizationRequired") {
         sub->reauthorize = true;
       } else if (event == "subscriptionRemoved") {
         sub->removed = true;
@@ -178,6 +234,10 @@ WebhookResult GraphChatService::handle_webhook(std::string_view validation_token
         }
       }
     }
+  }
+  for (const auto& [sub_id, event] : handover) impl_->hand_over_lifecycle(sub_id, event);
+  for (const auto& [chat_id, event] : chats_for_primary) {
+    impl_->hand_over_chat_read(chat_id, event);
   }
   if (dropped > 0) {
     spdlog::info("chat {}: dropped {} notification(s) of a subscription no longer held", name(),
@@ -200,47 +260,146 @@ json subscription_to_json(const GraphChatService::Impl::Subscription& sub) {
           {"client_state", sub.client_state},
           {"expires_at", sub.expires_at.time_since_epoch().count()},
           {"renew_at", sub.renew_at.time_since_epoch().count()},
+          {"renewed_at", sub.renewed_at.time_since_epoch().count()},
           {"user_ids", sub.user_ids},
           {"obsolete", sub.obsolete}};
 }
 
 }  // namespace
 
-void GraphChatService::Impl::load_subscription() {
-  {
-    std::lock_guard lock(mutex_);
-    if (subscription_loaded_) return;
-    subscription_loaded_ = true;
-  }
+Result<std::optional<GraphChatService::Impl::Subscription>>
+GraphChatService::Impl::read_stored_subscription() {
   auto text = vault_.load(s_.name + "/presence-subscription");
   if (!text) {
+    if (text.error().code != Errc::corrupt) return fail(text.error());
     spdlog::warn("chat {}: stored presence subscription unusable: {}", s_.name,
                  text.error().describe());
-    return;
+    return std::optional<Subscription>();
   }
-  if (text->empty()) return;
+  if (text->empty()) return std::optional<Subscription>();
   auto j = json::parse(*text, nullptr, false);
   sodium_memzero(text->data(), text->size());
   if (!j.is_object() || !j.contains("id") || !j["id"].is_string() || !j.contains("user_ids") ||
       !j["user_ids"].is_array()) {
     spdlog::warn("chat {}: stored presence subscription: expected an object with id and user_ids",
                  s_.name);
-    return;
+    return std::optional<Subscription>();
   }
   Subscription sub;
   sub.id = j["id"].get<std::string>();
   sub.client_state = j.value("client_state", "");
   sub.expires_at = Timestamp(std::chrono::milliseconds(j.value("expires_at", 0LL)));
   sub.renew_at = Timestamp(std::chrono::milliseconds(j.value("renew_at", 0LL)));
+  sub.renewed_at = Timestamp(std::chrono::milliseconds(j.value("renewed_at", 0LL)));
   sub.obsolete = j.value("obsolete", false);
   for (const auto& id : j["user_ids"]) {
     if (id.is_string()) sub.user_ids.push_back(id.get<std::string>());
   }
+  return std::optional<Subscription>(std::move(sub));
+}
+
+bool GraphChatService::Impl::load_subscription() {
+  {
+    std::lock_guard lock(mutex_);
+    if (subscription_loaded_) return true;
+  }
+  auto stored = read_stored_subscription();
+  if (!stored) {
+    spdlog::warn("chat {}: cannot read the stored presence subscription: {}", s_.name,
+                 stored.error().describe());
+    return false;
+  }
+  auto& sub = *stored;
   std::lock_guard lock(mutex_);
-  if (sub.expires_at <= clock_.now()) return;  // Graph has removed it by itself
-  spdlog::info("chat {}: presence subscription {} from the last run, until {}", s_.name, sub.id,
-               format_time(sub.expires_at));
+  subscription_loaded_ = true;
+  if (sub && sub->expires_at <= clock_.now()) sub.reset();  // Graph has removed it by itself
+  if (sub && took_over_) {
+    // Taken over from another node: renewed as soon as Graph allows (which also finds out
+    // whether Graph still has it), never a second one beside it.
+    sub->renew_at = std::max(clock_.now(), sub->renewed_at + s_.min_renew_interval);
+  }
+  took_over_ = false;
+  if (sub && (!subscription_ || subscription_->id != sub->id)) {
+    spdlog::info("chat {}: presence subscription {} from the vault, until {}", s_.name, sub->id,
+                 format_time(sub->expires_at));
+  }
   subscription_ = std::move(sub);
+  return true;
+}
+
+void GraphChatService::Impl::reread_subscription_if_due() {
+  {
+    std::lock_guard lock(mutex_);
+    if (primary_ && subscription_loaded_) return;  // its own subscription is the one it keeps
+    const auto now = clock_.now();
+    if (vault_reread_at_ && now - *vault_reread_at_ < kVaultReread) return;
+    vault_reread_at_ = now;
+  }
+  auto stored = read_stored_subscription();
+  if (!stored) {
+    spdlog::warn("chat {}: cannot read the stored presence subscription: {}", s_.name,
+                 stored.error().describe());
+    return;
+  }
+  // A standby's reply subscriptions are the primary's, as stored.
+  auto chat_subs = read_stored_chat_subscriptions();
+  std::lock_guard lock(mutex_);
+  if (!primary_ && chat_subs) chat_subs_ = std::move(*chat_subs);
+  if (primary_ && subscription_loaded_) return;  // loaded by its worker meanwhile
+  auto& sub = *stored;
+  if (sub && sub->expires_at <= clock_.now()) sub.reset();
+  subscription_ = std::move(sub);
+  if (primary_) {
+    subscription_loaded_ = true;
+    if (subscription_ && took_over_) {
+      subscription_->renew_at =
+          std::max(clock_.now(), subscription_->renewed_at + s_.min_renew_interval);
+    }
+    took_over_ = false;
+  }
+}
+
+void GraphChatService::Impl::hand_over_lifecycle(const std::string& sub_id,
+                                                 const std::string& event) {
+  spdlog::info("chat {}: {} for presence subscription {}: handed to the primary node", s_.name,
+               event, sub_id);
+  // A new value each time: the primary acts on a change and never clears it, so an event
+  // written while the primary looks is not lost.
+  unsigned char raw[8];
+  randombytes_buf(raw, sizeof raw);
+  char nonce[17];
+  sodium_bin2hex(nonce, sizeof nonce, raw, sizeof raw);
+  const std::string text =
+      json{{"id", sub_id}, {"event", event}, {"nonce", std::string(nonce, 16)}}.dump();
+  if (auto ok = vault_.save(s_.name + "/presence-subscription-event", text); !ok) {
+    // The primary's next renewal (at two thirds of the lifetime) does the same, later.
+    spdlog::warn("chat {}: cannot hand {} to the primary node: {}", s_.name, event,
+                 ok.error().describe());
+  }
+}
+
+void GraphChatService::Impl::take_handed_over_lifecycle() {
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = clock_.now();
+    if (now < next_handover_check_) return;
+    next_handover_check_ = now + kHandoverCheck;
+  }
+  auto text = vault_.load(s_.name + "/presence-subscription-event");
+  if (!text || text->empty()) return;
+  const auto j = json::parse(*text, nullptr, false);
+  if (!j.is_object()) return;
+  const std::string id = j.value("id", "");
+  const std::string event = j.value("event", "");
+  std::lock_guard lock(mutex_);
+  if (*text == handover_seen_) return;
+  handover_seen_ = *text;
+  if (subscription_ && subscription_->id == id) {
+    spdlog::info("chat {}: {} for presence subscription {}, received by another node", s_.name,
+                 event, id);
+    if (event == "reauthorizationRequired") subscription_->reauthorize = true;
+    if (event == "subscriptionRemoved") subscription_->removed = true;
+  }
 }
 
 void GraphChatService::Impl::save_subscription() {
@@ -307,6 +466,7 @@ Result<void> GraphChatService::Impl::create_subscription(const std::vector<std::
   }
   sub.expires_at = *expires;
   const auto now = clock_.now();
+  sub.renewed_at = now;
   sub.renew_at =
       now +
       std::max<std::chrono::milliseconds>(
@@ -337,6 +497,7 @@ void GraphChatService::Impl::renew_subscription(const Subscription& sub, SteadyT
                                             (subscription_->expires_at - now) * 2 / 3),
                                         s_.min_renew_interval);
     subscription_->reauthorize = false;
+    subscription_->renewed_at = now;
     save_subscription();
     return;
   }
@@ -356,7 +517,14 @@ void GraphChatService::Impl::renew_subscription(const Subscription& sub, SteadyT
 }
 
 void GraphChatService::Impl::maintain_subscriptions() {
-  load_subscription();
+  bool primary = true;
+  {
+    std::lock_guard lock(mutex_);
+    primary = primary_;
+  }
+  // A standby reads the vault when a notification needs it (handle_webhook), not every round.
+  if (primary && !load_subscription()) return;
+  if (primary) take_handed_over_lifecycle();
   std::vector<std::string> watched;
   bool changed = false;
   bool can_subscribe = false;
@@ -405,6 +573,9 @@ void GraphChatService::Impl::maintain_subscriptions() {
   std::vector<std::string> wanted;
   {
     std::lock_guard lock(mutex_);
+    // Only the primary acts on the subscription (another node keeps it); it may have become
+    // a standby while users were resolved.
+    if (!primary_) return;
     sub = subscription_;
     wanted = wanted_ids_;
   }
@@ -467,12 +638,14 @@ void GraphChatService::Impl::run_round() {
     reread_.merge(retry_reads_);
     retry_reads_.clear();
     const auto now = clock_.now();
-    if (now >= next_reread_ && !id_users_.empty()) {
+    // Polling is the primary's (a standby reads only what notifications and failed decisions
+    // ask for: every node polling would multiply the reads by the number of nodes).
+    if (primary_ && now >= next_reread_ && !id_users_.empty()) {
       // Work location and out of office are not pushed: everyone watched is read again.
       next_reread_ = now + s_.reread_interval;
       for (const auto& [id, user] : id_users_) reread_.insert(id);
     }
-    if (now >= next_poll_) {
+    if (primary_ && now >= next_poll_) {
       next_poll_ = now + s_.poll_interval;
       // Polling covers the users no working subscription does.
       reread_.insert(uncovered_.begin(), uncovered_.end());

@@ -134,6 +134,12 @@ class SipFaxReceiver {
   Result<void> start();
   // Hangs up calls in progress (their pages are kept and handed over) and stops listening.
   void stop();
+  // Whether this receiver registers with the registrar (default: yes). With several nodes on
+  // one account only one registers (the holder of atdeskd's lease "sip-registration"); false
+  // sends the un-REGISTER of this node's binding, true registers again. Calls are answered
+  // either way. Any thread, before or after start(); never blocks (the change is done on the
+  // user agent's thread).
+  void set_registering(bool registering);
 
  private:
   class Impl;

@@ -7,7 +7,8 @@
 //   per user and application; it needs a delegated token, so it is made with the service
 //   account's), kept in the vault across restarts, renewed at two thirds of its granted
 //   lifetime; users it does not cover are polled, and everyone watched is re-read every
-//   reread_interval because work location and out of office are not pushed.
+//   reread_interval because work location and out of office are not pushed. With several
+//   nodes, only the primary (set_primary) keeps the subscription and polls.
 // - Chat: the service account ("the fax machine", signed in once by the device authorization
 //   grant) writes in a 1:1 chat with each recipient or in a channel; replies in those chats are
 //   polled and delivered as commands. Requests are paced and throttled per workload (presence,
@@ -117,6 +118,16 @@ class GraphChatService final : public ChatService {
   void watch(std::vector<std::string> users, PresenceHandler handler) override;
   Result<void> send(const Recipient& to, const ChatMessage& message) override;
   void on_command(CommandHandler handler) override;
+  // Several nodes on one database: only the primary (the holder of the lease "chat:<name>")
+  // creates, renews, reauthorizes, recreates and deletes the presence subscription and polls
+  // presence. A standby resolves its watched users, answers presence() and accepts the
+  // notifications Graph sends it for the subscription the primary stored in the vault (read
+  // again, at most once a second, when a notification names one it does not hold), and hands
+  // the lifecycle events it gets (reauthorizationRequired, subscriptionRemoved) to the primary
+  // through the vault. A node that becomes primary reads the vault again and renews the stored
+  // subscription as soon as Graph allows (min_renew_interval after its last renewal), or makes
+  // one when Graph no longer has it. Never blocks; before any call the service is primary.
+  void set_primary(bool primary) override;
   Result<void> verify(const Recipient& recipient) override;
   // The user's preferredLanguage ("ja-JP") from the user resource, read once per user with the
   // application's User.Read.All and kept; "" when unset, or when Graph refuses (403, 404: logged
