@@ -11,6 +11,8 @@
 #include <set>
 
 #include "atdesk/core/messages.hpp"
+#include "atdesk/store/spool.hpp"
+#include "atdesk/store/sqlite_store.hpp"
 #include "cli_test_support.hpp"
 
 namespace atdesk::cli {
@@ -403,6 +405,44 @@ TEST(JapaneseLocalCommands, BackupAndRestoreOfAMissingFolder) {
       dir);
   EXPECT_NE(restore.code, 0);
   EXPECT_TRUE(restore.err.starts_with("atdesk restore: バックアップを戻せません: ")) << restore.err;
+}
+
+// A backup of a new node (an empty store and spool, as atdeskd creates them) and its restore into
+// another state folder, both in Japanese: the summaries and the restore's closing lines.
+TEST(JapaneseLocalCommands, BackupAndRestoreOfANewNode) {
+  TempDir dir;
+  const auto node = dir.path() / "node";
+  {
+    auto db = store::SqliteStore::open(node / "atdesk.db", NumberPlan{.country_code = "81"});
+    ASSERT_TRUE(db) << db.error().message;
+    auto spool = store::EncryptedSpool::open(node / "spool", node / "spool.key");
+    ASSERT_TRUE(spool) << spool.error().message;
+  }
+  const auto archive = (dir.path() / "node.tar").string();
+  const auto backup = testing::run_atdesk(
+      {"--lang", "ja", "backup", archive, "--state-dir", node.string()}, {}, dir);
+  ASSERT_EQ(backup.code, 0) << backup.err;
+  EXPECT_TRUE(backup.out.starts_with(archive + ": ジョブ 0 件、文書ファイル ")) << backup.out;
+  EXPECT_TRUE(has(backup.out, "、スキーマのバージョン ")) << backup.out;
+  EXPECT_TRUE(has(backup.out, "、スプール鍵は含みません（" + (node / "spool.key").string() +
+                                  " を別に安全に保管してください）\n"))
+      << backup.out;
+
+  // Without the key in the archive, the restored node needs the spool's key in place.
+  const auto restored = dir.path() / "restored";
+  std::filesystem::create_directories(restored);
+  std::filesystem::copy_file(node / "spool.key", restored / "spool.key");
+  const auto restore = testing::run_atdesk({"restore", archive, "--state-dir", restored.string()},
+                                           {"LANG=ja_JP.UTF-8"}, dir);
+  ASSERT_EQ(restore.code, 0) << restore.err;
+  EXPECT_TRUE(restore.out.starts_with(restored.string() + ": " + archive +
+                                      " からジョブ 0 件と文書ファイル "))
+      << restore.out;
+  EXPECT_TRUE(has(restore.out,
+                  "  すべてのファイルがバックアップのマニフェストと一致しました。"
+                  "atdeskd を起動すると使えます\n"))
+      << restore.out;
+  EXPECT_FALSE(has(restore.out, ": restored ")) << restore.out;
 }
 
 TEST(JapaneseLocalCommands, MigrateWithABadUrl) {

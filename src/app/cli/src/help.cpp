@@ -11,10 +11,9 @@
 namespace atdesk::cli {
 namespace {
 
-// CLI11's formatter with its type names ("TEXT:FILE", "INT in [1 - 3000]") in the language.
-// CLI11 2.1 looks the whole type name up as one label, so the parts are translated here.
-// Columns `text` (UTF-8) takes on a terminal: East Asian wide characters (U+1100 and above, as
-// far as CLI help goes: kana, kanji, full-width forms) take two.
+// Columns `text` (UTF-8) takes on a terminal. A character of three or four bytes (U+0800 and
+// above) counts as wide: right for the kana, kanji and full-width forms of the catalogues, which
+// is all the left column of the help holds besides ASCII.
 std::size_t display_width(std::string_view text) {
   std::size_t width = 0;
   for (std::size_t i = 0; i < text.size();) {
@@ -26,6 +25,8 @@ std::size_t display_width(std::string_view text) {
   return width;
 }
 
+// CLI11's formatter with its type names ("TEXT:FILE", "INT in [1 - 3000]") in the language.
+// CLI11 2.1 looks the whole type name up as one label, so the parts are translated here.
 class Formatter final : public CLI::Formatter {
  public:
   explicit Formatter(Language language) : language_(language) {}
