@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "atdesk/cli/exit_code.hpp"
+#include "atdesk/cli/help.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/fax_sip/sender.hpp"
 
 namespace atdesk::cli {
@@ -24,31 +26,34 @@ std::optional<std::string> read_password(const std::string& path) {
 
 }  // namespace
 
-int run_fax_command(const std::vector<std::string>& args) {
-  CLI::App app{"atdesk fax: send a fax over SIP with atdesk's soft modem (no atdeskd needed)",
-               "atdesk fax"};
+int run_fax_command(const std::vector<std::string>& args, Language language) {
+  auto h = [language](MessageKey key) { return message(language, key); };
+  CLI::App app{h(MessageKey::cli_help_fax), "atdesk fax"};
   app.require_subcommand(1);
-  auto* send = app.add_subcommand("send", "send FILE.tif to a SIP URI and wait for the result");
+  auto* send = app.add_subcommand("send", h(MessageKey::cli_help_fax_send));
   fax_sip::SendSettings s;
   std::string file;
-  send->add_option("FILE", file, "the fax (TIFF, 1-bit, fax widths and resolutions)")
+  send->add_option("FILE", file, h(MessageKey::cli_help_fax_file))
       ->required()
       ->check(CLI::ExistingFile);
-  send->add_option("--to", s.to, "the receiver, e.g. sip:4930123456@192.0.2.10:5060")->required();
-  send->add_option("--from", s.from, "From URI (the caller ID)")->capture_default_str();
+  send->add_option("--to", s.to, h(MessageKey::cli_help_fax_to))->required();
+  send->add_option("--from", s.from, h(MessageKey::cli_help_fax_from))->capture_default_str();
   send->add_option("--asserted-identity", s.asserted_identity,
-                   "P-Asserted-Identity URI to send, e.g. sip:+4930123456@pbx");
-  send->add_option("--ident", s.ident, "our TSI (up to 20 characters)")->capture_default_str();
-  send->add_option("--local-address", s.local_address,
-                   "the IP address SIP and media use on this machine")
+                   h(MessageKey::cli_help_fax_asserted_identity));
+  send->add_option("--ident", s.ident, h(MessageKey::cli_help_fax_ident))->capture_default_str();
+  send->add_option("--local-address", s.local_address, h(MessageKey::cli_help_fax_local_address))
       ->capture_default_str();
-  send->add_flag("--t38", s.t38, "switch to T.38 by re-INVITE once answered");
-  send->add_flag("--ecm,!--no-ecm", s.ecm, "error correction mode (default on)");
+  send->add_flag("--t38", s.t38, h(MessageKey::cli_help_fax_t38));
+  send->add_flag("--ecm,!--no-ecm", s.ecm, h(MessageKey::cli_help_fax_ecm));
   std::string password_file;
-  send->add_option("--user", s.user, "user name for digest authentication, if challenged");
-  send->add_option("--password-file", password_file,
-                   "file whose first line is the password for --user")
+  send->add_option("--user", s.user, h(MessageKey::cli_help_fax_user));
+  send->add_option("--password-file", password_file, h(MessageKey::cli_help_fax_password_file))
       ->check(CLI::ExistingFile);
+  std::string lang;  // chosen by main(); here so `atdesk fax send --lang ja` is accepted
+  app.add_option("--lang", lang, h(MessageKey::cli_help_lang))->check(CLI::IsMember({"en", "ja"}));
+  send->add_option("--lang", lang, h(MessageKey::cli_help_lang))
+      ->check(CLI::IsMember({"en", "ja"}));
+  localize(app, language);
   try {
     // CLI11 takes the arguments after the program name, last first; "fax" itself is skipped.
     std::vector<std::string> rest(args.begin() + std::min<std::ptrdiff_t>(2, std::ssize(args)),
@@ -56,42 +61,58 @@ int run_fax_command(const std::vector<std::string>& args) {
     std::reverse(rest.begin(), rest.end());
     app.parse(rest);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help or the error
-    return code == 0 ? 0 : to_int(ExitCode::usage);
+    return report_parse_error(app, e, language, "atdesk fax", std::cout, std::cerr);
   }
   s.file = file;
+  const char* name = "atdesk fax send: ";
   if (!password_file.empty()) {
     auto password = read_password(password_file);
     if (!password) {
-      std::cerr << "atdesk fax send: --password-file " << password_file
-                << ": cannot read a password from its first line\n";
+      std::cerr << name
+                << message(language, MessageKey::cli_fax_password_unreadable,
+                           {{"file", password_file}})
+                << "\n";
       return to_int(ExitCode::usage);
     }
     s.password = std::move(*password);
   }
   if (s.user.empty() != password_file.empty()) {
-    std::cerr << "atdesk fax send: --user and --password-file go together\n";
+    std::cerr << name << h(MessageKey::cli_fax_user_and_password) << "\n";
     return to_int(ExitCode::usage);
   }
-  s.on_page = [](int pages) {
-    std::cout << "page " << pages << " confirmed\n" << std::flush;
+  s.on_page = [language](int pages) {
+    std::cout << message(language, MessageKey::cli_fax_page_confirmed,
+                         {{"page", std::to_string(pages)}})
+              << "\n"
+              << std::flush;
     return true;
   };
   auto report = fax_sip::send_fax(s);
   if (!report) {
-    std::cerr << "atdesk fax send: " << report.error().message << "\n";
+    std::cerr << name
+              << message(language, MessageKey::cli_fax_failed, {{"error", report.error().message}})
+              << "\n";
     return to_int(report.error().code == Errc::invalid_argument ||
                           report.error().code == Errc::not_found
                       ? ExitCode::usage
                       : ExitCode::cannot_connect);
   }
-  std::cout << (report->completed ? "sent " : "not completed: ") << report->pages << " page(s) to "
-            << s.to << " (receiver \"" << report->remote_ident << "\", "
-            << (report->t38 ? "T.38" : "G.711") << ", " << report->bit_rate << " bit/s"
-            << (report->ecm ? ", ECM" : "") << ")" << (report->completed ? "" : ": ")
-            << (report->completed ? "" : report->reason) << "\n";
-  std::cout << "media: " << report->late_packets << " late packet(s), " << report->late_ticks
-            << " of " << report->ticks << " 20 ms ticks 10 ms or more late\n";
+  std::cout << message(
+                   language,
+                   report->completed ? MessageKey::cli_fax_sent : MessageKey::cli_fax_not_completed,
+                   {{"pages", std::to_string(report->pages)},
+                    {"to", s.to},
+                    {"ident", report->remote_ident},
+                    {"mode", report->t38 ? "T.38" : "G.711"},
+                    {"rate", std::to_string(report->bit_rate)},
+                    {"ecm", report->ecm ? h(MessageKey::cli_fax_ecm) : ""},
+                    {"reason", report->reason}})
+            << "\n";
+  std::cout << message(language, MessageKey::cli_fax_media,
+                       {{"late", std::to_string(report->late_packets)},
+                        {"late_ticks", std::to_string(report->late_ticks)},
+                        {"ticks", std::to_string(report->ticks)}})
+            << "\n";
   return to_int(report->completed ? ExitCode::ok : ExitCode::error);
 }
 

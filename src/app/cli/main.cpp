@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "atdesk/cli/exit_code.hpp"
+#include "atdesk/cli/help.hpp"
 #include "atdesk/cli/invocation.hpp"
 #include "atdesk/cli/run.hpp"
 #include "backup_command.hpp"
@@ -37,21 +38,27 @@ struct CurlGlobal {
 int main(int argc, char** argv) {
   using namespace atdesk::cli;
   const std::vector<std::string> args(argv, argv + argc);
-  if (args.size() > 1 && args[1] == "fax") return run_fax_command(args);  // local, no atdeskd
-  if (args.size() > 1 && (args[1] == "backup" || args[1] == "restore")) {
-    return run_backup_command(args);  // on the state folder, no atdeskd
+  const std::optional<std::string> locale = locale_from_environment();
+  const atdesk::Language language = choose_language(args, locale);
+  // The commands that work without atdeskd, also after a leading --lang: `atdesk --lang ja backup`.
+  std::size_t first = 1;
+  if (args.size() > 2 && args[1] == "--lang") {
+    first = 3;
+  } else if (args.size() > 1 && args[1].starts_with("--lang=")) {
+    first = 2;
   }
-  if (args.size() > 1 && args[1] == "migrate") return run_migrate_command(args);  // no atdeskd
-  // POSIX: LC_ALL overrides LC_MESSAGES, which overrides LANG; an empty one counts as unset.
-  std::optional<std::string> language;
-  for (const char* name : {"LC_ALL", "LC_MESSAGES", "LANG"}) {
-    if (auto v = env(name); v && !v->empty()) {
-      language = v;
-      break;
+  if (first < args.size()) {
+    std::vector<std::string> local = {args[0]};
+    local.insert(local.end(), args.begin() + static_cast<std::ptrdiff_t>(first), args.end());
+    const std::string& word = local[1];
+    if (word == "fax") return run_fax_command(local, language);  // local, no atdeskd
+    if (word == "backup" || word == "restore") {
+      return run_backup_command(local, language);  // on the state folder, no atdeskd
     }
+    if (word == "migrate") return run_migrate_command(local, language);  // no atdeskd
   }
   const Environment environment{env("ATDESK_URL"), env("ATDESK_TOKEN_FILE"), env("ATDESK_TOKEN"),
-                                env("ATDESK_CA_FILE"), language};
+                                env("ATDESK_CA_FILE"), locale};
   ParseOutcome parsed = parse_command_line(args, environment);
   std::cout << parsed.out;
   std::cerr << parsed.err;

@@ -6,42 +6,40 @@
 #include <iostream>
 
 #include "atdesk/cli/exit_code.hpp"
+#include "atdesk/cli/help.hpp"
+#include "atdesk/core/messages.hpp"
 #include "atdesk/store/migrate.hpp"
 
 namespace atdesk::cli {
 
-int run_migrate_command(const std::vector<std::string>& args) {
-  CLI::App app{
-      "atdesk migrate: move a stopped node's SQLite store and spool documents into an "
-      "empty PostgreSQL database, and check every table's rows and every document's "
-      "SHA-256 on both sides",
-      "atdesk migrate"};
+int run_migrate_command(const std::vector<std::string>& args, Language language) {
+  auto h = [language](MessageKey key) { return message(language, key); };
+  const char* name = "atdesk migrate";
+  CLI::App app{h(MessageKey::cli_help_migrate), name};
   std::string from, to, spool_dir, key_file;
-  app.add_option("--from", from,
-                 "sqlite:PATH: the state folder ([storage] state_dir) or its atdesk.db")
-      ->required();
-  app.add_option("--to", to,
-                 "postgresql://user@host/database (no password: libpq reads it from a password "
-                 "file)")
-      ->required();
-  app.add_option("--spool-dir", spool_dir, "[storage] spool_dir, if not beside the database");
-  app.add_option("--key-file", key_file, "[storage] key_file, if not beside the database");
+  app.add_option("--from", from, h(MessageKey::cli_help_migrate_from))->required();
+  app.add_option("--to", to, h(MessageKey::cli_help_migrate_to))->required();
+  app.add_option("--spool-dir", spool_dir, h(MessageKey::cli_help_migrate_spool_dir));
+  app.add_option("--key-file", key_file, h(MessageKey::cli_help_migrate_key_file));
+  std::string lang;  // chosen by main(); here so `atdesk migrate --lang ja` is accepted
+  app.add_option("--lang", lang, h(MessageKey::cli_help_lang))->check(CLI::IsMember({"en", "ja"}));
+  localize(app, language);
   try {
     std::vector<std::string> rest(args.begin() + std::min<std::ptrdiff_t>(2, std::ssize(args)),
                                   args.end());
     std::reverse(rest.begin(), rest.end());
     app.parse(rest);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : to_int(ExitCode::usage);
+    return report_parse_error(app, e, language, name, std::cout, std::cerr);
   }
   if (!from.starts_with("sqlite:")) {
-    std::cerr << "atdesk migrate: --from: expected sqlite:PATH, got \"" << from << "\"\n";
+    std::cerr << name << ": "
+              << message(language, MessageKey::cli_migrate_bad_from, {{"value", from}}) << "\n";
     return to_int(ExitCode::usage);
   }
   if (!(to.starts_with("postgresql://") || to.starts_with("postgres://") ||
         to.find('=') != std::string::npos)) {
-    std::cerr << "atdesk migrate: --to: expected postgresql://... or a libpq connection string\n";
+    std::cerr << name << ": " << h(MessageKey::cli_migrate_bad_to) << "\n";
     return to_int(ExitCode::usage);
   }
   const std::filesystem::path path = from.substr(7);
@@ -56,21 +54,27 @@ int run_migrate_command(const std::vector<std::string>& args) {
   auto report = store::migrate_sqlite_to_postgres(
       paths, to, [](const std::string& line) { std::cout << "  " << line << "\n"; });
   if (!report) {
-    std::cerr << "atdesk migrate: " << report.error().message << "\n";
+    std::cerr << name << ": "
+              << message(language, MessageKey::cli_migrate_failed,
+                         {{"error", report.error().message}})
+              << "\n";
     return to_int(exit_code_for_local_error(report.error().code));
   }
   for (const auto& m : report->missing) {
-    std::cerr << "atdesk migrate: warning: not in the spool, so not moved: " << m << "\n";
+    std::cerr << name << ": " << message(language, MessageKey::cli_migrate_missing, {{"file", m}})
+              << "\n";
   }
   std::int64_t jobs = 0;
   for (const auto& [table, rows] : report->rows) {
     if (table == "jobs") jobs = rows;
   }
-  std::cout << "moved " << jobs << " job(s) and " << report->documents << " document(s) ("
-            << report->document_bytes << " bytes) from " << paths.database.string()
-            << "; row counts and every document's SHA-256 match\n"
-            << "  next: set [store] url in atdesk.toml and keep " << paths.key_file.string()
-            << " (atdeskd on PostgreSQL opens the documents with it)\n";
+  std::cout << message(language, MessageKey::cli_migrate_done,
+                       {{"jobs", std::to_string(jobs)},
+                        {"documents", std::to_string(report->documents)},
+                        {"bytes", std::to_string(report->document_bytes)},
+                        {"database", paths.database.string()},
+                        {"key_file", paths.key_file.string()}})
+            << "\n";
   return 0;
 }
 

@@ -5,9 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "atdesk/core/language.hpp"
+
 namespace atdesk::cli {
 
 // Runs `atdesk migrate ...` (args as main() got them); the exit code.
-int run_migrate_command(const std::vector<std::string>& args);
+// `language` is the one main() chose (--lang, else the locale), as for every other command.
+int run_migrate_command(const std::vector<std::string>& args, Language language);
 
 }  // namespace atdesk::cli

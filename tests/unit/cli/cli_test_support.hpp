@@ -1,6 +1,10 @@
 // Helpers for the CLI tests: a scripted fake Transport, a one-call runner and temp files.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -93,6 +97,46 @@ class TempDir {
 inline std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+struct Process {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the atdesk executable (ATDESK_CLI_EXECUTABLE) with exactly `env` as its environment;
+// stdout and stderr go to files in `dir`.
+inline Process run_atdesk(const std::vector<std::string>& words,
+                          const std::vector<std::string>& env, const TempDir& dir) {
+  const auto out_file = dir.path() / "stdout";
+  const auto err_file = dir.path() / "stderr";
+  std::vector<std::string> args = {ATDESK_CLI_EXECUTABLE};
+  args.insert(args.end(), words.begin(), words.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env;
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  Process result;
+  if (rc != 0) return result;
+  int status = 0;
+  if (::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.code = WEXITSTATUS(status);
+  result.out = read_file(out_file);
+  result.err = read_file(err_file);
+  return result;
 }
 
 // A Job as docs/api.md describes it.

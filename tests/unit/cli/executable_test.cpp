@@ -20,6 +20,8 @@ namespace atdesk::cli {
 namespace {
 
 using nlohmann::json;
+using testing::Process;
+using testing::run_atdesk;
 using testing::TempDir;
 
 // Closes a file descriptor.
@@ -122,45 +124,6 @@ std::string http_response(int status, const std::string& reason, const std::stri
   return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
          body;
-}
-
-struct Process {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs the atdesk executable with exactly `env` as its environment.
-Process run_atdesk(const std::vector<std::string>& words, const std::vector<std::string>& env,
-                   const TempDir& dir) {
-  const auto out_file = dir.path() / "stdout";
-  const auto err_file = dir.path() / "stderr";
-  std::vector<std::string> args = {ATDESK_CLI_EXECUTABLE};
-  args.insert(args.end(), words.begin(), words.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_copy = env;
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0600);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  Process result;
-  if (rc != 0) return result;
-  int status = 0;
-  if (::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.code = WEXITSTATUS(status);
-  result.out = testing::read_file(out_file);
-  result.err = testing::read_file(err_file);
-  return result;
 }
 
 std::string body_of(const std::string& request) {

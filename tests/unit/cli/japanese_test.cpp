@@ -1,8 +1,18 @@
 // Every command of the CLI with --lang ja (LANG=ja_JP.UTF-8 chooses the same): table headers,
 // field names, confirmations and errors in Japanese, with the values people read (states,
 // presence, actions, decision reasons) in Japanese too. atdeskd's answers follow docs/api.md.
+// The --help of every command and the commands that work without atdeskd (fax send, backup,
+// restore, migrate) run the real `atdesk` executable.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <set>
+
+#include "atdesk/core/messages.hpp"
+#include "atdesk/store/spool.hpp"
+#include "atdesk/store/sqlite_store.hpp"
 #include "cli_test_support.hpp"
 
 namespace atdesk::cli {
@@ -172,6 +182,329 @@ TEST(Japanese, ErrorsFromAtdeskdAndTheNetwork) {
   FakeTransport t2;
   t2.answer(200, R"({"entries":[]})");
   EXPECT_TRUE(has(run_words({"audit"}, t2, env).out, "実行者"));
+}
+
+// Every help page: the top level, each command and subcommand, and the commands that work
+// without atdeskd. A command missing here leaves its help texts unseen, which
+// HelpCheckFindsEveryEnglishText below reports.
+const std::vector<std::vector<std::string>> kHelpPages = {
+    {},
+    {"submit"},
+    {"jobs"},
+    {"show"},
+    {"history"},
+    {"release"},
+    {"delete"},
+    {"preview"},
+    {"document"},
+    {"recipients"},
+    {"recipients", "list"},
+    {"recipients", "add"},
+    {"recipients", "remove"},
+    {"recipients", "import"},
+    {"recipients", "export"},
+    {"route"},
+    {"ipp-token"},
+    {"ipp-token", "list"},
+    {"ipp-token", "add"},
+    {"ipp-token", "revoke"},
+    {"modes"},
+    {"modes", "list"},
+    {"modes", "show"},
+    {"modes", "set"},
+    {"modes", "delete"},
+    {"schedule"},
+    {"schedule", "show"},
+    {"schedule", "set"},
+    {"presence"},
+    {"presence", "list"},
+    {"presence", "set"},
+    {"channel"},
+    {"channel", "members"},
+    {"messages"},
+    {"command"},
+    {"printers"},
+    {"audit"},
+    {"health"},
+    {"fax"},
+    {"fax", "send"},
+    {"backup"},
+    {"restore"},
+    {"migrate"},
+};
+
+// The --help of every page, one after the other, from `atdesk <lang> <page> --help`.
+std::string all_help(const std::vector<std::string>& lang, const std::vector<std::string>& env) {
+  TempDir dir;
+  std::string all;
+  for (const auto& page : kHelpPages) {
+    std::vector<std::string> words = lang;
+    words.insert(words.end(), page.begin(), page.end());
+    words.push_back("--help");
+    const auto ran = testing::run_atdesk(words, env, dir);
+    EXPECT_EQ(ran.code, 0) << ran.err;
+    EXPECT_TRUE(ran.err.empty()) << ran.err;
+    all += ran.out;
+  }
+  return all;
+}
+
+bool is_help_text(MessageKey key) {
+  const std::string_view name = message_name(key);
+  return name.starts_with("cli_help_") && !name.starts_with("cli_help_label_") &&
+         !name.starts_with("cli_help_group_");
+}
+
+std::vector<std::string> lines_of(std::string_view text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto end = std::min(text.find('\n', start), text.size());
+    std::string line(text.substr(start, end - start));
+    const auto first = line.find_first_not_of(' ');
+    if (first != std::string::npos) lines.push_back(line.substr(first));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// The keys of the English help texts (data/messages/en.json, cli_help_*) that `help` shows: a
+// text is shown when each of its lines stands in `help` as a description does, at the start of a
+// line or after the spaces of the left column, up to the end of the line. A line the Japanese
+// text has too (a command synopsis in the footer) is not English text and is not looked for.
+std::set<std::string> english_texts_in(const std::string& help) {
+  const std::string text = "\n" + help;
+  std::set<std::string> found;
+  for (MessageKey key : all_message_keys()) {
+    if (!is_help_text(key)) continue;
+    // A text the same in both catalogues is English text in the Japanese help: looked for whole.
+    const bool same = message_template(Language::ja, key) == message_template(Language::en, key);
+    const auto japanese =
+        same ? std::vector<std::string>{} : lines_of(message_template(Language::ja, key));
+    bool all_lines = true;
+    bool any_line = false;
+    for (const auto& line : lines_of(message_template(Language::en, key))) {
+      if (std::ranges::find(japanese, line) != japanese.end()) continue;
+      any_line = true;
+      if (!has(text, "\n" + line + "\n") && !has(text, " " + line + "\n")) all_lines = false;
+    }
+    if (any_line && all_lines) found.insert(std::string(message_name(key)));
+  }
+  return found;
+}
+
+std::set<std::string> all_help_keys() {
+  std::set<std::string> keys;
+  for (MessageKey key : all_message_keys()) {
+    if (is_help_text(key)) keys.insert(std::string(message_name(key)));
+  }
+  return keys;
+}
+
+// The keys of `expected` that `found` lacks and those it has in excess, for a readable failure.
+std::string difference(const std::set<std::string>& found, const std::set<std::string>& expected) {
+  std::string out;
+  for (const auto& key : expected) {
+    if (!found.contains(key)) out += " missing:" + key;
+  }
+  for (const auto& key : found) {
+    if (!expected.contains(key)) out += " found:" + key;
+  }
+  return out;
+}
+
+TEST(JapaneseHelp, EveryHelpTextHasItsOwnJapanese) {
+  for (MessageKey key : all_message_keys()) {
+    if (!message_name(key).starts_with("cli_help_")) continue;
+    EXPECT_NE(message_template(Language::en, key), message_template(Language::ja, key))
+        << message_name(key) << ": the same text in en.json and ja.json";
+  }
+}
+
+// The check of the Japanese help below can fail: on the English help it finds every help text
+// of the catalogue, so each one is shown by some page of kHelpPages.
+TEST(JapaneseHelp, HelpCheckFindsEveryEnglishText) {
+  const std::string english = all_help({}, {});
+  EXPECT_EQ(difference(english_texts_in(english), all_help_keys()), "");
+  EXPECT_TRUE(has(english, "Usage: atdesk [OPTIONS] SUBCOMMAND")) << english;
+  EXPECT_TRUE(has(english, kDefaultTokenFile));  // cli_help_token_file names the default
+  EXPECT_EQ(difference(english_texts_in(all_help({"--lang", "en"}, {"LANG=ja_JP.UTF-8"})),
+                       all_help_keys()),
+            "");
+}
+
+void expect_japanese_help(const std::string& help) {
+  EXPECT_EQ(difference(english_texts_in(help), {}), "");  // "found:<key>": English in Japanese
+  for (const char* label :
+       {"使い方: atdesk [オプション] サブコマンド", "\nオプション:\n", "\n位置引数:\n",
+        "\nサブコマンド:\n", " 必須", " 文字列", "整数:正の数", "数値:正の数=30", "文字列:ファイル",
+        "範囲 [1 - 3000]", "このヘルプを表示して終了します",
+        "終了コード:", "atdeskd なしで使うコマンド:"}) {
+    EXPECT_TRUE(has(help, label)) << label;
+  }
+  for (const char* english : {"Usage:", "OPTIONS", "Options:", "Positionals:", "Subcommands:",
+                              "SUBCOMMAND", "REQUIRED", "TEXT:", "TEXT=", "TEXT REQUIRED",
+                              "INT:", "FLOAT:", "POSITIVE", "Print this help", "Exit codes:"}) {
+    EXPECT_FALSE(has(help, english)) << english;
+  }
+}
+
+TEST(JapaneseHelp, EveryPageWithLang) {
+  expect_japanese_help(all_help({"--lang", "ja"}, {}));
+  expect_japanese_help(all_help({"--lang=ja"}, {"LANG=en_US.UTF-8"}));
+}
+
+TEST(JapaneseHelp, EveryPageWithLangEnvironment) {
+  expect_japanese_help(all_help({}, {"LANG=ja_JP.UTF-8"}));
+  expect_japanese_help(all_help({}, {"LANG=en_US.UTF-8", "LC_MESSAGES=ja_JP.UTF-8"}));
+}
+
+TEST(JapaneseHelp, HelpColumnsAlignOnATerminal) {
+  TempDir dir;
+  const auto ran = testing::run_atdesk({"--lang", "ja", "--help"}, {}, dir);
+  // "  --token-file 文字列" is 19 columns wide (each kanji takes two) and 22 bytes: the
+  // description starts at column 30 as for an English name.
+  EXPECT_TRUE(has(ran.out, "  --token-file 文字列         管理者トークン")) << ran.out;
+}
+
+// A CLI11 parse error: CLI11's own text after the Japanese lead.
+TEST(JapaneseHelp, ParseErrorsHaveAJapaneseLead) {
+  TempDir dir;
+  const auto unknown = testing::run_atdesk({"--lang", "ja", "jobs", "--no-such-option"}, {}, dir);
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_TRUE(has(unknown.err, "atdesk: コマンドラインを受け付けられません: ")) << unknown.err;
+  EXPECT_TRUE(has(unknown.err, "--no-such-option")) << unknown.err;
+  EXPECT_TRUE(has(unknown.err, "使い方は --help で表示します。")) << unknown.err;
+  const auto missing = testing::run_atdesk({"backup"}, {"LANG=ja_JP.UTF-8"}, dir);
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(missing.err,
+            "atdesk backup: コマンドラインを受け付けられません: FILE is required\n"
+            "使い方は --help で表示します。\n");
+  const auto english = testing::run_atdesk({"backup"}, {}, dir);
+  EXPECT_EQ(english.code, 2);
+  EXPECT_TRUE(english.err.starts_with("FILE is required\nRun with --help")) << english.err;
+}
+
+TEST(JapaneseLocalCommands, BackupAndRestoreOfAMissingFolder) {
+  TempDir dir;
+  const auto missing = (dir.path() / "missing").string();
+  const auto archive = (dir.path() / "b.tar").string();
+  const auto backup =
+      testing::run_atdesk({"--lang", "ja", "backup", archive, "--state-dir", missing}, {}, dir);
+  EXPECT_EQ(backup.code, 6) << backup.err;  // not found
+  EXPECT_TRUE(backup.err.starts_with("atdesk backup: バックアップを作成できません: " + missing))
+      << backup.err;
+  const auto by_locale =
+      testing::run_atdesk({"backup", archive, "--state-dir", missing}, {"LC_ALL=ja_JP.UTF-8"}, dir);
+  EXPECT_EQ(by_locale.err, backup.err);
+  const auto english = testing::run_atdesk({"backup", archive, "--state-dir", missing}, {}, dir);
+  EXPECT_TRUE(english.err.starts_with("atdesk backup: " + missing)) << english.err;
+
+  const auto restore = testing::run_atdesk(
+      {"restore", (dir.path() / "none.tar").string(), "--state-dir", missing, "--lang", "ja"}, {},
+      dir);
+  EXPECT_NE(restore.code, 0);
+  EXPECT_TRUE(restore.err.starts_with("atdesk restore: バックアップを戻せません: ")) << restore.err;
+}
+
+// A backup of a new node (an empty store and spool, as atdeskd creates them) and its restore into
+// another state folder, both in Japanese: the summaries and the restore's closing lines.
+TEST(JapaneseLocalCommands, BackupAndRestoreOfANewNode) {
+  TempDir dir;
+  const auto node = dir.path() / "node";
+  {
+    auto db = store::SqliteStore::open(node / "atdesk.db", NumberPlan{.country_code = "81"});
+    ASSERT_TRUE(db) << db.error().message;
+    auto spool = store::EncryptedSpool::open(node / "spool", node / "spool.key");
+    ASSERT_TRUE(spool) << spool.error().message;
+  }
+  const auto archive = (dir.path() / "node.tar").string();
+  const auto backup = testing::run_atdesk(
+      {"--lang", "ja", "backup", archive, "--state-dir", node.string()}, {}, dir);
+  ASSERT_EQ(backup.code, 0) << backup.err;
+  EXPECT_TRUE(backup.out.starts_with(archive + ": ジョブ 0 件、文書ファイル ")) << backup.out;
+  EXPECT_TRUE(has(backup.out, "、スキーマのバージョン ")) << backup.out;
+  EXPECT_TRUE(has(backup.out, "、スプール鍵は含みません（" + (node / "spool.key").string() +
+                                  " を別に安全に保管してください）\n"))
+      << backup.out;
+
+  // Without the key in the archive, the restored node needs the spool's key in place.
+  const auto restored = dir.path() / "restored";
+  std::filesystem::create_directories(restored);
+  std::filesystem::copy_file(node / "spool.key", restored / "spool.key");
+  const auto restore = testing::run_atdesk({"restore", archive, "--state-dir", restored.string()},
+                                           {"LANG=ja_JP.UTF-8"}, dir);
+  ASSERT_EQ(restore.code, 0) << restore.err;
+  EXPECT_TRUE(restore.out.starts_with(restored.string() + ": " + archive +
+                                      " からジョブ 0 件と文書ファイル "))
+      << restore.out;
+  EXPECT_TRUE(has(restore.out,
+                  "  すべてのファイルがバックアップのマニフェストと一致しました。"
+                  "atdeskd を起動すると使えます\n"))
+      << restore.out;
+  EXPECT_FALSE(has(restore.out, ": restored ")) << restore.out;
+}
+
+TEST(JapaneseLocalCommands, MigrateWithABadUrl) {
+  TempDir dir;
+  const auto bad_to = testing::run_atdesk(
+      {"--lang", "ja", "migrate", "--from", "sqlite:" + dir.path().string(), "--to", "http://x"},
+      {}, dir);
+  EXPECT_EQ(bad_to.code, 2);
+  EXPECT_EQ(bad_to.err,
+            "atdesk migrate: --to: postgresql://... または libpq の接続文字列を指定してください\n");
+  const auto bad_from =
+      testing::run_atdesk({"migrate", "--from", "/tmp", "--to", "postgresql://a@127.0.0.1/b"},
+                          {"LANG=ja_JP.UTF-8"}, dir);
+  EXPECT_EQ(bad_from.code, 2);
+  EXPECT_EQ(bad_from.err,
+            "atdesk migrate: --from: sqlite:PATH の形で指定してください（指定された値: "
+            "\"/tmp\"）\n");
+  // No store in the folder: the store's own detail after the Japanese lead.
+  const auto no_store = testing::run_atdesk(
+      {"--lang", "ja", "migrate", "--from", "sqlite:" + (dir.path() / "none").string(), "--to",
+       "postgresql://a@127.0.0.1:1/b"},
+      {}, dir);
+  EXPECT_NE(no_store.code, 0);
+  EXPECT_TRUE(no_store.err.starts_with("atdesk migrate: 移行できません: ")) << no_store.err;
+}
+
+// A UDP port on 127.0.0.1 that nothing listens on: bound to learn a free one, then closed, so
+// the INVITE is answered by ICMP port unreachable at once.
+int closed_udp_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok ? ntohs(addr.sin_port) : 0;
+}
+
+TEST(JapaneseLocalCommands, FaxSendToAnUnreachableAddress) {
+  TempDir dir;
+  const auto tiff = dir.write("fax.tif", "not read before the call is answered").string();
+  const int port = closed_udp_port();
+  ASSERT_NE(port, 0);
+  const std::string to = "sip:0312345678@127.0.0.1:" + std::to_string(port);
+  const auto refused =
+      testing::run_atdesk({"--lang", "ja", "fax", "send", "--to", to, tiff}, {}, dir);
+  EXPECT_EQ(refused.code, 3) << refused.err;  // cannot connect
+  EXPECT_TRUE(has(refused.err, "atdesk fax send: ファクスを送信できません: " + to)) << refused.err;
+
+  const auto user = testing::run_atdesk({"fax", "send", "--to", to, "--user", "alice", tiff},
+                                        {"LANG=ja_JP.UTF-8"}, dir);
+  EXPECT_EQ(user.code, 2);
+  EXPECT_EQ(user.err, "atdesk fax send: --user と --password-file は一緒に指定してください\n");
+  const auto password = dir.write("password", "\n").string();
+  const auto empty = testing::run_atdesk({"fax", "send", "--lang", "ja", "--to", to, "--user",
+                                          "alice", "--password-file", password, tiff},
+                                         {}, dir);
+  EXPECT_EQ(empty.code, 2);
+  EXPECT_EQ(empty.err, "atdesk fax send: --password-file " + password +
+                           ": 1 行目からパスワードを読み取れません\n");
 }
 
 }  // namespace

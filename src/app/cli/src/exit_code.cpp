@@ -1,5 +1,7 @@
 #include "atdesk/cli/exit_code.hpp"
 
+#include "atdesk/core/messages.hpp"
+
 namespace atdesk::cli {
 
 ExitCode exit_code_for_status(long status) {
@@ -48,18 +50,8 @@ ExitCode exit_code_for_local_error(Errc code) {
   }
 }
 
-std::string_view exit_code_help() {
-  return "Exit codes:\n"
-         "  0  ok\n"
-         "  1  other error (atdeskd answered 5xx, unexpected answer, local I/O)\n"
-         "  2  usage error (bad arguments, invalid input file)\n"
-         "  3  cannot connect to atdeskd\n"
-         "  4  not authenticated or forbidden (401/403, no token)\n"
-         "  5  conflict (409)\n"
-         "  6  not found (404)\n"
-         "  7  rejected input (400/413/415)\n"
-         "\n"
-         "Environment: ATDESK_URL, ATDESK_TOKEN_FILE, ATDESK_TOKEN (the token itself).";
+std::string exit_code_help(Language language) {
+  return message(language, MessageKey::cli_help_exit_codes);
 }
 
 }  // namespace atdesk::cli

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "atdesk/cli/exit_code.hpp"
+#include "atdesk/cli/help.hpp"
 #include "atdesk/core/job.hpp"
 #include "atdesk/core/messages.hpp"
 #include "atdesk/core/mode_table.hpp"
@@ -21,9 +22,7 @@ namespace {
 ParseOutcome usage_error(const std::string& message, Language language) {
   ParseOutcome outcome;
   outcome.exit_code = to_int(ExitCode::usage);
-  outcome.err =
-      "atdesk: " + atdesk::message(language, MessageKey::cli_usage_refused, {{"error", message}}) +
-      "\n" + atdesk::message(language, MessageKey::cli_usage_more) + "\n";
+  outcome.err = usage_error_text("atdesk", language, message);
   return outcome;
 }
 
@@ -87,42 +86,26 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   std::vector<std::string> words;  // command TEXT
   std::string token_file_flag;
 
-  CLI::App app{"atdesk: command-line client for atdeskd (faxes printed or held by chat presence)",
-               "atdesk"};
+  const Language language = choose_language(args, env.language);
+  auto h = [language](MessageKey key) { return atdesk::message(language, key); };
+  CLI::App app{h(MessageKey::cli_help_app), "atdesk"};
   app.fallthrough();  // global options may follow the command: `atdesk jobs --json`
   app.require_subcommand(1);
-  app.footer(
-      "Without atdeskd:\n  fax send --to sip:NUMBER@HOST[:PORT] FILE.tif [--t38] [--no-ecm]\n"
-      "                              send a test fax over SIP with atdesk's own modem "
-      "(atdesk fax send --help)\n"
-      "  backup FILE [--state-dir DIR] [--with-key [--passphrase-file F]]\n"
-      "                              a consistent backup of the node's state while atdeskd runs\n"
-      "  restore FILE [--state-dir DIR] [--force] [--passphrase-file F]\n"
-      "                              put a backup back into a stopped node's state folder\n"
-      "  migrate --from sqlite:PATH --to postgresql://...\n"
-      "                              move a stopped node's store and documents to PostgreSQL\n\n" +
-      std::string(exit_code_help()));
+  app.footer(h(MessageKey::cli_help_footer_local) + "\n\n" + exit_code_help(language));
 
   inv.global.url = env.url.value_or(kDefaultUrl);
-  app.add_option("--url", inv.global.url, "atdeskd's address (env ATDESK_URL)")
-      ->capture_default_str();
+  app.add_option("--url", inv.global.url, h(MessageKey::cli_help_url))->capture_default_str();
   auto* token_file_option =
-      app.add_option("--token-file", token_file_flag,
-                     "file holding the admin token (env ATDESK_TOKEN_FILE, default " +
-                         std::string(kDefaultTokenFile) + "; env ATDESK_TOKEN holds the token)");
-  app.add_flag("--json", inv.global.json, "print atdeskd's JSON as is (pretty)");
+      app.add_option("--token-file", token_file_flag, h(MessageKey::cli_help_token_file));
+  app.add_flag("--json", inv.global.json, h(MessageKey::cli_help_json));
   inv.global.ca_file = env.ca_file.value_or("");
-  app.add_option("--ca-file", inv.global.ca_file,
-                 "PEM certificate(s) that an https:// atdeskd's certificate is checked against "
-                 "(env ATDESK_CA_FILE; default: the system's CA bundle)")
+  app.add_option("--ca-file", inv.global.ca_file, h(MessageKey::cli_help_ca_file))
       ->check(CLI::ExistingFile);
-  std::string language_flag;
-  app.add_option("--lang", language_flag,
-                 "language of the output: en or ja (default: from LC_ALL, LC_MESSAGES or LANG, "
-                 "else en)")
+  std::string language_flag;  // chosen by choose_language above; CLI11 checks the value
+  app.add_option("--lang", language_flag, h(MessageKey::cli_help_lang))
       ->check(CLI::IsMember({"en", "ja"}));
-  if (env.language) inv.global.language = parse_language(*env.language).value_or(Language::en);
-  app.add_option("--timeout", inv.global.timeout_seconds, "seconds to wait for atdeskd")
+  inv.global.language = language;
+  app.add_option("--timeout", inv.global.timeout_seconds, h(MessageKey::cli_help_timeout))
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 
@@ -136,168 +119,173 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
 
   // Jobs.
   auto* submit =
-      leaf(app.add_subcommand("submit", "upload a document as a new job"), Command::submit);
-  submit->add_option("FILE", inv.file, "the fax document (TIFF or PDF)")
+      leaf(app.add_subcommand("submit", h(MessageKey::cli_help_submit)), Command::submit);
+  submit->add_option("FILE", inv.file, h(MessageKey::cli_help_submit_file))
       ->required()
       ->check(CLI::ExistingFile);
-  submit->add_option("--sender", inv.sender, "fax number, sip: URI, e-mail or IP")->required();
-  submit->add_option("--called", inv.called, "the number that was called");
-  submit->add_option("--name", inv.name, "document name");
+  submit->add_option("--sender", inv.sender, h(MessageKey::cli_help_submit_sender))->required();
+  submit->add_option("--called", inv.called, h(MessageKey::cli_help_called));
+  submit->add_option("--name", inv.name, h(MessageKey::cli_help_name));
 
-  auto* jobs = leaf(app.add_subcommand("jobs", "list jobs, newest first"), Command::jobs);
-  jobs->add_option("--state", inv.states, "states, comma separated")->delimiter(',');
-  jobs->add_option("--recipient", inv.recipient, "recipient key (user:local:alice)");
-  jobs->add_option("--sender", inv.sender, "sender");
-  jobs->add_option("--after", inv.after, "received after (RFC 3339)");
-  jobs->add_option("--before", inv.before, "received before (RFC 3339)");
-  jobs->add_option("--limit", inv.limit, "at most N jobs")->check(CLI::PositiveNumber);
+  auto* jobs = leaf(app.add_subcommand("jobs", h(MessageKey::cli_help_jobs)), Command::jobs);
+  jobs->add_option("--state", inv.states, h(MessageKey::cli_help_jobs_state))->delimiter(',');
+  jobs->add_option("--recipient", inv.recipient, h(MessageKey::cli_help_recipient_key));
+  jobs->add_option("--sender", inv.sender, h(MessageKey::cli_help_sender));
+  jobs->add_option("--after", inv.after, h(MessageKey::cli_help_after));
+  jobs->add_option("--before", inv.before, h(MessageKey::cli_help_before));
+  jobs->add_option("--limit", inv.limit, h(MessageKey::cli_help_jobs_limit))
+      ->check(CLI::PositiveNumber);
 
-  id_arg(leaf(app.add_subcommand("show", "a job and its history"), Command::show), "job id");
-  id_arg(leaf(app.add_subcommand("history", "a job's state changes"), Command::history), "job id");
-  auto* release = leaf(app.add_subcommand("release", "print a held job"), Command::release);
-  id_arg(release, "job id");
-  release->add_option("--printer", inv.printer, "printer name (default: the job's printer)");
-  id_arg(leaf(app.add_subcommand("delete", "delete a job"), Command::delete_job), "job id");
+  id_arg(leaf(app.add_subcommand("show", h(MessageKey::cli_help_show)), Command::show),
+         h(MessageKey::cli_help_job_id));
+  id_arg(leaf(app.add_subcommand("history", h(MessageKey::cli_help_history)), Command::history),
+         h(MessageKey::cli_help_job_id));
+  auto* release =
+      leaf(app.add_subcommand("release", h(MessageKey::cli_help_release)), Command::release);
+  id_arg(release, h(MessageKey::cli_help_job_id));
+  release->add_option("--printer", inv.printer, h(MessageKey::cli_help_release_printer));
+  id_arg(leaf(app.add_subcommand("delete", h(MessageKey::cli_help_delete)), Command::delete_job),
+         h(MessageKey::cli_help_job_id));
 
-  auto* preview = leaf(app.add_subcommand("preview", "save a page preview PNG"), Command::preview);
-  id_arg(preview, "job id");
-  preview->add_option("-o,--output", inv.output, "PNG file to write ('-' = stdout)")->required();
-  preview->add_option("--page", inv.page, "page number (1-based)")->check(CLI::PositiveNumber);
-  preview->add_option("--size", inv.size, "size in pixels (default 1200)")
+  auto* preview =
+      leaf(app.add_subcommand("preview", h(MessageKey::cli_help_preview)), Command::preview);
+  id_arg(preview, h(MessageKey::cli_help_job_id));
+  preview->add_option("-o,--output", inv.output, h(MessageKey::cli_help_preview_output))
+      ->required();
+  preview->add_option("--page", inv.page, h(MessageKey::cli_help_preview_page))
+      ->check(CLI::PositiveNumber);
+  preview->add_option("--size", inv.size, h(MessageKey::cli_help_preview_size))
       ->check(CLI::Range(1, 3000));
 
-  auto* document = leaf(app.add_subcommand("document", "save a job's document"), Command::document);
-  id_arg(document, "job id");
-  document->add_option("-o,--output", inv.output, "file to write ('-' = stdout)")->required();
-  document->add_flag("--printable", inv.printable, "the printable PDF instead of the original");
+  auto* document =
+      leaf(app.add_subcommand("document", h(MessageKey::cli_help_document)), Command::document);
+  id_arg(document, h(MessageKey::cli_help_job_id));
+  document->add_option("-o,--output", inv.output, h(MessageKey::cli_help_document_output))
+      ->required();
+  document->add_flag("--printable", inv.printable, h(MessageKey::cli_help_document_printable));
 
   // Recipient table.
-  auto* recipients = app.add_subcommand("recipients", "the recipient table (sender -> recipient)");
+  auto* recipients = app.add_subcommand("recipients", h(MessageKey::cli_help_recipients));
   recipients->require_subcommand(1);
-  leaf(recipients->add_subcommand("list", "list the rules"), Command::recipients_list);
-  auto* add = leaf(recipients->add_subcommand("add", "add a rule"), Command::recipients_add);
-  add->add_option("PATTERN", inv.pattern, "sender pattern (prefix:03, exact:+81..., ...)")
-      ->required();
-  add->add_option("RECIPIENT", inv.recipient, "recipient key (user:local:alice)")->required();
-  add->add_option("--printer", inv.printer, "printer for this rule");
-  add->add_option("--note", inv.note, "free text");
-  add->add_option("--language", inv.language,
-                  "language of the recipient's chat messages: en or ja (default: the chat "
-                  "service's, else [general] language)")
+  leaf(recipients->add_subcommand("list", h(MessageKey::cli_help_recipients_list)),
+       Command::recipients_list);
+  auto* add = leaf(recipients->add_subcommand("add", h(MessageKey::cli_help_recipients_add)),
+                   Command::recipients_add);
+  add->add_option("PATTERN", inv.pattern, h(MessageKey::cli_help_pattern))->required();
+  add->add_option("RECIPIENT", inv.recipient, h(MessageKey::cli_help_recipient_key))->required();
+  add->add_option("--printer", inv.printer, h(MessageKey::cli_help_rule_printer));
+  add->add_option("--note", inv.note, h(MessageKey::cli_help_note));
+  add->add_option("--language", inv.language, h(MessageKey::cli_help_rule_language))
       ->check(CLI::IsMember({"en", "ja"}));
-  id_arg(leaf(recipients->add_subcommand("remove", "remove a rule"), Command::recipients_remove),
-         "rule id");
-  leaf(recipients->add_subcommand("import", "replace the table from a JSON or TOML file"),
+  id_arg(leaf(recipients->add_subcommand("remove", h(MessageKey::cli_help_recipients_remove)),
+              Command::recipients_remove),
+         h(MessageKey::cli_help_rule_id));
+  leaf(recipients->add_subcommand("import", h(MessageKey::cli_help_recipients_import)),
        Command::recipients_import)
-      ->add_option("FILE", inv.file,
-                   "FILE.json: {\"rules\":[...]} or [...]; FILE.toml: [[rule]] tables")
+      ->add_option("FILE", inv.file, h(MessageKey::cli_help_import_file))
       ->required()
       ->check(CLI::ExistingFile);
-  leaf(recipients->add_subcommand("export", "print the table as JSON or TOML (for import)"),
+  leaf(recipients->add_subcommand("export", h(MessageKey::cli_help_recipients_export)),
        Command::recipients_export)
-      ->add_flag("--toml", inv.toml, "TOML ([[rule]] tables) instead of JSON");
-  auto* route =
-      leaf(app.add_subcommand("route", "who would receive a fax from a sender"), Command::route);
-  route->add_option("--sender", inv.sender, "sender")->required();
-  route->add_option("--called", inv.called, "called number");
+      ->add_flag("--toml", inv.toml, h(MessageKey::cli_help_export_toml));
+  auto* route = leaf(app.add_subcommand("route", h(MessageKey::cli_help_route)), Command::route);
+  route->add_option("--sender", inv.sender, h(MessageKey::cli_help_sender))->required();
+  route->add_option("--called", inv.called, h(MessageKey::cli_help_called));
 
   // Personal print queue tokens (atdesk-ippd's /ipp/print/u/<token>).
-  auto* tokens = app.add_subcommand("ipp-token", "personal print queue URLs (admin)");
+  auto* tokens = app.add_subcommand("ipp-token", h(MessageKey::cli_help_ipp_token));
   tokens->require_subcommand(1);
-  leaf(tokens->add_subcommand("list", "list the tokens (id and person; never the token)"),
+  leaf(tokens->add_subcommand("list", h(MessageKey::cli_help_ipp_token_list)),
        Command::ipp_token_list);
-  leaf(tokens->add_subcommand("add", "make a token for a person; prints its queue path once"),
-       Command::ipp_token_add)
-      ->add_option("USER", inv.user, "the person's IPP user name (as in ipp:<user> rules)")
+  leaf(tokens->add_subcommand("add", h(MessageKey::cli_help_ipp_token_add)), Command::ipp_token_add)
+      ->add_option("USER", inv.user, h(MessageKey::cli_help_ipp_user))
       ->required();
-  id_arg(leaf(tokens->add_subcommand("revoke", "revoke a token"), Command::ipp_token_revoke),
-         "token id (from ipp-token list)");
+  id_arg(leaf(tokens->add_subcommand("revoke", h(MessageKey::cli_help_ipp_token_revoke)),
+              Command::ipp_token_revoke),
+         h(MessageKey::cli_help_token_id));
 
   // Mode tables and schedule.
-  auto* modes = app.add_subcommand("modes", "mode tables (presence -> print or hold)");
+  auto* modes = app.add_subcommand("modes", h(MessageKey::cli_help_modes));
   modes->require_subcommand(1);
-  leaf(modes->add_subcommand("list", "list the tables"), Command::modes_list);
-  leaf(modes->add_subcommand("show", "show one table"), Command::modes_show)
-      ->add_option("NAME", inv.name, "table name")
+  leaf(modes->add_subcommand("list", h(MessageKey::cli_help_modes_list)), Command::modes_list);
+  leaf(modes->add_subcommand("show", h(MessageKey::cli_help_modes_show)), Command::modes_show)
+      ->add_option("NAME", inv.name, h(MessageKey::cli_help_table_name))
       ->required();
-  auto* set = leaf(modes->add_subcommand("set", "change one cell of a table"), Command::modes_set);
-  set->add_option("NAME", inv.name, "table name")->required();
-  set->add_option("AVAILABILITY", inv.availability,
-                  "available, busy, dnd, away, brb, offline, unknown")
+  auto* set =
+      leaf(modes->add_subcommand("set", h(MessageKey::cli_help_modes_set)), Command::modes_set);
+  set->add_option("NAME", inv.name, h(MessageKey::cli_help_table_name))->required();
+  set->add_option("AVAILABILITY", inv.availability, h(MessageKey::cli_help_availability))
       ->required();
-  set->add_option("LOCATION", inv.location, "office, remote, time_off, unknown")->required();
-  set->add_option("ACTION", inv.action, "print or hold")->required();
-  set->add_flag("--create", inv.create,
-                "create the table if it does not exist (other cells: hold)");
-  leaf(modes->add_subcommand("delete", "delete a table"), Command::modes_delete)
-      ->add_option("NAME", inv.name, "table name")
+  set->add_option("LOCATION", inv.location, h(MessageKey::cli_help_location))->required();
+  set->add_option("ACTION", inv.action, h(MessageKey::cli_help_action))->required();
+  set->add_flag("--create", inv.create, h(MessageKey::cli_help_create));
+  leaf(modes->add_subcommand("delete", h(MessageKey::cli_help_modes_delete)), Command::modes_delete)
+      ->add_option("NAME", inv.name, h(MessageKey::cli_help_table_name))
       ->required();
-  auto* schedule = app.add_subcommand("schedule", "which mode table is active when");
+  auto* schedule = app.add_subcommand("schedule", h(MessageKey::cli_help_schedule));
   schedule->require_subcommand(1);
-  leaf(schedule->add_subcommand("show", "show the schedule"), Command::schedule_show);
-  leaf(schedule->add_subcommand("set", "replace the schedule from a JSON file"),
-       Command::schedule_set)
-      ->add_option("FILE", inv.file, "JSON Schedule")
+  leaf(schedule->add_subcommand("show", h(MessageKey::cli_help_schedule_show)),
+       Command::schedule_show);
+  leaf(schedule->add_subcommand("set", h(MessageKey::cli_help_schedule_set)), Command::schedule_set)
+      ->add_option("FILE", inv.file, h(MessageKey::cli_help_schedule_file))
       ->required()
       ->check(CLI::ExistingFile);
 
   // Presence, channels and the local chat service.
-  auto* presence = app.add_subcommand("presence", "presence of recipients");
+  auto* presence = app.add_subcommand("presence", h(MessageKey::cli_help_presence));
   presence->require_subcommand(1);
-  leaf(presence->add_subcommand("list", "presence, action and held jobs per recipient"),
+  leaf(presence->add_subcommand("list", h(MessageKey::cli_help_presence_list)),
        Command::presence_list);
-  auto* pset =
-      leaf(presence->add_subcommand("set", "set a local user's presence"), Command::presence_set);
-  pset->add_option("USER", inv.user, "user name")->required();
-  pset->add_option("AVAILABILITY", inv.availability,
-                   "available, busy, dnd, away, brb, offline, unknown")
+  auto* pset = leaf(presence->add_subcommand("set", h(MessageKey::cli_help_presence_set)),
+                    Command::presence_set);
+  pset->add_option("USER", inv.user, h(MessageKey::cli_help_user_name))->required();
+  pset->add_option("AVAILABILITY", inv.availability, h(MessageKey::cli_help_availability))
       ->required();
-  pset->add_option("LOCATION", inv.location, "office, remote, time_off, unknown (default unknown)");
-  pset->add_option("--status", inv.status_text, "status text");
-  pset->add_option("--service", inv.service, "chat service")->capture_default_str();
-  auto* channel = app.add_subcommand("channel", "channels of the local chat service");
+  pset->add_option("LOCATION", inv.location, h(MessageKey::cli_help_presence_location));
+  pset->add_option("--status", inv.status_text, h(MessageKey::cli_help_status));
+  pset->add_option("--service", inv.service, h(MessageKey::cli_help_service))
+      ->capture_default_str();
+  auto* channel = app.add_subcommand("channel", h(MessageKey::cli_help_channel));
   channel->require_subcommand(1);
-  auto* members = leaf(channel->add_subcommand("members", "replace a channel's members"),
+  auto* members = leaf(channel->add_subcommand("members", h(MessageKey::cli_help_channel_members)),
                        Command::channel_members);
-  members->add_option("CHANNEL", inv.channel, "channel name")->required();
-  members->add_option("USER", inv.members, "members (none: empty the channel)");
-  members->add_option("--service", inv.service, "chat service")->capture_default_str();
-  auto* messages = leaf(app.add_subcommand("messages", "messages sent by the local chat service"),
-                        Command::messages);
-  messages->add_option("--to", inv.to, "recipient key")->required();
-  messages->add_option("--after", inv.after, "only messages after this seq");
-  auto* command = leaf(app.add_subcommand("command", "send a chat reply as if a user typed it"),
-                       Command::command);
-  command->add_option("--from", inv.from, "user name")->required();
-  command->add_option("--channel", inv.channel, "channel the reply was typed in");
-  command->add_option("--service", inv.service, "chat service")->capture_default_str();
-  command->add_option("TEXT", words, "the reply (print, hold 7, ...)")->required();
+  members->add_option("CHANNEL", inv.channel, h(MessageKey::cli_help_channel_name))->required();
+  members->add_option("USER", inv.members, h(MessageKey::cli_help_members));
+  members->add_option("--service", inv.service, h(MessageKey::cli_help_service))
+      ->capture_default_str();
+  auto* messages =
+      leaf(app.add_subcommand("messages", h(MessageKey::cli_help_messages)), Command::messages);
+  messages->add_option("--to", inv.to, h(MessageKey::cli_help_messages_to))->required();
+  messages->add_option("--after", inv.after, h(MessageKey::cli_help_messages_after));
+  auto* command =
+      leaf(app.add_subcommand("command", h(MessageKey::cli_help_command)), Command::command);
+  command->add_option("--from", inv.from, h(MessageKey::cli_help_user_name))->required();
+  command->add_option("--channel", inv.channel, h(MessageKey::cli_help_command_channel));
+  command->add_option("--service", inv.service, h(MessageKey::cli_help_service))
+      ->capture_default_str();
+  command->add_option("TEXT", words, h(MessageKey::cli_help_command_text))->required();
 
   // The rest.
-  leaf(app.add_subcommand("printers", "printers and their state"), Command::printers);
-  auto* audit = leaf(app.add_subcommand("audit", "the audit log, newest first"), Command::audit);
-  audit->add_option("--limit", inv.limit, "at most N entries")->check(CLI::PositiveNumber);
-  audit->add_option("--before", inv.before, "entries before this id");
-  leaf(app.add_subcommand("health", "is atdeskd up (GET /healthz, no token)"), Command::health);
+  leaf(app.add_subcommand("printers", h(MessageKey::cli_help_printers)), Command::printers);
+  auto* audit = leaf(app.add_subcommand("audit", h(MessageKey::cli_help_audit)), Command::audit);
+  audit->add_option("--limit", inv.limit, h(MessageKey::cli_help_audit_limit))
+      ->check(CLI::PositiveNumber);
+  audit->add_option("--before", inv.before, h(MessageKey::cli_help_audit_before));
+  leaf(app.add_subcommand("health", h(MessageKey::cli_help_health)), Command::health);
 
-  std::ostringstream out;
-  std::ostringstream err;
+  localize(app, language);
   try {
     // CLI11 takes the words in reverse order, without the program name.
     std::vector<std::string> reversed(args.size() > 1 ? args.begin() + 1 : args.end(), args.end());
     std::ranges::reverse(reversed);
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
+    std::ostringstream out;
+    std::ostringstream err;
     ParseOutcome outcome;
-    const int code = app.exit(e, out, err);
-    outcome.exit_code = code == 0 ? 0 : to_int(ExitCode::usage);
+    outcome.exit_code = report_parse_error(app, e, language, "atdesk", out, err);
     outcome.out = out.str();
     outcome.err = err.str();
-    const Language language = parse_language(language_flag).value_or(inv.global.language);
-    if (code != 0 && language != Language::en) {
-      const std::string detail = outcome.err.substr(0, outcome.err.find('\n'));
-      outcome.err = usage_error(detail, language).err;
-    }
     return outcome;
   }
 
@@ -305,9 +293,6 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args, const Envi
   if (found == leaves.end()) return usage_error("no command given", inv.global.language);
   inv.command = found->second;
   inv.text = join(words, " ");
-  if (!language_flag.empty()) {
-    if (auto language = parse_language(language_flag)) inv.global.language = *language;
-  }
 
   if (token_file_option->count() > 0) {
     inv.global.token_file = token_file_flag;

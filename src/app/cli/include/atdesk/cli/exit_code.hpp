@@ -1,9 +1,10 @@
 // Exit codes of the atdesk CLI, stable for scripts (documented in docs/cli.md and --help).
 #pragma once
 
-#include <string_view>
+#include <string>
 
 #include "atdesk/core/error.hpp"
+#include "atdesk/core/language.hpp"
 
 namespace atdesk::cli {
 
@@ -31,7 +32,7 @@ ExitCode exit_code_for_transport_error(Errc code);
 // The exit code for a failure of a command that works on local files (backup, restore, migrate).
 ExitCode exit_code_for_local_error(Errc code);
 
-// The text printed at the end of --help and in docs/cli.md.
-std::string_view exit_code_help();
+// The text printed at the end of --help (data/messages/, cli_help_exit_codes) and in docs/cli.md.
+std::string exit_code_help(Language language = Language::en);
 
 }  // namespace atdesk::cli
