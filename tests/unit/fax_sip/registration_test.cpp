@@ -20,6 +20,7 @@
 
 #include "atdesk/fax_sip/receiver.hpp"
 #include "atdesk/testing/process_harness.hpp"
+#include "loopback_udp.hpp"
 
 namespace atdesk::fax_sip {
 namespace {
@@ -38,14 +39,9 @@ std::string header(const std::string& msg, const std::string& name) {
 class Registrar {
  public:
   Registrar() {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    const auto bound = udp_test::bind_loopback_udp();
+    fd_ = bound.fd;
+    port_ = bound.port;
     thread_ = std::thread([this] { run(); });
   }
   ~Registrar() {

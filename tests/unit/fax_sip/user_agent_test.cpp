@@ -12,23 +12,13 @@
 #include <optional>
 #include <string>
 
+#include "loopback_udp.hpp"
 #include "user_agent.hpp"
 
 namespace atdesk::fax_sip {
 namespace {
 
-// A UDP port on 127.0.0.1 that was free a moment ago.
-int free_udp_port() {
-  const int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
+using udp_test::free_udp_port;
 
 // SO_RCVBUF of this process's UDP socket bound to `port`, found among its descriptors.
 std::optional<int> receive_buffer_of(int port) {
