@@ -108,6 +108,20 @@ expect_eq() {  # expect_eq WHAT ACTUAL EXPECTED
   fi
 }
 
+# wait_until SECONDS WHAT COMMAND...: runs COMMAND every 0.1 s until it succeeds; after SECONDS
+# it logs "FAIL: WHAT" and fails.
+wait_until() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@"; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "  FAIL: $what"
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
 # wait_healthy URL PID NAME: waits up to 60 s (a loaded machine) for GET URL/healthz to answer;
 # fails at once, naming NAME, if process PID has exited.
 wait_healthy() {
@@ -119,4 +133,44 @@ wait_healthy() {
   done
   log "$name did not start"
   return 1
+}
+
+# Several atdeskd on one test database (pg_nodes, pg_nodes_xmpp, sip_nodes). The suite sets
+# $atdeskd, $work and $token_file, and keeps node I's API port in ports[I]; these keep its
+# process in pids[I] (empty once it is stopped).
+# node_config I PRINTER_NAME PRINTER_PORT URL LEASE_S: node I's atdesk.toml on stdout, to which
+# the suite adds its own tables: a state folder of its own (its lock), the key file and admin
+# token every node shares, the database and [cluster].
+node_config() {
+  base_config "${ports[$1]}" "$work/node$1" "$2" "$3" |
+    sed "/^state_dir = /a key_file = \"$work/spool.key\"\nadmin_token_file = \"$token_file\""
+  printf '[store]\nurl = "%s"\n[cluster]\nlease_s = %d\n' "$4" "$5"
+}
+start_node() {  # start_node I: starts node I on $work/nodeI.toml; returns when it answers
+  "$atdeskd" --config "$work/node$1.toml" >>"$work/node$1.log" 2>&1 &
+  pids[$1]=$!
+  wait_healthy "http://127.0.0.1:${ports[$1]}" "${pids[$1]}" "node $1"
+}
+stop_node() {  # stop_node I [SIGNAL]: TERM (a clean stop) unless told KILL (a crash); waits
+  [ -n "${pids[$1]:-}" ] || return 0
+  kill "-${2:-TERM}" "${pids[$1]}" 2>/dev/null || true
+  wait "${pids[$1]}" 2>/dev/null || true
+  pids[$1]=""
+}
+stop_nodes() {  # every node still running, cleanly (the suite's cleanup)
+  local i
+  for i in "${!pids[@]}"; do stop_node "$i"; done
+}
+node_logs() {  # node_logs LINES: the end of each node's log (the cleanup of a failed suite)
+  local i
+  for i in "${!ports[@]}"; do
+    log "---- node $i log (last $1 lines) ----"
+    tail -n "$1" "$work/node$i.log" >&2 || true
+  done
+}
+node_api() {  # node_api I METHOD PATH [curl args...]
+  local i=$1 method=$2 path=$3
+  shift 3
+  curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$token_file")" "$@" \
+    "http://127.0.0.1:${ports[$i]}$path"
 }

@@ -28,20 +28,12 @@ ok=0
 declare -a pids ports
 
 cleanup() {
-  for i in 1 2 3; do
-    if [ -n "${pids[$i]:-}" ]; then
-      kill -TERM "${pids[$i]}" 2>/dev/null || true
-      wait "${pids[$i]}" 2>/dev/null || true
-    fi
-  done
+  stop_nodes
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   stop_test_database "$work/pg"
   if [ "$ok" -ne 1 ]; then
     log "seed $seed"
-    for i in 1 2 3; do
-      log "---- node $i log (last 30 lines) ----"
-      tail -n 30 "$work/node$i.log" >&2 || true
-    done
+    node_logs 30
   fi
   rm -rf "$work"
 }
@@ -62,39 +54,16 @@ printer_spool="$work/printer/spool"
 token_file="$work/admin.token"
 for i in 1 2 3; do
   ports[$i]=$(free_port)
-  {
-    # One key file and admin token for all nodes; each node its own state folder (its lock).
-    base_config "${ports[$i]}" "$work/node$i" nodes "$printer_port" |
-      sed "/^state_dir = /a key_file = \"$work/spool.key\"\nadmin_token_file = \"$token_file\""
-    printf '[store]\nurl = "%s"\n[cluster]\nlease_s = %d\n' "$url" "$lease_s"
-  } >"$work/node$i.toml"
+  node_config "$i" nodes "$printer_port" "$url" "$lease_s" >"$work/node$i.toml"
 done
 
-start_node() {  # start_node I: returns when it answers
-  local i=$1
-  "$atdeskd" --config "$work/node$i.toml" >>"$work/node$i.log" 2>&1 &
-  pids[$i]=$!
-  wait_healthy "http://127.0.0.1:${ports[$i]}" "${pids[$i]}" "node $i"
-}
-kill_node() {
-  local i=$1
-  kill -KILL "${pids[$i]}" 2>/dev/null || true
-  wait "${pids[$i]}" 2>/dev/null || true
-  pids[$i]=""
-}
-api() {  # api NODE METHOD PATH [curl args...]
-  local i=$1 method=$2 path=$3
-  shift 3
-  curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$token_file")" "$@" \
-    "http://127.0.0.1:${ports[$i]}$path"
-}
 presence() {  # presence NODE AVAILABILITY LOCATION
-  api "$1" PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
+  node_api "$1" PUT /api/v1/presence/local/alice -H 'Content-Type: application/json' \
     -d "{\"availability\":\"$2\",\"location\":\"$3\"}" >/dev/null
 }
 upload() {  # upload NODE: prints the acknowledged job's id, or fails
   local out code
-  out=$(api "$1" POST /api/v1/jobs -w '\n%{http_code}' -F "document=@$work/fax.tif" \
+  out=$(node_api "$1" POST /api/v1/jobs -w '\n%{http_code}' -F "document=@$work/fax.tif" \
     -F "sender=03$((10000000 + RANDOM % 89999999))" 2>/dev/null) || return 1
   code=${out##*$'\n'}
   [ "$code" = 201 ] || return 1
@@ -115,21 +84,9 @@ check_no_stale() {
   fi
   return 0
 }
-wait_until() {  # wait_until SECONDS WHAT COMMAND...: until COMMAND succeeds
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "  FAIL: $what"
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
 "$root/scripts/sample-fax" "$work/fax.tif" 1 >/dev/null
 start_node 1
-api 1 POST /api/v1/recipients -H 'Content-Type: application/json' \
+node_api 1 POST /api/v1/recipients -H 'Content-Type: application/json' \
   -d '{"pattern":"prefix:03","recipient":"user:local:alice"}' >/dev/null
 presence 1 busy remote
 start_node 2
@@ -164,7 +121,7 @@ worker() {  # worker NODE: uploads, presence changes and releases until the stop
     case $((RANDOM % 8)) in
       0) presence "$i" available office 2>/dev/null || true ;;
       1) presence "$i" busy remote 2>/dev/null || true ;;
-      2) api "$i" POST "/api/v1/jobs/$id/release" -H 'Content-Type: application/json' -d '{}' \
+      2) node_api "$i" POST "/api/v1/jobs/$id/release" -H 'Content-Type: application/json' -d '{}' \
            >/dev/null 2>&1 || true ;;
     esac
   done
@@ -178,7 +135,7 @@ for ((c = 1; c <= cycles; c++)); do
   done
   victim=$((1 + RANDOM % 3))
   sleep "$(awk -v r=$RANDOM 'BEGIN { printf "%.3f", 0.3 + (r % 1500) / 1000 }')"
-  kill_node "$victim"
+  stop_node "$victim" KILL
   touch "$work/stop"
   wait "${workers[@]}" 2>/dev/null || true
   check_no_stale

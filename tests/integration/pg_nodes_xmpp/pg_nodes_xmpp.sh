@@ -37,38 +37,18 @@ declare -a pids ports
 cleanup() {
   exec 7>&- 2>/dev/null || true
   [ -n "${person_pid:-}" ] && { kill "$person_pid" 2>/dev/null || true; wait "$person_pid" 2>/dev/null || true; }
-  for i in 1 2; do
-    if [ -n "${pids[$i]:-}" ]; then
-      kill -TERM "${pids[$i]}" 2>/dev/null || true
-      wait "${pids[$i]}" 2>/dev/null || true
-    fi
-  done
+  stop_nodes
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   "$xmpp_server" stop "$work/xmpp" >/dev/null 2>&1 || true
   stop_test_database "$work/pg"
   if [ "$ok" -ne 1 ]; then
-    for i in 1 2; do
-      log "---- node $i log (last 40 lines) ----"
-      tail -n 40 "$work/node$i.log" >&2 || true
-    done
+    node_logs 40
     log "---- alice (last 20 lines) ----"
     tail -n 20 "$work/alice.out" >&2 || true
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-wait_until() {  # wait_until SECONDS WHAT COMMAND...: until COMMAND succeeds
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "  FAIL: $what"
-      return 1
-    fi
-    sleep 0.1
-  done
-}
 
 url=$(start_test_database "$work/pg")
 sql() { psql "$url" -qAtc "$1"; }
@@ -86,9 +66,7 @@ token_file="$work/admin.token"
 for i in 1 2; do
   ports[$i]=$(free_port)
   {
-    base_config "${ports[$i]}" "$work/node$i" nodes "$printer_port" |
-      sed "/^state_dir = /a key_file = \"$work/spool.key\"\nadmin_token_file = \"$token_file\""
-    printf '[store]\nurl = "%s"\n[cluster]\nlease_s = %d\n' "$url" "$lease_s"
+    node_config "$i" nodes "$printer_port" "$url" "$lease_s"
     cat <<TOML
 [chat.xmpp]
 type = "xmpp"
@@ -103,20 +81,8 @@ TOML
   } >"$work/node$i.toml"
 done
 
-start_node() {  # start_node I: returns when it answers
-  local i=$1
-  "$atdeskd" --config "$work/node$i.toml" >>"$work/node$i.log" 2>&1 &
-  pids[$i]=$!
-  wait_healthy "http://127.0.0.1:${ports[$i]}" "${pids[$i]}" "node $i"
-}
-api() {  # api NODE METHOD PATH [curl args...]
-  local i=$1 method=$2 path=$3
-  shift 3
-  curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $(cat "$token_file")" "$@" \
-    "http://127.0.0.1:${ports[$i]}$path"
-}
 xmpp_connected() {  # xmpp_connected NODE
-  [ "$(api "$1" GET /api/v1/chat-services | jq -r '.services[] | select(.name == "xmpp") | .state')" = connected ]
+  [ "$(node_api "$1" GET /api/v1/chat-services | jq -r '.services[] | select(.name == "xmpp") | .state')" = connected ]
 }
 role_of() {  # role_of NODE: the role of the node's last XMPP session, from its log
   grep -o 'chat xmpp: \(re\)\?connected to .* (\(primary\|standby\))' "$work/node$1.log" |
@@ -148,7 +114,7 @@ start_node 1
 wait_until 60 "node 1 did not connect to Prosody as primary" is_role 1 primary
 start_node 2
 wait_until 60 "node 2 did not connect to Prosody as standby" is_role 2 standby
-api 1 POST /api/v1/recipients -H 'Content-Type: application/json' \
+node_api 1 POST /api/v1/recipients -H 'Content-Type: application/json' \
   -d '{"pattern":"prefix:03","recipient":"user:xmpp:alice@localhost"}' >/dev/null
 # alice follows the bot's presence (the nodes accept her: she is a recipient), to see the
 # server drop the killed primary's session.
@@ -168,9 +134,7 @@ tail -n +"$((m + 1))" "$work/alice.out" | grep -qF "$(printf 'message\t%s/atdesk
 
 log "the primary killed with SIGKILL: the other node answers within the bound"
 killed_at=$SECONDS
-kill -KILL "${pids[1]}"
-wait "${pids[1]}" 2>/dev/null || true
-pids[1]=""
+stop_node 1 KILL
 if [ "$server" = prosody ]; then
   # Prosody (without stream management) ends the session at once; a message routed to it before
   # then would be written to a dead socket, as for any client that vanishes.
@@ -193,12 +157,12 @@ log "the killed node back as standby; a held fax released by a presence change p
 start_node 1
 wait_until 60 "node 1 did not come back as standby" is_role 1 standby
 presence_is() {  # presence_is NODE AVAILABILITY
-  [ "$(api "$1" GET /api/v1/presence | jq -r '.recipients[] | select(.recipient == "user:xmpp:alice@localhost") | .presence.availability')" = "$2" ]
+  [ "$(node_api "$1" GET /api/v1/presence | jq -r '.recipients[] | select(.recipient == "user:xmpp:alice@localhost") | .presence.availability')" = "$2" ]
 }
 say "presence dnd busy"
 wait_until 30 "node 1 does not see alice dnd" presence_is 1 do_not_disturb
 wait_until 30 "node 2 does not see alice dnd" presence_is 2 do_not_disturb
-out=$(api 1 POST /api/v1/jobs -F "document=@$work/fax.tif" -F "sender=0312345678")
+out=$(node_api 1 POST /api/v1/jobs -F "document=@$work/fax.tif" -F "sender=0312345678")
 id=$(jq -r .id <<<"$out")
 [ -n "$id" ] && [ "$id" != null ] || { log "  FAIL: upload refused: $out"; exit 1; }
 state_is() { [ "$(sql "SELECT state FROM jobs WHERE id = '$id'")" = "$1" ]; }

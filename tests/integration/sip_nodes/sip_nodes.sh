@@ -29,20 +29,12 @@ failures=0
 declare -a pids ports sports
 
 cleanup() {
-  for i in 1 2; do
-    if [ -n "${pids[$i]:-}" ]; then
-      kill -TERM "${pids[$i]}" 2>/dev/null || true
-      wait "${pids[$i]}" 2>/dev/null || true
-    fi
-  done
+  stop_nodes
   "$root/scripts/test-kamailio" stop "$work/kamailio" >/dev/null 2>&1 || true
   "$root/scripts/test-printer" stop "$work/printer" >/dev/null 2>&1 || true
   stop_test_database "$work/pg"
   if [ "$failures" -ne 0 ]; then
-    for i in 1 2; do
-      log "---- node $i log (last 30 lines) ----"
-      tail -n 30 "$work/node$i.log" >&2 || true
-    done
+    node_logs 30
     log "---- kamailio log (last 15 lines) ----"
     tail -n 15 "$work/kamailio/kamailio.log" >&2 || true
   fi
@@ -65,13 +57,8 @@ for i in 1 2; do
   sports[$i]=$(free_port)
   {
     # One key file and admin token for both nodes; each its own state folder and SIP port.
-    base_config "${ports[$i]}" "$work/node$i" demo "$pport" |
-      sed "/^state_dir = /a key_file = \"$work/spool.key\"\nadmin_token_file = \"$token_file\""
+    node_config "$i" demo "$pport" "$url" "$lease_s"
     cat <<TOML
-[store]
-url = "$url"
-[cluster]
-lease_s = $lease_s
 [sip]
 address = "127.0.0.1"
 port = ${sports[$i]}
@@ -84,12 +71,6 @@ TOML
   } >"$work/node$i.toml"
 done
 
-start_node() {  # start_node I: returns when it answers
-  local i=$1
-  "$atdeskd" --config "$work/node$i.toml" >>"$work/node$i.log" 2>&1 &
-  pids[$i]=$!
-  wait_healthy "http://127.0.0.1:${ports[$i]}" "${pids[$i]}" "node $i"
-}
 check() {  # check <name> <command...>
   local name=$1
   shift
@@ -97,16 +78,6 @@ check() {  # check <name> <command...>
 }
 bindings() { "$root/scripts/test-kamailio" bindings "$work/kamailio" atdesk; }
 registered_in() { grep -c "registered sip:atdesk@127.0.0.1:$kport" "$work/node$1.log" 2>/dev/null || true; }
-wait_for() {  # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  while [ $SECONDS -lt $deadline ]; do
-    "$@" && return 0
-    sleep 0.1
-  done
-  log "  FAIL: $what within $1 s"
-  return 1
-}
 sip_jobs() {  # the number of jobs from the SIP source (the database is shared: any node)
   ATDESK_URL="http://127.0.0.1:${ports[$1]}" ATDESK_TOKEN_FILE="$token_file" "$cli" --json jobs |
     jq '[.jobs[] | select(.source == "sip")] | length'
@@ -133,9 +104,9 @@ start_node 1
 start_node 2
 primary="" standby=""
 one_binding() {
-  wait_for 20 "a node registered" bash -c "grep -q 'registered sip:atdesk@127.0.0.1:$kport' '$work/node1.log' '$work/node2.log'" || return 1
+  wait_until 20 "a node registered" bash -c "grep -q 'registered sip:atdesk@127.0.0.1:$kport' '$work/node1.log' '$work/node2.log'" || return 1
   if [ "$(registered_in 1)" -gt 0 ]; then primary=1 standby=2; else primary=2 standby=1; fi
-  wait_for 10 "the binding at Kamailio" bash -c "[ -n \"\$('$root/scripts/test-kamailio' bindings '$work/kamailio' atdesk)\" ]" || return 1
+  wait_until 10 "the binding at Kamailio" bash -c "[ -n \"\$('$root/scripts/test-kamailio' bindings '$work/kamailio' atdesk)\" ]" || return 1
   local b
   b=$(bindings)
   [ "$(wc -l <<<"$b")" = 1 ] || { log "  FAIL: bindings at Kamailio: $b (expected one)"; return 1; }
@@ -158,11 +129,9 @@ registered_more() { [ "$(registered_in "$1")" -gt "$2" ]; }
 takeover() {
   local t0 t1 elapsed before
   before=$(registered_in "$standby")
-  kill -KILL "${pids[$primary]}"
   t0=$(date +%s%N)
-  wait "${pids[$primary]}" 2>/dev/null || true
-  pids[$primary]=""
-  wait_for $((bound_s + margin_s)) "node $standby registered after node $primary was killed" \
+  stop_node "$primary" KILL
+  wait_until $((bound_s + margin_s)) "node $standby registered after node $primary was killed" \
     registered_more "$standby" "$before" || return 1
   t1=$(date +%s%N)
   elapsed=$(((t1 - t0) / 1000000))
@@ -196,11 +165,9 @@ graceful_handover() {
   # go, so the other registers at its next tick instead of after the lease expired.
   local before t0 elapsed
   before=$(registered_in "$primary")
-  kill -TERM "${pids[$standby]}"
   t0=$SECONDS
-  wait "${pids[$standby]}" 2>/dev/null || true
-  pids[$standby]=""
-  wait_for $((lease_s + margin_s)) "node $primary registered after node $standby stopped" \
+  stop_node "$standby"
+  wait_until $((lease_s + margin_s)) "node $primary registered after node $standby stopped" \
     registered_more "$primary" "$before" || return 1
   echo "     node $primary registered $((SECONDS - t0)) s after node $standby was stopped"
   local b
