@@ -49,6 +49,16 @@ json subscription_json(const std::string& id, const std::string& expires) {
 
 class GraphTest : public ::testing::Test {
  protected:
+  // Graph "chatMessage" as "List messages in a chat" returns a person's message in HTML.
+  static json chat_message(const std::string& id, const std::string& at, const std::string& html,
+                           const std::string& from = "alice-id") {
+    return json{{"id", id},
+                {"messageType", "message"},
+                {"createdDateTime", at},
+                {"from", {{"user", {{"id", from}}}}},
+                {"body", {{"contentType", "html"}, {"content", html}}}};
+  }
+
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("atdesk-graph-" + std::to_string(::getpid()) + "-" +
@@ -702,6 +712,20 @@ class GraphWatchTest : public GraphTest {
         .dump();
   }
 
+  // Graph "Get change notifications for messages": the basic notification of a new message in
+  // alice's chat, for subscription `sub`.
+  std::string new_message_notification(const std::string& sub, const std::string& message_id) {
+    return json{{"value", json::array({{{"subscriptionId", sub},
+                                        {"clientState", client_states_[sub]},
+                                        {"changeType", "created"},
+                                        {"resource",
+                                         "chats('19:alice_fax@unq.gbl.spaces')/"
+                                         "messages('" +
+                                             message_id + "')"},
+                                        {"tenantId", "tenant-1"}}})}}
+        .dump();
+  }
+
   // Graph "Reduce missing subscriptions and change notifications": a lifecycle notification.
   std::string lifecycle(const std::string& sub, const std::string& event) {
     return json{{"value", json::array({{{"subscriptionId", sub},
@@ -1255,22 +1279,10 @@ TEST_F(GraphNodesTest, ReplyNotificationOnAStandbyBecomesOneCommandOnThePrimary)
   const auto reads_before = graph_.received("GET", "/v1.0/chats/").size();
   {
     std::lock_guard lock(mutex_);
-    replies.push_back({{"id", "2"},
-                       {"messageType", "message"},
-                       {"createdDateTime", "2025-03-10T09:05:00.123Z"},
-                       {"from", {{"user", {{"id", "alice-id"}}}}},
-                       {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+    replies.push_back(chat_message("2", "2025-03-10T09:05:00.123Z", "<p>print</p>"));
   }
-  // Graph "Get change notifications for messages": basic notification of a new message,
-  // delivered to the standby.
-  const json note{{"value", json::array({{{"subscriptionId", "sub-1"},
-                                          {"clientState", client_states_["sub-1"]},
-                                          {"changeType", "created"},
-                                          {"resource",
-                                           "chats('19:alice_fax@unq.gbl.spaces')/"
-                                           "messages('2')"},
-                                          {"tenantId", "tenant-1"}}})}};
-  EXPECT_EQ(standby().handle_webhook("", note.dump()).status, 202);
+  // Delivered to the standby.
+  EXPECT_EQ(standby().handle_webhook("", new_message_notification("sub-1", "2")).status, 202);
   standby().run_once();
   EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), reads_before);  // not the standby
   service().run_once();
@@ -1482,21 +1494,9 @@ TEST_F(GraphWatchTest, RepliesArePushedWhileTheChatIsActive) {
   EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 1u);
   {
     std::lock_guard lock(mutex_);
-    replies.push_back({{"id", "2"},
-                       {"messageType", "message"},
-                       {"createdDateTime", "2025-03-10T09:05:00.123Z"},
-                       {"from", {{"user", {{"id", "alice-id"}}}}},
-                       {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+    replies.push_back(chat_message("2", "2025-03-10T09:05:00.123Z", "<p>print</p>"));
   }
-  // Graph "Get change notifications for messages": basic notification of a new message.
-  const json note{{"value", json::array({{{"subscriptionId", "sub-1"},
-                                          {"clientState", client_states_["sub-1"]},
-                                          {"changeType", "created"},
-                                          {"resource",
-                                           "chats('19:alice_fax@unq.gbl.spaces')/"
-                                           "messages('2')"},
-                                          {"tenantId", "tenant-1"}}})}};
-  EXPECT_EQ(service().handle_webhook("", note.dump()).status, 202);
+  EXPECT_EQ(service().handle_webhook("", new_message_notification("sub-1", "2")).status, 202);
   service().run_once();
   EXPECT_EQ(graph_.received("GET", "/v1.0/chats/").size(), 2u);
   ASSERT_EQ(commands.size(), 1u);
@@ -1634,26 +1634,14 @@ TEST_F(GraphChatTest, RepliesBecomeCommandsOwnMessagesIgnored) {
   // Graph "List messages in a chat" ($orderby=createdDateTime desc): newest first.
   graph_.on("GET", "/v1.0/chats/", [](const Received&) {
     json value = json::array();
-    value.push_back({{"id", "5"},
-                     {"messageType", "message"},
-                     {"createdDateTime", "2025-03-10T09:03:00.000Z"},
-                     {"from", {{"user", {{"id", "alice-id"}}}}},
-                     {"body", {{"contentType", "html"}, {"content", "<p>delete&nbsp;3fa2</p>"}}}});
-    value.push_back({{"id", "4"},
-                     {"messageType", "message"},
-                     {"createdDateTime", "2025-03-10T09:02:00.000Z"},
-                     {"from", {{"user", {{"id", "fax-id"}}}}},
-                     {"body", {{"contentType", "html"}, {"content", "<p>print</p>"}}}});
+    value.push_back(chat_message("5", "2025-03-10T09:03:00.000Z", "<p>delete&nbsp;3fa2</p>"));
+    value.push_back(chat_message("4", "2025-03-10T09:02:00.000Z", "<p>print</p>", "fax-id"));
     value.push_back({{"id", "3"},
                      {"messageType", "systemEventMessage"},
                      {"createdDateTime", "2025-03-10T09:01:30.000Z"},
                      {"from", nullptr},
                      {"body", {{"contentType", "html"}, {"content", "<systemEventMessage/>"}}}});
-    value.push_back({{"id", "2"},
-                     {"messageType", "message"},
-                     {"createdDateTime", "2025-03-10T09:01:00.000Z"},
-                     {"from", {{"user", {{"id", "alice-id"}}}}},
-                     {"body", {{"contentType", "html"}, {"content", "<p>print at lobby</p>"}}}});
+    value.push_back(chat_message("2", "2025-03-10T09:01:00.000Z", "<p>print at lobby</p>"));
     value.push_back({{"id", "1"},
                      {"messageType", "message"},
                      {"createdDateTime", "2025-03-10T08:59:00.000Z"},
@@ -1701,29 +1689,23 @@ TEST_F(GraphChatTest, PostIsNotRepeatedAfterA504) {
 TEST_F(GraphChatTest, RepliesFollowNextLinkInTimeOrderWithoutMentions) {
   sign_in();
   ASSERT_TRUE(service().send({RecipientKind::user, "teams", "alice@contoso.com"}, {"n", "", {}}));
-  auto message = [](const std::string& id, const std::string& at, const std::string& html) {
-    return json{{"id", id},
-                {"messageType", "message"},
-                {"createdDateTime", at},
-                {"from", {{"user", {{"id", "alice-id"}}}}},
-                {"body", {{"contentType", "html"}, {"content", html}}}};
-  };
   const std::string next =
       settings_.graph_url + "/chats/19%3Aalice_fax%40unq.gbl.spaces/messages?$skiptoken=p2";
   graph_.on("GET", "/v1.0/chats/", [&](const Received& r) {
     if (r.target.find("skiptoken=p2") != std::string::npos) {
       return Reply{
-          200, json{{"value", json::array({message("3", "2025-03-10T09:01:00.5Z", "<p>second</p>"),
-                                           message("2", "2025-03-10T09:01:00.25Z", "<p>first</p>"),
-                                           message("1", "2025-03-10T08:00:00Z", "<p>old</p>")})}}
-                   .dump()};
+          200,
+          json{{"value", json::array({chat_message("3", "2025-03-10T09:01:00.5Z", "<p>second</p>"),
+                                      chat_message("2", "2025-03-10T09:01:00.25Z", "<p>first</p>"),
+                                      chat_message("1", "2025-03-10T08:00:00Z", "<p>old</p>")})}}
+              .dump()};
     }
-    return Reply{200,
-                 json{{"value", json::array({message("4", "2025-03-10T09:01:00.9999999Z",
-                                                     "<p><at id=\"0\">Fax desk</at>&nbsp;print "
-                                                     "at lobby</p>")})},
-                      {"@odata.nextLink", next}}
-                     .dump()};
+    return Reply{
+        200, json{{"value", json::array({chat_message("4", "2025-03-10T09:01:00.9999999Z",
+                                                      "<p><at id=\"0\">Fax desk</at>&nbsp;print "
+                                                      "at lobby</p>")})},
+                  {"@odata.nextLink", next}}
+                 .dump()};
   });
   std::vector<ChatCommand> commands;
   service().on_command([&](const ChatCommand& c) { commands.push_back(c); });
