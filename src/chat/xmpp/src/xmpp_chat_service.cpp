@@ -323,12 +323,7 @@ class XmppChatService::Loop {
       fetch_offline();
     }
     if (conn_ && (connected_ || switching_)) {
-      if (!switching_) {  // a change of role already closes it
-        StanzaPtr p(xmpp_presence_new(ctx_.get()));
-        xmpp_stanza_set_type(p.get(), "unavailable");
-        xmpp_send(conn_.get(), p.get());
-        xmpp_disconnect(conn_.get());
-      }
+      if (!switching_) sign_off();  // a change of role already closes it
       const auto until = SteadyClock::now() + std::chrono::seconds(1);
       while (!disconnected_ && SteadyClock::now() < until) xmpp_run_once(ctx_.get(), kPollMs);
     }
@@ -364,6 +359,17 @@ class XmppChatService::Loop {
 
   // A change of role asked by set_primary: close this connection; the next one binds the role's
   // resource and sends its priority, as a new session.
+  // Says goodbye (unavailable presence, RFC 6121 §4.5) when a session is up, and closes the
+  // connection; the connection handler then releases it.
+  void sign_off() {
+    if (connected_) {
+      StanzaPtr p(xmpp_presence_new(ctx_.get()));
+      xmpp_stanza_set_type(p.get(), "unavailable");
+      xmpp_send(conn_.get(), p.get());
+    }
+    xmpp_disconnect(conn_.get());
+  }
+
   void check_role() {
     const bool want = want_primary_.load();
     if (want == primary_) return;
@@ -383,12 +389,7 @@ class XmppChatService::Loop {
     switching_ = true;
     fresh_next_ = true;  // release_connection keeps no resumption state of this session
     state_ = ServiceState::connecting;
-    if (connected_) {
-      StanzaPtr p(xmpp_presence_new(ctx_.get()));
-      xmpp_stanza_set_type(p.get(), "unavailable");
-      xmpp_send(conn_.get(), p.get());
-    }
-    xmpp_disconnect(conn_.get());
+    sign_off();
   }
 
   void connect() {
